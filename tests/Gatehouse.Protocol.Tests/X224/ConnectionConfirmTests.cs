@@ -1,5 +1,6 @@
 using System.Buffers;
 using Gatehouse.Protocol.Tests.Support;
+using Gatehouse.Fuzz.Corpus;
 using Gatehouse.Protocol.X224;
 
 namespace Gatehouse.Protocol.Tests.X224;
@@ -9,7 +10,7 @@ public sealed class ConnectionConfirmTests
     [Fact]
     public void TryParse_Hybrid_SelectsHybrid()
     {
-        Assert.True(ConnectionConfirm.TryParse(X224Vectors.ConfirmHybrid, out var confirm, out _));
+        Assert.True(ConnectionConfirm.TryParse(X224Corpus.ConfirmHybrid, out var confirm, out _));
         Assert.Equal(0x1234, confirm.SourceReference);
         Assert.NotNull(confirm.Result);
         Assert.False(confirm.Result.Value.IsFailure);
@@ -20,7 +21,7 @@ public sealed class ConnectionConfirmTests
     [Fact]
     public void TryParse_Windows7Flags_KeepsFlags()
     {
-        Assert.True(ConnectionConfirm.TryParse(X224Vectors.ConfirmWindows7, out var confirm, out _));
+        Assert.True(ConnectionConfirm.TryParse(X224Corpus.ConfirmWindows7, out var confirm, out _));
         Assert.Equal(
             NegotiationResponseFlags.ExtendedClientDataSupported | NegotiationResponseFlags.RestrictedAdminModeSupported,
             confirm.Result!.Value.ResponseFlags);
@@ -29,7 +30,7 @@ public sealed class ConnectionConfirmTests
     [Fact]
     public void TryParse_Failure_ReadsTheCode()
     {
-        Assert.True(ConnectionConfirm.TryParse(X224Vectors.ConfirmFailure, out var confirm, out _));
+        Assert.True(ConnectionConfirm.TryParse(X224Corpus.ConfirmFailure, out var confirm, out _));
         Assert.True(confirm.Result!.Value.IsFailure);
         Assert.Equal(NegotiationFailureCode.SslNotAllowedByServer, confirm.Result.Value.FailureCode);
         Assert.Contains("failure", confirm.ToString(), StringComparison.Ordinal);
@@ -38,7 +39,7 @@ public sealed class ConnectionConfirmTests
     [Fact]
     public void TryParse_NoNegotiationData_HasNoResult()
     {
-        Assert.True(ConnectionConfirm.TryParse(X224Vectors.ConfirmNoNegotiation, out var confirm, out _));
+        Assert.True(ConnectionConfirm.TryParse(X224Corpus.ConfirmNoNegotiation, out var confirm, out _));
         Assert.Null(confirm.Result);
         Assert.Contains("no negotiation", confirm.ToString(), StringComparison.Ordinal);
     }
@@ -52,7 +53,7 @@ public sealed class ConnectionConfirmTests
     }
 
     public static TheoryData<byte[]> Vectors() =>
-        [X224Vectors.ConfirmHybrid, X224Vectors.ConfirmWindows7, X224Vectors.ConfirmFailure, X224Vectors.ConfirmNoNegotiation];
+        [X224Corpus.ConfirmHybrid, X224Corpus.ConfirmWindows7, X224Corpus.ConfirmFailure, X224Corpus.ConfirmNoNegotiation];
 
     [Fact]
     public void Write_RdsAadResponse_IsWhatFreeRdpExpects()
@@ -71,12 +72,12 @@ public sealed class ConnectionConfirmTests
     [Fact]
     public void DisconnectRequest_RoundTrips()
     {
-        Assert.True(DisconnectRequest.TryParse(X224Vectors.Disconnect, out var dr, out _));
+        Assert.True(DisconnectRequest.TryParse(X224Corpus.Disconnect, out var dr, out _));
         Assert.Equal(0, dr.Reason);
         Assert.True(dr.VariablePart.IsEmpty);
         var buffer = new ArrayBufferWriter<byte>();
         dr.Write(buffer);
-        Assert.Equal(X224Vectors.Disconnect, buffer.WrittenSpan.ToArray());
+        Assert.Equal(X224Corpus.Disconnect, buffer.WrittenSpan.ToArray());
 
         var built = new DisconnectRequest(0, 0x1234, 1);
         buffer.Clear();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Gatehouse.Protocol.Tests.Support;
+using Gatehouse.Fuzz.Corpus;
 using Gatehouse.Protocol.X224;
 
 namespace Gatehouse.Protocol.Tests.X224;
@@ -9,7 +10,7 @@ public sealed class ConnectionRequestTests
     [Fact]
     public void TryParse_SpecExample_ReadsCookieAndNegotiation()
     {
-        Assert.True(ConnectionRequest.TryParse(X224Vectors.SpecConnectionRequest, out var request, out var error), error?.ToString());
+        Assert.True(ConnectionRequest.TryParse(X224Corpus.SpecConnectionRequest, out var request, out var error), error?.ToString());
         Assert.Equal(ConnectionRequestTokenKind.Cookie, request.TokenKind);
         Assert.Equal("eltons", request.TokenValue);
         Assert.Equal(new NegotiationRequest(NegotiationRequestFlags.None, SecurityProtocol.Rdp), request.Negotiation);
@@ -20,7 +21,7 @@ public sealed class ConnectionRequestTests
     [Fact]
     public void TryParse_FreeRdpAad_AsksForRdsAadOnly()
     {
-        Assert.True(ConnectionRequest.TryParse(X224Vectors.FreeRdpAadConnectionRequest, out var request, out _));
+        Assert.True(ConnectionRequest.TryParse(X224Corpus.FreeRdpAadConnectionRequest, out var request, out _));
         Assert.Equal("root", request.TokenValue);
         Assert.Equal(SecurityProtocol.RdsAad, request.RequestedProtocols);
     }
@@ -28,7 +29,7 @@ public sealed class ConnectionRequestTests
     [Fact]
     public void TryParse_RoutingTokenAndCorrelation_ReadsBoth()
     {
-        Assert.True(ConnectionRequest.TryParse(X224Vectors.RoutingTokenWithCorrelation, out var request, out var error), error?.ToString());
+        Assert.True(ConnectionRequest.TryParse(X224Corpus.RoutingTokenWithCorrelation, out var request, out var error), error?.ToString());
         Assert.Equal(ConnectionRequestTokenKind.RoutingToken, request.TokenKind);
         Assert.Equal("vm1", request.TokenValue);
         Assert.Equal(SecurityProtocol.Ssl | SecurityProtocol.Hybrid | SecurityProtocol.HybridEx, request.RequestedProtocols);
@@ -59,9 +60,9 @@ public sealed class ConnectionRequestTests
 
     public static TheoryData<string, byte[]> ValidVectors() => new()
     {
-        { "spec 4.1.1", X224Vectors.SpecConnectionRequest },
-        { "freerdp aad", X224Vectors.FreeRdpAadConnectionRequest },
-        { "routing token + correlation", X224Vectors.RoutingTokenWithCorrelation },
+        { "spec 4.1.1", X224Corpus.SpecConnectionRequest },
+        { "freerdp aad", X224Corpus.FreeRdpAadConnectionRequest },
+        { "routing token + correlation", X224Corpus.RoutingTokenWithCorrelation },
     };
 
     [Fact]
@@ -71,7 +72,7 @@ public sealed class ConnectionRequestTests
             tokenKind: ConnectionRequestTokenKind.Cookie,
             tokenValue: "root",
             negotiation: new NegotiationRequest(NegotiationRequestFlags.None, SecurityProtocol.RdsAad));
-        Assert.Equal(X224Vectors.FreeRdpAadConnectionRequest, Write(request));
+        Assert.Equal(X224Corpus.FreeRdpAadConnectionRequest, Write(request));
     }
 
     [Fact]
@@ -102,7 +103,7 @@ public sealed class ConnectionRequestTests
     [Fact]
     public void WithNegotiation_RemovesRdsAadForTheTarget()
     {
-        Assert.True(ConnectionRequest.TryParse(X224Vectors.RoutingTokenWithCorrelation, out var request, out _));
+        Assert.True(ConnectionRequest.TryParse(X224Corpus.RoutingTokenWithCorrelation, out var request, out _));
         var target = request.WithNegotiation(new NegotiationRequest(NegotiationRequestFlags.None, SecurityProtocol.Ssl));
         Assert.Null(target.Correlation);
         Assert.True(ConnectionRequest.TryParse(Write(target), out var again, out _));

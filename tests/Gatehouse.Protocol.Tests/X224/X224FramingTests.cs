@@ -1,5 +1,6 @@
 using System.Buffers;
 using Gatehouse.Protocol.Tests.Support;
+using Gatehouse.Fuzz.Corpus;
 using Gatehouse.Protocol.X224;
 
 namespace Gatehouse.Protocol.Tests.X224;
@@ -9,7 +10,7 @@ public sealed class X224FramingTests
     [Fact]
     public void TryReadFrame_SplitAtEveryOffset_ReadsTheWholeFrame()
     {
-        var bytes = X224Vectors.SpecConnectionRequest;
+        var bytes = X224Corpus.SpecConnectionRequest;
         for (var split = 1; split < bytes.Length; split++)
         {
             var reader = new SequenceReader<byte>(Malformed.Segmented(bytes, split));
@@ -23,7 +24,7 @@ public sealed class X224FramingTests
     [Fact]
     public void TryReadFrame_EveryPrefix_AsksForMoreAndConsumesNothing()
     {
-        var bytes = X224Vectors.SpecConnectionRequest;
+        var bytes = X224Corpus.SpecConnectionRequest;
         for (var length = 0; length < bytes.Length; length++)
         {
             var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes, 0, length));
@@ -38,10 +39,10 @@ public sealed class X224FramingTests
     {
         // The STYLE.md deadlock: bytes behind the frame must stay in the reader.
         var clientHello = Hex.Bytes("16 03 01 00 05 01 00 00 01 00");
-        var input = X224Vectors.FreeRdpAadConnectionRequest.Concat(clientHello).ToArray();
+        var input = X224Corpus.FreeRdpAadConnectionRequest.Concat(clientHello).ToArray();
         var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(input));
         Assert.Equal(OperationStatus.Done, Tpkt.TryReadFrame(ref reader, out var frame, out _));
-        Assert.Equal(X224Vectors.FreeRdpAadConnectionRequest.Length, frame.Length);
+        Assert.Equal(X224Corpus.FreeRdpAadConnectionRequest.Length, frame.Length);
         Assert.Equal(clientHello, reader.UnreadSequence.ToArray());
     }
 
@@ -89,8 +90,8 @@ public sealed class X224FramingTests
 
     public static TheoryData<byte[], X224TpduKind> Classified() => new()
     {
-        { X224Vectors.SpecConnectionRequest, X224TpduKind.ConnectionRequest },
-        { X224Vectors.ConfirmHybrid, X224TpduKind.ConnectionConfirm },
-        { X224Vectors.Disconnect, X224TpduKind.DisconnectRequest },
+        { X224Corpus.SpecConnectionRequest, X224TpduKind.ConnectionRequest },
+        { X224Corpus.ConfirmHybrid, X224TpduKind.ConnectionConfirm },
+        { X224Corpus.Disconnect, X224TpduKind.DisconnectRequest },
     };
 }

@@ -1,4 +1,5 @@
 using Gatehouse.Protocol.Tests.Support;
+using Gatehouse.Fuzz.Corpus;
 using Gatehouse.Protocol.X224;
 
 namespace Gatehouse.Protocol.Tests.X224;
@@ -29,7 +30,7 @@ public sealed class X224MalformedTests
 
     public static TheoryData<string, byte[], PduErrorKind> ConnectionRequestCases()
     {
-        var spec = X224Vectors.SpecConnectionRequest;
+        var spec = X224Corpus.SpecConnectionRequest;
         var data = new TheoryData<string, byte[], PduErrorKind>
         {
             { "tpkt version 0", Patch(spec, 0, 0x00), PduErrorKind.UnexpectedMessageType },
@@ -87,7 +88,7 @@ public sealed class X224MalformedTests
 
     public static TheoryData<string, byte[], PduErrorKind> ConnectionConfirmCases()
     {
-        var cc = X224Vectors.ConfirmHybrid;
+        var cc = X224Corpus.ConfirmHybrid;
         return new TheoryData<string, byte[], PduErrorKind>
         {
             { "CR code in a confirm", Patch(cc, 5, 0xE0), PduErrorKind.UnexpectedMessageType },
@@ -115,8 +116,8 @@ public sealed class X224MalformedTests
 
     public static TheoryData<string, byte[], PduErrorKind> DisconnectCases() => new()
     {
-        { "wrong code", Patch(X224Vectors.Disconnect, 5, 0x81), PduErrorKind.UnexpectedMessageType },
-        { "LI too large", Patch(X224Vectors.Disconnect, 4, 0x07), PduErrorKind.InvalidField },
+        { "wrong code", Patch(X224Corpus.Disconnect, 5, 0x81), PduErrorKind.UnexpectedMessageType },
+        { "LI too large", Patch(X224Corpus.Disconnect, 4, 0x07), PduErrorKind.InvalidField },
         { "no reason", Hex.Bytes("03 00 00 0a 05 80 00 00 00 00"), PduErrorKind.NotEnoughBytes },
     };
 
@@ -143,12 +144,12 @@ public sealed class X224MalformedTests
 
     public static TheoryData<string, byte[]> TruncationSources() => new()
     {
-        { "spec request", X224Vectors.SpecConnectionRequest },
-        { "freerdp request", X224Vectors.FreeRdpAadConnectionRequest },
-        { "correlation request", X224Vectors.RoutingTokenWithCorrelation },
-        { "confirm", X224Vectors.ConfirmHybrid },
-        { "confirm failure", X224Vectors.ConfirmFailure },
-        { "disconnect", X224Vectors.Disconnect },
+        { "spec request", X224Corpus.SpecConnectionRequest },
+        { "freerdp request", X224Corpus.FreeRdpAadConnectionRequest },
+        { "correlation request", X224Corpus.RoutingTokenWithCorrelation },
+        { "confirm", X224Corpus.ConfirmHybrid },
+        { "confirm failure", X224Corpus.ConfirmFailure },
+        { "disconnect", X224Corpus.Disconnect },
     };
 
     public static TheoryData<string, byte[]> DataCases() => new()

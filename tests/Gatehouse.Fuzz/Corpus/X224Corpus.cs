@@ -1,9 +1,8 @@
-using Gatehouse.Protocol.Tests.Support;
-
-namespace Gatehouse.Protocol.Tests.X224;
+namespace Gatehouse.Fuzz.Corpus;
 
 /// <summary>Connection-initiation vectors from the specification and from real peers.</summary>
-internal static class X224Vectors
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Security", "CA2105", Justification = "Test vectors.")]
+public static class X224Corpus
 {
     /// <summary>[MS-RDPBCGR] 4.1.1 Client X.224 Connection Request PDU.</summary>
     public static readonly byte[] SpecConnectionRequest = Hex.Bytes("""
