@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Runs every Gatehouse test project and ends with one line "N passed, N failed".
+#
+# Works on a fresh Debian 12 machine with the .NET SDK, as root or not, without stdin. It installs what the
+# tests need when it is missing (idempotently, from Debian's packages), starts the real peers the end-to-end
+# tests drive, and stops what it started. Exit status: 0 only when everything built, every test passed, and the
+# protocol library's line coverage is at or above the bar.
+#
+# Environment:
+#   GATEHOUSE_COVERAGE_MIN   minimum line coverage of Gatehouse.Protocol, in percent (default 90)
+#   GATEHOUSE_TEST_FILTER    passed to `dotnet test --filter` (default: all tests)
+#   GATEHOUSE_FUZZ_EXECUTIONS  mutations per fuzz target in the in-suite fuzz run (default 50000)
+set -Eeuo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+results="$root/artifacts/test-results"
+coverage_min=${GATEHOUSE_COVERAGE_MIN:-90}
+started_pids=()
+
+log() { printf '\n== %s\n' "$*"; }
+
+cleanup() {
+  for pid in "${started_pids[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+
+# --- Prerequisites -------------------------------------------------------------------------------------------
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "scripts/test.sh: the .NET SDK (dotnet) is not on PATH. Install the .NET 10 SDK, then run this script again." >&2
+  exit 1
+fi
+
+# apt_install PACKAGE...: installs the Debian packages that are missing (only when running as root).
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: missing packages ${missing[*]}; run as root (or install them) and try again." >&2
+    return 1
+  fi
+  log "Installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" </dev/null >/dev/null
+}
+
+# The protocol, fuzz and unit tests need nothing beyond the SDK. The real peers (xrdp, FreeRDP 3, Chromium,
+# PostgreSQL) are installed and started here as the end-to-end test projects that drive them arrive.
+
+# --- Build ---------------------------------------------------------------------------------------------------
+log "Building (Release)"
+rm -rf "$results"
+mkdir -p "$results"
+dotnet build Gatehouse.slnx -c Release -nologo -v quiet 2>&1 | tail -n 3
+
+# --- Test ----------------------------------------------------------------------------------------------------
+passed=0
+failed=0
+skipped=0
+status=0
+for project in $(find tests -name '*.Tests.csproj' | sort); do
+  name=$(basename "$project" .csproj)
+  log "Testing $name"
+  out="$results/$name.log"
+  filter_args=()
+  [ -n "${GATEHOUSE_TEST_FILTER:-}" ] && filter_args=(--filter "$GATEHOUSE_TEST_FILTER")
+  set +e
+  dotnet test "$project" -c Release --no-build -nologo "${filter_args[@]}" \
+    --collect "XPlat Code Coverage" --results-directory "$results/$name" \
+    --logger "console;verbosity=minimal" --logger "trx;LogFileName=$name.trx" >"$out" 2>&1
+  rc=$?
+  set -e
+  grep -E '^\s*(Failed|Error Message|\[xUnit)' "$out" | grep -v '^\s*$' | head -n 40 || true
+  summary=$(grep -E '(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+' "$out" | tail -n 1 || true)
+  if [ -z "$summary" ]; then
+    echo "$name: no test summary (exit code $rc); see $out" >&2
+    tail -n 30 "$out" >&2
+    failed=$((failed + 1))
+    status=1
+    continue
+  fi
+  echo "$summary"
+  p=$(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$summary")
+  f=$(sed -E 's/.*Failed: +([0-9]+), +Passed.*/\1/' <<<"$summary")
+  s=$(sed -E 's/.*Skipped: +([0-9]+).*/\1/' <<<"$summary")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  skipped=$((skipped + s))
+  [ "$rc" -ne 0 ] && status=1
+done
+
+# --- Coverage of the protocol library -------------------------------------------------------------------------
+coverage_file=$(find "$results/Gatehouse.Protocol.Tests" -name 'coverage.cobertura.xml' 2>/dev/null | head -n 1 || true)
+if [ -n "$coverage_file" ]; then
+  rate=$(grep -oE '<package name="Gatehouse.Protocol" line-rate="[0-9.]+"' "$coverage_file" | sed -E 's/.*line-rate="([0-9.]+)"/\1/' || true)
+  if [ -n "$rate" ]; then
+    percent=$(awk -v r="$rate" 'BEGIN { printf "%.1f", r * 100 }')
+    log "Gatehouse.Protocol line coverage: $percent % (bar: $coverage_min %)"
+    if awk -v p="$percent" -v m="$coverage_min" 'BEGIN { exit !(p < m) }'; then
+      echo "Line coverage of Gatehouse.Protocol is below $coverage_min %: add tests for the uncovered lines (report: $coverage_file)." >&2
+      status=1
+    fi
+  fi
+elif [ -z "${GATEHOUSE_TEST_FILTER:-}" ]; then
+  echo "No coverage report for Gatehouse.Protocol.Tests was produced." >&2
+  status=1
+fi
+
+echo
+if [ "$skipped" -gt 0 ]; then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
