@@ -24,6 +24,7 @@ cleanup() {
   for pid in "${started_pids[@]:-}"; do
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   done
+  stop_postgres
 }
 trap cleanup EXIT
 
@@ -49,8 +50,82 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" </dev/null >/dev/null
 }
 
-# The protocol, fuzz and unit tests need nothing beyond the SDK. The real peers (xrdp, FreeRDP 3, Chromium,
-# PostgreSQL) are installed and started here as the end-to-end test projects that drive them arrive.
+# ensure_backports: FreeRDP 3 (with /sec:aad) is only in bookworm-backports on Debian 12.
+ensure_backports() {
+  if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || { echo "scripts/test.sh: add bookworm-backports to apt's sources (as root) for FreeRDP 3." >&2; return 1; }
+  log "Adding bookworm-backports to apt's sources (for FreeRDP 3)"
+  cat >/etc/apt/sources.list.d/bookworm-backports.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+}
+
+# install_peers: the real software the end-to-end tests drive (see ../shared/design/PEERS.md).
+install_peers() {
+  apt_install postgresql xvfb xauth chromium fonts-dejavu-core
+  if ! dpkg-query -W -f='${Status}' freerdp3-x11 2>/dev/null | grep -q "install ok installed"; then
+    ensure_backports
+    log "Installing FreeRDP 3 from bookworm-backports"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports freerdp3-x11 </dev/null >/dev/null
+  fi
+}
+
+# ensure_test_names: the RDP client derives the host label from the first DNS label of /v:, so the tests
+# connect to names, not addresses.
+ensure_test_names() {
+  local names="vm1.gatehouse.test login.gatehouse.test"
+  if getent hosts vm1.gatehouse.test >/dev/null && getent hosts login.gatehouse.test >/dev/null; then
+    return 0
+  fi
+  [ -w /etc/hosts ] || { echo "scripts/test.sh: add '127.0.0.1 $names' to /etc/hosts (as root)." >&2; return 1; }
+  echo "127.0.0.1 $names" >>/etc/hosts
+}
+
+# start_postgres: a private, throwaway PostgreSQL 15 cluster on loopback (no systemd needed); stopped on exit.
+pg_dir=""
+start_postgres() {
+  local pgbin
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$pgbin/initdb" ] || { echo "scripts/test.sh: PostgreSQL's initdb was not found under /usr/lib/postgresql." >&2; return 1; }
+  local port=${GATEHOUSE_TEST_PG_PORT:-55432}
+  while (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  pg_dir=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
+  local run=()
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres:postgres "$pg_dir"
+    run=(runuser -u postgres --)
+  fi
+  "${run[@]}" "$pgbin/initdb" -D "$pg_dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-sync >"$pg_dir/initdb.log"
+  "${run[@]}" "$pgbin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -s \
+    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start
+  local password
+  password=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  "${run[@]}" psql -h "$pg_dir" -p "$port" -U postgres -v ON_ERROR_STOP=1 -q \
+    -c "CREATE ROLE gatehouse LOGIN CREATEDB PASSWORD '$password'" -c "CREATE DATABASE gatehouse OWNER gatehouse"
+  export GATEHOUSE_TEST_POSTGRES="Host=127.0.0.1;Port=$port;Username=gatehouse;Password=$password;Database=gatehouse"
+  echo "PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($pg_dir)"
+}
+
+stop_postgres() {
+  [ -n "$pg_dir" ] || return 0
+  local pgbin run=()
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ "$(id -u)" -eq 0 ] && run=(runuser -u postgres --)
+  "${run[@]}" "$pgbin/pg_ctl" -D "$pg_dir/data" -m fast -w -s stop >/dev/null 2>&1 || true
+  rm -rf "$pg_dir"
+}
+
+log "Real peers (PostgreSQL, Chromium, FreeRDP 3, Xvfb)"
+install_peers
+ensure_test_names
+start_postgres
 
 # --- Build ---------------------------------------------------------------------------------------------------
 log "Building (Release)"
