@@ -1,6 +1,6 @@
 using System.Buffers;
-using Gatehouse.Protocol.Tests.Support;
 using Gatehouse.Fuzz.Corpus;
+using Gatehouse.Protocol.Tests.Support;
 using Gatehouse.Protocol.X224;
 
 namespace Gatehouse.Protocol.Tests.X224;

@@ -1,5 +1,5 @@
-using Gatehouse.Protocol.Tests.Support;
 using Gatehouse.Fuzz.Corpus;
+using Gatehouse.Protocol.Tests.Support;
 using Gatehouse.Protocol.X224;
 
 namespace Gatehouse.Protocol.Tests.X224;
