@@ -1,0 +1,178 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace Gatehouse.Hosting;
+
+/// <summary>What the command line hands to the host: an optional JSON file and the flags as configuration keys.</summary>
+internal sealed record HostSettings
+{
+    public string? ConfigFile { get; init; }
+
+    /// <summary>Configuration keys set by flags (highest precedence), e.g. <c>Gatehouse:DataDirectory</c>.</summary>
+    public IReadOnlyDictionary<string, string?> Overrides { get; init; } = new Dictionary<string, string?>();
+
+    /// <summary>Where first-run messages go (the administrator's temporary password is printed here once).</summary>
+    public TextWriter Console { get; init; } = System.Console.Out;
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// Builds the one ASP.NET Core host behind <c>gatehouse serve</c>. Configuration precedence, lowest first: embedded
+/// defaults, <c>appsettings.json</c> in the working directory, the <c>--config</c> file, environment variables
+/// (<c>Gatehouse__PublicName</c>), flags.
+/// </summary>
+internal static class GatehouseHost
+{
+    /// <summary>Quiet request logging by default; the sign-in log is the place for per-request detail.</summary>
+    private static readonly Dictionary<string, string?> EmbeddedDefaults = new()
+    {
+        ["Logging:LogLevel:Default"] = "Information",
+        ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+        ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "Warning",
+    };
+
+    public static WebApplication Build(HostSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = Environment.CurrentDirectory });
+
+        // Embedded defaults sit below every other source.
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = EmbeddedDefaults });
+        if (settings.ConfigFile is { } file)
+        {
+            if (!File.Exists(file))
+            {
+                throw new StartupException($"The configuration file {file} does not exist; check the --config path.");
+            }
+
+            builder.Configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
+            builder.Configuration.AddEnvironmentVariables();
+        }
+
+        builder.Configuration.AddInMemoryCollection(settings.Overrides);
+
+        var options = new GatehouseOptions();
+        try
+        {
+            builder.Configuration.GetSection(GatehouseOptions.Section).Bind(options);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new StartupException($"Invalid configuration in the Gatehouse section: {e.Message}");
+        }
+
+        options.DataDirectory = Path.GetFullPath(options.DataDirectory);
+        var listen = ListenAddress.ParseList(options.Urls);
+        options.PublicName ??= DefaultPublicName(listen[0].Port);
+        if (options.RdpPort is < 1 or > 65535)
+        {
+            throw new StartupException($"Gatehouse:RdpPort {options.RdpPort} is out of range; use 1-65535.");
+        }
+
+        try
+        {
+            Directory.CreateDirectory(options.DataDirectory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StartupException($"Cannot create the data directory {options.DataDirectory}: {e.Message}. Choose another with --data.");
+        }
+
+        var publicHost = PublicHost(options.PublicName);
+        var (certificate, source, certificatePath) = TlsCertificates.Load(options.Tls, options.DataDirectory, publicHost, settings.Time);
+
+        builder.Services.AddSingleton(settings.Time);
+        builder.Services.AddSingleton(new ServerCertificate(certificate));
+        builder.Services.AddSingleton<IOptions<GatehouseOptions>>(Options.Create(options));
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Limits.ShutdownTimeout);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.Limits.MaxRequestBodyBytes;
+            kestrel.Limits.MaxRequestHeadersTotalSize = options.Limits.MaxRequestHeadersBytes;
+            kestrel.Limits.RequestHeadersTimeout = options.Limits.RequestHeadersTimeout;
+            kestrel.Limits.MaxConcurrentConnections = options.Limits.MaxConcurrentConnections;
+            foreach (var address in listen)
+            {
+                kestrel.Listen(address.Address, address.Port, endpoint =>
+                {
+                    // FreeRDP's IdP client has no ALPN and speaks only HTTP/1.1.
+                    endpoint.Protocols = HttpProtocols.Http1;
+                    endpoint.UseHttps(certificate);
+                });
+            }
+        });
+
+        var app = builder.Build();
+        app.UseMiddleware<ContentLengthMiddleware>();
+        app.MapGet("/healthz", (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            return context.Response.WriteAsync("ok\n");
+        });
+
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse");
+        LogCertificate(logger, source, certificatePath, certificate.Thumbprint);
+        return app;
+    }
+
+    /// <summary>The addresses Kestrel actually bound (with the real port when 0 was asked for).</summary>
+    public static IReadOnlyList<Uri> BoundAddresses(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return [.. app.Urls.Select(u => new Uri(u))];
+    }
+
+    private static string DefaultPublicName(int port)
+    {
+        var host = Dns.GetHostName().ToLowerInvariant();
+        return port == 443 ? host : $"{host}:{port}";
+    }
+
+    /// <summary>The host part of <c>host[:port]</c>.</summary>
+    internal static string PublicHost(string publicName)
+    {
+        if (publicName.StartsWith('['))
+        {
+            var close = publicName.IndexOf(']', StringComparison.Ordinal);
+            return close > 0 ? publicName[1..close] : publicName;
+        }
+
+        var colon = publicName.LastIndexOf(':');
+        return colon > 0 && publicName.IndexOf(':', StringComparison.Ordinal) == colon ? publicName[..colon] : publicName;
+    }
+
+    private static void LogCertificate(ILogger logger, CertificateSource source, string path, string thumbprint)
+    {
+        switch (source)
+        {
+            case CertificateSource.Generated:
+                Log.CertificateGenerated(logger, path, thumbprint);
+                break;
+            case CertificateSource.Reused:
+                Log.CertificateReused(logger, path, thumbprint);
+                break;
+            default:
+                Log.CertificateConfigured(logger, path, thumbprint);
+                break;
+        }
+    }
+}
+
+/// <summary>The HTTPS certificate the identity provider serves.</summary>
+internal sealed record ServerCertificate(System.Security.Cryptography.X509Certificates.X509Certificate2 Certificate);
+
+/// <summary>Startup log messages (source-generated, no secrets).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "Generated a self-signed HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
+    public static partial void CertificateGenerated(ILogger logger, string path, string thumbprint);
+
+    [LoggerMessage(2, LogLevel.Information, "Using the HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
+    public static partial void CertificateReused(ILogger logger, string path, string thumbprint);
+
+    [LoggerMessage(3, LogLevel.Information, "Using the configured HTTPS certificate {Path} (SHA-1 thumbprint {Thumbprint}).")]
+    public static partial void CertificateConfigured(ILogger logger, string path, string thumbprint);
+}

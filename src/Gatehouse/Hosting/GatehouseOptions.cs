@@ -1,0 +1,62 @@
+namespace Gatehouse.Hosting;
+
+/// <summary>
+/// The <c>Gatehouse</c> configuration section. Values come, in rising precedence, from the embedded defaults, an
+/// optional JSON file (<c>--config</c>), environment variables (<c>Gatehouse__PublicName=…</c>) and command-line flags.
+/// </summary>
+internal sealed class GatehouseOptions
+{
+    public const string Section = "Gatehouse";
+
+    /// <summary>SQLite database, generated TLS certificate and Data Protection keys live here.</summary>
+    public string DataDirectory { get; set; } = "./data";
+
+    /// <summary>A PostgreSQL connection string; empty means SQLite under <see cref="DataDirectory"/>.</summary>
+    public string? Store { get; set; }
+
+    /// <summary>HTTPS addresses of the identity provider (semicolon-separated).</summary>
+    public string Urls { get; set; } = "https://0.0.0.0:8443";
+
+    /// <summary>The TCP port of the RDP listener.</summary>
+    public int RdpPort { get; set; } = 3389;
+
+    /// <summary>The <c>host[:port]</c> clients use for the identity provider; default: machine name and HTTPS port.</summary>
+    public string? PublicName { get; set; }
+
+    /// <summary>The first tenant's verified domain, used by the first-run bootstrap.</summary>
+    public string Domain { get; set; } = "contoso.test";
+
+    public TlsOptions Tls { get; set; } = new();
+
+    public LimitOptions Limits { get; set; } = new();
+}
+
+/// <summary>PEM files for the HTTPS certificate; when both are empty one is generated into the data directory.</summary>
+internal sealed class TlsOptions
+{
+    public string? CertificatePath { get; set; }
+
+    public string? KeyPath { get; set; }
+}
+
+/// <summary>Limits of the HTTP surface (every limit configurable, with safe defaults).</summary>
+internal sealed class LimitOptions
+{
+    /// <summary>Largest request body accepted by the identity provider (forms and token requests are small).</summary>
+    public long MaxRequestBodyBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Largest request header block.</summary>
+    public int MaxRequestHeadersBytes { get; set; } = 32 * 1024;
+
+    /// <summary>Time allowed to send the request headers.</summary>
+    public TimeSpan RequestHeadersTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Concurrent HTTP connections.</summary>
+    public long MaxConcurrentConnections { get; set; } = 1000;
+
+    /// <summary>Largest response the identity provider buffers to send with a Content-Length.</summary>
+    public int MaxBufferedResponseBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How long a shutdown waits for requests in flight.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(10);
+}
