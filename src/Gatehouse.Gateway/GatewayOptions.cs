@@ -1,0 +1,53 @@
+namespace Gatehouse.Gateway;
+
+/// <summary>The sign-in methods the gateway offers on its client leg.</summary>
+[Flags]
+public enum SignInMethods
+{
+    /// <summary>Nothing: every connection is refused.</summary>
+    None = 0,
+
+    /// <summary>RDS AAD Auth ("use a web account to sign in", PROTOCOL_RDSAAD).</summary>
+    WebAccount = 1,
+
+    /// <summary>NLA: CredSSP with a password (PROTOCOL_HYBRID / HYBRID_EX).</summary>
+    Nla = 2,
+
+    /// <summary>TLS with the password in the Client Info PDU (PROTOCOL_SSL); off by default.</summary>
+    Tls = 4,
+}
+
+/// <summary>
+/// Limits of the RDP listener (configuration section <c>Gatehouse:Gateway</c>). Every limit before authentication is
+/// small, because anyone can open a connection; the wait for the assertion is long because the user is signing in in
+/// a browser meanwhile.
+/// </summary>
+public sealed class GatewayOptions
+{
+    /// <summary>The sign-in methods offered.</summary>
+    public SignInMethods SignInMethods { get; set; } = SignInMethods.WebAccount;
+
+    /// <summary>Time for the optional preconnection PDU and the X.224 Connection Request.</summary>
+    public TimeSpan NegotiationTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Time for the TLS handshake.</summary>
+    public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Time from the server nonce to the client's assertion (the user signs in meanwhile).</summary>
+    public TimeSpan AssertionTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Largest RDS AAD Auth request accepted.</summary>
+    public int MaxAssertionBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Connections that have not authenticated yet, over all addresses.</summary>
+    public int MaxPendingConnections { get; set; } = 512;
+
+    /// <summary>Connections that have not authenticated yet, per client address.</summary>
+    public int MaxPendingConnectionsPerAddress { get; set; } = 16;
+
+    /// <summary>Time to reach the backend host and finish its TLS handshake.</summary>
+    public TimeSpan BackendConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Bytes buffered per direction of a relay before the gateway stops reading from the sender.</summary>
+    public int RelayBufferBytes { get; set; } = 4 * 1024 * 1024;
+}
