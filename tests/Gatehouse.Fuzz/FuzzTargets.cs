@@ -11,6 +11,7 @@ public static class FuzzTargets
         .. McsTargets.All(),
         .. ClientInfoTargets.All(),
         .. RdsAadTargets.All(),
+        .. NtlmTargets.All(),
     ];
 
     public static FuzzTarget? Find(string name) =>
