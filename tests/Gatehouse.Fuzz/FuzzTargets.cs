@@ -12,6 +12,7 @@ public static class FuzzTargets
         .. ClientInfoTargets.All(),
         .. RdsAadTargets.All(),
         .. NtlmTargets.All(),
+        .. CredSspTargets.All(),
     ];
 
     public static FuzzTarget? Find(string name) =>

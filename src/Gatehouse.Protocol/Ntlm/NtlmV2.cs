@@ -215,6 +215,22 @@ public sealed class NtlmSealer
         return CryptographicOperations.FixedTimeEquals(expected, signatureAndMessage[..SignatureSize]) ? plaintext : null;
     }
 
+    /// <summary>GSS_GetMIC: the 16-byte signature of <paramref name="message"/> without sealing it (SPNEGO mechListMIC).</summary>
+    public byte[] ComputeSignature(ReadOnlySpan<byte> message)
+    {
+        var signature = new byte[SignatureSize];
+        Sign(message, signature);
+        return signature;
+    }
+
+    /// <summary>GSS_VerifyMIC: true when <paramref name="signature"/> signs <paramref name="message"/> at this sequence number (constant-time).</summary>
+    public bool VerifySignature(ReadOnlySpan<byte> message, ReadOnlySpan<byte> signature)
+    {
+        Span<byte> expected = stackalloc byte[SignatureSize];
+        Sign(message, expected);
+        return CryptographicOperations.FixedTimeEquals(expected, signature);
+    }
+
     private void Sign(ReadOnlySpan<byte> message, Span<byte> signature)
     {
         var input = new byte[4 + message.Length];
