@@ -33,19 +33,19 @@ public sealed class ConditionalAccessTests
         LocationCondition? locations = null,
         IReadOnlyList<string>? risk = null,
         ApplicationCondition? apps = null) => new()
-    {
-        DisplayName = "Require MFA",
-        State = state,
-        Conditions = new PolicyConditions
         {
-            Users = users ?? new UserCondition { IncludeUsers = ["All"] },
-            Hosts = hosts,
-            Locations = locations,
-            SignInRiskLevels = risk ?? [],
-            Applications = apps ?? new ApplicationCondition(),
-        },
-        GrantControls = new GrantControls { BuiltInControls = ["mfa"] },
-    };
+            DisplayName = "Require MFA",
+            State = state,
+            Conditions = new PolicyConditions
+            {
+                Users = users ?? new UserCondition { IncludeUsers = ["All"] },
+                Hosts = hosts,
+                Locations = locations,
+                SignInRiskLevels = risk ?? [],
+                Applications = apps ?? new ApplicationCondition(),
+            },
+            GrantControls = new GrantControls { BuiltInControls = ["mfa"] },
+        };
 
     public static TheoryData<string, ConditionalAccessPolicy, SignInContext, PolicyResult> Cases() => new()
     {
