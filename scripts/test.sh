@@ -133,6 +133,12 @@ rm -rf "$results"
 mkdir -p "$results"
 dotnet build Gatehouse.slnx -c Release -nologo -v quiet 2>&1 | tail -n 3
 
+log "Checking formatting (dotnet format --verify-no-changes)"
+if ! dotnet format Gatehouse.slnx --verify-no-changes --no-restore -v quiet; then
+  echo "Formatting differs from .editorconfig: run 'dotnet format Gatehouse.slnx' and commit the result." >&2
+  exit 1
+fi
+
 # --- Test ----------------------------------------------------------------------------------------------------
 passed=0
 failed=0
