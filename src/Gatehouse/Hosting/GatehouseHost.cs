@@ -83,6 +83,9 @@ internal static class GatehouseHost
         var publicHost = PublicHost(options.PublicName);
         var (certificate, source, certificatePath) = TlsCertificates.Load(options.Tls, options.DataDirectory, publicHost, settings.Time);
 
+        var metricsOptions = new Gatehouse.Metrics.MetricsOptions();
+        builder.Configuration.GetSection("Gatehouse:Metrics").Bind(metricsOptions);
+        builder.Services.AddSingleton(_ => new Gatehouse.Metrics.MetricsCollector(Gatehouse.Metrics.MetricsEndpoint.MeterPrefixes));
         builder.Services.AddSingleton(settings.Time);
         builder.Services.AddSingleton(new ServerCertificate(certificate));
         builder.Services.AddSingleton<IOptions<GatehouseOptions>>(Options.Create(options));
@@ -113,6 +116,10 @@ internal static class GatehouseHost
             return context.Response.WriteAsync("ok\n");
         });
 
+        Gatehouse.Metrics.MetricsEndpoint.MapMetrics(app, metricsOptions);
+
+        // Start collecting at once, so the first scrape sees what happened since startup.
+        _ = app.Services.GetRequiredService<Gatehouse.Metrics.MetricsCollector>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse");
         LogCertificate(logger, source, certificatePath, certificate.Thumbprint);
         return app;

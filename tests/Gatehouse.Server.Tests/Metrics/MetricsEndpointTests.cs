@@ -1,0 +1,39 @@
+using Gatehouse.Server.Tests.Support;
+
+namespace Gatehouse.Server.Tests.Metrics;
+
+[Collection(ProcessEnvironmentCollection.Name)]
+public sealed class MetricsEndpointTests
+{
+    [Fact]
+    public async Task Metrics_FromLoopback_IsPrometheusTextWithHttpMetrics()
+    {
+        await using var server = await TestServer.StartAsync();
+        (await server.Client.GetAsync(new Uri("/healthz", UriKind.Relative))).EnsureSuccessStatusCode();
+        var response = await server.Client.GetAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain; version=0.0.4; charset=utf-8", response.Content.Headers.ContentType!.ToString());
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("http_server_request_duration_seconds_bucket", text, StringComparison.Ordinal);
+        Assert.Contains("http_route=\"/healthz\"", text, StringComparison.Ordinal);
+        PrometheusTextTests.AssertWellFormed(text);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", false, true)]
+    [InlineData("::1", false, true)]
+    [InlineData("::ffff:127.0.0.1", false, true)]
+    [InlineData("192.0.2.10", false, false)]
+    [InlineData("192.0.2.10", true, true)]
+    [InlineData(null, false, false)]
+    public void IsAllowed_LoopbackUnlessRemoteIsAllowed(string? address, bool allowRemote, bool allowed) =>
+        Assert.Equal(allowed, Gatehouse.Metrics.MetricsEndpoint.IsAllowed(address is null ? null : System.Net.IPAddress.Parse(address), new Gatehouse.Metrics.MetricsOptions { AllowRemote = allowRemote }));
+
+    [Fact]
+    public async Task Metrics_Disabled_IsNotServed()
+    {
+        await using var server = await TestServer.StartAsync(overrides: new Dictionary<string, string?> { ["Gatehouse:Metrics:Enabled"] = "false" });
+        var response = await server.Client.GetAsync(new Uri("/metrics", UriKind.Relative));
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, response.StatusCode);
+    }
+}
