@@ -1,0 +1,234 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Gatehouse.Gateway.Admission;
+using Gatehouse.Gateway.Negotiation;
+using Gatehouse.Gateway.Transport;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.X224;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Gatehouse.Gateway;
+
+/// <summary>The certificate the gateway presents on the client leg's TLS.</summary>
+public sealed record GatewayCertificate(X509Certificate2 Certificate);
+
+/// <summary>
+/// The RDP listener's connection handler (hosted on Kestrel): admission against the pre-authentication caps, the
+/// X.224 negotiation with a deadline, TLS with the gateway's certificate with a deadline, then the sign-in of the
+/// negotiated method. Every refusal is logged with its reason; one connection's failure never touches another.
+/// </summary>
+public sealed partial class RdpConnectionHandler : ConnectionHandler
+{
+    /// <summary>Largest number of bytes accepted before the X.224 Connection Request is complete.</summary>
+    public const int MaxNegotiationBytes = 1024;
+
+    private readonly GatewayOptions _options;
+    private readonly PreauthAdmission _admission;
+    private readonly GatewayCertificate _certificate;
+    private readonly Dictionary<SignInMethods, IClientAuthenticator> _authenticators;
+    private readonly TimeProvider _time;
+    private readonly ILogger<RdpConnectionHandler> _logger;
+
+    /// <summary>Creates the handler.</summary>
+    public RdpConnectionHandler(
+        IOptions<GatewayOptions> options,
+        PreauthAdmission admission,
+        GatewayCertificate certificate,
+        IEnumerable<IClientAuthenticator> authenticators,
+        TimeProvider time,
+        ILogger<RdpConnectionHandler> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(authenticators);
+        _options = options.Value;
+        _admission = admission;
+        _certificate = certificate;
+        _authenticators = authenticators.ToDictionary(a => a.Method);
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <inheritdoc />
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var remote = (connection.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
+        var refusal = _admission.TryAdmit(remote, out var lease);
+        if (refusal != AdmissionRefusal.None)
+        {
+            LogAdmissionRefused(connection.ConnectionId, remote, refusal);
+            connection.Abort(new ConnectionAbortedException($"admission refused: {refusal}"));
+            return;
+        }
+
+        var state = new GatewayConnection(connection.ConnectionId, remote, _time.GetUtcNow());
+        using (lease)
+        {
+            try
+            {
+                await RunAsync(connection, state).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (connection.ConnectionClosed.IsCancellationRequested)
+            {
+                LogClosedByClient(state.Id, remote);
+            }
+            catch (Exception e) when (e is IOException or AuthenticationException or ConnectionResetException)
+            {
+                LogTransportError(state.Id, remote, e.GetType().Name, e.Message);
+            }
+        }
+    }
+
+    private async Task RunAsync(ConnectionContext connection, GatewayConnection state)
+    {
+        // Phase 1: (preconnection PDU and) X.224 Connection Request.
+        var request = await ReadConnectionRequestAsync(connection, state).ConfigureAwait(false);
+        if (request is null)
+        {
+            return;
+        }
+
+        state.ConnectionRequest = request;
+        var decision = NegotiationPolicy.Decide(request, _options.SignInMethods);
+        state.Negotiation = decision;
+        WriteConfirm(connection.Transport.Output, decision);
+        await connection.Transport.Output.FlushAsync(connection.ConnectionClosed).ConfigureAwait(false);
+        if (decision.IsRefused)
+        {
+            LogNegotiationRefused(state.Id, state.RemoteAddress, decision.Result.FailureCode, decision.Refusal!);
+            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+            return;
+        }
+
+        // Phase 2: TLS on the same connection, with its own deadline.
+        var tls = new SslStream(new DuplexPipeStream(connection.Transport), leaveInnerStreamOpen: false);
+        await using (tls.ConfigureAwait(false))
+        {
+            using (var deadline = Deadline(connection, _options.TlsHandshakeTimeout))
+            {
+                try
+                {
+                    await tls.AuthenticateAsServerAsync(
+                        new SslServerAuthenticationOptions
+                        {
+                            ServerCertificate = _certificate.Certificate,
+                            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                            ClientCertificateRequired = false,
+                        },
+                        deadline.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
+                {
+                    LogTimeout(state.Id, state.RemoteAddress, "tls", _options.TlsHandshakeTimeout);
+                    return;
+                }
+            }
+
+            LogTlsEstablished(state.Id, state.RemoteAddress, tls.SslProtocol, decision.Method);
+
+            // Phase 3: the negotiated sign-in.
+            if (!_authenticators.TryGetValue(decision.Method, out var authenticator))
+            {
+                LogNoAuthenticator(state.Id, decision.Method);
+                return;
+            }
+
+            var result = await authenticator.AuthenticateAsync(state, tls, connection.ConnectionClosed).ConfigureAwait(false);
+            if (!result.Succeeded)
+            {
+                LogSignInFailed(state.Id, state.RemoteAddress, decision.Method, result.FailureReason ?? "unspecified");
+            }
+        }
+    }
+
+    /// <summary>Reads exactly one TPKT frame holding the Connection Request, within the negotiation deadline and byte cap.</summary>
+    private async Task<ConnectionRequest?> ReadConnectionRequestAsync(ConnectionContext connection, GatewayConnection state)
+    {
+        var input = connection.Transport.Input;
+        using var deadline = Deadline(connection, _options.NegotiationTimeout);
+        while (true)
+        {
+            ReadResult read;
+            try
+            {
+                read = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
+            {
+                LogTimeout(state.Id, state.RemoteAddress, "negotiation", _options.NegotiationTimeout);
+                return null;
+            }
+
+            var buffer = read.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
+            var status = Tpkt.TryReadFrame(ref reader, out var frame, out var error);
+            switch (status)
+            {
+                case OperationStatus.Done:
+                    var bytes = frame.ToArray();
+                    input.AdvanceTo(reader.Position);
+                    if (!ConnectionRequest.TryParse(bytes, out var request, out error))
+                    {
+                        LogMalformed(state.Id, state.RemoteAddress, error!.ToString());
+                        return null;
+                    }
+
+                    return request;
+                case OperationStatus.NeedMoreData when buffer.Length < MaxNegotiationBytes && !read.IsCompleted:
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                case OperationStatus.NeedMoreData:
+                    input.AdvanceTo(buffer.End);
+                    LogMalformed(state.Id, state.RemoteAddress, read.IsCompleted ? "the client closed before a whole X.224 Connection Request" : $"more than {MaxNegotiationBytes} bytes without a whole X.224 Connection Request");
+                    return null;
+                default:
+                    input.AdvanceTo(buffer.End);
+                    LogMalformed(state.Id, state.RemoteAddress, error?.ToString() ?? "not a TPKT frame (a preconnection PDU is not supported yet)");
+                    return null;
+            }
+        }
+    }
+
+    private static void WriteConfirm(PipeWriter output, NegotiationDecision decision) =>
+        new ConnectionConfirm(decision.Result).Write(output);
+
+    private static CancellationTokenSource Deadline(ConnectionContext connection, TimeSpan timeout)
+    {
+        var source = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        source.CancelAfter(timeout);
+        return source;
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "RDP connection {ConnectionId} from {Remote} refused before negotiation: {Refusal} (Gatehouse:Gateway:MaxPendingConnections / MaxPendingConnectionsPerAddress).")]
+    private partial void LogAdmissionRefused(string connectionId, IPAddress remote, AdmissionRefusal refusal);
+
+    [LoggerMessage(2, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: negotiation refused with {FailureCode}: {Reason}")]
+    private partial void LogNegotiationRefused(string connectionId, IPAddress remote, NegotiationFailureCode failureCode, string reason);
+
+    [LoggerMessage(3, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: {Phase} timed out after {Timeout}.")]
+    private partial void LogTimeout(string connectionId, IPAddress remote, string phase, TimeSpan timeout);
+
+    [LoggerMessage(4, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: malformed negotiation: {Reason}")]
+    private partial void LogMalformed(string connectionId, IPAddress remote, string reason);
+
+    [LoggerMessage(5, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote}: {Protocol} established, sign-in method {Method}.")]
+    private partial void LogTlsEstablished(string connectionId, IPAddress remote, SslProtocols protocol, SignInMethods method);
+
+    [LoggerMessage(6, LogLevel.Error, "RDP connection {ConnectionId}: no authenticator is registered for {Method}; check Gatehouse:Gateway:SignInMethods.")]
+    private partial void LogNoAuthenticator(string connectionId, SignInMethods method);
+
+    [LoggerMessage(7, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: {Method} sign-in failed: {Reason}")]
+    private partial void LogSignInFailed(string connectionId, IPAddress remote, SignInMethods method, string reason);
+
+    [LoggerMessage(8, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote} closed by the client.")]
+    private partial void LogClosedByClient(string connectionId, IPAddress remote);
+
+    [LoggerMessage(9, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: transport error {Kind}: {Message}")]
+    private partial void LogTransportError(string connectionId, IPAddress remote, string kind, string message);
+}
