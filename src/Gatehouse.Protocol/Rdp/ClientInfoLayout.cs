@@ -177,8 +177,42 @@ internal struct ClientInfoLayout
             return;
         }
 
-        reader.TrySkip(layout.TailLength, "tail");
-        layout.End = reader.Position;
+        if (TryCheckTail(ref reader))
+        {
+            layout.End = reader.Position;
+        }
+    }
+
+    /// <summary>
+    /// reserved1 (2), reserved2 (2), cbDynamicDSTTimeZoneKeyName (2), dynamicDSTTimeZoneKeyName (cb, at most 254),
+    /// dynamicDaylightTimeDisabled (2): each optional, in order. Kept raw, but the lengths must add up.
+    /// </summary>
+    private static bool TryCheckTail(ref WireReader reader)
+    {
+        var length = reader.Remaining;
+        if (length is 0 or 2 or 4)
+        {
+            return reader.TrySkip(length, "reserved1");
+        }
+
+        if (!reader.TrySkip(4, "reserved1, reserved2") || !reader.TryReadU16LE("cbDynamicDSTTimeZoneKeyName", out var cb))
+        {
+            return false;
+        }
+
+        if (cb > 254 || (cb & 1) != 0)
+        {
+            return reader.FailInvalid("cbDynamicDSTTimeZoneKeyName", $"{cb} is odd or larger than 254");
+        }
+
+        if (!reader.TrySkip(cb, "dynamicDSTTimeZoneKeyName"))
+        {
+            return false;
+        }
+
+        return reader.Remaining is 0 or 2
+            ? reader.TrySkip(reader.Remaining, "dynamicDaylightTimeDisabled")
+            : reader.FailInvalid("dynamicDaylightTimeDisabled", $"{reader.Remaining} bytes where 0 or 2 are allowed");
     }
 
     private static bool TryReadStringLength(ref WireReader reader, string field, out int length)

@@ -89,10 +89,10 @@ public sealed class ClientInfoPacket
                 ClientAddressFamily = l.ClientAddressFamily,
                 ClientAddressBytes = source.Slice(l.ClientAddressOffset, l.ClientAddressLength).ToArray(),
                 ClientDirBytes = source.Slice(l.ClientDirOffset, l.ClientDirLength).ToArray(),
-                TimeZone = l.TimeZoneOffset < 0 ? null : source.Slice(l.TimeZoneOffset, ClientInfoLayout.TimeZoneSize).ToArray(),
+                TimeZone = l.TimeZoneOffset < 0 ? (ReadOnlyMemory<byte>?)null : source.Slice(l.TimeZoneOffset, ClientInfoLayout.TimeZoneSize).ToArray(),
                 ClientSessionId = l.SessionIdOffset < 0 ? null : BinaryPrimitives.ReadUInt32LittleEndian(source[l.SessionIdOffset..]),
                 PerformanceFlags = l.PerformanceFlagsOffset < 0 ? null : BinaryPrimitives.ReadUInt32LittleEndian(source[l.PerformanceFlagsOffset..]),
-                AutoReconnectCookie = l.CookieLengthOffset < 0 ? null : source.Slice(l.CookieOffset, l.CookieLength).ToArray(),
+                AutoReconnectCookie = l.CookieLengthOffset < 0 ? (ReadOnlyMemory<byte>?)null : source.Slice(l.CookieOffset, l.CookieLength).ToArray(),
                 Tail = source.Slice(l.TailOffset, l.TailLength).ToArray(),
             };
         }
