@@ -243,5 +243,6 @@ public sealed class DomainPduTests
         Assert.Throws<ArgumentException>(() => value.Write(new ArrayBufferWriter<byte>(), new byte[2]));
         Assert.Throws<InvalidOperationException>(() => (value with { Type = DomainMcsPduType.AttachUserRequest }).WriteHeader(new byte[16]));
         Assert.Throws<InvalidOperationException>(() => (value with { UserDataLength = 0x4000 }).WriteHeader(new byte[16]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => (value with { Initiator = 1000 }).WriteHeader(new byte[16]));
     }
 }

@@ -132,6 +132,8 @@ public sealed class ClientInfoRewriterTests
         Assert.False(ClientInfoRewriter.TryRewrite(frame, new ClientInfoCredentials("a", "b", "c"), new byte[10], out written, out var error));
         Assert.Equal(0, written);
         Assert.Equal(PduErrorKind.TooLarge, error!.Kind);
+        Assert.False(ClientInfoRewriter.TryRewrite(frame.AsSpan(0, 100), new ClientInfoCredentials("a", "b", "c"), destination, out written, out error));
+        Assert.Equal(PduErrorKind.NotEnoughBytes, error!.Kind);
     }
 
     public static TheoryData<string, string, string, string, PduErrorKind> RefusedCredentials() => new()

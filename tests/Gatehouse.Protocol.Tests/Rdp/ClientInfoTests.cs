@@ -159,4 +159,24 @@ public sealed class ClientInfoTests
         var big = new ClientInfoPacket { PasswordBytes = new byte[512] };
         Assert.Throws<InvalidOperationException>(() => Written(big.Write));
     }
+
+    [Fact]
+    public void Pdu_LargerThanTpkt_ThrowsOnWrite()
+    {
+        var pdu = new ClientInfoPdu
+        {
+            Packet = new ClientInfoPacket
+            {
+                Extended = new ClientInfoExtended
+                {
+                    TimeZone = new byte[172],
+                    ClientSessionId = 0,
+                    PerformanceFlags = 0,
+                    AutoReconnectCookie = Array.Empty<byte>(),
+                    Tail = new byte[70_000],
+                },
+            },
+        };
+        Assert.Throws<InvalidOperationException>(() => Written(pdu.Write));
+    }
 }
