@@ -6,7 +6,8 @@ using Gatehouse.Protocol.X224;
 namespace Gatehouse.Protocol.Rdp;
 
 /// <summary>
-/// The credentials a gateway injects into a [MS-RDPBCGR] 2.2.1.11 Client Info PDU. Spans, so callers can pass strings
+/// [MS-RDPBCGR] 2.2.1.11.1.1 Info Packet (TS_INFO_PACKET) Domain, UserName and Password: the credentials a gateway
+/// injects into a Client Info PDU. Spans, so callers can pass strings
 /// or pooled buffers without copies. Each value is at most 255 UTF-16 code units (510 bytes, 512 with the NUL).
 /// </summary>
 public readonly ref struct ClientInfoCredentials

@@ -58,7 +58,7 @@ public enum ServerRedirectionFlags : uint
     TargetCertificate = 0x0001_0000,
 }
 
-/// <summary>Which of the two Server Redirection PDU forms was recognised.</summary>
+/// <summary>[MS-RDPBCGR] 2.2.13.2 / 2.2.13.3.1 Server Redirection PDU forms: which of the two was recognised.</summary>
 public enum ServerRedirectionForm
 {
     /// <summary>[MS-RDPBCGR] 2.2.13.2 Standard Security Server Redirection: basic security header with SEC_REDIRECTION_PKT.</summary>
