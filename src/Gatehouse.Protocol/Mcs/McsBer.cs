@@ -176,10 +176,12 @@ public sealed class DomainParameters
                 return reader.FailInvalid(field, $"INTEGER of {intLength} octets");
             }
 
+            // RDP peers write these INTEGERs as unsigned (the spec's own example encodes 65535 as 02 02 FF FF), so
+            // the octets are read as an unsigned number of at most 32 bits.
             reader.TryReadBytes(intLength, field, out var digits);
-            if (digits[0] >= 0x80 || (intLength == 5 && digits[0] != 0))
+            if (intLength == 5 && digits[0] != 0)
             {
-                return reader.FailInvalid(field, "negative or out-of-range INTEGER");
+                return reader.FailInvalid(field, "INTEGER larger than 32 bits");
             }
 
             ulong v = 0;

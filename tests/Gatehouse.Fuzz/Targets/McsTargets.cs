@@ -7,7 +7,7 @@ namespace Gatehouse.Fuzz.Targets;
 /// <summary>Fuzz targets for the MCS Connect Initial/Response PDUs with their GCC data and the rewrites.</summary>
 public static class McsTargets
 {
-    private static readonly byte[][] Seeds = [McsCorpus.ConnectInitial, McsCorpus.ConnectResponse];
+    private static readonly byte[][] Seeds = [McsCorpus.ConnectInitial, McsCorpus.ConnectResponse, McsCorpus.SpecConnectInitialFrame[7..]];
 
     public static IEnumerable<FuzzTarget> All()
     {

@@ -56,7 +56,7 @@ public sealed class McsConnectMalformedTests
             { "target parameters length short", Set(Ci, 15, 0x19) },
             { "target integer length 0", Set(Ci, 17, 0x00) },
             { "target integer length 6", Set(Ci, 17, 0x06) },
-            { "target integer negative", Set(Ci, 18, 0x80) },
+            { "target integer of 40 bits", [.. Ci[..2], 0x82, 0x01, 0xCB, .. Ci[5..14], 0x30, 0x1E, 0x02, 0x05, 0x01, 0x00, 0x00, 0x00, 0x22, .. Ci[19..]] },
             { "target integer tag", Set(Ci, 16, 0x04) },
             { "userData tag", Set(Ci, userDataTag, 0x03) },
             { "userData length + 1", AddU16BE(Ci, userDataTag + 2, 1) },

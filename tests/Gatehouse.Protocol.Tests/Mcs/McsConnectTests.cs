@@ -38,6 +38,29 @@ public sealed class McsConnectTests
     }
 
     [Fact]
+    public void ConnectInitial_SpecExample_4_1_3_ParsesAndWritesByteExact()
+    {
+        Assert.True(McsConnectInitial.TryParseFrame(McsCorpus.SpecConnectInitialFrame, out var pdu, out var error), error?.ToString());
+        Assert.Equal(65535u, pdu.MaximumParameters.MaxChannelIds);                // 02 02 ff ff, read as unsigned
+        Assert.Equal(64535u, pdu.MaximumParameters.MaxUserIds);
+        Assert.Equal([GccBlockType.ClientCore, GccBlockType.ClientCluster, GccBlockType.ClientSecurity, GccBlockType.ClientNetwork], pdu.Blocks.Select(b => b.Type));
+        var core = pdu.Core;
+        Assert.Equal(0x00080004u, core.Version);
+        Assert.Equal(1280, core.DesktopWidth);
+        Assert.Equal(1024, core.DesktopHeight);
+        Assert.Equal(0x409u, core.KeyboardLayout);
+        Assert.Equal(3790u, core.ClientBuild);
+        Assert.Equal("ELTONS-DEV2", core.ClientName);
+        Assert.Equal((ushort)0x0001, core.EarlyCapabilityFlags);
+        Assert.Equal(SecurityProtocol.Rdp, core.ServerSelectedProtocol);          // a 216-byte block: the field is there, PROTOCOL_RDP
+        Assert.True(ClientNetworkData.TryRead(pdu.Find(GccBlockType.ClientNetwork)!, out var channels, out error), error?.ToString());
+        Assert.Equal([new ChannelDefinition("rdpdr", 0x80800000), new ChannelDefinition("cliprdr", 0xc0a00000), new ChannelDefinition("rdpsnd", 0xc0000000)], channels);
+        var buffer = new ArrayBufferWriter<byte>();
+        pdu.WriteFrame(buffer);
+        Assert.Equal(McsCorpus.SpecConnectInitialFrame, buffer.WrittenSpan.ToArray());
+    }
+
+    [Fact]
     public void ConnectInitial_FreeRdpCapture_WritesByteExact()
     {
         Assert.True(McsConnectInitial.TryParse(McsCorpus.ConnectInitial, out var pdu, out _));
