@@ -81,7 +81,7 @@ internal static class McsBer
     }
 
     /// <summary>Reads a tag of one octet, or two for the APPLICATION high-tag-number form.</summary>
-    public static bool TryExpectTag(ref WireReader reader, ReadOnlySpan<byte> tag, string field)
+    public static bool TryExpectTag(ref WireReader reader, scoped ReadOnlySpan<byte> tag, string field)
     {
         if (!reader.TryReadBytes(tag.Length, field, out var actual))
         {
@@ -91,12 +91,41 @@ internal static class McsBer
         return actual.SequenceEqual(tag) || reader.Fail(PduError.Unexpected(reader.Pdu, field, $"tag {Convert.ToHexString(actual)}, expected {Convert.ToHexString(tag)}"));
     }
 
-    /// <summary>Reads a tag and length, checking the value fits in what is left.</summary>
-    public static bool TryReadHeader(ref WireReader reader, ReadOnlySpan<byte> tag, string field, out int length, out int octets)
+    /// <summary>[APPLICATION 101] Connect-Initial.</summary>
+    public static ReadOnlySpan<byte> ConnectInitialTag => [0x7F, 0x65];
+
+    /// <summary>[APPLICATION 102] Connect-Response.</summary>
+    public static ReadOnlySpan<byte> ConnectResponseTag => [0x7F, 0x66];
+
+    /// <summary>Reads a one-octet tag and a length, checking the value fits in what is left (allocates nothing).</summary>
+    public static bool TryReadHeader(ref WireReader reader, byte tag, string field, out int length, out int octets)
     {
         length = 0;
         octets = 0;
-        if (!TryExpectTag(ref reader, tag, field) || !TryReadLength(ref reader, field + " length", out length, out octets))
+        if (!reader.TryReadU8(field, out var actual))
+        {
+            return false;
+        }
+
+        if (actual != tag)
+        {
+            return reader.Fail(PduError.Unexpected(reader.Pdu, field, $"tag {actual:X2}, expected {tag:X2}"));
+        }
+
+        if (!TryReadLength(ref reader, field, out length, out octets))
+        {
+            return false;
+        }
+
+        return length <= reader.Remaining || reader.Fail(PduError.NotEnough(reader.Pdu, field, length, reader.Remaining));
+    }
+
+    /// <summary>Reads a tag and length, checking the value fits in what is left.</summary>
+    public static bool TryReadHeader(ref WireReader reader, scoped ReadOnlySpan<byte> tag, string field, out int length, out int octets)
+    {
+        length = 0;
+        octets = 0;
+        if (!TryExpectTag(ref reader, tag, field) || !TryReadLength(ref reader, field, out length, out octets))
         {
             return false;
         }
@@ -157,7 +186,7 @@ public sealed class DomainParameters
     {
         value = null;
         var start = reader.Position;
-        if (!McsBer.TryReadHeader(ref reader, [0x30], field, out var length, out _))
+        if (!McsBer.TryReadHeader(ref reader, 0x30, field, out var length, out _))
         {
             return false;
         }
@@ -166,7 +195,7 @@ public sealed class DomainParameters
         var values = new uint[8];
         for (var i = 0; i < values.Length; i++)
         {
-            if (!McsBer.TryReadHeader(ref reader, [0x02], field, out var intLength, out _))
+            if (!McsBer.TryReadHeader(ref reader, 0x02, field, out var intLength, out _))
             {
                 return false;
             }

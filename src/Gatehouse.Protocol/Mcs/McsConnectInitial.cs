@@ -87,11 +87,11 @@ public sealed class McsConnectInitial
         var forms = new LengthForms();
         if (!McsBer.TryReadHeader(ref reader, Tag, "Connect-Initial", out var length, out forms.Outer)
             || !CheckExact(ref reader, length, "Connect-Initial length")
-            || !McsBer.TryReadHeader(ref reader, [0x04], "callingDomainSelector", out var callingLength, out forms.Calling)
+            || !McsBer.TryReadHeader(ref reader, 0x04, "callingDomainSelector", out var callingLength, out forms.Calling)
             || !reader.TryReadBytes(callingLength, "callingDomainSelector", out var calling)
-            || !McsBer.TryReadHeader(ref reader, [0x04], "calledDomainSelector", out var calledLength, out forms.Called)
+            || !McsBer.TryReadHeader(ref reader, 0x04, "calledDomainSelector", out var calledLength, out forms.Called)
             || !reader.TryReadBytes(calledLength, "calledDomainSelector", out var called)
-            || !McsBer.TryReadHeader(ref reader, [0x01], "upwardFlag", out var flagLength, out _))
+            || !McsBer.TryReadHeader(ref reader, 0x01, "upwardFlag", out var flagLength, out _))
         {
             error = reader.Error;
             return false;
@@ -107,7 +107,7 @@ public sealed class McsConnectInitial
             || !DomainParameters.TryRead(ref reader, "targetParameters", out var target)
             || !DomainParameters.TryRead(ref reader, "minimumParameters", out var minimum)
             || !DomainParameters.TryRead(ref reader, "maximumParameters", out var maximum)
-            || !McsBer.TryReadHeader(ref reader, [0x04], "userData", out var userDataLength, out forms.UserData)
+            || !McsBer.TryReadHeader(ref reader, 0x04, "userData", out var userDataLength, out forms.UserData)
             || !CheckExact(ref reader, userDataLength, "userData length"))
         {
             error = reader.Error;

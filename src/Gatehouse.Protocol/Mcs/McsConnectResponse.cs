@@ -74,7 +74,7 @@ public sealed class McsConnectResponse
         var forms = new Forms();
         if (!McsBer.TryReadHeader(ref reader, Tag, "Connect-Response", out var length, out forms.Outer)
             || !Exact(ref reader, length, "Connect-Response length")
-            || !McsBer.TryReadHeader(ref reader, [0x0A], "result", out var resultLength, out _))
+            || !McsBer.TryReadHeader(ref reader, 0x0A, "result", out var resultLength, out _))
         {
             error = reader.Error;
             return false;
@@ -87,7 +87,7 @@ public sealed class McsConnectResponse
         }
 
         if (!reader.TryReadU8("result", out var result)
-            || !McsBer.TryReadHeader(ref reader, [0x02], "calledConnectId", out var idLength, out _))
+            || !McsBer.TryReadHeader(ref reader, 0x02, "calledConnectId", out var idLength, out _))
         {
             error = reader.Error;
             return false;
@@ -101,7 +101,7 @@ public sealed class McsConnectResponse
 
         if (!reader.TryReadBytes(idLength, "calledConnectId", out var connectId)
             || !DomainParameters.TryRead(ref reader, "domainParameters", out var parameters)
-            || !McsBer.TryReadHeader(ref reader, [0x04], "userData", out var userDataLength, out forms.UserData)
+            || !McsBer.TryReadHeader(ref reader, 0x04, "userData", out var userDataLength, out forms.UserData)
             || !Exact(ref reader, userDataLength, "userData length")
             || !reader.TryReadBytes(McsConnectInitial.T124Identifier.Length, "t124Identifier", out var identifier))
         {
