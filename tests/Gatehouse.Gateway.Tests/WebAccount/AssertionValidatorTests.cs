@@ -1,0 +1,261 @@
+using System.Security.Cryptography;
+using System.Text;
+using Gatehouse.Gateway.WebAccount;
+using Gatehouse.Protocol.RdsAad;
+
+
+namespace Gatehouse.Gateway.Tests.WebAccount;
+
+public sealed class AssertionValidatorTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
+    private static readonly RSA SharedKey = RSA.Create(2048);
+    private static readonly RSA OtherKey = RSA.Create(2048);
+    private readonly RSA _key = SharedKey;
+    private readonly ManualTime _time = new(Now);
+    private readonly FakeDirectory _directory = new();
+
+    [Fact]
+    public async Task FreeRdpShapedAssertion_IsAccepted()
+    {
+        var nonce = ServerNonce.Issue(Now);
+        _directory.CnfKid = Thumbprint(_key);
+        var verdict = await Validate(Assertion(nonce.Value), nonce);
+        Assert.True(verdict.Accepted, verdict.Reason);
+        Assert.Equal(RdsAadAuthResult.Success, verdict.ResultCode);
+        Assert.Equal("vm1", verdict.Host!.Name);
+        Assert.Equal("alice@contoso.test", verdict.Token!.Upn);
+        Assert.Equal(["vm1"], _directory.LookedUp);
+    }
+
+    [Fact]
+    public async Task TimestampAsNumber_IsAccepted()
+    {
+        var nonce = ServerNonce.Issue(Now);
+        _directory.CnfKid = Thumbprint(_key);
+        var verdict = await Validate(Assertion(nonce.Value, tsJson: Now.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture)), nonce);
+        Assert.True(verdict.Accepted, verdict.Reason);
+    }
+
+    public static TheoryData<string, AssertionFailure, string> Refusals() => new()
+    {
+        { "request not an object", AssertionFailure.Malformed, "malformed" },
+        { "request without rdp_assertion", AssertionFailure.Malformed, "required member missing" },
+        { "jws with two parts", AssertionFailure.Malformed, "three parts" },
+        { "oversized assertion", AssertionFailure.Malformed, "malformed" },
+        { "invalid utf-8", AssertionFailure.Malformed, "UTF-8" },
+        { "EC key", AssertionFailure.Malformed, "RSA expected" },
+        { "jwk n not base64url", AssertionFailure.Malformed, "base64url" },
+        { "alg none", AssertionFailure.Algorithm, "'none' is not allowed" },
+        { "alg HS256", AssertionFailure.Algorithm, "'HS256' is not allowed" },
+        { "alg rs256 lower case", AssertionFailure.Algorithm, "'rs256' is not allowed" },
+        { "nonce from another connection", AssertionFailure.Nonce, "not the one this connection issued" },
+        { "nonce replayed on the same connection", AssertionFailure.Nonce, "already used" },
+        { "nonce expired", AssertionFailure.NonceExpired, "expired" },
+        { "ts 10 minutes old", AssertionFailure.Timestamp, "old" },
+        { "ts 10 minutes ahead", AssertionFailure.Timestamp, "future" },
+        { "ts number too old", AssertionFailure.Timestamp, "old" },
+        { "payload changed after signing", AssertionFailure.Signature, "does not verify" },
+        { "signed by another key", AssertionFailure.Signature, "does not verify" },
+        { "RSA-1024 key", AssertionFailure.Key, "RSA-1024" },
+        { "RSA-8200 key", AssertionFailure.Key, "RSA-8200" },
+        { "even exponent", AssertionFailure.Key, "exponent" },
+        { "u not a device url", AssertionFailure.HostLabel, "not a device URL" },
+        { "u label 127 (FreeRDP with an IP)", AssertionFailure.HostLabel, "IP address can't be used" },
+        { "u label 10.0.0.5", AssertionFailure.HostLabel, "IP address can't be used" },
+        { "u label [::1]", AssertionFailure.HostLabel, "IP address can't be used" },
+        { "unknown host", AssertionFailure.UnknownHost, "not a registered host" },
+        { "token expired", AssertionFailure.AccessToken, "expired" },
+        { "token for another host", AssertionFailure.AccessToken, "audience" },
+        { "token from another tenant", AssertionFailure.AccessToken, "tenant" },
+        { "token bound to another key", AssertionFailure.ProofOfPossession, "cnf.kid" },
+        { "token without cnf", AssertionFailure.ProofOfPossession, "cnf.kid" },
+        { "no client_claims", AssertionFailure.ClientNonce, "no aad_nonce" },
+        { "empty aad_nonce", AssertionFailure.ClientNonce, "no aad_nonce" },
+        { "forged aad_nonce", AssertionFailure.ClientNonce, "not a valid" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public async Task Refused_WithTheReasonAndSecEInvalidToken(string name, AssertionFailure failure, string reason)
+    {
+        var nonce = ServerNonce.Issue(Now);
+        _directory.CnfKid = Thumbprint(_key);
+        var request = Build(name, nonce);
+        if (name == "nonce replayed on the same connection")
+        {
+            Assert.True((await Validate(request, nonce)).Accepted);
+        }
+
+        var verdict = await Validate(request, nonce);
+        Assert.False(verdict.Accepted);
+        Assert.True(failure == verdict.Failure, $"{name}: expected {failure}, got {verdict.Failure}: {verdict.Reason}");
+        Assert.Contains(reason, verdict.Reason, StringComparison.Ordinal);
+        Assert.Equal(RdsAadAuthResult.InvalidToken, verdict.ResultCode);
+    }
+
+    [Theory]
+    [InlineData("127", true)]
+    [InlineData("10", true)]
+    [InlineData("192.168.1.10", true)]
+    [InlineData("::1", true)]
+    [InlineData("[fe80::1]", true)]
+    [InlineData("vm1", false)]
+    [InlineData("vm-10", false)]
+    [InlineData("10vm", false)]
+    public void LooksLikeAddress(string label, bool address) => Assert.Equal(address, AssertionValidator.LooksLikeAddress(label));
+
+    [Fact]
+    public async Task FailedValidation_DoesNotConsultTheIdentityProviderMoreThanNeeded()
+    {
+        var nonce = ServerNonce.Issue(Now);
+        var verdict = await Validate(Build("signed by another key", nonce), nonce);
+        Assert.Equal(AssertionFailure.Signature, verdict.Failure);
+        Assert.Empty(_directory.LookedUp);
+        Assert.Equal(0, _directory.TokenChecks);
+    }
+
+    private byte[] Build(string name, ServerNonce nonce)
+    {
+        var ts = Now.ToUnixTimeSeconds();
+        switch (name)
+        {
+            case "request not an object": return "[1]\0"u8.ToArray();
+            case "request without rdp_assertion": return "{\"assertion\":\"a.b.c\"}\0"u8.ToArray();
+            case "jws with two parts": return RdsAadCorpusMessage("{\"rdp_assertion\":\"eyJhIjoxfQ.eyJhIjoxfQ\"}");
+            case "oversized assertion": return RdsAadCorpusMessage($"{{\"rdp_assertion\":\"{new string('A', 70_000)}\"}}");
+            case "invalid utf-8": return [.. "{\"rdp_assertion\":\""u8, 0xC3, 0x28, .. "\"}\0"u8];
+            case "EC key": return Assertion(nonce.Value, jwk: "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}");
+            case "jwk n not base64url": return Assertion(nonce.Value, jwk: "{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"not+base64\"}");
+            case "alg none": return Assertion(nonce.Value, alg: "none");
+            case "alg HS256": return Assertion(nonce.Value, alg: "HS256");
+            case "alg rs256 lower case": return Assertion(nonce.Value, alg: "rs256");
+            case "nonce from another connection": return Assertion(ServerNonce.Issue(Now).Value);
+            case "nonce replayed on the same connection": return Assertion(nonce.Value);
+            case "nonce expired":
+                _time.Advance(TimeSpan.FromMinutes(6));
+                return Assertion(nonce.Value, tsJson: $"\"{ts + 360}\"");
+            case "ts 10 minutes old": return Assertion(nonce.Value, tsJson: $"\"{ts - 600}\"");
+            case "ts 10 minutes ahead": return Assertion(nonce.Value, tsJson: $"\"{ts + 600}\"");
+            case "ts number too old": return Assertion(nonce.Value, tsJson: $"{ts - 301}");
+            case "payload changed after signing": return Assertion(nonce.Value, tamper: true);
+            case "signed by another key":
+                return Assertion(nonce.Value, signer: OtherKey);
+
+            case "RSA-1024 key":
+                using (var small = RSA.Create(1024))
+                {
+                    return Assertion(nonce.Value, signer: small, key: small);
+                }
+
+            case "RSA-8200 key": return Assertion(nonce.Value, jwk: $"{{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"{B64([0x80, .. new byte[1024]])}\"}}");
+            case "even exponent": return Assertion(nonce.Value, jwk: $"{{\"kty\":\"RSA\",\"e\":\"AQAC\",\"n\":\"{B64(_key.ExportParameters(false).Modulus!)}\"}}");
+            case "u not a device url": return Assertion(nonce.Value, url: "https://vm1.contoso.test/");
+            case "u label 127 (FreeRDP with an IP)": return Assertion(nonce.Value, url: RdpAssertion.DevicePrefix + "127");
+            case "u label 10.0.0.5": return Assertion(nonce.Value, url: RdpAssertion.DevicePrefix + "10.0.0.5");
+            case "u label [::1]": return Assertion(nonce.Value, url: RdpAssertion.DevicePrefix + "[::1]");
+            case "unknown host": return Assertion(nonce.Value, url: RdpAssertion.DevicePrefix + "vm9");
+            case "token expired":
+                _directory.TokenFailure = "the token expired at 11:00:00Z";
+                return Assertion(nonce.Value);
+            case "token for another host":
+                _directory.TokenFailure = "the audience names another host";
+                return Assertion(nonce.Value);
+            case "token from another tenant":
+                _directory.TokenFailure = "the tenant is not this gateway's";
+                return Assertion(nonce.Value);
+            case "token bound to another key":
+                _directory.CnfKid = RdsAadCorpusThumbprint;
+                return Assertion(nonce.Value);
+            case "token without cnf":
+                _directory.CnfKid = null;
+                return Assertion(nonce.Value);
+            case "no client_claims": return Assertion(nonce.Value, clientClaims: null);
+            case "empty aad_nonce": return Assertion(nonce.Value, clientClaims: "{\\\"aad_nonce\\\":\\\"\\\"}");
+            case "forged aad_nonce": return Assertion(nonce.Value, clientClaims: "{\\\"aad_nonce\\\":\\\"forged\\\"}");
+            default: throw new ArgumentOutOfRangeException(nameof(name), name);
+        }
+    }
+
+    private const string RdsAadCorpusThumbprint = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+
+    private byte[] Assertion(
+        string nonce,
+        string alg = "RS256",
+        string? tsJson = null,
+        string url = RdpAssertion.DevicePrefix + "vm1",
+        string? jwk = null,
+        string? clientClaims = "{\\\"aad_nonce\\\":\\\"good\\\"}",
+        RSA? signer = null,
+        RSA? key = null,
+        bool tamper = false)
+    {
+        key ??= _key;
+        signer ??= key;
+        var p = key.ExportParameters(false);
+        jwk ??= $"{{\"kty\":\"RSA\",\"e\":\"{B64(p.Exponent!)}\",\"n\":\"{B64(p.Modulus!)}\"}}";
+        tsJson ??= $"\"{Now.ToUnixTimeSeconds()}\"";
+        var claims = clientClaims is null ? string.Empty : $",\"client_claims\":\"{clientClaims}\"";
+        var header = $"{{\"alg\":\"{alg}\",\"kid\":\"x\"}}";
+        var payload = $"{{\"ts\":{tsJson},\"at\":\"header.payload.signature\",\"u\":\"{url}\",\"nonce\":\"{nonce}\",\"cnf\":{{\"jwk\":{jwk}}}{claims}}}";
+        var signingInput = $"{B64(Encoding.UTF8.GetBytes(header))}.{B64(Encoding.UTF8.GetBytes(payload))}";
+        var signature = signer.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        if (tamper)
+        {
+            signingInput = $"{B64(Encoding.UTF8.GetBytes(header))}.{B64(Encoding.UTF8.GetBytes(payload.Replace("vm1", "vm2", StringComparison.Ordinal)))}";
+        }
+
+        return RdsAadCorpusMessage($"{{\"rdp_assertion\":\"{signingInput}.{B64(signature)}\"}}");
+    }
+
+    private Task<AssertionVerdict> Validate(byte[] request, ServerNonce nonce) =>
+        new AssertionValidator(_directory, new WebAccountOptions(), _time).ValidateAsync(request, nonce, CancellationToken.None);
+
+    private static string Thumbprint(RSA key)
+    {
+        var p = key.ExportParameters(false);
+        return JwkThumbprint.ComputeRsa(B64(p.Exponent!), B64(p.Modulus!));
+    }
+
+    private static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    private static byte[] RdsAadCorpusMessage(string json) => [.. Encoding.UTF8.GetBytes(json), 0];
+
+    /// <summary>An in-memory identity provider (unit-test fake): hosts vm1 (group prod), one tenant, one user.</summary>
+    private sealed class FakeDirectory : IWebAccountDirectory
+    {
+        public string? CnfKid { get; set; }
+
+        public string? TokenFailure { get; set; }
+
+        public List<string> LookedUp { get; } = [];
+
+        public int TokenChecks { get; private set; }
+
+        public Task<RegisteredHost?> FindHostAsync(string label, CancellationToken cancellationToken)
+        {
+            LookedUp.Add(label);
+            return Task.FromResult(string.Equals(label, "vm1", StringComparison.OrdinalIgnoreCase) ? new RegisteredHost(Guid.NewGuid(), "vm1", "prod") : null);
+        }
+
+        public Task<AccessTokenCheck> ValidateAccessTokenAsync(string accessToken, RegisteredHost host, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            TokenChecks++;
+            return Task.FromResult(new AccessTokenCheck
+            {
+                Valid = TokenFailure is null,
+                FailureReason = TokenFailure,
+                CnfKid = CnfKid,
+                Upn = "alice@contoso.test",
+                ObjectId = Guid.NewGuid(),
+                TenantId = Guid.NewGuid(),
+                Amr = ["pwd"],
+                AuthenticatedAt = now,
+                ExpiresAt = now.AddHours(1),
+            });
+        }
+
+        public Task<bool> ValidateClientNonceAsync(string aadNonce, DateTimeOffset now, CancellationToken cancellationToken) =>
+            Task.FromResult(aadNonce == "good");
+    }
+}
