@@ -29,7 +29,16 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public PreauthAdmission Admission => _app.Services.GetRequiredService<PreauthAdmission>();
 
-    public static async Task<GatewayHost> StartAsync(GatewayOptions options, params IClientAuthenticator[] authenticators)
+    public static Task<GatewayHost> StartAsync(GatewayOptions options, params IClientAuthenticator[] authenticators) =>
+        StartAsync(options, services =>
+        {
+            foreach (var authenticator in authenticators)
+            {
+                services.AddSingleton(authenticator);
+            }
+        });
+
+    public static async Task<GatewayHost> StartAsync(GatewayOptions options, Action<IServiceCollection> configure)
     {
         var certificate = CreateCertificate();
         var builder = WebApplication.CreateSlimBuilder();
@@ -38,10 +47,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(new PreauthAdmission(options.MaxPendingConnections, options.MaxPendingConnectionsPerAddress));
         builder.Services.AddSingleton(new GatewayCertificate(certificate));
         builder.Services.AddSingleton(TimeProvider.System);
-        foreach (var authenticator in authenticators)
-        {
-            builder.Services.AddSingleton(authenticator);
-        }
+        configure(builder.Services);
 
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseConnectionHandler<RdpConnectionHandler>()));
         var app = builder.Build();

@@ -13,7 +13,7 @@ public sealed class AssertionValidatorTests
     private static readonly RSA OtherKey = RSA.Create(2048);
     private readonly RSA _key = SharedKey;
     private readonly ManualTime _time = new(Now);
-    private readonly FakeDirectory _directory = new();
+    private readonly FakeWebAccountDirectory _directory = new();
 
     [Fact]
     public async Task FreeRdpShapedAssertion_IsAccepted()
@@ -220,42 +220,4 @@ public sealed class AssertionValidatorTests
     private static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private static byte[] RdsAadCorpusMessage(string json) => [.. Encoding.UTF8.GetBytes(json), 0];
-
-    /// <summary>An in-memory identity provider (unit-test fake): hosts vm1 (group prod), one tenant, one user.</summary>
-    private sealed class FakeDirectory : IWebAccountDirectory
-    {
-        public string? CnfKid { get; set; }
-
-        public string? TokenFailure { get; set; }
-
-        public List<string> LookedUp { get; } = [];
-
-        public int TokenChecks { get; private set; }
-
-        public Task<RegisteredHost?> FindHostAsync(string label, CancellationToken cancellationToken)
-        {
-            LookedUp.Add(label);
-            return Task.FromResult(string.Equals(label, "vm1", StringComparison.OrdinalIgnoreCase) ? new RegisteredHost(Guid.NewGuid(), "vm1", "prod") : null);
-        }
-
-        public Task<AccessTokenCheck> ValidateAccessTokenAsync(string accessToken, RegisteredHost host, DateTimeOffset now, CancellationToken cancellationToken)
-        {
-            TokenChecks++;
-            return Task.FromResult(new AccessTokenCheck
-            {
-                Valid = TokenFailure is null,
-                FailureReason = TokenFailure,
-                CnfKid = CnfKid,
-                Upn = "alice@contoso.test",
-                ObjectId = Guid.NewGuid(),
-                TenantId = Guid.NewGuid(),
-                Amr = ["pwd"],
-                AuthenticatedAt = now,
-                ExpiresAt = now.AddHours(1),
-            });
-        }
-
-        public Task<bool> ValidateClientNonceAsync(string aadNonce, DateTimeOffset now, CancellationToken cancellationToken) =>
-            Task.FromResult(aadNonce == "good");
-    }
 }
