@@ -71,8 +71,8 @@ public sealed class PreconnectionPdu
     /// <summary>Id: the session or VM id the client asks for.</summary>
     public uint Id { get; }
 
-    /// <summary>wszPCB without its terminator (V2), or null (V1).</summary>
-    public string? Payload => _pcb is null ? null : Encoding.Unicode.GetString(_pcb, 0, _pcb.Length - 2);
+    /// <summary>wszPCB without its terminator (V2; empty when cchPCB is 0), or null (V1).</summary>
+    public string? Payload => _pcb is null ? null : _pcb.Length == 0 ? string.Empty : Encoding.Unicode.GetString(_pcb, 0, _pcb.Length - 2);
 
     /// <summary>cchPCB (V2): UTF-16 code units including the terminator.</summary>
     public int CharacterCount => _pcb is null ? 0 : _pcb.Length / 2;
@@ -168,10 +168,17 @@ public sealed class PreconnectionPdu
             return false;
         }
 
+        // [MS-RDPEPS] 3.1.5.2: cchPCB 0 means no wszPCB at all (cbSize 18).
         if (count == 0)
         {
-            error = PduError.Invalid(Pdu, "cchPCB", "0 (it counts the terminating NUL, so it is at least 1)");
-            return false;
+            if (size != V2HeaderSize)
+            {
+                error = PduError.Invalid(Pdu, "cchPCB", $"0 needs cbSize {V2HeaderSize}, not {size}");
+                return false;
+            }
+
+            value = new PreconnectionPdu(version, flags, id, []);
+            return true;
         }
 
         if (V2HeaderSize + (2 * count) != size)

@@ -49,6 +49,18 @@ public sealed class PreconnectionTests
         Assert.Equal(string.Empty, parsed.Payload);
     }
 
+    [Fact]
+    public void V2_CchPcbZero_HasNoStringAtAll()
+    {
+        // [MS-RDPEPS] 3.1.5.2: cbSize 18, cchPCB 0, no wszPCB.
+        byte[] bytes = [.. Hex.Bytes("12000000 00000000 02000000 07000000 0000")];
+        Assert.True(PreconnectionPdu.TryParse(bytes, out var pdu, out var error), error?.ToString());
+        Assert.Equal(string.Empty, pdu.Payload);
+        Assert.Equal(0, pdu.CharacterCount);
+        Assert.Equal(7u, pdu.Id);
+        Assert.Equal(bytes, Write(pdu));
+    }
+
     [Theory]
     [InlineData("with\0nul")]
     public void Constructor_BadPayload_Throws(string payload) =>
@@ -111,7 +123,7 @@ public sealed class PreconnectionTests
         { "V1 with V2 size", [.. Patch32(FramingCorpus.PreconnectionV1, 0, 18), 0, 0], PduErrorKind.InvalidField },
         { "version 0", Patch32(FramingCorpus.PreconnectionV1, 8, 0), PduErrorKind.Unsupported },
         { "version 3", Patch32(FramingCorpus.PreconnectionV1, 8, 3), PduErrorKind.Unsupported },
-        { "cchPCB 0", Patch16(FramingCorpus.PreconnectionV2, 16, 0), PduErrorKind.InvalidField },
+        { "cchPCB 0 with a string behind it", Patch16(FramingCorpus.PreconnectionV2, 16, 0), PduErrorKind.InvalidField },
         { "cchPCB too large", Patch16(FramingCorpus.PreconnectionV2, 16, 6), PduErrorKind.InvalidField },
         { "cchPCB too small", Patch16(FramingCorpus.PreconnectionV2, 16, 4), PduErrorKind.InvalidField },
         { "cchPCB 0xFFFF", Patch16(FramingCorpus.PreconnectionV2, 16, 0xFFFF), PduErrorKind.InvalidField },

@@ -1,0 +1,193 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.X224;
+
+namespace Gatehouse.Gateway.Backend;
+
+/// <summary>How the gateway reaches a host.</summary>
+public sealed record BackendTarget(string Host, int Port, SecurityProtocol Security, string CookieUser)
+{
+    /// <summary>The pinned SHA-256 of the host's TLS certificate (hex), or null to accept any and report it.</summary>
+    public string? CertificateSha256 { get; init; }
+}
+
+/// <summary>Why the backend could not be reached (the sign-in log's <c>backend_*</c> reasons).</summary>
+public enum BackendFailure
+{
+    /// <summary>Connected.</summary>
+    None,
+
+    /// <summary>No TCP connection within the deadline, or refused.</summary>
+    Unreachable,
+
+    /// <summary>The host refused the negotiation or selected another protocol.</summary>
+    Negotiation,
+
+    /// <summary>The host's X.224 answer is malformed.</summary>
+    Protocol,
+
+    /// <summary>TLS failed, or the certificate is not the pinned one.</summary>
+    Tls,
+}
+
+/// <summary>A connected backend leg: the TLS stream after the X.224 exchange.</summary>
+public sealed record BackendConnection(SslStream Stream, SecurityProtocol Selected, string CertificateSha256) : IAsyncDisposable
+{
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => Stream.DisposeAsync();
+}
+
+/// <summary>The result of <see cref="BackendConnector.ConnectAsync"/>.</summary>
+public sealed record BackendConnectResult(BackendConnection? Connection, BackendFailure Failure, string Reason)
+{
+    /// <summary>True when connected.</summary>
+    public bool Connected => Connection is not null;
+}
+
+/// <summary>
+/// Opens the target leg to a host as the gateway's RDP client: TCP within the backend deadline, an X.224 Connection
+/// Request with the mapped account's cookie and the backend's protocol (TLS for xrdp-style hosts), the host's
+/// Connection Confirm, and TLS (the host's certificate pinned when a thumbprint is registered).
+/// </summary>
+public static class BackendConnector
+{
+    /// <summary>Connects within <paramref name="timeout"/>; failures come back typed, never as exceptions.</summary>
+    public static async Task<BackendConnectResult> ConnectAsync(BackendTarget target, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        NetworkStream? stream = null;
+        try
+        {
+            try
+            {
+                await socket.ConnectAsync(target.Host, target.Port, deadline.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                return Fail(BackendFailure.Unreachable, e is SocketException s
+                    ? $"backend_unreachable: {target.Host}:{target.Port}: {s.SocketErrorCode}"
+                    : $"backend_unreachable: no connection to {target.Host}:{target.Port} within {timeout.TotalSeconds:0} s");
+            }
+
+            stream = new NetworkStream(socket, ownsSocket: true);
+            var request = new ConnectionRequest(
+                tokenKind: ConnectionRequestTokenKind.Cookie,
+                tokenValue: target.CookieUser,
+                negotiation: new NegotiationRequest(NegotiationRequestFlags.None, target.Security));
+            var buffer = new ArrayBufferWriter<byte>(64);
+            request.Write(buffer);
+            await stream.WriteAsync(buffer.WrittenMemory, deadline.Token).ConfigureAwait(false);
+
+            var confirmBytes = await ReadTpktAsync(stream, deadline.Token).ConfigureAwait(false);
+            if (confirmBytes is null)
+            {
+                return Fail(BackendFailure.Protocol, $"backend_protocol: {target.Host}:{target.Port} closed or sent no whole X.224 Connection Confirm");
+            }
+
+            if (!ConnectionConfirm.TryParse(confirmBytes, out var confirm, out var error))
+            {
+                return Fail(BackendFailure.Protocol, $"backend_protocol: malformed Connection Confirm: {error}");
+            }
+
+            if (confirm.Result is not { } result)
+            {
+                return Fail(BackendFailure.Negotiation, "backend_negotiation: the host answered without RDP negotiation (standard RDP security only)");
+            }
+
+            if (result.IsFailure)
+            {
+                return Fail(BackendFailure.Negotiation, $"backend_negotiation: the host refused {target.Security} with {result.FailureCode}; check the host's security setting (tls or nla) in 'gatehouse host show'");
+            }
+
+            if (result.SelectedProtocol != target.Security)
+            {
+                return Fail(BackendFailure.Negotiation, $"backend_negotiation: the host selected {result.SelectedProtocol}, not {target.Security}");
+            }
+
+            var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+            try
+            {
+                await tls.AuthenticateAsClientAsync(
+                    new SslClientAuthenticationOptions
+                    {
+                        TargetHost = target.Host,
+                        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null,
+                    },
+                    deadline.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+                return Fail(BackendFailure.Tls, $"backend_tls: TLS with {target.Host}:{target.Port} failed: {e.Message}");
+            }
+
+            using var certificate = new X509Certificate2(tls.RemoteCertificate!);
+            var sha256 = certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            if (target.CertificateSha256 is { } pinned && !string.Equals(pinned, sha256, StringComparison.OrdinalIgnoreCase))
+            {
+                await tls.DisposeAsync().ConfigureAwait(false);
+                return Fail(BackendFailure.Tls, $"backend_tls: the host's certificate ({sha256}) is not the registered one ({pinned}); if the host's certificate changed on purpose, register the new thumbprint");
+            }
+
+            stream = null;
+            socket = null;
+            return new BackendConnectResult(new BackendConnection(tls, result.SelectedProtocol, sha256), BackendFailure.None, "connected");
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return Fail(BackendFailure.Unreachable, $"backend_unreachable: {target.Host}:{target.Port}: {e.Message}");
+        }
+        finally
+        {
+            if (stream is not null)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+
+            socket?.Dispose();
+        }
+    }
+
+    /// <summary>Reads one TPKT frame (at most 64 KiB); null when the peer closes first.</summary>
+    internal static async Task<byte[]?> ReadTpktAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var header = new byte[TpktHeader.Size];
+        if (!await ReadExactlyOrEndAsync(stream, header, cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        if (!TpktHeader.TryParse(header, out var parsed, out _))
+        {
+            return null;
+        }
+
+        var frame = new byte[parsed.PacketLength];
+        header.CopyTo(frame, 0);
+        return await ReadExactlyOrEndAsync(stream, frame.AsMemory(TpktHeader.Size), cancellationToken).ConfigureAwait(false) ? frame : null;
+    }
+
+    private static async Task<bool> ReadExactlyOrEndAsync(Stream stream, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (EndOfStreamException)
+        {
+            return false;
+        }
+    }
+
+    private static BackendConnectResult Fail(BackendFailure failure, string reason) => new(null, failure, reason);
+}
