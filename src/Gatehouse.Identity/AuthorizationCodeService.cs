@@ -193,6 +193,11 @@ public sealed class AuthorizationCodeService
             return RedeemResult.Fail("invalid_grant", 501481, "The code_verifier does not match the code_challenge supplied in the authorization request.");
         }
 
+        if (await db.Grants.AnyAsync(g => g.Id == record.GrantId && g.RevokedAt != null, cancellationToken).ConfigureAwait(false))
+        {
+            return RedeemResult.Fail("invalid_grant", 70000, "The grant has been revoked.");
+        }
+
         var updated = await db.AuthorizationCodes
             .Where(c => c.CodeHash == hash && c.RedeemedAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(c => c.RedeemedAt, now), cancellationToken).ConfigureAwait(false);
@@ -200,11 +205,6 @@ public sealed class AuthorizationCodeService
         {
             await GrantRevocation.RevokeAsync(db, record.GrantId, "authorization code reused", now, cancellationToken).ConfigureAwait(false);
             return RedeemResult.Fail("invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.");
-        }
-
-        if (await db.Grants.AnyAsync(g => g.Id == record.GrantId && g.RevokedAt != null, cancellationToken).ConfigureAwait(false))
-        {
-            return RedeemResult.Fail("invalid_grant", 70000, "The grant has been revoked.");
         }
 
         record.RedeemedAt = now;

@@ -254,7 +254,10 @@ public sealed class TokenService
             return TokenValidationOutcome.Fail("jti is missing");
         }
 
-        if (await db.RevokedTokens.AnyAsync(r => r.Jti == jti, cancellationToken).ConfigureAwait(false))
+        if (await db.RevokedTokens.AnyAsync(r => r.Jti == jti, cancellationToken).ConfigureAwait(false)
+            || await db.IssuedTokens.Where(t => t.Jti == jti)
+                .Join(db.Grants, t => t.GrantId, g => g.Id, (t, g) => g)
+                .AnyAsync(g => g.RevokedAt != null, cancellationToken).ConfigureAwait(false))
         {
             return TokenValidationOutcome.Fail("token has been revoked");
         }
