@@ -14,7 +14,7 @@ public sealed class TokenServiceTests(StoreFixture fixture) : IClassFixture<Stor
 {
     private const string CnfKid = "ZxQjD40lq2A7VJ8nWbYkT3uR1sXcE5fGh6iJ9kLmN0o";
 
-    private sealed record Setup(TestEnv Env, Tenant Tenant, User User, Storage.Host Host, string Token, Guid GrantId);
+    private sealed record Setup(TestEnv Env, Tenant Tenant, User User, Gatehouse.Storage.Host Host, string Token, Guid GrantId);
 
     private async Task<Setup> CreateAsync()
     {
