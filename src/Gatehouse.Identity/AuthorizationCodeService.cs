@@ -55,6 +55,9 @@ public sealed record RedeemResult
     /// <summary>The redeemed code's record (grant, user, scope, host, amr, auth time).</summary>
     public AuthorizationCode? Code { get; init; }
 
+    /// <inheritdoc/>
+    public override string ToString() => Success ? $"RedeemResult success grant {Code?.GrantId}" : $"RedeemResult {Error}: {ErrorDescription}";
+
     internal static RedeemResult Fail(string error, int code, string description) =>
         new() { Error = error, ErrorCode = code, ErrorDescription = string.Create(CultureInfo.InvariantCulture, $"AADSTS{code}: {description}") };
 }

@@ -22,6 +22,9 @@ public sealed record RefreshResult
     /// <summary>The consumed token's record (grant, user, client, scope).</summary>
     public RefreshToken? Previous { get; init; }
 
+    /// <inheritdoc/>
+    public override string ToString() => Success ? "RefreshResult success" : $"RefreshResult {Error}: {ErrorDescription}";
+
     internal static RefreshResult Fail(string description) => new() { Error = "invalid_grant", ErrorDescription = description };
 }
 

@@ -163,7 +163,9 @@ public sealed class SignInService
     }
 
     /// <summary>True when the sign-in needs a second factor (for now: the user has a confirmed TOTP method).</summary>
-    public static bool IsMfaRequired(User user, Host? host)
+#pragma warning disable CA1822 // An instance member on purpose: issue 5 adds policies evaluated from the store.
+    public bool IsMfaRequired(User user, Host? host)
+#pragma warning restore CA1822
     {
         ArgumentNullException.ThrowIfNull(user);
         return user.TotpConfirmedAt is not null;

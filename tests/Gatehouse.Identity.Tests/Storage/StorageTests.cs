@@ -373,11 +373,11 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
         var secret = Totp.Base32Decode(enrollment.SecretBase32);
         var stored = await env.Get<GatehouseDbContext>().Users.AsNoTracking().SingleAsync(u => u.Id == user.Id);
         Assert.DoesNotContain(enrollment.SecretBase32, stored.TotpSecretProtected!, StringComparison.Ordinal);
-        Assert.False(SignInService.IsMfaRequired(stored, null));
+        Assert.False(env.Get<SignInService>().IsMfaRequired(stored, null));
 
         var step = Totp.StepAt(env.Time.GetUtcNow());
         Assert.True(await directory.ConfirmTotpAsync(user, Totp.Compute(secret, step)));
-        Assert.True(SignInService.IsMfaRequired(user, null));
+        Assert.True(env.Get<SignInService>().IsMfaRequired(user, null));
         Assert.False(await env.Get<SignInService>().VerifyTotpAsync(user, Totp.Compute(secret, step), env.Time.GetUtcNow()));
 
         env.Time.Advance(TimeSpan.FromSeconds(30));
