@@ -214,6 +214,20 @@ public sealed class AuthorizationCodeService
         return new RedeemResult { Success = true, Code = record };
     }
 
+    /// <summary>
+    /// Deletes codes, issued-token records and revoked-token records whose expiry has passed, and refresh tokens expired
+    /// for a day; returns the number of rows removed.
+    /// </summary>
+    public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var removed = await db.AuthorizationCodes.Where(c => c.ExpiresAt <= now).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        removed += await db.IssuedTokens.Where(t => t.ExpiresAt <= now).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        removed += await db.RevokedTokens.Where(t => t.ExpiresAt <= now).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        var refreshCutoff = now - TimeSpan.FromDays(1);
+        removed += await db.RefreshTokens.Where(t => t.ExpiresAt <= refreshCutoff).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        return removed;
+    }
+
     /// <summary>RFC 7636 S256: base64url(SHA-256(ASCII(verifier))) equals the challenge; the verifier is 43–128 unreserved characters.</summary>
     public static bool VerifyPkce(string challenge, string verifier)
     {

@@ -40,6 +40,7 @@ public sealed class SignInService
     /// <summary>Longest lock.</summary>
     public static readonly TimeSpan MaxLockout = TimeSpan.FromHours(1);
 
+    private static readonly Lazy<string> DummyHash = new(() => new PasswordHasher().Hash(Guid.NewGuid().ToString()));
     private readonly GatehouseDbContext db;
     private readonly PasswordHasher hasher;
     private readonly IDataProtector totpProtector;
@@ -134,6 +135,17 @@ public sealed class SignInService
         }
 
         return new PasswordCheck(current.MustChangePassword ? PasswordCheckResult.MustChangePassword : PasswordCheckResult.Success);
+    }
+
+    /// <summary>
+    /// For a user name that does not exist: spends the same PBKDF2 work as a real check (so response time does not reveal
+    /// which accounts exist) and returns <see cref="PasswordCheckResult.InvalidPassword"/>.
+    /// </summary>
+    public PasswordCheck CheckUnknownUser(string password)
+    {
+        ArgumentNullException.ThrowIfNull(password);
+        hasher.Verify(DummyHash.Value, password);
+        return new PasswordCheck(PasswordCheckResult.InvalidPassword);
     }
 
     /// <summary>Checks a TOTP code of a confirmed method (±1 step); an accepted step is recorded atomically and never accepted again.</summary>

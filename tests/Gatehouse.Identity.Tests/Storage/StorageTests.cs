@@ -249,6 +249,36 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task Purge_RemovesOnlyExpiredRows(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var codes = env.Get<AuthorizationCodeService>();
+        var db = env.Get<GatehouseDbContext>();
+        var t0 = env.Time.GetUtcNow();
+        await codes.PurgeExpiredAsync(t0.AddYears(1)); // a clean slate for this class's database
+        var early = await codes.IssueAsync(CodeRequest(user));
+        env.Time.Advance(TimeSpan.FromSeconds(30));
+        var late = await codes.IssueAsync(CodeRequest(user));
+        Assert.Equal(1, await codes.PurgeExpiredAsync(t0.AddSeconds(60)));
+        Assert.False(await db.AuthorizationCodes.AnyAsync(c => c.CodeHash == AuthorizationCodeService.HashSecret(early)));
+        Assert.True(await db.AuthorizationCodes.AnyAsync(c => c.CodeHash == AuthorizationCodeService.HashSecret(late)));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task SignIn_UnknownUser_InvalidPassword(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        Assert.Equal(PasswordCheckResult.InvalidPassword, env.Get<SignInService>().CheckUnknownUser("whatever").Result);
+        Assert.Null(await env.Get<DirectoryService>().FindUserByUpnAsync("nobody@nowhere.test"));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task RefreshToken_Rotation_ReuseRevokesGrant(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);
