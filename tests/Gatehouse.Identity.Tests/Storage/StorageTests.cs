@@ -85,6 +85,48 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task Groups_UniqueNamePerTenant_Membership(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var (other, _) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var directory = env.Get<DirectoryService>();
+        var group = await directory.CreateGroupAsync(tenant.Id, "RDP Users");
+        await directory.CreateGroupAsync(other.Id, "rdp users");
+        await Assert.ThrowsAsync<DbUpdateException>(() => directory.CreateGroupAsync(tenant.Id, "rdp USERS"));
+        await directory.AddGroupMemberAsync(group.Id, user.Id);
+        await directory.AddGroupMemberAsync(group.Id, user.Id);
+        Assert.Equal([group.Id], await directory.GetUserGroupIdsAsync(user.Id));
+        await directory.RemoveGroupMemberAsync(group.Id, user.Id);
+        Assert.Empty(await directory.GetUserGroupIdsAsync(user.Id));
+        var hostGroup = await directory.CreateHostGroupAsync(tenant.Id, "Servers");
+        Assert.Equal("servers", hostGroup.Name);
+        await Assert.ThrowsAsync<DbUpdateException>(() => directory.CreateHostGroupAsync(tenant.Id, "SERVERS"));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Domains_AddedDomainAcceptsUsers_UnverifiedRefused(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, _) = await NewTenantAsync(env);
+        var directory = env.Get<DirectoryService>();
+        var extra = $"x{Guid.NewGuid():N}.test";
+        await Assert.ThrowsAsync<ArgumentException>(() => directory.CreateUserAsync(tenant.Id, "carol@" + extra, "Carol", "Pw-0123456789", false));
+        await directory.AddDomainAsync(tenant.Id, extra.ToUpperInvariant());
+        var (carol, temporary) = await directory.CreateUserAsync(tenant.Id, "carol@" + extra, "Carol", null, false);
+        Assert.NotNull(temporary);
+        Assert.Equal(16, temporary.Length);
+        Assert.True(carol.MustChangePassword);
+        Assert.Equal(tenant.Id, (await directory.FindTenantAsync(extra))?.Id);
+        await Assert.ThrowsAsync<ArgumentException>(() => directory.CreateUserAsync(tenant.Id, "no-at-sign", "X", "Pw-0123456789", false));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task Bootstrap_Idempotent_PasswordOnlyOnce(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);
