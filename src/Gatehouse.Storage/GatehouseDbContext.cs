@@ -244,12 +244,28 @@ public sealed class SqliteGatehouseDbContext : GatehouseDbContext
     }
 }
 
-/// <summary>The store on PostgreSQL (timestamptz columns; values are written in UTC).</summary>
+/// <summary>The store on PostgreSQL (timestamptz columns; values are converted to UTC, which Npgsql requires).</summary>
 public sealed class PostgresGatehouseDbContext : GatehouseDbContext
 {
     /// <summary>Creates the context.</summary>
     public PostgresGatehouseDbContext(DbContextOptions<PostgresGatehouseDbContext> options)
         : base(options)
     {
+    }
+
+    /// <inheritdoc/>
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(configurationBuilder);
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<UtcConverter>();
+    }
+
+    /// <summary>Any offset → UTC (the same instant).</summary>
+    private sealed class UtcConverter : ValueConverter<DateTimeOffset, DateTimeOffset>
+    {
+        public UtcConverter()
+            : base(v => v.ToUniversalTime(), v => v)
+        {
+        }
     }
 }

@@ -168,6 +168,22 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
         await Assert.ThrowsAsync<ArgumentException>(() => directory.CreateHostAsync(tenant.Id, "127", "10.1.2.3", 3389, BackendSecurity.Tls));
     }
 
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task DateTimeOffset_NonUtcOffset_StoredAsSameInstant(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var host = await env.Get<DirectoryService>().CreateHostAsync(tenant.Id, "o" + Guid.NewGuid().ToString("N")[..10], "10.0.0.1", 3389, BackendSecurity.Tls);
+        var granted = new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.FromHours(2));
+        await env.Get<ConsentService>().GrantAsync(user.Id, host.Id, granted);
+        var stored = await env.Get<GatehouseDbContext>().Consents.AsNoTracking().SingleAsync(c => c.UserId == user.Id);
+        Assert.Equal(granted.UtcDateTime, stored.GrantedAt.UtcDateTime);
+        Assert.True(await env.Get<ConsentService>().HasConsentAsync(user.Id, host.Id, granted.AddDays(29).ToOffset(TimeSpan.FromHours(-5))));
+    }
+
     private static AuthorizationCodeRequest CodeRequest(User user, string clientId = RdpClient.ClientId, string? challenge = null) => new()
     {
         ClientId = clientId,
