@@ -4,7 +4,7 @@ using System.Text;
 
 namespace Gatehouse.Identity;
 
-/// <summary>Outcome of <see cref="PasswordHasher.Verify"/>.</summary>
+/// <summary>Outcome of <see cref="PasswordHasher.Verify(string, string)"/>.</summary>
 public enum PasswordVerification
 {
     /// <summary>Wrong password or unreadable hash.</summary>
@@ -56,16 +56,21 @@ public sealed class PasswordHasher
     }
 
     /// <summary>Checks <paramref name="password"/> against <paramref name="hash"/> in constant time.</summary>
-    public PasswordVerification Verify(string hash, string password)
+    public PasswordVerification Verify(string hash, string password) => Verify(hash, password, out _);
+
+    /// <summary>As <see cref="Verify(string, string)"/>; <paramref name="fingerprint"/> is the first 8 bytes of the derived value (base64) or empty.</summary>
+    internal PasswordVerification Verify(string hash, string password, out string fingerprint)
     {
         ArgumentNullException.ThrowIfNull(hash);
         ArgumentNullException.ThrowIfNull(password);
+        fingerprint = "";
         if (password.Length > MaxPasswordChars || !TryParse(hash, out var iterations, out var salt, out var expected))
         {
             return PasswordVerification.Failed;
         }
 
         var actual = Derive(password, salt, iterations, expected.Length);
+        fingerprint = Convert.ToBase64String(actual, 0, 8);
         if (!CryptographicOperations.FixedTimeEquals(actual, expected))
         {
             return PasswordVerification.Failed;

@@ -101,11 +101,19 @@ public sealed class SignInService
             return new PasswordCheck(PasswordCheckResult.Locked, until);
         }
 
-        var verification = hasher.Verify(current.PasswordHash, password);
+        var verification = hasher.Verify(current.PasswordHash, password, out var fingerprint);
         if (verification == PasswordVerification.Failed)
         {
+            var recent = (state.RecentFailures ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fingerprint.Length > 0 && recent.Contains(fingerprint, StringComparer.Ordinal))
+            {
+                // The same wrong password again (a stale saved password): not counted again.
+                return new PasswordCheck(PasswordCheckResult.InvalidPassword);
+            }
+
+            var remembered = fingerprint.Length == 0 ? state.RecentFailures : string.Join(' ', recent.TakeLast(2).Append(fingerprint));
             await db.LockoutStates.Where(s => s.UserId == user.Id && s.Familiar == familiar)
-                .ExecuteUpdateAsync(s => s.SetProperty(x => x.Failures, x => x.Failures + 1), cancellationToken).ConfigureAwait(false);
+                .ExecuteUpdateAsync(s => s.SetProperty(x => x.Failures, x => x.Failures + 1).SetProperty(x => x.RecentFailures, remembered), cancellationToken).ConfigureAwait(false);
             var after = await db.LockoutStates.AsNoTracking().FirstAsync(s => s.UserId == user.Id && s.Familiar == familiar, cancellationToken).ConfigureAwait(false);
             if (after.Failures >= LockoutThreshold)
             {
@@ -125,7 +133,7 @@ public sealed class SignInService
         }
 
         await db.LockoutStates.Where(s => s.UserId == user.Id && s.Familiar == familiar)
-            .ExecuteUpdateAsync(s => s.SetProperty(x => x.Failures, 0), cancellationToken).ConfigureAwait(false);
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.Failures, 0).SetProperty(x => x.RecentFailures, (string?)null), cancellationToken).ConfigureAwait(false);
         await RecordFamiliarAsync(user.Id, network, now, cancellationToken).ConfigureAwait(false);
         if (verification == PasswordVerification.SuccessRehashNeeded)
         {

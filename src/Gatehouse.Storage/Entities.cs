@@ -95,6 +95,12 @@ public sealed class LockoutState
 
     /// <summary>Number of lockouts so far (the lock duration doubles with each).</summary>
     public int Lockouts { get; set; }
+
+    /// <summary>
+    /// Fingerprints of the last three wrong passwords (space-separated; truncated PBKDF2 outputs under the user's own salt),
+    /// so a repeated wrong password is not counted again (Entra smart-lockout behaviour).
+    /// </summary>
+    public string? RecentFailures { get; set; }
 }
 
 /// <summary>A network prefix (IPv4 /24 or IPv6 /64) from which the user signed in successfully.</summary>

@@ -102,6 +102,7 @@ public abstract class GatehouseDbContext : DbContext
         modelBuilder.Entity<LockoutState>(e =>
         {
             e.HasKey(x => new { x.UserId, x.Familiar });
+            e.Property(x => x.RecentFailures).HasMaxLength(64);
             e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<FamiliarAddress>(e =>

@@ -383,10 +383,10 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
         var now = env.Time.GetUtcNow();
         for (var i = 0; i < 9; i++)
         {
-            Assert.Equal(PasswordCheckResult.InvalidPassword, (await signIn.CheckPasswordAsync(user, "wrong", address, now)).Result);
+            Assert.Equal(PasswordCheckResult.InvalidPassword, (await signIn.CheckPasswordAsync(user, "wrong" + i, address, now)).Result);
         }
 
-        var locked = await signIn.CheckPasswordAsync(user, "wrong", address, now);
+        var locked = await signIn.CheckPasswordAsync(user, "wrong-last", address, now);
         Assert.Equal(PasswordCheckResult.Locked, locked.Result);
         Assert.Equal(now.AddSeconds(60), locked.LockedUntil);
         Assert.Equal(PasswordCheckResult.Locked, (await signIn.CheckPasswordAsync(user, "Correct-Horse-1", address, now.AddSeconds(59))).Result);
@@ -394,7 +394,7 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
         now = now.AddSeconds(61);
         for (var i = 0; i < 10; i++)
         {
-            await signIn.CheckPasswordAsync(user, "wrong", address, now);
+            await signIn.CheckPasswordAsync(user, "again" + i, address, now);
         }
 
         var state = await env.Get<GatehouseDbContext>().LockoutStates.AsNoTracking().SingleAsync(s => s.UserId == user.Id && !s.Familiar);
@@ -402,6 +402,27 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
         Assert.Equal(now.AddSeconds(120), state.LockedUntil);
         Assert.Equal(PasswordCheckResult.Success, (await signIn.CheckPasswordAsync(user, "Correct-Horse-1", address, now.AddSeconds(121))).Result);
         Assert.Equal(0, (await env.Get<GatehouseDbContext>().LockoutStates.AsNoTracking().SingleAsync(s => s.UserId == user.Id && !s.Familiar)).Failures);
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Lockout_SameWrongPasswordRepeated_CountedOnce(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var signIn = env.Get<SignInService>();
+        var address = IPAddress.Parse("203.0.113.50");
+        var now = env.Time.GetUtcNow();
+        for (var i = 0; i < 12; i++)
+        {
+            Assert.Equal(PasswordCheckResult.InvalidPassword, (await signIn.CheckPasswordAsync(user, i % 2 == 0 ? "old-saved-1" : "old-saved-2", address, now)).Result);
+        }
+
+        var state = await env.Get<GatehouseDbContext>().LockoutStates.AsNoTracking().SingleAsync(s => s.UserId == user.Id);
+        Assert.Equal(2, state.Failures);
+        Assert.Equal(PasswordCheckResult.Success, (await signIn.CheckPasswordAsync(user, "Correct-Horse-1", address, now)).Result);
     }
 
     [Theory]

@@ -1,9 +1,10 @@
 ﻿using System;
 using Microsoft.EntityFrameworkCore.Migrations;
+using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 
 #nullable disable
 
-namespace Gatehouse.Storage.Migrations.Sqlite
+namespace Gatehouse.Storage.Migrations.Postgres
 {
     /// <inheritdoc />
     public partial class Initial : Migration
@@ -15,20 +16,20 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "AuthorizationCodes",
                 columns: table => new
                 {
-                    CodeHash = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
-                    ClientId = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
-                    RedirectUri = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: false),
-                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    Scope = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: false),
-                    HostId = table.Column<Guid>(type: "TEXT", nullable: true),
-                    CodeChallenge = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
-                    CodeChallengeMethod = table.Column<string>(type: "TEXT", maxLength: 16, nullable: true),
-                    Amr = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
-                    AuthTime = table.Column<long>(type: "INTEGER", nullable: false),
-                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
-                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false),
-                    RedeemedAt = table.Column<long>(type: "INTEGER", nullable: true),
-                    GrantId = table.Column<Guid>(type: "TEXT", nullable: false)
+                    CodeHash = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    ClientId = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    RedirectUri = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: false),
+                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
+                    Scope = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: false),
+                    HostId = table.Column<Guid>(type: "uuid", nullable: true),
+                    CodeChallenge = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    CodeChallengeMethod = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: true),
+                    Amr = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    AuthTime = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    RedeemedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    GrantId = table.Column<Guid>(type: "uuid", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -39,10 +40,10 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "DataProtectionKeys",
                 columns: table => new
                 {
-                    Id = table.Column<int>(type: "INTEGER", nullable: false)
-                        .Annotation("Sqlite:Autoincrement", true),
-                    FriendlyName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
-                    Xml = table.Column<string>(type: "TEXT", nullable: false)
+                    Id = table.Column<int>(type: "integer", nullable: false)
+                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
+                    FriendlyName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
+                    Xml = table.Column<string>(type: "text", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -53,11 +54,11 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "Grants",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
-                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
-                    RevokedAt = table.Column<long>(type: "INTEGER", nullable: true),
-                    RevokedReason = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true)
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    RevokedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    RevokedReason = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true)
                 },
                 constraints: table =>
                 {
@@ -68,9 +69,9 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "IssuedTokens",
                 columns: table => new
                 {
-                    Jti = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
-                    GrantId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false)
+                    Jti = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    GrantId = table.Column<Guid>(type: "uuid", nullable: false),
+                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -81,15 +82,15 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "RefreshTokens",
                 columns: table => new
                 {
-                    TokenHash = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
-                    GrantId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    ClientId = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
-                    Scope = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: false),
-                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
-                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false),
-                    ConsumedAt = table.Column<long>(type: "INTEGER", nullable: true),
-                    RevokedAt = table.Column<long>(type: "INTEGER", nullable: true)
+                    TokenHash = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    GrantId = table.Column<Guid>(type: "uuid", nullable: false),
+                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
+                    ClientId = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    Scope = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    ConsumedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    RevokedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -100,8 +101,8 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "RevokedTokens",
                 columns: table => new
                 {
-                    Jti = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
-                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false)
+                    Jti = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -112,11 +113,11 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "SigningKeys",
                 columns: table => new
                 {
-                    Kid = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
-                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
-                    ActivatedAt = table.Column<long>(type: "INTEGER", nullable: false),
-                    RetiredAt = table.Column<long>(type: "INTEGER", nullable: true),
-                    PrivateKeyProtected = table.Column<string>(type: "TEXT", maxLength: 16384, nullable: false)
+                    Kid = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    ActivatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    RetiredAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    PrivateKeyProtected = table.Column<string>(type: "character varying(16384)", maxLength: 16384, nullable: false)
                 },
                 constraints: table =>
                 {
@@ -127,9 +128,9 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "Tenants",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
-                    DisplayName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
-                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false)
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    DisplayName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -140,10 +141,10 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "Groups",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
-                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    Name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
-                    NormalizedName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false)
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
+                    Name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
+                    NormalizedName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false)
                 },
                 constraints: table =>
                 {
@@ -160,9 +161,9 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "HostGroups",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
-                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    Name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false)
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
+                    Name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false)
                 },
                 constraints: table =>
                 {
@@ -179,9 +180,9 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "TenantDomains",
                 columns: table => new
                 {
-                    Name = table.Column<string>(type: "TEXT", maxLength: 253, nullable: false),
-                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    IsInitial = table.Column<bool>(type: "INTEGER", nullable: false)
+                    Name = table.Column<string>(type: "character varying(253)", maxLength: 253, nullable: false),
+                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
+                    IsInitial = table.Column<bool>(type: "boolean", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -198,20 +199,20 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "Users",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
-                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    UserPrincipalName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
-                    NormalizedUpn = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
-                    DisplayName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
-                    Enabled = table.Column<bool>(type: "INTEGER", nullable: false),
-                    PasswordHash = table.Column<string>(type: "TEXT", maxLength: 512, nullable: false),
-                    MustChangePassword = table.Column<bool>(type: "INTEGER", nullable: false),
-                    PasswordChangedAt = table.Column<long>(type: "INTEGER", nullable: false),
-                    NtHashProtected = table.Column<byte[]>(type: "BLOB", maxLength: 1024, nullable: true),
-                    TotpSecretProtected = table.Column<string>(type: "TEXT", maxLength: 1024, nullable: true),
-                    TotpConfirmedAt = table.Column<long>(type: "INTEGER", nullable: true),
-                    TotpLastStep = table.Column<long>(type: "INTEGER", nullable: false),
-                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false)
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
+                    UserPrincipalName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
+                    NormalizedUpn = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
+                    DisplayName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
+                    Enabled = table.Column<bool>(type: "boolean", nullable: false),
+                    PasswordHash = table.Column<string>(type: "character varying(512)", maxLength: 512, nullable: false),
+                    MustChangePassword = table.Column<bool>(type: "boolean", nullable: false),
+                    PasswordChangedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
+                    NtHashProtected = table.Column<byte[]>(type: "bytea", maxLength: 1024, nullable: true),
+                    TotpSecretProtected = table.Column<string>(type: "character varying(1024)", maxLength: 1024, nullable: true),
+                    TotpConfirmedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    TotpLastStep = table.Column<long>(type: "bigint", nullable: false),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -228,18 +229,18 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "Hosts",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
-                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    Name = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
-                    HostGroupId = table.Column<Guid>(type: "TEXT", nullable: true),
-                    BackendHost = table.Column<string>(type: "TEXT", maxLength: 253, nullable: false),
-                    BackendPort = table.Column<int>(type: "INTEGER", nullable: false),
-                    BackendSecurity = table.Column<string>(type: "TEXT", maxLength: 8, nullable: false),
-                    AdminAccountName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
-                    AdminSecretProtected = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: true),
-                    UserAccountName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
-                    UserSecretProtected = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: true),
-                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false)
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
+                    Name = table.Column<string>(type: "character varying(63)", maxLength: 63, nullable: false),
+                    HostGroupId = table.Column<Guid>(type: "uuid", nullable: true),
+                    BackendHost = table.Column<string>(type: "character varying(253)", maxLength: 253, nullable: false),
+                    BackendPort = table.Column<int>(type: "integer", nullable: false),
+                    BackendSecurity = table.Column<string>(type: "character varying(8)", maxLength: 8, nullable: false),
+                    AdminAccountName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
+                    AdminSecretProtected = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: true),
+                    UserAccountName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
+                    UserSecretProtected = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: true),
+                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -262,9 +263,9 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "FamiliarAddresses",
                 columns: table => new
                 {
-                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    Network = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
-                    LastSuccessAt = table.Column<long>(type: "INTEGER", nullable: false)
+                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
+                    Network = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    LastSuccessAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -281,10 +282,10 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "GroupMembers",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
-                    GroupId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    UserId = table.Column<Guid>(type: "TEXT", nullable: true),
-                    MemberGroupId = table.Column<Guid>(type: "TEXT", nullable: true)
+                    Id = table.Column<Guid>(type: "uuid", nullable: false),
+                    GroupId = table.Column<Guid>(type: "uuid", nullable: false),
+                    UserId = table.Column<Guid>(type: "uuid", nullable: true),
+                    MemberGroupId = table.Column<Guid>(type: "uuid", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -313,11 +314,12 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "LockoutStates",
                 columns: table => new
                 {
-                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    Familiar = table.Column<bool>(type: "INTEGER", nullable: false),
-                    Failures = table.Column<int>(type: "INTEGER", nullable: false),
-                    LockedUntil = table.Column<long>(type: "INTEGER", nullable: true),
-                    Lockouts = table.Column<int>(type: "INTEGER", nullable: false)
+                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
+                    Familiar = table.Column<bool>(type: "boolean", nullable: false),
+                    Failures = table.Column<int>(type: "integer", nullable: false),
+                    LockedUntil = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
+                    Lockouts = table.Column<int>(type: "integer", nullable: false),
+                    RecentFailures = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true)
                 },
                 constraints: table =>
                 {
@@ -334,9 +336,9 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "Consents",
                 columns: table => new
                 {
-                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    HostId = table.Column<Guid>(type: "TEXT", nullable: false),
-                    GrantedAt = table.Column<long>(type: "INTEGER", nullable: false)
+                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
+                    HostId = table.Column<Guid>(type: "uuid", nullable: false),
+                    GrantedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -359,8 +361,8 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                 name: "HostAliases",
                 columns: table => new
                 {
-                    Name = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
-                    HostId = table.Column<Guid>(type: "TEXT", nullable: false)
+                    Name = table.Column<string>(type: "character varying(63)", maxLength: 63, nullable: false),
+                    HostId = table.Column<Guid>(type: "uuid", nullable: false)
                 },
                 constraints: table =>
                 {

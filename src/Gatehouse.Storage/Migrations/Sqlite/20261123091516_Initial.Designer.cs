@@ -3,6 +3,7 @@ using System;
 using Gatehouse.Storage;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 #nullable disable
@@ -10,9 +11,11 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Gatehouse.Storage.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteGatehouseDbContext))]
-    partial class SqliteGatehouseDbContextModelSnapshot : ModelSnapshot
+    [Migration("20261123091516_Initial")]
+    partial class Initial
     {
-        protected override void BuildModel(ModelBuilder modelBuilder)
+        /// <inheritdoc />
+        protected override void BuildTargetModel(ModelBuilder modelBuilder)
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.14");
@@ -349,6 +352,10 @@ namespace Gatehouse.Storage.Migrations.Sqlite
 
                     b.Property<int>("Lockouts")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("RecentFailures")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
 
                     b.HasKey("UserId", "Familiar");
 

@@ -12,7 +12,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace Gatehouse.Storage.Migrations.Postgres
 {
     [DbContext(typeof(PostgresGatehouseDbContext))]
-    [Migration("20261123084300_Initial")]
+    [Migration("20261123091520_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -359,6 +359,10 @@ namespace Gatehouse.Storage.Migrations.Postgres
 
                     b.Property<int>("Lockouts")
                         .HasColumnType("integer");
+
+                    b.Property<string>("RecentFailures")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
 
                     b.HasKey("UserId", "Familiar");
 

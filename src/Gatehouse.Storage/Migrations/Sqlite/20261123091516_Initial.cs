@@ -1,10 +1,9 @@
 ﻿using System;
 using Microsoft.EntityFrameworkCore.Migrations;
-using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 
 #nullable disable
 
-namespace Gatehouse.Storage.Migrations.Postgres
+namespace Gatehouse.Storage.Migrations.Sqlite
 {
     /// <inheritdoc />
     public partial class Initial : Migration
@@ -16,20 +15,20 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "AuthorizationCodes",
                 columns: table => new
                 {
-                    CodeHash = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    ClientId = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    RedirectUri = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: false),
-                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
-                    Scope = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: false),
-                    HostId = table.Column<Guid>(type: "uuid", nullable: true),
-                    CodeChallenge = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
-                    CodeChallengeMethod = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: true),
-                    Amr = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    AuthTime = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    RedeemedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
-                    GrantId = table.Column<Guid>(type: "uuid", nullable: false)
+                    CodeHash = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    ClientId = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    RedirectUri = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: false),
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Scope = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: false),
+                    HostId = table.Column<Guid>(type: "TEXT", nullable: true),
+                    CodeChallenge = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    CodeChallengeMethod = table.Column<string>(type: "TEXT", maxLength: 16, nullable: true),
+                    Amr = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    AuthTime = table.Column<long>(type: "INTEGER", nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    RedeemedAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    GrantId = table.Column<Guid>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -40,10 +39,10 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "DataProtectionKeys",
                 columns: table => new
                 {
-                    Id = table.Column<int>(type: "integer", nullable: false)
-                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
-                    FriendlyName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    Xml = table.Column<string>(type: "text", nullable: false)
+                    Id = table.Column<int>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    FriendlyName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    Xml = table.Column<string>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -54,11 +53,11 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "Grants",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "uuid", nullable: false),
-                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    RevokedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
-                    RevokedReason = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true)
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    RevokedAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    RevokedReason = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true)
                 },
                 constraints: table =>
                 {
@@ -69,9 +68,9 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "IssuedTokens",
                 columns: table => new
                 {
-                    Jti = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    GrantId = table.Column<Guid>(type: "uuid", nullable: false),
-                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    Jti = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    GrantId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -82,15 +81,15 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "RefreshTokens",
                 columns: table => new
                 {
-                    TokenHash = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    GrantId = table.Column<Guid>(type: "uuid", nullable: false),
-                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
-                    ClientId = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    Scope = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: false),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    ConsumedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
-                    RevokedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true)
+                    TokenHash = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    GrantId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    ClientId = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    Scope = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ConsumedAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    RevokedAt = table.Column<long>(type: "INTEGER", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -101,8 +100,8 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "RevokedTokens",
                 columns: table => new
                 {
-                    Jti = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    ExpiresAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    Jti = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -113,11 +112,11 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "SigningKeys",
                 columns: table => new
                 {
-                    Kid = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    ActivatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    RetiredAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
-                    PrivateKeyProtected = table.Column<string>(type: "character varying(16384)", maxLength: 16384, nullable: false)
+                    Kid = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ActivatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    RetiredAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    PrivateKeyProtected = table.Column<string>(type: "TEXT", maxLength: 16384, nullable: false)
                 },
                 constraints: table =>
                 {
@@ -128,9 +127,9 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "Tenants",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "uuid", nullable: false),
-                    DisplayName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    DisplayName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -141,10 +140,10 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "Groups",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "uuid", nullable: false),
-                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
-                    Name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    NormalizedName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false)
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    NormalizedName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false)
                 },
                 constraints: table =>
                 {
@@ -161,9 +160,9 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "HostGroups",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "uuid", nullable: false),
-                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
-                    Name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false)
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false)
                 },
                 constraints: table =>
                 {
@@ -180,9 +179,9 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "TenantDomains",
                 columns: table => new
                 {
-                    Name = table.Column<string>(type: "character varying(253)", maxLength: 253, nullable: false),
-                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
-                    IsInitial = table.Column<bool>(type: "boolean", nullable: false)
+                    Name = table.Column<string>(type: "TEXT", maxLength: 253, nullable: false),
+                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    IsInitial = table.Column<bool>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -199,20 +198,20 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "Users",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "uuid", nullable: false),
-                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
-                    UserPrincipalName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    NormalizedUpn = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    DisplayName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    Enabled = table.Column<bool>(type: "boolean", nullable: false),
-                    PasswordHash = table.Column<string>(type: "character varying(512)", maxLength: 512, nullable: false),
-                    MustChangePassword = table.Column<bool>(type: "boolean", nullable: false),
-                    PasswordChangedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false),
-                    NtHashProtected = table.Column<byte[]>(type: "bytea", maxLength: 1024, nullable: true),
-                    TotpSecretProtected = table.Column<string>(type: "character varying(1024)", maxLength: 1024, nullable: true),
-                    TotpConfirmedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
-                    TotpLastStep = table.Column<long>(type: "bigint", nullable: false),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    UserPrincipalName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    NormalizedUpn = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    DisplayName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    Enabled = table.Column<bool>(type: "INTEGER", nullable: false),
+                    PasswordHash = table.Column<string>(type: "TEXT", maxLength: 512, nullable: false),
+                    MustChangePassword = table.Column<bool>(type: "INTEGER", nullable: false),
+                    PasswordChangedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    NtHashProtected = table.Column<byte[]>(type: "BLOB", maxLength: 1024, nullable: true),
+                    TotpSecretProtected = table.Column<string>(type: "TEXT", maxLength: 1024, nullable: true),
+                    TotpConfirmedAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    TotpLastStep = table.Column<long>(type: "INTEGER", nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -229,18 +228,18 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "Hosts",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "uuid", nullable: false),
-                    TenantId = table.Column<Guid>(type: "uuid", nullable: false),
-                    Name = table.Column<string>(type: "character varying(63)", maxLength: 63, nullable: false),
-                    HostGroupId = table.Column<Guid>(type: "uuid", nullable: true),
-                    BackendHost = table.Column<string>(type: "character varying(253)", maxLength: 253, nullable: false),
-                    BackendPort = table.Column<int>(type: "integer", nullable: false),
-                    BackendSecurity = table.Column<string>(type: "character varying(8)", maxLength: 8, nullable: false),
-                    AdminAccountName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    AdminSecretProtected = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: true),
-                    UserAccountName = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    UserSecretProtected = table.Column<string>(type: "character varying(2048)", maxLength: 2048, nullable: true),
-                    CreatedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    TenantId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Name = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
+                    HostGroupId = table.Column<Guid>(type: "TEXT", nullable: true),
+                    BackendHost = table.Column<string>(type: "TEXT", maxLength: 253, nullable: false),
+                    BackendPort = table.Column<int>(type: "INTEGER", nullable: false),
+                    BackendSecurity = table.Column<string>(type: "TEXT", maxLength: 8, nullable: false),
+                    AdminAccountName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    AdminSecretProtected = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: true),
+                    UserAccountName = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    UserSecretProtected = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: true),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -263,9 +262,9 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "FamiliarAddresses",
                 columns: table => new
                 {
-                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
-                    Network = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    LastSuccessAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Network = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    LastSuccessAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -282,10 +281,10 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "GroupMembers",
                 columns: table => new
                 {
-                    Id = table.Column<Guid>(type: "uuid", nullable: false),
-                    GroupId = table.Column<Guid>(type: "uuid", nullable: false),
-                    UserId = table.Column<Guid>(type: "uuid", nullable: true),
-                    MemberGroupId = table.Column<Guid>(type: "uuid", nullable: true)
+                    Id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    GroupId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: true),
+                    MemberGroupId = table.Column<Guid>(type: "TEXT", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -314,11 +313,12 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "LockoutStates",
                 columns: table => new
                 {
-                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
-                    Familiar = table.Column<bool>(type: "boolean", nullable: false),
-                    Failures = table.Column<int>(type: "integer", nullable: false),
-                    LockedUntil = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
-                    Lockouts = table.Column<int>(type: "integer", nullable: false)
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Familiar = table.Column<bool>(type: "INTEGER", nullable: false),
+                    Failures = table.Column<int>(type: "INTEGER", nullable: false),
+                    LockedUntil = table.Column<long>(type: "INTEGER", nullable: true),
+                    Lockouts = table.Column<int>(type: "INTEGER", nullable: false),
+                    RecentFailures = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true)
                 },
                 constraints: table =>
                 {
@@ -335,9 +335,9 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "Consents",
                 columns: table => new
                 {
-                    UserId = table.Column<Guid>(type: "uuid", nullable: false),
-                    HostId = table.Column<Guid>(type: "uuid", nullable: false),
-                    GrantedAt = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: false)
+                    UserId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    HostId = table.Column<Guid>(type: "TEXT", nullable: false),
+                    GrantedAt = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -360,8 +360,8 @@ namespace Gatehouse.Storage.Migrations.Postgres
                 name: "HostAliases",
                 columns: table => new
                 {
-                    Name = table.Column<string>(type: "character varying(63)", maxLength: 63, nullable: false),
-                    HostId = table.Column<Guid>(type: "uuid", nullable: false)
+                    Name = table.Column<string>(type: "TEXT", maxLength: 63, nullable: false),
+                    HostId = table.Column<Guid>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
