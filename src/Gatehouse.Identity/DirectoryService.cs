@@ -1,0 +1,405 @@
+using System.Security.Cryptography;
+using Gatehouse.Storage;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+
+namespace Gatehouse.Identity;
+
+/// <summary>Result of <see cref="DirectoryService.BootstrapAsync"/>.</summary>
+public sealed record BootstrapResult(Tenant Tenant, string AdminUpn, string? TemporaryPassword)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"BootstrapResult {Tenant.Id} {AdminUpn}";
+}
+
+/// <summary>Result of <see cref="DirectoryService.BeginTotpEnrollmentAsync"/>.</summary>
+public sealed record TotpEnrollment(string SecretBase32, string OtpAuthUri)
+{
+    /// <inheritdoc/>
+    public override string ToString() => "TotpEnrollment";
+}
+
+/// <summary>Tenants, users, groups and hosts.</summary>
+public sealed class DirectoryService
+{
+    /// <summary>Data Protection purpose of TOTP secrets.</summary>
+    public const string TotpPurpose = "Gatehouse.Identity.Totp.v1";
+
+    /// <summary>Data Protection purpose of mapped host account secrets.</summary>
+    public const string HostSecretPurpose = "Gatehouse.Identity.HostSecret.v1";
+
+    /// <summary>The tenant segment that means "the default tenant".</summary>
+    public const string CommonTenant = "common";
+
+    private const string TemporaryPasswordAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
+    private readonly GatehouseDbContext db;
+    private readonly PasswordHasher hasher;
+    private readonly IDataProtector totpProtector;
+    private readonly IDataProtector hostSecretProtector;
+    private readonly TimeProvider time;
+
+    /// <summary>Creates the service.</summary>
+    public DirectoryService(GatehouseDbContext db, PasswordHasher hasher, IDataProtectionProvider dataProtection, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(hasher);
+        ArgumentNullException.ThrowIfNull(dataProtection);
+        ArgumentNullException.ThrowIfNull(time);
+        this.db = db;
+        this.hasher = hasher;
+        totpProtector = dataProtection.CreateProtector(TotpPurpose);
+        hostSecretProtector = dataProtection.CreateProtector(HostSecretPurpose);
+        this.time = time;
+    }
+
+    /// <summary>Lower-cases a domain or host name.</summary>
+    public static string NormalizeName(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+#pragma warning disable CA1308 // DNS names are lower-case by convention; the stored key is lower-case by design.
+        return name.Trim().ToLowerInvariant();
+#pragma warning restore CA1308
+    }
+
+    /// <summary>Upper-invariant UPN (the unique key).</summary>
+    public static string NormalizeUpn(string upn)
+    {
+        ArgumentNullException.ThrowIfNull(upn);
+        return upn.Trim().ToUpperInvariant();
+    }
+
+    /// <summary>Creates a tenant with its initial verified domain.</summary>
+    public async Task<Tenant> CreateTenantAsync(string displayName, string domain, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(displayName);
+        ArgumentException.ThrowIfNullOrWhiteSpace(domain);
+        var tenant = new Tenant { Id = Guid.NewGuid(), DisplayName = displayName, CreatedAt = time.GetUtcNow() };
+        tenant.Domains.Add(new TenantDomain { Name = NormalizeName(domain), TenantId = tenant.Id, IsInitial = true });
+        db.Tenants.Add(tenant);
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
+        return tenant;
+    }
+
+    /// <summary>Adds a verified domain to a tenant.</summary>
+    public async Task AddDomainAsync(Guid tenantId, string domain, CancellationToken cancellationToken = default)
+    {
+        db.TenantDomains.Add(new TenantDomain { Name = NormalizeName(domain), TenantId = tenantId });
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Resolves a tenant URL segment: <c>common</c> (the first tenant), a tenant GUID, or a verified domain.</summary>
+    public async Task<Tenant?> FindTenantAsync(string tenantSegment, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(tenantSegment) || tenantSegment.Length > 253)
+        {
+            return null;
+        }
+
+        IQueryable<Tenant> tenants = db.Tenants.AsNoTracking().Include(t => t.Domains);
+        if (string.Equals(tenantSegment, CommonTenant, StringComparison.OrdinalIgnoreCase))
+        {
+            return await tenants.OrderBy(t => t.CreatedAt).ThenBy(t => t.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (Guid.TryParse(tenantSegment, out var id))
+        {
+            return await tenants.FirstOrDefaultAsync(t => t.Id == id, cancellationToken).ConfigureAwait(false);
+        }
+
+        var name = NormalizeName(tenantSegment);
+        var domain = await db.TenantDomains.AsNoTracking().FirstOrDefaultAsync(d => d.Name == name, cancellationToken).ConfigureAwait(false);
+        return domain is null ? null : await tenants.FirstOrDefaultAsync(t => t.Id == domain.TenantId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Creates a user. With no <paramref name="password"/> a temporary one is generated and returned (shown once);
+    /// <paramref name="temporary"/> makes the user change it at the next sign-in.
+    /// </summary>
+    public async Task<(User User, string? TemporaryPassword)> CreateUserAsync(Guid tenantId, string upn, string displayName, string? password, bool temporary, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(upn);
+        ArgumentNullException.ThrowIfNull(displayName);
+        var at = upn.IndexOf('@', StringComparison.Ordinal);
+        if (at <= 0 || at == upn.Length - 1 || upn.Length > GatehouseDbContext.NameLength)
+        {
+            throw new ArgumentException("UPN must look like user@domain", nameof(upn));
+        }
+
+        var domain = NormalizeName(upn[(at + 1)..]);
+        if (!await db.TenantDomains.AnyAsync(d => d.Name == domain && d.TenantId == tenantId, cancellationToken).ConfigureAwait(false))
+        {
+            throw new ArgumentException("the UPN's domain is not a verified domain of the tenant", nameof(upn));
+        }
+
+        string? generated = null;
+        if (password is null)
+        {
+            generated = GenerateTemporaryPassword();
+            password = generated;
+            temporary = true;
+        }
+
+        var now = time.GetUtcNow();
+        var user = new User
+        {
+            Id = Guid.NewGuid(),
+            TenantId = tenantId,
+            UserPrincipalName = upn.Trim(),
+            NormalizedUpn = NormalizeUpn(upn),
+            DisplayName = displayName,
+            Enabled = true,
+            PasswordHash = hasher.Hash(password),
+            MustChangePassword = temporary,
+            PasswordChangedAt = now,
+            CreatedAt = now,
+        };
+        db.Users.Add(user);
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
+        return (user, temporary ? password : null);
+    }
+
+    /// <summary>Finds a user by UPN (case-insensitive).</summary>
+    public Task<User?> FindUserByUpnAsync(string upn, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrWhiteSpace(upn) || upn.Length > GatehouseDbContext.NameLength)
+        {
+            return Task.FromResult<User?>(null);
+        }
+
+        var normalized = NormalizeUpn(upn);
+        return db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.NormalizedUpn == normalized, cancellationToken);
+    }
+
+    /// <summary>Finds a user by object id.</summary>
+    public Task<User?> FindUserAsync(Guid id, CancellationToken cancellationToken = default) =>
+        db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == id, cancellationToken);
+
+    /// <summary>Sets a new password.</summary>
+    public async Task SetPasswordAsync(User user, string newPassword, bool mustChange, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(newPassword);
+        var hash = hasher.Hash(newPassword);
+        var now = time.GetUtcNow();
+        await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(
+            s => s.SetProperty(u => u.PasswordHash, hash).SetProperty(u => u.MustChangePassword, mustChange).SetProperty(u => u.PasswordChangedAt, now),
+            cancellationToken).ConfigureAwait(false);
+        user.PasswordHash = hash;
+        user.MustChangePassword = mustChange;
+        user.PasswordChangedAt = now;
+    }
+
+    /// <summary>Enables the account.</summary>
+    public Task EnableAsync(User user, CancellationToken cancellationToken = default) => SetEnabledAsync(user, true, cancellationToken);
+
+    /// <summary>Disables the account.</summary>
+    public Task DisableAsync(User user, CancellationToken cancellationToken = default) => SetEnabledAsync(user, false, cancellationToken);
+
+    /// <summary>Starts TOTP enrolment: stores a new 160-bit secret (encrypted, unconfirmed) and returns it for the QR code.</summary>
+    public async Task<TotpEnrollment> BeginTotpEnrollmentAsync(User user, string issuer = "Gatehouse", CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var secret = RandomNumberGenerator.GetBytes(20);
+        var protectedSecret = Convert.ToBase64String(totpProtector.Protect(secret));
+        await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(
+            s => s.SetProperty(u => u.TotpSecretProtected, protectedSecret).SetProperty(u => u.TotpConfirmedAt, (DateTimeOffset?)null).SetProperty(u => u.TotpLastStep, 0L),
+            cancellationToken).ConfigureAwait(false);
+        user.TotpSecretProtected = protectedSecret;
+        user.TotpConfirmedAt = null;
+        user.TotpLastStep = 0;
+        return new TotpEnrollment(Totp.Base32Encode(secret, pad: false), Totp.OtpAuthUri(issuer, user.UserPrincipalName, secret));
+    }
+
+    /// <summary>Confirms enrolment with a first code; the step is recorded so that code cannot be used again.</summary>
+    public async Task<bool> ConfirmTotpAsync(User user, string code, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var current = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == user.Id, cancellationToken).ConfigureAwait(false);
+        if (current?.TotpSecretProtected is null)
+        {
+            return false;
+        }
+
+        var secret = totpProtector.Unprotect(Convert.FromBase64String(current.TotpSecretProtected));
+        var now = time.GetUtcNow();
+        if (!Totp.TryVerify(secret, code, now, current.TotpLastStep, out var step))
+        {
+            return false;
+        }
+
+        var updated = await db.Users.Where(u => u.Id == user.Id && u.TotpLastStep < step && u.TotpSecretProtected == current.TotpSecretProtected)
+            .ExecuteUpdateAsync(s => s.SetProperty(u => u.TotpLastStep, step).SetProperty(u => u.TotpConfirmedAt, now), cancellationToken).ConfigureAwait(false);
+        if (updated == 1)
+        {
+            user.TotpLastStep = step;
+            user.TotpConfirmedAt = now;
+        }
+
+        return updated == 1;
+    }
+
+    /// <summary>Removes the TOTP method.</summary>
+    public async Task ResetTotpAsync(User user, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(
+            s => s.SetProperty(u => u.TotpSecretProtected, (string?)null).SetProperty(u => u.TotpConfirmedAt, (DateTimeOffset?)null).SetProperty(u => u.TotpLastStep, 0L),
+            cancellationToken).ConfigureAwait(false);
+        user.TotpSecretProtected = null;
+        user.TotpConfirmedAt = null;
+        user.TotpLastStep = 0;
+    }
+
+    /// <summary>Registers a host (the name must be a valid, non-IP label); account secrets are encrypted with Data Protection.</summary>
+    public async Task<Host> CreateHostAsync(Guid tenantId, string name, string backendHost, int backendPort, BackendSecurity security,
+        string? adminAccountName = null, string? adminSecret = null, string? userAccountName = null, string? userSecret = null,
+        IEnumerable<string>? aliases = null, Guid? hostGroupId = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(backendHost);
+        ArgumentOutOfRangeException.ThrowIfLessThan(backendPort, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(backendPort, 65535);
+        if (!RdpScope.TryValidateLabel(name, out var label, out var error))
+        {
+            throw new ArgumentException(error, nameof(name));
+        }
+
+        var host = new Host
+        {
+            Id = Guid.NewGuid(),
+            TenantId = tenantId,
+            Name = label,
+            HostGroupId = hostGroupId,
+            BackendHost = backendHost,
+            BackendPort = backendPort,
+            BackendSecurity = security,
+            AdminAccountName = adminAccountName,
+            AdminSecretProtected = adminSecret is null ? null : hostSecretProtector.Protect(adminSecret),
+            UserAccountName = userAccountName,
+            UserSecretProtected = userSecret is null ? null : hostSecretProtector.Protect(userSecret),
+            CreatedAt = time.GetUtcNow(),
+        };
+        foreach (var alias in aliases ?? [])
+        {
+            if (!RdpScope.TryValidateLabel(alias, out var aliasLabel, out var aliasError))
+            {
+                throw new ArgumentException(aliasError, nameof(aliases));
+            }
+
+            host.Aliases.Add(new HostAlias { Name = aliasLabel, HostId = host.Id });
+        }
+
+        db.Hosts.Add(host);
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
+        return host;
+    }
+
+    /// <summary>Decrypts a mapped account secret (<see cref="Host.AdminSecretProtected"/> or <see cref="Host.UserSecretProtected"/>).</summary>
+    public string UnprotectHostSecret(string protectedSecret)
+    {
+        ArgumentNullException.ThrowIfNull(protectedSecret);
+        return hostSecretProtector.Unprotect(protectedSecret);
+    }
+
+    /// <summary>Finds a host of the tenant by name or alias (case-insensitive); IP-looking labels find nothing.</summary>
+    public async Task<Host?> FindHostByLabelAsync(Guid tenantId, string label, CancellationToken cancellationToken = default)
+    {
+        if (!RdpScope.TryValidateLabel(label, out var name, out _))
+        {
+            return null;
+        }
+
+        var host = await db.Hosts.AsNoTracking().Include(h => h.Aliases)
+            .FirstOrDefaultAsync(h => h.TenantId == tenantId && h.Name == name, cancellationToken).ConfigureAwait(false);
+        if (host is not null)
+        {
+            return host;
+        }
+
+        var alias = await db.HostAliases.AsNoTracking().FirstOrDefaultAsync(a => a.Name == name, cancellationToken).ConfigureAwait(false);
+        return alias is null
+            ? null
+            : await db.Hosts.AsNoTracking().Include(h => h.Aliases).FirstOrDefaultAsync(h => h.Id == alias.HostId && h.TenantId == tenantId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Creates a host group.</summary>
+    public async Task<HostGroup> CreateHostGroupAsync(Guid tenantId, string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var group = new HostGroup { Id = Guid.NewGuid(), TenantId = tenantId, Name = NormalizeName(name) };
+        db.HostGroups.Add(group);
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
+        return group;
+    }
+
+    /// <summary>Creates a group (name unique per tenant, case-insensitive).</summary>
+    public async Task<Group> CreateGroupAsync(Guid tenantId, string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var group = new Group { Id = Guid.NewGuid(), TenantId = tenantId, Name = name.Trim(), NormalizedName = NormalizeName(name) };
+        db.Groups.Add(group);
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
+        return group;
+    }
+
+    /// <summary>Adds a user to a group (no-op when already a member).</summary>
+    public async Task AddGroupMemberAsync(Guid groupId, Guid userId, CancellationToken cancellationToken = default)
+    {
+        if (await db.GroupMembers.AnyAsync(m => m.GroupId == groupId && m.UserId == userId, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        db.GroupMembers.Add(new GroupMember { Id = Guid.NewGuid(), GroupId = groupId, UserId = userId });
+        await SaveAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Removes a user from a group.</summary>
+    public Task RemoveGroupMemberAsync(Guid groupId, Guid userId, CancellationToken cancellationToken = default) =>
+        db.GroupMembers.Where(m => m.GroupId == groupId && m.UserId == userId).ExecuteDeleteAsync(cancellationToken);
+
+    /// <summary>Ids of the groups the user is a direct member of.</summary>
+    public Task<List<Guid>> GetUserGroupIdsAsync(Guid userId, CancellationToken cancellationToken = default) =>
+        db.GroupMembers.AsNoTracking().Where(m => m.UserId == userId).Select(m => m.GroupId).ToListAsync(cancellationToken);
+
+    /// <summary>
+    /// First-run bootstrap, idempotent: creates the tenant for <paramref name="domain"/> and <c>admin@domain</c> with a
+    /// temporary password, returned only on the run that created it.
+    /// </summary>
+    public async Task<BootstrapResult> BootstrapAsync(string domain, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(domain);
+        var name = NormalizeName(domain);
+        var adminUpn = "admin@" + name;
+        var existing = await FindTenantAsync(name, cancellationToken).ConfigureAwait(false);
+        if (existing is not null)
+        {
+            return new BootstrapResult(existing, adminUpn, null);
+        }
+
+        var tenant = await CreateTenantAsync(name, name, cancellationToken).ConfigureAwait(false);
+        var (_, temporaryPassword) = await CreateUserAsync(tenant.Id, adminUpn, "Administrator", null, true, cancellationToken).ConfigureAwait(false);
+        return new BootstrapResult(tenant, adminUpn, temporaryPassword);
+    }
+
+    /// <summary>A 16-character temporary password from an unambiguous alphabet.</summary>
+    public static string GenerateTemporaryPassword() => RandomNumberGenerator.GetString(TemporaryPasswordAlphabet, 16);
+
+    private async Task SetEnabledAsync(User user, bool enabled, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.Enabled, enabled), cancellationToken).ConfigureAwait(false);
+        user.Enabled = enabled;
+    }
+
+    private async Task SaveAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            db.ChangeTracker.Clear();
+        }
+    }
+}

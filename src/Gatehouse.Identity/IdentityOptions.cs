@@ -1,0 +1,26 @@
+namespace Gatehouse.Identity;
+
+/// <summary>Settings of the identity services.</summary>
+public sealed class GatehouseIdentityOptions
+{
+    /// <summary>Public host name (and port, if not 443) of the IdP, e.g. <c>login.example.org</c>.</summary>
+    public string PublicName { get; set; } = "localhost";
+
+    /// <summary>Lifetime of RDP access tokens (at most 1 h).</summary>
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Lifetime of authorization codes (at most 60 s).</summary>
+    public TimeSpan AuthorizationCodeLifetime { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Lifetime of refresh tokens.</summary>
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>Lifetime of a srv_challenge nonce.</summary>
+    public TimeSpan ServerChallengeLifetime { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Clock skew tolerated when validating tokens (at most 5 min).</summary>
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Issuer for <paramref name="tenantId"/>: <c>https://&lt;public-name&gt;/&lt;tenant id&gt;/v2.0</c>.</summary>
+    public string IssuerFor(Guid tenantId) => $"https://{PublicName}/{tenantId:D}/v2.0";
+}

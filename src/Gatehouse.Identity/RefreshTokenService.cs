@@ -1,0 +1,120 @@
+using System.Security.Cryptography;
+using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
+
+namespace Gatehouse.Identity;
+
+/// <summary>Outcome of <see cref="RefreshTokenService.RotateAsync"/>.</summary>
+public sealed record RefreshResult
+{
+    /// <summary>True when rotated.</summary>
+    public bool Success { get; init; }
+
+    /// <summary>OAuth error code.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>Entra-style description.</summary>
+    public string? ErrorDescription { get; init; }
+
+    /// <summary>The new refresh token.</summary>
+    public string? NewToken { get; init; }
+
+    /// <summary>The consumed token's record (grant, user, client, scope).</summary>
+    public RefreshToken? Previous { get; init; }
+
+    /// <inheritdoc/>
+    public override string ToString() => Success ? "RefreshResult success" : $"RefreshResult {Error}: {ErrorDescription}";
+
+    internal static RefreshResult Fail(string description) => new() { Error = "invalid_grant", ErrorDescription = description };
+}
+
+/// <summary>Refresh tokens: stored hashed, rotated on every use; presenting a rotated token again revokes the grant.</summary>
+public sealed class RefreshTokenService
+{
+    private readonly GatehouseDbContext db;
+    private readonly TimeProvider time;
+    private readonly GatehouseIdentityOptions options;
+
+    /// <summary>Creates the service.</summary>
+    public RefreshTokenService(GatehouseDbContext db, TimeProvider time, GatehouseIdentityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(options);
+        this.db = db;
+        this.time = time;
+        this.options = options;
+    }
+
+    /// <summary>Issues a refresh token for a grant.</summary>
+    public async Task<string> IssueAsync(Guid grantId, Guid userId, string clientId, string scope, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        ArgumentNullException.ThrowIfNull(scope);
+        var now = time.GetUtcNow();
+        var token = Base64Url.Encode(RandomNumberGenerator.GetBytes(32));
+        db.RefreshTokens.Add(new RefreshToken
+        {
+            TokenHash = AuthorizationCodeService.HashSecret(token),
+            GrantId = grantId,
+            UserId = userId,
+            ClientId = clientId,
+            Scope = scope,
+            CreatedAt = now,
+            ExpiresAt = now + options.RefreshTokenLifetime,
+        });
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        db.ChangeTracker.Clear();
+        return token;
+    }
+
+    /// <summary>Consumes <paramref name="token"/> once and returns a new one for the same grant.</summary>
+    public async Task<RefreshResult> RotateAsync(string token, string clientId, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        if (string.IsNullOrEmpty(token) || token.Length > 128 || !Base64Url.IsAlphabet(token))
+        {
+            return RefreshResult.Fail("AADSTS9002313: Invalid request. The refresh token is malformed.");
+        }
+
+        var hash = AuthorizationCodeService.HashSecret(token);
+        var record = await db.RefreshTokens.AsNoTracking().FirstOrDefaultAsync(r => r.TokenHash == hash, cancellationToken).ConfigureAwait(false);
+        if (record is null)
+        {
+            return RefreshResult.Fail("AADSTS70000: The provided refresh token is invalid.");
+        }
+
+        if (record.ConsumedAt is not null)
+        {
+            await GrantRevocation.RevokeAsync(db, record.GrantId, "refresh token reused", now, cancellationToken).ConfigureAwait(false);
+            return RefreshResult.Fail("AADSTS70000: The refresh token was already used; the grant has been revoked.");
+        }
+
+        if (record.RevokedAt is not null || await db.Grants.AnyAsync(g => g.Id == record.GrantId && g.RevokedAt != null, cancellationToken).ConfigureAwait(false))
+        {
+            return RefreshResult.Fail("AADSTS70000: The refresh token has been revoked.");
+        }
+
+        if (record.ExpiresAt <= now)
+        {
+            return RefreshResult.Fail("AADSTS70008: The refresh token has expired.");
+        }
+
+        if (!string.Equals(record.ClientId, clientId, StringComparison.OrdinalIgnoreCase))
+        {
+            return RefreshResult.Fail("AADSTS70000: The refresh token was issued to another client.");
+        }
+
+        var updated = await db.RefreshTokens.Where(r => r.TokenHash == hash && r.ConsumedAt == null && r.RevokedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.ConsumedAt, now), cancellationToken).ConfigureAwait(false);
+        if (updated != 1)
+        {
+            await GrantRevocation.RevokeAsync(db, record.GrantId, "refresh token reused", now, cancellationToken).ConfigureAwait(false);
+            return RefreshResult.Fail("AADSTS70000: The refresh token was already used; the grant has been revoked.");
+        }
+
+        var next = await IssueAsync(record.GrantId, record.UserId, record.ClientId, record.Scope, cancellationToken).ConfigureAwait(false);
+        record.ConsumedAt = now;
+        return new RefreshResult { Success = true, NewToken = next, Previous = record };
+    }
+}

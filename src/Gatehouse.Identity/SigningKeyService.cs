@@ -1,0 +1,128 @@
+using System.Security.Cryptography;
+using System.Text;
+using Gatehouse.Storage;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Gatehouse.Identity;
+
+/// <summary>
+/// The IdP's RS256 signing keys: RSA 2048, private keys protected with Data Protection, <c>kid</c> = base64url SHA-256
+/// JWK thumbprint (RFC 7638). Retired keys stay published until every token they signed has expired (lifetime + skew).
+/// </summary>
+public sealed class SigningKeyService
+{
+    private const string Purpose = "Gatehouse.Identity.SigningKey.v1";
+    private readonly GatehouseDbContext db;
+    private readonly IDataProtector protector;
+    private readonly TimeProvider time;
+    private readonly GatehouseIdentityOptions options;
+
+    /// <summary>Creates the service.</summary>
+    public SigningKeyService(GatehouseDbContext db, IDataProtectionProvider dataProtection, TimeProvider time, GatehouseIdentityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(dataProtection);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(options);
+        this.db = db;
+        protector = dataProtection.CreateProtector(Purpose);
+        this.time = time;
+        this.options = options;
+    }
+
+    /// <summary>How long a retired key stays published: the longest token or challenge lifetime plus skew.</summary>
+    public TimeSpan RetentionWindow =>
+        (options.AccessTokenLifetime > options.ServerChallengeLifetime ? options.AccessTokenLifetime : options.ServerChallengeLifetime) + options.ClockSkew;
+
+    /// <summary>The active key's signing credentials (RS256); creates the first key when there is none.</summary>
+    public async Task<SigningCredentials> GetActiveAsync(CancellationToken cancellationToken = default)
+    {
+        var key = await db.SigningKeys.AsNoTracking().Where(k => k.RetiredAt == null)
+            .OrderByDescending(k => k.ActivatedAt).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        key ??= await CreateAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        var rsa = RSA.Create();
+        rsa.ImportFromPem(protector.Unprotect(key.PrivateKeyProtected));
+        return new SigningCredentials(new RsaSecurityKey(rsa) { KeyId = key.Kid }, SecurityAlgorithms.RsaSha256);
+    }
+
+    /// <summary>The JWKS: the active key(s) and retired keys whose tokens may still be valid at the current time.</summary>
+    public async Task<JsonWebKeySet> GetPublishedKeysAsync(CancellationToken cancellationToken = default)
+    {
+        var set = new JsonWebKeySet();
+        foreach (var key in await GetPublishedKeysAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false))
+        {
+            set.Keys.Add(key);
+        }
+
+        return set;
+    }
+
+    /// <summary>Public keys that verify tokens at <paramref name="now"/>.</summary>
+    public async Task<IReadOnlyList<JsonWebKey>> GetPublishedKeysAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var cutoff = now - RetentionWindow;
+        var keys = await db.SigningKeys.AsNoTracking()
+            .Where(k => k.RetiredAt == null || k.RetiredAt > cutoff)
+            .OrderByDescending(k => k.ActivatedAt)
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        var result = new List<JsonWebKey>(keys.Count);
+        foreach (var key in keys)
+        {
+            using var rsa = RSA.Create();
+            rsa.ImportFromPem(protector.Unprotect(key.PrivateKeyProtected));
+            var p = rsa.ExportParameters(false);
+            result.Add(new JsonWebKey
+            {
+                Kty = "RSA",
+                Use = "sig",
+                Alg = SecurityAlgorithms.RsaSha256,
+                Kid = key.Kid,
+                N = Base64Url.Encode(p.Modulus),
+                E = Base64Url.Encode(p.Exponent),
+            });
+        }
+
+        return result;
+    }
+
+    /// <summary>Creates a new active key and retires the previous one(s) as of <paramref name="now"/>; returns the new kid.</summary>
+    public async Task<string> RotateAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var key = await CreateAsync(now, cancellationToken).ConfigureAwait(false);
+        await db.SigningKeys.Where(k => k.RetiredAt == null && k.Kid != key.Kid)
+            .ExecuteUpdateAsync(s => s.SetProperty(k => k.RetiredAt, now), cancellationToken).ConfigureAwait(false);
+        return key.Kid;
+    }
+
+    /// <summary>Removes retired keys that no token can need any more; returns how many were removed.</summary>
+    public Task<int> PurgeAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        var cutoff = now - RetentionWindow;
+        return db.SigningKeys.Where(k => k.RetiredAt != null && k.RetiredAt <= cutoff).ExecuteDeleteAsync(cancellationToken);
+    }
+
+    /// <summary>RFC 7638 SHA-256 thumbprint (base64url) of an RSA public key.</summary>
+    public static string Thumbprint(RSAParameters publicKey)
+    {
+        var json = $"{{\"e\":\"{Base64Url.Encode(publicKey.Exponent)}\",\"kty\":\"RSA\",\"n\":\"{Base64Url.Encode(publicKey.Modulus)}\"}}";
+        return Base64Url.Encode(SHA256.HashData(Encoding.UTF8.GetBytes(json)));
+    }
+
+    private async Task<SigningKey> CreateAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var rsa = RSA.Create(2048);
+        var entity = new SigningKey
+        {
+            Kid = Thumbprint(rsa.ExportParameters(false)),
+            CreatedAt = now,
+            ActivatedAt = now,
+            PrivateKeyProtected = protector.Protect(rsa.ExportPkcs8PrivateKeyPem()),
+        };
+        db.SigningKeys.Add(entity);
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        db.Entry(entity).State = EntityState.Detached;
+        return entity;
+    }
+}

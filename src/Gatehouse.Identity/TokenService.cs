@@ -1,0 +1,307 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Gatehouse.Identity;
+
+/// <summary>What an RDP access token is issued for.</summary>
+public sealed record RdpTokenRequest
+{
+    /// <summary>Tenant.</summary>
+    public required Tenant Tenant { get; init; }
+
+    /// <summary>User.</summary>
+    public required User User { get; init; }
+
+    /// <summary>The host the token is for (its name is the audience).</summary>
+    public required Host Host { get; init; }
+
+    /// <summary>Authentication methods (<c>pwd</c>, plus <c>mfa</c>/<c>otp</c>).</summary>
+    public required IReadOnlyList<string> Amr { get; init; }
+
+    /// <summary>When the user authenticated.</summary>
+    public required DateTimeOffset AuthTime { get; init; }
+
+    /// <summary>Client id (<c>appid</c>).</summary>
+    public required string ClientId { get; init; }
+
+    /// <summary>PoP key thumbprint from <c>req_cnf</c> (<c>cnf.kid</c>).</summary>
+    public required string CnfKid { get; init; }
+
+    /// <summary>Issuer; null means <see cref="GatehouseIdentityOptions.IssuerFor"/>.</summary>
+    public string? Issuer { get; init; }
+
+    /// <summary>The grant the token belongs to (a code reuse revokes it).</summary>
+    public required Guid GrantId { get; init; }
+
+    /// <summary>Lifetime (at most 1 h); null means the configured lifetime.</summary>
+    public TimeSpan? Lifetime { get; init; }
+}
+
+/// <summary>Result of <see cref="TokenService.ValidateRdpAccessTokenAsync"/>.</summary>
+public sealed record TokenValidationOutcome
+{
+    /// <summary>True when the token is valid.</summary>
+    public bool IsValid { get; init; }
+
+    /// <summary>Why it is not valid (for the sign-in log).</summary>
+    public string? Error { get; init; }
+
+    /// <summary>Tenant id (<c>tid</c>).</summary>
+    public Guid TenantId { get; init; }
+
+    /// <summary>Object id (<c>oid</c>).</summary>
+    public Guid ObjectId { get; init; }
+
+    /// <summary>UPN.</summary>
+    public string? Upn { get; init; }
+
+    /// <summary>PoP key thumbprint (<c>cnf.kid</c>).</summary>
+    public string? CnfKid { get; init; }
+
+    /// <summary>Authentication methods.</summary>
+    public IReadOnlyList<string> Amr { get; init; } = [];
+
+    /// <summary>Token id.</summary>
+    public string? Jti { get; init; }
+
+    /// <summary>Expiry.</summary>
+    public DateTimeOffset ExpiresAt { get; init; }
+
+    internal static TokenValidationOutcome Fail(string error) => new() { Error = error };
+}
+
+/// <summary>Issues and validates RS256 RDP access tokens.</summary>
+public sealed class TokenService
+{
+    /// <summary>The JWT <c>typ</c> header of access tokens (RFC 9068).</summary>
+    public const string AccessTokenType = "at+jwt";
+
+    /// <summary>Longest token accepted for validation.</summary>
+    public const int MaxTokenLength = 16 * 1024;
+
+    private static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false, MaximumTokenSizeInBytes = MaxTokenLength };
+    private readonly GatehouseDbContext db;
+    private readonly SigningKeyService keys;
+    private readonly TimeProvider time;
+    private readonly GatehouseIdentityOptions options;
+
+    /// <summary>Creates the service.</summary>
+    public TokenService(GatehouseDbContext db, SigningKeyService keys, TimeProvider time, GatehouseIdentityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(options);
+        this.db = db;
+        this.keys = keys;
+        this.time = time;
+        this.options = options;
+    }
+
+    /// <summary>Issues the access token (claims: iss, aud, tid, oid, upn, name, scp, amr, iat, nbf, exp, appid, cnf, jti).</summary>
+    public async Task<string> IssueRdpAccessTokenAsync(RdpTokenRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.Tenant.Id != request.User.TenantId || request.Tenant.Id != request.Host.TenantId)
+        {
+            throw new ArgumentException("user and host must belong to the tenant", nameof(request));
+        }
+
+        if (request.CnfKid.Length != PopKey.ThumbprintLength || !Base64Url.IsAlphabet(request.CnfKid))
+        {
+            throw new ArgumentException("cnf kid must be a SHA-256 JWK thumbprint", nameof(request));
+        }
+
+        var lifetime = request.Lifetime ?? options.AccessTokenLifetime;
+        if (lifetime <= TimeSpan.Zero || lifetime > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(request), "access token lifetime must be at most 1 h");
+        }
+
+        var now = time.GetUtcNow();
+        var expires = now + lifetime;
+        var jti = Base64Url.Encode(RandomNumberGenerator.GetBytes(16));
+        var credentials = await keys.GetActiveAsync(cancellationToken).ConfigureAwait(false);
+        var descriptor = new SecurityTokenDescriptor
+        {
+            TokenType = AccessTokenType,
+            Issuer = request.Issuer ?? options.IssuerFor(request.Tenant.Id),
+            Audience = RdpScope.Resource(request.Host.Name),
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = expires.UtcDateTime,
+            SigningCredentials = credentials,
+            Claims = new Dictionary<string, object>
+            {
+                ["tid"] = request.Tenant.Id.ToString("D"),
+                ["oid"] = request.User.Id.ToString("D"),
+                ["upn"] = request.User.UserPrincipalName,
+                ["name"] = request.User.DisplayName,
+                ["scp"] = RdpScope.ScopeValue,
+                ["amr"] = request.Amr.ToArray(),
+                ["auth_time"] = request.AuthTime.ToUnixTimeSeconds(),
+                ["appid"] = request.ClientId,
+                ["cnf"] = new Dictionary<string, object> { ["kid"] = request.CnfKid },
+                ["jti"] = jti,
+                ["ver"] = "2.0",
+            },
+        };
+        var token = Handler.CreateToken(descriptor);
+        db.IssuedTokens.Add(new IssuedToken { Jti = jti, GrantId = request.GrantId, ExpiresAt = expires });
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        return token;
+    }
+
+    /// <summary>
+    /// Validates an RDP access token for <paramref name="expectedHostName"/> at <paramref name="now"/>: RS256 signature by a
+    /// published key (matched by kid), <c>typ</c>, issuer pinned to the token's tenant, tenant exists, audience = that host,
+    /// exp/nbf with skew, <c>scp</c>, <c>cnf.kid</c> shape, and revocation.
+    /// </summary>
+    public async Task<TokenValidationOutcome> ValidateRdpAccessTokenAsync(string jwt, string expectedHostName, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(expectedHostName);
+        if (string.IsNullOrEmpty(jwt))
+        {
+            return TokenValidationOutcome.Fail("token is missing");
+        }
+
+        if (jwt.Length > MaxTokenLength)
+        {
+            return TokenValidationOutcome.Fail("token is too large");
+        }
+
+        var published = await keys.GetPublishedKeysAsync(now, cancellationToken).ConfigureAwait(false);
+        var skew = options.ClockSkew;
+        var parameters = new TokenValidationParameters
+        {
+            ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
+            ValidTypes = [AccessTokenType],
+            IssuerSigningKeys = published,
+            TryAllIssuerSigningKeys = false,
+            RequireSignedTokens = true,
+            ValidateIssuerSigningKey = true,
+            ValidateIssuer = false, // pinned below against the token's own tid
+            ValidAudience = RdpScope.Resource(expectedHostName),
+            ValidateAudience = true,
+            RequireExpirationTime = true,
+            ValidateLifetime = true,
+            ClockSkew = skew,
+            LifetimeValidator = (notBefore, expires, _, _) =>
+                notBefore is not null && expires is not null
+                && new DateTimeOffset(notBefore.Value, TimeSpan.Zero) - skew <= now
+                && now < new DateTimeOffset(expires.Value, TimeSpan.Zero) + skew,
+            SaveSigninToken = false,
+        };
+
+        TokenValidationResult result;
+        try
+        {
+            result = await Handler.ValidateTokenAsync(jwt, parameters).ConfigureAwait(false);
+        }
+        catch (ArgumentException ex)
+        {
+            return TokenValidationOutcome.Fail("token is malformed: " + ex.GetType().Name);
+        }
+
+        if (!result.IsValid || result.SecurityToken is not JsonWebToken token)
+        {
+            return TokenValidationOutcome.Fail(Describe(result.Exception));
+        }
+
+        if (!string.Equals(token.Alg, SecurityAlgorithms.RsaSha256, StringComparison.Ordinal))
+        {
+            return TokenValidationOutcome.Fail("algorithm is not RS256");
+        }
+
+        if (!token.TryGetPayloadValue<string>("tid", out var tidText) || !Guid.TryParseExact(tidText, "D", out var tid))
+        {
+            return TokenValidationOutcome.Fail("tid is missing or not a GUID");
+        }
+
+        if (!string.Equals(token.Issuer, options.IssuerFor(tid), StringComparison.Ordinal))
+        {
+            return TokenValidationOutcome.Fail("issuer does not match the tenant");
+        }
+
+        if (!await db.Tenants.AnyAsync(t => t.Id == tid, cancellationToken).ConfigureAwait(false))
+        {
+            return TokenValidationOutcome.Fail("tenant does not exist");
+        }
+
+        if (!token.TryGetPayloadValue<string>("oid", out var oidText) || !Guid.TryParseExact(oidText, "D", out var oid))
+        {
+            return TokenValidationOutcome.Fail("oid is missing or not a GUID");
+        }
+
+        if (!token.TryGetPayloadValue<string>("scp", out var scp) || !string.Equals(scp, RdpScope.ScopeValue, StringComparison.Ordinal))
+        {
+            return TokenValidationOutcome.Fail("scp is not user_impersonation");
+        }
+
+        var cnfKid = ReadCnfKid(token);
+        if (cnfKid is null)
+        {
+            return TokenValidationOutcome.Fail("cnf.kid is missing or not a thumbprint");
+        }
+
+        var jti = token.Id;
+        if (string.IsNullOrEmpty(jti) || jti.Length > 64)
+        {
+            return TokenValidationOutcome.Fail("jti is missing");
+        }
+
+        if (await db.RevokedTokens.AnyAsync(r => r.Jti == jti, cancellationToken).ConfigureAwait(false)
+            || await db.IssuedTokens.Where(t => t.Jti == jti)
+                .Join(db.Grants, t => t.GrantId, g => g.Id, (t, g) => g)
+                .AnyAsync(g => g.RevokedAt != null, cancellationToken).ConfigureAwait(false))
+        {
+            return TokenValidationOutcome.Fail("token has been revoked");
+        }
+
+        token.TryGetPayloadValue<string>("upn", out var upn);
+        var amr = token.Claims.Where(c => c.Type == "amr").Select(c => c.Value).ToArray();
+        return new TokenValidationOutcome
+        {
+            IsValid = true,
+            TenantId = tid,
+            ObjectId = oid,
+            Upn = upn,
+            CnfKid = cnfKid,
+            Amr = amr,
+            Jti = jti,
+            ExpiresAt = new DateTimeOffset(token.ValidTo, TimeSpan.Zero),
+        };
+    }
+
+    private static string? ReadCnfKid(JsonWebToken token)
+    {
+        if (!token.TryGetPayloadValue<JsonElement>("cnf", out var cnf) || cnf.ValueKind != JsonValueKind.Object
+            || !cnf.TryGetProperty("kid", out var kid) || kid.ValueKind != JsonValueKind.String)
+        {
+            return null;
+        }
+
+        var value = kid.GetString()!;
+        return value.Length == PopKey.ThumbprintLength && Base64Url.IsAlphabet(value) ? value : null;
+    }
+
+    private static string Describe(Exception? ex) => ex switch
+    {
+        SecurityTokenExpiredException => "token has expired",
+        SecurityTokenNotYetValidException => "token is not yet valid",
+        SecurityTokenInvalidLifetimeException => "token lifetime is outside the allowed window",
+        SecurityTokenInvalidAudienceException => "audience is not this host",
+        SecurityTokenSignatureKeyNotFoundException => "signing key is unknown or no longer published",
+        SecurityTokenInvalidSignatureException => "signature is invalid",
+        SecurityTokenInvalidAlgorithmException => "algorithm is not allowed",
+        SecurityTokenInvalidTypeException => "token type is not at+jwt",
+        SecurityTokenNoExpirationException => "token has no expiry",
+        SecurityTokenMalformedException => "token is malformed",
+        null => "token is invalid",
+        _ => "token is invalid: " + ex.GetType().Name,
+    };
+}

@@ -1,0 +1,401 @@
+namespace Gatehouse.Storage;
+
+/// <summary>A directory tenant (an organisation): the GUID is the Entra-style tenant id (<c>tid</c>).</summary>
+public sealed class Tenant
+{
+    /// <summary>Tenant id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Display name.</summary>
+    public string DisplayName { get; set; } = "";
+
+    /// <summary>When the tenant was created.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Verified domain names.</summary>
+    public List<TenantDomain> Domains { get; set; } = [];
+}
+
+/// <summary>A verified domain of a tenant (lower-case, unique across the store).</summary>
+public sealed class TenantDomain
+{
+    /// <summary>Lower-case domain name (primary key).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Owning tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>True for the domain created with the tenant.</summary>
+    public bool IsInitial { get; set; }
+}
+
+/// <summary>A user; <see cref="Id"/> is the object id (<c>oid</c>).</summary>
+public sealed class User
+{
+    /// <summary>Object id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Owning tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>User principal name as entered (<c>user@domain</c>).</summary>
+    public string UserPrincipalName { get; set; } = "";
+
+    /// <summary>Upper-invariant UPN, unique across the store.</summary>
+    public string NormalizedUpn { get; set; } = "";
+
+    /// <summary>Display name.</summary>
+    public string DisplayName { get; set; } = "";
+
+    /// <summary>False when the account is disabled.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>PBKDF2 hash string (see <c>PasswordHasher</c>).</summary>
+    public string PasswordHash { get; set; } = "";
+
+    /// <summary>The password is temporary and must be changed at the next sign-in.</summary>
+    public bool MustChangePassword { get; set; }
+
+    /// <summary>When the password was last set.</summary>
+    public DateTimeOffset PasswordChangedAt { get; set; }
+
+    /// <summary>NT hash protected with Data Protection (NLA only; filled by issue 6).</summary>
+    public byte[]? NtHashProtected { get; set; }
+
+    /// <summary>TOTP secret protected with Data Protection.</summary>
+    public string? TotpSecretProtected { get; set; }
+
+    /// <summary>When the TOTP method was confirmed; null while enrolment is pending or absent.</summary>
+    public DateTimeOffset? TotpConfirmedAt { get; set; }
+
+    /// <summary>Last accepted TOTP time step (codes at or before it are refused).</summary>
+    public long TotpLastStep { get; set; }
+
+    /// <summary>When the user was created.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"User {Id} {UserPrincipalName}";
+}
+
+/// <summary>Smart-lockout counters of a user, one row for familiar and one for unfamiliar addresses.</summary>
+public sealed class LockoutState
+{
+    /// <summary>User.</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>True for the familiar-address counter.</summary>
+    public bool Familiar { get; set; }
+
+    /// <summary>Failures since the last success or lockout.</summary>
+    public int Failures { get; set; }
+
+    /// <summary>Locked until this instant.</summary>
+    public DateTimeOffset? LockedUntil { get; set; }
+
+    /// <summary>Number of lockouts so far (the lock duration doubles with each).</summary>
+    public int Lockouts { get; set; }
+
+    /// <summary>
+    /// Fingerprints of the last three wrong passwords (space-separated; truncated PBKDF2 outputs under the user's own salt),
+    /// so a repeated wrong password is not counted again (Entra smart-lockout behaviour).
+    /// </summary>
+    public string? RecentFailures { get; set; }
+}
+
+/// <summary>A network prefix (IPv4 /24 or IPv6 /64) from which the user signed in successfully.</summary>
+public sealed class FamiliarAddress
+{
+    /// <summary>User.</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>Network prefix, e.g. <c>192.0.2.0/24</c>.</summary>
+    public string Network { get; set; } = "";
+
+    /// <summary>Last successful sign-in from this network.</summary>
+    public DateTimeOffset LastSuccessAt { get; set; }
+}
+
+/// <summary>A security group (name unique per tenant).</summary>
+public sealed class Group
+{
+    /// <summary>Group id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Owning tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>Group name.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Lower-invariant name (unique per tenant).</summary>
+    public string NormalizedName { get; set; } = "";
+}
+
+/// <summary>A member of a group: a user or a nested group.</summary>
+public sealed class GroupMember
+{
+    /// <summary>Row id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>The group.</summary>
+    public Guid GroupId { get; set; }
+
+    /// <summary>Member user, or null.</summary>
+    public Guid? UserId { get; set; }
+
+    /// <summary>Member group, or null.</summary>
+    public Guid? MemberGroupId { get; set; }
+}
+
+/// <summary>A group of hosts (a scope level for role assignments).</summary>
+public sealed class HostGroup
+{
+    /// <summary>Host group id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Owning tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>Lower-case name, unique per tenant.</summary>
+    public string Name { get; set; } = "";
+}
+
+/// <summary>How the gateway secures the connection to the backend.</summary>
+public enum BackendSecurity
+{
+    /// <summary>TLS with credentials in the Client Info PDU (xrdp).</summary>
+    Tls = 0,
+
+    /// <summary>NLA / CredSSP (Windows).</summary>
+    Nla = 1,
+}
+
+/// <summary>An RDP host: the name is the "device name" clients type.</summary>
+public sealed class Host
+{
+    /// <summary>Host id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Owning tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>Lower-case host name, unique.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Host group, if any.</summary>
+    public Guid? HostGroupId { get; set; }
+
+    /// <summary>Backend host name or address.</summary>
+    public string BackendHost { get; set; } = "";
+
+    /// <summary>Backend TCP port.</summary>
+    public int BackendPort { get; set; } = 3389;
+
+    /// <summary>Backend security.</summary>
+    public BackendSecurity BackendSecurity { get; set; }
+
+    /// <summary>Account used for Administrator Login.</summary>
+    public string? AdminAccountName { get; set; }
+
+    /// <summary>Its secret, protected with Data Protection.</summary>
+    public string? AdminSecretProtected { get; set; }
+
+    /// <summary>Account used for User Login.</summary>
+    public string? UserAccountName { get; set; }
+
+    /// <summary>Its secret, protected with Data Protection.</summary>
+    public string? UserSecretProtected { get; set; }
+
+    /// <summary>When the host was registered.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Aliases.</summary>
+    public List<HostAlias> Aliases { get; set; } = [];
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Host {Id} {Name}";
+}
+
+/// <summary>Another name of a host (lower-case, unique).</summary>
+public sealed class HostAlias
+{
+    /// <summary>Lower-case alias (primary key).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>The host.</summary>
+    public Guid HostId { get; set; }
+}
+
+/// <summary>A user's consent to connect to a host.</summary>
+public sealed class Consent
+{
+    /// <summary>User.</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>Host.</summary>
+    public Guid HostId { get; set; }
+
+    /// <summary>When consent was given.</summary>
+    public DateTimeOffset GrantedAt { get; set; }
+}
+
+/// <summary>A token signing key.</summary>
+public sealed class SigningKey
+{
+    /// <summary>Key id: base64url SHA-256 JWK thumbprint.</summary>
+    public string Kid { get; set; } = "";
+
+    /// <summary>When it was created.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When it became the active key.</summary>
+    public DateTimeOffset ActivatedAt { get; set; }
+
+    /// <summary>When it stopped signing, or null while active.</summary>
+    public DateTimeOffset? RetiredAt { get; set; }
+
+    /// <summary>PKCS#8 PEM protected with Data Protection.</summary>
+    public string PrivateKeyProtected { get; set; } = "";
+
+    /// <inheritdoc/>
+    public override string ToString() => $"SigningKey {Kid}";
+}
+
+/// <summary>An authorization code, stored hashed.</summary>
+public sealed class AuthorizationCode
+{
+    /// <summary>SHA-256 hex of the code.</summary>
+    public string CodeHash { get; set; } = "";
+
+    /// <summary>Client id.</summary>
+    public string ClientId { get; set; } = "";
+
+    /// <summary>Redirect URI the code was issued for.</summary>
+    public string RedirectUri { get; set; } = "";
+
+    /// <summary>User.</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>Granted scope.</summary>
+    public string Scope { get; set; } = "";
+
+    /// <summary>Host the scope names, if any.</summary>
+    public Guid? HostId { get; set; }
+
+    /// <summary>PKCE challenge.</summary>
+    public string? CodeChallenge { get; set; }
+
+    /// <summary>PKCE method (S256).</summary>
+    public string? CodeChallengeMethod { get; set; }
+
+    /// <summary>Authentication methods, space-separated.</summary>
+    public string Amr { get; set; } = "";
+
+    /// <summary>When the user authenticated.</summary>
+    public DateTimeOffset AuthTime { get; set; }
+
+    /// <summary>Issued at.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Expires at (≤ 60 s after creation).</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    /// <summary>When it was redeemed, or null.</summary>
+    public DateTimeOffset? RedeemedAt { get; set; }
+
+    /// <summary>The grant every token minted from this code belongs to.</summary>
+    public Guid GrantId { get; set; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"AuthorizationCode grant {GrantId}";
+}
+
+/// <summary>A refresh token, stored hashed.</summary>
+public sealed class RefreshToken
+{
+    /// <summary>SHA-256 hex of the token.</summary>
+    public string TokenHash { get; set; } = "";
+
+    /// <summary>Grant.</summary>
+    public Guid GrantId { get; set; }
+
+    /// <summary>User.</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>Client id.</summary>
+    public string ClientId { get; set; } = "";
+
+    /// <summary>Scope.</summary>
+    public string Scope { get; set; } = "";
+
+    /// <summary>Issued at.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Expires at.</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    /// <summary>When it was exchanged (rotated), or null.</summary>
+    public DateTimeOffset? ConsumedAt { get; set; }
+
+    /// <summary>When it was revoked, or null.</summary>
+    public DateTimeOffset? RevokedAt { get; set; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"RefreshToken grant {GrantId}";
+}
+
+/// <summary>The grant that links every token minted from one authorization code.</summary>
+public sealed class Grant
+{
+    /// <summary>Grant id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>User.</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>Created at.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When it was revoked, or null.</summary>
+    public DateTimeOffset? RevokedAt { get; set; }
+
+    /// <summary>Why it was revoked.</summary>
+    public string? RevokedReason { get; set; }
+}
+
+/// <summary>An access token that must be refused before it expires.</summary>
+public sealed class RevokedToken
+{
+    /// <summary>The token's <c>jti</c>.</summary>
+    public string Jti { get; set; } = "";
+
+    /// <summary>The token's expiry (the row can be deleted afterwards).</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
+/// <summary>An access token issued under a grant (so a grant revocation can list its <c>jti</c>s).</summary>
+public sealed class IssuedToken
+{
+    /// <summary>The token's <c>jti</c>.</summary>
+    public string Jti { get; set; } = "";
+
+    /// <summary>Grant.</summary>
+    public Guid GrantId { get; set; }
+
+    /// <summary>Expiry.</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
+/// <summary>An ASP.NET Data Protection key ring element shared by every node.</summary>
+public sealed class DataProtectionKey
+{
+    /// <summary>Row id.</summary>
+    public int Id { get; set; }
+
+    /// <summary>Friendly name given by Data Protection.</summary>
+    public string? FriendlyName { get; set; }
+
+    /// <summary>The key XML.</summary>
+    public string Xml { get; set; } = "";
+}

@@ -1,0 +1,272 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+
+namespace Gatehouse.Storage;
+
+/// <summary>The directory store. Resolve this type; it is one of the provider subclasses.</summary>
+public abstract class GatehouseDbContext : DbContext
+{
+    /// <summary>Longest name (UPN, host, group, domain) accepted.</summary>
+    public const int NameLength = 256;
+
+    /// <summary>Creates the context.</summary>
+    protected GatehouseDbContext(DbContextOptions options)
+        : base(options)
+    {
+    }
+
+    /// <summary>Tenants.</summary>
+    public DbSet<Tenant> Tenants => Set<Tenant>();
+
+    /// <summary>Verified domains.</summary>
+    public DbSet<TenantDomain> TenantDomains => Set<TenantDomain>();
+
+    /// <summary>Users.</summary>
+    public DbSet<User> Users => Set<User>();
+
+    /// <summary>Lockout counters.</summary>
+    public DbSet<LockoutState> LockoutStates => Set<LockoutState>();
+
+    /// <summary>Familiar networks.</summary>
+    public DbSet<FamiliarAddress> FamiliarAddresses => Set<FamiliarAddress>();
+
+    /// <summary>Groups.</summary>
+    public DbSet<Group> Groups => Set<Group>();
+
+    /// <summary>Group members.</summary>
+    public DbSet<GroupMember> GroupMembers => Set<GroupMember>();
+
+    /// <summary>Host groups.</summary>
+    public DbSet<HostGroup> HostGroups => Set<HostGroup>();
+
+    /// <summary>Hosts.</summary>
+    public DbSet<Host> Hosts => Set<Host>();
+
+    /// <summary>Host aliases.</summary>
+    public DbSet<HostAlias> HostAliases => Set<HostAlias>();
+
+    /// <summary>Consents.</summary>
+    public DbSet<Consent> Consents => Set<Consent>();
+
+    /// <summary>Signing keys.</summary>
+    public DbSet<SigningKey> SigningKeys => Set<SigningKey>();
+
+    /// <summary>Authorization codes.</summary>
+    public DbSet<AuthorizationCode> AuthorizationCodes => Set<AuthorizationCode>();
+
+    /// <summary>Refresh tokens.</summary>
+    public DbSet<RefreshToken> RefreshTokens => Set<RefreshToken>();
+
+    /// <summary>Grants.</summary>
+    public DbSet<Grant> Grants => Set<Grant>();
+
+    /// <summary>Access tokens issued per grant.</summary>
+    public DbSet<IssuedToken> IssuedTokens => Set<IssuedToken>();
+
+    /// <summary>Revoked access tokens.</summary>
+    public DbSet<RevokedToken> RevokedTokens => Set<RevokedToken>();
+
+    /// <summary>Data Protection key ring.</summary>
+    public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+
+    /// <inheritdoc/>
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(modelBuilder);
+
+        modelBuilder.Entity<Tenant>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.DisplayName).HasMaxLength(NameLength);
+            e.HasMany(x => x.Domains).WithOne().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<TenantDomain>(e =>
+        {
+            e.HasKey(x => x.Name);
+            e.Property(x => x.Name).HasMaxLength(253);
+            e.HasIndex(x => x.TenantId);
+        });
+        modelBuilder.Entity<User>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.UserPrincipalName).HasMaxLength(NameLength);
+            e.Property(x => x.NormalizedUpn).HasMaxLength(NameLength);
+            e.HasIndex(x => x.NormalizedUpn).IsUnique();
+            e.HasIndex(x => x.TenantId);
+            e.Property(x => x.DisplayName).HasMaxLength(NameLength);
+            e.Property(x => x.PasswordHash).HasMaxLength(512);
+            e.Property(x => x.NtHashProtected).HasMaxLength(1024);
+            e.Property(x => x.TotpSecretProtected).HasMaxLength(1024);
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<LockoutState>(e =>
+        {
+            e.HasKey(x => new { x.UserId, x.Familiar });
+            e.Property(x => x.RecentFailures).HasMaxLength(64);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<FamiliarAddress>(e =>
+        {
+            e.HasKey(x => new { x.UserId, x.Network });
+            e.Property(x => x.Network).HasMaxLength(64);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Group>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Name).HasMaxLength(NameLength);
+            e.Property(x => x.NormalizedName).HasMaxLength(NameLength);
+            e.HasIndex(x => new { x.TenantId, x.NormalizedName }).IsUnique();
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<GroupMember>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.GroupId, x.UserId, x.MemberGroupId }).IsUnique();
+            e.HasIndex(x => x.UserId);
+            e.HasIndex(x => x.MemberGroupId);
+            e.HasOne<Group>().WithMany().HasForeignKey(x => x.GroupId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<Group>().WithMany().HasForeignKey(x => x.MemberGroupId).OnDelete(DeleteBehavior.Restrict);
+        });
+        modelBuilder.Entity<HostGroup>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Name).HasMaxLength(NameLength);
+            e.HasIndex(x => new { x.TenantId, x.Name }).IsUnique();
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<Host>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Name).HasMaxLength(63);
+            e.HasIndex(x => x.Name).IsUnique();
+            e.HasIndex(x => x.TenantId);
+            e.Property(x => x.BackendHost).HasMaxLength(253);
+            e.Property(x => x.BackendSecurity).HasConversion<string>().HasMaxLength(8);
+            e.Property(x => x.AdminAccountName).HasMaxLength(NameLength);
+            e.Property(x => x.UserAccountName).HasMaxLength(NameLength);
+            e.Property(x => x.AdminSecretProtected).HasMaxLength(2048);
+            e.Property(x => x.UserSecretProtected).HasMaxLength(2048);
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<HostGroup>().WithMany().HasForeignKey(x => x.HostGroupId).OnDelete(DeleteBehavior.SetNull);
+            e.HasMany(x => x.Aliases).WithOne().HasForeignKey(x => x.HostId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<HostAlias>(e =>
+        {
+            e.HasKey(x => x.Name);
+            e.Property(x => x.Name).HasMaxLength(63);
+            e.HasIndex(x => x.HostId);
+        });
+        modelBuilder.Entity<Consent>(e =>
+        {
+            e.HasKey(x => new { x.UserId, x.HostId });
+            e.HasIndex(x => x.HostId);
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+            e.HasOne<Host>().WithMany().HasForeignKey(x => x.HostId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<SigningKey>(e =>
+        {
+            e.HasKey(x => x.Kid);
+            e.Property(x => x.Kid).HasMaxLength(64);
+            e.Property(x => x.PrivateKeyProtected).HasMaxLength(16384);
+        });
+        modelBuilder.Entity<AuthorizationCode>(e =>
+        {
+            e.HasKey(x => x.CodeHash);
+            e.Property(x => x.CodeHash).HasMaxLength(64);
+            e.Property(x => x.ClientId).HasMaxLength(128);
+            e.Property(x => x.RedirectUri).HasMaxLength(2048);
+            e.Property(x => x.Scope).HasMaxLength(2048);
+            e.Property(x => x.CodeChallenge).HasMaxLength(128);
+            e.Property(x => x.CodeChallengeMethod).HasMaxLength(16);
+            e.Property(x => x.Amr).HasMaxLength(64);
+            e.HasIndex(x => x.ExpiresAt);
+            e.HasIndex(x => x.GrantId);
+        });
+        modelBuilder.Entity<RefreshToken>(e =>
+        {
+            e.HasKey(x => x.TokenHash);
+            e.Property(x => x.TokenHash).HasMaxLength(64);
+            e.Property(x => x.ClientId).HasMaxLength(128);
+            e.Property(x => x.Scope).HasMaxLength(2048);
+            e.HasIndex(x => x.GrantId);
+            e.HasIndex(x => x.ExpiresAt);
+        });
+        modelBuilder.Entity<Grant>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.RevokedReason).HasMaxLength(256);
+            e.HasIndex(x => x.UserId);
+        });
+        modelBuilder.Entity<IssuedToken>(e =>
+        {
+            e.HasKey(x => x.Jti);
+            e.Property(x => x.Jti).HasMaxLength(64);
+            e.HasIndex(x => x.GrantId);
+        });
+        modelBuilder.Entity<RevokedToken>(e =>
+        {
+            e.HasKey(x => x.Jti);
+            e.Property(x => x.Jti).HasMaxLength(64);
+            e.HasIndex(x => x.ExpiresAt);
+        });
+        modelBuilder.Entity<DataProtectionKey>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.FriendlyName).HasMaxLength(NameLength);
+        });
+    }
+}
+
+/// <summary>The store on SQLite. DateTimeOffset values are stored as Unix milliseconds so SQL can compare and order them.</summary>
+public sealed class SqliteGatehouseDbContext : GatehouseDbContext
+{
+    /// <summary>Creates the context.</summary>
+    public SqliteGatehouseDbContext(DbContextOptions<SqliteGatehouseDbContext> options)
+        : base(options)
+    {
+    }
+
+    /// <inheritdoc/>
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(configurationBuilder);
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<UnixMillisecondsConverter>();
+    }
+
+    /// <summary>DateTimeOffset (UTC) ↔ Unix milliseconds.</summary>
+    private sealed class UnixMillisecondsConverter : ValueConverter<DateTimeOffset, long>
+    {
+        public UnixMillisecondsConverter()
+            : base(v => v.ToUnixTimeMilliseconds(), v => DateTimeOffset.FromUnixTimeMilliseconds(v))
+        {
+        }
+    }
+}
+
+/// <summary>The store on PostgreSQL (timestamptz columns; values are converted to UTC, which Npgsql requires).</summary>
+public sealed class PostgresGatehouseDbContext : GatehouseDbContext
+{
+    /// <summary>Creates the context.</summary>
+    public PostgresGatehouseDbContext(DbContextOptions<PostgresGatehouseDbContext> options)
+        : base(options)
+    {
+    }
+
+    /// <inheritdoc/>
+    protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
+    {
+        ArgumentNullException.ThrowIfNull(configurationBuilder);
+        configurationBuilder.Properties<DateTimeOffset>().HaveConversion<UtcConverter>();
+    }
+
+    /// <summary>Any offset → UTC (the same instant).</summary>
+    private sealed class UtcConverter : ValueConverter<DateTimeOffset, DateTimeOffset>
+    {
+        public UtcConverter()
+            : base(v => v.ToUniversalTime(), v => v)
+        {
+        }
+    }
+}

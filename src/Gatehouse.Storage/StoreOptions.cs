@@ -1,0 +1,175 @@
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.Repositories;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using System.Xml.Linq;
+
+namespace Gatehouse.Storage;
+
+/// <summary>Which database the store uses.</summary>
+public enum StoreProvider
+{
+    /// <summary>SQLite (single node; the default).</summary>
+    Sqlite = 0,
+
+    /// <summary>PostgreSQL (several nodes).</summary>
+    Postgres = 1,
+}
+
+/// <summary>Store configuration.</summary>
+public sealed class StoreOptions
+{
+    /// <summary>Provider.</summary>
+    public StoreProvider Provider { get; set; }
+
+    /// <summary>ADO.NET connection string (SQLite <c>Data Source=…</c> or Npgsql).</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Apply migrations when the host starts (default true).</summary>
+    public bool MigrateOnStartup { get; set; } = true;
+
+    /// <inheritdoc/>
+    public override string ToString() => $"StoreOptions {Provider}";
+
+    /// <summary>Configures <paramref name="builder"/> for this provider.</summary>
+    public void Configure(DbContextOptionsBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        if (Provider == StoreProvider.Postgres)
+        {
+            builder.UseNpgsql(ConnectionString, o => o.MigrationsAssembly(typeof(StoreOptions).Assembly.GetName().Name));
+        }
+        else
+        {
+            builder.UseSqlite(ConnectionString, o => o.MigrationsAssembly(typeof(StoreOptions).Assembly.GetName().Name));
+        }
+    }
+
+    /// <summary>Creates a context for this provider (outside dependency injection: tools and tests).</summary>
+    public GatehouseDbContext CreateContext()
+    {
+        if (Provider == StoreProvider.Postgres)
+        {
+            var b = new DbContextOptionsBuilder<PostgresGatehouseDbContext>();
+            Configure(b);
+            return new PostgresGatehouseDbContext(b.Options);
+        }
+
+        var s = new DbContextOptionsBuilder<SqliteGatehouseDbContext>();
+        Configure(s);
+        return new SqliteGatehouseDbContext(s.Options);
+    }
+}
+
+/// <summary>Registration of the store.</summary>
+public static class StoreServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="GatehouseDbContext"/> (scoped, resolving to the provider's subclass), the options, and
+    /// a hosted service that applies migrations at startup when <see cref="StoreOptions.MigrateOnStartup"/> is set.
+    /// </summary>
+    public static IServiceCollection AddGatehouseStore(this IServiceCollection services, StoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddSingleton(options);
+        if (options.Provider == StoreProvider.Postgres)
+        {
+            services.AddDbContext<PostgresGatehouseDbContext>(options.Configure);
+            services.AddScoped<GatehouseDbContext>(sp => sp.GetRequiredService<PostgresGatehouseDbContext>());
+        }
+        else
+        {
+            services.AddDbContext<SqliteGatehouseDbContext>(options.Configure);
+            services.AddScoped<GatehouseDbContext>(sp => sp.GetRequiredService<SqliteGatehouseDbContext>());
+        }
+
+        if (options.MigrateOnStartup)
+        {
+            services.AddHostedService<StoreMigrationService>();
+        }
+
+        return services;
+    }
+
+    /// <summary>Applies pending migrations.</summary>
+    public static async Task MigrateGatehouseStoreAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        await using var scope = services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stores the Data Protection key ring in the <c>DataProtectionKeys</c> table (shared by every node).</summary>
+    public static IDataProtectionBuilder PersistKeysToGatehouseStore(this IDataProtectionBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>>(sp =>
+            new ConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(o =>
+                o.XmlRepository = new DbXmlRepository(sp.GetRequiredService<IServiceScopeFactory>())));
+        return builder;
+    }
+
+    private sealed class StoreMigrationService(IServiceProvider services) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => services.MigrateGatehouseStoreAsync(cancellationToken);
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
+
+/// <summary>An <see cref="IXmlRepository"/> over the <c>DataProtectionKeys</c> table.</summary>
+public sealed class DbXmlRepository : IXmlRepository
+{
+    private readonly IServiceScopeFactory scopes;
+
+    /// <summary>Creates the repository; each call uses a fresh scope (and context).</summary>
+    public DbXmlRepository(IServiceScopeFactory scopes)
+    {
+        ArgumentNullException.ThrowIfNull(scopes);
+        this.scopes = scopes;
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyCollection<XElement> GetAllElements()
+    {
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        return db.DataProtectionKeys.AsNoTracking().OrderBy(k => k.Id).Select(k => k.Xml).ToList()
+            .Select(x => XElement.Parse(x)).ToList();
+    }
+
+    /// <inheritdoc/>
+    public void StoreElement(XElement element, string friendlyName)
+    {
+        ArgumentNullException.ThrowIfNull(element);
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        db.DataProtectionKeys.Add(new DataProtectionKey
+        {
+            FriendlyName = friendlyName,
+            Xml = element.ToString(SaveOptions.DisableFormatting),
+        });
+        db.SaveChanges();
+    }
+}
+
+/// <summary>Design-time factory for <c>dotnet ef</c> (SQLite migrations).</summary>
+public sealed class SqliteDesignTimeFactory : IDesignTimeDbContextFactory<SqliteGatehouseDbContext>
+{
+    /// <inheritdoc/>
+    public SqliteGatehouseDbContext CreateDbContext(string[] args) =>
+        (SqliteGatehouseDbContext)new StoreOptions { Provider = StoreProvider.Sqlite, ConnectionString = "Data Source=design.db" }.CreateContext();
+}
+
+/// <summary>Design-time factory for <c>dotnet ef</c> (PostgreSQL migrations; no connection is opened).</summary>
+public sealed class PostgresDesignTimeFactory : IDesignTimeDbContextFactory<PostgresGatehouseDbContext>
+{
+    /// <inheritdoc/>
+    public PostgresGatehouseDbContext CreateDbContext(string[] args) =>
+        (PostgresGatehouseDbContext)new StoreOptions { Provider = StoreProvider.Postgres, ConnectionString = "Host=localhost;Database=gatehouse" }.CreateContext();
+}
