@@ -23,8 +23,14 @@ public sealed class SigningKeyStorageTests(StoreFixture fixture) : IClassFixture
         var t0 = env.Time.GetUtcNow();
         var oldToken = await tokens.IssueRdpAccessTokenAsync(new RdpTokenRequest
         {
-            Tenant = tenant, User = user, Host = host, Amr = ["pwd"], AuthTime = t0, ClientId = RdpClient.ClientId,
-            CnfKid = "ZxQjD40lq2A7VJ8nWbYkT3uR1sXcE5fGh6iJ9kLmN0o", GrantId = Guid.NewGuid(),
+            Tenant = tenant,
+            User = user,
+            Host = host,
+            Amr = ["pwd"],
+            AuthTime = t0,
+            ClientId = RdpClient.ClientId,
+            CnfKid = "ZxQjD40lq2A7VJ8nWbYkT3uR1sXcE5fGh6iJ9kLmN0o",
+            GrantId = Guid.NewGuid(),
         });
         var oldKid = new JsonWebToken(oldToken).Kid;
 

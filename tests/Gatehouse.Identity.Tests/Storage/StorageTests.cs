@@ -219,7 +219,14 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
         var refresh = await env.Get<RefreshTokenService>().IssueAsync(grantId, user.Id, RdpClient.ClientId, first.Code.Scope);
         var token = await env.Get<TokenService>().IssueRdpAccessTokenAsync(new RdpTokenRequest
         {
-            Tenant = tenant, User = user, Host = host, Amr = ["pwd"], AuthTime = now, ClientId = RdpClient.ClientId, CnfKid = CnfKid, GrantId = grantId,
+            Tenant = tenant,
+            User = user,
+            Host = host,
+            Amr = ["pwd"],
+            AuthTime = now,
+            ClientId = RdpClient.ClientId,
+            CnfKid = CnfKid,
+            GrantId = grantId,
         });
         Assert.True((await env.Get<TokenService>().ValidateRdpAccessTokenAsync(token, host.Name, now)).IsValid);
 

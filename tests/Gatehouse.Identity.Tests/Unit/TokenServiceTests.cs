@@ -87,8 +87,15 @@ public sealed class TokenServiceTests(StoreFixture fixture, ITestOutputHelper ou
         await using var env = s.Env;
         var request = new RdpTokenRequest
         {
-            Tenant = s.Tenant, User = s.User, Host = s.Host, Amr = ["pwd"], AuthTime = env.Time.GetUtcNow(),
-            ClientId = RdpClient.ClientId, CnfKid = CnfKid, GrantId = Guid.NewGuid(), Lifetime = TimeSpan.FromMinutes(61),
+            Tenant = s.Tenant,
+            User = s.User,
+            Host = s.Host,
+            Amr = ["pwd"],
+            AuthTime = env.Time.GetUtcNow(),
+            ClientId = RdpClient.ClientId,
+            CnfKid = CnfKid,
+            GrantId = Guid.NewGuid(),
+            Lifetime = TimeSpan.FromMinutes(61),
         };
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => env.Get<TokenService>().IssueRdpAccessTokenAsync(request));
     }
@@ -182,12 +189,12 @@ public sealed class TokenServiceTests(StoreFixture fixture, ITestOutputHelper ou
                 token = Unsigned(s, "none");
                 break;
             case "alg-hs256-public-key":
-            {
-                var jwks = await env.Get<SigningKeyService>().GetPublishedKeysAsync();
-                var pub = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(jwks.Keys[0]));
-                token = Sign(Header(s, "HS256"), Payload(s), data => HMACSHA256.HashData(pub, data));
-                break;
-            }
+                {
+                    var jwks = await env.Get<SigningKeyService>().GetPublishedKeysAsync();
+                    var pub = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(jwks.Keys[0]));
+                    token = Sign(Header(s, "HS256"), Payload(s), data => HMACSHA256.HashData(pub, data));
+                    break;
+                }
 
             case "alg-rs512":
                 token = await ForgeAsync(s, (h, _) => h["alg"] = "RS512", HashAlgorithmName.SHA512);
@@ -199,22 +206,22 @@ public sealed class TokenServiceTests(StoreFixture fixture, ITestOutputHelper ou
                 token = await ForgeAsync(s, (h, _) => h.Remove("kid"));
                 break;
             case "foreign-key-same-kid":
-            {
-                using var rsa = RSA.Create(2048);
-                token = Sign(Header(s, "RS256"), Payload(s), data => rsa.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1));
-                break;
-            }
+                {
+                    using var rsa = RSA.Create(2048);
+                    token = Sign(Header(s, "RS256"), Payload(s), data => rsa.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1));
+                    break;
+                }
 
             case "jku-header-foreign-key":
-            {
-                using var rsa = RSA.Create(2048);
-                var header = Header(s, "RS256");
-                header["jku"] = "https://attacker.example/keys";
-                var p = rsa.ExportParameters(false);
-                header["jwk"] = new JsonObject { ["kty"] = "RSA", ["n"] = Base64Url.Encode(p.Modulus), ["e"] = Base64Url.Encode(p.Exponent) };
-                token = Sign(header, Payload(s), data => rsa.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1));
-                break;
-            }
+                {
+                    using var rsa = RSA.Create(2048);
+                    var header = Header(s, "RS256");
+                    header["jku"] = "https://attacker.example/keys";
+                    var p = rsa.ExportParameters(false);
+                    header["jwk"] = new JsonObject { ["kty"] = "RSA", ["n"] = Base64Url.Encode(p.Modulus), ["e"] = Base64Url.Encode(p.Exponent) };
+                    token = Sign(header, Payload(s), data => rsa.SignData(data, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1));
+                    break;
+                }
 
             case "expired":
                 token = s.Token;
@@ -243,25 +250,25 @@ public sealed class TokenServiceTests(StoreFixture fixture, ITestOutputHelper ou
                 token = await ForgeAsync(s, (_, p) => p["iss"] = $"https://sts.windows.net/{s.Tenant.Id}/");
                 break;
             case "unknown-tid":
-            {
-                var tid = Guid.NewGuid();
-                token = await ForgeAsync(s, (_, p) =>
                 {
-                    p["tid"] = tid.ToString();
-                    p["iss"] = $"https://login.test/{tid}/v2.0";
-                });
-                break;
-            }
+                    var tid = Guid.NewGuid();
+                    token = await ForgeAsync(s, (_, p) =>
+                    {
+                        p["tid"] = tid.ToString();
+                        p["iss"] = $"https://login.test/{tid}/v2.0";
+                    });
+                    break;
+                }
 
             case "tid-not-guid":
                 token = await ForgeAsync(s, (_, p) => p["tid"] = "common");
                 break;
             case "other-tenant-tid":
-            {
-                var other = await env.Get<DirectoryService>().CreateTenantAsync("Fabrikam", $"f{Guid.NewGuid():N}.test");
-                token = await ForgeAsync(s, (_, p) => p["tid"] = other.Id.ToString());
-                break;
-            }
+                {
+                    var other = await env.Get<DirectoryService>().CreateTenantAsync("Fabrikam", $"f{Guid.NewGuid():N}.test");
+                    token = await ForgeAsync(s, (_, p) => p["tid"] = other.Id.ToString());
+                    break;
+                }
 
             case "no-typ":
                 token = await ForgeAsync(s, (h, _) => h.Remove("typ"));
@@ -294,13 +301,13 @@ public sealed class TokenServiceTests(StoreFixture fixture, ITestOutputHelper ou
                 token = await ForgeAsync(s, (_, p) => p.Remove("oid"));
                 break;
             case "payload-altered":
-            {
-                var parts = s.Token.Split('.');
-                var payload = Payload(s);
-                payload["upn"] = "mallory@" + s.User.UserPrincipalName.Split('@')[1];
-                token = parts[0] + "." + Base64Url.Encode(Encoding.UTF8.GetBytes(payload.ToJsonString())) + "." + parts[2];
-                break;
-            }
+                {
+                    var parts = s.Token.Split('.');
+                    var payload = Payload(s);
+                    payload["upn"] = "mallory@" + s.User.UserPrincipalName.Split('@')[1];
+                    token = parts[0] + "." + Base64Url.Encode(Encoding.UTF8.GetBytes(payload.ToJsonString())) + "." + parts[2];
+                    break;
+                }
 
             case "empty":
                 token = "";
