@@ -300,6 +300,10 @@ public sealed class DirectoryService
         return hostSecretProtector.Unprotect(protectedSecret);
     }
 
+    /// <summary>Finds a host by id.</summary>
+    public Task<Host?> FindHostAsync(Guid id, CancellationToken cancellationToken = default) =>
+        db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, cancellationToken);
+
     /// <summary>Finds a host of the tenant by name or alias (case-insensitive); IP-looking labels find nothing.</summary>
     public async Task<Host?> FindHostByLabelAsync(Guid tenantId, string label, CancellationToken cancellationToken = default)
     {

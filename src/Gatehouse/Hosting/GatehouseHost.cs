@@ -1,5 +1,9 @@
 using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Gatehouse.Identity;
+using Gatehouse.Idp;
+using Gatehouse.Storage;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 
 namespace Gatehouse.Hosting;
@@ -88,6 +92,27 @@ internal static class GatehouseHost
         builder.Services.AddSingleton(_ => new Gatehouse.Metrics.MetricsCollector(Gatehouse.Metrics.MetricsEndpoint.MeterPrefixes));
         builder.Services.AddSingleton(settings.Time);
         builder.Services.AddSingleton(new ServerCertificate(certificate));
+        builder.Services.AddSingleton(settings);
+
+        // The directory: SQLite under the data directory, or PostgreSQL with --store; Data Protection keys next to
+        // it (a folder for one node, the database when several nodes share PostgreSQL).
+        var store = string.IsNullOrWhiteSpace(options.Store)
+            ? new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Sqlite, ConnectionString = $"Data Source={Path.Combine(options.DataDirectory, "gatehouse.db")}" }
+            : new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Postgres, ConnectionString = options.Store };
+        builder.Services.AddGatehouseStore(store);
+        builder.Services.AddGatehouseIdentity(new Gatehouse.Identity.GatehouseIdentityOptions { PublicName = options.PublicName });
+        var dataProtection = builder.Services.AddDataProtection().SetApplicationName("Gatehouse");
+        if (store.Provider == Gatehouse.Storage.StoreProvider.Sqlite)
+        {
+            dataProtection.PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.DataDirectory, "keys")));
+        }
+        else
+        {
+            dataProtection.PersistKeysToGatehouseStore();
+        }
+
+        builder.Services.AddIdp(options.PublicName, new Gatehouse.Idp.IdpLimits());
+        builder.Services.AddHostedService<BootstrapService>();
         builder.Services.AddSingleton<IOptions<GatehouseOptions>>(Options.Create(options));
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Limits.ShutdownTimeout);
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -117,6 +142,7 @@ internal static class GatehouseHost
         });
 
         Gatehouse.Metrics.MetricsEndpoint.MapMetrics(app, metricsOptions);
+        app.MapIdp();
 
         // Start collecting at once, so the first scrape sees what happened since startup.
         _ = app.Services.GetRequiredService<Gatehouse.Metrics.MetricsCollector>();

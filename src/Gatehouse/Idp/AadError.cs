@@ -1,0 +1,42 @@
+namespace Gatehouse.Idp;
+
+/// <summary>
+/// An Entra-style error: the AADSTS code users and support search for, the OAuth <c>error</c> value, and words a
+/// user understands. Messages never reveal whether an account exists.
+/// </summary>
+internal sealed record AadError(int Code, string OAuthError, string Message)
+{
+    /// <summary>"AADSTS50126: …", or only the message for form checks that have no Entra code (code 0).</summary>
+    public string Describe() => Code == 0 ? Message : $"AADSTS{Code}: {Message}";
+
+    public static readonly AadError InvalidCredentials = new(50126, "invalid_grant", "Error validating credentials due to invalid username or password.");
+    public static readonly AadError MfaRequired = new(50076, "interaction_required", "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this remote desktop.");
+    public static readonly AadError PasswordExpired = new(50055, "invalid_grant", "The password is expired. Choose a new password to continue.");
+    public static readonly AadError AccountDisabled = new(50057, "invalid_grant", "The user account is disabled. Contact your administrator.");
+    public static readonly AadError AccountLocked = new(50053, "invalid_grant", "Your account is locked because you've tried to sign in too many times with an incorrect user ID or password. Wait a minute and try again.");
+    public static readonly AadError ConsentRequired = new(65001, "consent_required", "The user has not consented to the remote desktop connection to this host.");
+    public static readonly AadError ConsentDenied = new(65004, "access_denied", "The user declined to consent to the remote desktop connection.");
+    public static readonly AadError InvalidOtp = new(0, "invalid_grant", "The one-time code is not valid. Enter the current code from your authenticator app.");
+    public static readonly AadError WeakPassword = new(0, "invalid_request", "The new password does not meet the requirements: at least 12 characters, and different from the current one.");
+    public static readonly AadError UnknownTenant = new(90002, "invalid_tenant", "Tenant not found. Check the tenant name or ID in the address; 'common' works for every user.");
+    public static readonly AadError UnknownClient = new(700016, "unauthorized_client", "Application not found in the directory. Check the client_id.");
+    public static readonly AadError RedirectMismatch = new(50011, "invalid_request", "The redirect URI specified in the request does not match the redirect URIs configured for the application.");
+    public static readonly AadError UnsupportedResponseType = new(70005, "unsupported_response_type", "Only response_type=code is supported.");
+    public static readonly AadError InvalidScope = new(70011, "invalid_scope", "The provided value for the input parameter 'scope' is not valid. Request ms-device-service://termsrv.wvd.microsoft.com/name/<host>/user_impersonation.");
+    public static readonly AadError UnknownHost = new(500011, "invalid_resource", "The remote desktop host was not found in the directory. Use the host's registered name (as in 'gatehouse host list'), not its address.");
+    public static readonly AadError IpAddressHost = new(500011, "invalid_resource", "IP address can't be used with web account sign-in; use the host name.");
+    public static readonly AadError PkceRequired = new(50148, "invalid_request", "The code_challenge (PKCE, S256) is required for this application.");
+    public static readonly AadError PkcePlain = new(50148, "invalid_request", "Only code_challenge_method=S256 is supported.");
+    public static readonly AadError CodeInvalid = new(70008, "invalid_grant", "The provided authorization code or refresh token has expired or was already used. Sign in again.");
+    public static readonly AadError CodeVerifierMismatch = new(50148, "invalid_grant", "The code_verifier does not match the code_challenge supplied in the authorization request.");
+    public static readonly AadError RefreshTokenInvalid = new(700082, "invalid_grant", "The refresh token has expired, was revoked or was already used. Sign in again.");
+    public static readonly AadError UnsupportedGrant = new(70003, "unsupported_grant_type", "The app requested an unsupported grant type.");
+    public static readonly AadError MissingParameter = new(900144, "invalid_request", "The request body must contain the following parameter: '{0}'.");
+    public static readonly AadError ReqCnfInvalid = new(50148, "invalid_request", "The req_cnf parameter is not a valid proof-of-possession key reference (base64url of {\"kid\":\"<RFC 7638 thumbprint>\"}).");
+    public static readonly AadError SessionExpired = new(50058, "invalid_request", "The sign-in page expired or was opened in another browser. Start the sign-in again from your remote desktop client.");
+    public static readonly AadError TooManyRequests = new(0, "temporarily_unavailable", "Too many requests. Wait a minute and try again.");
+    public static readonly AadError BadRequest = new(900144, "invalid_request", "The request is not valid: {0}.");
+
+    /// <summary>The same error with <c>{0}</c> filled in.</summary>
+    public AadError With(string detail) => this with { Message = string.Format(System.Globalization.CultureInfo.InvariantCulture, Message, detail) };
+}

@@ -1,0 +1,81 @@
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.RateLimiting;
+
+namespace Gatehouse.Idp;
+
+/// <summary>Registers the identity provider's services and maps its Entra-shaped routes.</summary>
+internal static class IdpEndpoints
+{
+    public const string PerAddressPolicy = "idp-per-address";
+
+    public static IServiceCollection AddIdp(this IServiceCollection services, string publicName, IdpLimits limits)
+    {
+        services.AddSingleton(new IdpUrls(publicName));
+        services.AddSingleton(limits);
+        services.AddSingleton(sp => new SignInTransactionProtector(
+            sp.GetRequiredService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>(), limits.SignInLifetime));
+        services.AddScoped<AuthorizeEndpoint>();
+        services.AddScoped<TokenEndpoint>();
+        services.AddScoped<DiscoveryEndpoints>();
+        services.AddAntiforgery(options =>
+        {
+            options.Cookie.Name = "__Host-gatehouse-af";
+            options.Cookie.SecurePolicy = CookieSecurePolicy.Always;
+            options.Cookie.SameSite = SameSiteMode.Strict;
+            options.Cookie.Path = "/";
+            options.FormFieldName = "__RequestVerificationToken";
+            options.SuppressXFrameOptionsHeader = true;
+        });
+        services.AddRateLimiter(options =>
+        {
+            options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            options.OnRejected = (context, _) =>
+            {
+                context.HttpContext.Response.Headers.RetryAfter = "60";
+                return new ValueTask(Responses.OAuthErrorAsync(context.HttpContext, AadError.TooManyRequests, StatusCodes.Status429TooManyRequests));
+            };
+            options.AddPolicy(PerAddressPolicy, context => RateLimitPartition.GetFixedWindowLimiter(
+                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = limits.RequestsPerAddressPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+        });
+        return services;
+    }
+
+    public static void MapIdp(this WebApplication app)
+    {
+        app.UseRateLimiter();
+        var idp = app.MapGroup("/{tenant}").RequireRateLimiting(PerAddressPolicy);
+        idp.MapGet("/v2.0/.well-known/openid-configuration", (HttpContext c, string tenant, DiscoveryEndpoints e) => e.ConfigurationAsync(c, tenant));
+        idp.MapGet("/discovery/v2.0/keys", (HttpContext c, string tenant, DiscoveryEndpoints e) => e.KeysAsync(c, tenant));
+        idp.MapGet("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.GetAsync(c, tenant));
+        idp.MapPost("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
+        idp.MapPost("/oauth2/v2.0/token", (HttpContext c, string tenant, TokenEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
+        idp.MapGet("/oauth2/nativeclient", NativeClientAsync);
+    }
+
+    /// <summary>
+    /// Where FreeRDP 3.16+ sends the browser (its redirect URI for this client): the page shows the whole address to
+    /// paste into the client, as the <c>ms-appx-web:</c> path does.
+    /// </summary>
+    private static Task NativeClientAsync(HttpContext context, string tenant)
+    {
+        var request = context.Request;
+        var url = $"{request.Scheme}://{request.Host}{request.PathBase}{request.Path}{request.QueryString}";
+        if (!request.Query.ContainsKey("code"))
+        {
+            return Responses.HtmlAsync(context, StatusCodes.Status400BadRequest, "Sign-in error", _ => SignInPages.ErrorPage(
+                AadError.BadRequest.With(request.Query.TryGetValue("error_description", out var d) ? d.ToString() : "this page needs the code from a sign-in; start again from your remote desktop client"),
+                context.TraceIdentifier));
+        }
+
+        return Responses.HtmlAsync(context, StatusCodes.Status200OK, "Copy the address", nonce => SignInPages.CopyRedirect(nonce, url, string.Empty));
+    }
+}
+
+/// <summary>Identity-provider limits (configuration section <c>Gatehouse:Limits</c>).</summary>
+internal sealed record IdpLimits
+{
+    public int RequestsPerAddressPerMinute { get; init; } = 300;
+
+    public TimeSpan SignInLifetime { get; init; } = TimeSpan.FromMinutes(15);
+}

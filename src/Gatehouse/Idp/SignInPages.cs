@@ -1,0 +1,105 @@
+using static Gatehouse.Idp.Html;
+
+namespace Gatehouse.Idp;
+
+/// <summary>
+/// The sign-in pages. Field names are part of the product (design/CLI.md): <c>username</c>, <c>password</c>,
+/// <c>new_password</c>, <c>otp</c>, and the consent button <c>name="consent" value="allow|deny"</c>; each form
+/// carries its antiforgery token and the protected transaction.
+/// </summary>
+internal static class SignInPages
+{
+    /// <summary>The hidden inputs every form carries.</summary>
+    internal sealed record FormContext(string Action, string Transaction, string AntiforgeryField, string AntiforgeryToken);
+
+    public static string Username(FormContext form, string? prefill, string? error) => $"""
+        <h1>Sign in</h1>
+        <p class="hint">to connect to a remote desktop</p>
+        {Error(error)}
+        <form method="post" action="{E(form.Action)}" id="signin">
+        {Hidden(form)}
+        <label for="username">Email or user name</label>
+        <input type="email" id="username" name="username" value="{E(prefill)}" autocomplete="username" required autofocus>
+        <button type="submit" id="next">Next</button>
+        </form>
+        """;
+
+    public static string Password(FormContext form, string username, string? error) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>Enter password</h1>
+        {Error(error)}
+        <form method="post" action="{E(form.Action)}" id="signin">
+        {Hidden(form)}
+        <label for="password">Password</label>
+        <input type="password" id="password" name="password" autocomplete="current-password" required autofocus>
+        <button type="submit" id="next">Sign in</button>
+        </form>
+        """;
+
+    public static string ChangePassword(FormContext form, string username, string? error) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>Update your password</h1>
+        <p>You need to update your password because this is the first time you are signing in, or because your password has expired.</p>
+        {Error(error)}
+        <form method="post" action="{E(form.Action)}" id="signin">
+        {Hidden(form)}
+        <label for="new_password">New password</label>
+        <input type="password" id="new_password" name="new_password" autocomplete="new-password" minlength="12" required autofocus>
+        <p class="hint">At least 12 characters.</p>
+        <button type="submit" id="next">Sign in</button>
+        </form>
+        """;
+
+    public static string Otp(FormContext form, string username, string? error) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>Enter code</h1>
+        <p>Enter the code displayed in the authenticator app on your mobile device.</p>
+        {Error(error)}
+        <form method="post" action="{E(form.Action)}" id="signin">
+        {Hidden(form)}
+        <label for="otp">Code</label>
+        <input type="text" id="otp" name="otp" inputmode="numeric" pattern="[0-9]{"{6,8}"}" autocomplete="one-time-code" required autofocus>
+        <button type="submit" id="next">Verify</button>
+        </form>
+        """;
+
+    public static string Consent(FormContext form, string username, string hostName) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>Allow remote desktop connection to {E(hostName)}?</h1>
+        <p>Gatehouse will sign you in to <strong>{E(hostName)}</strong> with your organisation account. Your answer is remembered for 30 days.</p>
+        <form method="post" action="{E(form.Action)}" id="signin">
+        {Hidden(form)}
+        <button type="submit" class="secondary" name="consent" value="deny" id="deny">No</button>
+        <button type="submit" name="consent" value="allow" id="allow">Yes</button>
+        </form>
+        """;
+
+    /// <summary>
+    /// The end of a sign-in whose redirect a browser cannot follow (<c>ms-appx-web:</c>), or the native-client page:
+    /// the whole URL to paste into the RDP client.
+    /// </summary>
+    public static string CopyRedirect(string nonce, string redirectUrl, string hostName) => $$"""
+        <h1>Almost there</h1>
+        <p>Copy this address and paste it into your remote desktop client{{(hostName.Length > 0 ? $" (connecting to <strong>{E(hostName)}</strong>)" : string.Empty)}}, at the prompt <em>Paste redirect URL here</em>.</p>
+        <p class="url" id="redirect-url">{{E(redirectUrl)}}</p>
+        <button type="button" id="copy">Copy</button>
+        <p class="hint" id="copied" hidden>Copied. You can close this window after pasting.</p>
+        <p class="hint">The address works once, within one minute.</p>
+        <script nonce="{{E(nonce)}}">
+        document.getElementById('copy').addEventListener('click', function () {
+          navigator.clipboard.writeText(document.getElementById('redirect-url').textContent).then(function () {
+            document.getElementById('copied').hidden = false;
+          });
+        });
+        </script>
+        """;
+
+    public static string ErrorPage(AadError error, string? traceId) => $"""
+        <h1>Sorry, but we're having trouble signing you in.</h1>
+        <p class="error" role="alert" id="error">{E(error.Describe())}</p>
+        <p class="hint">Trace ID: {E(traceId)}</p>
+        """;
+
+    private static string Hidden(FormContext form) =>
+        Html.Hidden(SignInTransactionProtector.FormField, form.Transaction) + Html.Hidden(form.AntiforgeryField, form.AntiforgeryToken);
+}

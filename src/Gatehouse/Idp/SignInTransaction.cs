@@ -1,0 +1,115 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.DataProtection;
+
+namespace Gatehouse.Idp;
+
+/// <summary>Where a sign-in stands; each form post moves it forward by one step.</summary>
+internal enum SignInStep
+{
+    Username,
+    Password,
+    ChangePassword,
+    Otp,
+    Consent,
+}
+
+/// <summary>
+/// The state of one sign-in between pages: the validated authorize request and what the user has proved so far.
+/// It travels in a hidden form field, encrypted and authenticated with ASP.NET Data Protection (time-limited, so
+/// every node sharing the key ring can continue it), and it is bound to the browser that started it through the
+/// SHA-256 of a random <c>__Host-</c> cookie, so a transaction stolen from one browser is useless in another.
+/// </summary>
+internal sealed record SignInTransaction
+{
+    public required string TenantSegment { get; init; }
+
+    public required Guid TenantId { get; init; }
+
+    public required string ClientId { get; init; }
+
+    public required string RedirectUri { get; init; }
+
+    public required string Scope { get; init; }
+
+    public string? State { get; init; }
+
+    public string? CodeChallenge { get; init; }
+
+    public string? CodeChallengeMethod { get; init; }
+
+    public required Guid HostId { get; init; }
+
+    public required string HostName { get; init; }
+
+    public required SignInStep Step { get; init; }
+
+    public string? Username { get; init; }
+
+    public Guid? UserId { get; init; }
+
+    public IReadOnlyList<string> Amr { get; init; } = [];
+
+    public DateTimeOffset? AuthTime { get; init; }
+
+    public required string BrowserBinding { get; init; }
+
+    /// <summary>Random per transaction, so two transactions never encrypt to related ciphertexts.</summary>
+    public string Id { get; init; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
+}
+
+/// <summary>Protects and unprotects <see cref="SignInTransaction"/>s; refuses tampered, expired or foreign ones.</summary>
+internal sealed class SignInTransactionProtector
+{
+    public const string FormField = "tx";
+    public const string BrowserCookie = "__Host-gatehouse-signin";
+
+    private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() } };
+    private readonly ITimeLimitedDataProtector _protector;
+    private readonly TimeSpan _lifetime;
+
+    public SignInTransactionProtector(IDataProtectionProvider provider, TimeSpan lifetime)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        _protector = provider.CreateProtector("Gatehouse.Idp.SignInTransaction.v1").ToTimeLimitedDataProtector();
+        _lifetime = lifetime;
+    }
+
+    public string Protect(SignInTransaction transaction) =>
+        _protector.Protect(JsonSerializer.Serialize(transaction, Json), _lifetime);
+
+    public bool TryUnprotect(string? protectedValue, string? browserCookie, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out SignInTransaction? transaction)
+    {
+        transaction = null;
+        if (string.IsNullOrEmpty(protectedValue) || protectedValue.Length > 16 * 1024 || string.IsNullOrEmpty(browserCookie))
+        {
+            return false;
+        }
+
+        try
+        {
+            transaction = JsonSerializer.Deserialize<SignInTransaction>(_protector.Unprotect(protectedValue), Json);
+        }
+        catch (Exception e) when (e is CryptographicException or JsonException or FormatException)
+        {
+            return false;
+        }
+
+        if (transaction is null || !BindingMatches(transaction.BrowserBinding, browserCookie))
+        {
+            transaction = null;
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>The value a transaction stores for a browser cookie: base64url SHA-256.</summary>
+    public static string Bind(string browserCookie) =>
+        Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(SHA256.HashData(Encoding.UTF8.GetBytes(browserCookie)));
+
+    private static bool BindingMatches(string stored, string browserCookie) =>
+        CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(stored), Encoding.ASCII.GetBytes(Bind(browserCookie)));
+}

@@ -1,0 +1,202 @@
+using Gatehouse.Identity;
+
+namespace Gatehouse.Idp;
+
+/// <summary>
+/// <c>POST /{tenant}/oauth2/v2.0/token</c>: <c>authorization_code</c> (single use, PKCE, PoP-bound through
+/// <c>req_cnf</c>), <c>refresh_token</c> (rotated) and <c>srv_challenge</c> (a self-validating server nonce).
+/// The RDP client is public: no client secret. Responses are JSON with Content-Length (FreeRDP reads no chunks).
+/// </summary>
+internal sealed class TokenEndpoint(
+    DirectoryService directory,
+    AuthorizationCodeService codes,
+    RefreshTokenService refreshTokens,
+    TokenService tokens,
+    ServerChallengeService challenges,
+    IdpUrls urls,
+    TimeProvider time)
+{
+    private static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromMinutes(60);
+
+    public async Task PostAsync(HttpContext context, string tenant)
+    {
+        var found = await directory.FindTenantAsync(tenant).ConfigureAwait(false);
+        if (found is null)
+        {
+            await Responses.OAuthErrorAsync(context, AadError.UnknownTenant).ConfigureAwait(false);
+            return;
+        }
+
+        if (!context.Request.HasFormContentType)
+        {
+            await Responses.OAuthErrorAsync(context, AadError.BadRequest.With("the body must be application/x-www-form-urlencoded")).ConfigureAwait(false);
+            return;
+        }
+
+        var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+        switch (Single(form, "grant_type"))
+        {
+            case "srv_challenge":
+                var nonce = await challenges.IssueAsync(time.GetUtcNow()).ConfigureAwait(false);
+                await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("Nonce", nonce);
+                    w.WriteEndObject();
+                }).ConfigureAwait(false);
+                return;
+            case "authorization_code":
+                await RedeemCodeAsync(context, form).ConfigureAwait(false);
+                return;
+            case "refresh_token":
+                await RefreshAsync(context, form).ConfigureAwait(false);
+                return;
+            case null:
+                await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With("grant_type")).ConfigureAwait(false);
+                return;
+            default:
+                await Responses.OAuthErrorAsync(context, AadError.UnsupportedGrant).ConfigureAwait(false);
+                return;
+        }
+    }
+
+    private async Task RedeemCodeAsync(HttpContext context, IFormCollection form)
+    {
+        // FreeRDP pastes the code unencoded from a line it read with the newline kept: strip CR/LF.
+        var code = Single(form, "code")?.Replace("\r", string.Empty, StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal);
+        var clientId = Single(form, "client_id");
+        var redirectUri = Single(form, "redirect_uri");
+        foreach (var (name, value) in new[] { ("code", code), ("client_id", clientId), ("redirect_uri", redirectUri) })
+        {
+            if (string.IsNullOrEmpty(value))
+            {
+                await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With(name)).ConfigureAwait(false);
+                return;
+            }
+        }
+
+        if (!TryPopKey(form, out var thumbprint, out var popError))
+        {
+            await Responses.OAuthErrorAsync(context, popError).ConfigureAwait(false);
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        var redeemed = await codes.RedeemAsync(code!, clientId!, redirectUri!, Single(form, "code_verifier"), now).ConfigureAwait(false);
+        if (!redeemed.Success)
+        {
+            await Responses.OAuthErrorAsync(context, new AadError(redeemed.ErrorCode, redeemed.Error ?? "invalid_grant", StripCode(redeemed.ErrorDescription) ?? AadError.CodeInvalid.Message)).ConfigureAwait(false);
+            return;
+        }
+
+        var c = redeemed.Code!;
+        await IssueAsync(context, new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime), thumbprint, now).ConfigureAwait(false);
+    }
+
+    private async Task RefreshAsync(HttpContext context, IFormCollection form)
+    {
+        var refreshToken = Single(form, "refresh_token");
+        var clientId = Single(form, "client_id");
+        if (string.IsNullOrEmpty(refreshToken) || string.IsNullOrEmpty(clientId))
+        {
+            await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With(string.IsNullOrEmpty(refreshToken) ? "refresh_token" : "client_id")).ConfigureAwait(false);
+            return;
+        }
+
+        if (!TryPopKey(form, out var thumbprint, out var popError))
+        {
+            await Responses.OAuthErrorAsync(context, popError).ConfigureAwait(false);
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        var rotated = await refreshTokens.RotateAsync(refreshToken, clientId, now).ConfigureAwait(false);
+        if (!rotated.Success)
+        {
+            await Responses.OAuthErrorAsync(context, AadError.RefreshTokenInvalid).ConfigureAwait(false);
+            return;
+        }
+
+        var previous = rotated.Previous!;
+        var user = await directory.FindUserAsync(previous.UserId).ConfigureAwait(false);
+        Guid? hostId = null;
+        if (user is not null && RdpScope.TryParse(previous.Scope, out var label, out _)
+            && await directory.FindHostByLabelAsync(user.TenantId, label).ConfigureAwait(false) is { } host)
+        {
+            hostId = host.Id;
+        }
+
+        // A refresh proves only the password sign-in of the grant; MFA has to be done again interactively.
+        await IssueAsync(context, new GrantInfo(previous.GrantId, previous.UserId, hostId, previous.ClientId, previous.Scope, ["pwd"], previous.CreatedAt), thumbprint, now, rotated.NewToken).ConfigureAwait(false);
+    }
+
+    private sealed record GrantInfo(Guid GrantId, Guid UserId, Guid? HostId, string ClientId, string Scope, IReadOnlyList<string> Amr, DateTimeOffset AuthTime);
+
+    private static string? StripCode(string? description) =>
+        description is not null && description.StartsWith("AADSTS", StringComparison.Ordinal) && description.IndexOf(": ", StringComparison.Ordinal) is > 0 and var colon
+            ? description[(colon + 2)..]
+            : description;
+
+    private async Task IssueAsync(HttpContext context, GrantInfo grant, string thumbprint, DateTimeOffset now, string? rotatedRefreshToken = null)
+    {
+        var user = await directory.FindUserAsync(grant.UserId).ConfigureAwait(false);
+        var host = grant.HostId is { } hostId ? await directory.FindHostAsync(hostId).ConfigureAwait(false) : null;
+        if (user is null || !user.Enabled || host is null)
+        {
+            await Responses.OAuthErrorAsync(context, user is null || !user.Enabled ? AadError.AccountDisabled : AadError.UnknownHost).ConfigureAwait(false);
+            return;
+        }
+
+        var tenant = await directory.FindTenantAsync(user.TenantId.ToString("D")).ConfigureAwait(false);
+        var accessToken = await tokens.IssueRdpAccessTokenAsync(new RdpTokenRequest
+        {
+            Tenant = tenant!,
+            User = user,
+            Host = host,
+            Amr = grant.Amr,
+            AuthTime = grant.AuthTime,
+            ClientId = grant.ClientId,
+            CnfKid = thumbprint,
+            Issuer = urls.Issuer(user.TenantId),
+            GrantId = grant.GrantId,
+            Lifetime = AccessTokenLifetime,
+        }).ConfigureAwait(false);
+        var refreshToken = rotatedRefreshToken ?? await refreshTokens.IssueAsync(grant.GrantId, grant.UserId, grant.ClientId, grant.Scope).ConfigureAwait(false);
+        var expiresIn = (int)AccessTokenLifetime.TotalSeconds - 1;
+        await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("token_type", "pop");
+            w.WriteString("scope", grant.Scope);
+            w.WriteNumber("expires_in", expiresIn);
+            w.WriteNumber("ext_expires_in", expiresIn);
+            w.WriteString("access_token", accessToken);
+            w.WriteString("refresh_token", refreshToken);
+            w.WriteEndObject();
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>The RDP scope needs a proof-of-possession key: <c>req_cnf</c> is required and must be well formed.</summary>
+    private static bool TryPopKey(IFormCollection form, out string thumbprint, out AadError error)
+    {
+        var reqCnf = Single(form, "req_cnf");
+        if (reqCnf is null)
+        {
+            thumbprint = string.Empty;
+            error = AadError.MissingParameter.With("req_cnf");
+            return false;
+        }
+
+        if (!PopKey.TryParseReqCnf(reqCnf, out thumbprint, out _))
+        {
+            error = AadError.ReqCnfInvalid;
+            return false;
+        }
+
+        error = AadError.ReqCnfInvalid;
+        return true;
+    }
+
+    private static string? Single(IFormCollection form, string name) =>
+        form.TryGetValue(name, out var values) && values.Count == 1 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
+}
