@@ -1,9 +1,9 @@
 using System.Net;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Gatehouse.Identity;
 using Gatehouse.Idp;
 using Gatehouse.Storage;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
 namespace Gatehouse.Hosting;
