@@ -354,7 +354,7 @@ internal sealed class AuthorizeEndpoint(
             SignInStep.Password => ("Enter password", SignInPages.Password(form, username, error)),
             SignInStep.ChangePassword => ("Update your password", SignInPages.ChangePassword(form, username, error)),
             SignInStep.Otp => ("Enter code", SignInPages.Otp(form, username, error)),
-            _ => ("Permissions requested", SignInPages.Consent(form, username, tx.HostName)),
+            _ => ("Permissions requested", SignInPages.Consent(form, username, tx.HostName, error)),
         };
         await Responses.HtmlAsync(context, status, title, _ => body).ConfigureAwait(false);
     }

@@ -63,10 +63,11 @@ internal static class SignInPages
         </form>
         """;
 
-    public static string Consent(FormContext form, string username, string hostName) => $"""
+    public static string Consent(FormContext form, string username, string hostName, string? error = null) => $"""
         <p class="who" id="who">{E(username)}</p>
         <h1>Allow remote desktop connection to {E(hostName)}?</h1>
         <p>Gatehouse will sign you in to <strong>{E(hostName)}</strong> with your organisation account. Your answer is remembered for 30 days.</p>
+        {Error(error)}
         <form method="post" action="{E(form.Action)}" id="signin">
         {Hidden(form)}
         <button type="submit" class="secondary" name="consent" value="deny" id="deny">No</button>
