@@ -86,6 +86,32 @@ public sealed class GccUserDataBlock
         return new GccUserDataBlock(copy);
     }
 
+    /// <summary>A copy of <paramref name="blocks"/> with <paramref name="block"/> replacing the block of its type, or appended.</summary>
+    internal static List<GccUserDataBlock> ReplaceOrAppend(IReadOnlyList<GccUserDataBlock> blocks, GccUserDataBlock block)
+    {
+        var copy = new List<GccUserDataBlock>(blocks);
+        var index = copy.FindIndex(b => b.Type == block.Type);
+        if (index >= 0)
+        {
+            copy[index] = block;
+        }
+        else
+        {
+            copy.Add(block);
+        }
+
+        return copy;
+    }
+
+    /// <summary>Writes TPKT and X.224 Data headers for a payload of <paramref name="payloadSize"/> bytes, then the payload.</summary>
+    internal static void WriteFramed(System.Buffers.IBufferWriter<byte> output, int payloadSize, Action<System.Buffers.IBufferWriter<byte>> writePayload)
+    {
+        var size = X224.X224Data.FrameOverhead + payloadSize;
+        X224.X224Data.WriteFrameHeader(output.GetSpan(X224.X224Data.FrameOverhead), size);
+        output.Advance(X224.X224Data.FrameOverhead);
+        writePayload(output);
+    }
+
     /// <summary>Reads blocks until <paramref name="source"/> is used up; each must fit and be at least a header long.</summary>
     internal static bool TryReadAll(ReadOnlySpan<byte> source, string pdu, int maxBlocks, out List<GccUserDataBlock> blocks, out PduError? error)
     {

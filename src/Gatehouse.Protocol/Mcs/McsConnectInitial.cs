@@ -192,17 +192,7 @@ public sealed class McsConnectInitial
     public McsConnectInitial WithBlock(GccUserDataBlock block)
     {
         ArgumentNullException.ThrowIfNull(block);
-        var blocks = new List<GccUserDataBlock>(_blocks);
-        var index = blocks.FindIndex(b => b.Type == block.Type);
-        if (index >= 0)
-        {
-            blocks[index] = block;
-        }
-        else
-        {
-            blocks.Add(block);
-        }
-
+        var blocks = GccUserDataBlock.ReplaceOrAppend(_blocks, block);
         return new McsConnectInitial(_calling, _called, UpwardFlagByte, TargetParameters, MinimumParameters, MaximumParameters, _conferenceCreateRequest, blocks, _forms);
     }
 
@@ -249,10 +239,7 @@ public sealed class McsConnectInitial
     public void WriteFrame(IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var size = X224Data.FrameOverhead + Size;
-        X224Data.WriteFrameHeader(output.GetSpan(X224Data.FrameOverhead), size);
-        output.Advance(X224Data.FrameOverhead);
-        Write(output);
+        GccUserDataBlock.WriteFramed(output, Size, Write);
     }
 
     private static bool CheckExact(ref WireReader reader, int length, string field) =>

@@ -174,17 +174,7 @@ public sealed class McsConnectResponse
     public McsConnectResponse WithBlock(GccUserDataBlock block)
     {
         ArgumentNullException.ThrowIfNull(block);
-        var blocks = new List<GccUserDataBlock>(_blocks);
-        var index = blocks.FindIndex(b => b.Type == block.Type);
-        if (index >= 0)
-        {
-            blocks[index] = block;
-        }
-        else
-        {
-            blocks.Add(block);
-        }
-
+        var blocks = GccUserDataBlock.ReplaceOrAppend(_blocks, block);
         return new McsConnectResponse(Result, _calledConnectId, DomainParameters, _conferenceCreateResponse, blocks, _forms);
     }
 
@@ -228,10 +218,7 @@ public sealed class McsConnectResponse
     public void WriteFrame(IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var size = X224Data.FrameOverhead + Size;
-        X224Data.WriteFrameHeader(output.GetSpan(X224Data.FrameOverhead), size);
-        output.Advance(X224Data.FrameOverhead);
-        Write(output);
+        GccUserDataBlock.WriteFramed(output, Size, Write);
     }
 
     private static bool Exact(ref WireReader reader, int length, string field) =>
