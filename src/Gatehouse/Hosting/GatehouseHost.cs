@@ -111,7 +111,7 @@ internal static class GatehouseHost
             dataProtection.PersistKeysToGatehouseStore();
         }
 
-        builder.Services.AddIdp(options.PublicName, new Gatehouse.Idp.IdpLimits());
+        builder.Services.AddIdp(options.PublicName, builder.Configuration.GetSection("Gatehouse:Limits").Get<Gatehouse.Idp.IdpLimits>() ?? new Gatehouse.Idp.IdpLimits());
         builder.Services.AddHostedService<BootstrapService>();
         builder.Services.AddSingleton<IOptions<GatehouseOptions>>(Options.Create(options));
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Limits.ShutdownTimeout);

@@ -17,6 +17,7 @@ internal sealed class AuthorizeEndpoint(
     ConsentService consents,
     AuthorizationCodeService codes,
     PasswordHasher hasher,
+    AccountAttemptLimiter attempts,
     SignInTransactionProtector transactions,
     IAntiforgery antiforgery,
     IdpUrls urls,
@@ -186,6 +187,12 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
+        if (!attempts.TryAttempt(tx.Username!))
+        {
+            await RenderAsync(context, tx, StatusCodes.Status429TooManyRequests, AadError.TooManyRequests.Describe()).ConfigureAwait(false);
+            return;
+        }
+
         var now = time.GetUtcNow();
         var user = await directory.FindUserByUpnAsync(tx.Username!).ConfigureAwait(false);
         if (user is not null && user.TenantId != tx.TenantId)
@@ -248,6 +255,12 @@ internal sealed class AuthorizeEndpoint(
         if (user is null || !user.Enabled)
         {
             await ErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
+            return;
+        }
+
+        if (!attempts.TryAttempt(user.UserPrincipalName))
+        {
+            await RenderAsync(context, tx, StatusCodes.Status429TooManyRequests, AadError.TooManyRequests.Describe()).ConfigureAwait(false);
             return;
         }
 

@@ -12,6 +12,7 @@ internal static class IdpEndpoints
     {
         services.AddSingleton(new IdpUrls(publicName));
         services.AddSingleton(limits);
+        services.AddSingleton(new AccountAttemptLimiter(limits.AttemptsPerAccountPerMinute));
         services.AddSingleton(sp => new SignInTransactionProtector(
             sp.GetRequiredService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>(), limits.SignInLifetime));
         services.AddScoped<AuthorizeEndpoint>();
@@ -72,10 +73,32 @@ internal static class IdpEndpoints
     }
 }
 
+/// <summary>
+/// Caps password and one-time-code attempts per account (whatever the address), on top of the lockout: a slow spray
+/// across many addresses, or a code-guessing run, is throttled per account.
+/// </summary>
+internal sealed class AccountAttemptLimiter(int perMinute) : IDisposable
+{
+    private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(account =>
+        RateLimitPartition.GetFixedWindowLimiter(account, _ => new FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, perMinute), Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+
+    /// <summary>True when one more attempt for <paramref name="account"/> is allowed now.</summary>
+    public bool TryAttempt(string account)
+    {
+        using var lease = _limiter.AttemptAcquire(account.Trim().ToUpperInvariant());
+        return lease.IsAcquired;
+    }
+
+    public void Dispose() => _limiter.Dispose();
+}
+
 /// <summary>Identity-provider limits (configuration section <c>Gatehouse:Limits</c>).</summary>
 internal sealed record IdpLimits
 {
     public int RequestsPerAddressPerMinute { get; init; } = 300;
+
+    /// <summary>Password and one-time-code attempts per account per minute, from any address.</summary>
+    public int AttemptsPerAccountPerMinute { get; init; } = 20;
 
     public TimeSpan SignInLifetime { get; init; } = TimeSpan.FromMinutes(15);
 }

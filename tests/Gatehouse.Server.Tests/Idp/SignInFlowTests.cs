@@ -58,6 +58,23 @@ public sealed class SignInFlowTests
     }
 
     [Fact]
+    public async Task PasswordAttempts_PerAccount_AreThrottledAcrossBrowsers()
+    {
+        await using var server = await StartAsync(overrides: new Dictionary<string, string?> { ["Gatehouse:Limits:AttemptsPerAccountPerMinute"] = "3" });
+        for (var i = 0; i < 3; i++)
+        {
+            using var attacker = new SignInBrowser(server);
+            await SignInAsync(attacker, "ALICE@contoso.test", $"guess-{i}");
+            Assert.Contains("AADSTS50126", attacker.Error, StringComparison.Ordinal);
+        }
+
+        using var fourth = new SignInBrowser(server);
+        await SignInAsync(fourth, "alice@contoso.test", Password);
+        Assert.Equal((HttpStatusCode)429, fourth.Status);
+        Assert.Contains("Too many requests", fourth.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TemporaryPassword_MustBeChanged_AndWeakOrSamePasswordsAreRefused()
     {
         string? temporary = null;
@@ -250,9 +267,9 @@ public sealed class SignInFlowTests
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
 
-    private static async Task<TestServer> StartAsync(Func<DirectoryService, Task>? arrange = null)
+    private static async Task<TestServer> StartAsync(Func<DirectoryService, Task>? arrange = null, IDictionary<string, string?>? overrides = null)
     {
-        var server = await TestServer.StartAsync();
+        var server = await TestServer.StartAsync(overrides: overrides);
         await using var scope = server.App.Services.CreateAsyncScope();
         var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
         var tenant = (await directory.FindTenantAsync("contoso.test"))!;
