@@ -89,6 +89,8 @@ ensure_test_names() {
 }
 
 # start_postgres: a private, throwaway PostgreSQL 15 cluster on loopback (no systemd needed); stopped on exit.
+# Autovacuum is off: its workers, owned by the superuser, would keep the tests' databases from being dropped by the
+# non-superuser test role (DROP DATABASE ... WITH (FORCE) may not terminate them).
 pg_dir=""
 start_postgres() {
   local pgbin
@@ -104,7 +106,7 @@ start_postgres() {
   fi
   "${run[@]}" "$pgbin/initdb" -D "$pg_dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-sync >"$pg_dir/initdb.log"
   "${run[@]}" "$pgbin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -s \
-    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start
+    -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 -c autovacuum=off" start
   local password
   password=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
   "${run[@]}" psql -h "$pg_dir" -p "$port" -U postgres -v ON_ERROR_STOP=1 -q \

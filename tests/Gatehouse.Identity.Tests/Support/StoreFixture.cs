@@ -69,10 +69,30 @@ public sealed class StoreFixture : IAsyncLifetime, IDisposable
         if (postgresDatabase is not null && Peers.PostgresConnectionString is { } baseConnection)
         {
             NpgsqlConnection.ClearAllPools();
-            await using var connection = new NpgsqlConnection(baseConnection);
-            await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{postgresDatabase}\" WITH (FORCE)", connection);
-            await command.ExecuteNonQueryAsync();
+
+            // A background process of the server (owned by its superuser) may hold the database for a moment; the
+            // database lives in a throwaway cluster, so a drop that still fails after a few tries is reported, not fatal.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await using var connection = new NpgsqlConnection(baseConnection);
+                    await connection.OpenAsync();
+                    await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{postgresDatabase}\" WITH (FORCE)", connection);
+                    await command.ExecuteNonQueryAsync();
+                    break;
+                }
+                catch (PostgresException e) when (attempt < 5)
+                {
+                    await Console.Error.WriteLineAsync($"Dropping test database {postgresDatabase} failed ({e.SqlState}); retrying.");
+                    await Task.Delay(200 * attempt);
+                }
+                catch (PostgresException e)
+                {
+                    await Console.Error.WriteLineAsync($"Test database {postgresDatabase} was left behind: {e.MessageText}");
+                    break;
+                }
+            }
         }
 
         Dispose();
