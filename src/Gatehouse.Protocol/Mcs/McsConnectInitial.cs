@@ -18,7 +18,6 @@ public sealed class McsConnectInitial
     internal static readonly byte[] T124Identifier = [0x00, 0x05, 0x00, 0x14, 0x7C, 0x00, 0x01];
     private static readonly byte[] Tag = [0x7F, 0x65];
     private const string Pdu = "MCS Connect Initial";
-    private const int ConferenceCreateRequestSize = 12;
 
     private readonly byte[] _calling;
     private readonly byte[] _called;
@@ -86,7 +85,7 @@ public sealed class McsConnectInitial
         var reader = new WireReader(source, Pdu);
         var forms = new LengthForms();
         if (!McsBer.TryReadHeader(ref reader, Tag, "Connect-Initial", out var length, out forms.Outer)
-            || !CheckExact(ref reader, length, "Connect-Initial length")
+            || !GccConnectData.Exact(ref reader, length, "Connect-Initial length")
             || !McsBer.TryReadHeader(ref reader, 0x04, "callingDomainSelector", out var callingLength, out forms.Calling)
             || !reader.TryReadBytes(callingLength, "callingDomainSelector", out var calling)
             || !McsBer.TryReadHeader(ref reader, 0x04, "calledDomainSelector", out var calledLength, out forms.Called)
@@ -108,41 +107,14 @@ public sealed class McsConnectInitial
             || !DomainParameters.TryRead(ref reader, "minimumParameters", out var minimum)
             || !DomainParameters.TryRead(ref reader, "maximumParameters", out var maximum)
             || !McsBer.TryReadHeader(ref reader, 0x04, "userData", out var userDataLength, out forms.UserData)
-            || !CheckExact(ref reader, userDataLength, "userData length"))
+            || !GccConnectData.Exact(ref reader, userDataLength, "userData length"))
         {
             error = reader.Error;
             return false;
         }
 
         // T.124 ConnectData: t124Identifier, connectPDU (PER length), ConferenceCreateRequest, user data set.
-        if (!reader.TryReadBytes(T124Identifier.Length, "t124Identifier", out var identifier))
-        {
-            error = reader.Error;
-            return false;
-        }
-
-        if (!identifier.SequenceEqual(T124Identifier))
-        {
-            error = PduError.Invalid(Pdu, "t124Identifier", "not the T.124 object identifier 0.0.20.124.0.1");
-            return false;
-        }
-
-        if (!DomainPer.TryReadLength(ref reader, "connectPDU length", out var connectLength, out forms.ConnectPduLong)
-            || !CheckExact(ref reader, connectLength, "connectPDU length")
-            || !reader.TryReadBytes(ConferenceCreateRequestSize, "ConferenceCreateRequest", out var request))
-        {
-            error = reader.Error;
-            return false;
-        }
-
-        if (request[0] != 0x00 || request[6] != 0xC0 || !request[8..].SequenceEqual("Duca"u8))
-        {
-            error = PduError.Invalid(Pdu, "ConferenceCreateRequest", "not a conferenceCreateRequest with the H.221 client key \"Duca\"");
-            return false;
-        }
-
-        if (!DomainPer.TryReadLength(ref reader, "user data length", out var blocksLength, out forms.BlocksLong)
-            || !CheckExact(ref reader, blocksLength, "user data length"))
+        if (!GccConnectData.TryRead(ref reader, response: false, out var request, out _, out forms.ConnectPduLong, out forms.BlocksLong))
         {
             error = reader.Error;
             return false;
@@ -220,18 +192,7 @@ public sealed class McsConnectInitial
 
         span[o++] = 0x04;
         o += McsBer.WriteLength(span[o..], l.UserData, l.UserDataLengthSize);
-        T124Identifier.CopyTo(span[o..]);
-        o += T124Identifier.Length;
-        o += DomainPer.WriteLength(span[o..], l.ConnectPdu, l.ConnectPduLengthSize);
-        _conferenceCreateRequest.CopyTo(span[o..]);
-        o += _conferenceCreateRequest.Length;
-        o += DomainPer.WriteLength(span[o..], l.Blocks, l.BlocksLengthSize);
-        foreach (var block in _blocks)
-        {
-            block.Encoded.CopyTo(span[o..]);
-            o += block.Length;
-        }
-
+        GccConnectData.Write(span[o..], l.ConnectPdu, l.ConnectPduLengthSize, _conferenceCreateRequest, l.Blocks, l.BlocksLengthSize, _blocks);
         output.Advance(l.Total);
     }
 
@@ -241,9 +202,6 @@ public sealed class McsConnectInitial
         ArgumentNullException.ThrowIfNull(output);
         GccUserDataBlock.WriteFramed(output, Size, Write);
     }
-
-    private static bool CheckExact(ref WireReader reader, int length, string field) =>
-        length == reader.Remaining || reader.FailInvalid(field, $"{length} but {reader.Remaining} bytes follow");
 
     private static int WriteOctetString(Span<byte> destination, ReadOnlySpan<byte> value, int octets)
     {
@@ -265,7 +223,7 @@ public sealed class McsConnectInitial
         var blocksLengthSize = DomainPer.LengthSize(blocks, _forms.BlocksLong);
         var connectPdu = _conferenceCreateRequest.Length + blocksLengthSize + blocks;
         var connectPduLengthSize = DomainPer.LengthSize(connectPdu, _forms.ConnectPduLong);
-        var userData = T124Identifier.Length + connectPduLengthSize + connectPdu;
+        var userData = GccConnectData.Size(connectPduLengthSize, _conferenceCreateRequest.Length, blocksLengthSize, blocks);
         var userDataLengthSize = McsBer.LengthSize(userData, _forms.UserData);
         var outer = 1 + McsBer.LengthSize(_calling.Length, _forms.Calling) + _calling.Length
             + 1 + McsBer.LengthSize(_called.Length, _forms.Called) + _called.Length

@@ -55,21 +55,14 @@ public static class McsConnectPatch
         var name = isResponse ? "MCS Connect Response" : "MCS Connect Initial";
         var reader = new WireReader(pdu, name);
         var ok = McsBer.TryReadHeader(ref reader, tag, "tag", out var length, out _)
-            && Exact(ref reader, length, "length")
+            && GccConnectData.Exact(ref reader, length, "length")
             && (isResponse
                 ? Skip(ref reader, 0x0A, "result") && Skip(ref reader, 0x02, "calledConnectId") && Skip(ref reader, 0x30, "domainParameters")
                 : Skip(ref reader, 0x04, "callingDomainSelector") && Skip(ref reader, 0x04, "calledDomainSelector") && Skip(ref reader, 0x01, "upwardFlag")
                     && Skip(ref reader, 0x30, "targetParameters") && Skip(ref reader, 0x30, "minimumParameters") && Skip(ref reader, 0x30, "maximumParameters"))
             && McsBer.TryReadHeader(ref reader, 0x04, "userData", out var userData, out _)
-            && Exact(ref reader, userData, "userData length")
-            && reader.TryReadBytes(McsConnectInitial.T124Identifier.Length, "t124Identifier", out var identifier)
-            && (identifier.SequenceEqual(McsConnectInitial.T124Identifier) || reader.FailInvalid("t124Identifier", "not the T.124 object identifier"))
-            && DomainPer.TryReadLength(ref reader, "connectPDU length", out var connectLength, out _)
-            && (isResponse || Exact(ref reader, connectLength, "connectPDU length"))
-            && reader.TryReadBytes(isResponse ? 13 : 12, "conference", out var conference)
-            && (conference[^4..].SequenceEqual(isResponse ? "McDn"u8 : "Duca"u8) || reader.FailInvalid("h221Key", "wrong H.221 key"))
-            && DomainPer.TryReadLength(ref reader, "user data length", out var blocksLength, out _)
-            && Exact(ref reader, blocksLength, "user data length");
+            && GccConnectData.Exact(ref reader, userData, "userData length")
+            && GccConnectData.TryRead(ref reader, isResponse, out _, out _, out _, out _);
         if (!ok)
         {
             error = reader.Error;
@@ -135,6 +128,4 @@ public static class McsConnectPatch
         return McsBer.TryReadLength(ref reader, field, out var length, out _) && reader.TrySkip(length, field);
     }
 
-    private static bool Exact(ref WireReader reader, int length, string field) =>
-        length == reader.Remaining || reader.FailInvalid(field, $"{length} but {reader.Remaining} bytes follow");
 }

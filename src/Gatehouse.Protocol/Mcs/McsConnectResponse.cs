@@ -18,7 +18,6 @@ public sealed class McsConnectResponse
 
     private static readonly byte[] Tag = [0x7F, 0x66];
     private const string Pdu = "MCS Connect Response";
-    private const int ConferenceCreateResponseSize = 13;
 
     private readonly byte[] _calledConnectId;
     private readonly byte[] _conferenceCreateResponse;
@@ -73,7 +72,7 @@ public sealed class McsConnectResponse
         var reader = new WireReader(source, Pdu);
         var forms = new Forms();
         if (!McsBer.TryReadHeader(ref reader, Tag, "Connect-Response", out var length, out forms.Outer)
-            || !Exact(ref reader, length, "Connect-Response length")
+            || !GccConnectData.Exact(ref reader, length, "Connect-Response length")
             || !McsBer.TryReadHeader(ref reader, 0x0A, "result", out var resultLength, out _))
         {
             error = reader.Error;
@@ -102,34 +101,8 @@ public sealed class McsConnectResponse
         if (!reader.TryReadBytes(idLength, "calledConnectId", out var connectId)
             || !DomainParameters.TryRead(ref reader, "domainParameters", out var parameters)
             || !McsBer.TryReadHeader(ref reader, 0x04, "userData", out var userDataLength, out forms.UserData)
-            || !Exact(ref reader, userDataLength, "userData length")
-            || !reader.TryReadBytes(McsConnectInitial.T124Identifier.Length, "t124Identifier", out var identifier))
-        {
-            error = reader.Error;
-            return false;
-        }
-
-        if (!identifier.SequenceEqual(McsConnectInitial.T124Identifier))
-        {
-            error = PduError.Invalid(Pdu, "t124Identifier", "not the T.124 object identifier 0.0.20.124.0.1");
-            return false;
-        }
-
-        if (!DomainPer.TryReadLength(ref reader, "connectPDU length", out forms.ConnectPduLength, out forms.ConnectPduLong)
-            || !reader.TryReadBytes(ConferenceCreateResponseSize, "ConferenceCreateResponse", out var response))
-        {
-            error = reader.Error;
-            return false;
-        }
-
-        if (response[0] != 0x14 || response[7] != 0xC0 || !response[9..].SequenceEqual("McDn"u8))
-        {
-            error = PduError.Invalid(Pdu, "ConferenceCreateResponse", "not a conferenceCreateResponse with the H.221 server key \"McDn\"");
-            return false;
-        }
-
-        if (!DomainPer.TryReadLength(ref reader, "user data length", out var blocksLength, out forms.BlocksLong)
-            || !Exact(ref reader, blocksLength, "user data length"))
+            || !GccConnectData.Exact(ref reader, userDataLength, "userData length")
+            || !GccConnectData.TryRead(ref reader, response: true, out var response, out forms.ConnectPduLength, out forms.ConnectPduLong, out forms.BlocksLong))
         {
             error = reader.Error;
             return false;
@@ -199,18 +172,7 @@ public sealed class McsConnectResponse
         o += DomainParameters.Encoded.Length;
         span[o++] = 0x04;
         o += McsBer.WriteLength(span[o..], l.UserData, l.UserDataLengthSize);
-        McsConnectInitial.T124Identifier.CopyTo(span[o..]);
-        o += McsConnectInitial.T124Identifier.Length;
-        o += DomainPer.WriteLength(span[o..], _forms.ConnectPduLength, l.ConnectPduLengthSize);
-        _conferenceCreateResponse.CopyTo(span[o..]);
-        o += _conferenceCreateResponse.Length;
-        o += DomainPer.WriteLength(span[o..], l.Blocks, l.BlocksLengthSize);
-        foreach (var block in _blocks)
-        {
-            block.Encoded.CopyTo(span[o..]);
-            o += block.Length;
-        }
-
+        GccConnectData.Write(span[o..], _forms.ConnectPduLength, l.ConnectPduLengthSize, _conferenceCreateResponse, l.Blocks, l.BlocksLengthSize, _blocks);
         output.Advance(l.Total);
     }
 
@@ -220,9 +182,6 @@ public sealed class McsConnectResponse
         ArgumentNullException.ThrowIfNull(output);
         GccUserDataBlock.WriteFramed(output, Size, Write);
     }
-
-    private static bool Exact(ref WireReader reader, int length, string field) =>
-        length == reader.Remaining || reader.FailInvalid(field, $"{length} but {reader.Remaining} bytes follow");
 
     private (int Total, int Outer, int OuterLengthSize, int UserData, int UserDataLengthSize, int ConnectPduLengthSize, int Blocks, int BlocksLengthSize) Layout()
     {
@@ -234,7 +193,7 @@ public sealed class McsConnectResponse
 
         var blocksLengthSize = DomainPer.LengthSize(blocks, _forms.BlocksLong);
         var connectPduLengthSize = DomainPer.LengthSize(_forms.ConnectPduLength, _forms.ConnectPduLong);
-        var userData = McsConnectInitial.T124Identifier.Length + connectPduLengthSize + _conferenceCreateResponse.Length + blocksLengthSize + blocks;
+        var userData = GccConnectData.Size(connectPduLengthSize, _conferenceCreateResponse.Length, blocksLengthSize, blocks);
         var userDataLengthSize = McsBer.LengthSize(userData, _forms.UserData);
         var outer = 3 /* result */ + 2 + _calledConnectId.Length + DomainParameters.Encoded.Length + 1 + userDataLengthSize + userData;
         var outerLengthSize = McsBer.LengthSize(outer, _forms.Outer);
