@@ -287,8 +287,8 @@ public sealed class AssertionValidator(IWebAccountDirectory directory, WebAccoun
         }
     }
 
-    private static byte[] Decode(string base64Url) => Convert.FromBase64String(
-        base64Url.Replace('-', '+').Replace('_', '/') + new string('=', (4 - (base64Url.Length % 4)) % 4));
+    // The assertion parser admitted only decodable base64url for the key's parts.
+    private static byte[] Decode(string base64Url) => System.Buffers.Text.Base64Url.DecodeFromChars(base64Url);
 
     private static string Shorten(string value) => value.Length <= 80 ? value : value[..80] + "…";
 

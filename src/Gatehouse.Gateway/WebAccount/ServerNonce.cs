@@ -27,7 +27,7 @@ public sealed class ServerNonce
 
     /// <summary>A fresh nonce.</summary>
     public static ServerNonce Issue(DateTimeOffset now) =>
-        new(Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_'), now);
+        new(System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)), now);
 
     /// <summary>
     /// True once: when <paramref name="presented"/> equals this nonce (constant-time) and it has not been consumed;

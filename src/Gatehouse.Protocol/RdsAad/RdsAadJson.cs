@@ -253,8 +253,7 @@ internal static class RdsAadJson
     }
 
     /// <summary>Encodes base64url without padding.</summary>
-    public static string EncodeBase64Url(ReadOnlySpan<byte> bytes) =>
-        Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    public static string EncodeBase64Url(ReadOnlySpan<byte> bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
 
     /// <summary>UTF-8 that decodes cleanly.</summary>
     public static bool IsValidUtf8(ReadOnlySpan<byte> bytes) => System.Text.Unicode.Utf8.IsValid(bytes);
