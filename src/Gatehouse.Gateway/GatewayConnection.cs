@@ -28,6 +28,9 @@ public sealed class GatewayConnection
 
     /// <summary>What the gateway answered, once decided.</summary>
     public NegotiationDecision? Negotiation { get; internal set; }
+
+    /// <summary>The relayed session, once the sign-in opened one.</summary>
+    public Sessions.LiveSession? Session { get; set; }
 }
 
 /// <summary>How a client-leg sign-in ended.</summary>

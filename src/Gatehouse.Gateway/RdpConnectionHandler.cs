@@ -6,6 +6,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
 using Gatehouse.Gateway.Negotiation;
+using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.Transport;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.X224;
@@ -33,6 +34,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     private readonly GatewayCertificate _certificate;
     private readonly Dictionary<SignInMethods, IClientAuthenticator> _authenticators;
     private readonly TimeProvider _time;
+    private readonly SessionOpener _sessions;
+    private readonly IGatewaySignInLog _signInLog;
     private readonly ILogger<RdpConnectionHandler> _logger;
 
     /// <summary>Creates the handler.</summary>
@@ -41,6 +44,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         PreauthAdmission admission,
         GatewayCertificate certificate,
         IEnumerable<IClientAuthenticator> authenticators,
+        SessionOpener sessions,
+        IGatewaySignInLog signInLog,
         TimeProvider time,
         ILogger<RdpConnectionHandler> logger)
     {
@@ -51,6 +56,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         _certificate = certificate;
         _authenticators = authenticators.ToDictionary(a => a.Method);
         _time = time;
+        _sessions = sessions;
+        _signInLog = signInLog;
         _logger = logger;
     }
 
@@ -72,7 +79,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         {
             try
             {
-                await RunAsync(connection, state).ConfigureAwait(false);
+                await RunAsync(connection, state, lease).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (connection.ConnectionClosed.IsCancellationRequested)
             {
@@ -85,7 +92,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
     }
 
-    private async Task RunAsync(ConnectionContext connection, GatewayConnection state)
+    private async Task RunAsync(ConnectionContext connection, GatewayConnection state, PreauthAdmission.AdmissionLease? lease)
     {
         // Phase 1: (preconnection PDU and) X.224 Connection Request.
         var request = await ReadConnectionRequestAsync(connection, state).ConfigureAwait(false);
@@ -103,6 +110,18 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         {
             LogNegotiationRefused(state.Id, state.RemoteAddress, decision.Result.FailureCode, decision.Refusal!);
             await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+            await _signInLog.WriteAsync(
+                new GatewaySignInEvent
+                {
+                    ConnectionId = state.Id,
+                    ClientAddress = state.RemoteAddress,
+                    Protocol = "rdp",
+                    Succeeded = false,
+                    Reason = $"negotiation_refused: {decision.Refusal}",
+                    Code = decision.Result.FailureCode.ToString(),
+                    UserPrincipalName = request.TokenKind == ConnectionRequestTokenKind.Cookie ? request.TokenValue : null,
+                },
+                connection.ConnectionClosed).ConfigureAwait(false);
             return;
         }
 
@@ -143,6 +162,14 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             if (!result.Succeeded)
             {
                 LogSignInFailed(state.Id, state.RemoteAddress, decision.Method, result.FailureReason ?? "unspecified");
+                return;
+            }
+
+            // Phase 4: the relayed session. It no longer counts against the pre-authentication caps.
+            if (state.Session is { } session)
+            {
+                lease?.Dispose();
+                await _sessions.RunAsync(session, state, tls, connection.ConnectionClosed).ConfigureAwait(false);
             }
         }
     }

@@ -23,6 +23,10 @@ public static class IdentityServiceCollectionExtensions
         services.AddScoped<ServerChallengeService>();
         services.AddScoped<AuthorizationCodeService>();
         services.AddScoped<RefreshTokenService>();
+        services.AddScoped<AccessService>();
+        services.AddScoped<ISignInLogHeadStore, StoreSignInLogHeadStore>();
+        services.AddScoped<SignInLogService>();
+        services.AddScoped<SessionStore>();
         return services;
     }
 }

@@ -71,6 +71,9 @@ public sealed record TokenValidationOutcome
     /// <summary>Expiry.</summary>
     public DateTimeOffset ExpiresAt { get; init; }
 
+    /// <summary>When the user authenticated (<c>auth_time</c>, else <c>iat</c>).</summary>
+    public DateTimeOffset AuthenticatedAt { get; init; }
+
     internal static TokenValidationOutcome Fail(string error) => new() { Error = error };
 }
 
@@ -264,6 +267,9 @@ public sealed class TokenService
 
         token.TryGetPayloadValue<string>("upn", out var upn);
         var amr = token.Claims.Where(c => c.Type == "amr").Select(c => c.Value).ToArray();
+        var authTime = token.TryGetPayloadValue<long>("auth_time", out var authSeconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(authSeconds)
+            : new DateTimeOffset(token.IssuedAt, TimeSpan.Zero);
         return new TokenValidationOutcome
         {
             IsValid = true,
@@ -273,6 +279,7 @@ public sealed class TokenService
             CnfKid = cnfKid,
             Amr = amr,
             Jti = jti,
+            AuthenticatedAt = authTime,
             ExpiresAt = new DateTimeOffset(token.ValidTo, TimeSpan.Zero),
         };
     }

@@ -399,3 +399,262 @@ public sealed class DataProtectionKey
     /// <summary>The key XML.</summary>
     public string Xml { get; set; } = "";
 }
+
+/// <summary>A custom role definition (the built-in roles live in code, not in the store).</summary>
+public sealed class RoleDefinitionRecord
+{
+    /// <summary>Role id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>Name as given.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>Name upper-cased for lookups.</summary>
+    public string NormalizedName { get; set; } = "";
+
+    /// <summary>Description.</summary>
+    public string Description { get; set; } = "";
+
+    /// <summary>Control-plane actions (JSON array).</summary>
+    public string ActionsJson { get; set; } = "[]";
+
+    /// <summary>Excluded actions (JSON array).</summary>
+    public string NotActionsJson { get; set; } = "[]";
+
+    /// <summary>Data actions such as sign-in (JSON array).</summary>
+    public string DataActionsJson { get; set; } = "[]";
+
+    /// <summary>Role ids this role may assign (JSON array), or null for any.</summary>
+    public string? AssignableRoleIdsJson { get; set; }
+
+    /// <summary>Creation time.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+}
+
+/// <summary>A role assignment: a principal (user or group) holds a role at a scope.</summary>
+public sealed class RoleAssignmentRecord
+{
+    /// <summary>Assignment id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>The user's or group's id.</summary>
+    public Guid PrincipalId { get; set; }
+
+    /// <summary><c>User</c> or <c>Group</c>.</summary>
+    public string PrincipalKind { get; set; } = "User";
+
+    /// <summary>The role (built-in or custom).</summary>
+    public Guid RoleDefinitionId { get; set; }
+
+    /// <summary><c>/</c>, <c>/hostGroups/{name}</c> or <c>/hosts/{name}</c>.</summary>
+    public string Scope { get; set; } = "/";
+
+    /// <summary>Creation time.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Who created it (UPN), for the audit trail.</summary>
+    public string? CreatedBy { get; set; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"RoleAssignment {Id} {PrincipalKind} {PrincipalId} {RoleDefinitionId} {Scope}";
+}
+
+/// <summary>A Conditional Access policy in its Entra-shaped JSON.</summary>
+public sealed class PolicyRecord
+{
+    /// <summary>Policy id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>Display name.</summary>
+    public string DisplayName { get; set; } = "";
+
+    /// <summary>Display name upper-cased for lookups.</summary>
+    public string NormalizedName { get; set; } = "";
+
+    /// <summary><c>enabled</c>, <c>disabled</c> or <c>enabledForReportingButNotEnforced</c>.</summary>
+    public string State { get; set; } = "enabled";
+
+    /// <summary>The whole policy as JSON.</summary>
+    public string Json { get; set; } = "{}";
+
+    /// <summary>Creation time.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Last change.</summary>
+    public DateTimeOffset ModifiedAt { get; set; }
+}
+
+/// <summary>A named location (IP ranges) that policies refer to.</summary>
+public sealed class NamedLocationRecord
+{
+    /// <summary>Location id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>Display name.</summary>
+    public string DisplayName { get; set; } = "";
+
+    /// <summary>CIDR ranges (JSON array).</summary>
+    public string IpRangesJson { get; set; } = "[]";
+
+    /// <summary>Marked as trusted.</summary>
+    public bool IsTrusted { get; set; }
+}
+
+/// <summary>
+/// One row of the sign-in log: append-only and hash-chained (each row carries the hash of the row before it, so an
+/// edited, deleted, reordered or truncated row is detected by <c>gatehouse signins verify</c>).
+/// </summary>
+public sealed class SignInRecord
+{
+    /// <summary>Position in the chain, from 1 without gaps.</summary>
+    public long Sequence { get; set; }
+
+    /// <summary>Row id (shown to users).</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>When.</summary>
+    public DateTimeOffset Time { get; set; }
+
+    /// <summary>Correlation id (the RDP connection id or the HTTP trace id).</summary>
+    public string CorrelationId { get; set; } = "";
+
+    /// <summary>The user, when known.</summary>
+    public Guid? UserId { get; set; }
+
+    /// <summary>The user name as typed or as in the token.</summary>
+    public string? UserPrincipalName { get; set; }
+
+    /// <summary>The application (client id or the RDP sign-in app).</summary>
+    public string? Application { get; set; }
+
+    /// <summary>The host name, when known.</summary>
+    public string? HostName { get; set; }
+
+    /// <summary>The client's address.</summary>
+    public string? ClientAddress { get; set; }
+
+    /// <summary><c>web_account</c>, <c>nla</c>, <c>tls</c> or <c>browser</c>.</summary>
+    public string Protocol { get; set; } = "";
+
+    /// <summary>Authentication methods (space-separated amr values).</summary>
+    public string? Methods { get; set; }
+
+    /// <summary><c>success</c> or <c>failure</c>.</summary>
+    public string Result { get; set; } = "";
+
+    /// <summary>The code the client got (hex result code, NTSTATUS or AADSTS).</summary>
+    public string? Code { get; set; }
+
+    /// <summary>The message the user sees.</summary>
+    public string? UserMessage { get; set; }
+
+    /// <summary>The precise reason (machine-readable prefix, then words).</summary>
+    public string Reason { get; set; } = "";
+
+    /// <summary>What to change to make it work.</summary>
+    public string? Fix { get; set; }
+
+    /// <summary>Each policy's outcome (JSON array).</summary>
+    public string? PoliciesJson { get; set; }
+
+    /// <summary>The role assignment that allowed the sign-in.</summary>
+    public Guid? RoleAssignmentId { get; set; }
+
+    /// <summary>That assignment's role name.</summary>
+    public string? RoleName { get; set; }
+
+    /// <summary>The account the gateway logged on with.</summary>
+    public string? TargetAccount { get; set; }
+
+    /// <summary>The relayed session, when one started.</summary>
+    public Guid? SessionId { get; set; }
+
+    /// <summary>Hash of the row before (64 hex zeros for the first).</summary>
+    public string PreviousHash { get; set; } = "";
+
+    /// <summary>SHA-256 over this row's fields and <see cref="PreviousHash"/>.</summary>
+    public string Hash { get; set; } = "";
+}
+
+/// <summary>A relayed RDP session: written before the first byte is relayed, completed when it ends.</summary>
+public sealed class SessionRecord
+{
+    /// <summary>Session id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>User.</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>User name.</summary>
+    public string UserPrincipalName { get; set; } = "";
+
+    /// <summary>Host.</summary>
+    public Guid HostId { get; set; }
+
+    /// <summary>Host name.</summary>
+    public string HostName { get; set; } = "";
+
+    /// <summary>The role that allowed it.</summary>
+    public string Role { get; set; } = "";
+
+    /// <summary>The injected account.</summary>
+    public string Account { get; set; } = "";
+
+    /// <summary>Client address.</summary>
+    public string ClientAddress { get; set; } = "";
+
+    /// <summary>Sign-in protocol.</summary>
+    public string Protocol { get; set; } = "";
+
+    /// <summary>The node that holds the connection.</summary>
+    public string Node { get; set; } = "";
+
+    /// <summary>Start.</summary>
+    public DateTimeOffset StartedAt { get; set; }
+
+    /// <summary>End, once ended.</summary>
+    public DateTimeOffset? EndedAt { get; set; }
+
+    /// <summary>Why it ended.</summary>
+    public string? EndReason { get; set; }
+
+    /// <summary>Bytes from the client.</summary>
+    public long BytesFromClient { get; set; }
+
+    /// <summary>Bytes from the host.</summary>
+    public long BytesFromBackend { get; set; }
+
+    /// <summary>Set by <c>gatehouse sessions kill</c>; the node holding the session ends it.</summary>
+    public DateTimeOffset? KillRequestedAt { get; set; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Session {Id} {UserPrincipalName} {HostName}";
+}
+
+/// <summary>A named value of the store shared by every node (e.g. the sign-in log's sealed chain head).</summary>
+public sealed class StoreSetting
+{
+    /// <summary>Key.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>Value.</summary>
+    public string Value { get; set; } = "";
+}

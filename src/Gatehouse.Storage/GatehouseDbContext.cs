@@ -69,6 +69,27 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Data Protection key ring.</summary>
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
+    /// <summary>Custom role definitions.</summary>
+    public DbSet<RoleDefinitionRecord> RoleDefinitions => Set<RoleDefinitionRecord>();
+
+    /// <summary>Role assignments.</summary>
+    public DbSet<RoleAssignmentRecord> RoleAssignments => Set<RoleAssignmentRecord>();
+
+    /// <summary>Conditional Access policies.</summary>
+    public DbSet<PolicyRecord> Policies => Set<PolicyRecord>();
+
+    /// <summary>Named locations.</summary>
+    public DbSet<NamedLocationRecord> NamedLocations => Set<NamedLocationRecord>();
+
+    /// <summary>The sign-in log.</summary>
+    public DbSet<SignInRecord> SignIns => Set<SignInRecord>();
+
+    /// <summary>Relayed sessions.</summary>
+    public DbSet<SessionRecord> Sessions => Set<SessionRecord>();
+
+    /// <summary>Named values shared by every node.</summary>
+    public DbSet<StoreSetting> Settings => Set<StoreSetting>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -215,6 +236,94 @@ public abstract class GatehouseDbContext : DbContext
         {
             e.HasKey(x => x.Id);
             e.Property(x => x.FriendlyName).HasMaxLength(NameLength);
+        });
+        modelBuilder.Entity<RoleDefinitionRecord>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Name).HasMaxLength(NameLength);
+            e.Property(x => x.NormalizedName).HasMaxLength(NameLength);
+            e.HasIndex(x => new { x.TenantId, x.NormalizedName }).IsUnique();
+            e.Property(x => x.Description).HasMaxLength(1024);
+            e.Property(x => x.ActionsJson).HasMaxLength(8192);
+            e.Property(x => x.NotActionsJson).HasMaxLength(8192);
+            e.Property(x => x.DataActionsJson).HasMaxLength(8192);
+            e.Property(x => x.AssignableRoleIdsJson).HasMaxLength(8192);
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<RoleAssignmentRecord>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.PrincipalKind).HasMaxLength(8);
+            e.Property(x => x.Scope).HasMaxLength(NameLength);
+            e.Property(x => x.CreatedBy).HasMaxLength(NameLength);
+            e.HasIndex(x => new { x.PrincipalId, x.RoleDefinitionId, x.Scope }).IsUnique();
+            e.HasIndex(x => x.TenantId);
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<PolicyRecord>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.DisplayName).HasMaxLength(NameLength);
+            e.Property(x => x.NormalizedName).HasMaxLength(NameLength);
+            e.HasIndex(x => new { x.TenantId, x.NormalizedName }).IsUnique();
+            e.Property(x => x.State).HasMaxLength(40);
+            e.Property(x => x.Json).HasMaxLength(65536);
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<NamedLocationRecord>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.DisplayName).HasMaxLength(NameLength);
+            e.HasIndex(x => new { x.TenantId, x.DisplayName }).IsUnique();
+            e.Property(x => x.IpRangesJson).HasMaxLength(65536);
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<SignInRecord>(e =>
+        {
+            // The sequence is assigned by the writer (previous + 1), never generated: two nodes appending at once
+            // collide on the key and one retries on top of the other, which keeps the chain linear.
+            e.HasKey(x => x.Sequence);
+            e.Property(x => x.Sequence).ValueGeneratedNever();
+            e.HasIndex(x => x.Id).IsUnique();
+            e.HasIndex(x => x.Time);
+            e.HasIndex(x => x.UserId);
+            e.Property(x => x.CorrelationId).HasMaxLength(128);
+            e.Property(x => x.UserPrincipalName).HasMaxLength(NameLength);
+            e.Property(x => x.Application).HasMaxLength(128);
+            e.Property(x => x.HostName).HasMaxLength(NameLength);
+            e.Property(x => x.ClientAddress).HasMaxLength(64);
+            e.Property(x => x.Protocol).HasMaxLength(16);
+            e.Property(x => x.Methods).HasMaxLength(128);
+            e.Property(x => x.Result).HasMaxLength(16);
+            e.Property(x => x.Code).HasMaxLength(32);
+            e.Property(x => x.UserMessage).HasMaxLength(1024);
+            e.Property(x => x.Reason).HasMaxLength(4096);
+            e.Property(x => x.Fix).HasMaxLength(2048);
+            e.Property(x => x.PoliciesJson).HasMaxLength(65536);
+            e.Property(x => x.RoleName).HasMaxLength(NameLength);
+            e.Property(x => x.TargetAccount).HasMaxLength(NameLength);
+            e.Property(x => x.PreviousHash).HasMaxLength(64);
+            e.Property(x => x.Hash).HasMaxLength(64);
+        });
+        modelBuilder.Entity<StoreSetting>(e =>
+        {
+            e.HasKey(x => x.Key);
+            e.Property(x => x.Key).HasMaxLength(128);
+            e.Property(x => x.Value).HasMaxLength(8192);
+        });
+        modelBuilder.Entity<SessionRecord>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.StartedAt);
+            e.HasIndex(x => x.EndedAt);
+            e.Property(x => x.UserPrincipalName).HasMaxLength(NameLength);
+            e.Property(x => x.HostName).HasMaxLength(NameLength);
+            e.Property(x => x.Role).HasMaxLength(NameLength);
+            e.Property(x => x.Account).HasMaxLength(NameLength);
+            e.Property(x => x.ClientAddress).HasMaxLength(64);
+            e.Property(x => x.Protocol).HasMaxLength(16);
+            e.Property(x => x.Node).HasMaxLength(NameLength);
+            e.Property(x => x.EndReason).HasMaxLength(1024);
         });
     }
 }

@@ -40,6 +40,7 @@ public sealed class BrowserSignInTests(ITestOutputHelper output)
             {
                 ["Gatehouse:DataDirectory"] = data,
                 ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
+                ["Gatehouse:RdpPort"] = "0",
                 ["Gatehouse:PublicName"] = publicName,
             },
             Console = new StringWriter(),

@@ -33,6 +33,31 @@ public sealed record RelaySettings
     public int BufferBytes { get; init; } = 64 * 1024;
 }
 
+/// <summary>Bytes relayed so far in each direction, readable while the relay runs (the live session registry shows them).</summary>
+public sealed class RelayCounters
+{
+    private long _fromClient;
+    private long _fromBackend;
+
+    /// <summary>Bytes read from the client and sent to the host.</summary>
+    public long FromClient => Interlocked.Read(ref _fromClient);
+
+    /// <summary>Bytes read from the host and sent to the client.</summary>
+    public long FromBackend => Interlocked.Read(ref _fromBackend);
+
+    internal void Add(int direction, long bytes)
+    {
+        if (direction == 0)
+        {
+            Interlocked.Add(ref _fromClient, bytes);
+        }
+        else
+        {
+            Interlocked.Add(ref _fromBackend, bytes);
+        }
+    }
+}
+
 /// <summary>How a relayed session ended.</summary>
 public enum RelayEnd
 {
@@ -65,7 +90,7 @@ public sealed record RelayOutcome(RelayEnd End, string Reason, long BytesFromCli
 public static class SessionRelay
 {
     /// <summary>Runs until either side ends; both streams are left for the caller to close.</summary>
-    public static async Task<RelayOutcome> RunAsync(Stream client, Stream backend, RelaySettings settings, CancellationToken cancellationToken)
+    public static async Task<RelayOutcome> RunAsync(Stream client, Stream backend, RelaySettings settings, CancellationToken cancellationToken, RelayCounters? counters = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(backend);
@@ -73,7 +98,7 @@ public static class SessionRelay
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var fromClient = PipeReader.Create(client, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
         var fromBackend = PipeReader.Create(backend, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
-        var counters = new long[2];
+        counters ??= new RelayCounters();
         var upstream = ClientToBackendAsync(fromClient, backend, settings, counters, stop.Token);
         var downstream = BackendToClientAsync(fromBackend, client, settings, counters, stop.Token);
         var first = await Task.WhenAny(upstream, downstream).ConfigureAwait(false);
@@ -107,10 +132,10 @@ public static class SessionRelay
 
         await fromClient.CompleteAsync().ConfigureAwait(false);
         await fromBackend.CompleteAsync().ConfigureAwait(false);
-        return new RelayOutcome(result.End, result.Reason, Interlocked.Read(ref counters[0]), Interlocked.Read(ref counters[1]));
+        return new RelayOutcome(result.End, result.Reason, counters.FromClient, counters.FromBackend);
     }
 
-    private static async Task<(RelayEnd, string)> ClientToBackendAsync(PipeReader input, Stream output, RelaySettings settings, long[] counters, CancellationToken cancellationToken)
+    private static async Task<(RelayEnd, string)> ClientToBackendAsync(PipeReader input, Stream output, RelaySettings settings, RelayCounters counters, CancellationToken cancellationToken)
     {
         // 1. MCS Connect Initial: tell the host what its own leg selected.
         var connectInitial = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
@@ -167,7 +192,7 @@ public static class SessionRelay
         return await CopyAsync(input, output, counters, 0, RelayEnd.ClientClosed, "the client closed the session", cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<(RelayEnd, string)> BackendToClientAsync(PipeReader input, Stream output, RelaySettings settings, long[] counters, CancellationToken cancellationToken)
+    private static async Task<(RelayEnd, string)> BackendToClientAsync(PipeReader input, Stream output, RelaySettings settings, RelayCounters counters, CancellationToken cancellationToken)
     {
         // 1. MCS Connect Response: give the client back the protocols it asked for.
         var response = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
@@ -291,7 +316,7 @@ public static class SessionRelay
         }
     }
 
-    private static async Task<(RelayEnd, string)> CopyAsync(PipeReader input, Stream output, long[] counters, int direction, RelayEnd end, string reason, CancellationToken cancellationToken)
+    private static async Task<(RelayEnd, string)> CopyAsync(PipeReader input, Stream output, RelayCounters counters, int direction, RelayEnd end, string reason, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -301,7 +326,7 @@ public static class SessionRelay
                 await output.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
             }
 
-            Interlocked.Add(ref counters[direction], read.Buffer.Length);
+            counters.Add(direction, read.Buffer.Length);
             if (!read.Buffer.IsEmpty)
             {
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -315,10 +340,10 @@ public static class SessionRelay
         }
     }
 
-    private static async Task SendAsync(Stream output, ReadOnlyMemory<byte> bytes, long[] counters, int direction, CancellationToken cancellationToken)
+    private static async Task SendAsync(Stream output, ReadOnlyMemory<byte> bytes, RelayCounters counters, int direction, CancellationToken cancellationToken)
     {
         await output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        Interlocked.Add(ref counters[direction], bytes.Length);
+        counters.Add(direction, bytes.Length);
     }
 }

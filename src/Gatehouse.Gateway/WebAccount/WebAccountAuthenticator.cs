@@ -1,4 +1,5 @@
 using System.Buffers;
+using Gatehouse.Gateway.Sessions;
 using Gatehouse.Protocol.RdsAad;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -12,26 +13,53 @@ public interface IWebAccountAuthorizer
     Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, AssertionVerdict verdict, CancellationToken cancellationToken);
 }
 
-/// <summary>An authorisation answer: the code for the Auth Result PDU (0 when allowed) and the words for the log.</summary>
+/// <summary>
+/// An authorisation answer: the code for the Auth Result PDU (0 when allowed), the words for the log, and, when
+/// allowed, the grant (account to inject, host to reach).
+/// </summary>
 public sealed record WebAccountAuthorization(int ResultCode, string Reason)
 {
     /// <summary>True when the sign-in may go on.</summary>
     public bool Allowed => ResultCode == RdsAadAuthResult.Success;
+
+    /// <summary>What the sign-in grants (null when refused, or when the caller only authorises without a session).</summary>
+    public SessionGrant? Grant { get; init; }
+
+    /// <summary>The user, when known.</summary>
+    public Guid? UserId { get; init; }
+
+    /// <summary>The tenant, when known.</summary>
+    public Guid? TenantId { get; init; }
+
+    /// <summary>What the user sees.</summary>
+    public string? UserMessage { get; init; }
+
+    /// <summary>What to change.</summary>
+    public string? Fix { get; init; }
+
+    /// <summary>Each policy's outcome (JSON).</summary>
+    public string? PoliciesJson { get; init; }
 }
 
 /// <summary>
 /// RDS AAD Auth on the client leg ([MS-RDPBCGR] 5.4.5.4): sends this connection's server nonce, waits (within the
 /// assertion deadline: the user signs in in a browser meanwhile) for the NUL-terminated request within the size cap,
-/// validates it, asks the authoriser, and answers with the Auth Result PDU; a refusal is answered and the
-/// connection then closes.
+/// validates it, asks the authoriser, opens the session to the host (so an unreachable host is reported in the
+/// answer), and answers with the Auth Result PDU; a refusal is answered and the connection then closes. Every
+/// attempt that got as far as the nonce is written to the sign-in log.
 /// </summary>
 public sealed partial class WebAccountAuthenticator(
     AssertionValidator validator,
     IWebAccountAuthorizer authorizer,
+    SessionOpener opener,
+    IGatewaySignInLog signInLog,
     IOptions<GatewayOptions> options,
     TimeProvider time,
     ILogger<WebAccountAuthenticator> logger) : IClientAuthenticator
 {
+    /// <summary>The protocol name in the sign-in log.</summary>
+    public const string ProtocolName = "web_account";
+
     /// <inheritdoc />
     public SignInMethods Method => SignInMethods.WebAccount;
 
@@ -57,7 +85,9 @@ public sealed partial class WebAccountAuthenticator(
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return ClientAuthenticationResult.Failure($"no authentication request within {limits.AssertionTimeout.TotalSeconds:0} s (assertion_timeout)");
+            var reason = $"assertion_timeout: no authentication request within {limits.AssertionTimeout.TotalSeconds:0} s";
+            await LogAsync(connection, new SignInFacts(false, reason, null), cancellationToken).ConfigureAwait(false);
+            return ClientAuthenticationResult.Failure(reason);
         }
 
         if (request is null)
@@ -65,6 +95,7 @@ public sealed partial class WebAccountAuthenticator(
             if (readProblem is not null)
             {
                 await AnswerAsync(tls, RdsAadAuthResult.InvalidToken, cancellationToken).ConfigureAwait(false);
+                await LogAsync(connection, new SignInFacts(false, $"malformed_request: {readProblem}", RdsAadAuthResult.InvalidToken), cancellationToken).ConfigureAwait(false);
             }
 
             return ClientAuthenticationResult.Failure(readProblem ?? "the client closed the connection before sending its assertion");
@@ -74,18 +105,99 @@ public sealed partial class WebAccountAuthenticator(
         if (!verdict.Accepted)
         {
             await AnswerAsync(tls, verdict.ResultCode, cancellationToken).ConfigureAwait(false);
-            return ClientAuthenticationResult.Failure($"{verdict.Failure}: {verdict.Reason}");
+            var reason = $"{ReasonCode(verdict.Failure)}: {verdict.Reason}";
+            await LogAsync(connection, new SignInFacts(false, reason, verdict.ResultCode) { Verdict = verdict, UserMessage = "Your credentials didn't work." }, cancellationToken).ConfigureAwait(false);
+            return ClientAuthenticationResult.Failure(reason);
         }
 
         var decision = await authorizer.AuthorizeAsync(connection, verdict, cancellationToken).ConfigureAwait(false);
-        await AnswerAsync(tls, decision.ResultCode, cancellationToken).ConfigureAwait(false);
         if (!decision.Allowed)
         {
+            await AnswerAsync(tls, decision.ResultCode, cancellationToken).ConfigureAwait(false);
+            await LogAsync(connection, new SignInFacts(false, decision.Reason, decision.ResultCode) { Verdict = verdict, Decision = decision }, cancellationToken).ConfigureAwait(false);
             return ClientAuthenticationResult.Failure($"authorization: {decision.Reason}");
         }
 
+        if (decision.Grant is { } grant)
+        {
+            var open = await opener.OpenAsync(connection, ProtocolName, grant, cancellationToken).ConfigureAwait(false);
+            if (!open.Opened)
+            {
+                await AnswerAsync(tls, RdsAadAuthResult.NoLogonServers, cancellationToken).ConfigureAwait(false);
+                await LogAsync(connection, new SignInFacts(false, open.Reason, RdsAadAuthResult.NoLogonServers)
+                {
+                    Verdict = verdict,
+                    Decision = decision,
+                    UserMessage = "The remote computer can't be reached right now. Try again later or contact your system administrator.",
+                    Fix = $"Check that {grant.Backend.Host}:{grant.Backend.Port} is up and reachable from the gateway ('gatehouse host test {grant.HostName}').",
+                }, cancellationToken).ConfigureAwait(false);
+                return ClientAuthenticationResult.Failure(open.Reason);
+            }
+
+            connection.Session = open.Session;
+        }
+
+        await AnswerAsync(tls, RdsAadAuthResult.Success, cancellationToken).ConfigureAwait(false);
+        await LogAsync(connection, new SignInFacts(true, decision.Reason, RdsAadAuthResult.Success) { Verdict = verdict, Decision = decision }, cancellationToken).ConfigureAwait(false);
         LogSignedIn(connection.Id, verdict.Token?.Upn ?? "?", verdict.Host?.Name ?? "?", decision.Reason);
         return ClientAuthenticationResult.Success;
+    }
+
+    private static string ReasonCode(AssertionFailure failure) => failure switch
+    {
+        AssertionFailure.Malformed => "malformed_assertion",
+        AssertionFailure.Algorithm => "bad_algorithm",
+        AssertionFailure.Nonce => "bad_nonce",
+        AssertionFailure.NonceExpired => "nonce_expired",
+        AssertionFailure.Timestamp => "bad_timestamp",
+        AssertionFailure.Key => "bad_pop_key",
+        AssertionFailure.Signature => "bad_assertion_signature",
+        AssertionFailure.HostLabel => "bad_host_label",
+        AssertionFailure.UnknownHost => "unknown_host",
+        AssertionFailure.AccessToken => "bad_access_token",
+        AssertionFailure.ProofOfPossession => "pop_mismatch",
+        AssertionFailure.ClientNonce => "bad_client_nonce",
+        _ => "refused",
+    };
+
+    private async Task LogAsync(GatewayConnection connection, SignInFacts facts, CancellationToken cancellationToken)
+    {
+        var token = facts.Verdict?.Token;
+        var grant = facts.Decision?.Grant;
+        var entry = new GatewaySignInEvent
+        {
+            ConnectionId = connection.Id,
+            ClientAddress = connection.RemoteAddress,
+            Protocol = ProtocolName,
+            Succeeded = facts.Succeeded,
+            Reason = facts.Reason,
+            Code = facts.Code is { } code ? $"0x{code:X8}" : null,
+            UserMessage = facts.UserMessage ?? facts.Decision?.UserMessage,
+            Fix = facts.Fix ?? facts.Decision?.Fix,
+            TenantId = facts.Decision?.TenantId ?? (token is { TenantId: var t } && t != Guid.Empty ? t : null),
+            UserId = facts.Decision?.UserId ?? (token is { ObjectId: var o } && o != Guid.Empty ? o : null),
+            UserPrincipalName = token?.Upn,
+            HostName = facts.Verdict?.Host?.Name ?? facts.Verdict?.Assertion?.HostLabel,
+            Methods = token?.Amr ?? [],
+            PoliciesJson = facts.Decision?.PoliciesJson,
+            RoleAssignmentId = grant?.RoleAssignmentId,
+            RoleName = grant?.RoleName,
+            TargetAccount = facts.Succeeded ? grant?.Credentials.ToString() : null,
+            SessionId = facts.Succeeded ? connection.Session?.Id : null,
+        };
+        await signInLog.WriteAsync(entry, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>What one attempt's log entry is made of.</summary>
+    private sealed record SignInFacts(bool Succeeded, string Reason, int? Code)
+    {
+        public AssertionVerdict? Verdict { get; init; }
+
+        public WebAccountAuthorization? Decision { get; init; }
+
+        public string? UserMessage { get; init; }
+
+        public string? Fix { get; init; }
     }
 
     /// <summary>Reads bytes until a NUL, refusing more than <paramref name="maxBytes"/>; nothing after the NUL is read.</summary>

@@ -1,7 +1,9 @@
 using System.Net;
+using Gatehouse.Gateway;
 using Gatehouse.Identity;
 using Gatehouse.Idp;
 using Gatehouse.Storage;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
@@ -70,9 +72,15 @@ internal static class GatehouseHost
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
         var listen = ListenAddress.ParseList(options.Urls);
         options.PublicName ??= DefaultPublicName(listen[0].Port);
-        if (options.RdpPort is < 1 or > 65535)
+        if (options.RdpPort is < 0 or > 65535)
         {
-            throw new StartupException($"Gatehouse:RdpPort {options.RdpPort} is out of range; use 1-65535.");
+            throw new StartupException($"Gatehouse:RdpPort {options.RdpPort} is out of range; use 1-65535 (0 picks a free port).");
+        }
+
+        var rdpAddress = listen[0].Address;
+        if (!string.IsNullOrWhiteSpace(options.RdpAddress) && !IPAddress.TryParse(options.RdpAddress, out rdpAddress))
+        {
+            throw new StartupException($"Gatehouse:RdpAddress '{options.RdpAddress}' is not an IP address.");
         }
 
         try
@@ -113,6 +121,9 @@ internal static class GatehouseHost
 
         builder.Services.AddIdp(options.PublicName, builder.Configuration.GetSection("Gatehouse:Limits").Get<Gatehouse.Idp.IdpLimits>() ?? new Gatehouse.Idp.IdpLimits());
         builder.Services.AddHostedService<BootstrapService>();
+        var rdpListener = new RdpListener();
+        builder.Services.AddSingleton(rdpListener);
+        builder.Services.AddRdpGateway(builder.Configuration.GetSection("Gatehouse:Gateway"), certificate, $"{Dns.GetHostName()}:{options.RdpPort}");
         builder.Services.AddSingleton<IOptions<GatehouseOptions>>(Options.Create(options));
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Limits.ShutdownTimeout);
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -131,6 +142,12 @@ internal static class GatehouseHost
                     endpoint.UseHttps(certificate);
                 });
             }
+
+            kestrel.Listen(rdpAddress!, options.RdpPort, endpoint =>
+            {
+                rdpListener.Options = endpoint;
+                endpoint.UseConnectionHandler<Gatehouse.Gateway.RdpConnectionHandler>();
+            });
         });
 
         var app = builder.Build();
@@ -151,11 +168,18 @@ internal static class GatehouseHost
         return app;
     }
 
-    /// <summary>The addresses Kestrel actually bound (with the real port when 0 was asked for).</summary>
+    /// <summary>The HTTPS addresses Kestrel actually bound (with the real port when 0 was asked for).</summary>
     public static IReadOnlyList<Uri> BoundAddresses(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        return [.. app.Urls.Select(u => new Uri(u))];
+        return [.. app.Urls.Select(u => new Uri(u)).Where(u => u.Scheme == Uri.UriSchemeHttps)];
+    }
+
+    /// <summary>The RDP listener's bound endpoint (with the real port when 0 was asked for).</summary>
+    public static IPEndPoint RdpEndPoint(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetRequiredService<RdpListener>().EndPoint;
     }
 
     private static string DefaultPublicName(int port)

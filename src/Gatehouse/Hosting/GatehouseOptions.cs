@@ -17,8 +17,11 @@ internal sealed class GatehouseOptions
     /// <summary>HTTPS addresses of the identity provider (semicolon-separated).</summary>
     public string Urls { get; set; } = "https://0.0.0.0:8443";
 
-    /// <summary>The TCP port of the RDP listener.</summary>
+    /// <summary>The TCP port of the RDP listener (0 picks a free port).</summary>
     public int RdpPort { get; set; } = 3389;
+
+    /// <summary>The IP address the RDP listener binds; default: the address of the first HTTPS URL.</summary>
+    public string? RdpAddress { get; set; }
 
     /// <summary>The <c>host[:port]</c> clients use for the identity provider; default: machine name and HTTPS port.</summary>
     public string? PublicName { get; set; }

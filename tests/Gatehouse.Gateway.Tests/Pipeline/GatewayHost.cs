@@ -1,12 +1,15 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
+using Gatehouse.Gateway.Sessions;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Gateway.Tests.Pipeline;
@@ -29,6 +32,12 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public PreauthAdmission Admission => _app.Services.GetRequiredService<PreauthAdmission>();
 
+    public RecordingSignInLog SignInLog => _app.Services.GetRequiredService<RecordingSignInLog>();
+
+    public RecordingJournal Journal => _app.Services.GetRequiredService<RecordingJournal>();
+
+    public SessionRegistry Sessions => _app.Services.GetRequiredService<SessionRegistry>();
+
     public static Task<GatewayHost> StartAsync(GatewayOptions options, params IClientAuthenticator[] authenticators) =>
         StartAsync(options, services =>
         {
@@ -48,6 +57,12 @@ internal sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(new GatewayCertificate(certificate));
         builder.Services.AddSingleton(TimeProvider.System);
         configure(builder.Services);
+        builder.Services.TryAddSingleton<SessionRegistry>();
+        builder.Services.TryAddSingleton<SessionOpener>();
+        builder.Services.TryAddSingleton<RecordingSignInLog>();
+        builder.Services.TryAddSingleton<IGatewaySignInLog>(sp => sp.GetRequiredService<RecordingSignInLog>());
+        builder.Services.TryAddSingleton<RecordingJournal>();
+        builder.Services.TryAddSingleton<ISessionJournal>(sp => sp.GetRequiredService<RecordingJournal>());
 
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseConnectionHandler<RdpConnectionHandler>()));
         var app = builder.Build();
@@ -87,5 +102,58 @@ internal sealed class RecordingAuthenticator(SignInMethods method) : IClientAuth
         await tls.WriteAsync("signed-in\n"u8.ToArray(), cancellationToken);
         await tls.FlushAsync(cancellationToken);
         return ClientAuthenticationResult.Success;
+    }
+}
+
+/// <summary>Keeps every sign-in log entry in memory.</summary>
+internal sealed class RecordingSignInLog : IGatewaySignInLog
+{
+    private readonly ConcurrentQueue<GatewaySignInEvent> _entries = new();
+
+    public IReadOnlyList<GatewaySignInEvent> Entries => [.. _entries];
+
+    public Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken)
+    {
+        _entries.Enqueue(signIn);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Waits until <paramref name="count"/> entries are there (log writes follow the answer to the client).</summary>
+    public async Task<IReadOnlyList<GatewaySignInEvent>> WaitForAsync(int count, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (_entries.Count < count && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        return Entries;
+    }
+}
+
+/// <summary>Keeps session records in memory; can be told to fail the start record.</summary>
+internal sealed class RecordingJournal : ISessionJournal
+{
+    private readonly ConcurrentQueue<string> _events = new();
+
+    public bool FailStart { get; set; }
+
+    public IReadOnlyList<string> Events => [.. _events];
+
+    public Task StartAsync(LiveSession session, CancellationToken cancellationToken)
+    {
+        if (FailStart)
+        {
+            throw new InvalidOperationException("the store is down");
+        }
+
+        _events.Enqueue($"start {session.Id} {session.Grant.UserPrincipalName} {session.Grant.HostName}");
+        return Task.CompletedTask;
+    }
+
+    public Task EndAsync(LiveSession session, string reason, CancellationToken cancellationToken)
+    {
+        _events.Enqueue($"end {session.Id} {reason}");
+        return Task.CompletedTask;
     }
 }

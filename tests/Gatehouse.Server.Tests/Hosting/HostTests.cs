@@ -78,7 +78,7 @@ public sealed class HostTests
     [InlineData("Gatehouse:Urls", "https://login.example:8443", "listen on an IP address")]
     [InlineData("Gatehouse:Urls", "https://127.0.0.1:99999", "not a valid listen address")]
     [InlineData("Gatehouse:Urls", " ; ", "Gatehouse:Urls is empty")]
-    [InlineData("Gatehouse:RdpPort", "0", "out of range")]
+    [InlineData("Gatehouse:RdpPort", "70000", "out of range")]
     [InlineData("Gatehouse:RdpPort", "many", "Invalid configuration")]
     public async Task Serve_BadConfiguration_FailsWithAnActionableMessage(string key, string value, string expected)
     {

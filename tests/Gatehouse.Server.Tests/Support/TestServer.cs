@@ -48,6 +48,7 @@ internal sealed class TestServer : IAsyncDisposable
         {
             ["Gatehouse:DataDirectory"] = dataDirectory,
             ["Gatehouse:Urls"] = "https://127.0.0.1:0",
+            ["Gatehouse:RdpPort"] = "0",
             ["Gatehouse:PublicName"] = "login.gatehouse.test",
         };
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())

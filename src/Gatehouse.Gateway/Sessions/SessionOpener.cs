@@ -1,0 +1,118 @@
+using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Relay;
+using Gatehouse.Protocol.X224;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Gatehouse.Gateway.Sessions;
+
+/// <summary>The result of <see cref="SessionOpener.OpenAsync"/>: a live session with its host leg, or why not.</summary>
+public sealed record SessionOpenResult(LiveSession? Session, string Reason)
+{
+    /// <summary>True when the session is open.</summary>
+    public bool Opened => Session is not null;
+}
+
+/// <summary>
+/// Opens and runs relayed sessions: connects the host leg (before the client is told it signed in, so an unreachable
+/// host is reported in the sign-in answer), writes the start record before the first byte is relayed (a session whose
+/// record cannot be written is refused), relays until either side ends, the session is killed or its maximum
+/// duration runs out, and writes the end record.
+/// </summary>
+public sealed partial class SessionOpener(
+    SessionRegistry registry,
+    ISessionJournal journal,
+    IOptions<GatewayOptions> options,
+    TimeProvider time,
+    ILogger<SessionOpener> logger)
+{
+    /// <summary>Connects to the host and records the start; on failure nothing is left open.</summary>
+    public async Task<SessionOpenResult> OpenAsync(GatewayConnection connection, string protocol, SessionGrant grant, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(grant);
+        var connect = await BackendConnector.ConnectAsync(grant.Backend, options.Value.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
+        if (!connect.Connected)
+        {
+            return new SessionOpenResult(null, connect.Reason);
+        }
+
+        var session = registry.Add(connection.Id, connection.RemoteAddress, protocol, grant, time.GetUtcNow());
+        session.Backend = connect.Connection;
+        try
+        {
+            await journal.StartAsync(session, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            registry.Remove(session);
+            await connect.Connection!.DisposeAsync().ConfigureAwait(false);
+            session.Dispose();
+            LogStartRecordFailed(connection.Id, e.GetType().Name, e.Message);
+            return new SessionOpenResult(null, $"session_record_failed: the session's start record could not be written ({e.GetType().Name}); the session is refused");
+        }
+
+        return new SessionOpenResult(session, "opened");
+    }
+
+    /// <summary>Relays <paramref name="session"/> until it ends, then writes its end record and closes the host leg.</summary>
+    public async Task<RelayOutcome> RunAsync(LiveSession session, GatewayConnection connection, Stream client, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        ArgumentNullException.ThrowIfNull(connection);
+        var backend = session.Backend ?? throw new InvalidOperationException("the session has no host leg");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Ending);
+        using var maxDuration = session.Grant.MaxDuration is { } limit
+            ? new Timer(_ => session.End($"max_session_duration: the policies allow {limit.TotalMinutes:0} minutes"), null, limit, Timeout.InfiniteTimeSpan)
+            : null;
+        var settings = new RelaySettings
+        {
+            ClientRequestedProtocols = connection.ConnectionRequest?.RequestedProtocols ?? SecurityProtocol.Rdp,
+            BackendSelectedProtocol = backend.Selected,
+            Credentials = session.Grant.Credentials,
+            BufferBytes = options.Value.RelayBufferBytes,
+        };
+        RelayOutcome outcome;
+        try
+        {
+            outcome = await SessionRelay.RunAsync(client, backend.Stream, settings, stop.Token, session.Counters).ConfigureAwait(false);
+        }
+        finally
+        {
+            registry.Remove(session);
+            await backend.DisposeAsync().ConfigureAwait(false);
+        }
+
+        var reason = outcome.End == RelayEnd.Cancelled && session.EndReason is { } ended ? ended : $"{Describe(outcome.End)}: {outcome.Reason}";
+        try
+        {
+            await journal.EndAsync(session, reason, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogEndRecordFailed(session.Id, e.GetType().Name, e.Message);
+        }
+
+        LogSessionEnded(session.Id, session.Grant.UserPrincipalName, session.Grant.HostName, reason, outcome.BytesFromClient, outcome.BytesFromBackend);
+        session.Dispose();
+        return outcome;
+    }
+
+    private static string Describe(RelayEnd end) => end switch
+    {
+        RelayEnd.ClientClosed => "client_closed",
+        RelayEnd.BackendClosed => "host_closed",
+        RelayEnd.RedirectionRefused => "redirection_refused",
+        RelayEnd.ProtocolError => "protocol_error",
+        _ => "ended_by_gateway",
+    };
+
+    [LoggerMessage(40, LogLevel.Error, "RDP connection {ConnectionId}: the session start record could not be written ({Kind}: {Message}); the session is refused.")]
+    private partial void LogStartRecordFailed(string connectionId, string kind, string message);
+
+    [LoggerMessage(41, LogLevel.Error, "Session {SessionId}: the end record could not be written ({Kind}: {Message}).")]
+    private partial void LogEndRecordFailed(Guid sessionId, string kind, string message);
+
+    [LoggerMessage(42, LogLevel.Information, "Session {SessionId} of {Upn} on {Host} ended: {Reason} ({BytesFromClient} bytes from the client, {BytesFromBackend} from the host).")]
+    private partial void LogSessionEnded(Guid sessionId, string upn, string host, string reason, long bytesFromClient, long bytesFromBackend);
+}

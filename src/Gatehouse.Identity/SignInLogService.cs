@@ -1,0 +1,286 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Gatehouse.Storage;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+
+namespace Gatehouse.Identity;
+
+/// <summary>One sign-in attempt, as a writer hands it to <see cref="SignInLogService.AppendAsync"/>.</summary>
+public sealed record SignInEntry
+{
+    /// <summary>Tenant.</summary>
+    public required Guid TenantId { get; init; }
+
+    /// <summary>Correlation id (RDP connection id, HTTP trace id).</summary>
+    public required string CorrelationId { get; init; }
+
+    /// <summary><c>web_account</c>, <c>nla</c>, <c>tls</c> or <c>browser</c>.</summary>
+    public required string Protocol { get; init; }
+
+    /// <summary>True for a successful sign-in.</summary>
+    public required bool Succeeded { get; init; }
+
+    /// <summary>The precise reason (a machine-readable prefix such as <c>no_role_assignment:</c>, then words).</summary>
+    public required string Reason { get; init; }
+
+    /// <summary>The user, when known.</summary>
+    public Guid? UserId { get; init; }
+
+    /// <summary>The user name.</summary>
+    public string? UserPrincipalName { get; init; }
+
+    /// <summary>The application.</summary>
+    public string? Application { get; init; }
+
+    /// <summary>The host.</summary>
+    public string? HostName { get; init; }
+
+    /// <summary>The client's address.</summary>
+    public string? ClientAddress { get; init; }
+
+    /// <summary>Authentication methods.</summary>
+    public IReadOnlyList<string> Methods { get; init; } = [];
+
+    /// <summary>The code the client got.</summary>
+    public string? Code { get; init; }
+
+    /// <summary>The message the user sees.</summary>
+    public string? UserMessage { get; init; }
+
+    /// <summary>What to change.</summary>
+    public string? Fix { get; init; }
+
+    /// <summary>Each policy's outcome (JSON).</summary>
+    public string? PoliciesJson { get; init; }
+
+    /// <summary>The assignment that allowed it.</summary>
+    public Guid? RoleAssignmentId { get; init; }
+
+    /// <summary>Its role's name.</summary>
+    public string? RoleName { get; init; }
+
+    /// <summary>The injected account.</summary>
+    public string? TargetAccount { get; init; }
+
+    /// <summary>The session, when one started.</summary>
+    public Guid? SessionId { get; init; }
+}
+
+/// <summary>A finding of <see cref="SignInLogService.VerifyAsync"/>.</summary>
+public sealed record ChainProblem(long Sequence, string Problem);
+
+/// <summary>The result of verifying the sign-in log's hash chain.</summary>
+public sealed record ChainVerification(long Rows, IReadOnlyList<ChainProblem> Problems)
+{
+    /// <summary>True when every row is intact and none is missing.</summary>
+    public bool Intact => Problems.Count == 0;
+}
+
+/// <summary>
+/// The sign-in log: append-only and hash-chained. Every row carries the SHA-256 of the row before it and a hash over
+/// its own fields; the chain head (last sequence and hash) is kept sealed with Data Protection, so
+/// <see cref="VerifyAsync"/> detects an edited, deleted, reordered or inserted row and a truncated tail.
+/// </summary>
+public sealed class SignInLogService
+{
+    /// <summary>The previous hash of the first row.</summary>
+    public const string GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    private const string HeadPurpose = "Gatehouse.Identity.SignInLogHead.v1";
+    private static readonly SemaphoreSlim AppendLock = new(1, 1);
+
+    private readonly GatehouseDbContext _db;
+    private readonly IDataProtector _head;
+    private readonly TimeProvider _time;
+    private readonly ISignInLogHeadStore _headStore;
+
+    /// <summary>Creates the service.</summary>
+    public SignInLogService(GatehouseDbContext db, IDataProtectionProvider dataProtection, TimeProvider time, ISignInLogHeadStore headStore)
+    {
+        ArgumentNullException.ThrowIfNull(dataProtection);
+        _db = db;
+        _head = dataProtection.CreateProtector(HeadPurpose);
+        _time = time;
+        _headStore = headStore;
+    }
+
+    /// <summary>Appends one row; retries when another node appended at the same moment. Returns the stored row.</summary>
+    public async Task<SignInRecord> AppendAsync(SignInEntry entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        await AppendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                var last = await _db.SignIns.AsNoTracking().OrderByDescending(s => s.Sequence).Select(s => new { s.Sequence, s.Hash })
+                    .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+                var now = DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
+                var record = new SignInRecord
+                {
+                    Sequence = (last?.Sequence ?? 0) + 1,
+                    Id = Guid.NewGuid(),
+                    TenantId = entry.TenantId,
+                    Time = now,
+                    CorrelationId = Clip(entry.CorrelationId, 128)!,
+                    UserId = entry.UserId,
+                    UserPrincipalName = Clip(entry.UserPrincipalName, GatehouseDbContext.NameLength),
+                    Application = Clip(entry.Application, 128),
+                    HostName = Clip(entry.HostName, GatehouseDbContext.NameLength),
+                    ClientAddress = Clip(entry.ClientAddress, 64),
+                    Protocol = entry.Protocol,
+                    Methods = entry.Methods.Count == 0 ? null : Clip(string.Join(' ', entry.Methods), 128),
+                    Result = entry.Succeeded ? "success" : "failure",
+                    Code = Clip(entry.Code, 32),
+                    UserMessage = Clip(entry.UserMessage, 1024),
+                    Reason = Clip(entry.Reason, 4096)!,
+                    Fix = Clip(entry.Fix, 2048),
+                    PoliciesJson = Clip(entry.PoliciesJson, 65536),
+                    RoleAssignmentId = entry.RoleAssignmentId,
+                    RoleName = Clip(entry.RoleName, GatehouseDbContext.NameLength),
+                    TargetAccount = Clip(entry.TargetAccount, GatehouseDbContext.NameLength),
+                    SessionId = entry.SessionId,
+                    PreviousHash = last?.Hash ?? GenesisHash,
+                };
+                record.Hash = ComputeHash(record);
+                _db.SignIns.Add(record);
+                try
+                {
+                    await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                    await _headStore.WriteAsync(_head.Protect(HeadText(record.Sequence, record.Hash)), cancellationToken).ConfigureAwait(false);
+                    _db.Entry(record).State = EntityState.Detached;
+                    return record;
+                }
+                catch (DbUpdateException) when (attempt < 5)
+                {
+                    // Another node took this sequence number: append after its row.
+                    _db.Entry(record).State = EntityState.Detached;
+                }
+            }
+        }
+        finally
+        {
+            AppendLock.Release();
+        }
+    }
+
+    /// <summary>Walks the whole chain and reports every broken link, edited row, gap and a truncated tail.</summary>
+    public async Task<ChainVerification> VerifyAsync(CancellationToken cancellationToken = default)
+    {
+        var problems = new List<ChainProblem>();
+        var previousHash = GenesisHash;
+        long expected = 1;
+        long rows = 0;
+        await foreach (var row in _db.SignIns.AsNoTracking().OrderBy(s => s.Sequence).AsAsyncEnumerable().WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            rows++;
+            if (row.Sequence != expected)
+            {
+                problems.Add(new ChainProblem(row.Sequence, row.Sequence > expected
+                    ? $"rows {expected}..{row.Sequence - 1} are missing (deleted)"
+                    : "the sequence goes backwards (rows reordered)"));
+            }
+
+            if (!string.Equals(row.PreviousHash, previousHash, StringComparison.Ordinal))
+            {
+                problems.Add(new ChainProblem(row.Sequence, "the link to the previous row is broken (a row before it was changed, deleted or moved)"));
+            }
+
+            if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(ComputeHash(row)), Encoding.ASCII.GetBytes(row.Hash)))
+            {
+                problems.Add(new ChainProblem(row.Sequence, "the row's content does not match its hash (the row was edited)"));
+            }
+
+            previousHash = row.Hash;
+            expected = row.Sequence + 1;
+        }
+
+        var sealedHead = await _headStore.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (sealedHead is null)
+        {
+            if (rows > 0)
+            {
+                problems.Add(new ChainProblem(0, "the sealed chain head is missing, so a truncated tail cannot be ruled out"));
+            }
+        }
+        else
+        {
+            string head;
+            try
+            {
+                head = _head.Unprotect(sealedHead);
+            }
+            catch (CryptographicException)
+            {
+                problems.Add(new ChainProblem(0, "the sealed chain head does not unseal (it was replaced)"));
+                return new ChainVerification(rows, problems);
+            }
+
+            var expectedHead = HeadText(expected - 1, previousHash);
+            if (!string.Equals(head, expectedHead, StringComparison.Ordinal))
+            {
+                var headSequence = long.Parse(head.AsSpan(0, head.IndexOf(' ', StringComparison.Ordinal)), CultureInfo.InvariantCulture);
+                problems.Add(new ChainProblem(headSequence, headSequence > expected - 1
+                    ? $"the log ends at row {expected - 1} but row {headSequence} was written (the tail was truncated)"
+                    : "the last row is not the row the log last wrote"));
+            }
+        }
+
+        return new ChainVerification(rows, problems);
+    }
+
+    /// <summary>The row's hash: SHA-256 over a canonical JSON array of every field and the previous hash.</summary>
+    public static string ComputeHash(SignInRecord row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        string?[] fields =
+        [
+            row.Sequence.ToString(CultureInfo.InvariantCulture), row.Id.ToString(), row.TenantId.ToString(),
+            row.Time.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), row.CorrelationId, row.UserId?.ToString(),
+            row.UserPrincipalName, row.Application, row.HostName, row.ClientAddress, row.Protocol, row.Methods, row.Result,
+            row.Code, row.UserMessage, row.Reason, row.Fix, row.PoliciesJson, row.RoleAssignmentId?.ToString(), row.RoleName,
+            row.TargetAccount, row.SessionId?.ToString(), row.PreviousHash,
+        ];
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(fields);
+        return Convert.ToHexStringLower(SHA256.HashData(bytes));
+    }
+
+    private static string HeadText(long sequence, string hash) => string.Create(CultureInfo.InvariantCulture, $"{sequence} {hash}");
+
+    private static string? Clip(string? value, int max) => value is null || value.Length <= max ? value : value[..max];
+}
+
+/// <summary>Where the sealed chain head lives.</summary>
+public interface ISignInLogHeadStore
+{
+    /// <summary>Reads the sealed head, or null when none was written.</summary>
+    Task<string?> ReadAsync(CancellationToken cancellationToken);
+
+    /// <summary>Replaces the sealed head.</summary>
+    Task WriteAsync(string sealedHead, CancellationToken cancellationToken);
+}
+
+/// <summary>The sealed head as a row of the store's settings table (shared by every node).</summary>
+public sealed class StoreSignInLogHeadStore(GatehouseDbContext db) : ISignInLogHeadStore
+{
+    private const string Key = "signin-log-head";
+
+    /// <inheritdoc/>
+    public async Task<string?> ReadAsync(CancellationToken cancellationToken) =>
+        await db.Settings.AsNoTracking().Where(s => s.Key == Key).Select(s => s.Value).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
+    public async Task WriteAsync(string sealedHead, CancellationToken cancellationToken)
+    {
+        var updated = await db.Settings.Where(s => s.Key == Key).ExecuteUpdateAsync(u => u.SetProperty(s => s.Value, sealedHead), cancellationToken).ConfigureAwait(false);
+        if (updated == 0)
+        {
+            db.Settings.Add(new StoreSetting { Key = Key, Value = sealedHead });
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            db.ChangeTracker.Clear();
+        }
+    }
+}

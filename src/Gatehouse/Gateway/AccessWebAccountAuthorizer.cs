@@ -1,0 +1,98 @@
+using Gatehouse.Access;
+using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Relay;
+using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.WebAccount;
+using Gatehouse.Identity;
+using Gatehouse.Protocol.RdsAad;
+using Gatehouse.Protocol.X224;
+
+namespace Gatehouse.Gateway;
+
+/// <summary>
+/// Authorises a web-account sign-in with the one access call (<see cref="AccessService.AuthorizeSignInAsync"/>:
+/// user state, role assignment, Conditional Access, mapped account) and turns the answer into the RDS AAD result
+/// code and the session grant.
+/// </summary>
+internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes) : IWebAccountAuthorizer
+{
+    public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, AssertionVerdict verdict, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(verdict);
+        var token = verdict.Token ?? throw new ArgumentException("an accepted verdict carries the token", nameof(verdict));
+        var host = verdict.Host ?? throw new ArgumentException("an accepted verdict carries the host", nameof(verdict));
+        await using var scope = scopes.CreateAsyncScope();
+        var access = scope.ServiceProvider.GetRequiredService<AccessService>();
+        var decision = await access.AuthorizeSignInAsync(
+            new AccessRequest
+            {
+                UserId = token.ObjectId,
+                HostId = host.Id,
+                ClientAddress = connection.RemoteAddress,
+                AuthenticationMethods = token.Amr,
+                AuthenticatedAt = token.AuthenticatedAt,
+                Application = RdpApplications.AzureWindowsVmSignIn,
+            },
+            cancellationToken).ConfigureAwait(false);
+        return ToAuthorization(decision, token.TenantId);
+    }
+
+    /// <summary>Maps an access decision to the RDS AAD answer (and the grant when allowed).</summary>
+    internal static WebAccountAuthorization ToAuthorization(AccessDecision decision, Guid tenantId)
+    {
+        var code = decision.Refusal switch
+        {
+            AccessRefusal.None => RdsAadAuthResult.Success,
+            AccessRefusal.UserDisabled => RdsAadAuthResult.AccountDisabled,
+            AccessRefusal.PasswordChangeRequired => RdsAadAuthResult.PasswordExpired,
+            AccessRefusal.NoRole or AccessRefusal.PolicyBlocked or AccessRefusal.PolicyControlMissing => RdsAadAuthResult.AccessDenied,
+            _ => RdsAadAuthResult.LogonFailure,
+        };
+        var common = new WebAccountAuthorization(code, decision.Reason)
+        {
+            TenantId = tenantId,
+            UserId = decision.User?.Id,
+            UserMessage = decision.UserMessage,
+            Fix = decision.Fix,
+            PoliciesJson = decision.PoliciesJson,
+        };
+        if (!decision.Allowed)
+        {
+            return common;
+        }
+
+        var host = decision.Host!;
+        var account = decision.Account!;
+        if (host.BackendSecurity != Gatehouse.Storage.BackendSecurity.Tls)
+        {
+            return common with
+            {
+                ResultCode = RdsAadAuthResult.NoLogonServers,
+                Reason = $"backend_security_unsupported: {host.Name} is registered with backend security {host.BackendSecurity}; this gateway logs on to hosts over TLS (xrdp) only so far",
+                UserMessage = "The remote computer can't be reached right now. Contact your system administrator.",
+                Fix = $"Register {host.Name} with --backend-security tls, or wait for NLA logon to hosts (CredSSP client leg).",
+            };
+        }
+
+        return common with
+        {
+            Grant = new SessionGrant
+            {
+                TenantId = tenantId,
+                UserId = decision.User!.Id,
+                UserPrincipalName = decision.User.UserPrincipalName,
+                HostId = host.Id,
+                HostName = host.Name,
+                RoleName = decision.Rbac?.Role?.Name ?? "?",
+                RoleAssignmentId = decision.Rbac?.GrantedBy?.Id,
+                Backend = new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, account.UserName),
+                Credentials = new InjectedCredentials(account.Domain, account.UserName, account.Password),
+                MaxDuration = decision.MaxSessionDuration,
+                Methods = [],
+                PoliciesJson = decision.PoliciesJson,
+                Reason = decision.Reason,
+            },
+        };
+    }
+}

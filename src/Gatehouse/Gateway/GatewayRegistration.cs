@@ -1,0 +1,62 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Gatehouse.Gateway.Admission;
+using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.WebAccount;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace Gatehouse.Gateway;
+
+/// <summary>The RDP listener's Kestrel endpoint, kept so the bound port can be reported (it is 0 until bound).</summary>
+internal sealed class RdpListener
+{
+    public ListenOptions? Options { get; set; }
+
+    public IPEndPoint EndPoint => Options?.IPEndPoint ?? throw new InvalidOperationException("the RDP listener is not configured");
+}
+
+/// <summary>Registration of the RDP gateway inside <c>gatehouse serve</c>.</summary>
+internal static class GatewayRegistration
+{
+    /// <summary>
+    /// Registers the gateway: limits from <paramref name="section"/> (<c>Gatehouse:Gateway</c>), the pre-authentication
+    /// caps, the web-account sign-in against the in-process identity provider, authorisation through the access
+    /// service, session records and kill requests in the store, and the sign-in log.
+    /// </summary>
+    public static IServiceCollection AddRdpGateway(this IServiceCollection services, IConfigurationSection section, X509Certificate2 certificate, string nodeName)
+    {
+        var options = new GatewayOptions();
+        var webAccount = new WebAccountOptions();
+        try
+        {
+            section.Bind(options);
+            section.GetSection("WebAccount").Bind(webAccount);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new Hosting.StartupException($"Invalid configuration in Gatehouse:Gateway: {e.Message}");
+        }
+
+        if (options.SignInMethods.HasFlag(SignInMethods.Nla) || options.SignInMethods.HasFlag(SignInMethods.Tls))
+        {
+            throw new Hosting.StartupException("Gatehouse:Gateway:SignInMethods: only WebAccount is available in this version; remove Nla and Tls.");
+        }
+
+        services.AddSingleton(Options.Create(options));
+        services.AddSingleton(new PreauthAdmission(options.MaxPendingConnections, options.MaxPendingConnectionsPerAddress));
+        services.AddSingleton(new GatewayCertificate(certificate));
+        services.AddSingleton(webAccount);
+        services.AddSingleton(new GatewayNode(nodeName));
+        services.AddSingleton<IWebAccountDirectory, IdentityWebAccountDirectory>();
+        services.AddSingleton<IWebAccountAuthorizer, AccessWebAccountAuthorizer>();
+        services.AddSingleton<AssertionValidator>();
+        services.AddSingleton<IClientAuthenticator, WebAccountAuthenticator>();
+        services.AddSingleton<SessionRegistry>();
+        services.AddSingleton<SessionOpener>();
+        services.AddSingleton<IGatewaySignInLog, StoreGatewaySignInLog>();
+        services.AddSingleton<ISessionJournal, StoreSessionJournal>();
+        services.AddHostedService<SessionKillWatcher>();
+        return services;
+    }
+}

@@ -1,0 +1,161 @@
+using Gatehouse.Gateway.Sessions;
+using Gatehouse.Identity;
+using Gatehouse.Storage;
+
+namespace Gatehouse.Gateway;
+
+/// <summary>Writes the gateway's sign-in attempts into the hash-chained sign-in log; a failure to write is logged, never thrown.</summary>
+internal sealed partial class StoreGatewaySignInLog(IServiceScopeFactory scopes, ILogger<StoreGatewaySignInLog> logger) : IGatewaySignInLog
+{
+    public async Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(signIn);
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var log = scope.ServiceProvider.GetRequiredService<SignInLogService>();
+            await log.AppendAsync(
+                new SignInEntry
+                {
+                    TenantId = signIn.TenantId ?? Guid.Empty,
+                    CorrelationId = signIn.ConnectionId,
+                    Protocol = signIn.Protocol,
+                    Succeeded = signIn.Succeeded,
+                    Reason = signIn.Reason,
+                    UserId = signIn.UserId,
+                    UserPrincipalName = signIn.UserPrincipalName,
+                    Application = Gatehouse.Access.RdpApplications.AzureWindowsVmSignIn,
+                    HostName = signIn.HostName,
+                    ClientAddress = signIn.ClientAddress.ToString(),
+                    Methods = signIn.Methods,
+                    Code = signIn.Code,
+                    UserMessage = signIn.UserMessage,
+                    Fix = signIn.Fix,
+                    PoliciesJson = signIn.PoliciesJson,
+                    RoleAssignmentId = signIn.RoleAssignmentId,
+                    RoleName = signIn.RoleName,
+                    TargetAccount = signIn.TargetAccount,
+                    SessionId = signIn.SessionId,
+                },
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogWriteFailed(signIn.ConnectionId, e.GetType().Name, e.Message);
+        }
+    }
+
+    [LoggerMessage(50, LogLevel.Error, "RDP connection {ConnectionId}: the sign-in log entry could not be written ({Kind}: {Message}).")]
+    private partial void LogWriteFailed(string connectionId, string kind, string message);
+}
+
+/// <summary>Session start and end records in the store, tagged with this node's name (kills reach the node that holds the session).</summary>
+internal sealed class StoreSessionJournal(IServiceScopeFactory scopes, GatewayNode node) : ISessionJournal
+{
+    public async Task StartAsync(LiveSession session, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        await using var scope = scopes.CreateAsyncScope();
+        var store = scope.ServiceProvider.GetRequiredService<SessionStore>();
+        await store.StartAsync(
+            new SessionRecord
+            {
+                Id = session.Id,
+                TenantId = session.Grant.TenantId,
+                UserId = session.Grant.UserId,
+                UserPrincipalName = session.Grant.UserPrincipalName,
+                HostId = session.Grant.HostId,
+                HostName = session.Grant.HostName,
+                Role = session.Grant.RoleName,
+                Account = session.Grant.Credentials.ToString(),
+                ClientAddress = session.ClientAddress.ToString(),
+                Protocol = session.Protocol,
+                Node = node.Name,
+                StartedAt = session.StartedAt,
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task EndAsync(LiveSession session, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        await using var scope = scopes.CreateAsyncScope();
+        var store = scope.ServiceProvider.GetRequiredService<SessionStore>();
+        await store.EndAsync(session.Id, reason, session.Counters.FromClient, session.Counters.FromBackend, cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>This node's name in session records (default: the machine name and the RDP port).</summary>
+internal sealed record GatewayNode(string Name);
+
+/// <summary>
+/// Watches for kill requests addressed to this node (from <c>gatehouse sessions kill</c> on any node) and ends those
+/// sessions; on start, marks sessions an earlier run of this node left open as ended; on stop, ends every session.
+/// </summary>
+internal sealed partial class SessionKillWatcher(
+    IServiceScopeFactory scopes,
+    SessionRegistry registry,
+    GatewayNode node,
+    ILogger<SessionKillWatcher> logger) : BackgroundService
+{
+    /// <summary>How often the store is asked for kill requests.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await using (var scope = scopes.CreateAsyncScope())
+            {
+                var orphans = await scope.ServiceProvider.GetRequiredService<SessionStore>().EndOrphansAsync(node.Name, "gateway_restarted: the node stopped while the session was open", stoppingToken).ConfigureAwait(false);
+                if (orphans > 0)
+                {
+                    LogOrphans(orphans);
+                }
+            }
+
+            using var timer = new PeriodicTimer(Interval);
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                if (registry.Count == 0)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await using var scope = scopes.CreateAsyncScope();
+                    var kills = await scope.ServiceProvider.GetRequiredService<SessionStore>().KillRequestsAsync(node.Name, stoppingToken).ConfigureAwait(false);
+                    foreach (var id in kills)
+                    {
+                        if (registry.Kill(id, "killed: ended by an administrator (gatehouse sessions kill)"))
+                        {
+                            LogKilled(id);
+                        }
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogPollFailed(e.GetType().Name, e.Message);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
+        finally
+        {
+            registry.EndAll("gateway_shutdown: the gateway is stopping");
+        }
+    }
+
+    [LoggerMessage(60, LogLevel.Warning, "Marked {Count} session(s) left open by an earlier run of this node as ended.")]
+    private partial void LogOrphans(int count);
+
+    [LoggerMessage(61, LogLevel.Information, "Session {SessionId} ended by an administrator.")]
+    private partial void LogKilled(Guid sessionId);
+
+    [LoggerMessage(62, LogLevel.Warning, "Could not read session kill requests ({Kind}: {Message}).")]
+    private partial void LogPollFailed(string kind, string message);
+}
