@@ -22,8 +22,10 @@ log() { printf '\n== %s\n' "$*"; }
 
 cleanup() {
   for pid in "${started_pids[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    # Each peer was started in its own session: end the whole group (xrdp forks per connection).
+    [ -n "$pid" ] && { kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; }
   done
+  stop_xrdp_sessions
   stop_postgres
 }
 trap cleanup EXIT
@@ -69,7 +71,7 @@ SRC
 
 # install_peers: the real software the end-to-end tests drive (see ../shared/design/PEERS.md).
 install_peers() {
-  apt_install postgresql xvfb xauth chromium fonts-dejavu-core
+  apt_install postgresql xvfb xauth chromium fonts-dejavu-core xrdp xorgxrdp xterm imagemagick
   if ! dpkg-query -W -f='${Status}' freerdp3-x11 2>/dev/null | grep -q "install ok installed"; then
     ensure_backports
     log "Installing FreeRDP 3 from bookworm-backports"
@@ -124,7 +126,56 @@ stop_postgres() {
   rm -rf "$pg_dir"
 }
 
-log "Real peers (PostgreSQL, Chromium, FreeRDP 3, Xvfb)"
+# start_xrdp: the real xrdp host (TLS, credentials in the Client Info PDU) and the two local accounts the gateway
+# injects (fresh random passwords every run, handed to the tests in the environment). Reuses an xrdp that is already
+# listening on 3389; otherwise starts xrdp-sesman and xrdp in the foreground, each in its own session, and stops them
+# (and the desktop sessions of the test accounts) on exit.
+xrdp_accounts=(gatehouse-rdpuser gatehouse-rdpadmin)
+xrdp_started=0
+start_xrdp() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: not root, so xrdp's test accounts cannot be created; the gateway desktop tests will say so." >&2
+    return 0
+  fi
+  local account password
+  for account in "${xrdp_accounts[@]}"; do
+    id -u "$account" >/dev/null 2>&1 || useradd -m -s /bin/bash "$account"
+  done
+  password=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  echo "${xrdp_accounts[0]}:U-$password" | chpasswd
+  export GATEHOUSE_TEST_XRDP_USER=${xrdp_accounts[0]} GATEHOUSE_TEST_XRDP_USER_PASSWORD="U-$password"
+  password=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+  echo "${xrdp_accounts[1]}:A-$password" | chpasswd
+  export GATEHOUSE_TEST_XRDP_ADMIN=${xrdp_accounts[1]} GATEHOUSE_TEST_XRDP_ADMIN_PASSWORD="A-$password"
+  export GATEHOUSE_TEST_XRDP_PORT=3389
+  if (echo >/dev/tcp/127.0.0.1/3389) 2>/dev/null; then
+    echo "xrdp: reusing the RDP server already listening on 127.0.0.1:3389"
+    return 0
+  fi
+  mkdir -p /run/xrdp /var/run/xrdp
+  setsid xrdp-sesman --nodaemon >"$results/xrdp-sesman.log" 2>&1 </dev/null &
+  started_pids+=($!)
+  setsid xrdp --nodaemon >"$results/xrdp.log" 2>&1 </dev/null &
+  started_pids+=($!)
+  xrdp_started=1
+  local i
+  for i in $(seq 1 100); do
+    (echo >/dev/tcp/127.0.0.1/3389) 2>/dev/null && { echo "xrdp $(xrdp --version 2>/dev/null | head -n 1 | awk '{print $2}') on 127.0.0.1:3389"; return 0; }
+    sleep 0.1
+  done
+  echo "scripts/test.sh: xrdp did not start listening on 3389; see $results/xrdp.log" >&2
+  return 1
+}
+
+stop_xrdp_sessions() {
+  [ "$xrdp_started" -eq 1 ] || return 0
+  local account
+  for account in "${xrdp_accounts[@]}"; do
+    pkill -u "$account" 2>/dev/null || true
+  done
+}
+
+log "Real peers (PostgreSQL, Chromium, FreeRDP 3, Xvfb, xrdp)"
 install_peers
 ensure_test_names
 start_postgres
@@ -133,6 +184,7 @@ start_postgres
 log "Building (Release)"
 rm -rf "$results"
 mkdir -p "$results"
+start_xrdp
 dotnet build Gatehouse.slnx -c Release -nologo -v quiet 2>&1 | tail -n 3
 
 log "Checking formatting (dotnet format --verify-no-changes)"

@@ -14,7 +14,7 @@ namespace Gatehouse.Gateway.Relay;
 public sealed record InjectedCredentials(string Domain, string UserName, string Password)
 {
     /// <summary>Never prints the password.</summary>
-    public override string ToString() => $"{Domain}\\{UserName}";
+    public override string ToString() => string.IsNullOrEmpty(Domain) ? UserName : $"{Domain}\\{UserName}";
 }
 
 /// <summary>What the relay needs to know about the two legs.</summary>

@@ -107,8 +107,9 @@ public sealed record RdsAadAuthRequest
 }
 
 /// <summary>
-/// [MS-RDPBCGR] 2.2.18.3 RDS AAD Auth Result PDU: <c>{"authentication_result":N}</c>, N a signed 32-bit JSON number
-/// (Windows writes HRESULTs and NTSTATUS values as negative decimals; FreeRDP reads the number and casts it to a DWORD).
+/// [MS-RDPBCGR] 2.2.18.3 RDS AAD Auth Result PDU: <c>{"authentication_result":N}</c>, N a 32-bit code as a JSON number.
+/// It is written as an unsigned decimal (<c>2148074248</c> for 0x80090308): FreeRDP reads a double and casts it to a
+/// DWORD, which C defines only for values in the DWORD range. Both the unsigned and the signed (negative) forms parse.
 /// </summary>
 public sealed record RdsAadAuthResult(int Result)
 {
@@ -141,7 +142,7 @@ public sealed record RdsAadAuthResult(int Result)
     /// <summary>STATUS_ACCOUNT_DISABLED (0xC0000072).</summary>
     public const int AccountDisabled = unchecked((int)0xC0000072);
 
-    /// <summary>Parses the JSON (an optional trailing NUL is accepted); only integers in the int32 range are valid.</summary>
+    /// <summary>Parses the JSON (an optional trailing NUL is accepted); integers in the uint32 or int32 range are valid.</summary>
     public static bool TryParse(ReadOnlySpan<byte> json, [MaybeNullWhen(false)] out RdsAadAuthResult value, out PduError? error)
     {
         value = null;
@@ -165,9 +166,19 @@ public sealed record RdsAadAuthResult(int Result)
         var raw = member.Slice(json);
         var reader = new System.Text.Json.Utf8JsonReader(raw);
         reader.Read();
-        if (raw.IndexOfAny("eE."u8) >= 0 || !reader.TryGetInt32(out var result))
+        int result;
+        if (raw.IndexOfAny("eE."u8) >= 0)
         {
-            error = PduError.Invalid(Pdu, "authentication_result", "not a signed 32-bit integer");
+            error = PduError.Invalid(Pdu, "authentication_result", "not a 32-bit integer");
+            return false;
+        }
+        else if (reader.TryGetUInt32(out var unsignedResult))
+        {
+            result = unchecked((int)unsignedResult);
+        }
+        else if (!reader.TryGetInt32(out result))
+        {
+            error = PduError.Invalid(Pdu, "authentication_result", "not a 32-bit integer");
             return false;
         }
 
@@ -179,7 +190,7 @@ public sealed record RdsAadAuthResult(int Result)
     public void Write(IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        RdsAadJson.WriteMessage(output, w => w.WriteNumber("authentication_result", Result));
+        RdsAadJson.WriteMessage(output, w => w.WriteNumber("authentication_result", unchecked((uint)Result)));
     }
 
     /// <summary>The code's name for logs (e.g. <c>E_ACCESSDENIED (0x80070005)</c>).</summary>

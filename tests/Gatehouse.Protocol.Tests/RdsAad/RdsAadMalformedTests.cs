@@ -58,7 +58,7 @@ public sealed class RdsAadMalformedTests
 
     public static TheoryData<string, string> MalformedResults() => new()
     {
-        { "int32 max + 1", "2147483648" },
+        { "uint32 max + 1", "4294967296" },
         { "int32 min - 1", "-2147483649" },
         { "fraction", "1.5" },
         { "exponent", "1e3" },

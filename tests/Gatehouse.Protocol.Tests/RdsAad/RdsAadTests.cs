@@ -124,14 +124,26 @@ public sealed class RdsAadTests
     [InlineData(RdsAadAuthResult.InvalidLogonHours, "STATUS_INVALID_LOGON_HOURS (0xC000006F)")]
     [InlineData(RdsAadAuthResult.InvalidWorkstation, "STATUS_INVALID_WORKSTATION (0xC0000070)")]
     [InlineData(42, "0x0000002A")]
-    public void AuthResult_RoundTripsAsASignedNumber(int code, string name)
+    public void AuthResult_IsWrittenAsAnUnsignedNumber_AndRoundTrips(int code, string name)
     {
         var result = new RdsAadAuthResult(code);
         var bytes = Write(result.Write);
-        Assert.Equal(RdsAadCorpus.Message($$"""{"authentication_result":{{code}}}"""), bytes);
+        Assert.Equal(RdsAadCorpus.Message($$"""{"authentication_result":{{unchecked((uint)code)}}}"""), bytes);
         Assert.True(RdsAadAuthResult.TryParse(bytes, out var parsed, out _));
         Assert.Equal(code, parsed.Result);
         Assert.Equal(name, parsed.ToString());
+
+        // Windows-style negative decimals parse to the same code.
+        Assert.True(RdsAadAuthResult.TryParse(RdsAadCorpus.Message($$"""{"authentication_result":{{code}}}"""), out var signed, out _));
+        Assert.Equal(code, signed.Result);
+    }
+
+    [Fact]
+    public void AuthResult_FreeRdpsVerifiedForm_IsTheUnsignedDecimal()
+    {
+        // freerdp-aad-client.md 2c: "2148074248 for 0x80090308", verified against FreeRDP 3.10.3.
+        var bytes = Write(new RdsAadAuthResult(RdsAadAuthResult.InvalidToken).Write);
+        Assert.Equal(RdsAadCorpus.Message("""{"authentication_result":2148074248}"""), bytes);
     }
 
     [Fact]

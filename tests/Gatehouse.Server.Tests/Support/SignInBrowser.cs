@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Security;
 using System.Text.RegularExpressions;
-using Gatehouse.Hosting;
 
 namespace Gatehouse.Server.Tests.Support;
 
@@ -13,9 +12,9 @@ internal sealed partial class SignInBrowser : IDisposable
 {
     private readonly HttpClient _client;
 
-    public SignInBrowser(TestServer server)
+    /// <summary>A browser for the identity provider at <paramref name="baseAddress"/> that trusts exactly the certificate with SHA-1 thumbprint <paramref name="pinned"/>.</summary>
+    public SignInBrowser(Uri baseAddress, string pinned)
     {
-        var pinned = server.App.Services.GetRequiredService<ServerCertificate>().Certificate.GetCertHashString();
         _client = new HttpClient(new SocketsHttpHandler
         {
             SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, c, _, _) => c?.GetCertHashString() == pinned },
@@ -24,7 +23,7 @@ internal sealed partial class SignInBrowser : IDisposable
             CookieContainer = new CookieContainer(),
         })
         {
-            BaseAddress = server.BaseAddress,
+            BaseAddress = baseAddress,
         };
     }
 

@@ -1,0 +1,333 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Gatehouse.EndToEnd.Tests.Support;
+using Gatehouse.Gateway.Sessions;
+using Gatehouse.Hosting;
+using Gatehouse.Identity;
+using Gatehouse.Server.Tests.Support;
+using Gatehouse.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit.Abstractions;
+
+namespace Gatehouse.EndToEnd.Tests;
+
+/// <summary>
+/// The whole product with real peers: the stock FreeRDP 3 client (<c>xfreerdp3 /sec:aad</c> under Xvfb) prints the
+/// IdP's sign-in URL, the test signs in on the IdP's pages and pastes the redirect URL back, the client signs in to
+/// the gateway with its PoP-bound token, and the gateway logs on to the real xrdp with the account the user's role
+/// maps to. The desktop must appear (a screenshot of the client's display that is not blank) and belong to that
+/// account (its processes run on the host); a user without a role is refused with E_ACCESSDENIED and the sign-in log
+/// says why.
+/// </summary>
+[Collection(RdpDesktopCollection.Name)]
+public sealed partial class GatewayDesktopTests(ITestOutputHelper output, GatewayDesktopTests.Gateway gateway) : IClassFixture<GatewayDesktopTests.Gateway>
+{
+    private const string Password = "Correct-Horse-9!";
+
+    [Fact]
+    public async Task UserLogin_LandsOnTheXrdpDesktop_AsTheHostsUserAccount()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await ReachDesktopAsync("alice@contoso.test", gateway.Xrdp!.UserAccount, "Virtual Machine User Login");
+    }
+
+    [Fact]
+    public async Task AdministratorLogin_LandsOnTheXrdpDesktop_AsTheHostsAdminAccount()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await ReachDesktopAsync("bob@contoso.test", gateway.Xrdp!.AdminAccount, "Virtual Machine Administrator Login");
+    }
+
+    [Fact]
+    public async Task NoRole_IsRefusedWithAccessDenied_AndTheSignInLogSaysWhy()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartClient(display);
+        await SignInAndPasteAsync(client, "carol@contoso.test");
+
+        await client.WaitForLineAsync(AccessDeniedLine(), Wait.Generous, "the client to report E_ACCESSDENIED");
+        var entry = await WaitForSignInAsync("carol@contoso.test", "failure");
+        Assert.Equal("0x80070005", entry.Code);
+        Assert.StartsWith("no_role_assignment:", entry.Reason, StringComparison.Ordinal);
+        Assert.Contains("Your account is configured to prevent you from using this device", entry.UserMessage, StringComparison.Ordinal);
+        Assert.Contains("Virtual Machine User Login", entry.Fix, StringComparison.Ordinal);
+        Assert.Null(entry.SessionId);
+        output.WriteLine($"Sign-in log: {entry.Result} {entry.Code} {entry.Reason}");
+    }
+
+    private async Task ReachDesktopAsync(string upn, string account, string role)
+    {
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        var blank = await Screenshot.DistinctColoursAsync(await Screenshot.TakeAsync(display.Display, Path.Combine(AppContext.BaseDirectory, "screenshots", $"blank-{account}.png")));
+        Assert.Equal(1, blank);
+        var client = StartClient(display);
+        try
+        {
+            await SignInAndPasteAsync(client, upn);
+
+            // The gateway holds a live session for the user with the mapped account…
+            LiveSession? session = null;
+            await Wait.UntilAsync(
+                () => (session = gateway.Sessions.List().FirstOrDefault(s => s.Grant.UserPrincipalName == upn)) is not null,
+                Wait.Generous,
+                $"a live session of {upn} at the gateway",
+                () => client.Transcript);
+            Assert.Equal(account, session!.Grant.Credentials.UserName);
+            Assert.Equal(role, session.Grant.RoleName);
+
+            // …xrdp logs that account on (its session's processes run as it)…
+            await Wait.UntilAsync(
+                () => XrdpHost.ProcessesOf(account).Count > 0,
+                Wait.Generous,
+                $"a process of {account} on the xrdp host",
+                () => client.Transcript);
+            output.WriteLine($"Processes of {account}: {string.Join(", ", XrdpHost.ProcessesOf(account).Distinct())}");
+
+            // …and the desktop shows in the client's window: the display, one colour while blank, now shows more (the
+            // session's terminal prompt on the black X root).
+            var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", $"desktop-{account}.png");
+            var colours = 0;
+            await WaitAsync(
+                async () =>
+                {
+                    await Screenshot.TakeAsync(display.Display, shot);
+                    colours = await Screenshot.DistinctColoursAsync(shot);
+                    return colours >= 2;
+                },
+                "the xrdp desktop on the client's display (the screenshot stays one colour)",
+                () => client.Transcript);
+            output.WriteLine($"Screenshot: {shot} ({colours} colours; {session.Counters.FromClient} bytes from the client, {session.Counters.FromBackend} from the host)");
+
+            var entry = await WaitForSignInAsync(upn, "success");
+            Assert.Equal(session.Id, entry.SessionId);
+            Assert.Equal(account, entry.TargetAccount);
+            Assert.Equal(role, entry.RoleName);
+            Assert.Equal("web_account", entry.Protocol);
+        }
+        finally
+        {
+            await client.DisposeAsync();
+        }
+
+        // Closing the client ends the session, and the end record says so.
+        var ended = await WaitForSessionEndAsync(upn);
+        Assert.True(ended.BytesFromBackend > 1000 && ended.BytesFromClient > 1000, $"{ended.BytesFromClient} bytes from the client, {ended.BytesFromBackend} from the host");
+        Assert.StartsWith("client_closed", ended.EndReason, StringComparison.Ordinal);
+    }
+
+    private FreeRdpClient StartClient(XvfbDisplay display)
+    {
+        var client = FreeRdpClient.Start(display.Display, [
+            $"/v:vm1.gatehouse.test:{gateway.RdpPort}",
+            "/sec:aad",
+            $"/azure:ad:{gateway.PublicName}",
+            "/cert:ignore",
+            "/size:1024x768",
+            "/bpp:24",
+            "-clipboard",
+            "+auto-reconnect",
+        ]);
+        output.WriteLine(client.CommandLine);
+        return client;
+    }
+
+    private async Task SignInAndPasteAsync(FreeRdpClient client, string upn)
+    {
+        var browse = await client.WaitForLineAsync(BrowseTo(), Wait.Generous, "the 'Browse to:' line");
+        var authorize = new Uri(browse.Groups[1].Value);
+        using var browser = new SignInBrowser(gateway.BaseAddress, gateway.CertificateThumbprint);
+        await browser.OpenAsync(authorize.PathAndQuery);
+        await browser.SubmitAsync(("username", upn));
+        await browser.SubmitAsync(("password", Password));
+        Assert.True(browser.Shows("consent"), $"the consent page after the password; got: {browser.Error ?? browser.Html[..Math.Min(400, browser.Html.Length)]}");
+        await browser.SubmitAsync(("consent", "allow"));
+        var redirect = WebUtility.HtmlDecode(RedirectUrl().Match(browser.Html).Groups[1].Value);
+        Assert.StartsWith("ms-appx-web://Microsoft.AAD.BrokerPlugin/", redirect, StringComparison.Ordinal);
+        await client.WriteLineAsync(redirect);
+    }
+
+    private async Task<SignInRecord> WaitForSignInAsync(string upn, string result)
+    {
+        SignInRecord? found = null;
+        await WaitAsync(
+            async () =>
+            {
+                await using var scope = gateway.App!.Services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+                found = await db.SignIns.AsNoTracking().Where(s => s.UserPrincipalName == upn && s.Result == result && s.Protocol == "web_account")
+                    .OrderByDescending(s => s.Sequence).FirstOrDefaultAsync();
+                return found is not null;
+            },
+            $"a {result} sign-in log entry of {upn}");
+        return found!;
+    }
+
+    private async Task<SessionRecord> WaitForSessionEndAsync(string upn)
+    {
+        SessionRecord? found = null;
+        await WaitAsync(
+            async () =>
+            {
+                await using var scope = gateway.App!.Services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+                found = await db.Sessions.AsNoTracking().Where(s => s.UserPrincipalName == upn && s.EndedAt != null).OrderByDescending(s => s.StartedAt).FirstOrDefaultAsync();
+                return found is not null;
+            },
+            $"the end record of {upn}'s session");
+        return found!;
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, string what, Func<string>? diagnostics = null)
+    {
+        var deadline = DateTime.UtcNow + Wait.Generous;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out after {Wait.Generous.TotalSeconds:0} s waiting for {what}.{(diagnostics is null ? string.Empty : Environment.NewLine + diagnostics())}");
+            }
+
+            await Task.Delay(250);
+        }
+    }
+
+    [GeneratedRegex(@"Browse to: (https://\S+)")]
+    private static partial Regex BrowseTo();
+
+    [GeneratedRegex("id=\"redirect-url\">([^<]+)<")]
+    private static partial Regex RedirectUrl();
+
+    [GeneratedRegex("E_ACCESSDENIED|0x80070005", RegexOptions.IgnoreCase)]
+    private static partial Regex AccessDeniedLine();
+
+    /// <summary>
+    /// One <c>gatehouse serve</c> host for the class: the IdP on HTTPS and the gateway's RDP listener, with vm1 → the
+    /// real xrdp, alice (User Login on vm1), bob (Administrator Login on /) and carol (no role).
+    /// </summary>
+    public sealed class Gateway : IAsyncLifetime
+    {
+        private string? _missing;
+
+        public WebApplication? App { get; private set; }
+
+        public XrdpHost? Xrdp { get; private set; }
+
+        public int RdpPort { get; private set; }
+
+        public string PublicName { get; private set; } = string.Empty;
+
+        public Uri BaseAddress { get; private set; } = new("https://localhost/");
+
+        public string CertificateThumbprint { get; private set; } = string.Empty;
+
+        public SessionRegistry Sessions => App!.Services.GetRequiredService<SessionRegistry>();
+
+        public async Task InitializeAsync()
+        {
+            var missing = new[] { Peers.XFreeRdp, Peers.Xvfb, Peers.Stdbuf, Peers.Xrdp, Peers.Import }.Where(p => !File.Exists(p.Path)).ToList();
+            if (missing.Count > 0)
+            {
+                _missing = string.Join("; ", missing.Select(p => $"{p.Name} is not installed ({p.Path}; Debian package {p.Package}): ./scripts/test.sh installs it"));
+                return;
+            }
+
+            Peers.RequireTestHostNames();
+            Xrdp = XrdpHost.FromEnvironment();
+            if (!await Xrdp.IsListeningAsync())
+            {
+                _missing = $"xrdp is not listening on 127.0.0.1:{Xrdp.Port}: ./scripts/test.sh starts it";
+                return;
+            }
+
+            var port = FreePort();
+            PublicName = $"login.gatehouse.test:{port}";
+            App = GatehouseHost.Build(new HostSettings
+            {
+                Overrides = new Dictionary<string, string?>
+                {
+                    ["Gatehouse:DataDirectory"] = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N")),
+                    ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
+                    ["Gatehouse:RdpPort"] = "0",
+                    ["Gatehouse:PublicName"] = PublicName,
+                },
+                Console = new StringWriter(),
+            });
+            await App.StartAsync();
+            RdpPort = GatehouseHost.RdpEndPoint(App).Port;
+            BaseAddress = GatehouseHost.BoundAddresses(App)[0];
+            CertificateThumbprint = App.Services.GetRequiredService<ServerCertificate>().Certificate.GetCertHashString();
+
+            await using var scope = App.Services.CreateAsyncScope();
+            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+            var access = scope.ServiceProvider.GetRequiredService<AccessService>();
+            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+            await directory.CreateHostAsync(tenant.Id, "vm1", "127.0.0.1", Xrdp.Port, BackendSecurity.Tls, Xrdp.AdminAccount, Xrdp.AdminPassword, Xrdp.UserAccount, Xrdp.UserPassword);
+            foreach (var name in new[] { "alice", "bob", "carol" })
+            {
+                await directory.CreateUserAsync(tenant.Id, $"{name}@contoso.test", name, Password, temporary: false);
+            }
+
+            await access.AssignRoleAsync(tenant.Id, "Virtual Machine User Login", "alice@contoso.test", "/hosts/vm1");
+            await access.AssignRoleAsync(tenant.Id, "Virtual Machine Administrator Login", "bob@contoso.test", "/");
+            await access.AssignRoleAsync(tenant.Id, "Owner", "carol@contoso.test", "/");
+        }
+
+        /// <summary>True when the peers are there; otherwise fails the test, or skips it when missing peers are allowed.</summary>
+        public Task<bool> ReadyAsync(ITestOutputHelper output)
+        {
+            ArgumentNullException.ThrowIfNull(output);
+            if (_missing is null)
+            {
+                return Task.FromResult(true);
+            }
+
+            if (Peers.AllowMissing)
+            {
+                output.WriteLine($"Not run: {_missing}.");
+                return Task.FromResult(false);
+            }
+
+            Assert.Fail(_missing + $". Set {Peers.AllowMissingVariable}=1 to skip instead.");
+            return Task.FromResult(false);
+        }
+
+        public async Task DisposeAsync()
+        {
+            if (App is not null)
+            {
+                await App.StopAsync();
+                await App.DisposeAsync();
+            }
+        }
+
+        private static int FreePort()
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+    }
+}
+
+/// <summary>The desktop tests share one xrdp and one set of X displays: run them one after another.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class RdpDesktopCollection
+{
+    public const string Name = "RDP desktop";
+}

@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Gatehouse.EndToEnd.Tests.Support;
+
+/// <summary>Screenshots of an X display with ImageMagick, and how many distinct colours they hold (1 = blank).</summary>
+internal static class Screenshot
+{
+    public static async Task<string> TakeAsync(string display, string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        await RunAsync("/usr/bin/import", ["-display", display, "-window", "root", path]);
+        return path;
+    }
+
+    public static async Task<int> DistinctColoursAsync(string path)
+    {
+        var output = await RunAsync("/usr/bin/identify", ["-format", "%k", path]);
+        return int.Parse(output.Trim(), CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<string> RunAsync(string program, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"{program} did not start");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(deadline.Token);
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{program} failed ({process.ExitCode}): {await stderr}");
+        }
+
+        return await stdout;
+    }
+}
