@@ -30,7 +30,7 @@ internal sealed record LoadReport(LoadSettings Settings, Machine Machine, int Co
         text.AppendLine(c, $"{"endpoint",-20} {"path",-46} {"requests",8} {"errors",6} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"req/s ÷ healthz",15} {"p50 ÷ healthz",13}");
         foreach (var r in Results)
         {
-            text.AppendLine(c, $"{r.Name,-20} {r.Path,-46} {r.Requests,8} {r.Errors,6} {r.RequestsPerSecond,9:F0} {r.P50Ms,8:F2} {r.P99Ms,8:F2} {ThroughputRatio(r),15:F2} {LatencyRatio(r),13:F2}");
+            text.AppendLine(c, $"{r.Name,-20} {r.Path,-46} {r.Requests,8} {r.Errors,6} {r.RequestsPerSecond,9:F0} {r.P50Ms,8:F2} {r.P99Ms,8:F2} {ThroughputRatio(r),15:F3} {LatencyRatio(r),13:F2}");
         }
 
         return text.ToString();
