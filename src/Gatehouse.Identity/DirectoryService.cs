@@ -31,6 +31,9 @@ public sealed class DirectoryService
     /// <summary>The tenant segment that means "the default tenant".</summary>
     public const string CommonTenant = "common";
 
+    /// <summary>Length of a TOTP secret: 160 bits.</summary>
+    public const int TotpSecretBytes = 20;
+
     private const string TemporaryPasswordAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
     private readonly GatehouseDbContext db;
     private readonly PasswordHasher hasher;
@@ -199,7 +202,7 @@ public sealed class DirectoryService
     public async Task<TotpEnrollment> BeginTotpEnrollmentAsync(User user, string issuer = "Gatehouse", CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(user);
-        var secret = RandomNumberGenerator.GetBytes(20);
+        var secret = NewTotpSecret();
         var protectedSecret = Convert.ToBase64String(totpProtector.Protect(secret));
         await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(
             s => s.SetProperty(u => u.TotpSecretProtected, protectedSecret).SetProperty(u => u.TotpConfirmedAt, (DateTimeOffset?)null).SetProperty(u => u.TotpLastStep, 0L),
@@ -231,6 +234,61 @@ public sealed class DirectoryService
             .ExecuteUpdateAsync(s => s.SetProperty(u => u.TotpLastStep, step).SetProperty(u => u.TotpConfirmedAt, now), cancellationToken).ConfigureAwait(false);
         if (updated == 1)
         {
+            user.TotpLastStep = step;
+            user.TotpConfirmedAt = now;
+        }
+
+        return updated == 1;
+    }
+
+    /// <summary>A new random TOTP secret (160 bits, as RFC 4226 recommends), not stored anywhere yet.</summary>
+    public static byte[] NewTotpSecret() => RandomNumberGenerator.GetBytes(TotpSecretBytes);
+
+    /// <summary>
+    /// The secret of an enrolment an administrator started (<see cref="BeginTotpEnrollmentAsync"/>) and the user has
+    /// not confirmed yet, or null.
+    /// </summary>
+    public byte[]? PendingTotpSecret(User user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        return user.TotpSecretProtected is null || user.TotpConfirmedAt is not null
+            ? null
+            : totpProtector.Unprotect(Convert.FromBase64String(user.TotpSecretProtected));
+    }
+
+    /// <summary>
+    /// Confirms the enrolment of a secret the caller holds (the sign-in page keeps it sealed in its transaction until
+    /// now) with a first code (±1 step): the secret is stored encrypted and confirmed, and the code's step recorded
+    /// so the code cannot be used again. Refused when the user has a confirmed method already (a replayed or
+    /// concurrent enrolment never replaces one).
+    /// </summary>
+    public async Task<bool> ConfirmTotpAsync(User user, ReadOnlyMemory<byte> secret, string code, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        if (secret.Length < 16)
+        {
+            throw new ArgumentException("a TOTP secret has at least 128 bits", nameof(secret));
+        }
+
+        var current = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == user.Id, cancellationToken).ConfigureAwait(false);
+        if (current is null || current.TotpConfirmedAt is not null)
+        {
+            return false;
+        }
+
+        var now = time.GetUtcNow();
+        if (!Totp.TryVerify(secret.Span, code, now, current.TotpLastStep, out var step))
+        {
+            return false;
+        }
+
+        var protectedSecret = Convert.ToBase64String(totpProtector.Protect(secret.ToArray()));
+        var updated = await db.Users.Where(u => u.Id == user.Id && u.TotpConfirmedAt == null && u.TotpLastStep < step)
+            .ExecuteUpdateAsync(s => s.SetProperty(u => u.TotpSecretProtected, protectedSecret).SetProperty(u => u.TotpLastStep, step).SetProperty(u => u.TotpConfirmedAt, now), cancellationToken)
+            .ConfigureAwait(false);
+        if (updated == 1)
+        {
+            user.TotpSecretProtected = protectedSecret;
             user.TotpLastStep = step;
             user.TotpConfirmedAt = now;
         }

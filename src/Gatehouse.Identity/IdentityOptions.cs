@@ -21,6 +21,13 @@ public sealed class GatehouseIdentityOptions
     /// <summary>Clock skew tolerated when validating tokens (at most 5 min).</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// Every sign-in needs a second factor: a user without a confirmed authenticator app is asked to set one up
+    /// (configuration key <c>Gatehouse:Identity:RequireMfaEnrollment</c>, default off). Until Conditional Access drives
+    /// <see cref="SignInService.IsMfaRequiredByPolicy"/>, this is the tenant-wide switch.
+    /// </summary>
+    public bool RequireMfaEnrollment { get; set; }
+
     /// <summary>Issuer for <paramref name="tenantId"/>: <c>https://&lt;public-name&gt;/&lt;tenant id&gt;/v2.0</c>.</summary>
     public string IssuerFor(Guid tenantId) => $"https://{PublicName}/{tenantId:D}/v2.0";
 }

@@ -25,6 +25,19 @@ public enum PasswordCheckResult
     MustChangePassword = 4,
 }
 
+/// <summary>What a sign-in still needs as a second factor (<see cref="SignInService.GetMfaRequirement"/>).</summary>
+public enum MfaRequirement
+{
+    /// <summary>No second factor.</summary>
+    None = 0,
+
+    /// <summary>A code from the user's confirmed authenticator app.</summary>
+    Verify = 1,
+
+    /// <summary>MFA is required but the user has no confirmed method: set one up now (its first code is the proof).</summary>
+    Enroll = 2,
+}
+
 /// <summary>Outcome of <see cref="SignInService.CheckPasswordAsync"/>.</summary>
 public sealed record PasswordCheck(PasswordCheckResult Result, DateTimeOffset? LockedUntil = null);
 
@@ -44,16 +57,19 @@ public sealed class SignInService
     private readonly GatehouseDbContext db;
     private readonly PasswordHasher hasher;
     private readonly IDataProtector totpProtector;
+    private readonly GatehouseIdentityOptions options;
 
     /// <summary>Creates the service.</summary>
-    public SignInService(GatehouseDbContext db, PasswordHasher hasher, IDataProtectionProvider dataProtection)
+    public SignInService(GatehouseDbContext db, PasswordHasher hasher, IDataProtectionProvider dataProtection, GatehouseIdentityOptions options)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(hasher);
         ArgumentNullException.ThrowIfNull(dataProtection);
+        ArgumentNullException.ThrowIfNull(options);
         this.db = db;
         this.hasher = hasher;
         totpProtector = dataProtection.CreateProtector(DirectoryService.TotpPurpose);
+        this.options = options;
     }
 
     /// <summary>The familiar-network key of an address: IPv4 /24 or IPv6 /64.</summary>
@@ -182,13 +198,35 @@ public sealed class SignInService
         return updated == 1;
     }
 
-    /// <summary>True when the sign-in needs a second factor (for now: the user has a confirmed TOTP method).</summary>
-#pragma warning disable CA1822 // An instance member on purpose: issue 5 adds policies evaluated from the store.
-    public bool IsMfaRequired(User user, Host? host)
-#pragma warning restore CA1822
+    /// <summary>True when the sign-in needs a second factor (<see cref="GetMfaRequirement"/> is not <see cref="MfaRequirement.None"/>).</summary>
+    public bool IsMfaRequired(User user, Host? host) => GetMfaRequirement(user, host) != MfaRequirement.None;
+
+    /// <summary>
+    /// What the sign-in of <paramref name="user"/> to <paramref name="host"/> still needs: a user with a confirmed
+    /// authenticator app always proves it; a user without one sets one up when policy requires MFA, or when an
+    /// administrator started an enrolment for them (<see cref="DirectoryService.BeginTotpEnrollmentAsync"/>).
+    /// </summary>
+    public MfaRequirement GetMfaRequirement(User user, Host? host)
     {
         ArgumentNullException.ThrowIfNull(user);
-        return user.TotpConfirmedAt is not null;
+        if (user.TotpConfirmedAt is not null)
+        {
+            return MfaRequirement.Verify;
+        }
+
+        var enrollmentStarted = user.TotpSecretProtected is not null;
+        return enrollmentStarted || IsMfaRequiredByPolicy(user, host) ? MfaRequirement.Enroll : MfaRequirement.None;
+    }
+
+    /// <summary>
+    /// Whether policy requires a second factor for this sign-in, whatever methods the user has. The one place
+    /// Conditional Access ("require multifactor authentication" grant control) plugs in; for now the tenant-wide
+    /// <see cref="GatehouseIdentityOptions.RequireMfaEnrollment"/> switch.
+    /// </summary>
+    public bool IsMfaRequiredByPolicy(User user, Host? host)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        return options.RequireMfaEnrollment;
     }
 
     /// <summary>The lock duration after <paramref name="previousLockouts"/> earlier lockouts: 60 s doubling, capped at 1 h.</summary>

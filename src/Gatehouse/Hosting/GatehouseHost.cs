@@ -108,7 +108,7 @@ internal static class GatehouseHost
             ? new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Sqlite, ConnectionString = $"Data Source={Path.Combine(options.DataDirectory, "gatehouse.db")}" }
             : new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Postgres, ConnectionString = options.Store };
         builder.Services.AddGatehouseStore(store);
-        builder.Services.AddGatehouseIdentity(new Gatehouse.Identity.GatehouseIdentityOptions { PublicName = options.PublicName });
+        builder.Services.AddGatehouseIdentity(new Gatehouse.Identity.GatehouseIdentityOptions { PublicName = options.PublicName, RequireMfaEnrollment = builder.Configuration.GetValue<bool>("Gatehouse:Identity:RequireMfaEnrollment") });
         var dataProtection = builder.Services.AddDataProtection().SetApplicationName("Gatehouse");
         if (store.Provider == Gatehouse.Storage.StoreProvider.Sqlite)
         {

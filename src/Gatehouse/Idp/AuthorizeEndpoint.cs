@@ -25,6 +25,9 @@ internal sealed class AuthorizeEndpoint(
 {
     private const int MinimumPasswordLength = 12;
 
+    /// <summary>The issuer authenticator apps show next to the account (as <see cref="DirectoryService.BeginTotpEnrollmentAsync"/> uses).</summary>
+    private const string TotpIssuer = "Gatehouse";
+
     public async Task GetAsync(HttpContext context, string tenant)
     {
         var query = context.Request.Query;
@@ -159,6 +162,9 @@ internal sealed class AuthorizeEndpoint(
             case SignInStep.Otp:
                 await OtpAsync(context, tx, form).ConfigureAwait(false);
                 break;
+            case SignInStep.EnrollTotp:
+                await EnrollTotpAsync(context, tx, form).ConfigureAwait(false);
+                break;
             default:
                 await ConsentAsync(context, tx, form).ConfigureAwait(false);
                 break;
@@ -274,6 +280,42 @@ internal sealed class AuthorizeEndpoint(
         await ContinueAsync(context, tx with { Amr = [.. tx.Amr.Union(["mfa", "otp"])] }, user).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The first code from the authenticator app being set up: it confirms the method (the secret sealed in the
+    /// transaction is stored for the user only now) and counts as the second factor of this sign-in.
+    /// </summary>
+    private async Task EnrollTotpAsync(HttpContext context, SignInTransaction tx, IFormCollection form)
+    {
+        // Only a transaction that passed the password step reaches this step (it is sealed); check anyway.
+        if (tx.UserId is null || tx.TotpEnrollmentSecret is null || !tx.Amr.Contains("pwd"))
+        {
+            await ErrorAsync(context, AadError.SessionExpired).ConfigureAwait(false);
+            return;
+        }
+
+        var user = await directory.FindUserAsync(tx.UserId.Value).ConfigureAwait(false);
+        if (user is null || !user.Enabled)
+        {
+            await ErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
+            return;
+        }
+
+        if (!attempts.TryAttempt(user.UserPrincipalName))
+        {
+            await RenderAsync(context, tx, StatusCodes.Status429TooManyRequests, AadError.TooManyRequests.Describe()).ConfigureAwait(false);
+            return;
+        }
+
+        var code = ((string?)form["otp"])?.Trim();
+        if (string.IsNullOrEmpty(code) || !await directory.ConfirmTotpAsync(user, tx.TotpEnrollmentSecret, code).ConfigureAwait(false))
+        {
+            await RenderAsync(context, tx, StatusCodes.Status400BadRequest, AadError.InvalidEnrollmentOtp.Describe()).ConfigureAwait(false);
+            return;
+        }
+
+        await ContinueAsync(context, tx with { Amr = [.. tx.Amr.Union(["mfa", "otp"])], TotpEnrollmentSecret = null }, user).ConfigureAwait(false);
+    }
+
     private async Task ConsentAsync(HttpContext context, SignInTransaction tx, IFormCollection form)
     {
         var answer = (string?)form["consent"];
@@ -302,10 +344,22 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
-        if (!tx.Amr.Contains("mfa") && signIn.IsMfaRequired(user, null))
+        if (!tx.Amr.Contains("mfa"))
         {
-            await RenderAsync(context, tx with { Step = SignInStep.Otp }, StatusCodes.Status200OK, error: null).ConfigureAwait(false);
-            return;
+            var host = await directory.FindHostAsync(tx.HostId).ConfigureAwait(false);
+            switch (signIn.GetMfaRequirement(user, host))
+            {
+                case MfaRequirement.Verify:
+                    await RenderAsync(context, tx with { Step = SignInStep.Otp }, StatusCodes.Status200OK, error: null).ConfigureAwait(false);
+                    return;
+                case MfaRequirement.Enroll:
+                    // An enrolment the administrator started keeps its secret (the user may have scanned it already).
+                    var secret = tx.TotpEnrollmentSecret ?? directory.PendingTotpSecret(user) ?? DirectoryService.NewTotpSecret();
+                    await RenderAsync(context, tx with { Step = SignInStep.EnrollTotp, TotpEnrollmentSecret = secret }, StatusCodes.Status200OK, error: null).ConfigureAwait(false);
+                    return;
+                default:
+                    break;
+            }
         }
 
         if (!await consents.HasConsentAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false))
@@ -367,10 +421,15 @@ internal sealed class AuthorizeEndpoint(
             SignInStep.Password => ("Enter password", SignInPages.Password(form, username, error)),
             SignInStep.ChangePassword => ("Update your password", SignInPages.ChangePassword(form, username, error)),
             SignInStep.Otp => ("Enter code", SignInPages.Otp(form, username, error)),
+            SignInStep.EnrollTotp => ("Set up your authenticator app", SignInPages.EnrollTotp(form, username, EnrollmentUri(tx), Totp.Base32Encode(tx.TotpEnrollmentSecret, pad: false), error)),
             _ => ("Permissions requested", SignInPages.Consent(form, username, tx.HostName, error)),
         };
         await Responses.HtmlAsync(context, status, title, _ => body).ConfigureAwait(false);
     }
+
+    /// <summary>The otpauth:// URI of the secret being set up, labelled with the account as the user typed it.</summary>
+    private static string EnrollmentUri(SignInTransaction tx) =>
+        Totp.OtpAuthUri(TotpIssuer, tx.Username ?? string.Empty, tx.TotpEnrollmentSecret ?? throw new InvalidOperationException("the enrolment step has no secret"));
 
     private static Task ErrorAsync(HttpContext context, AadError error, int status = StatusCodes.Status400BadRequest) =>
         Responses.HtmlAsync(context, status, "Sign-in error", _ => SignInPages.ErrorPage(error, context.TraceIdentifier));

@@ -107,6 +107,7 @@ internal static class Html
         .who { color: #1b1b1b; margin-bottom: .5rem; }
         .url { word-break: break-all; font-family: monospace; background: #f6f6f6; padding: .5rem; }
         .hint { color: #555; font-size: .9rem; }
+        .qr { display: block; margin: .75rem auto; image-rendering: pixelated; }
         </style>
         </head>
         <body><main>

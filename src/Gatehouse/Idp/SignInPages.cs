@@ -1,3 +1,4 @@
+using QRCoder;
 using static Gatehouse.Idp.Html;
 
 namespace Gatehouse.Idp;
@@ -63,6 +64,32 @@ internal static class SignInPages
         </form>
         """;
 
+    /// <summary>
+    /// "More information required": set up an authenticator app. The QR code of <paramref name="otpAuthUri"/> is a PNG
+    /// data URI (the pages' Content-Security-Policy allows <c>img-src data:</c> and nothing else), the key is shown in
+    /// groups of four for typing, and the first code confirms the method.
+    /// </summary>
+    public static string EnrollTotp(FormContext form, string username, string otpAuthUri, string secretBase32, string? error) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>Set up your authenticator app</h1>
+        <p>Your organisation needs more information to keep your account secure. Scan this QR code with an authenticator app (Microsoft Authenticator, Google Authenticator, FreeOTP…), then enter the 6-digit code the app shows.</p>
+        <img id="totp-qr" class="qr" src="data:image/png;base64,{QrCodePngBase64(otpAuthUri)}" alt="QR code to scan with your authenticator app">
+        <p class="hint">Can't scan the image? In the app, add an account by key: time-based, 6 digits, 30 seconds, account <strong>{E(username)}</strong>, key</p>
+        <p class="url" id="totp-secret">{E(Group(secretBase32))}</p>
+        <p class="hint"><a id="totp-uri" href="{E(otpAuthUri)}">Open in an authenticator app on this device</a></p>
+        {Error(error)}
+        <form method="post" action="{E(form.Action)}" id="signin">
+        {Hidden(form)}
+        <label for="otp">Code</label>
+        <input type="text" id="otp" name="otp" inputmode="numeric" pattern="[0-9]{"{6,8}"}" autocomplete="one-time-code" required autofocus>
+        <button type="submit" id="next">Verify</button>
+        </form>
+        """;
+
+    /// <summary>The QR code of <paramref name="text"/> as a PNG, base64 (error correction M, 4 pixels a module, with the quiet zone).</summary>
+    internal static string QrCodePngBase64(string text) =>
+        Convert.ToBase64String(PngByteQRCodeHelper.GetQRCode(text, QRCodeGenerator.ECCLevel.M, 4, drawQuietZones: true));
+
     public static string Consent(FormContext form, string username, string hostName, string? error = null) => $"""
         <p class="who" id="who">{E(username)}</p>
         <h1>Allow remote desktop connection to {E(hostName)}?</h1>
@@ -100,6 +127,10 @@ internal static class SignInPages
         <p class="error" role="alert" id="error">{E(error.Describe())}</p>
         <p class="hint">Trace ID: {E(traceId)}</p>
         """;
+
+    /// <summary>ABCD EFGH …: groups of four, as authenticator apps show keys.</summary>
+    private static string Group(string key) =>
+        string.Join(' ', Enumerable.Range(0, (key.Length + 3) / 4).Select(i => key.Substring(i * 4, Math.Min(4, key.Length - (i * 4)))));
 
     private static string Hidden(FormContext form) =>
         Html.Hidden(SignInTransactionProtector.FormField, form.Transaction) + Html.Hidden(form.AntiforgeryField, form.AntiforgeryToken);

@@ -13,6 +13,7 @@ internal enum SignInStep
     Password,
     ChangePassword,
     Otp,
+    EnrollTotp,
     Consent,
 }
 
@@ -53,6 +54,14 @@ internal sealed record SignInTransaction
     public IReadOnlyList<string> Amr { get; init; } = [];
 
     public DateTimeOffset? AuthTime { get; init; }
+
+    /// <summary>
+    /// The authenticator-app secret being set up (step <see cref="SignInStep.EnrollTotp"/>): chosen once per transaction so
+    /// it stays the same across wrong codes, and stored for the user only when a code made from it is accepted. It is
+    /// sealed with the rest of the transaction; the page shows it (QR code and Base32) only to the browser that passed
+    /// the password step.
+    /// </summary>
+    public byte[]? TotpEnrollmentSecret { get; init; }
 
     public required string BrowserBinding { get; init; }
 

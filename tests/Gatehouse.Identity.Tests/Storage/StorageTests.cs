@@ -489,11 +489,14 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
         var secret = Totp.Base32Decode(enrollment.SecretBase32);
         var stored = await env.Get<GatehouseDbContext>().Users.AsNoTracking().SingleAsync(u => u.Id == user.Id);
         Assert.DoesNotContain(enrollment.SecretBase32, stored.TotpSecretProtected!, StringComparison.Ordinal);
-        Assert.False(env.Get<SignInService>().IsMfaRequired(stored, null));
+        // An enrolment the administrator started is finished at the next sign-in.
+        Assert.Equal(MfaRequirement.Enroll, env.Get<SignInService>().GetMfaRequirement(stored, null));
+        Assert.Equal(secret, directory.PendingTotpSecret(stored));
 
         var step = Totp.StepAt(env.Time.GetUtcNow());
         Assert.True(await directory.ConfirmTotpAsync(user, Totp.Compute(secret, step)));
-        Assert.True(env.Get<SignInService>().IsMfaRequired(user, null));
+        Assert.Equal(MfaRequirement.Verify, env.Get<SignInService>().GetMfaRequirement(user, null));
+        Assert.Null(directory.PendingTotpSecret(user));
         Assert.False(await env.Get<SignInService>().VerifyTotpAsync(user, Totp.Compute(secret, step), env.Time.GetUtcNow()));
 
         env.Time.Advance(TimeSpan.FromSeconds(30));
@@ -509,6 +512,38 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
         Assert.Single(results, r => r);
         await directory.ResetTotpAsync(user);
         Assert.False(await env.Get<SignInService>().VerifyTotpAsync(user, Totp.Compute(secret, step + 2), env.Time.GetUtcNow().AddSeconds(30)));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Totp_ConfirmOfAHeldSecret_StoresItOnce_AndNeverReplacesAConfirmedMethod(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var directory = env.Get<DirectoryService>();
+        Assert.Equal(MfaRequirement.None, env.Get<SignInService>().GetMfaRequirement(user, null));
+        env.Options.RequireMfaEnrollment = true;
+        Assert.Equal(MfaRequirement.Enroll, env.Get<SignInService>().GetMfaRequirement(user, null));
+
+        var secret = DirectoryService.NewTotpSecret();
+        var step = Totp.StepAt(env.Time.GetUtcNow());
+        Assert.False(await directory.ConfirmTotpAsync(user, secret, Totp.Compute(secret, step + 3)));
+        Assert.Null((await directory.FindUserAsync(user.Id))!.TotpSecretProtected);
+
+        Assert.True(await directory.ConfirmTotpAsync(user, secret, Totp.Compute(secret, step)));
+        var stored = (await directory.FindUserAsync(user.Id))!;
+        Assert.NotNull(stored.TotpConfirmedAt);
+        Assert.Equal(step, stored.TotpLastStep);
+        Assert.Equal(MfaRequirement.Verify, env.Get<SignInService>().GetMfaRequirement(stored, null));
+
+        // A second enrolment (a replayed form, or another browser's) cannot replace the method, even with a valid code.
+        var other = DirectoryService.NewTotpSecret();
+        env.Time.Advance(TimeSpan.FromSeconds(30));
+        Assert.False(await directory.ConfirmTotpAsync(user, other, Totp.Compute(other, step + 1)));
+        Assert.Equal(stored.TotpSecretProtected, (await directory.FindUserAsync(user.Id))!.TotpSecretProtected);
+        Assert.True(await env.Get<SignInService>().VerifyTotpAsync(stored, Totp.Compute(secret, step + 1), env.Time.GetUtcNow()));
     }
 
     [Theory]

@@ -33,6 +33,9 @@ internal sealed partial class SignInBrowser : IDisposable
 
     public Uri? Location { get; private set; }
 
+    /// <summary>Shows an earlier page again, as the Back button does (its form can then be posted again).</summary>
+    public void Back(string html) => Html = html;
+
     public Task OpenAsync(string pathAndQuery) => SendAsync(new HttpRequestMessage(HttpMethod.Get, pathAndQuery));
 
     /// <summary>Posts the current page's form with its hidden fields plus <paramref name="fields"/> (a null value removes a field).</summary>
