@@ -42,6 +42,7 @@ internal static class LoadRun
             {
                 ["Gatehouse:DataDirectory"] = dataDirectory,
                 ["Gatehouse:Urls"] = "https://127.0.0.1:0",
+                ["Gatehouse:RdpPort"] = "0",
                 ["Gatehouse:PublicName"] = "login.gatehouse.test",
                 // The per-address limiter would refuse a load test from one address after 300 requests a minute.
                 ["Gatehouse:Limits:RequestsPerAddressPerMinute"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
