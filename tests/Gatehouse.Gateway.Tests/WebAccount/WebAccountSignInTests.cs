@@ -3,7 +3,11 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Relay;
+using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.Tests.Pipeline;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol.RdsAad;
@@ -94,6 +98,136 @@ public sealed class WebAccountSignInTests
         Assert.Equal(RdsAadAuthResult.InvalidToken, await client.ReadResultAsync());
     }
 
+    [Fact]
+    public async Task Allowed_ButTheHostIsUnreachable_GetsNoLogonServers_AndTheLogSaysBackendUnreachable()
+    {
+        var closedPort = ClosedPort();
+        await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(closedPort) }, o => o.BackendConnectTimeout = TimeSpan.FromSeconds(5));
+        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await client.SendAsync(Assertion(await client.ReadNonceAsync()));
+        Assert.Equal(RdsAadAuthResult.NoLogonServers, await client.ReadResultAsync());
+        Assert.True(await client.IsClosedAsync());
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.False(entry.Succeeded);
+        Assert.StartsWith("backend_unreachable:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal("0xC000005E", entry.Code);
+        Assert.Contains("gatehouse host test vm1", entry.Fix, StringComparison.Ordinal);
+        Assert.Equal(0, gateway.Sessions.Count);
+        Assert.Empty(gateway.Journal.Events);
+    }
+
+    [Fact]
+    public async Task Allowed_ButTheSessionStartRecordCannotBeWritten_IsRefused_AndTheHostLegIsClosed()
+    {
+        await using var host = TlsBackend.Start();
+        await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(host.Port) });
+        gateway.Journal.FailStart = true;
+        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await client.SendAsync(Assertion(await client.ReadNonceAsync()));
+        Assert.Equal(RdsAadAuthResult.NoLogonServers, await client.ReadResultAsync());
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.StartsWith("session_record_failed:", entry.Reason, StringComparison.Ordinal);
+        Assert.True(await host.ClosedAsync(), "the host leg is closed when the session is refused");
+        Assert.Equal(0, gateway.Sessions.Count);
+    }
+
+    [Fact]
+    public async Task Allowed_OpensALiveSession_WithItsRecords_AndAKillEndsItWithinASecond()
+    {
+        await using var host = TlsBackend.Start();
+        await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(host.Port) });
+        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await client.SendAsync(Assertion(await client.ReadNonceAsync()));
+        Assert.Equal(RdsAadAuthResult.Success, await client.ReadResultAsync());
+
+        var session = Assert.Single(gateway.Sessions.List());
+        Assert.Equal("alice@contoso.test", session.Grant.UserPrincipalName);
+        Assert.Equal("vmuser", session.Grant.Credentials.UserName);
+        Assert.StartsWith($"start {session.Id} alice@contoso.test vm1", Assert.Single(gateway.Journal.Events), StringComparison.Ordinal);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.True(entry.Succeeded);
+        Assert.Equal(session.Id, entry.SessionId);
+        Assert.Equal("vmuser", entry.TargetAccount);
+        Assert.Equal("Virtual Machine User Login", entry.RoleName);
+
+        var killedAt = DateTime.UtcNow;
+        Assert.True(gateway.Sessions.Kill(session.Id, "killed: by the test"));
+        Assert.True(await client.IsClosedAsync());
+        Assert.True(DateTime.UtcNow - killedAt < TimeSpan.FromSeconds(1), "the client is disconnected within a second of the kill");
+        await WaitUntilAsync(() => gateway.Journal.Events.Count == 2);
+        Assert.Equal($"end {session.Id} killed: by the test", gateway.Journal.Events[1]);
+        Assert.Equal(0, gateway.Sessions.Count);
+        Assert.True(await host.ClosedAsync());
+    }
+
+    [Fact]
+    public async Task MaximumSessionDuration_EndsTheSession_WithThatReason()
+    {
+        await using var host = TlsBackend.Start();
+        await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(host.Port) with { MaxDuration = TimeSpan.FromMilliseconds(300) } });
+        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await client.SendAsync(Assertion(await client.ReadNonceAsync()));
+        Assert.Equal(RdsAadAuthResult.Success, await client.ReadResultAsync());
+        Assert.True(await client.IsClosedAsync());
+        await WaitUntilAsync(() => gateway.Journal.Events.Count == 2);
+        Assert.Contains("max_session_duration", gateway.Journal.Events[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Refusals_AreInTheSignInLog_WithCodeAndReason()
+    {
+        await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.AccessDenied));
+        await using (var client = await AadClient.ConnectAsync(gateway.Port))
+        {
+            await client.SendAsync(Assertion(await client.ReadNonceAsync()));
+            Assert.Equal(RdsAadAuthResult.AccessDenied, await client.ReadResultAsync());
+        }
+
+        await using (var client = await AadClient.ConnectAsync(gateway.Port))
+        {
+            await client.ReadNonceAsync();
+            await client.SendAsync("[\"not an object\"]\0"u8.ToArray());
+            Assert.Equal(RdsAadAuthResult.InvalidToken, await client.ReadResultAsync());
+        }
+
+        var entries = await gateway.SignInLog.WaitForAsync(2);
+        Assert.Equal(2, entries.Count);
+        Assert.Equal(("0x80070005", "no role"), (entries[0].Code, entries[0].Reason));
+        Assert.Equal("web_account", entries[0].Protocol);
+        Assert.Equal("0x80090308", entries[1].Code);
+        Assert.StartsWith("malformed_assertion:", entries[1].Reason, StringComparison.Ordinal);
+        Assert.All(entries, e => Assert.False(e.Succeeded));
+    }
+
+    private static SessionGrant Grant(int backendPort) => new()
+    {
+        TenantId = Guid.NewGuid(),
+        UserId = Guid.NewGuid(),
+        UserPrincipalName = "alice@contoso.test",
+        HostId = Guid.NewGuid(),
+        HostName = "vm1",
+        RoleName = "Virtual Machine User Login",
+        Backend = new BackendTarget("127.0.0.1", backendPort, SecurityProtocol.Ssl, "vmuser"),
+        Credentials = new InjectedCredentials(string.Empty, "vmuser", "host-secret"),
+    };
+
+    private static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the condition");
+            await Task.Delay(10);
+        }
+    }
+
     private static Task<GatewayHost> StartAsync(FakeAuthorizer authorizer, Action<GatewayOptions>? change = null)
     {
         var options = new GatewayOptions { NegotiationTimeout = TimeSpan.FromSeconds(10), TlsHandshakeTimeout = TimeSpan.FromSeconds(10) };
@@ -137,7 +271,85 @@ public sealed class WebAccountSignInTests
         public Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, AssertionVerdict verdict, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _calls);
-            return Task.FromResult(new WebAccountAuthorization(code, code == 0 ? "allowed by test" : "no role"));
+            return Task.FromResult(new WebAccountAuthorization(code, code == 0 ? "allowed by test" : "no role") { Grant = code == 0 ? Grant : null });
+        }
+
+        public SessionGrant? Grant { get; init; }
+    }
+
+    /// <summary>A host that answers X.224 with TLS selected, does the TLS handshake and then holds the connection (an xrdp stand-in).</summary>
+    private sealed class TlsBackend : IAsyncDisposable
+    {
+        private static readonly X509Certificate2 Certificate = CreateCertificate();
+        private readonly TcpListener _listener;
+        private readonly TaskCompletionSource<SslStream> _tls = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Task _serve;
+
+        private TlsBackend()
+        {
+            _listener = new TcpListener(IPAddress.Loopback, 0);
+            _listener.Start();
+            _serve = ServeAsync();
+        }
+
+        public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public static TlsBackend Start() => new();
+
+        /// <summary>True when the gateway closes the host leg (read returns 0 or fails) within 10 s.</summary>
+        public async Task<bool> ClosedAsync()
+        {
+            var tls = await _tls.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            try
+            {
+                return await tls.ReadAsync(new byte[64]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) == 0;
+            }
+            catch (IOException)
+            {
+                return true;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _listener.Stop();
+            if (_tls.Task.IsCompletedSuccessfully)
+            {
+                await _tls.Task.Result.DisposeAsync();
+            }
+
+            try
+            {
+                await _serve.WaitAsync(TimeSpan.FromSeconds(5));
+            }
+            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or TimeoutException or System.Security.Authentication.AuthenticationException)
+            {
+            }
+        }
+
+        private async Task ServeAsync()
+        {
+            var client = await _listener.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            var header = new byte[4];
+            await stream.ReadExactlyAsync(header);
+            var frame = new byte[(header[2] << 8) | header[3]];
+            header.CopyTo(frame, 0);
+            await stream.ReadExactlyAsync(frame.AsMemory(4));
+            var buffer = new ArrayBufferWriter<byte>();
+            new ConnectionConfirm(NegotiationResult.Response(SecurityProtocol.Ssl, NegotiationResponseFlags.None)).Write(buffer);
+            await stream.WriteAsync(buffer.WrittenMemory);
+            var tls = new SslStream(stream);
+            await tls.AuthenticateAsServerAsync(Certificate);
+            _tls.TrySetResult(tls);
+        }
+
+        private static X509Certificate2 CreateCertificate()
+        {
+            using var key = RSA.Create(2048);
+            var request = new CertificateRequest("CN=xrdp-host", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+            return X509Certificate2.CreateFromPem(cert.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
         }
     }
 
