@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
+using Gatehouse.Gateway.Tests.Pipeline;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol.RdsAad;
+using Microsoft.Extensions.DependencyInjection;
 
 
 namespace Gatehouse.Gateway.Tests.WebAccount;
@@ -75,13 +77,28 @@ public sealed class AssertionValidatorTests
         { "forged aad_nonce", AssertionFailure.ClientNonce, "not a valid" },
     };
 
+    public static TheoryData<string, AssertionFailure, string> HandlerRefusals()
+    {
+        var data = new TheoryData<string, AssertionFailure, string>();
+        foreach (var row in Refusals())
+        {
+            var (name, failure, reason) = ((string)row[0], (AssertionFailure)row[1], (string)row[2]);
+            if (name != "nonce replayed on the same connection")
+            {
+                data.Add(name, failure, reason);
+            }
+        }
+
+        return data;
+    }
+
     [Theory]
     [MemberData(nameof(Refusals))]
     public async Task Refused_WithTheReasonAndSecEInvalidToken(string name, AssertionFailure failure, string reason)
     {
         var nonce = ServerNonce.Issue(Now);
         _directory.CnfKid = Thumbprint(_key);
-        var request = Build(name, nonce);
+        var request = Build(name, nonce.Value);
         if (name == "nonce replayed on the same connection")
         {
             Assert.True((await Validate(request, nonce)).Accepted);
@@ -92,6 +109,48 @@ public sealed class AssertionValidatorTests
         Assert.True(failure == verdict.Failure, $"{name}: expected {failure}, got {verdict.Failure}: {verdict.Reason}");
         Assert.Contains(reason, verdict.Reason, StringComparison.Ordinal);
         Assert.Equal(RdsAadAuthResult.InvalidToken, verdict.ResultCode);
+    }
+
+    /// <summary>
+    /// Every refusal again, end to end through the real connection handler with the C# RDS AAD client: the client gets
+    /// SEC_E_INVALID_TOKEN, the sign-in log gets the reason, and a second client signing in meanwhile is not affected.
+    /// (A nonce replayed on the same connection cannot be sent through the protocol: the gateway reads one request.)
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(HandlerRefusals))]
+    public async Task Refused_ThroughTheGateway_WithTheCodeAndTheLogReason_WhileAnotherClientSignsIn(string name, AssertionFailure failure, string reason)
+    {
+        Assert.True(Enum.IsDefined(failure));
+        _directory.CnfKid = Thumbprint(_key);
+        var options = new GatewayOptions();
+        await using var gateway = await GatewayHost.StartAsync(options, services =>
+        {
+            services.AddSingleton<IWebAccountDirectory>(_directory);
+            services.AddSingleton<IWebAccountAuthorizer>(new AllowEveryone());
+            services.AddSingleton(new WebAccountOptions());
+            services.AddSingleton<AssertionValidator>();
+            services.AddSingleton<IClientAuthenticator, WebAccountAuthenticator>();
+            services.AddSingleton<TimeProvider>(_time);
+        });
+        await using var bystander = await AadTestClient.ConnectAsync(gateway.Port);
+        var bystanderNonce = await bystander.ReadNonceAsync();
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
+        var nonce = await client.ReadNonceAsync();
+
+        await client.SendAsync(Build(name, nonce));
+        Assert.Equal(RdsAadAuthResult.InvalidToken, await client.ReadResultAsync());
+        Assert.True(await client.IsClosedAsync());
+        var refused = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.False(refused.Succeeded);
+        Assert.Equal("0x80090308", refused.Code);
+        Assert.Contains(reason, refused.Reason, StringComparison.Ordinal);
+
+        // The other connection signs in as if nothing happened (the directory fake is reset to a good token first).
+        _directory.TokenFailure = null;
+        _directory.CnfKid = Thumbprint(_key);
+        _time.Reset(Now);
+        await bystander.SendAsync(Build("good", bystanderNonce));
+        Assert.Equal(RdsAadAuthResult.Success, await bystander.ReadResultAsync());
     }
 
     [Theory]
@@ -109,13 +168,13 @@ public sealed class AssertionValidatorTests
     public async Task FailedValidation_DoesNotConsultTheIdentityProviderMoreThanNeeded()
     {
         var nonce = ServerNonce.Issue(Now);
-        var verdict = await Validate(Build("signed by another key", nonce), nonce);
+        var verdict = await Validate(Build("signed by another key", nonce.Value), nonce);
         Assert.Equal(AssertionFailure.Signature, verdict.Failure);
         Assert.Empty(_directory.LookedUp);
         Assert.Equal(0, _directory.TokenChecks);
     }
 
-    private byte[] Build(string name, ServerNonce nonce)
+    private byte[] Build(string name, string nonce)
     {
         var ts = Now.ToUnixTimeSeconds();
         switch (name)
@@ -125,54 +184,55 @@ public sealed class AssertionValidatorTests
             case "jws with two parts": return RdsAadCorpusMessage("{\"rdp_assertion\":\"eyJhIjoxfQ.eyJhIjoxfQ\"}");
             case "oversized assertion": return RdsAadCorpusMessage($"{{\"rdp_assertion\":\"{new string('A', 70_000)}\"}}");
             case "invalid utf-8": return [.. "{\"rdp_assertion\":\""u8, 0xC3, 0x28, .. "\"}\0"u8];
-            case "EC key": return Assertion(nonce.Value, jwk: "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}");
-            case "jwk n not base64url": return Assertion(nonce.Value, jwk: "{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"not+base64\"}");
-            case "alg none": return Assertion(nonce.Value, alg: "none");
-            case "alg HS256": return Assertion(nonce.Value, alg: "HS256");
-            case "alg rs256 lower case": return Assertion(nonce.Value, alg: "rs256");
+            case "EC key": return Assertion(nonce, jwk: "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}");
+            case "jwk n not base64url": return Assertion(nonce, jwk: "{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"not+base64\"}");
+            case "alg none": return Assertion(nonce, alg: "none");
+            case "alg HS256": return Assertion(nonce, alg: "HS256");
+            case "alg rs256 lower case": return Assertion(nonce, alg: "rs256");
             case "nonce from another connection": return Assertion(ServerNonce.Issue(Now).Value);
-            case "nonce replayed on the same connection": return Assertion(nonce.Value);
+            case "nonce replayed on the same connection": return Assertion(nonce);
             case "nonce expired":
                 _time.Advance(TimeSpan.FromMinutes(6));
-                return Assertion(nonce.Value, tsJson: $"\"{ts + 360}\"");
-            case "ts 10 minutes old": return Assertion(nonce.Value, tsJson: $"\"{ts - 600}\"");
-            case "ts 10 minutes ahead": return Assertion(nonce.Value, tsJson: $"\"{ts + 600}\"");
-            case "ts number too old": return Assertion(nonce.Value, tsJson: $"{ts - 301}");
-            case "payload changed after signing": return Assertion(nonce.Value, tamper: true);
+                return Assertion(nonce, tsJson: $"\"{ts + 360}\"");
+            case "ts 10 minutes old": return Assertion(nonce, tsJson: $"\"{ts - 600}\"");
+            case "ts 10 minutes ahead": return Assertion(nonce, tsJson: $"\"{ts + 600}\"");
+            case "ts number too old": return Assertion(nonce, tsJson: $"{ts - 301}");
+            case "payload changed after signing": return Assertion(nonce, tamper: true);
             case "signed by another key":
-                return Assertion(nonce.Value, signer: OtherKey);
+                return Assertion(nonce, signer: OtherKey);
 
             case "RSA-1024 key":
                 using (var small = RSA.Create(1024))
                 {
-                    return Assertion(nonce.Value, signer: small, key: small);
+                    return Assertion(nonce, signer: small, key: small);
                 }
 
-            case "RSA-8200 key": return Assertion(nonce.Value, jwk: $"{{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"{B64([0x80, .. new byte[1024]])}\"}}");
-            case "even exponent": return Assertion(nonce.Value, jwk: $"{{\"kty\":\"RSA\",\"e\":\"AQAC\",\"n\":\"{B64(_key.ExportParameters(false).Modulus!)}\"}}");
-            case "u not a device url": return Assertion(nonce.Value, url: "https://vm1.contoso.test/");
-            case "u label 127 (FreeRDP with an IP)": return Assertion(nonce.Value, url: RdpAssertion.DevicePrefix + "127");
-            case "u label 10.0.0.5": return Assertion(nonce.Value, url: RdpAssertion.DevicePrefix + "10.0.0.5");
-            case "u label [::1]": return Assertion(nonce.Value, url: RdpAssertion.DevicePrefix + "[::1]");
-            case "unknown host": return Assertion(nonce.Value, url: RdpAssertion.DevicePrefix + "vm9");
+            case "RSA-8200 key": return Assertion(nonce, jwk: $"{{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"{B64([0x80, .. new byte[1024]])}\"}}");
+            case "even exponent": return Assertion(nonce, jwk: $"{{\"kty\":\"RSA\",\"e\":\"AQAC\",\"n\":\"{B64(_key.ExportParameters(false).Modulus!)}\"}}");
+            case "u not a device url": return Assertion(nonce, url: "https://vm1.contoso.test/");
+            case "u label 127 (FreeRDP with an IP)": return Assertion(nonce, url: RdpAssertion.DevicePrefix + "127");
+            case "u label 10.0.0.5": return Assertion(nonce, url: RdpAssertion.DevicePrefix + "10.0.0.5");
+            case "u label [::1]": return Assertion(nonce, url: RdpAssertion.DevicePrefix + "[::1]");
+            case "unknown host": return Assertion(nonce, url: RdpAssertion.DevicePrefix + "vm9");
             case "token expired":
                 _directory.TokenFailure = "the token expired at 11:00:00Z";
-                return Assertion(nonce.Value);
+                return Assertion(nonce);
             case "token for another host":
                 _directory.TokenFailure = "the audience names another host";
-                return Assertion(nonce.Value);
+                return Assertion(nonce);
             case "token from another tenant":
                 _directory.TokenFailure = "the tenant is not this gateway's";
-                return Assertion(nonce.Value);
+                return Assertion(nonce);
             case "token bound to another key":
                 _directory.CnfKid = RdsAadCorpusThumbprint;
-                return Assertion(nonce.Value);
+                return Assertion(nonce);
             case "token without cnf":
                 _directory.CnfKid = null;
-                return Assertion(nonce.Value);
-            case "no client_claims": return Assertion(nonce.Value, clientClaims: null);
-            case "empty aad_nonce": return Assertion(nonce.Value, clientClaims: "{\\\"aad_nonce\\\":\\\"\\\"}");
-            case "forged aad_nonce": return Assertion(nonce.Value, clientClaims: "{\\\"aad_nonce\\\":\\\"forged\\\"}");
+                return Assertion(nonce);
+            case "no client_claims": return Assertion(nonce, clientClaims: null);
+            case "empty aad_nonce": return Assertion(nonce, clientClaims: "{\\\"aad_nonce\\\":\\\"\\\"}");
+            case "forged aad_nonce": return Assertion(nonce, clientClaims: "{\\\"aad_nonce\\\":\\\"forged\\\"}");
+            case "good": return Assertion(nonce);
             default: throw new ArgumentOutOfRangeException(nameof(name), name);
         }
     }
@@ -206,6 +266,12 @@ public sealed class AssertionValidatorTests
         }
 
         return RdsAadCorpusMessage($"{{\"rdp_assertion\":\"{signingInput}.{B64(signature)}\"}}");
+    }
+
+    private sealed class AllowEveryone : IWebAccountAuthorizer
+    {
+        public Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, AssertionVerdict verdict, CancellationToken cancellationToken) =>
+            Task.FromResult(new WebAccountAuthorization(RdsAadAuthResult.Success, "allowed by test"));
     }
 
     private Task<AssertionVerdict> Validate(byte[] request, ServerNonce nonce) =>

@@ -23,14 +23,13 @@ namespace Gatehouse.Gateway.Tests.WebAccount;
 public sealed class WebAccountSignInTests
 {
     private static readonly RSA Key = RSA.Create(2048);
-    private static readonly byte[] AadRequest = Convert.FromHexString("0300002a25e00000000000436f6f6b69653a206d737473686173683d726f6f740d0a0100080010000000");
 
     [Fact]
     public async Task ValidAssertion_AndAllowed_GetsSuccessAndSignsIn()
     {
         var authorizer = new FakeAuthorizer(RdsAadAuthResult.Success);
         await using var gateway = await StartAsync(authorizer);
-        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
         var nonce = await client.ReadNonceAsync();
         await client.SendAsync(Assertion(nonce));
         Assert.Equal(RdsAadAuthResult.Success, await client.ReadResultAsync());
@@ -41,7 +40,7 @@ public sealed class WebAccountSignInTests
     public async Task ValidAssertion_ButNoRole_GetsAccessDenied()
     {
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.AccessDenied));
-        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
         await client.SendAsync(Assertion(await client.ReadNonceAsync()));
         Assert.Equal(RdsAadAuthResult.AccessDenied, await client.ReadResultAsync());
         Assert.True(await client.IsClosedAsync());
@@ -52,8 +51,8 @@ public sealed class WebAccountSignInTests
     {
         var authorizer = new FakeAuthorizer(RdsAadAuthResult.Success);
         await using var gateway = await StartAsync(authorizer);
-        await using var first = await AadClient.ConnectAsync(gateway.Port);
-        await using var second = await AadClient.ConnectAsync(gateway.Port);
+        await using var first = await AadTestClient.ConnectAsync(gateway.Port);
+        await using var second = await AadTestClient.ConnectAsync(gateway.Port);
         var firstNonce = await first.ReadNonceAsync();
         await second.ReadNonceAsync();
         await second.SendAsync(Assertion(firstNonce));
@@ -69,7 +68,7 @@ public sealed class WebAccountSignInTests
     public async Task OversizedRequest_IsRefusedWithoutReadingItAll()
     {
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success), o => o.MaxAssertionBytes = 4096);
-        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
         await client.ReadNonceAsync();
         await client.SendAsync(Encoding.ASCII.GetBytes("{\"rdp_assertion\":\"" + new string('A', 8192)));
         Assert.Equal(RdsAadAuthResult.InvalidToken, await client.ReadResultAsync());
@@ -80,9 +79,9 @@ public sealed class WebAccountSignInTests
     public async Task SlowClient_IsClosedAtTheAssertionDeadline_WhileAnotherSignsIn()
     {
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success), o => o.AssertionTimeout = TimeSpan.FromMilliseconds(500));
-        await using var slow = await AadClient.ConnectAsync(gateway.Port);
+        await using var slow = await AadTestClient.ConnectAsync(gateway.Port);
         await slow.ReadNonceAsync();
-        await using var fast = await AadClient.ConnectAsync(gateway.Port);
+        await using var fast = await AadTestClient.ConnectAsync(gateway.Port);
         await fast.SendAsync(Assertion(await fast.ReadNonceAsync()));
         Assert.Equal(RdsAadAuthResult.Success, await fast.ReadResultAsync());
         Assert.True(await slow.IsClosedAsync());
@@ -92,7 +91,7 @@ public sealed class WebAccountSignInTests
     public async Task GarbageJson_GetsInvalidToken()
     {
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success));
-        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
         await client.ReadNonceAsync();
         await client.SendAsync("[\"not an object\"]\0"u8.ToArray());
         Assert.Equal(RdsAadAuthResult.InvalidToken, await client.ReadResultAsync());
@@ -103,7 +102,7 @@ public sealed class WebAccountSignInTests
     {
         var closedPort = ClosedPort();
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(closedPort) }, o => o.BackendConnectTimeout = TimeSpan.FromSeconds(5));
-        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
         await client.SendAsync(Assertion(await client.ReadNonceAsync()));
         Assert.Equal(RdsAadAuthResult.NoLogonServers, await client.ReadResultAsync());
         Assert.True(await client.IsClosedAsync());
@@ -122,7 +121,7 @@ public sealed class WebAccountSignInTests
         await using var host = TlsBackend.Start();
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(host.Port) });
         gateway.Journal.FailStart = true;
-        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
         await client.SendAsync(Assertion(await client.ReadNonceAsync()));
         Assert.Equal(RdsAadAuthResult.NoLogonServers, await client.ReadResultAsync());
         var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
@@ -136,7 +135,7 @@ public sealed class WebAccountSignInTests
     {
         await using var host = TlsBackend.Start();
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(host.Port) });
-        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
         await client.SendAsync(Assertion(await client.ReadNonceAsync()));
         Assert.Equal(RdsAadAuthResult.Success, await client.ReadResultAsync());
 
@@ -165,7 +164,7 @@ public sealed class WebAccountSignInTests
     {
         await using var host = TlsBackend.Start();
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(host.Port) with { MaxDuration = TimeSpan.FromMilliseconds(300) } });
-        await using var client = await AadClient.ConnectAsync(gateway.Port);
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
         await client.SendAsync(Assertion(await client.ReadNonceAsync()));
         Assert.Equal(RdsAadAuthResult.Success, await client.ReadResultAsync());
         Assert.True(await client.IsClosedAsync());
@@ -177,13 +176,13 @@ public sealed class WebAccountSignInTests
     public async Task Refusals_AreInTheSignInLog_WithCodeAndReason()
     {
         await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.AccessDenied));
-        await using (var client = await AadClient.ConnectAsync(gateway.Port))
+        await using (var client = await AadTestClient.ConnectAsync(gateway.Port))
         {
             await client.SendAsync(Assertion(await client.ReadNonceAsync()));
             Assert.Equal(RdsAadAuthResult.AccessDenied, await client.ReadResultAsync());
         }
 
-        await using (var client = await AadClient.ConnectAsync(gateway.Port))
+        await using (var client = await AadTestClient.ConnectAsync(gateway.Port))
         {
             await client.ReadNonceAsync();
             await client.SendAsync("[\"not an object\"]\0"u8.ToArray());
@@ -350,91 +349,6 @@ public sealed class WebAccountSignInTests
             var request = new CertificateRequest("CN=xrdp-host", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
             using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
             return X509Certificate2.CreateFromPem(cert.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
-        }
-    }
-
-    /// <summary>A minimal RDS AAD Auth client, as FreeRDP 3 /sec:aad speaks it.</summary>
-    private sealed class AadClient : IAsyncDisposable
-    {
-        private readonly TcpClient _tcp;
-        private readonly SslStream _tls;
-
-        private AadClient(TcpClient tcp, SslStream tls)
-        {
-            _tcp = tcp;
-            _tls = tls;
-        }
-
-        public static async Task<AadClient> ConnectAsync(int port)
-        {
-            var tcp = new TcpClient();
-            await tcp.ConnectAsync(IPAddress.Loopback, port);
-            var stream = tcp.GetStream();
-            await stream.WriteAsync(AadRequest);
-            var header = new byte[4];
-            await stream.ReadExactlyAsync(header);
-            var frame = new byte[(header[2] << 8) | header[3]];
-            header.CopyTo(frame, 0);
-            await stream.ReadExactlyAsync(frame.AsMemory(4));
-            Assert.True(ConnectionConfirm.TryParse(frame, out var confirm, out _));
-            Assert.Equal(SecurityProtocol.RdsAad, confirm.Result!.Value.SelectedProtocol);
-            var tls = new SslStream(stream, false, (_, certificate, _, _) => certificate is not null);
-            await tls.AuthenticateAsClientAsync("vm1.gatehouse.test");
-            return new AadClient(tcp, tls);
-        }
-
-        public async Task<string> ReadNonceAsync()
-        {
-            var message = await ReadMessageAsync();
-            Assert.True(RdsAadServerNonce.TryParse(message, out var nonce, out var error), error?.ToString());
-            return nonce.Nonce;
-        }
-
-        public async Task<int> ReadResultAsync()
-        {
-            var message = await ReadMessageAsync();
-            Assert.True(RdsAadAuthResult.TryParse(message, out var result, out var error), error?.ToString());
-            return result.Result;
-        }
-
-        public async Task SendAsync(byte[] bytes)
-        {
-            await _tls.WriteAsync(bytes);
-            await _tls.FlushAsync();
-        }
-
-        public async Task<bool> IsClosedAsync()
-        {
-            try
-            {
-                return await _tls.ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) == 0;
-            }
-            catch (IOException)
-            {
-                return true;
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _tls.DisposeAsync();
-            _tcp.Dispose();
-        }
-
-        private async Task<byte[]> ReadMessageAsync()
-        {
-            var bytes = new List<byte>();
-            var one = new byte[1];
-            while (true)
-            {
-                var n = await _tls.ReadAsync(one).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-                Assert.True(n == 1, "the gateway closed before a whole RDS AAD message");
-                bytes.Add(one[0]);
-                if (one[0] == 0)
-                {
-                    return [.. bytes];
-                }
-            }
         }
     }
 }
