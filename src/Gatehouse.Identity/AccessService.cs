@@ -243,7 +243,8 @@ public sealed class AccessService
             UserPrincipalName = user.UserPrincipalName,
             GroupIds = principal.GroupIds,
             GroupNames = new HashSet<string>(groupNames, StringComparer.OrdinalIgnoreCase),
-            Applications = [request.Application],
+            // An RDP sign-in is a sign-in to both RDP applications (RdpApplications.Both): a policy on either applies.
+            Applications = RdpApplications.Both.Contains(request.Application, StringComparer.OrdinalIgnoreCase) ? RdpApplications.Both : [request.Application],
             Host = hostRef,
             ClientAddress = request.ClientAddress,
             AuthenticationMethods = new HashSet<string>(request.AuthenticationMethods, StringComparer.Ordinal),

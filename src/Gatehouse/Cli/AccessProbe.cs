@@ -1,0 +1,106 @@
+using System.Net;
+using Gatehouse.Access;
+using Gatehouse.Identity;
+using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
+
+using Host = Gatehouse.Storage.Host;
+
+namespace Gatehouse.Cli;
+
+/// <summary>
+/// What <c>policy what-if</c> and <c>diagnose</c> ask: the one access call (<see cref="AccessService.AuthorizeSignInAsync"/>)
+/// for a password-only sign-in and for one with MFA, plus every policy's outcome (evaluated even when the sign-in is
+/// refused before the policies, e.g. for want of a role, so the administrator sees them all).
+/// </summary>
+internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAddress? ClientAddress, IReadOnlyList<string> Methods,
+    AccessDecision Decision, AccessDecision WithMfa, AccessEvaluation Policies, string? BrokenPolicy, SignInAuthorization Rbac)
+{
+    public static async Task<AccessProbe> RunAsync(CliContext context, string upn, string hostName, string? ip, bool mfa, CancellationToken cancellationToken)
+    {
+        IPAddress? address = null;
+        if (ip is { Length: > 0 } && !IPAddress.TryParse(ip, out address))
+        {
+            throw new CliException($"--ip '{ip}' is not an IP address; give the client's address, e.g. 203.0.113.7.");
+        }
+
+        var user = await Lookups.UserAsync(context, upn, cancellationToken).ConfigureAwait(false);
+        var host = await Lookups.HostAsync(context, hostName, cancellationToken).ConfigureAwait(false);
+        var access = context.Get<AccessService>();
+        var now = context.Now;
+        IReadOnlyList<string> methods = mfa ? ["pwd", "mfa"] : ["pwd"];
+        AccessRequest Request(IReadOnlyList<string> amr) => new()
+        {
+            UserId = user.Id,
+            HostId = host.Id,
+            ClientAddress = address,
+            AuthenticationMethods = amr,
+            AuthenticatedAt = now,
+        };
+        var decision = await access.AuthorizeSignInAsync(Request(methods), cancellationToken).ConfigureAwait(false);
+        var withMfa = mfa ? decision : await access.AuthorizeSignInAsync(Request(["pwd", "mfa"]), cancellationToken).ConfigureAwait(false);
+
+        var hostGroup = host.HostGroupId is { } groupId
+            ? await context.Db.HostGroups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
+            : null;
+        var principal = await access.ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
+
+        // The role check for the report, also when the access call refused before it (e.g. a temporary password).
+        var rbac = decision.Rbac ?? (await access.LoadRbacAsync(user.TenantId, cancellationToken).ConfigureAwait(false)).AuthorizeSignIn(principal, new HostRef(host.Name, hostGroup));
+        var evaluation = decision.Policies;
+        string? broken = null;
+        if (evaluation is null)
+        {
+            // Refused before the policies were looked at: evaluate them the way AccessService does, for the report.
+            var (policies, locations, unreadable) = await access.LoadPoliciesAsync(user.TenantId, cancellationToken).ConfigureAwait(false);
+            broken = unreadable;
+            var groupNames = await context.Db.Groups.AsNoTracking().Where(g => principal.GroupIds.Contains(g.Id)).Select(g => g.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+            evaluation = ConditionalAccessEvaluator.Evaluate(policies, locations, new SignInContext
+            {
+                UserId = user.Id,
+                UserPrincipalName = user.UserPrincipalName,
+                GroupIds = principal.GroupIds,
+                GroupNames = new HashSet<string>(groupNames, StringComparer.OrdinalIgnoreCase),
+                Applications = RdpApplications.Both,
+                Host = new HostRef(host.Name, hostGroup),
+                ClientAddress = address,
+                AuthenticationMethods = new HashSet<string>(methods, StringComparer.Ordinal),
+                AuthenticatedAt = now,
+                Now = now,
+            });
+        }
+
+        return new AccessProbe(user, host, hostGroup, address, methods, decision, withMfa, evaluation, broken, rbac);
+    }
+
+    /// <summary>True when the sign-in is refused only for want of MFA, and MFA would let it through.</summary>
+    public bool MfaWouldHelp => !Decision.Allowed && WithMfa.Allowed;
+
+    public static string ResultName(PolicyResult result) => result switch
+    {
+        PolicyResult.Success => "success",
+        PolicyResult.Failure => "failure",
+        PolicyResult.NotApplied => "notApplied",
+        PolicyResult.ReportOnlySuccess => "reportOnlySuccess",
+        PolicyResult.ReportOnlyFailure => "reportOnlyFailure (not enforced)",
+        _ => "reportOnlyNotApplied",
+    };
+
+    public static string StateName(PolicyState state) => state switch
+    {
+        PolicyState.Enabled => "enabled",
+        PolicyState.Disabled => "disabled",
+        _ => "enabledForReportingButNotEnforced",
+    };
+
+    public IReadOnlyList<PolicyLine> PolicyLines =>
+        [.. Policies.Outcomes.Select(o => new PolicyLine(o.Policy.DisplayName, StateName(o.Policy.State), ResultName(o.Result), o.Reason))];
+
+    /// <summary>One sentence for a decision: allowed as which account, or refused with the reason.</summary>
+    public static string Verdict(AccessDecision decision) => decision.Allowed
+        ? $"allowed as {decision.Account} ({(decision.Rbac?.Level == LoginLevel.Administrator ? "administrator" : "regular user")}, by '{decision.Rbac?.Role?.Name}' at {decision.Rbac?.GrantedBy?.Scope})"
+        : $"refused: {decision.Reason}";
+}
+
+/// <summary>One policy's outcome, as printed.</summary>
+internal sealed record PolicyLine(string Policy, string State, string Result, string Reason);

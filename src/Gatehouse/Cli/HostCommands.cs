@@ -1,0 +1,283 @@
+using System.CommandLine;
+using System.Globalization;
+using Gatehouse.Identity;
+using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
+
+using Host = Gatehouse.Storage.Host;
+
+namespace Gatehouse.Cli;
+
+/// <summary><c>gatehouse host …</c>: register RDP hosts with their mapped accounts. Secrets are never printed.</summary>
+internal static class HostCommands
+{
+    public static Command Create(CliEnvironment environment)
+    {
+        var admin = new AdminOptions();
+        var command = new Command("host", "Manage RDP hosts: create, list, show, delete.");
+        admin.AddTo(command);
+        command.Subcommands.Add(CreateCommand(admin, environment));
+        command.Subcommands.Add(ListCommand(admin, environment));
+        command.Subcommands.Add(ShowCommand(admin, environment));
+        command.Subcommands.Add(DeleteCommand(admin, environment));
+        return command;
+    }
+
+    private static Command CreateCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var name = new Option<string>("--name") { Description = "The host's name: what users type as the computer name (a DNS label, not an IP address).", Required = true };
+        var backend = new Option<string>("--backend") { Description = "The real host's address, HOST:PORT (port 3389 when omitted; [v6]:port for IPv6).", Required = true };
+        var security = new Option<string>("--backend-security") { Description = "How the gateway logs on to the host: tls (xrdp) or nla (Windows, CredSSP).", Required = true };
+        security.AcceptOnlyFromAmong("tls", "nla");
+        var hostGroup = new Option<string?>("--host-group") { Description = "The host group (created before with 'gatehouse hostgroup create')." };
+        var aliases = new Option<string[]>("--alias") { Description = "Another name users may connect with (repeatable).", AllowMultipleArgumentsPerToken = false, Arity = ArgumentArity.ZeroOrMore };
+        var adminAccount = new Option<string?>("--admin-account") { Description = "The account used for 'Virtual Machine Administrator Login' (NAME or DOMAIN\\NAME)." };
+        var adminStdin = new Option<bool>("--admin-password-stdin") { Description = "Read the admin account's password from standard input (the first line)." };
+        var adminFile = new Option<FileInfo?>("--admin-password-file") { Description = "Read the admin account's password from FILE (its first line)." };
+        var userAccount = new Option<string?>("--user-account") { Description = "The account used for 'Virtual Machine User Login' (NAME or DOMAIN\\NAME)." };
+        var userStdin = new Option<bool>("--user-password-stdin") { Description = "Read the user account's password from standard input (the first line; the second line when --admin-password-stdin is given too)." };
+        var userFile = new Option<FileInfo?>("--user-password-file") { Description = "Read the user account's password from FILE (its first line)." };
+        var command = new Command(
+            "create",
+            "Register a host. Each mapped account needs its password from standard input or a file; when both passwords come from standard input, give two lines: the admin account's password first, then the user account's. Passwords are stored encrypted and never printed.")
+        {
+            name, backend, security, hostGroup, aliases, adminAccount, adminStdin, adminFile, userAccount, userStdin, userFile,
+        };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var (backendHost, backendPort) = ParseBackend(parse.GetValue(backend)!);
+            var backendSecurity = string.Equals(parse.GetValue(security), "nla", StringComparison.OrdinalIgnoreCase) ? BackendSecurity.Nla : BackendSecurity.Tls;
+            var adminName = parse.GetValue(adminAccount);
+            var userName = parse.GetValue(userAccount);
+            if (string.IsNullOrWhiteSpace(adminName) && string.IsNullOrWhiteSpace(userName))
+            {
+                throw new CliException("Give the host at least one mapped account: --admin-account NAME and/or --user-account NAME, each with its password (--…-password-stdin or --…-password-file FILE).");
+            }
+
+            // Standard input is read in a fixed order: the admin password's line first, then the user password's.
+            var adminPassword = await ReadPasswordAsync(context, "admin", adminName, parse.GetValue(adminStdin), parse.GetValue(adminFile), ct).ConfigureAwait(false);
+            var userPassword = await ReadPasswordAsync(context, "user", userName, parse.GetValue(userStdin), parse.GetValue(userFile), ct).ConfigureAwait(false);
+
+            var hostName = parse.GetValue(name)!;
+            var directory = context.Get<DirectoryService>();
+            Guid? groupId = null;
+            if (parse.GetValue(hostGroup) is { Length: > 0 } groupName)
+            {
+                groupId = (await Lookups.HostGroupAsync(context, groupName, ct).ConfigureAwait(false)).Id;
+            }
+
+            var aliasNames = parse.GetValue(aliases) ?? [];
+            foreach (var label in aliasNames.Prepend(hostName))
+            {
+                if (RdpScope.TryValidateLabel(label, out var normalized, out _)
+                    && (await context.Db.Hosts.AnyAsync(h => h.Name == normalized, ct).ConfigureAwait(false) || await context.Db.HostAliases.AnyAsync(a => a.Name == normalized, ct).ConfigureAwait(false)))
+                {
+                    throw new CliException($"The name '{normalized}' is already used by a host or alias; 'gatehouse host list' shows them (delete the old host first to replace it).");
+                }
+            }
+
+            Host host;
+            try
+            {
+                host = await directory.CreateHostAsync(context.Tenant.Id, hostName, backendHost, backendPort, backendSecurity,
+                    NullIfEmpty(adminName), adminPassword, NullIfEmpty(userName), userPassword, aliasNames, groupId, ct).ConfigureAwait(false);
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliException($"{CliRunner.Sentence(e)} Use the host's short name (letters, digits and '-'), as users type it in their RDP client.", e);
+            }
+
+            await context.Output.WriteLineAsync($"Created host {host.Name} ({host.Id}) → {backendHost}:{backendPort.ToString(CultureInfo.InvariantCulture)} over {backendSecurity.ToString().ToLowerInvariant()}.").ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Give users access with: gatehouse role assignment create --role \"Virtual Machine User Login\" --assignee USER --scope /hosts/{host.Name}").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command ListCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var output = OutputOption.Create();
+        var command = new Command("list", "List the hosts (account names only, never passwords).") { output };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var rows = await LoadRowsAsync(context, null, ct).ConfigureAwait(false);
+            if (OutputOption.IsJson(parse, output))
+            {
+                await context.WriteJsonAsync(rows).ConfigureAwait(false);
+            }
+            else
+            {
+                context.WriteTable(
+                    ["Name", "Aliases", "Backend", "Security", "Host group", "Admin account", "User account"],
+                    rows.Select(r => (IReadOnlyList<string?>)[r.Name, string.Join(", ", r.Aliases), r.Backend, r.BackendSecurity, r.HostGroup, r.AdminAccount, r.UserAccount]));
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command ShowCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var name = new Argument<string>("NAME") { Description = "The host's name or alias." };
+        var output = OutputOption.Create();
+        var command = new Command("show", "Show a host (account names only, never passwords).") { name, output };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var host = await Lookups.HostAsync(context, parse.GetValue(name)!, ct).ConfigureAwait(false);
+            var row = (await LoadRowsAsync(context, host.Id, ct).ConfigureAwait(false)).Single();
+            if (OutputOption.IsJson(parse, output))
+            {
+                await context.WriteJsonAsync(row).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
+            await context.WriteFieldsAsync(
+            [
+                ("Name", row.Name),
+                ("Id", row.Id.ToString()),
+                ("Aliases", row.Aliases.Count == 0 ? "(none)" : string.Join(", ", row.Aliases)),
+                ("Backend", row.Backend),
+                ("Backend security", row.BackendSecurity),
+                ("Host group", row.HostGroup),
+                ("Scopes", string.Join(", ", new[] { $"/hosts/{row.Name}", row.HostGroup is null ? null : $"/hostGroups/{row.HostGroup}", "/" }.Where(s => s is not null))),
+                ("Admin account", row.AdminAccount is null ? "(none)" : $"{row.AdminAccount} (password {(row.AdminPasswordSet ? "set" : "missing")})"),
+                ("User account", row.UserAccount is null ? "(none)" : $"{row.UserAccount} (password {(row.UserPasswordSet ? "set" : "missing")})"),
+                ("Created", CliRunner.Format(row.CreatedAt)),
+            ]).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command DeleteCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var name = new Argument<string>("NAME") { Description = "The host's name." };
+        var command = new Command("delete", "Delete a host, its aliases and the role assignments scoped to it (a later host with the same name starts with no access).") { name };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var host = await Lookups.HostAsync(context, parse.GetValue(name)!, ct).ConfigureAwait(false);
+            var scope = $"/hosts/{host.Name}";
+            var db = context.Db;
+            var assignments = await db.RoleAssignments.Where(a => a.TenantId == context.Tenant.Id && a.Scope == scope).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+            await db.HostAliases.Where(a => a.HostId == host.Id).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+            await db.Consents.Where(c => c.HostId == host.Id).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+            await db.Hosts.Where(h => h.Id == host.Id).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Deleted host {host.Name} and {assignments.ToString(CultureInfo.InvariantCulture)} role assignment(s) at {scope}. Live sessions to it go on until they end or are killed ('gatehouse sessions list').").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<string?> ReadPasswordAsync(CliContext context, string which, string? account, bool fromStdin, FileInfo? file, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(account))
+        {
+            if (fromStdin || file is not null)
+            {
+                throw new CliException($"A {which} password was given without --{which}-account NAME; name the account it belongs to.");
+            }
+
+            return null;
+        }
+
+        if (fromStdin == (file is not null))
+        {
+            throw new CliException($"--{which}-account needs its password from exactly one of --{which}-password-stdin or --{which}-password-file FILE.");
+        }
+
+        if (fromStdin)
+        {
+            return await context.ReadSecretLineAsync($"the {which} account's password").ConfigureAwait(false);
+        }
+
+        if (!file!.Exists)
+        {
+            throw new CliException($"The password file {file.FullName} does not exist; check --{which}-password-file.");
+        }
+
+        using var reader = file.OpenText();
+        var line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false);
+        return string.IsNullOrEmpty(line)
+            ? throw new CliException($"The password file {file.FullName} is empty; put the {which} account's password on its first line.")
+            : line;
+    }
+
+    private static (string Host, int Port) ParseBackend(string text)
+    {
+        var trimmed = text.Trim();
+        string host;
+        string? port = null;
+        if (trimmed.StartsWith('['))
+        {
+            var close = trimmed.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0)
+            {
+                throw new CliException($"--backend '{text}' is not HOST:PORT; write an IPv6 address as [2001:db8::1]:3389.");
+            }
+
+            host = trimmed[1..close];
+            if (close + 1 < trimmed.Length)
+            {
+                port = trimmed[(close + 1)..].TrimStart(':');
+            }
+        }
+        else
+        {
+            var colon = trimmed.LastIndexOf(':');
+            if (colon > 0 && trimmed.IndexOf(':', StringComparison.Ordinal) == colon)
+            {
+                host = trimmed[..colon];
+                port = trimmed[(colon + 1)..];
+            }
+            else
+            {
+                host = trimmed;
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(host))
+        {
+            throw new CliException($"--backend '{text}' has no host; use HOST:PORT, e.g. 10.0.0.5:3389.");
+        }
+
+        var number = 3389;
+        if (port is not null && (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out number) || number is < 1 or > 65535))
+        {
+            throw new CliException($"--backend '{text}' has no valid port; use HOST:PORT with a port from 1 to 65535.");
+        }
+
+        return (host, number);
+    }
+
+    private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+
+    private static async Task<List<HostRow>> LoadRowsAsync(CliContext context, Guid? only, CancellationToken cancellationToken)
+    {
+        var tenant = context.Tenant.Id;
+        var query = context.Db.Hosts.AsNoTracking().Include(h => h.Aliases).Where(h => h.TenantId == tenant);
+        if (only is { } id)
+        {
+            query = query.Where(h => h.Id == id);
+        }
+
+        var hosts = await query.OrderBy(h => h.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var groups = await context.Db.HostGroups.AsNoTracking().Where(g => g.TenantId == tenant).ToDictionaryAsync(g => g.Id, g => g.Name, cancellationToken).ConfigureAwait(false);
+        return [.. hosts.Select(h => new HostRow(
+            h.Id,
+            h.Name,
+            [.. h.Aliases.Select(a => a.Name).Order(StringComparer.Ordinal)],
+            h.BackendHost.Contains(':', StringComparison.Ordinal) ? $"[{h.BackendHost}]:{h.BackendPort}" : $"{h.BackendHost}:{h.BackendPort}",
+            h.BackendSecurity.ToString().ToLowerInvariant(),
+            h.HostGroupId is { } g ? groups.GetValueOrDefault(g) : null,
+            h.AdminAccountName,
+            h.AdminSecretProtected is not null,
+            h.UserAccountName,
+            h.UserSecretProtected is not null,
+            h.CreatedAt))];
+    }
+
+    /// <summary>A host as listed: account names and whether a password is set, never the password.</summary>
+    private sealed record HostRow(Guid Id, string Name, IReadOnlyList<string> Aliases, string Backend, string BackendSecurity, string? HostGroup,
+        string? AdminAccount, bool AdminPasswordSet, string? UserAccount, bool UserPasswordSet, DateTimeOffset CreatedAt);
+}

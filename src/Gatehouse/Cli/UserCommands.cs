@@ -1,0 +1,265 @@
+using System.CommandLine;
+using Gatehouse.Identity;
+using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
+using QRCoder;
+
+namespace Gatehouse.Cli;
+
+/// <summary><c>gatehouse user …</c>: create, list, show, disable, enable, reset-password, mfa enroll/reset.</summary>
+internal static class UserCommands
+{
+    public static Command Create(CliEnvironment environment)
+    {
+        var admin = new AdminOptions();
+        var command = new Command("user", "Manage users: create, list, show, disable, enable, reset-password, mfa.");
+        admin.AddTo(command);
+        command.Subcommands.Add(CreateCommand(admin, environment));
+        command.Subcommands.Add(ListCommand(admin, environment));
+        command.Subcommands.Add(ShowCommand(admin, environment));
+        command.Subcommands.Add(EnableCommand("disable", enabled: false, admin, environment));
+        command.Subcommands.Add(EnableCommand("enable", enabled: true, admin, environment));
+        command.Subcommands.Add(ResetPasswordCommand(admin, environment));
+        command.Subcommands.Add(MfaCommand(admin, environment));
+        return command;
+    }
+
+    private static Argument<string> UpnArgument() => new("UPN") { Description = "The user's principal name, user@domain." };
+
+    private static Command CreateCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var upn = new Option<string>("--upn") { Description = "User principal name, user@domain (the domain must be one of the tenant's).", Required = true };
+        var displayName = new Option<string?>("--display-name") { Description = "Display name (default: the part of the UPN before @)." };
+        var passwordStdin = new Option<bool>("--password-stdin") { Description = "Read the password from the first line of standard input (the user keeps it)." };
+        var temporary = new Option<bool>("--temporary-password") { Description = "Generate a temporary password, print it once; the user must change it at the first sign-in (the default)." };
+        var command = new Command("create", "Create a user. Without --password-stdin a temporary password is generated and printed once.")
+        {
+            upn, displayName, passwordStdin, temporary,
+        };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            if (parse.GetValue(passwordStdin) && parse.GetValue(temporary))
+            {
+                throw new CliException("Use either --password-stdin or --temporary-password, not both.");
+            }
+
+            var name = parse.GetValue(upn)!;
+            var password = parse.GetValue(passwordStdin) ? await context.ReadSecretLineAsync("the password").ConfigureAwait(false) : null;
+            if (await context.Get<DirectoryService>().FindUserByUpnAsync(name, ct).ConfigureAwait(false) is not null)
+            {
+                throw new CliException($"A user '{name}' already exists; 'gatehouse user show {name}' shows it.");
+            }
+
+            var display = parse.GetValue(displayName) ?? name.Split('@')[0];
+            User user;
+            string? temporaryPassword;
+            try
+            {
+                (user, temporaryPassword) = await context.Get<DirectoryService>().CreateUserAsync(context.Tenant.Id, name, display, password, temporary: false, ct).ConfigureAwait(false);
+            }
+            catch (ArgumentException e)
+            {
+                var domains = await context.Db.TenantDomains.AsNoTracking().Where(d => d.TenantId == context.Tenant.Id).Select(d => d.Name).ToListAsync(ct).ConfigureAwait(false);
+                throw new CliException($"{CliRunner.Sentence(e)} Use a UPN in one of the tenant's domains: {string.Join(", ", domains)}.", e);
+            }
+
+            await context.Output.WriteLineAsync($"Created user {user.UserPrincipalName} ({user.Id}).").ConfigureAwait(false);
+            if (temporaryPassword is not null)
+            {
+                await context.Output.WriteLineAsync($"Temporary password: {temporaryPassword}").ConfigureAwait(false);
+                await context.Output.WriteLineAsync("It is shown only now; the user must change it at the first sign-in.").ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command ListCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var output = OutputOption.Create();
+        var command = new Command("list", "List the users.") { output };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var users = await context.Db.Users.AsNoTracking().Where(u => u.TenantId == context.Tenant.Id).OrderBy(u => u.NormalizedUpn).ToListAsync(ct).ConfigureAwait(false);
+            var rows = users.Select(u => new UserRow(u.Id, u.UserPrincipalName, u.DisplayName, u.Enabled, u.MustChangePassword, MfaState(u), u.CreatedAt)).ToList();
+            if (OutputOption.IsJson(parse, output))
+            {
+                await context.WriteJsonAsync(rows).ConfigureAwait(false);
+            }
+            else
+            {
+                context.WriteTable(
+                    ["UPN", "Display name", "Enabled", "Temporary password", "MFA", "Object id"],
+                    rows.Select(r => (IReadOnlyList<string?>)[r.UserPrincipalName, r.DisplayName, YesNo(r.Enabled), YesNo(r.TemporaryPassword), r.Mfa, r.Id.ToString()]));
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command ShowCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var upn = UpnArgument();
+        var output = OutputOption.Create();
+        var command = new Command("show", "Show a user, their groups and role assignments.") { upn, output };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var user = await Lookups.UserAsync(context, parse.GetValue(upn)!, ct).ConfigureAwait(false);
+            var principal = await context.Get<AccessService>().ExpandPrincipalAsync(user, ct).ConfigureAwait(false);
+            var groups = await context.Db.Groups.AsNoTracking().Where(g => principal.GroupIds.Contains(g.Id)).Select(g => g.Name).OrderBy(n => n).ToListAsync(ct).ConfigureAwait(false);
+            var rbac = await context.Get<AccessService>().LoadRbacAsync(context.Tenant.Id, ct).ConfigureAwait(false);
+            var assignments = await context.Db.RoleAssignments.AsNoTracking()
+                .Where(a => a.PrincipalId == user.Id || principal.GroupIds.Contains(a.PrincipalId)).ToListAsync(ct).ConfigureAwait(false);
+            var names = await Lookups.PrincipalNamesAsync(context, ct).ConfigureAwait(false);
+            var roles = assignments.Select(a => $"{rbac.FindRole(a.RoleDefinitionId)?.Name ?? a.RoleDefinitionId.ToString()} at {a.Scope}{(a.PrincipalId == user.Id ? "" : $" (through group {names.GetValueOrDefault(a.PrincipalId)})")}").ToList();
+            var details = new UserDetails(user.Id, user.UserPrincipalName, user.DisplayName, user.Enabled, user.MustChangePassword, MfaState(user), user.CreatedAt, user.PasswordChangedAt, groups, roles);
+            if (OutputOption.IsJson(parse, output))
+            {
+                await context.WriteJsonAsync(details).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
+            await context.WriteFieldsAsync(
+            [
+                ("UPN", details.UserPrincipalName),
+                ("Object id", details.Id.ToString()),
+                ("Display name", details.DisplayName),
+                ("Enabled", YesNo(details.Enabled)),
+                ("Temporary password", YesNo(details.TemporaryPassword)),
+                ("MFA", details.Mfa),
+                ("Created", CliRunner.Format(details.CreatedAt)),
+                ("Password changed", CliRunner.Format(details.PasswordChangedAt)),
+                ("Groups", groups.Count == 0 ? "(none)" : string.Join(", ", groups)),
+                ("Role assignments", roles.Count == 0 ? "(none)" : string.Join("; ", roles)),
+            ]).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command EnableCommand(string name, bool enabled, AdminOptions admin, CliEnvironment environment)
+    {
+        var upn = UpnArgument();
+        var command = new Command(name, enabled ? "Enable a user (they can sign in again)." : "Disable a user: new sign-ins are refused.") { upn };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var user = await Lookups.UserAsync(context, parse.GetValue(upn)!, ct).ConfigureAwait(false);
+            var directory = context.Get<DirectoryService>();
+            if (enabled)
+            {
+                await directory.EnableAsync(user, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await directory.DisableAsync(user, ct).ConfigureAwait(false);
+            }
+
+            await context.Output.WriteLineAsync($"{user.UserPrincipalName} is {(enabled ? "enabled" : "disabled")}.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command ResetPasswordCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var upn = UpnArgument();
+        var passwordStdin = new Option<bool>("--password-stdin") { Description = "Read the new password from the first line of standard input (the user keeps it)." };
+        var temporary = new Option<bool>("--temporary-password") { Description = "Generate a temporary password and print it once; the user must change it at the next sign-in (the default)." };
+        var command = new Command("reset-password", "Set a new password. By default a temporary password is generated and printed once.") { upn, passwordStdin, temporary };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            if (parse.GetValue(passwordStdin) && parse.GetValue(temporary))
+            {
+                throw new CliException("Use either --password-stdin or --temporary-password, not both.");
+            }
+
+            var user = await Lookups.UserAsync(context, parse.GetValue(upn)!, ct).ConfigureAwait(false);
+            var fromStdin = parse.GetValue(passwordStdin);
+            var password = fromStdin ? await context.ReadSecretLineAsync("the new password").ConfigureAwait(false) : DirectoryService.GenerateTemporaryPassword();
+            await context.Get<DirectoryService>().SetPasswordAsync(user, password, mustChange: !fromStdin, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"The password of {user.UserPrincipalName} was reset.").ConfigureAwait(false);
+            if (!fromStdin)
+            {
+                await context.Output.WriteLineAsync($"Temporary password: {password}").ConfigureAwait(false);
+                await context.Output.WriteLineAsync("It is shown only now; the user must change it at the next sign-in.").ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command MfaCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var command = new Command("mfa", "Multi-factor authentication methods (one-time-code apps).");
+
+        var upn = UpnArgument();
+        var noQr = new Option<bool>("--no-qr") { Description = "Print only the otpauth:// URI, no QR code." };
+        var enroll = new Command("enroll", "Enroll a one-time-code app: prints the otpauth:// URI and a QR code, then reads the app's first code from standard input to confirm (the method counts only once confirmed). Enrolling again replaces the method.")
+        {
+            upn, noQr,
+        };
+        enroll.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var user = await Lookups.UserAsync(context, parse.GetValue(upn)!, ct).ConfigureAwait(false);
+            var directory = context.Get<DirectoryService>();
+            var enrollment = await directory.BeginTotpEnrollmentAsync(user, "Gatehouse", ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync(enrollment.OtpAuthUri).ConfigureAwait(false);
+            if (!parse.GetValue(noQr))
+            {
+                using var generator = new QRCodeGenerator();
+                using var data = generator.CreateQrCode(enrollment.OtpAuthUri, QRCodeGenerator.ECCLevel.M);
+                using var ascii = new AsciiQRCode(data);
+                await context.Output.WriteLineAsync(ascii.GetGraphicSmall(drawQuietZones: true, invert: false, endOfLine: "\n")).ConfigureAwait(false);
+            }
+
+            await context.Output.WriteLineAsync($"Secret (for manual entry): {enrollment.SecretBase32}").ConfigureAwait(false);
+            await context.Output.WriteLineAsync("Scan the code with the authenticator app, then enter the 6-digit code it shows:").ConfigureAwait(false);
+            await context.Output.FlushAsync(ct).ConfigureAwait(false);
+            for (var attempt = 1; attempt <= 3; attempt++)
+            {
+                var code = (await context.Environment.Input.ReadLineAsync(ct).ConfigureAwait(false))?.Trim();
+                if (code is null)
+                {
+                    break;
+                }
+
+                if (await directory.ConfirmTotpAsync(user, code, ct).ConfigureAwait(false))
+                {
+                    await context.Output.WriteLineAsync($"MFA is enrolled and confirmed for {user.UserPrincipalName}.").ConfigureAwait(false);
+                    return ExitCodes.Ok;
+                }
+
+                await context.Error.WriteLineAsync("That code does not match; check the device's clock and enter the current code:").ConfigureAwait(false);
+            }
+
+            throw new CliException($"The enrollment of {user.UserPrincipalName} was not confirmed, so it cannot be used to sign in; run 'gatehouse user mfa enroll {user.UserPrincipalName}' again and enter the app's current code.");
+        });
+
+        var resetUpn = UpnArgument();
+        var reset = new Command("reset", "Remove the user's one-time-code method (they enroll again).") { resetUpn };
+        reset.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var user = await Lookups.UserAsync(context, parse.GetValue(resetUpn)!, ct).ConfigureAwait(false);
+            await context.Get<DirectoryService>().ResetTotpAsync(user, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"The MFA method of {user.UserPrincipalName} was removed.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+
+        command.Subcommands.Add(enroll);
+        command.Subcommands.Add(reset);
+        return command;
+    }
+
+    internal static string YesNo(bool value) => value ? "yes" : "no";
+
+    private static string MfaState(User user) =>
+        user.TotpConfirmedAt is not null ? "totp" : user.TotpSecretProtected is not null ? "totp (not confirmed)" : "none";
+
+    private sealed record UserRow(Guid Id, string UserPrincipalName, string DisplayName, bool Enabled, bool TemporaryPassword, string Mfa, DateTimeOffset CreatedAt);
+
+    private sealed record UserDetails(Guid Id, string UserPrincipalName, string DisplayName, bool Enabled, bool TemporaryPassword, string Mfa,
+        DateTimeOffset CreatedAt, DateTimeOffset PasswordChangedAt, IReadOnlyList<string> Groups, IReadOnlyList<string> RoleAssignments);
+}
