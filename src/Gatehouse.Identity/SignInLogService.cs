@@ -147,17 +147,26 @@ public sealed class SignInLogService
                 };
                 record.Hash = ComputeHash(record);
                 _db.SignIns.Add(record);
-                try
+
+                // The row and the sealed head commit together, so the head can only move forward with the rows it
+                // names (another node appending at the same moment collides on the sequence and retries after it).
+                var transaction = await _db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using (transaction.ConfigureAwait(false))
                 {
-                    await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-                    await _headStore.WriteAsync(_head.Protect(HeadText(record.Sequence, record.Hash)), cancellationToken).ConfigureAwait(false);
-                    _db.Entry(record).State = EntityState.Detached;
-                    return record;
-                }
-                catch (DbUpdateException) when (attempt < 5)
-                {
-                    // Another node took this sequence number: append after its row.
-                    _db.Entry(record).State = EntityState.Detached;
+                    try
+                    {
+                        await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                        await _headStore.WriteAsync(_head.Protect(HeadText(record.Sequence, record.Hash)), cancellationToken).ConfigureAwait(false);
+                        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        _db.Entry(record).State = EntityState.Detached;
+                        return record;
+                    }
+                    catch (DbUpdateException) when (attempt < 5 && !cancellationToken.IsCancellationRequested)
+                    {
+                        // Another node took this sequence number first: append after its row.
+                        await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+                        _db.ChangeTracker.Clear();
+                    }
                 }
             }
         }
