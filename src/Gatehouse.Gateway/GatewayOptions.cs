@@ -50,4 +50,7 @@ public sealed class GatewayOptions
 
     /// <summary>Bytes buffered per direction of a relay before the gateway stops reading from the sender.</summary>
     public int RelayBufferBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>How often live sessions are authorised again (roles, user state, Conditional Access); zero turns it off.</summary>
+    public TimeSpan ReevaluationInterval { get; set; } = TimeSpan.FromSeconds(60);
 }

@@ -71,6 +71,71 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         output.WriteLine($"Sign-in log: {entry.Result} {entry.Code} {entry.Reason}");
     }
 
+    [Fact]
+    public async Task RoleRemovedDuringTheSession_TheNextReevaluationEndsIt()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartClient(display);
+        await SignInAndPasteAsync(client, "dave@contoso.test");
+        var session = await WaitForLiveSessionAsync("dave@contoso.test", client);
+
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+            var dave = await db.Users.SingleAsync(u => u.UserPrincipalName == "dave@contoso.test");
+            Assert.Equal(1, await db.RoleAssignments.Where(a => a.PrincipalId == dave.Id).ExecuteDeleteAsync());
+        }
+
+        var ended = await gateway.App!.Services.GetRequiredService<Gatehouse.Gateway.LiveSessionReevaluator>().ReevaluateAllAsync(CancellationToken.None);
+        Assert.Equal(1, ended);
+        var record = await WaitForSessionEndAsync("dave@contoso.test");
+        Assert.Equal(session.Id, record.Id);
+        Assert.StartsWith("access_revoked: no_role_assignment:", record.EndReason, StringComparison.Ordinal);
+        await Wait.UntilAsync(() => client.HasExited || gateway.Sessions.Find(session.Id) is null, Wait.Generous, "the session to end at the gateway");
+    }
+
+    [Fact]
+    public async Task SessionsKill_FromTheStore_EndsTheSessionOnThisNodeWithinASecondOrTwo()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartClient(display);
+        await SignInAndPasteAsync(client, "erin@contoso.test");
+        var session = await WaitForLiveSessionAsync("erin@contoso.test", client);
+
+        var requested = DateTime.UtcNow;
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            Assert.True(await scope.ServiceProvider.GetRequiredService<SessionStore>().RequestKillAsync(session.Id));
+        }
+
+        await Wait.UntilAsync(() => gateway.Sessions.Find(session.Id) is null, TimeSpan.FromSeconds(10), "the killed session to leave the registry");
+        output.WriteLine($"Killed after {(DateTime.UtcNow - requested).TotalMilliseconds:0} ms");
+        Assert.True(DateTime.UtcNow - requested < TimeSpan.FromSeconds(2), "a kill takes effect within the watcher's interval");
+        var record = await WaitForSessionEndAsync("erin@contoso.test");
+        Assert.StartsWith("killed:", record.EndReason, StringComparison.Ordinal);
+    }
+
+    private async Task<LiveSession> WaitForLiveSessionAsync(string upn, FreeRdpClient client)
+    {
+        LiveSession? session = null;
+        await Wait.UntilAsync(
+            () => (session = gateway.Sessions.List().FirstOrDefault(s => s.Grant.UserPrincipalName == upn)) is not null,
+            Wait.Generous,
+            $"a live session of {upn} at the gateway",
+            () => client.Transcript);
+        return session!;
+    }
+
     private async Task ReachDesktopAsync(string upn, string account, string role)
     {
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
@@ -278,7 +343,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             var access = scope.ServiceProvider.GetRequiredService<AccessService>();
             var tenant = (await directory.FindTenantAsync("contoso.test"))!;
             await directory.CreateHostAsync(tenant.Id, "vm1", "127.0.0.1", Xrdp.Port, BackendSecurity.Tls, Xrdp.AdminAccount, Xrdp.AdminPassword, Xrdp.UserAccount, Xrdp.UserPassword);
-            foreach (var name in new[] { "alice", "bob", "carol" })
+            foreach (var name in new[] { "alice", "bob", "carol", "dave", "erin" })
             {
                 await directory.CreateUserAsync(tenant.Id, $"{name}@contoso.test", name, Password, temporary: false);
             }
@@ -286,6 +351,8 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             await access.AssignRoleAsync(tenant.Id, "Virtual Machine User Login", "alice@contoso.test", "/hosts/vm1");
             await access.AssignRoleAsync(tenant.Id, "Virtual Machine Administrator Login", "bob@contoso.test", "/");
             await access.AssignRoleAsync(tenant.Id, "Owner", "carol@contoso.test", "/");
+            await access.AssignRoleAsync(tenant.Id, "Virtual Machine User Login", "dave@contoso.test", "/hosts/vm1");
+            await access.AssignRoleAsync(tenant.Id, "Virtual Machine User Login", "erin@contoso.test", "/hosts/vm1");
         }
 
         /// <summary>True when the peers are there; otherwise fails the test, or skips it when missing peers are allowed.</summary>

@@ -39,6 +39,9 @@ public sealed record SessionGrant
     /// <summary>Authentication methods of the sign-in.</summary>
     public IReadOnlyList<string> Methods { get; init; } = [];
 
+    /// <summary>When the user authenticated (sign-in frequency is checked against it while the session lives).</summary>
+    public DateTimeOffset AuthenticatedAt { get; init; }
+
     /// <summary>Each policy's outcome (JSON), for the sign-in log.</summary>
     public string? PoliciesJson { get; init; }
 

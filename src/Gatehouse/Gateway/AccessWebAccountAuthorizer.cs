@@ -35,11 +35,11 @@ internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes) : 
                 Application = RdpApplications.AzureWindowsVmSignIn,
             },
             cancellationToken).ConfigureAwait(false);
-        return ToAuthorization(decision, token.TenantId);
+        return ToAuthorization(decision, token.TenantId, token.Amr, token.AuthenticatedAt);
     }
 
     /// <summary>Maps an access decision to the RDS AAD answer (and the grant when allowed).</summary>
-    internal static WebAccountAuthorization ToAuthorization(AccessDecision decision, Guid tenantId)
+    internal static WebAccountAuthorization ToAuthorization(AccessDecision decision, Guid tenantId, IReadOnlyList<string> methods, DateTimeOffset authenticatedAt)
     {
         var code = decision.Refusal switch
         {
@@ -89,7 +89,8 @@ internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes) : 
                 Backend = new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, account.UserName),
                 Credentials = new InjectedCredentials(account.Domain, account.UserName, account.Password),
                 MaxDuration = decision.MaxSessionDuration,
-                Methods = [],
+                Methods = methods,
+                AuthenticatedAt = authenticatedAt,
                 PoliciesJson = decision.PoliciesJson,
                 Reason = decision.Reason,
             },
