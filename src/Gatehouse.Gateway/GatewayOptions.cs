@@ -51,6 +51,15 @@ public sealed class GatewayOptions
     /// <summary>Bytes buffered per direction of a relay before the gateway stops reading from the sender.</summary>
     public int RelayBufferBytes { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// The identity provider's JWKS URL (<c>https://&lt;idp&gt;/common/discovery/v2.0/keys</c>) for a gateway node that
+    /// runs apart from the IdP and cannot read its signing keys; empty: the keys of this node's own store.
+    /// </summary>
+    public string? JwksUrl { get; set; }
+
+    /// <summary>SHA-256 (hex) of the IdP's TLS certificate, pinned when fetching <see cref="JwksUrl"/>; empty: system trust.</summary>
+    public string? JwksCertificateSha256 { get; set; }
+
     /// <summary>How often live sessions are authorised again (roles, user state, Conditional Access); zero turns it off.</summary>
     public TimeSpan ReevaluationInterval { get; set; } = TimeSpan.FromSeconds(60);
 }

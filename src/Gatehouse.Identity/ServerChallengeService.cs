@@ -54,7 +54,7 @@ public sealed class ServerChallengeService
             return false;
         }
 
-        var published = await keys.GetPublishedKeysAsync(now, cancellationToken).ConfigureAwait(false);
+        var published = await keys.GetVerificationKeysAsync(now, KeyIdOf(nonce), cancellationToken).ConfigureAwait(false);
         var result = await Handler.ValidateTokenAsync(nonce, new TokenValidationParameters
         {
             ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
@@ -75,5 +75,18 @@ public sealed class ServerChallengeService
         var issued = DateTimeOffset.FromUnixTimeSeconds(iat);
         var expires = DateTimeOffset.FromUnixTimeSeconds(exp);
         return issued <= now + FutureSkew && now < expires && expires - issued <= options.ServerChallengeLifetime;
+    }
+
+    /// <summary>The <c>kid</c> of a compact JWS's header, or null when it does not parse.</summary>
+    private static string? KeyIdOf(string compact)
+    {
+        try
+        {
+            return new JsonWebToken(compact).Kid;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
     }
 }

@@ -18,10 +18,15 @@ public sealed class SigningKeyService
     private readonly IDataProtector protector;
     private readonly TimeProvider time;
     private readonly GatehouseIdentityOptions options;
+    private readonly RemoteJwks? remote;
 
-    /// <summary>Creates the service.</summary>
-    public SigningKeyService(GatehouseDbContext db, IDataProtectionProvider dataProtection, TimeProvider time, GatehouseIdentityOptions options)
+    /// <summary>
+    /// Creates the service; with <paramref name="remote"/>, tokens are verified with the keys published at that JWKS URL
+    /// (a gateway running apart from its identity provider) instead of this store's keys.
+    /// </summary>
+    public SigningKeyService(GatehouseDbContext db, IDataProtectionProvider dataProtection, TimeProvider time, GatehouseIdentityOptions options, RemoteJwks? remote = null)
     {
+        this.remote = remote;
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(dataProtection);
         ArgumentNullException.ThrowIfNull(time);
@@ -58,6 +63,13 @@ public sealed class SigningKeyService
 
         return set;
     }
+
+    /// <summary>
+    /// The keys that verify tokens and challenges at <paramref name="now"/>: this store's published keys, or the remote
+    /// identity provider's (refreshed once when <paramref name="kid"/> is not among them).
+    /// </summary>
+    public Task<IReadOnlyList<JsonWebKey>> GetVerificationKeysAsync(DateTimeOffset now, string? kid, CancellationToken cancellationToken = default) =>
+        remote is null ? GetPublishedKeysAsync(now, cancellationToken) : remote.GetKeysAsync(kid, cancellationToken);
 
     /// <summary>Public keys that verify tokens at <paramref name="now"/>.</summary>
     public async Task<IReadOnlyList<JsonWebKey>> GetPublishedKeysAsync(DateTimeOffset now, CancellationToken cancellationToken = default)

@@ -177,7 +177,7 @@ public sealed class TokenService
             return TokenValidationOutcome.Fail("token is too large");
         }
 
-        var published = await keys.GetPublishedKeysAsync(now, cancellationToken).ConfigureAwait(false);
+        var published = await keys.GetVerificationKeysAsync(now, KeyIdOf(jwt), cancellationToken).ConfigureAwait(false);
         var skew = options.ClockSkew;
         var parameters = new TokenValidationParameters
         {
@@ -311,4 +311,17 @@ public sealed class TokenService
         null => "token is invalid",
         _ => "token is invalid: " + ex.GetType().Name,
     };
+
+    /// <summary>The <c>kid</c> of a compact JWS's header, or null when it does not parse.</summary>
+    private static string? KeyIdOf(string compact)
+    {
+        try
+        {
+            return new JsonWebToken(compact).Kid;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
 }

@@ -20,6 +20,25 @@ internal sealed class RdpListener
 internal static class GatewayRegistration
 {
     /// <summary>
+    /// The HTTP client for the remote identity provider's JWKS: HTTP/1.1 or newer, a 10 s timeout, and the IdP's
+    /// certificate either pinned by its SHA-256 (a self-signed IdP) or validated against the system's trust store.
+    /// </summary>
+    internal static HttpClient RemoteJwksClient(string? pinnedSha256)
+    {
+#pragma warning disable CA2000 // The handler is owned by the client, which lives as long as the host.
+        var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(10) };
+#pragma warning restore CA2000
+        if (!string.IsNullOrEmpty(pinnedSha256))
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+                certificate is not null && string.Equals(
+                    Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData())), pinnedSha256, StringComparison.OrdinalIgnoreCase);
+        }
+
+        return new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+    }
+
+    /// <summary>
     /// Registers the gateway: limits from <paramref name="section"/> (<c>Gatehouse:Gateway</c>), the pre-authentication
     /// caps, the web-account sign-in against the in-process identity provider, authorisation through the access
     /// service, session records and kill requests in the store, and the sign-in log.
@@ -41,6 +60,18 @@ internal static class GatewayRegistration
         if (options.SignInMethods.HasFlag(SignInMethods.Nla) || options.SignInMethods.HasFlag(SignInMethods.Tls))
         {
             throw new Hosting.StartupException("Gatehouse:Gateway:SignInMethods: only WebAccount is available in this version; remove Nla and Tls.");
+        }
+
+        var jwksUrl = options.JwksUrl;
+        if (!string.IsNullOrWhiteSpace(jwksUrl))
+        {
+            if (!Uri.TryCreate(jwksUrl, UriKind.Absolute, out var url) || url.Scheme != Uri.UriSchemeHttps)
+            {
+                throw new Hosting.StartupException($"Gatehouse:Gateway:JwksUrl '{jwksUrl}' is not an https URL (the identity provider's /common/discovery/v2.0/keys).");
+            }
+
+            var pin = options.JwksCertificateSha256?.Replace(":", string.Empty, StringComparison.Ordinal);
+            services.AddSingleton(sp => new Identity.RemoteJwks(RemoteJwksClient(pin), url, sp.GetRequiredService<TimeProvider>()));
         }
 
         services.AddSingleton(Options.Create(options));
