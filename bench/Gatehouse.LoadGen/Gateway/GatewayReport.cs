@@ -45,7 +45,7 @@ internal sealed record MemorySnapshot(long ManagedBytes, long HeapBytes, long Co
 /// (client + gateway client leg + gateway host leg + stub, plus the session). Gateway − direct = what the gateway
 /// holds per session; gateway − 2 × direct = that beyond its own two TLS endpoints.
 /// </summary>
-internal sealed record MemoryResult(int Count, MemorySnapshot Direct, MemorySnapshot Gateway)
+internal sealed record MemoryResult(int Count, MemorySnapshot Direct, MemorySnapshot Gateway, MemorySnapshot DirectReleased, MemorySnapshot GatewayReleased)
 {
     public MemorySnapshot DirectPer => Direct.PerConnection(Count);
 
@@ -54,6 +54,8 @@ internal sealed record MemoryResult(int Count, MemorySnapshot Direct, MemorySnap
     public MemorySnapshot GatewayOwnPer => (Gateway - Direct).PerConnection(Count);
 
     public MemorySnapshot BeyondTlsPer => (Gateway - Direct - Direct).PerConnection(Count);
+
+    public MemorySnapshot ReleasedBeyondTlsPer => (GatewayReleased - DirectReleased - DirectReleased).PerConnection(Count);
 }
 
 /// <summary>Times for xfreerdp3 to reach the xrdp desktop (seconds), directly and through the gateway, interleaved.</summary>
@@ -111,16 +113,19 @@ internal sealed record GatewayReport(GatewaySettings Settings, Machine Machine, 
 
         text.AppendLine();
         text.AppendLine(c, $"(c) memory, {Memory.Count} idle connections each (KiB per connection)");
-        text.AppendLine(c, $"{"",-44} {"managed",8} {"GC heap",8} {"committed",9} {"working set",11}");
+        text.AppendLine(c, $"{"",-50} {"managed",8} {"GC heap",8} {"committed",9} {"working set",11}");
         foreach (var (name, m) in new[]
         {
             ("direct TLS connection (client + stub ends)", Memory.DirectPer),
             ("relayed session (client + 2 gateway legs + stub)", Memory.GatewayPer),
             ("gateway's own (relayed − direct)", Memory.GatewayOwnPer),
             ("beyond its TLS ends (relayed − 2 × direct)", Memory.BeyondTlsPer),
+            ("closing: direct gives back", Memory.DirectReleased.PerConnection(Memory.Count)),
+            ("closing: relayed gives back", Memory.GatewayReleased.PerConnection(Memory.Count)),
+            ("closing: beyond TLS (relayed − 2 × direct)", Memory.ReleasedBeyondTlsPer),
         })
         {
-            text.AppendLine(c, $"{name,-44} {m.ManagedBytes / 1024.0,8:F1} {m.HeapBytes / 1024.0,8:F1} {m.CommittedBytes / 1024.0,9:F1} {m.WorkingSetBytes / 1024.0,11:F1}");
+            text.AppendLine(c, $"{name,-50} {m.ManagedBytes / 1024.0,8:F1} {m.HeapBytes / 1024.0,8:F1} {m.CommittedBytes / 1024.0,9:F1} {m.WorkingSetBytes / 1024.0,11:F1}");
         }
 
         if (Desktop is { } d)

@@ -22,13 +22,17 @@ internal sealed record GatewaySettings(int SignIns, int Concurrency, int Keys, i
 internal static class GatewayRun
 {
     private const string Tenant = "common";
-    private const string StubHost = "vm1";
-    private const string DesktopHost = "desktop";
+    private const string StubHost = "stub1";
+    private const string DesktopHost = "vm1";
     private const string LoginRole = "Virtual Machine User Login";
 
     public static async Task<GatewayReport> RunAsync(GatewaySettings settings, Action<string> progress, CancellationToken cancellationToken)
     {
         var dataDirectory = Path.Combine(Path.GetTempPath(), "gatehouse-loadgen", Guid.NewGuid().ToString("N"));
+
+        // FreeRDP reaches the IdP at /azure:ad:<public name>, so the public name carries the port (login.gatehouse.test → 127.0.0.1 in /etc/hosts).
+        var httpsPort = FreePort();
+        var publicName = $"login.gatehouse.test:{httpsPort}";
         await using var stub = TlsStub.Start();
         var app = GatehouseHost.Build(new HostSettings
         {
@@ -36,9 +40,9 @@ internal static class GatewayRun
             Overrides = new Dictionary<string, string?>
             {
                 ["Gatehouse:DataDirectory"] = dataDirectory,
-                ["Gatehouse:Urls"] = "https://127.0.0.1:0",
+                ["Gatehouse:Urls"] = $"https://127.0.0.1:{httpsPort}",
                 ["Gatehouse:RdpPort"] = "0",
-                ["Gatehouse:PublicName"] = "login.gatehouse.test",
+                ["Gatehouse:PublicName"] = publicName,
                 ["Gatehouse:Limits:RequestsPerAddressPerMinute"] = int.MaxValue.ToString(CultureInfo.InvariantCulture),
                 ["Gatehouse:Limits:MaxConcurrentConnections"] = "100000",
                 // Every benchmark connection comes from 127.0.0.1.
@@ -84,7 +88,7 @@ internal static class GatewayRun
                 progress("AssertionValidator.ValidateAsync on its own (the allowed tickets again: validation does not consume them)");
                 var validator = app.Services.GetRequiredService<AssertionValidator>();
                 var directory = app.Services.GetRequiredService<IWebAccountDirectory>();
-                var registered = await directory.FindHostAsync(StubHost, cancellationToken) ?? throw new InvalidOperationException("vm1 is not registered");
+                var registered = await directory.FindHostAsync(StubHost, cancellationToken) ?? throw new InvalidOperationException("the stub host is not registered");
                 var validations = new List<RateResult>
                 {
                     await RunConcurrentAsync("  of which FindHostAsync ×1", allowedTickets.Count, 1, async _ => await directory.FindHostAsync(StubHost, cancellationToken) is not null),
@@ -114,7 +118,7 @@ internal static class GatewayRun
                 DesktopResult? desktop = null;
                 if (settings.DesktopRuns > 0)
                 {
-                    desktop = await DesktopRun.RunAsync(app, minter, arranged, settings, progress, cancellationToken);
+                    desktop = await DesktopRun.RunAsync(app, rdpPort, publicName, arranged, settings, progress, cancellationToken);
                 }
 
                 return new GatewayReport(settings, Machine.Describe(), mintSeconds, signIns, validations, relay, memory, desktop);
@@ -259,7 +263,7 @@ internal static class GatewayRun
     {
         var count = tickets.Count;
 
-        async Task<MemorySnapshot> OpenAndMeasureAsync(bool throughGateway)
+        async Task<(MemorySnapshot Opened, MemorySnapshot Released)> OpenAndMeasureAsync(bool throughGateway)
         {
             await WaitUntilAsync(() => stub.Open == 0 && sessions.Count == 0, cancellationToken);
             var before = MemorySnapshot.Take();
@@ -290,12 +294,23 @@ internal static class GatewayRun
                 await client.DisposeAsync();
             }
 
-            return after - before;
+            // What closing them gives back: the part that really is per connection, whatever the GC kept committed meanwhile.
+            await WaitUntilAsync(() => stub.Open == 0 && sessions.Count == 0, cancellationToken);
+            await Task.Delay(500, cancellationToken);
+            var closed = MemorySnapshot.Take();
+            return (after - before, after - closed);
         }
 
-        var direct = await OpenAndMeasureAsync(throughGateway: false);
-        var gateway = await OpenAndMeasureAsync(throughGateway: true);
-        return new MemoryResult(count, direct, gateway);
+        var (direct, directReleased) = await OpenAndMeasureAsync(throughGateway: false);
+        var (gateway, gatewayReleased) = await OpenAndMeasureAsync(throughGateway: true);
+        return new MemoryResult(count, direct, gateway, directReleased, gatewayReleased);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken cancellationToken)
