@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Gatehouse.LoadGen;
+using Gatehouse.LoadGen.Gateway;
 
 var requests = new Option<int>("--requests") { Description = "Requests per endpoint for /healthz, discovery and JWKS.", DefaultValueFactory = _ => 5000 };
 var concurrency = new Option<int>("--concurrency") { Description = "Concurrent clients (each with its own keep-alive HTTPS connection).", DefaultValueFactory = _ => 16 };
@@ -27,6 +28,38 @@ root.SetAction(async (parse, cancellationToken) =>
     await writer.WriteAsync(parse.GetValue(output) == "json" ? report.ToJson() : report.ToTable());
     return report.Results.Sum(r => r.Errors) == 0 ? 0 : 1;
 });
+
+var signIns = new Option<int>("--signins") { Description = "Sign-ins per phase (TLS-only, refused, allowed); tokens and aad_nonces are minted beforehand.", DefaultValueFactory = _ => 300 };
+var gatewayConcurrency = new Option<int>("--concurrency") { Description = "Concurrent clients.", DefaultValueFactory = _ => 8 };
+var keys = new Option<int>("--keys") { Description = "Pre-generated RSA-2048 PoP keys, used round-robin (FreeRDP makes one per connection).", DefaultValueFactory = _ => 16 };
+var relayMiB = new Option<int>("--relay-mib") { Description = "MiB moved host → client per relay transfer.", DefaultValueFactory = _ => 256 };
+var relayRounds = new Option<int>("--relay-rounds") { Description = "Relay rounds (each: direct, then through the gateway).", DefaultValueFactory = _ => 3 };
+var sessions = new Option<int>("--sessions") { Description = "Idle connections for the memory measurement (direct, then relayed).", DefaultValueFactory = _ => 200 };
+var desktopRuns = new Option<int>("--desktop-runs") { Description = "xfreerdp3 runs to the xrdp desktop, each direct and through the gateway (0 = skip).", DefaultValueFactory = _ => 0 };
+var xrdpUser = new Option<string>("--xrdp-user") { Description = "Local account on the xrdp host.", DefaultValueFactory = _ => "benchuser" };
+var xrdpPassword = new Option<string>("--xrdp-password") { Description = "Its password.", DefaultValueFactory = _ => "Bench-Pass-123" };
+var xrdpPort = new Option<int>("--xrdp-port") { Description = "xrdp on 127.0.0.1.", DefaultValueFactory = _ => 3389 };
+var gatewayOutput = new Option<string>("--output") { Description = "table or json.", DefaultValueFactory = _ => "table" };
+gatewayOutput.AcceptOnlyFromAmong("table", "json");
+var gateway = new Command("gateway", "Measures the RDP gateway in the same in-process host: web-account sign-ins per second, AssertionValidator latency, relay throughput against a direct TLS stream, memory per idle relayed session against idle direct TLS connections, and (--desktop-runs) xfreerdp3 reaching the xrdp desktop directly and through the gateway.")
+{
+    signIns, gatewayConcurrency, keys, relayMiB, relayRounds, sessions, desktopRuns, xrdpUser, xrdpPassword, xrdpPort, gatewayOutput,
+};
+gateway.SetAction(async (parse, cancellationToken) =>
+{
+    var settings = new GatewaySettings(parse.GetValue(signIns), parse.GetValue(gatewayConcurrency), parse.GetValue(keys), parse.GetValue(relayMiB), parse.GetValue(relayRounds), parse.GetValue(sessions), parse.GetValue(desktopRuns), parse.GetValue(xrdpUser)!, parse.GetValue(xrdpPassword)!, parse.GetValue(xrdpPort));
+    if (settings.SignIns < 1 || settings.Concurrency < 1 || settings.Keys < 1 || settings.RelayMiB < 1 || settings.RelayRounds < 1 || settings.Sessions < 1 || settings.DesktopRuns < 0)
+    {
+        await parse.InvocationConfiguration.Error.WriteLineAsync("gatehouse-loadgen gateway: the counts must be at least 1 (--desktop-runs at least 0).");
+        return 2;
+    }
+
+    var progress = parse.InvocationConfiguration.Error;
+    var report = await GatewayRun.RunAsync(settings, message => progress.WriteLine(message), cancellationToken);
+    await parse.InvocationConfiguration.Output.WriteAsync(parse.GetValue(gatewayOutput) == "json" ? report.ToJson() : report.ToTable());
+    return report.Errors == 0 ? 0 : 1;
+});
+root.Subcommands.Add(gateway);
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 return await root.Parse(args).InvokeAsync();

@@ -96,8 +96,9 @@ public static class SessionRelay
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(settings);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var fromClient = PipeReader.Create(client, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
-        var fromBackend = PipeReader.Create(backend, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
+        // Zero-byte reads: an idle direction waits for data without holding a 16 KiB pipe segment (and TLS read buffer).
+        var fromClient = PipeReader.Create(client, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true, useZeroByteReads: true));
+        var fromBackend = PipeReader.Create(backend, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true, useZeroByteReads: true));
         counters ??= new RelayCounters();
         var upstream = ClientToBackendAsync(fromClient, backend, settings, counters, stop.Token);
         var downstream = BackendToClientAsync(fromBackend, client, settings, counters, stop.Token);
