@@ -14,6 +14,8 @@ namespace Gatehouse.Identity;
 public sealed class SigningKeyService
 {
     private const string Purpose = "Gatehouse.Identity.SigningKey.v1";
+    private const int MaxCachedPublicKeys = 1024;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, JsonWebKey> PublicKeys = new(StringComparer.Ordinal);
     private readonly GatehouseDbContext db;
     private readonly IDataProtector protector;
     private readonly TimeProvider time;
@@ -82,18 +84,36 @@ public sealed class SigningKeyService
         var result = new List<JsonWebKey>(keys.Count);
         foreach (var key in keys)
         {
-            using var rsa = RSA.Create();
-            rsa.ImportFromPem(protector.Unprotect(key.PrivateKeyProtected));
-            var p = rsa.ExportParameters(false);
-            result.Add(new JsonWebKey
+            // The kid is the RFC 7638 thumbprint of the public key, so a kid names one public key for good: decrypt the
+            // private key once per process to derive it, not on every validation and JWKS request.
+            if (!PublicKeys.TryGetValue(key.Kid, out var jwk))
             {
-                Kty = "RSA",
-                Use = "sig",
-                Alg = SecurityAlgorithms.RsaSha256,
-                Kid = key.Kid,
-                N = Base64Url.Encode(p.Modulus),
-                E = Base64Url.Encode(p.Exponent),
-            });
+                using var rsa = RSA.Create();
+                rsa.ImportFromPem(protector.Unprotect(key.PrivateKeyProtected));
+                var p = rsa.ExportParameters(false);
+                if (!string.Equals(Thumbprint(p), key.Kid, StringComparison.Ordinal))
+                {
+                    throw new CryptographicException($"signing key {key.Kid}: the kid is not the thumbprint of its public key");
+                }
+
+                jwk = new JsonWebKey
+                {
+                    Kty = "RSA",
+                    Use = "sig",
+                    Alg = SecurityAlgorithms.RsaSha256,
+                    Kid = key.Kid,
+                    N = Base64Url.Encode(p.Modulus),
+                    E = Base64Url.Encode(p.Exponent),
+                };
+                if (PublicKeys.Count >= MaxCachedPublicKeys)
+                {
+                    PublicKeys.Clear();
+                }
+
+                PublicKeys[key.Kid] = jwk;
+            }
+
+            result.Add(jwk);
         }
 
         return result;
