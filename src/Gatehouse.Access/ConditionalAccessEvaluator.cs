@@ -311,9 +311,22 @@ public static class ConditionalAccessEvaluator
         "MFA" => context.AuthenticationMethods.Contains("mfa")
             ? null
             : "It requires multi-factor authentication, and this sign-in used a password only. Enroll the user in an authenticator app (gatehouse user mfa enroll) and sign in with web account sign-in, which asks for the code.",
-        "PHISHINGRESISTANTMFA" => "It requires phishing-resistant authentication (passkeys or certificates), which Gatehouse cannot do yet, so no sign-in can satisfy it; require 'mfa' instead or exclude these users.",
+        "PHISHINGRESISTANTMFA" => $"It requires {DescribeControl(control)}, which Gatehouse cannot do yet, so no sign-in can satisfy it; require 'mfa' instead or exclude these users.",
         _ => $"It requires '{control}', which Gatehouse does not support, so no sign-in can satisfy it; remove the control from the policy.",
     };
+
+    /// <summary>A grant control in words a user understands (<c>phishingResistantMfa</c> → "phishing-resistant authentication (passkeys or certificates)").</summary>
+    public static string DescribeControl(string control)
+    {
+        ArgumentNullException.ThrowIfNull(control);
+        return control.ToUpperInvariant() switch
+        {
+            "MFA" => "multi-factor authentication",
+            "PHISHINGRESISTANTMFA" => "phishing-resistant authentication (passkeys or certificates)",
+            "BLOCK" => "no access at all",
+            _ => $"'{control}'",
+        };
+    }
 
     private static (bool Ok, string? Reason) EvaluateFrequency(SessionControls? session, SignInContext context)
     {

@@ -233,71 +233,14 @@ public sealed class AccessService
             };
         }
 
-        var (policies, locations, broken) = await LoadPoliciesAsync(user.TenantId, cancellationToken).ConfigureAwait(false);
-        var groupNames = principal.GroupIds.Count == 0
-            ? []
-            : await _db.Groups.AsNoTracking().Where(g => principal.GroupIds.Contains(g.Id)).Select(g => g.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var context = new SignInContext
+        var common = await EvaluatePoliciesAsync(request, user, host, hostRef, principal, cancellationToken).ConfigureAwait(false) with
         {
-            UserId = user.Id,
-            UserPrincipalName = user.UserPrincipalName,
-            GroupIds = principal.GroupIds,
-            GroupNames = new HashSet<string>(groupNames, StringComparer.OrdinalIgnoreCase),
-            // An RDP sign-in is a sign-in to both RDP applications (RdpApplications.Both): a policy on either applies.
-            Applications = RdpApplications.Both.Contains(request.Application, StringComparer.OrdinalIgnoreCase) ? RdpApplications.Both : [request.Application],
-            Host = hostRef,
-            ClientAddress = request.ClientAddress,
-            AuthenticationMethods = new HashSet<string>(request.AuthenticationMethods, StringComparer.Ordinal),
-            AuthenticatedAt = request.AuthenticatedAt,
-            Now = _time.GetUtcNow(),
-        };
-        var evaluation = ConditionalAccessEvaluator.Evaluate(policies, locations, context);
-        var common = new AccessDecision
-        {
-            Refusal = AccessRefusal.None,
-            Reason = string.Empty,
-            User = user,
-            Host = host,
             HostGroupName = hostGroup,
             Rbac = authorization,
-            Policies = evaluation,
         };
-        if (broken is not null)
+        if (!common.Allowed)
         {
-            return common with
-            {
-                Refusal = AccessRefusal.PolicyBlocked,
-                Reason = $"policy_unreadable: {broken} (refused, because a policy that cannot be read cannot be enforced)",
-                UserMessage = AccessEvaluation.BlockedMessage,
-                Fix = "Fix or delete the policy with 'gatehouse policy show' / 'gatehouse policy delete'.",
-            };
-        }
-
-        if (!evaluation.Allowed)
-        {
-            var refusal = evaluation.Blocked ? AccessRefusal.PolicyBlocked
-                : evaluation.MissingControls.Count > 0 ? AccessRefusal.PolicyControlMissing
-                : AccessRefusal.ReauthenticationRequired;
-            var code = refusal switch
-            {
-                AccessRefusal.PolicyBlocked => "policy_blocked",
-                AccessRefusal.PolicyControlMissing => "policy_control_missing",
-                _ => "sign_in_frequency",
-            };
-            var fix = refusal switch
-            {
-                AccessRefusal.PolicyControlMissing when evaluation.SatisfiableWithMfa => "Sign in again with multi-factor authentication (enroll a one-time-code app if you have none).",
-                AccessRefusal.PolicyControlMissing => $"The policy requires {string.Join(", ", evaluation.MissingControls)}, which this sign-in cannot satisfy; an administrator must change the policy or exclude the user.",
-                AccessRefusal.ReauthenticationRequired => "Sign in again on the identity provider's page.",
-                _ => "An administrator must change the blocking policy or exclude the user ('gatehouse policy what-if' shows which).",
-            };
-            return common with
-            {
-                Refusal = refusal,
-                Reason = $"{code}: {evaluation.Explanation}",
-                UserMessage = evaluation.UserMessage,
-                Fix = fix,
-            };
+            return common;
         }
 
         var (accountName, secret) = authorization.Level == LoginLevel.Administrator
@@ -321,6 +264,48 @@ public sealed class AccessService
             Reason = authorization.Explanation,
             Account = new MappedAccount(domain, name, _directory.UnprotectHostSecret(secret)),
         };
+    }
+
+    /// <summary>
+    /// Conditional Access alone, for the identity provider's sign-in pages: the tenant's policies for this user, host,
+    /// client address, application and methods, with no role requirement (Entra issues tokens without RBAC; the
+    /// gateway checks the role with <see cref="AuthorizeSignInAsync"/>). <see cref="AccessDecision.Policies"/> tells
+    /// whether doing MFA would satisfy a refusal (<see cref="AccessEvaluation.SatisfiableWithMfa"/>).
+    /// </summary>
+    public async Task<AccessDecision> EvaluateConditionalAccessAsync(AccessRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var user = await _db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == request.UserId, cancellationToken).ConfigureAwait(false);
+        if (user is null)
+        {
+            return new AccessDecision
+            {
+                Refusal = AccessRefusal.UnknownUser,
+                Reason = $"user_not_found: no user with object id {request.UserId}",
+                UserMessage = "Your credentials didn't work.",
+                Fix = "Create the user again or sign in with an existing account.",
+            };
+        }
+
+        var host = await _db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == request.HostId && h.TenantId == user.TenantId, cancellationToken).ConfigureAwait(false);
+        if (host is null)
+        {
+            return new AccessDecision
+            {
+                Refusal = AccessRefusal.UnknownHost,
+                User = user,
+                Reason = $"host_not_found: no host {request.HostId} in the user's tenant",
+                UserMessage = "Your credentials didn't work.",
+                Fix = "Register the host with 'gatehouse host create' and connect with its name.",
+            };
+        }
+
+        var hostGroup = host.HostGroupId is { } groupId
+            ? await _db.HostGroups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
+            : null;
+        var principal = await ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
+        var decision = await EvaluatePoliciesAsync(request, user, host, new HostRef(host.Name, hostGroup), principal, cancellationToken).ConfigureAwait(false);
+        return decision with { HostGroupName = hostGroup, Reason = decision.Allowed ? "conditional_access_satisfied" : decision.Reason };
     }
 
     /// <summary>
@@ -455,6 +440,77 @@ public sealed class AccessService
             IpRanges = JsonSerializer.Deserialize<List<string>>(l.IpRangesJson) ?? [],
         }).ToList();
         return (policies, locations, broken);
+    }
+
+    /// <summary>Every policy of the user's tenant for this sign-in; a policy that cannot be read refuses (it cannot be enforced).</summary>
+    private async Task<AccessDecision> EvaluatePoliciesAsync(AccessRequest request, User user, Host host, HostRef hostRef, Principal principal, CancellationToken cancellationToken)
+    {
+        var (policies, locations, broken) = await LoadPoliciesAsync(user.TenantId, cancellationToken).ConfigureAwait(false);
+        var groupNames = principal.GroupIds.Count == 0
+            ? []
+            : await _db.Groups.AsNoTracking().Where(g => principal.GroupIds.Contains(g.Id)).Select(g => g.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var context = new SignInContext
+        {
+            UserId = user.Id,
+            UserPrincipalName = user.UserPrincipalName,
+            GroupIds = principal.GroupIds,
+            GroupNames = new HashSet<string>(groupNames, StringComparer.OrdinalIgnoreCase),
+            // An RDP sign-in is a sign-in to both RDP applications (RdpApplications.Both): a policy on either applies.
+            Applications = RdpApplications.Both.Contains(request.Application, StringComparer.OrdinalIgnoreCase) ? RdpApplications.Both : [request.Application],
+            Host = hostRef,
+            ClientAddress = request.ClientAddress,
+            AuthenticationMethods = new HashSet<string>(request.AuthenticationMethods, StringComparer.Ordinal),
+            AuthenticatedAt = request.AuthenticatedAt,
+            Now = _time.GetUtcNow(),
+        };
+        var evaluation = ConditionalAccessEvaluator.Evaluate(policies, locations, context);
+        var common = new AccessDecision
+        {
+            Refusal = AccessRefusal.None,
+            Reason = string.Empty,
+            User = user,
+            Host = host,
+            Policies = evaluation,
+        };
+        if (broken is not null)
+        {
+            return common with
+            {
+                Refusal = AccessRefusal.PolicyBlocked,
+                Reason = $"policy_unreadable: {broken} (refused, because a policy that cannot be read cannot be enforced)",
+                UserMessage = AccessEvaluation.BlockedMessage,
+                Fix = "Fix or delete the policy with 'gatehouse policy show' / 'gatehouse policy delete'.",
+            };
+        }
+
+        if (!evaluation.Allowed)
+        {
+            var refusal = evaluation.Blocked ? AccessRefusal.PolicyBlocked
+                : evaluation.MissingControls.Count > 0 ? AccessRefusal.PolicyControlMissing
+                : AccessRefusal.ReauthenticationRequired;
+            var code = refusal switch
+            {
+                AccessRefusal.PolicyBlocked => "policy_blocked",
+                AccessRefusal.PolicyControlMissing => "policy_control_missing",
+                _ => "sign_in_frequency",
+            };
+            var fix = refusal switch
+            {
+                AccessRefusal.PolicyControlMissing when evaluation.SatisfiableWithMfa => "Sign in again with multi-factor authentication (enroll a one-time-code app if you have none).",
+                AccessRefusal.PolicyControlMissing => $"The policy requires {string.Join(", ", evaluation.MissingControls)}, which this sign-in cannot satisfy; an administrator must change the policy or exclude the user.",
+                AccessRefusal.ReauthenticationRequired => "Sign in again on the identity provider's page.",
+                _ => "An administrator must change the blocking policy or exclude the user ('gatehouse policy what-if' shows which).",
+            };
+            return common with
+            {
+                Refusal = refusal,
+                Reason = $"{code}: {evaluation.Explanation}",
+                UserMessage = evaluation.UserMessage,
+                Fix = fix,
+            };
+        }
+
+        return common;
     }
 
     /// <summary><c>DOMAIN\name</c> → (DOMAIN, name); <c>name</c> → ("", name).</summary>

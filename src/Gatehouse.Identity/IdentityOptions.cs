@@ -23,8 +23,8 @@ public sealed class GatehouseIdentityOptions
 
     /// <summary>
     /// Every sign-in needs a second factor: a user without a confirmed authenticator app is asked to set one up
-    /// (configuration key <c>Gatehouse:Identity:RequireMfaEnrollment</c>, default off). Until Conditional Access drives
-    /// <see cref="SignInService.IsMfaRequiredByPolicy"/>, this is the tenant-wide switch.
+    /// (configuration key <c>Gatehouse:Identity:RequireMfaEnrollment</c>, default off). A tenant-wide trigger on top of
+    /// Conditional Access policies that require MFA (<see cref="SignInService.IsMfaRequiredByPolicy"/>).
     /// </summary>
     public bool RequireMfaEnrollment { get; set; }
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Gatehouse.Access;
 using Gatehouse.Storage;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
@@ -199,14 +200,18 @@ public sealed class SignInService
     }
 
     /// <summary>True when the sign-in needs a second factor (<see cref="GetMfaRequirement"/> is not <see cref="MfaRequirement.None"/>).</summary>
-    public bool IsMfaRequired(User user, Host? host) => GetMfaRequirement(user, host) != MfaRequirement.None;
+    public bool IsMfaRequired(User user, Host? host, AccessEvaluation? policies = null) => GetMfaRequirement(user, host, policies) != MfaRequirement.None;
 
     /// <summary>
     /// What the sign-in of <paramref name="user"/> to <paramref name="host"/> still needs: a user with a confirmed
-    /// authenticator app always proves it; a user without one sets one up when policy requires MFA, or when an
-    /// administrator started an enrolment for them (<see cref="DirectoryService.BeginTotpEnrollmentAsync"/>).
+    /// authenticator app always proves it; a user without one sets one up when policy requires MFA
+    /// (<see cref="IsMfaRequiredByPolicy"/>), or when an administrator started an enrolment for them
+    /// (<see cref="DirectoryService.BeginTotpEnrollmentAsync"/>).
     /// </summary>
-    public MfaRequirement GetMfaRequirement(User user, Host? host)
+    /// <param name="user">The user signing in.</param>
+    /// <param name="host">The host signed in to.</param>
+    /// <param name="policies">The Conditional Access verdict on the sign-in so far (password only), when evaluated.</param>
+    public MfaRequirement GetMfaRequirement(User user, Host? host, AccessEvaluation? policies = null)
     {
         ArgumentNullException.ThrowIfNull(user);
         if (user.TotpConfirmedAt is not null)
@@ -215,18 +220,22 @@ public sealed class SignInService
         }
 
         var enrollmentStarted = user.TotpSecretProtected is not null;
-        return enrollmentStarted || IsMfaRequiredByPolicy(user, host) ? MfaRequirement.Enroll : MfaRequirement.None;
+        return enrollmentStarted || IsMfaRequiredByPolicy(user, host, policies) ? MfaRequirement.Enroll : MfaRequirement.None;
     }
 
     /// <summary>
-    /// Whether policy requires a second factor for this sign-in, whatever methods the user has. The one place
-    /// Conditional Access ("require multifactor authentication" grant control) plugs in; for now the tenant-wide
-    /// <see cref="GatehouseIdentityOptions.RequireMfaEnrollment"/> switch.
+    /// Whether policy requires a second factor for this sign-in, whatever methods the user has: an enforced Conditional
+    /// Access policy refuses the sign-in as it stands but would accept it with MFA
+    /// (<see cref="AccessEvaluation.SatisfiableWithMfa"/>; report-only policies never count), or the tenant-wide
+    /// <see cref="GatehouseIdentityOptions.RequireMfaEnrollment"/> switch is on.
     /// </summary>
-    public bool IsMfaRequiredByPolicy(User user, Host? host)
+    /// <param name="user">The user signing in.</param>
+    /// <param name="host">The host signed in to.</param>
+    /// <param name="policies">The Conditional Access verdict on the sign-in so far, when evaluated.</param>
+    public bool IsMfaRequiredByPolicy(User user, Host? host, AccessEvaluation? policies = null)
     {
         ArgumentNullException.ThrowIfNull(user);
-        return options.RequireMfaEnrollment;
+        return options.RequireMfaEnrollment || policies is { Allowed: false, Blocked: false, SatisfiableWithMfa: true };
     }
 
     /// <summary>The lock duration after <paramref name="previousLockouts"/> earlier lockouts: 60 s doubling, capped at 1 h.</summary>

@@ -14,6 +14,10 @@ internal sealed record AadError(int Code, string OAuthError, string Message)
     public static readonly AadError PasswordExpired = new(50055, "invalid_grant", "The password is expired. Choose a new password to continue.");
     public static readonly AadError AccountDisabled = new(50057, "invalid_grant", "The user account is disabled. Contact your administrator.");
     public static readonly AadError AccountLocked = new(50053, "invalid_grant", "Your account is locked because you've tried to sign in too many times with an incorrect user ID or password. Wait a minute and try again.");
+    public static readonly AadError BlockedByConditionalAccess = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.BlockedMessage);
+    public static readonly AadError MethodNotAvailable = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.MethodNotAllowedMessage + " This remote desktop requires {0}, which this sign-in page can't offer.");
+    public static readonly AadError ReauthenticationRequired = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.ReauthenticateMessage);
+    public static readonly AadError WrongOneTimeCode = new(500121, "invalid_grant", "Authentication failed during strong authentication request.");
     public static readonly AadError ConsentRequired = new(65001, "consent_required", "The user has not consented to the remote desktop connection to this host.");
     public static readonly AadError ConsentDenied = new(65004, "access_denied", "The user declined to consent to the remote desktop connection.");
     public static readonly AadError InvalidOtp = new(0, "invalid_grant", "The one-time code is not valid. Enter the current code from your authenticator app.");

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
+using Gatehouse.Access;
 using Gatehouse.Identity;
 using Microsoft.AspNetCore.Antiforgery;
 
@@ -10,10 +12,15 @@ namespace Gatehouse.Idp;
 /// the user through user name → password → forced password change → one-time code → consent → code.
 /// Requests that fail before the redirect URI is known to be registered get an error page, never a redirect
 /// (RFC 6749 §4.1.2.1); so do requests to the <c>ms-appx-web:</c> redirect a browser cannot follow.
+/// Once the password is verified, the tenant's Conditional Access policies decide what else the sign-in needs (the
+/// one-time code when MFA would satisfy them) or stop it (AADSTS53003); no role is required here, as in Entra (the
+/// gateway checks roles). Every attempt that ends or fails a step is written to the sign-in log (protocol
+/// <c>browser</c>, correlation id = the transaction id, the same for every step of one sign-in); never a password or code.
 /// </summary>
 internal sealed class AuthorizeEndpoint(
     DirectoryService directory,
     SignInService signIn,
+    AccessService access,
     ConsentService consents,
     AuthorizationCodeService codes,
     PasswordHasher hasher,
@@ -21,6 +28,7 @@ internal sealed class AuthorizeEndpoint(
     SignInTransactionProtector transactions,
     IAntiforgery antiforgery,
     IdpUrls urls,
+    IdpSignInLog log,
     TimeProvider time)
 {
     private const int MinimumPasswordLength = 12;
@@ -195,6 +203,7 @@ internal sealed class AuthorizeEndpoint(
 
         if (!attempts.TryAttempt(tx.Username!))
         {
+            await LogFailureAsync(context, tx, null, null, $"throttled: more password or code attempts for '{tx.Username}' this minute than the per-account limit allows (a spray or a stuck client?); the password was not checked", AadError.TooManyRequests).ConfigureAwait(false);
             await RenderAsync(context, tx, StatusCodes.Status429TooManyRequests, AadError.TooManyRequests.Describe()).ConfigureAwait(false);
             return;
         }
@@ -218,23 +227,31 @@ internal sealed class AuthorizeEndpoint(
                 await RenderAsync(context, tx with { Step = SignInStep.ChangePassword, UserId = user!.Id, Amr = ["pwd"], AuthTime = now }, StatusCodes.Status200OK, error: null).ConfigureAwait(false);
                 return;
             case PasswordCheckResult.Locked:
+                var until = result.LockedUntil?.ToString("u", CultureInfo.InvariantCulture) ?? "(unknown)";
+                await LogFailureAsync(context, tx, user, AadError.AccountLocked.Describe(), $"account_locked: {user!.UserPrincipalName} is locked by smart lockout after {SignInService.LockoutThreshold} wrong passwords from this kind of network, until {until}; the password was not checked", AadError.AccountLocked, $"Wait until {until}, or find the failed attempts in the sign-in log (a saved old password, or someone guessing).").ConfigureAwait(false);
                 await RenderAsync(context, tx, StatusCodes.Status400BadRequest, AadError.AccountLocked.Describe()).ConfigureAwait(false);
                 return;
             case PasswordCheckResult.Disabled:
+                await LogFailureAsync(context, tx, user, AadError.AccountDisabled.Describe(), $"user_disabled: {user!.UserPrincipalName} is disabled", AadError.AccountDisabled, $"gatehouse user enable {user.UserPrincipalName}").ConfigureAwait(false);
                 await RenderAsync(context, tx, StatusCodes.Status400BadRequest, AadError.AccountDisabled.Describe()).ConfigureAwait(false);
                 return;
             default:
-                await RenderAsync(context, tx, StatusCodes.Status400BadRequest, "Your account or password is incorrect. " + AadError.InvalidCredentials.Describe()).ConfigureAwait(false);
+                // The user sees the same words either way (no user enumeration); the log says which.
+                var message = "Your account or password is incorrect. " + AadError.InvalidCredentials.Describe();
+                var (reason, fix) = user is null
+                    ? ($"unknown_user: there is no user '{tx.Username}' in tenant '{tx.TenantSegment}'", "Check the user name ('gatehouse user list'); the user is told only that the account or password is incorrect.")
+                    : ($"wrong_password: the password does not match {user.UserPrincipalName}", "Sign in with the current password, or have an administrator set a temporary one.");
+                await LogFailureAsync(context, tx, user, message, reason, AadError.InvalidCredentials, fix).ConfigureAwait(false);
+                await RenderAsync(context, tx, StatusCodes.Status400BadRequest, message).ConfigureAwait(false);
                 return;
         }
     }
 
     private async Task ChangePasswordAsync(HttpContext context, SignInTransaction tx, IFormCollection form)
     {
-        var user = await directory.FindUserAsync(tx.UserId!.Value).ConfigureAwait(false);
-        if (user is null || !user.Enabled)
+        var user = await FindEnabledUserAsync(context, tx).ConfigureAwait(false);
+        if (user is null)
         {
-            await ErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
             return;
         }
 
@@ -257,15 +274,15 @@ internal sealed class AuthorizeEndpoint(
 
     private async Task OtpAsync(HttpContext context, SignInTransaction tx, IFormCollection form)
     {
-        var user = await directory.FindUserAsync(tx.UserId!.Value).ConfigureAwait(false);
-        if (user is null || !user.Enabled)
+        var user = await FindEnabledUserAsync(context, tx).ConfigureAwait(false);
+        if (user is null)
         {
-            await ErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
             return;
         }
 
         if (!attempts.TryAttempt(user.UserPrincipalName))
         {
+            await LogFailureAsync(context, tx, user, AadError.TooManyRequests.Describe(), $"throttled: more password or code attempts for {user.UserPrincipalName} this minute than the per-account limit allows; the one-time code was not checked", AadError.TooManyRequests).ConfigureAwait(false);
             await RenderAsync(context, tx, StatusCodes.Status429TooManyRequests, AadError.TooManyRequests.Describe()).ConfigureAwait(false);
             return;
         }
@@ -273,6 +290,10 @@ internal sealed class AuthorizeEndpoint(
         var code = ((string?)form["otp"])?.Trim();
         if (string.IsNullOrEmpty(code) || !await signIn.VerifyTotpAsync(user, code, time.GetUtcNow()).ConfigureAwait(false))
         {
+            var reason = string.IsNullOrEmpty(code)
+                ? $"wrong_one_time_code: {user.UserPrincipalName} entered no code"
+                : $"wrong_one_time_code: the code {user.UserPrincipalName} entered is not the authenticator app's code for now (±30 s), or it was already used";
+            await LogFailureAsync(context, tx, user, AadError.InvalidOtp.Describe(), reason, AadError.WrongOneTimeCode, "Enter the current code from the authenticator app; if codes keep failing, check the device's clock, or reset the method ('gatehouse user mfa').").ConfigureAwait(false);
             await RenderAsync(context, tx, StatusCodes.Status400BadRequest, AadError.InvalidOtp.Describe()).ConfigureAwait(false);
             return;
         }
@@ -293,15 +314,15 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
-        var user = await directory.FindUserAsync(tx.UserId.Value).ConfigureAwait(false);
-        if (user is null || !user.Enabled)
+        var user = await FindEnabledUserAsync(context, tx).ConfigureAwait(false);
+        if (user is null)
         {
-            await ErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
             return;
         }
 
         if (!attempts.TryAttempt(user.UserPrincipalName))
         {
+            await LogFailureAsync(context, tx, user, AadError.TooManyRequests.Describe(), $"throttled: more password or code attempts for {user.UserPrincipalName} this minute than the per-account limit allows; the enrolment code was not checked", AadError.TooManyRequests).ConfigureAwait(false);
             await RenderAsync(context, tx, StatusCodes.Status429TooManyRequests, AadError.TooManyRequests.Describe()).ConfigureAwait(false);
             return;
         }
@@ -309,6 +330,10 @@ internal sealed class AuthorizeEndpoint(
         var code = ((string?)form["otp"])?.Trim();
         if (string.IsNullOrEmpty(code) || !await directory.ConfirmTotpAsync(user, tx.TotpEnrollmentSecret, code).ConfigureAwait(false))
         {
+            var reason = string.IsNullOrEmpty(code)
+                ? $"wrong_enrollment_code: {user.UserPrincipalName} entered no code while setting up an authenticator app"
+                : $"wrong_enrollment_code: the first code from the authenticator app {user.UserPrincipalName} is setting up does not match the key on the page (or was already used); the method is not stored";
+            await LogFailureAsync(context, tx, user, AadError.InvalidEnrollmentOtp.Describe(), reason, AadError.WrongOneTimeCode, "Scan the QR code on the page again, check the device's clock, and enter the code the app shows now.").ConfigureAwait(false);
             await RenderAsync(context, tx, StatusCodes.Status400BadRequest, AadError.InvalidEnrollmentOtp.Describe()).ConfigureAwait(false);
             return;
         }
@@ -319,24 +344,37 @@ internal sealed class AuthorizeEndpoint(
     private async Task ConsentAsync(HttpContext context, SignInTransaction tx, IFormCollection form)
     {
         var answer = (string?)form["consent"];
-        if (answer == "allow")
+        if (answer is "allow" or "deny")
         {
-            await consents.GrantAsync(tx.UserId!.Value, tx.HostId, time.GetUtcNow()).ConfigureAwait(false);
-            await CompleteAsync(context, tx).ConfigureAwait(false);
-            return;
-        }
+            var user = await FindEnabledUserAsync(context, tx).ConfigureAwait(false);
+            if (user is null)
+            {
+                return;
+            }
 
-        if (answer == "deny")
-        {
-            await ErrorAsync(context, AadError.ConsentDenied, StatusCodes.Status403Forbidden).ConfigureAwait(false);
+            if (answer == "allow")
+            {
+                await consents.GrantAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false);
+
+                // Through the policies again: the code is issued only after an evaluation that allows it.
+                await ContinueAsync(context, tx, user, consented: true).ConfigureAwait(false);
+                return;
+            }
+
+            await LogFailureAsync(context, tx, user, AadError.ConsentDenied.Describe(), $"consent_denied: {user.UserPrincipalName} answered No to 'Allow remote desktop connection to {tx.HostName}?'", AadError.ConsentDenied, "Sign in again and answer Yes to connect.").ConfigureAwait(false);
+            await ErrorAsync(context, AadError.ConsentDenied, StatusCodes.Status403Forbidden, tx.Id).ConfigureAwait(false);
             return;
         }
 
         await RenderAsync(context, tx, StatusCodes.Status400BadRequest, "Choose Yes or No.").ConfigureAwait(false);
     }
 
-    /// <summary>After a proof: ask for what is still missing (password change, MFA, consent), or finish.</summary>
-    private async Task ContinueAsync(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User user)
+    /// <summary>
+    /// After a proof: ask for what is still missing (password change, MFA, consent), or finish. Conditional Access is
+    /// evaluated with the methods done so far: allowed goes on; refused-but-satisfiable-with-MFA asks for the one-time
+    /// code (or sets up the app); blocked, or a control this page cannot do, ends the sign-in with AADSTS53003.
+    /// </summary>
+    private async Task ContinueAsync(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User user, bool consented = false)
     {
         if (user.MustChangePassword)
         {
@@ -344,10 +382,25 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
+        var decision = await access.EvaluateConditionalAccessAsync(new AccessRequest
+        {
+            UserId = user.Id,
+            HostId = tx.HostId,
+            ClientAddress = ClientAddress(context),
+            AuthenticationMethods = tx.Amr,
+            AuthenticatedAt = tx.AuthTime ?? time.GetUtcNow(),
+            Application = RdpApplications.AzureWindowsVmSignIn, // Counts for both RDP applications (RdpApplications.Both).
+        }).ConfigureAwait(false);
+        var mfaWouldDo = !tx.Amr.Contains("mfa") && decision is { Refusal: AccessRefusal.PolicyControlMissing, Policies.SatisfiableWithMfa: true };
+        if (!decision.Allowed && !mfaWouldDo)
+        {
+            await RefuseAsync(context, tx, user, decision).ConfigureAwait(false);
+            return;
+        }
+
         if (!tx.Amr.Contains("mfa"))
         {
-            var host = await directory.FindHostAsync(tx.HostId).ConfigureAwait(false);
-            switch (signIn.GetMfaRequirement(user, host))
+            switch (signIn.GetMfaRequirement(user, decision.Host, decision.Policies))
             {
                 case MfaRequirement.Verify:
                     await RenderAsync(context, tx with { Step = SignInStep.Otp }, StatusCodes.Status200OK, error: null).ConfigureAwait(false);
@@ -362,22 +415,44 @@ internal sealed class AuthorizeEndpoint(
             }
         }
 
-        if (!await consents.HasConsentAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false))
+        if (!decision.Allowed)
+        {
+            // Unreachable while GetMfaRequirement asks whenever MFA would satisfy the policies; refuse rather than issue.
+            await RefuseAsync(context, tx, user, decision).ConfigureAwait(false);
+            return;
+        }
+
+        if (!consented && !await consents.HasConsentAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false))
         {
             await RenderAsync(context, tx with { Step = SignInStep.Consent }, StatusCodes.Status200OK, error: null).ConfigureAwait(false);
             return;
         }
 
-        await CompleteAsync(context, tx).ConfigureAwait(false);
+        await CompleteAsync(context, tx, user, decision, consented).ConfigureAwait(false);
     }
 
-    private async Task CompleteAsync(HttpContext context, SignInTransaction tx)
+    /// <summary>Ends the sign-in on a Conditional Access refusal: the Entra-shaped page, and the log with every policy's outcome.</summary>
+    private async Task RefuseAsync(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User user, AccessDecision decision)
+    {
+        var error = decision.Refusal switch
+        {
+            AccessRefusal.PolicyBlocked => AadError.BlockedByConditionalAccess,
+            AccessRefusal.PolicyControlMissing => AadError.MethodNotAvailable.With(string.Join(" or ", (decision.Policies?.MissingControls ?? []).Select(ConditionalAccessEvaluator.DescribeControl))),
+            AccessRefusal.ReauthenticationRequired => AadError.ReauthenticationRequired,
+            AccessRefusal.UnknownHost => AadError.UnknownHost,
+            _ => AadError.InvalidCredentials,
+        };
+        await LogFailureAsync(context, tx, user, error.Describe(), decision.Reason, error, decision.Fix, decision.PoliciesJson).ConfigureAwait(false);
+        await ErrorAsync(context, error, StatusCodes.Status403Forbidden, tx.Id).ConfigureAwait(false);
+    }
+
+    private async Task CompleteAsync(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User user, AccessDecision decision, bool consented)
     {
         var code = await codes.IssueAsync(new AuthorizationCodeRequest
         {
             ClientId = tx.ClientId,
             RedirectUri = tx.RedirectUri,
-            UserId = tx.UserId!.Value,
+            UserId = user.Id,
             Scope = tx.Scope,
             HostId = tx.HostId,
             CodeChallenge = tx.CodeChallenge,
@@ -385,7 +460,12 @@ internal sealed class AuthorizeEndpoint(
             Amr = tx.Amr,
             AuthTime = tx.AuthTime ?? time.GetUtcNow(),
         }).ConfigureAwait(false);
-
+        await log.WriteAsync(Entry(context, tx, user) with
+        {
+            Succeeded = true,
+            Reason = $"signed_in: authorization code issued for {tx.HostName} with {string.Join(' ', tx.Amr)}{(consented ? ", consent given now" : string.Empty)}; Conditional Access satisfied",
+            PoliciesJson = decision.PoliciesJson,
+        }).ConfigureAwait(false);
         // The code goes first and is never the last parameter: FreeRDP keeps the newline of the pasted line
         // (design/protocol/freerdp-aad-client.md §3). iss answers mix-up attacks (RFC 9207).
         var redirect = QueryStringBuilder(tx.RedirectUri)
@@ -431,8 +511,51 @@ internal sealed class AuthorizeEndpoint(
     private static string EnrollmentUri(SignInTransaction tx) =>
         Totp.OtpAuthUri(TotpIssuer, tx.Username ?? string.Empty, tx.TotpEnrollmentSecret ?? throw new InvalidOperationException("the enrolment step has no secret"));
 
-    private static Task ErrorAsync(HttpContext context, AadError error, int status = StatusCodes.Status400BadRequest) =>
-        Responses.HtmlAsync(context, status, "Sign-in error", _ => SignInPages.ErrorPage(error, context.TraceIdentifier));
+    private static Task ErrorAsync(HttpContext context, AadError error, int status = StatusCodes.Status400BadRequest, string? correlationId = null) =>
+        Responses.HtmlAsync(context, status, "Sign-in error", _ => SignInPages.ErrorPage(error, context.TraceIdentifier, correlationId));
+
+    /// <summary>The user of a transaction past the password step, if still there and enabled; otherwise logs and shows AADSTS50057.</summary>
+    private async Task<Gatehouse.Storage.User?> FindEnabledUserAsync(HttpContext context, SignInTransaction tx)
+    {
+        var user = tx.UserId is { } id ? await directory.FindUserAsync(id).ConfigureAwait(false) : null;
+        if (user is not null && user.Enabled)
+        {
+            return user;
+        }
+
+        var reason = user is null
+            ? $"user_not_found: the user who passed the password step ({tx.Username}) no longer exists"
+            : $"user_disabled: {user.UserPrincipalName} was disabled during the sign-in";
+        await LogFailureAsync(context, tx, user, AadError.AccountDisabled.Describe(), reason, AadError.AccountDisabled, user is null ? null : $"gatehouse user enable {user.UserPrincipalName}").ConfigureAwait(false);
+        await ErrorAsync(context, AadError.AccountDisabled, StatusCodes.Status400BadRequest, tx.Id).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>The log entry of this sign-in so far: who, where, from which address, with which methods.</summary>
+    private static SignInEntry Entry(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User? user) => new()
+    {
+        TenantId = tx.TenantId,
+        CorrelationId = tx.Id,
+        Protocol = IdpSignInLog.Protocol,
+        Succeeded = false,
+        Reason = string.Empty,
+        UserId = user?.Id ?? tx.UserId,
+        UserPrincipalName = user?.UserPrincipalName ?? tx.Username,
+        Application = tx.ClientId,
+        HostName = tx.HostName,
+        ClientAddress = ClientAddress(context).ToString(),
+        Methods = tx.Amr,
+    };
+
+    private Task LogFailureAsync(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User? user, string? userMessage, string reason, AadError error, string? fix = null, string? policiesJson = null) =>
+        log.WriteAsync(Entry(context, tx, user) with
+        {
+            Reason = reason,
+            Code = error.Code == 0 ? error.OAuthError : $"AADSTS{error.Code}",
+            UserMessage = userMessage,
+            Fix = fix,
+            PoliciesJson = policiesJson,
+        });
 
     private bool IsRegisteredRedirect(string redirectUri, string tenant) =>
         RdpClient.IsRegisteredRedirectUri(redirectUri, urls.PublicName, tenant)

@@ -15,6 +15,7 @@ internal static class IdpEndpoints
         services.AddSingleton(new AccountAttemptLimiter(limits.AttemptsPerAccountPerMinute));
         services.AddSingleton(sp => new SignInTransactionProtector(
             sp.GetRequiredService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>(), limits.SignInLifetime));
+        services.AddSingleton<IdpSignInLog>();
         services.AddScoped<AuthorizeEndpoint>();
         services.AddScoped<TokenEndpoint>();
         services.AddScoped<DiscoveryEndpoints>();

@@ -122,10 +122,12 @@ internal static class SignInPages
         </script>
         """;
 
-    public static string ErrorPage(AadError error, string? traceId) => $"""
+    /// <summary>The page that ends a sign-in; the correlation id finds the attempt in the sign-in log.</summary>
+    public static string ErrorPage(AadError error, string? traceId, string? correlationId = null) => $"""
         <h1>Sorry, but we're having trouble signing you in.</h1>
         <p class="error" role="alert" id="error">{E(error.Describe())}</p>
         <p class="hint">Trace ID: {E(traceId)}</p>
+        {(correlationId is null ? string.Empty : $"<p class=\"hint\" id=\"correlation\">Correlation ID: {E(correlationId)}</p>")}
         """;
 
     /// <summary>ABCD EFGH …: groups of four, as authenticator apps show keys.</summary>

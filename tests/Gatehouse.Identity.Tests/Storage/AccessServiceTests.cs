@@ -177,6 +177,54 @@ public sealed class AccessServiceTests(StoreFixture fixture) : IClassFixture<Sto
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task EvaluateConditionalAccess_NeedsNoRole_AndDrivesTheMfaRequirement(StoreProvider provider)
+    {
+        // The identity provider's question: no role assignment at all, only the policies.
+        await using var t = await Scenario.CreateAsync(fixture, provider);
+        var before = await t.EvaluatePoliciesAsync(["pwd"]);
+        await t.AddPolicyAsync(RequireMfa);
+
+        var password = await t.EvaluatePoliciesAsync(["pwd"]);
+        var mfa = await t.EvaluatePoliciesAsync(["pwd", "mfa"]);
+        var gateway = await t.AuthorizeAsync(t.UserId, methods: ["pwd", "mfa"]);
+
+        Assert.True(before.Allowed, before.Reason);
+        Assert.Equal(AccessRefusal.PolicyControlMissing, password.Refusal);
+        Assert.True(password.Policies?.SatisfiableWithMfa);
+        Assert.True(mfa.Allowed, mfa.Reason);
+        Assert.Equal(AccessRefusal.NoRole, gateway.Refusal);
+
+        var user = (await t.Env.Get<DirectoryService>().FindUserAsync(t.UserId))!;
+        var signIn = t.Env.Get<SignInService>();
+        Assert.Equal(MfaRequirement.None, signIn.GetMfaRequirement(user, null, before.Policies));
+        Assert.Equal(MfaRequirement.Enroll, signIn.GetMfaRequirement(user, null, password.Policies));
+        Assert.Equal(MfaRequirement.None, signIn.GetMfaRequirement(user, null, mfa.Policies));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task EvaluateConditionalAccess_BlockIsNotSatisfiableWithMfa(StoreProvider provider)
+    {
+        await using var t = await Scenario.CreateAsync(fixture, provider);
+        await t.AddPolicyAsync(RequireMfa);
+        await t.AddPolicyAsync("""
+            { "displayName": "Block", "state": "enabled",
+              "conditions": { "users": { "includeUsers": ["All"] } },
+              "grantControls": { "operator": "OR", "builtInControls": ["block"] } }
+            """);
+
+        var decision = await t.EvaluatePoliciesAsync(["pwd"]);
+
+        Assert.Equal(AccessRefusal.PolicyBlocked, decision.Refusal);
+        Assert.Equal(AccessEvaluation.BlockedMessage, decision.UserMessage);
+        var user = (await t.Env.Get<DirectoryService>().FindUserAsync(t.UserId))!;
+        Assert.False(t.Env.Get<SignInService>().IsMfaRequiredByPolicy(user, null, decision.Policies));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task PolicyOnMicrosoftRemoteDesktopApp_AppliesToRdpSignIn(StoreProvider provider)
     {
         await using var t = await Scenario.CreateAsync(fixture, provider);
@@ -325,6 +373,15 @@ public sealed class AccessServiceTests(StoreFixture fixture) : IClassFixture<Sto
             db.ChangeTracker.Clear();
             Env.Time.Advance(TimeSpan.FromSeconds(1));
         }
+
+        public Task<AccessDecision> EvaluatePoliciesAsync(IReadOnlyList<string> methods) =>
+            Env.Get<AccessService>().EvaluateConditionalAccessAsync(new AccessRequest
+            {
+                UserId = UserId,
+                HostId = HostId,
+                AuthenticationMethods = methods,
+                AuthenticatedAt = Env.Time.GetUtcNow(),
+            });
 
         public Task<AccessDecision> AuthorizeAsync(Guid userId, Guid? hostId = null, IReadOnlyList<string>? methods = null) =>
             Env.Get<AccessService>().AuthorizeSignInAsync(new AccessRequest
