@@ -48,8 +48,11 @@ public sealed class GatewayOptions
     /// <summary>Time to reach the backend host and finish its TLS handshake.</summary>
     public TimeSpan BackendConnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Bytes buffered per direction of a relay before the gateway stops reading from the sender.</summary>
-    public int RelayBufferBytes { get; set; } = 4 * 1024 * 1024;
+    /// <summary>
+    /// Bytes read per direction of a relay before the gateway waits for the other side to take them (4 KiB–4 MiB): the
+    /// gateway holds at most this much per direction, so a slow reader stops it reading from the sender.
+    /// </summary>
+    public int RelayBufferBytes { get; set; } = 16 * 1024;
 
     /// <summary>
     /// The identity provider's JWKS URL (<c>https://&lt;idp&gt;/common/discovery/v2.0/keys</c>) for a gateway node that

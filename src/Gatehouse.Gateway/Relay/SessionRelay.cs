@@ -29,8 +29,14 @@ public sealed record RelaySettings
     /// <summary>The account injected into the Client Info PDU.</summary>
     public required InjectedCredentials Credentials { get; init; }
 
+    /// <summary>The smallest read buffer per direction.</summary>
+    public const int MinBufferBytes = 4 * 1024;
+
+    /// <summary>The largest read buffer per direction (the bound: 4 MiB).</summary>
+    public const int MaxBufferBytes = 4 * 1024 * 1024;
+
     /// <summary>Bytes read ahead per direction before the relay waits for the other side to take them.</summary>
-    public int BufferBytes { get; init; } = 64 * 1024;
+    public int BufferBytes { get; init; } = 16 * 1024;
 }
 
 /// <summary>Bytes relayed so far in each direction, readable while the relay runs (the live session registry shows them).</summary>
@@ -97,8 +103,11 @@ public static class SessionRelay
         ArgumentNullException.ThrowIfNull(settings);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Zero-byte reads: an idle direction waits for data without holding a 16 KiB pipe segment (and TLS read buffer).
-        var fromClient = PipeReader.Create(client, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true, useZeroByteReads: true));
-        var fromBackend = PipeReader.Create(backend, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true, useZeroByteReads: true));
+        // Each direction holds at most one read of BufferBytes until the other side has taken it (the copy loop writes
+        // before it reads again), so a slow reader stops the gateway reading from its sender.
+        var bufferBytes = Math.Clamp(settings.BufferBytes, RelaySettings.MinBufferBytes, RelaySettings.MaxBufferBytes);
+        var fromClient = PipeReader.Create(client, new StreamPipeReaderOptions(bufferSize: bufferBytes, minimumReadSize: Math.Min(bufferBytes, 4096), leaveOpen: true, useZeroByteReads: true));
+        var fromBackend = PipeReader.Create(backend, new StreamPipeReaderOptions(bufferSize: bufferBytes, minimumReadSize: Math.Min(bufferBytes, 4096), leaveOpen: true, useZeroByteReads: true));
         counters ??= new RelayCounters();
         var upstream = ClientToBackendAsync(fromClient, backend, settings, counters, stop.Token);
         var downstream = BackendToClientAsync(fromBackend, client, settings, counters, stop.Token);

@@ -62,6 +62,16 @@ internal static class GatewayRegistration
             throw new Hosting.StartupException("Gatehouse:Gateway:SignInMethods: only WebAccount is available in this version; remove Nla and Tls.");
         }
 
+        if (options.RelayBufferBytes is < Relay.RelaySettings.MinBufferBytes or > Relay.RelaySettings.MaxBufferBytes)
+        {
+            throw new Hosting.StartupException($"Gatehouse:Gateway:RelayBufferBytes {options.RelayBufferBytes} is out of range; use {Relay.RelaySettings.MinBufferBytes}-{Relay.RelaySettings.MaxBufferBytes}.");
+        }
+
+        if (options.MaxAssertionBytes is < 1024 or > 1024 * 1024 || options.MaxPendingConnections < 1 || options.MaxPendingConnectionsPerAddress < 1)
+        {
+            throw new Hosting.StartupException("Gatehouse:Gateway: MaxAssertionBytes must be 1 KiB-1 MiB and the pending-connection caps at least 1.");
+        }
+
         var jwksUrl = options.JwksUrl;
         if (!string.IsNullOrWhiteSpace(jwksUrl))
         {

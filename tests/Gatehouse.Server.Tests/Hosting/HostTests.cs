@@ -80,6 +80,12 @@ public sealed class HostTests
     [InlineData("Gatehouse:Urls", " ; ", "Gatehouse:Urls is empty")]
     [InlineData("Gatehouse:RdpPort", "70000", "out of range")]
     [InlineData("Gatehouse:RdpPort", "many", "Invalid configuration")]
+    [InlineData("Gatehouse:RdpAddress", "vm1.example", "is not an IP address")]
+    [InlineData("Gatehouse:Gateway:RelayBufferBytes", "100", "RelayBufferBytes 100 is out of range")]
+    [InlineData("Gatehouse:Gateway:MaxAssertionBytes", "10", "MaxAssertionBytes must be")]
+    [InlineData("Gatehouse:Gateway:JwksUrl", "http://idp.example/keys", "is not an https URL")]
+    [InlineData("Gatehouse:Gateway:SignInMethods", "WebAccount, Nla", "only WebAccount is available")]
+    [InlineData("Gatehouse:Gateway:AssertionTimeout", "soon", "Invalid configuration in Gatehouse:Gateway")]
     public async Task Serve_BadConfiguration_FailsWithAnActionableMessage(string key, string value, string expected)
     {
         var e = await Assert.ThrowsAsync<StartupException>(() => TestServer.StartAsync(overrides: new Dictionary<string, string?> { [key] = value }));
