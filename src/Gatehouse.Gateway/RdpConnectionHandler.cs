@@ -126,7 +126,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
 
         // Phase 2: TLS on the same connection, with its own deadline.
-        var tls = new SslStream(new DuplexPipeStream(connection.Transport), leaveInnerStreamOpen: false);
+        var transport = new DuplexPipeStream(connection.Transport);
+        var tls = new SslStream(transport, leaveInnerStreamOpen: false);
         await using (tls.ConfigureAwait(false))
         {
             using (var deadline = Deadline(connection, _options.TlsHandshakeTimeout))
@@ -169,6 +170,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             if (state.Session is { } session)
             {
                 lease?.Dispose();
+                transport.DeferFlush = true;
                 await _sessions.RunAsync(session, state, tls, connection.ConnectionClosed).ConfigureAwait(false);
             }
         }
