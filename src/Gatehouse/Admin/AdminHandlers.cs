@@ -120,8 +120,9 @@ internal static class AdminHandlers
         return Results.Ok(UserView.From(await FindUserAsync(caller, directory, upn, ct)));
     }
 
-    private static async Task<IResult> CreateUserAsync(CreateUserRequest request, AdminCaller caller, DirectoryService directory, CancellationToken ct)
+    private static async Task<IResult> CreateUserAsync(HttpContext http, AdminCaller caller, DirectoryService directory, CancellationToken ct)
     {
+        var request = await ReadBodyAsync<CreateUserRequest>(http, ct);
         caller.Require(UsersWrite, Scope.Tenant);
         if (string.IsNullOrWhiteSpace(request.UserPrincipalName))
         {
@@ -185,8 +186,9 @@ internal static class AdminHandlers
         return Results.Ok(view);
     }
 
-    private static async Task<IResult> CreateHostAsync(CreateHostRequest request, AdminCaller caller, DirectoryService directory, GatehouseDbContext db, CancellationToken ct)
+    private static async Task<IResult> CreateHostAsync(HttpContext http, AdminCaller caller, DirectoryService directory, GatehouseDbContext db, CancellationToken ct)
     {
+        var request = await ReadBodyAsync<CreateHostRequest>(http, ct);
         HostGroup? group = null;
         if (!string.IsNullOrWhiteSpace(request.HostGroup))
         {
@@ -266,8 +268,9 @@ internal static class AdminHandlers
         return Results.Ok(groups);
     }
 
-    private static async Task<IResult> CreateHostGroupAsync(CreateHostGroupRequest request, AdminCaller caller, DirectoryService directory, GatehouseDbContext db, CancellationToken ct)
+    private static async Task<IResult> CreateHostGroupAsync(HttpContext http, AdminCaller caller, DirectoryService directory, GatehouseDbContext db, CancellationToken ct)
     {
+        var request = await ReadBodyAsync<CreateHostGroupRequest>(http, ct);
         caller.Require(HostGroupsWrite, Scope.Tenant);
         if (string.IsNullOrWhiteSpace(request.Name))
         {
@@ -327,8 +330,9 @@ internal static class AdminHandlers
         return Results.Ok(readable);
     }
 
-    private static async Task<IResult> CreateRoleAssignmentAsync(CreateRoleAssignmentRequest request, AdminCaller caller, AccessService access, GatehouseDbContext db, CancellationToken ct)
+    private static async Task<IResult> CreateRoleAssignmentAsync(HttpContext http, AdminCaller caller, AccessService access, GatehouseDbContext db, CancellationToken ct)
     {
+        var request = await ReadBodyAsync<CreateRoleAssignmentRequest>(http, ct);
         if (string.IsNullOrWhiteSpace(request.Role) || string.IsNullOrWhiteSpace(request.Assignee) || string.IsNullOrWhiteSpace(request.Scope))
         {
             throw AdminProblemException.BadRequest("Give role (e.g. \"Virtual Machine User Login\"), assignee (a UPN or a group name) and scope (/, /hostGroups/NAME or /hosts/NAME).");
@@ -430,8 +434,9 @@ internal static class AdminHandlers
         return Results.Ok(new { deleted = record.Id, record.DisplayName });
     }
 
-    private static async Task<IResult> WhatIfAsync(WhatIfRequest request, AdminCaller caller, DirectoryService directory, AccessService access, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> WhatIfAsync(HttpContext http, AdminCaller caller, DirectoryService directory, AccessService access, TimeProvider time, CancellationToken ct)
     {
+        var request = await ReadBodyAsync<WhatIfRequest>(http, ct);
         caller.Require(PoliciesRead, Scope.Tenant);
         var user = await FindUserAsync(caller, directory, request.User ?? string.Empty, ct);
         var host = await FindHostAsync(caller, directory, request.Host ?? string.Empty, ct);
@@ -490,19 +495,19 @@ internal static class AdminHandlers
             query = query.Where(s => s.Result == value);
         }
 
-        var rows = await query.OrderByDescending(s => s.Sequence).Take(Math.Clamp(top ?? 100, 1, 1000) * (string.IsNullOrWhiteSpace(since) ? 1 : 10)).ToListAsync(ct);
         if (!string.IsNullOrWhiteSpace(since))
         {
             if (!Gatehouse.Cli.CliRunner.TryParseDuration(since, out var span))
             {
-                throw AdminProblemException.BadRequest($"since '{since}' is not a duration such as 30m, 1h or 7d.");
+                throw AdminProblemException.BadRequest($"since '{since}' is not a duration; use a number and a unit: 90s, 30m, 1h, 7d or 2w.");
             }
 
             var cutoff = time.GetUtcNow() - span;
-            rows = [.. rows.Where(r => r.Time >= cutoff)];
+            query = query.Where(s => s.Time >= cutoff);
         }
 
-        return Results.Ok(rows.Take(Math.Clamp(top ?? 100, 1, 1000)));
+        var rows = await query.OrderByDescending(s => s.Sequence).Take(Math.Clamp(top ?? 100, 1, 1000)).ToListAsync(ct);
+        return Results.Ok(rows);
     }
 
     private static async Task<IResult> GetSignInAsync(Guid id, AdminCaller caller, GatehouseDbContext db, CancellationToken ct)
@@ -538,6 +543,28 @@ internal static class AdminHandlers
     }
 
     // Helpers.
+    private static readonly JsonSerializerOptions BodyOptions = new(JsonSerializerDefaults.Web);
+
+    /// <summary>Reads a JSON body (at most the host's request size limit), or fails with a problem that says what to send.</summary>
+    private static async Task<T> ReadBodyAsync<T>(HttpContext http, CancellationToken ct)
+        where T : class
+    {
+        if (!http.Request.HasJsonContentType())
+        {
+            throw AdminProblemException.BadRequest($"Send the request body as JSON (Content-Type: application/json), as the OpenAPI document at {AdminApi.Prefix}/openapi.json describes.");
+        }
+
+        try
+        {
+            return await JsonSerializer.DeserializeAsync<T>(http.Request.Body, BodyOptions, ct)
+                ?? throw AdminProblemException.BadRequest("The request body is empty; send a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw AdminProblemException.BadRequest($"The request body is not valid JSON for this operation ({e.Message}); fix it and send it again.");
+        }
+    }
+
     private static async Task<User> FindUserAsync(AdminCaller caller, DirectoryService directory, string upn, CancellationToken ct)
     {
         var user = await directory.FindUserByUpnAsync(upn, ct);

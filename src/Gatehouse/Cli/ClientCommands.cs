@@ -167,7 +167,7 @@ internal static class ClientCommands
         var host = new Option<string>("--host") { Description = "The host's name or one of its aliases (the name put in front of the gateway address).", Required = true };
         var gateway = new Option<string?>("--gateway-address")
         {
-            Description = "A DNS name of this gateway under which HOST.GATEWAY-ADDRESS resolves to it. Default: the host part of the server's public name (Gatehouse:PublicName, --public-name of 'gatehouse serve').",
+            Description = "A DNS name of this gateway under which HOST.GATEWAY-ADDRESS resolves to it. Default: the host part of the server's public name as configured (Gatehouse:PublicName in appsettings.json, --config FILE or the environment, e.g. Gatehouse__PublicName); a --public-name flag given to 'gatehouse serve' is not visible here, so pass --gateway-address then.",
         };
         var rdpPort = new Option<int?>("--rdp-port") { Description = "The gateway's RDP port. Default: the server's configuration (Gatehouse:RdpPort, 3389)." };
         var config = new Option<string?>("--config") { Description = "The server's JSON configuration file (what 'gatehouse serve --config' reads), for the public name and RDP port." };

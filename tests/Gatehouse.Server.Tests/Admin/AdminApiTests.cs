@@ -231,6 +231,47 @@ public sealed class AdminApiTests
     }
 
     [Fact]
+    public async Task MalformedBody_Is400ProblemSayingWhatToSend()
+    {
+        await using var server = await TestServer.StartAsync();
+        var owner = await TokenForAsync(server, "owner@contoso.test", "Owner");
+        using var request = Request(HttpMethod.Post, "/users", owner);
+        request.Content = new StringContent("{\"userPrincipalName\": ", System.Text.Encoding.UTF8, "application/json");
+
+        using var response = await server.Client.SendAsync(request);
+
+        var problem = await ProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.Contains("not valid JSON", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Owner_CreatesAndDisablesUser_TemporaryPasswordReturnedOnce()
+    {
+        await using var server = await TestServer.StartAsync();
+        var owner = await TokenForAsync(server, "owner@contoso.test", "Owner");
+
+        using var create = await server.Client.SendAsync(Request(HttpMethod.Post, "/users", owner, new { userPrincipalName = "bob@contoso.test", displayName = "Bob" }));
+        var created = await create.Content.ReadAsStringAsync();
+        Assert.True(create.StatusCode == HttpStatusCode.Created, created);
+        using (var json = JsonDocument.Parse(created))
+        {
+            Assert.Equal(16, json.RootElement.GetProperty("temporaryPassword").GetString()!.Length);
+            Assert.True(json.RootElement.GetProperty("user").GetProperty("mustChangePassword").GetBoolean());
+        }
+
+        using var disable = await server.Client.SendAsync(Request(HttpMethod.Post, "/users/bob@contoso.test/disable", owner));
+        Assert.Equal(HttpStatusCode.OK, disable.StatusCode);
+        using var show = await server.Client.SendAsync(Request(HttpMethod.Get, "/users/BOB@contoso.test", owner));
+        var shown = await show.Content.ReadAsStringAsync();
+        using var user = JsonDocument.Parse(shown);
+        Assert.False(user.RootElement.GetProperty("enabled").GetBoolean());
+        Assert.False(user.RootElement.TryGetProperty("temporaryPassword", out _));
+
+        using var again = await server.Client.SendAsync(Request(HttpMethod.Post, "/users", owner, new { userPrincipalName = "bob@contoso.test" }));
+        await ProblemAsync(again, HttpStatusCode.Conflict);
+    }
+
+    [Fact]
     public async Task OpenApiDocument_Parses_ListsEveryPath()
     {
         await using var server = await TestServer.StartAsync();
