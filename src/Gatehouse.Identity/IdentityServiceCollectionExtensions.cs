@@ -20,6 +20,7 @@ public static class IdentityServiceCollectionExtensions
         services.AddScoped<ConsentService>();
         services.AddScoped<SigningKeyService>();
         services.AddScoped<TokenService>();
+        services.AddScoped<AdminTokenService>();
         services.AddScoped<ServerChallengeService>();
         services.AddScoped<AuthorizationCodeService>();
         services.AddScoped<RefreshTokenService>();

@@ -21,6 +21,8 @@ internal static class GatehouseCli
             LogCommands.CreateSignIns(environment),
             LogCommands.CreateSessions(environment),
             DiagnoseCommand.Create(environment),
+            ClientCommands.CreateRdpFileCommand(environment),
+            ClientCommands.CreateConnectCommand(environment),
         };
         return root;
     }

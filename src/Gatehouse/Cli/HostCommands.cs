@@ -14,11 +14,12 @@ internal static class HostCommands
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var command = new Command("host", "Manage RDP hosts: create, list, show, delete.");
+        var command = new Command("host", "Manage RDP hosts: create, list, show, test, delete.");
         admin.AddTo(command);
         command.Subcommands.Add(CreateCommand(admin, environment));
         command.Subcommands.Add(ListCommand(admin, environment));
         command.Subcommands.Add(ShowCommand(admin, environment));
+        command.Subcommands.Add(HostTestCommand.Create(admin, environment));
         command.Subcommands.Add(DeleteCommand(admin, environment));
         return command;
     }

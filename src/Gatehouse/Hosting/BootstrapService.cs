@@ -5,7 +5,8 @@ namespace Gatehouse.Hosting;
 
 /// <summary>
 /// First run: creates the tenant for <c>Gatehouse:Domain</c> and its administrator, and prints the administrator's
-/// user name and temporary password once (to the console, never to the log). Later runs change nothing.
+/// user name and temporary password once (to the console, never to the log); the administrator holds Owner at <c>/</c>.
+/// Later runs change nothing.
 /// </summary>
 internal sealed class BootstrapService(IServiceProvider services, IOptions<GatehouseOptions> options, HostSettings settings) : IHostedService
 {
@@ -17,6 +18,8 @@ internal sealed class BootstrapService(IServiceProvider services, IOptions<Gateh
         var result = await directory.BootstrapAsync(options.Value.Domain, cancellationToken).ConfigureAwait(false);
         if (result.TemporaryPassword is { } password)
         {
+            // The administrator manages the tenant (admin API, RBAC): Owner at /, which grants no sign-in to hosts.
+            await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(result.Tenant.Id, Gatehouse.Access.BuiltInRoles.Owner.Name, result.AdminUpn, "/", "bootstrap", cancellationToken).ConfigureAwait(false);
             await settings.Console.WriteLineAsync($$"""
 
                 ============================================================================

@@ -160,6 +160,7 @@ internal static class GatehouseHost
 
         Gatehouse.Metrics.MetricsEndpoint.MapMetrics(app, metricsOptions);
         app.MapIdp();
+        Gatehouse.Admin.AdminApi.MapAdminApi(app);
 
         // Start collecting at once, so the first scrape sees what happened since startup.
         _ = app.Services.GetRequiredService<Gatehouse.Metrics.MetricsCollector>();

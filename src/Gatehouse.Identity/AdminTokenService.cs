@@ -1,0 +1,172 @@
+using System.Security.Cryptography;
+using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Gatehouse.Identity;
+
+/// <summary>The result of <see cref="AdminTokenService.ValidateAsync"/>: the signed-in administrator, or why not.</summary>
+public sealed record AdminTokenValidation(bool IsValid, string? Error, User? User)
+{
+    internal static AdminTokenValidation Fail(string error) => new(false, error, null);
+}
+
+/// <summary>
+/// Access tokens for the admin REST API (audience <see cref="Audience"/>, scope <see cref="ScopeValue"/>): bearer tokens
+/// signed with the IdP's own RS256 keys (<see cref="SigningKeyService"/>), the same issuer and the same validation rules
+/// as RDP access tokens, without a PoP binding. What the caller may do is decided by RBAC, not by the token.
+/// </summary>
+public sealed class AdminTokenService
+{
+    /// <summary>The admin API's resource (the token's <c>aud</c>).</summary>
+    public const string Audience = "api://gatehouse-admin";
+
+    /// <summary>The delegated scope in <c>scp</c>.</summary>
+    public const string ScopeValue = "admin";
+
+    /// <summary>The scope a client asks for: <c>api://gatehouse-admin/admin</c>.</summary>
+    public const string Scope = Audience + "/" + ScopeValue;
+
+    private static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false, MaximumTokenSizeInBytes = TokenService.MaxTokenLength };
+    private readonly GatehouseDbContext db;
+    private readonly SigningKeyService keys;
+    private readonly TimeProvider time;
+    private readonly GatehouseIdentityOptions options;
+
+    /// <summary>Creates the service.</summary>
+    public AdminTokenService(GatehouseDbContext db, SigningKeyService keys, TimeProvider time, GatehouseIdentityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(options);
+        this.db = db;
+        this.keys = keys;
+        this.time = time;
+        this.options = options;
+    }
+
+    /// <summary>Issues an admin API token for <paramref name="user"/> (lifetime: the access-token lifetime, at most 1 h).</summary>
+    public async Task<string> IssueAsync(User user, IReadOnlyList<string> amr, string clientId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(amr);
+        ArgumentException.ThrowIfNullOrWhiteSpace(clientId);
+        var now = time.GetUtcNow();
+        var credentials = await keys.GetActiveAsync(cancellationToken).ConfigureAwait(false);
+        var descriptor = new SecurityTokenDescriptor
+        {
+            TokenType = TokenService.AccessTokenType,
+            Issuer = options.IssuerFor(user.TenantId),
+            Audience = Audience,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = (now + options.AccessTokenLifetime).UtcDateTime,
+            SigningCredentials = credentials,
+            Claims = new Dictionary<string, object>
+            {
+                ["tid"] = user.TenantId.ToString("D"),
+                ["oid"] = user.Id.ToString("D"),
+                ["upn"] = user.UserPrincipalName,
+                ["scp"] = ScopeValue,
+                ["amr"] = amr.ToArray(),
+                ["appid"] = clientId,
+                ["jti"] = Base64Url.Encode(RandomNumberGenerator.GetBytes(16)),
+                ["ver"] = "2.0",
+            },
+        };
+        return Handler.CreateToken(descriptor);
+    }
+
+    /// <summary>
+    /// Validates a bearer token: RS256 by a published key, <c>typ</c> at+jwt, issuer pinned to the token's tenant,
+    /// audience <see cref="Audience"/>, lifetime with skew, <c>scp</c>, not revoked; the user exists, belongs to that
+    /// tenant and is enabled.
+    /// </summary>
+    public async Task<AdminTokenValidation> ValidateAsync(string? jwt, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(jwt))
+        {
+            return AdminTokenValidation.Fail("token is missing");
+        }
+
+        if (jwt.Length > TokenService.MaxTokenLength)
+        {
+            return AdminTokenValidation.Fail("token is too large");
+        }
+
+        var now = time.GetUtcNow();
+        var skew = options.ClockSkew;
+        var parameters = new TokenValidationParameters
+        {
+            ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
+            ValidTypes = [TokenService.AccessTokenType],
+            IssuerSigningKeys = await keys.GetPublishedKeysAsync(now, cancellationToken).ConfigureAwait(false),
+            TryAllIssuerSigningKeys = false,
+            RequireSignedTokens = true,
+            ValidateIssuerSigningKey = true,
+            ValidateIssuer = false, // pinned below against the token's own tid
+            ValidAudience = Audience,
+            ValidateAudience = true,
+            RequireExpirationTime = true,
+            ValidateLifetime = true,
+            ClockSkew = skew,
+            LifetimeValidator = (notBefore, expires, _, _) =>
+                notBefore is not null && expires is not null
+                && new DateTimeOffset(notBefore.Value, TimeSpan.Zero) - skew <= now
+                && now < new DateTimeOffset(expires.Value, TimeSpan.Zero) + skew,
+        };
+
+        TokenValidationResult result;
+        try
+        {
+            result = await Handler.ValidateTokenAsync(jwt, parameters).ConfigureAwait(false);
+        }
+        catch (ArgumentException)
+        {
+            return AdminTokenValidation.Fail("token is malformed");
+        }
+
+        if (!result.IsValid || result.SecurityToken is not JsonWebToken token)
+        {
+            return AdminTokenValidation.Fail(result.Exception switch
+            {
+                SecurityTokenExpiredException => "token has expired",
+                SecurityTokenInvalidAudienceException => $"token is not for {Audience}",
+                SecurityTokenInvalidSignatureException or SecurityTokenSignatureKeyNotFoundException => "signature is invalid or by an unknown key",
+                _ => "token is invalid",
+            });
+        }
+
+        if (!token.TryGetPayloadValue<string>("tid", out var tidText) || !Guid.TryParseExact(tidText, "D", out var tid)
+            || !string.Equals(token.Issuer, options.IssuerFor(tid), StringComparison.Ordinal))
+        {
+            return AdminTokenValidation.Fail("issuer does not match the tenant");
+        }
+
+        if (!token.TryGetPayloadValue<string>("scp", out var scp) || !scp.Split(' ').Contains(ScopeValue, StringComparer.Ordinal))
+        {
+            return AdminTokenValidation.Fail($"scp does not include {ScopeValue}");
+        }
+
+        if (!token.TryGetPayloadValue<string>("oid", out var oidText) || !Guid.TryParseExact(oidText, "D", out var oid))
+        {
+            return AdminTokenValidation.Fail("oid is missing or not a GUID");
+        }
+
+        var jti = token.Id;
+        if (string.IsNullOrEmpty(jti) || await db.RevokedTokens.AnyAsync(r => r.Jti == jti, cancellationToken).ConfigureAwait(false))
+        {
+            return AdminTokenValidation.Fail("token has been revoked");
+        }
+
+        var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == oid && u.TenantId == tid, cancellationToken).ConfigureAwait(false);
+        if (user is null)
+        {
+            return AdminTokenValidation.Fail("the user no longer exists");
+        }
+
+        return user.Enabled ? new AdminTokenValidation(true, null, user) : AdminTokenValidation.Fail("the user is disabled");
+    }
+}
