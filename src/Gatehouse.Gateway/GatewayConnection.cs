@@ -23,6 +23,9 @@ public sealed class GatewayConnection
     /// <summary>When the TCP connection was accepted.</summary>
     public DateTimeOffset AcceptedAt { get; }
 
+    /// <summary>The client's preconnection PDU, when it sent one.</summary>
+    public Gatehouse.Protocol.Preconnection.PreconnectionPdu? Preconnection { get; internal set; }
+
     /// <summary>The client's X.224 Connection Request, once read.</summary>
     public ConnectionRequest? ConnectionRequest { get; internal set; }
 

@@ -9,6 +9,7 @@ using Gatehouse.Gateway.Negotiation;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.Transport;
 using Gatehouse.Protocol;
+using Gatehouse.Protocol.Preconnection;
 using Gatehouse.Protocol.X224;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
@@ -28,6 +29,9 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
 {
     /// <summary>Largest number of bytes accepted before the X.224 Connection Request is complete.</summary>
     public const int MaxNegotiationBytes = 1024;
+
+    /// <summary>Largest preconnection PDU accepted (a v2 PDU carries a short routing string).</summary>
+    public const int MaxPreconnectionBytes = 4096;
 
     private readonly GatewayOptions _options;
     private readonly PreauthAdmission _admission;
@@ -176,11 +180,15 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
     }
 
-    /// <summary>Reads exactly one TPKT frame holding the Connection Request, within the negotiation deadline and byte cap.</summary>
+    /// <summary>
+    /// Reads an optional preconnection PDU ([MS-RDPEPS]; its first byte is not TPKT's version 3), then exactly one TPKT
+    /// frame holding the Connection Request, within the negotiation deadline and byte caps.
+    /// </summary>
     private async Task<ConnectionRequest?> ReadConnectionRequestAsync(ConnectionContext connection, GatewayConnection state)
     {
         var input = connection.Transport.Input;
         using var deadline = Deadline(connection, _options.NegotiationTimeout);
+        var preconnectionDone = false;
         while (true)
         {
             ReadResult read;
@@ -196,6 +204,29 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
 
             var buffer = read.Buffer;
             var reader = new SequenceReader<byte>(buffer);
+            if (!preconnectionDone && !buffer.IsEmpty && PreconnectionPdu.StartsPreconnection(buffer.FirstSpan[0]))
+            {
+                var pcbStatus = PreconnectionPdu.TryReadFrame(ref reader, MaxPreconnectionBytes, out var pcbFrame, out var pcbError);
+                if (pcbStatus == OperationStatus.NeedMoreData && !read.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                if (pcbStatus != OperationStatus.Done || !PreconnectionPdu.TryParse(pcbFrame.ToArray(), MaxPreconnectionBytes, out var preconnection, out pcbError))
+                {
+                    input.AdvanceTo(buffer.End);
+                    LogMalformed(state.Id, state.RemoteAddress, pcbError?.ToString() ?? "the client closed inside the preconnection PDU");
+                    return null;
+                }
+
+                state.Preconnection = preconnection;
+                preconnectionDone = true;
+                input.AdvanceTo(reader.Position);
+                LogPreconnection(state.Id, preconnection.Version, preconnection.Id);
+                continue;
+            }
+
             var status = Tpkt.TryReadFrame(ref reader, out var frame, out var error);
             switch (status)
             {
@@ -218,7 +249,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
                     return null;
                 default:
                     input.AdvanceTo(buffer.End);
-                    LogMalformed(state.Id, state.RemoteAddress, error?.ToString() ?? "not a TPKT frame (a preconnection PDU is not supported yet)");
+                    LogMalformed(state.Id, state.RemoteAddress, error?.ToString() ?? "not a TPKT frame");
                     return null;
             }
         }
@@ -257,6 +288,9 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
 
     [LoggerMessage(8, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote} closed by the client.")]
     private partial void LogClosedByClient(string connectionId, IPAddress remote);
+
+    [LoggerMessage(10, LogLevel.Debug, "RDP connection {ConnectionId}: preconnection PDU v{Version}, id {Id}.")]
+    private partial void LogPreconnection(string connectionId, uint version, uint id);
 
     [LoggerMessage(9, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: transport error {Kind}: {Message}")]
     private partial void LogTransportError(string connectionId, IPAddress remote, string kind, string message);

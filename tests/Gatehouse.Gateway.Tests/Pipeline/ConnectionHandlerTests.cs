@@ -80,6 +80,54 @@ public sealed class ConnectionHandlerTests
         Assert.Equal(0, await ReadToEndCountAsync(stream));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task PreconnectionPdu_ThenConnectionRequest_IsAccepted_AndKept(bool byteByByte)
+    {
+        var authenticator = new RecordingAuthenticator(SignInMethods.WebAccount);
+        await using var gateway = await GatewayHost.StartAsync(Options(), authenticator);
+        using var client = await ConnectAsync(gateway);
+        var stream = client.GetStream();
+        var pcb = new System.Buffers.ArrayBufferWriter<byte>();
+        new Gatehouse.Protocol.Preconnection.PreconnectionPdu(7, "vm1-route").Write(pcb);
+        byte[] bytes = [.. pcb.WrittenSpan, .. AadRequest];
+        if (byteByByte)
+        {
+            foreach (var b in bytes)
+            {
+                await stream.WriteAsync(new[] { b });
+                await stream.FlushAsync();
+            }
+        }
+        else
+        {
+            await stream.WriteAsync(bytes);
+        }
+
+        var confirm = await ReadConfirmAsync(stream);
+        Assert.Equal(SecurityProtocol.RdsAad, confirm.Result!.Value.SelectedProtocol);
+        await using var tls = new SslStream(stream, leaveInnerStreamOpen: true, (_, certificate, _, _) => certificate is not null);
+        await tls.AuthenticateAsClientAsync("vm1.gatehouse.test");
+        var reached = await authenticator.Reached.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(7u, reached.Preconnection!.Id);
+        Assert.Equal("vm1-route", reached.Preconnection.Payload);
+    }
+
+    [Theory]
+    [InlineData("ffff0000000000000200000007000000")] // cbSize 65535: more than the preconnection cap
+    [InlineData("10000000000000000300000007000000")] // version 3
+    [InlineData("0c000000")]                         // cbSize 12: shorter than a v1 PDU, then the client closes
+    public async Task MalformedPreconnectionPdu_IsClosedWithoutAnswer(string hex)
+    {
+        await using var gateway = await GatewayHost.StartAsync(Options(), new RecordingAuthenticator(SignInMethods.WebAccount));
+        using var client = await ConnectAsync(gateway);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Convert.FromHexString(hex));
+        client.Client.Shutdown(SocketShutdown.Send);
+        Assert.Equal(0, await ReadToEndCountAsync(stream));
+    }
+
     [Fact]
     public async Task SilentClient_IsClosedAtTheNegotiationDeadline_AndReleasesItsSlot()
     {
