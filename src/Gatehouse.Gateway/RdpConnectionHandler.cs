@@ -130,8 +130,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
 
         // Phase 2: TLS on the same connection, with its own deadline.
-        var transport = new DuplexPipeStream(connection.Transport);
-        var tls = new SslStream(transport, leaveInnerStreamOpen: false);
+        var tls = new SslStream(new DuplexPipeStream(connection.Transport), leaveInnerStreamOpen: false);
         await using (tls.ConfigureAwait(false))
         {
             using (var deadline = Deadline(connection, _options.TlsHandshakeTimeout))
@@ -174,7 +173,6 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             if (state.Session is { } session)
             {
                 lease?.Dispose();
-                transport.DeferFlush = true;
                 await _sessions.RunAsync(session, state, tls, connection.ConnectionClosed).ConfigureAwait(false);
             }
         }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Pipelines;
 
 namespace Gatehouse.Gateway.Transport;
@@ -9,20 +8,8 @@ namespace Gatehouse.Gateway.Transport;
 /// </summary>
 internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 {
-    /// <summary>Unflushed bytes after which a deferred write flushes anyway.</summary>
-    public const int MaxDeferredBytes = 256 * 1024;
-
     private readonly Stream _input = pipe.Input.AsStream(leaveOpen: true);
     private readonly Stream _output = pipe.Output.AsStream(leaveOpen: true);
-    private long _unflushed;
-
-    /// <summary>
-    /// When set, writes go into the connection's pipe without waking its socket sender, and only
-    /// <see cref="FlushAsync(CancellationToken)"/> (or <see cref="MaxDeferredBytes"/> of unflushed data) sends them:
-    /// TLS writes one record per write, so a relay that flushes once per read sends several records per wake-up.
-    /// Only for callers that flush after every logical write (the relay does); never during the TLS handshake.
-    /// </summary>
-    public bool DeferFlush { get; set; }
 
     public override bool CanRead => true;
 
@@ -48,28 +35,15 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => _output.Write(buffer, offset, count);
 
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        if (!DeferFlush)
-        {
-            return _output.WriteAsync(buffer, cancellationToken);
-        }
-
-        pipe.Output.Write(buffer.Span);
-        _unflushed += buffer.Length;
-        return _unflushed >= MaxDeferredBytes ? new ValueTask(FlushAsync(cancellationToken)) : default;
-    }
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
+        _output.WriteAsync(buffer, cancellationToken);
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         _output.WriteAsync(buffer, offset, count, cancellationToken);
 
     public override void Flush() => _output.Flush();
 
-    public override Task FlushAsync(CancellationToken cancellationToken)
-    {
-        _unflushed = 0;
-        return _output.FlushAsync(cancellationToken);
-    }
+    public override Task FlushAsync(CancellationToken cancellationToken) => _output.FlushAsync(cancellationToken);
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
