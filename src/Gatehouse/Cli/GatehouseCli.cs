@@ -18,6 +18,7 @@ internal static class GatehouseCli
             GroupCommands.CreateHostGroup(environment),
             RoleCommands.Create(environment),
             PolicyCommands.Create(environment),
+            LocationCommands.Create(environment),
             LogCommands.CreateSignIns(environment),
             LogCommands.CreateSessions(environment),
             DiagnoseCommand.Create(environment),

@@ -166,6 +166,8 @@ internal static class GatehouseHost
         _ = app.Services.GetRequiredService<Gatehouse.Metrics.MetricsCollector>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse");
         LogCertificate(logger, source, certificatePath, certificate.Thumbprint);
+        app.Lifetime.ApplicationStarted.Register(() =>
+            Log.RdpListening(logger, RdpEndPoint(app).ToString(), options.PublicName));
         return app;
     }
 
@@ -230,6 +232,9 @@ internal static partial class Log
 
     [LoggerMessage(2, LogLevel.Information, "Using the HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateReused(ILogger logger, string path, string thumbprint);
+
+    [LoggerMessage(4, LogLevel.Information, "RDP gateway listening on {EndPoint} (TLS and web-account sign-in; clients use /sec:aad /azure:ad:{PublicName}). Kestrel lists it as http:// because the RDP listener runs its own TLS.")]
+    public static partial void RdpListening(ILogger logger, string endPoint, string publicName);
 
     [LoggerMessage(3, LogLevel.Information, "Using the configured HTTPS certificate {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateConfigured(ILogger logger, string path, string thumbprint);

@@ -206,6 +206,42 @@ public sealed class AdminCommandTests
     }
 
     [Fact]
+    public async Task NamedLocation_BlockOutsideTheTrustedOffice_AppliesByClientAddress()
+    {
+        await using var cli = await WithUserAndHostAsync();
+        await cli.OkAsync("role", "assignment", "create", "--role", "Virtual Machine User Login", "--assignee", "alice@contoso.test", "--scope", "/");
+        await cli.OkAsync("location", "create", "--name", "Office", "--cidr", "10.20.0.0/16", "2001:db8::/32", "--trusted");
+        var bad = await cli.RunAsync("location", "create", "--name", "Broken", "--cidr", "10.0.0.300/8");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("is not a CIDR range", bad.Error, StringComparison.Ordinal);
+        var listed = JsonDocument.Parse((await cli.OkAsync("location", "list", "--output", "json")).Output).RootElement;
+        Assert.Equal("Office", Assert.Single(listed.EnumerateArray()).GetProperty("name").GetString());
+
+        var file = Path.Combine(cli.DataDirectory, "block.json");
+        await File.WriteAllTextAsync(file, """
+            {
+              "displayName": "Block outside trusted locations",
+              "state": "enabled",
+              "conditions": {
+                "users": { "includeUsers": ["All"] },
+                "locations": { "includeLocations": ["All"], "excludeLocations": ["AllTrusted"] }
+              },
+              "grantControls": { "operator": "OR", "builtInControls": ["block"] }
+            }
+            """);
+        await cli.OkAsync("policy", "create", "--file", file);
+
+        var inside = await cli.OkAsync("policy", "what-if", "--user", "alice@contoso.test", "--host", "vm1", "--ip", "10.20.3.4");
+        var outside = await cli.OkAsync("policy", "what-if", "--user", "alice@contoso.test", "--host", "vm1", "--ip", "198.51.100.7");
+        Assert.Contains("Verdict: allowed", inside.Output, StringComparison.Ordinal);
+        Assert.Contains("Verdict: refused: policy_blocked:", outside.Output, StringComparison.Ordinal);
+
+        await cli.OkAsync("location", "delete", "Office");
+        var afterDelete = await cli.OkAsync("policy", "what-if", "--user", "alice@contoso.test", "--host", "vm1", "--ip", "10.20.3.4");
+        Assert.Contains("Verdict: refused: policy_blocked:", afterDelete.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PolicyCreate_InvalidJson_FailsWithWhatToFix()
     {
         await using var cli = await CliHarness.CreateAsync();
