@@ -16,6 +16,8 @@ internal static class RoleCommands
         admin.AddTo(command);
         var definition = new Command("definition", "Role definitions (the six built-in roles and custom ones).");
         definition.Subcommands.Add(DefinitionListCommand(admin, environment));
+        definition.Subcommands.Add(DefinitionCreateCommand(admin, environment));
+        definition.Subcommands.Add(DefinitionDeleteCommand(admin, environment));
         var assignment = new Command("assignment", "Role assignments: a role given to a user or group at a scope and everything below it.");
         assignment.Subcommands.Add(AssignmentCreateCommand(admin, environment));
         assignment.Subcommands.Add(AssignmentListCommand(admin, environment));
@@ -24,6 +26,139 @@ internal static class RoleCommands
         command.Subcommands.Add(assignment);
         return command;
     }
+
+    /// <summary>A custom role as its JSON file gives it (the shape of an Azure role definition).</summary>
+    internal sealed record CustomRoleFile(string Name, string? Description, List<string>? Actions, List<string>? NotActions, List<string>? DataActions, List<string>? AssignableRoles);
+
+    private static readonly System.Text.Json.JsonSerializerOptions RoleFileJson = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+    };
+
+    private static Command DefinitionCreateCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var file = new Option<FileInfo>("--file")
+        {
+            Description = "The role as JSON: {\"name\", \"description\", \"actions\", \"notActions\", \"dataActions\", \"assignableRoles\"}; actions look like Gatehouse/hosts/login/action (a trailing * matches a prefix).",
+            Required = true,
+        };
+        var command = new Command("create", "Create a custom role from a JSON file.") { file };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var info = parse.GetValue(file)!;
+            if (!info.Exists || info.Length > 64 * 1024)
+            {
+                throw new CliException($"The role file {info.FullName} does not exist or is larger than 64 KiB; check --file.");
+            }
+
+            CustomRoleFile? role;
+            try
+            {
+                role = System.Text.Json.JsonSerializer.Deserialize<CustomRoleFile>(await File.ReadAllTextAsync(info.FullName, ct).ConfigureAwait(false), RoleFileJson);
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                throw new CliException($"{info.Name}: {e.Message} Fix the file and run 'gatehouse role definition create' again.");
+            }
+
+            if (role is null || string.IsNullOrWhiteSpace(role.Name) || role.Name.Length > GatehouseDbContext.NameLength)
+            {
+                throw new CliException($"{info.Name}: \"name\" is required (1-{GatehouseDbContext.NameLength} characters).");
+            }
+
+            if (BuiltInRoles.All.Any(r => string.Equals(r.Name, role.Name.Trim(), StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new CliException($"'{role.Name}' is a built-in role; choose another name.");
+            }
+
+            var actions = role.Actions ?? [];
+            var notActions = role.NotActions ?? [];
+            var dataActions = role.DataActions ?? [];
+            foreach (var action in actions.Concat(notActions).Concat(dataActions))
+            {
+                if (!IsActionPattern(action))
+                {
+                    throw new CliException($"{info.Name}: '{action}' is not an action (Gatehouse/<resource>/<operation>, optionally ending in *).");
+                }
+            }
+
+            if (actions.Count + dataActions.Count == 0)
+            {
+                throw new CliException($"{info.Name}: the role allows nothing; give \"actions\" or \"dataActions\".");
+            }
+
+            var rbac = await context.Get<AccessService>().LoadRbacAsync(context.Tenant.Id, ct).ConfigureAwait(false);
+            List<Guid>? assignable = null;
+            if (role.AssignableRoles is { } names)
+            {
+                assignable = [];
+                foreach (var name in names)
+                {
+                    var target = BuiltInRoles.All.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase))
+                        ?? throw new CliException($"{info.Name}: assignableRoles names '{name}', which is not a built-in role.");
+                    assignable.Add(target.Id);
+                }
+            }
+
+            var normalized = DirectoryService.NormalizeName(role.Name);
+            if (await context.Db.RoleDefinitions.AnyAsync(r => r.TenantId == context.Tenant.Id && r.NormalizedName == normalized, ct).ConfigureAwait(false))
+            {
+                throw new CliException($"A role named '{role.Name}' already exists; delete it first or choose another name.");
+            }
+
+            var record = new RoleDefinitionRecord
+            {
+                Id = Guid.NewGuid(),
+                TenantId = context.Tenant.Id,
+                Name = role.Name.Trim(),
+                NormalizedName = normalized,
+                Description = role.Description ?? string.Empty,
+                ActionsJson = System.Text.Json.JsonSerializer.Serialize(actions),
+                NotActionsJson = System.Text.Json.JsonSerializer.Serialize(notActions),
+                DataActionsJson = System.Text.Json.JsonSerializer.Serialize(dataActions),
+                AssignableRoleIdsJson = assignable is null ? null : System.Text.Json.JsonSerializer.Serialize(assignable),
+                CreatedAt = context.Now,
+            };
+            context.Db.RoleDefinitions.Add(record);
+            await context.Db.SaveChangesAsync(ct).ConfigureAwait(false);
+            var allowsSignIn = dataActions.Any(a => AccessActions.Matches(a, AccessActions.Login) || AccessActions.Matches(a, AccessActions.LoginAsAdmin));
+            await context.Output.WriteLineAsync($"Created role '{record.Name}' ({record.Id}){(allowsSignIn ? "; it allows signing in to hosts" : "; it does not allow signing in to hosts")}. Assign it with 'gatehouse role assignment create --role \"{record.Name}\" …'.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command DefinitionDeleteCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var name = new Argument<string>("NAME") { Description = "The custom role's name." };
+        var command = new Command("delete", "Delete a custom role that no assignment uses.") { name };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var value = parse.GetValue(name)!;
+            var normalized = DirectoryService.NormalizeName(value);
+            var record = await context.Db.RoleDefinitions.FirstOrDefaultAsync(r => r.TenantId == context.Tenant.Id && r.NormalizedName == normalized, ct).ConfigureAwait(false)
+                ?? throw new CliException(BuiltInRoles.All.Any(r => string.Equals(r.Name, value, StringComparison.OrdinalIgnoreCase))
+                    ? $"'{value}' is a built-in role and cannot be deleted."
+                    : $"There is no custom role '{value}'; 'gatehouse role definition list' shows the roles.");
+            var used = await context.Db.RoleAssignments.CountAsync(a => a.RoleDefinitionId == record.Id, ct).ConfigureAwait(false);
+            if (used > 0)
+            {
+                throw new CliException($"'{record.Name}' is used by {used} assignment(s); delete them first ('gatehouse role assignment list').");
+            }
+
+            context.Db.RoleDefinitions.Remove(record);
+            await context.Db.SaveChangesAsync(ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Deleted role '{record.Name}'.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static bool IsActionPattern(string action) =>
+        action.Length is > 0 and <= 200
+        && (action == "*" || action.StartsWith("Gatehouse/", StringComparison.Ordinal))
+        && action.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '*' or '.' or '_' or '-')
+        && (action.IndexOf('*', StringComparison.Ordinal) is -1 || action.IndexOf('*', StringComparison.Ordinal) == action.Length - 1);
 
     private static Command DefinitionListCommand(AdminOptions admin, CliEnvironment environment)
     {

@@ -242,6 +242,34 @@ public sealed class AdminCommandTests
     }
 
     [Fact]
+    public async Task CustomRole_WithTheLoginDataAction_LetsItsAssigneeSignIn_AndCannotBeDeletedWhileUsed()
+    {
+        await using var cli = await WithUserAndHostAsync();
+        var file = Path.Combine(cli.DataDirectory, "role.json");
+        await File.WriteAllTextAsync(file, """
+            { "name": "Helpdesk Login", "description": "Sign in to hosts, nothing else", "dataActions": ["Gatehouse/hosts/login/action"] }
+            """);
+        var created = await cli.OkAsync("role", "definition", "create", "--file", file);
+        Assert.Contains("it allows signing in to hosts", created.Output, StringComparison.Ordinal);
+        await cli.OkAsync("role", "assignment", "create", "--role", "Helpdesk Login", "--assignee", "alice@contoso.test", "--scope", "/hosts/vm1");
+
+        var diagnose = await cli.OkAsync("diagnose", "--user", "alice@contoso.test", "--host", "vm1");
+        Assert.Contains("'Helpdesk Login'", diagnose.Output, StringComparison.Ordinal);
+        Assert.Contains("regular user", diagnose.Output, StringComparison.Ordinal);
+
+        var inUse = await cli.RunAsync("role", "definition", "delete", "Helpdesk Login");
+        Assert.NotEqual(0, inUse.ExitCode);
+        Assert.Contains("is used by 1 assignment", inUse.Error, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(file, """{ "name": "Owner", "actions": ["*"] }""");
+        Assert.Contains("is a built-in role", (await cli.RunAsync("role", "definition", "create", "--file", file)).Error, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(file, """{ "name": "Odd", "dataActions": ["hosts/login"] }""");
+        Assert.Contains("is not an action", (await cli.RunAsync("role", "definition", "create", "--file", file)).Error, StringComparison.Ordinal);
+        await File.WriteAllTextAsync(file, """{ "name": "Typo", "dataAction": ["Gatehouse/hosts/login/action"] }""");
+        Assert.NotEqual(0, (await cli.RunAsync("role", "definition", "create", "--file", file)).ExitCode);
+    }
+
+    [Fact]
     public async Task PolicyCreate_InvalidJson_FailsWithWhatToFix()
     {
         await using var cli = await CliHarness.CreateAsync();
