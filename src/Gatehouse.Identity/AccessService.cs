@@ -442,6 +442,38 @@ public sealed class AccessService
         return (policies, locations, broken);
     }
 
+    /// <summary>
+    /// The sign-in risk from Gatehouse's own signals: the account is locked out now → high; recent failed attempts (half
+    /// the lockout threshold or more, on either counter) → medium; a client network the user has never signed in from
+    /// while they have familiar ones → low; otherwise none.
+    /// </summary>
+    public async Task<SignInRisk> AssessRiskAsync(Guid userId, IPAddress? client, CancellationToken cancellationToken = default)
+    {
+        var now = _time.GetUtcNow();
+        var lockouts = await _db.LockoutStates.AsNoTracking().Where(l => l.UserId == userId).ToListAsync(cancellationToken).ConfigureAwait(false);
+        if (lockouts.Any(l => l.LockedUntil is { } until && until > now))
+        {
+            return SignInRisk.High;
+        }
+
+        if (lockouts.Any(l => l.Failures >= SignInService.LockoutThreshold / 2))
+        {
+            return SignInRisk.Medium;
+        }
+
+        if (client is not null && !IPAddress.IsLoopback(client))
+        {
+            var network = SignInService.NetworkOf(client);
+            var familiar = await _db.FamiliarAddresses.AsNoTracking().Where(f => f.UserId == userId).Select(f => f.Network).ToListAsync(cancellationToken).ConfigureAwait(false);
+            if (familiar.Count > 0 && !familiar.Contains(network, StringComparer.Ordinal))
+            {
+                return SignInRisk.Low;
+            }
+        }
+
+        return SignInRisk.None;
+    }
+
     /// <summary>Every policy of the user's tenant for this sign-in; a policy that cannot be read refuses (it cannot be enforced).</summary>
     private async Task<AccessDecision> EvaluatePoliciesAsync(AccessRequest request, User user, Host host, HostRef hostRef, Principal principal, CancellationToken cancellationToken)
     {
@@ -462,6 +494,7 @@ public sealed class AccessService
             AuthenticationMethods = new HashSet<string>(request.AuthenticationMethods, StringComparer.Ordinal),
             AuthenticatedAt = request.AuthenticatedAt,
             Now = _time.GetUtcNow(),
+            Risk = await AssessRiskAsync(user.Id, request.ClientAddress, cancellationToken).ConfigureAwait(false),
         };
         var evaluation = ConditionalAccessEvaluator.Evaluate(policies, locations, context);
         var common = new AccessDecision

@@ -177,6 +177,35 @@ public sealed class AccessServiceTests(StoreFixture fixture) : IClassFixture<Sto
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task RiskPolicy_BlocksWhileTheAccountShowsFailedAttempts_AndNotOtherwise(StoreProvider provider)
+    {
+        await using var t = await Scenario.CreateAsync(fixture, provider);
+        await t.AssignAsync("Virtual Machine User Login", t.UserUpn, "/");
+        await t.AddPolicyAsync("""
+            {
+              "displayName": "Block risky sign-ins",
+              "state": "enabled",
+              "conditions": { "users": { "includeUsers": ["All"] }, "signInRiskLevels": ["medium", "high"] },
+              "grantControls": { "operator": "OR", "builtInControls": ["block"] }
+            }
+            """);
+
+        var calm = await t.AuthorizeAsync(t.UserId);
+        var db = t.Env.Get<GatehouseDbContext>();
+        db.LockoutStates.Add(new LockoutState { UserId = t.UserId, Familiar = false, Failures = SignInService.LockoutThreshold / 2 });
+        await db.SaveChangesAsync();
+        var medium = await t.Env.Get<AccessService>().AssessRiskAsync(t.UserId, null);
+        var risky = await t.AuthorizeAsync(t.UserId);
+
+        Assert.True(calm.Allowed, calm.Reason);
+        Assert.Equal(SignInRisk.Medium, medium);
+        Assert.Equal(AccessRefusal.PolicyBlocked, risky.Refusal);
+        Assert.Contains("Block risky sign-ins", risky.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task EvaluateConditionalAccess_NeedsNoRole_AndDrivesTheMfaRequirement(StoreProvider provider)
     {
         // The identity provider's question: no role assignment at all, only the policies.
