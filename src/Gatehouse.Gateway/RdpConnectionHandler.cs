@@ -162,10 +162,28 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
                 return;
             }
 
-            var result = await authenticator.AuthenticateAsync(state, tls, connection.ConnectionClosed).ConfigureAwait(false);
+            ClientAuthenticationResult result;
+            try
+            {
+                result = await authenticator.AuthenticateAsync(state, tls, connection.ConnectionClosed).ConfigureAwait(false);
+            }
+            catch when (state.Session is { } opened)
+            {
+                // The host leg was opened but the client went away before it got its answer: close what was opened.
+                state.Session = null;
+                await _sessions.AbandonAsync(opened, "client_closed: the client left before the sign-in answer reached it").ConfigureAwait(false);
+                throw;
+            }
+
             if (!result.Succeeded)
             {
                 LogSignInFailed(state.Id, state.RemoteAddress, decision.Method, result.FailureReason ?? "unspecified");
+                if (state.Session is { } orphan)
+                {
+                    state.Session = null;
+                    await _sessions.AbandonAsync(orphan, $"refused: {result.FailureReason}").ConfigureAwait(false);
+                }
+
                 return;
             }
 

@@ -77,6 +77,11 @@ public sealed partial class SessionOpener(
         {
             outcome = await SessionRelay.RunAsync(client, backend.Stream, settings, stop.Token, session.Counters).ConfigureAwait(false);
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Whatever broke, the session still gets its end record.
+            outcome = new RelayOutcome(RelayEnd.ProtocolError, $"{e.GetType().Name}: {e.Message}", session.Counters.FromClient, session.Counters.FromBackend);
+        }
         finally
         {
             registry.Remove(session);
@@ -96,6 +101,28 @@ public sealed partial class SessionOpener(
         LogSessionEnded(session.Id, session.Grant.UserPrincipalName, session.Grant.HostName, reason, outcome.BytesFromClient, outcome.BytesFromBackend);
         session.Dispose();
         return outcome;
+    }
+
+    /// <summary>Ends a session that was opened but never relayed (the client left before its answer): host leg closed, end record written.</summary>
+    public async Task AbandonAsync(LiveSession session, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        registry.Remove(session);
+        if (session.Backend is { } backend)
+        {
+            await backend.DisposeAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            await journal.EndAsync(session, reason, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogEndRecordFailed(session.Id, e.GetType().Name, e.Message);
+        }
+
+        session.Dispose();
     }
 
     private static string Describe(RelayEnd end) => end switch

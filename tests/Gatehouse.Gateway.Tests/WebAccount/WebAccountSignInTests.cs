@@ -160,6 +160,32 @@ public sealed class WebAccountSignInTests
     }
 
     [Fact]
+    public async Task ClientLeavingRightAfterItsAssertion_LeavesNoSessionOrHostLegBehind()
+    {
+        await using var host = TlsBackend.Start();
+        await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = Grant(host.Port) });
+        await using (var client = await AadTestClient.ConnectAsync(gateway.Port))
+        {
+            await client.SendAsync(Assertion(await client.ReadNonceAsync()));
+        }
+
+        // Depending on when the gateway notices, it either never opens the host leg or opens it and closes it again
+        // with an end record; in both cases nothing stays behind once the connection is done.
+        await WaitUntilAsync(() => gateway.Admission.Pending == 0 && gateway.Journal.Events.Count % 2 == 0);
+        Assert.Equal(0, gateway.Sessions.Count);
+        if (gateway.Journal.Events.Count == 2)
+        {
+            Assert.StartsWith("start ", gateway.Journal.Events[0], StringComparison.Ordinal);
+            Assert.Contains("client_closed", gateway.Journal.Events[1], StringComparison.Ordinal);
+            Assert.True(await host.ClosedAsync(), "the host leg is closed");
+        }
+        else
+        {
+            Assert.Empty(gateway.Journal.Events);
+        }
+    }
+
+    [Fact]
     public async Task MaximumSessionDuration_EndsTheSession_WithThatReason()
     {
         await using var host = TlsBackend.Start();
