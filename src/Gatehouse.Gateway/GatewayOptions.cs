@@ -36,6 +36,9 @@ public sealed class GatewayOptions
     /// <summary>Time from the server nonce to the client's assertion (the user signs in meanwhile).</summary>
     public TimeSpan AssertionTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>Time for each CredSSP message from the client under NLA (the client has its credentials before it connects).</summary>
+    public TimeSpan CredSspTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Largest RDS AAD Auth request accepted.</summary>
     public int MaxAssertionBytes { get; set; } = 64 * 1024;
 

@@ -28,6 +28,9 @@ public sealed class DirectoryService
     /// <summary>Data Protection purpose of mapped host account secrets.</summary>
     public const string HostSecretPurpose = "Gatehouse.Identity.HostSecret.v1";
 
+    /// <summary>Data Protection purpose of users' NT hashes (kept for NLA's NTLMv2 verification only).</summary>
+    public const string NtHashPurpose = "Gatehouse.Identity.NtHash.v1";
+
     /// <summary>The tenant segment that means "the default tenant".</summary>
     public const string CommonTenant = "common";
 
@@ -39,6 +42,7 @@ public sealed class DirectoryService
     private readonly PasswordHasher hasher;
     private readonly IDataProtector totpProtector;
     private readonly IDataProtector hostSecretProtector;
+    private readonly IDataProtector ntHashProtector;
     private readonly TimeProvider time;
 
     /// <summary>Creates the service.</summary>
@@ -52,7 +56,21 @@ public sealed class DirectoryService
         this.hasher = hasher;
         totpProtector = dataProtection.CreateProtector(TotpPurpose);
         hostSecretProtector = dataProtection.CreateProtector(HostSecretPurpose);
+        ntHashProtector = dataProtection.CreateProtector(NtHashPurpose);
         this.time = time;
+    }
+
+    private byte[] ProtectNtHash(string password)
+    {
+        var ntHash = Gatehouse.Protocol.Ntlm.NtlmV2.NtHash(password);
+        try
+        {
+            return ntHashProtector.Protect(ntHash);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(ntHash);
+        }
     }
 
     /// <summary>Lower-cases a domain or host name.</summary>
@@ -152,6 +170,7 @@ public sealed class DirectoryService
             DisplayName = displayName,
             Enabled = true,
             PasswordHash = hasher.Hash(password),
+            NtHashProtected = ProtectNtHash(password),
             MustChangePassword = temporary,
             PasswordChangedAt = now,
             CreatedAt = now,
@@ -183,13 +202,38 @@ public sealed class DirectoryService
         ArgumentNullException.ThrowIfNull(user);
         ArgumentNullException.ThrowIfNull(newPassword);
         var hash = hasher.Hash(newPassword);
+        var ntHash = ProtectNtHash(newPassword);
         var now = time.GetUtcNow();
         await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(
-            s => s.SetProperty(u => u.PasswordHash, hash).SetProperty(u => u.MustChangePassword, mustChange).SetProperty(u => u.PasswordChangedAt, now),
+            s => s.SetProperty(u => u.PasswordHash, hash).SetProperty(u => u.NtHashProtected, ntHash).SetProperty(u => u.MustChangePassword, mustChange).SetProperty(u => u.PasswordChangedAt, now),
             cancellationToken).ConfigureAwait(false);
         user.PasswordHash = hash;
+        user.NtHashProtected = ntHash;
         user.MustChangePassword = mustChange;
         user.PasswordChangedAt = now;
+    }
+
+    /// <summary>
+    /// The user's NT hash (MD4 of the UTF-16LE password), for NLA's NTLMv2 verification only; null when none is stored
+    /// (a password set before NT hashes were kept) or when it cannot be decrypted (the Data Protection key is gone).
+    /// </summary>
+    public byte[]? RevealNtHash(User user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        if (user.NtHashProtected is not { Length: > 0 } stored)
+        {
+            return null;
+        }
+
+        try
+        {
+            var hash = ntHashProtector.Unprotect(stored);
+            return hash.Length == 16 ? hash : null;
+        }
+        catch (CryptographicException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Enables the account.</summary>

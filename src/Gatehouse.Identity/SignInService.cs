@@ -121,32 +121,7 @@ public sealed class SignInService
         var verification = hasher.Verify(current.PasswordHash, password, out var fingerprint);
         if (verification == PasswordVerification.Failed)
         {
-            var recent = (state.RecentFailures ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (fingerprint.Length > 0 && recent.Contains(fingerprint, StringComparer.Ordinal))
-            {
-                // The same wrong password again (a stale saved password): not counted again.
-                return new PasswordCheck(PasswordCheckResult.InvalidPassword);
-            }
-
-            var remembered = fingerprint.Length == 0 ? state.RecentFailures : string.Join(' ', recent.TakeLast(2).Append(fingerprint));
-            await db.LockoutStates.Where(s => s.UserId == user.Id && s.Familiar == familiar)
-                .ExecuteUpdateAsync(s => s.SetProperty(x => x.Failures, x => x.Failures + 1).SetProperty(x => x.RecentFailures, remembered), cancellationToken).ConfigureAwait(false);
-            var after = await db.LockoutStates.AsNoTracking().FirstAsync(s => s.UserId == user.Id && s.Familiar == familiar, cancellationToken).ConfigureAwait(false);
-            if (after.Failures >= LockoutThreshold)
-            {
-                var lockFor = LockDuration(after.Lockouts);
-                var lockedUntil = now + lockFor;
-                var locked = await db.LockoutStates
-                    .Where(s => s.UserId == user.Id && s.Familiar == familiar && s.Lockouts == after.Lockouts && s.Failures >= LockoutThreshold)
-                    .ExecuteUpdateAsync(s => s.SetProperty(x => x.Failures, 0).SetProperty(x => x.Lockouts, after.Lockouts + 1).SetProperty(x => x.LockedUntil, lockedUntil), cancellationToken)
-                    .ConfigureAwait(false);
-                if (locked == 1)
-                {
-                    return new PasswordCheck(PasswordCheckResult.Locked, lockedUntil);
-                }
-            }
-
-            return new PasswordCheck(PasswordCheckResult.InvalidPassword);
+            return await CountFailureAsync(user.Id, familiar, state, fingerprint, now, cancellationToken).ConfigureAwait(false);
         }
 
         await db.LockoutStates.Where(s => s.UserId == user.Id && s.Familiar == familiar)
@@ -244,6 +219,69 @@ public sealed class SignInService
         var factor = previousLockouts >= 6 ? 64 : 1 << Math.Max(0, previousLockouts);
         var d = FirstLockout * factor;
         return d > MaxLockout ? MaxLockout : d;
+    }
+
+    /// <summary>
+    /// For NLA: the account's lockout as seen from <paramref name="client"/>'s network, before any password is known
+    /// (the NTLMv2 proof arrives before the password).
+    /// </summary>
+    public async Task<DateTimeOffset?> GetLockedUntilAsync(User user, IPAddress client, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(client);
+        var network = NetworkOf(client);
+        var familiar = await db.FamiliarAddresses.AnyAsync(f => f.UserId == user.Id && f.Network == network, cancellationToken).ConfigureAwait(false);
+        var state = await EnsureStateAsync(user.Id, familiar, cancellationToken).ConfigureAwait(false);
+        return state.LockedUntil is { } until && until > now ? until : null;
+    }
+
+    /// <summary>
+    /// For NLA: counts a wrong NTLMv2 proof toward smart lockout like a wrong password. The proof does not reveal the
+    /// password, so the same wrong password repeated is counted each time (unlike <see cref="CheckPasswordAsync"/>).
+    /// </summary>
+    public async Task<PasswordCheck> RecordWrongProofAsync(User user, IPAddress client, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(client);
+        var network = NetworkOf(client);
+        var familiar = await db.FamiliarAddresses.AnyAsync(f => f.UserId == user.Id && f.Network == network, cancellationToken).ConfigureAwait(false);
+        var state = await EnsureStateAsync(user.Id, familiar, cancellationToken).ConfigureAwait(false);
+        if (state.LockedUntil is { } until && until > now)
+        {
+            return new PasswordCheck(PasswordCheckResult.Locked, until);
+        }
+
+        return await CountFailureAsync(user.Id, familiar, state, string.Empty, now, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<PasswordCheck> CountFailureAsync(Guid userId, bool familiar, LockoutState state, string fingerprint, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var recent = (state.RecentFailures ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (fingerprint.Length > 0 && recent.Contains(fingerprint, StringComparer.Ordinal))
+        {
+            // The same wrong password again (a stale saved password): not counted again.
+            return new PasswordCheck(PasswordCheckResult.InvalidPassword);
+        }
+
+        var remembered = fingerprint.Length == 0 ? state.RecentFailures : string.Join(' ', recent.TakeLast(2).Append(fingerprint));
+        await db.LockoutStates.Where(s => s.UserId == userId && s.Familiar == familiar)
+            .ExecuteUpdateAsync(s => s.SetProperty(x => x.Failures, x => x.Failures + 1).SetProperty(x => x.RecentFailures, remembered), cancellationToken).ConfigureAwait(false);
+        var after = await db.LockoutStates.AsNoTracking().FirstAsync(s => s.UserId == userId && s.Familiar == familiar, cancellationToken).ConfigureAwait(false);
+        if (after.Failures >= LockoutThreshold)
+        {
+            var lockFor = LockDuration(after.Lockouts);
+            var lockedUntil = now + lockFor;
+            var locked = await db.LockoutStates
+                .Where(s => s.UserId == userId && s.Familiar == familiar && s.Lockouts == after.Lockouts && s.Failures >= LockoutThreshold)
+                .ExecuteUpdateAsync(s => s.SetProperty(x => x.Failures, 0).SetProperty(x => x.Lockouts, after.Lockouts + 1).SetProperty(x => x.LockedUntil, lockedUntil), cancellationToken)
+                .ConfigureAwait(false);
+            if (locked == 1)
+            {
+                return new PasswordCheck(PasswordCheckResult.Locked, lockedUntil);
+            }
+        }
+
+        return new PasswordCheck(PasswordCheckResult.InvalidPassword);
     }
 
     private async Task<LockoutState> EnsureStateAsync(Guid userId, bool familiar, CancellationToken cancellationToken)

@@ -57,9 +57,14 @@ internal static class GatewayRegistration
             throw new Hosting.StartupException($"Invalid configuration in Gatehouse:Gateway: {e.Message}");
         }
 
-        if (options.SignInMethods.HasFlag(SignInMethods.Nla) || options.SignInMethods.HasFlag(SignInMethods.Tls))
+        if (options.SignInMethods.HasFlag(SignInMethods.Tls))
         {
-            throw new Hosting.StartupException("Gatehouse:Gateway:SignInMethods: only WebAccount is available in this version; remove Nla and Tls.");
+            throw new Hosting.StartupException("Gatehouse:Gateway:SignInMethods: Tls (the password in the Client Info PDU) is not available in this version; use WebAccount and/or Nla.");
+        }
+
+        if (options.CredSspTimeout < TimeSpan.FromSeconds(1) || options.CredSspTimeout > TimeSpan.FromMinutes(5))
+        {
+            throw new Hosting.StartupException($"Gatehouse:Gateway:CredSspTimeout {options.CredSspTimeout} is out of range; use 00:00:01-00:05:00.");
         }
 
         if (options.RelayBufferBytes is < Relay.RelaySettings.MinBufferBytes or > Relay.RelaySettings.MaxBufferBytes)
@@ -93,6 +98,11 @@ internal static class GatewayRegistration
         services.AddSingleton<IWebAccountAuthorizer, AccessWebAccountAuthorizer>();
         services.AddSingleton<AssertionValidator>();
         services.AddSingleton<IClientAuthenticator, WebAccountAuthenticator>();
+        if (options.SignInMethods.HasFlag(SignInMethods.Nla))
+        {
+            services.AddSingleton<Nla.INlaDirectory, IdentityNlaDirectory>();
+            services.AddSingleton<IClientAuthenticator, Nla.NlaAuthenticator>();
+        }
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<SessionOpener>();
         services.AddSingleton<IGatewaySignInLog, StoreGatewaySignInLog>();

@@ -303,7 +303,7 @@ public sealed class WebAccountSignInTests
     }
 
     /// <summary>A host that answers X.224 with TLS selected, does the TLS handshake and then holds the connection (an xrdp stand-in).</summary>
-    private sealed class TlsBackend : IAsyncDisposable
+    internal sealed class TlsBackend : IAsyncDisposable
     {
         private static readonly X509Certificate2 Certificate = CreateCertificate();
         private readonly TcpListener _listener;

@@ -459,6 +459,42 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task NtHash_IsKeptEncrypted_ForEveryPasswordSet(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var directory = env.Get<DirectoryService>();
+        async Task<User> ReloadAsync(Guid id) => await env.Get<GatehouseDbContext>().Users.AsNoTracking().SingleAsync(u => u.Id == id);
+
+        // Created with a chosen password.
+        var user = await NewUserAsync(env, tenant, domain, "Correct-Horse-1");
+        var stored = await ReloadAsync(user.Id);
+        Assert.NotNull(stored.NtHashProtected);
+        var expected = Gatehouse.Protocol.Ntlm.NtlmV2.NtHash("Correct-Horse-1");
+        Assert.True(stored.NtHashProtected.AsSpan().IndexOf(expected) < 0, "the NT hash is not stored in the clear");
+        Assert.Equal(expected, directory.RevealNtHash(stored));
+
+        // Created with a generated temporary password.
+        var (temp, generated) = await directory.CreateUserAsync(tenant.Id, $"t{Guid.NewGuid():N}@{domain}", "Temp", null, false);
+        Assert.Equal(Gatehouse.Protocol.Ntlm.NtlmV2.NtHash(generated!), directory.RevealNtHash(await ReloadAsync(temp.Id)));
+
+        // Reset by an administrator (temporary), then the forced change.
+        await directory.SetPasswordAsync(user, "Reset-Pass-123", mustChange: true);
+        Assert.Equal(Gatehouse.Protocol.Ntlm.NtlmV2.NtHash("Reset-Pass-123"), directory.RevealNtHash(await ReloadAsync(user.Id)));
+        await directory.SetPasswordAsync(user, "Changed-Pass-456", mustChange: false);
+        var changed = await ReloadAsync(user.Id);
+        Assert.Equal(Gatehouse.Protocol.Ntlm.NtlmV2.NtHash("Changed-Pass-456"), directory.RevealNtHash(changed));
+        Assert.Equal(changed.NtHashProtected, user.NtHashProtected);
+
+        // Another purpose's protector cannot read it, and a missing or damaged value reveals nothing.
+        Assert.ThrowsAny<CryptographicException>(() => fixture.DataProtection.CreateProtector(DirectoryService.TotpPurpose).Unprotect(changed.NtHashProtected!));
+        Assert.Null(directory.RevealNtHash(new User { NtHashProtected = null }));
+        Assert.Null(directory.RevealNtHash(new User { NtHashProtected = [1, 2, 3, 4] }));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task SignIn_DisabledAndMustChange(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);

@@ -1,0 +1,55 @@
+using System.Net;
+using Gatehouse.Gateway.WebAccount;
+
+namespace Gatehouse.Gateway.Nla;
+
+/// <summary>A directory user as NLA sees it: who, and the NT hash that verifies NTLMv2 (null when none is stored).</summary>
+public sealed record NlaAccount(Guid UserId, Guid TenantId, string UserPrincipalName, byte[]? NtHash)
+{
+    /// <summary>Never prints the hash.</summary>
+    public override string ToString() => UserPrincipalName;
+}
+
+/// <summary>The outcome of an account check, in the terms the CredSSP answer needs.</summary>
+public enum NlaAccountCheck
+{
+    /// <summary>The sign-in may go on.</summary>
+    Ok = 0,
+
+    /// <summary>Wrong password (or unknown user).</summary>
+    LogonFailure,
+
+    /// <summary>The account is disabled.</summary>
+    Disabled,
+
+    /// <summary>The password is temporary: the user must change it on the identity provider's page first.</summary>
+    MustChangePassword,
+
+    /// <summary>Smart lockout holds the account.</summary>
+    LockedOut,
+}
+
+/// <summary>
+/// The NLA sign-in's view of the directory and the access engine (the executable implements it over the store, as
+/// <see cref="IWebAccountDirectory"/>): the user and NT hash, the lockout-aware password checks, and authorisation.
+/// </summary>
+public interface INlaDirectory
+{
+    /// <summary>The user with that UPN, or null.</summary>
+    Task<NlaAccount?> FindAccountAsync(string userPrincipalName, CancellationToken cancellationToken);
+
+    /// <summary>The account's state before the password is known (disabled, locked, temporary password).</summary>
+    Task<NlaAccountCheck> CheckStateAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken);
+
+    /// <summary>Counts an NTLMv2 response that did not match toward smart lockout; returns LogonFailure or LockedOut.</summary>
+    Task<NlaAccountCheck> RecordWrongProofAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken);
+
+    /// <summary>The password from TSPasswordCreds through the identity provider's check (lockout, disabled, temporary).</summary>
+    Task<NlaAccountCheck> CheckPasswordAsync(NlaAccount account, string password, IPAddress client, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Roles and Conditional Access for a password-only sign-in (amr <c>pwd</c>) to the host named by
+    /// <paramref name="hostLabel"/>; the result code is an NTSTATUS (0 when allowed) and an allowed answer carries the grant.
+    /// </summary>
+    Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken);
+}

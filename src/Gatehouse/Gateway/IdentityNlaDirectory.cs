@@ -1,0 +1,124 @@
+using System.Net;
+using Gatehouse.Access;
+using Gatehouse.Gateway.Nla;
+using Gatehouse.Gateway.WebAccount;
+using Gatehouse.Identity;
+using Gatehouse.Protocol.CredSsp;
+using Gatehouse.Protocol.RdsAad;
+
+namespace Gatehouse.Gateway;
+
+/// <summary>
+/// NLA's view of the identity provider, in process: users and their NT hashes (decrypted only here), the password
+/// checks with smart lockout, and the one access call with amr <c>pwd</c>, mapped to NTSTATUS.
+/// </summary>
+internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAccountDirectory hosts, TimeProvider time) : INlaDirectory
+{
+    public async Task<NlaAccount?> FindAccountAsync(string userPrincipalName, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+        var user = await directory.FindUserByUpnAsync(userPrincipalName, cancellationToken).ConfigureAwait(false);
+        return user is null ? null : new NlaAccount(user.Id, user.TenantId, user.UserPrincipalName, directory.RevealNtHash(user));
+    }
+
+    public async Task<NlaAccountCheck> CheckStateAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        await using var scope = scopes.CreateAsyncScope();
+        var user = await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserAsync(account.UserId, cancellationToken).ConfigureAwait(false);
+        if (user is null)
+        {
+            return NlaAccountCheck.LogonFailure;
+        }
+
+        if (!user.Enabled)
+        {
+            return NlaAccountCheck.Disabled;
+        }
+
+        var locked = await scope.ServiceProvider.GetRequiredService<SignInService>().GetLockedUntilAsync(user, client, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        return locked is not null ? NlaAccountCheck.LockedOut : user.MustChangePassword ? NlaAccountCheck.MustChangePassword : NlaAccountCheck.Ok;
+    }
+
+    public async Task<NlaAccountCheck> RecordWrongProofAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        await using var scope = scopes.CreateAsyncScope();
+        var user = await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserAsync(account.UserId, cancellationToken).ConfigureAwait(false);
+        if (user is null)
+        {
+            return NlaAccountCheck.LogonFailure;
+        }
+
+        var check = await scope.ServiceProvider.GetRequiredService<SignInService>().RecordWrongProofAsync(user, client, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        return check.Result == PasswordCheckResult.Locked ? NlaAccountCheck.LockedOut : NlaAccountCheck.LogonFailure;
+    }
+
+    public async Task<NlaAccountCheck> CheckPasswordAsync(NlaAccount account, string password, IPAddress client, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        await using var scope = scopes.CreateAsyncScope();
+        var user = await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserAsync(account.UserId, cancellationToken).ConfigureAwait(false);
+        if (user is null)
+        {
+            return NlaAccountCheck.LogonFailure;
+        }
+
+        var check = await scope.ServiceProvider.GetRequiredService<SignInService>().CheckPasswordAsync(user, password, client, time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        return check.Result switch
+        {
+            PasswordCheckResult.Success => NlaAccountCheck.Ok,
+            PasswordCheckResult.Disabled => NlaAccountCheck.Disabled,
+            PasswordCheckResult.Locked => NlaAccountCheck.LockedOut,
+            PasswordCheckResult.MustChangePassword => NlaAccountCheck.MustChangePassword,
+            _ => NlaAccountCheck.LogonFailure,
+        };
+    }
+
+    public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(account);
+        var host = hostLabel.Length == 0 ? null : await hosts.FindHostAsync(hostLabel, cancellationToken).ConfigureAwait(false);
+        if (host is null)
+        {
+            return new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), hostLabel.Length == 0
+                ? "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)"
+                : $"unknown_host: no host or alias '{hostLabel}' is registered")
+            {
+                TenantId = account.TenantId,
+                UserId = account.UserId,
+                Fix = "Connect with the registered host name ('gatehouse host list').",
+            };
+        }
+
+        var now = time.GetUtcNow();
+        IReadOnlyList<string> methods = ["pwd"];
+        await using var scope = scopes.CreateAsyncScope();
+        var decision = await scope.ServiceProvider.GetRequiredService<AccessService>().AuthorizeSignInAsync(
+            new AccessRequest
+            {
+                UserId = account.UserId,
+                HostId = host.Id,
+                ClientAddress = connection.RemoteAddress,
+                AuthenticationMethods = methods,
+                AuthenticatedAt = now,
+                Application = RdpApplications.AzureWindowsVmSignIn,
+            },
+            cancellationToken).ConfigureAwait(false);
+        var mapped = AccessWebAccountAuthorizer.ToAuthorization(decision, account.TenantId, methods, now);
+        return mapped with { ResultCode = unchecked((int)ToNtStatus(decision.Refusal, mapped.ResultCode)) };
+    }
+
+    /// <summary>The CredSSP errorCode for an access decision (the web-account mapping decides host problems).</summary>
+    internal static uint ToNtStatus(AccessRefusal refusal, int webAccountCode) => refusal switch
+    {
+        AccessRefusal.None when webAccountCode == RdsAadAuthResult.Success => 0,
+        AccessRefusal.None => NtStatus.NoLogonServers,
+        AccessRefusal.UserDisabled => NtStatus.AccountDisabled,
+        AccessRefusal.PasswordChangeRequired => NtStatus.PasswordMustChange,
+        AccessRefusal.UnknownUser => NtStatus.LogonFailure,
+        _ => NtStatus.AccessDenied,
+    };
+}
