@@ -125,6 +125,112 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         Assert.StartsWith("killed:", record.EndReason, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// The password path: the stock client with NLA (<c>/sec:nla</c>, MD4/RC4 from OpenSSL's legacy provider) and each
+    /// accepted user-name form reaches the desktop as the role's account.
+    /// </summary>
+    [Theory]
+    [InlineData("frank@contoso.test")]
+    [InlineData("AzureAD\\frank@contoso.test")]
+    [InlineData(".\\EntraID\\frank@contoso.test")]
+    public async Task Nla_PasswordSignIn_LandsOnTheXrdpDesktop_AsTheRolesAccount(string userName)
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        var client = StartNlaClient(display, userName, Password);
+        try
+        {
+            var session = await WaitForLiveSessionAsync("frank@contoso.test", client);
+            Assert.Equal(gateway.Xrdp!.AdminAccount, session.Grant.Credentials.UserName);
+            Assert.Equal("nla", session.Protocol);
+            var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", $"nla-desktop-{gateway.Xrdp.AdminAccount}.png");
+            await WaitAsync(
+                async () => await Screenshot.DistinctColoursAsync(await Screenshot.TakeAsync(display.Display, shot)) >= 2,
+                "the xrdp desktop on the NLA client's display",
+                () => client.Transcript);
+            await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp.AdminAccount).Count > 0, Wait.Generous, "a process of the admin account on the host");
+        }
+        finally
+        {
+            await client.DisposeAsync();
+        }
+
+        await WaitForSessionEndAsync("frank@contoso.test");
+    }
+
+    [Fact]
+    public async Task Nla_WrongPassword_IsRefusedWithLogonFailure_AndLogged()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartNlaClient(display, "frank@contoso.test", "Not-The-Password-1");
+        var entry = await WaitForNlaSignInAsync("frank@contoso.test", "failure");
+        Assert.Equal("0xC000006D", entry.Code, ignoreCase: true);
+        Assert.Null(entry.SessionId);
+        output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}");
+    }
+
+    [Fact]
+    public async Task Nla_DomainBackslashUser_IsRefused_WithTheEntraJoinedSentence()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartNlaClient(display, "CONTOSO\\frank", Password);
+        SignInRecord? found = null;
+        await WaitAsync(
+            async () =>
+            {
+                await using var scope = gateway.App!.Services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+                found = await db.SignIns.AsNoTracking().Where(s => s.Protocol == "nla" && s.Result == "failure" && s.Reason.Contains("Microsoft Entra joined"))
+                    .OrderByDescending(s => s.Sequence).FirstOrDefaultAsync();
+                return found is not null;
+            },
+            "the sign-in log entry refusing CONTOSO\\frank",
+            () => client.Transcript);
+        Assert.Contains("try using your work email address", found!.Reason + " " + found.UserMessage, StringComparison.Ordinal);
+    }
+
+    private FreeRdpClient StartNlaClient(XvfbDisplay display, string userName, string password)
+    {
+        var config = Path.Combine(Path.GetTempPath(), "gatehouse-e2e-openssl-legacy.cnf");
+        File.WriteAllText(config, "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n");
+        var client = FreeRdpClient.Start(
+            display.Display,
+            [$"/v:vm1.gatehouse.test:{gateway.RdpPort}", "/sec:nla", $"/u:{userName}", $"/p:{password}", "/cert:ignore", "/size:1024x768", "-clipboard"],
+            new Dictionary<string, string> { ["OPENSSL_CONF"] = config });
+        output.WriteLine(client.CommandLine.Replace(password, "***", StringComparison.Ordinal));
+        return client;
+    }
+
+    private async Task<SignInRecord> WaitForNlaSignInAsync(string upn, string result)
+    {
+        SignInRecord? found = null;
+        await WaitAsync(
+            async () =>
+            {
+                await using var scope = gateway.App!.Services.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+                found = await db.SignIns.AsNoTracking().Where(s => s.UserPrincipalName == upn && s.Result == result && s.Protocol == "nla")
+                    .OrderByDescending(s => s.Sequence).FirstOrDefaultAsync();
+                return found is not null;
+            },
+            $"a {result} NLA sign-in log entry of {upn}");
+        return found!;
+    }
+
     private async Task<LiveSession> WaitForLiveSessionAsync(string upn, FreeRdpClient client)
     {
         LiveSession? session = null;
@@ -330,6 +436,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
                     ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
                     ["Gatehouse:RdpPort"] = "0",
                     ["Gatehouse:PublicName"] = PublicName,
+                    ["Gatehouse:Gateway:SignInMethods"] = "WebAccount, Nla",
                 },
                 Console = new StringWriter(),
             });
@@ -343,7 +450,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             var access = scope.ServiceProvider.GetRequiredService<AccessService>();
             var tenant = (await directory.FindTenantAsync("contoso.test"))!;
             await directory.CreateHostAsync(tenant.Id, "vm1", "127.0.0.1", Xrdp.Port, BackendSecurity.Tls, Xrdp.AdminAccount, Xrdp.AdminPassword, Xrdp.UserAccount, Xrdp.UserPassword);
-            foreach (var name in new[] { "alice", "bob", "carol", "dave", "erin" })
+            foreach (var name in new[] { "alice", "bob", "carol", "dave", "erin", "frank" })
             {
                 await directory.CreateUserAsync(tenant.Id, $"{name}@contoso.test", name, Password, temporary: false);
             }
@@ -353,6 +460,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             await access.AssignRoleAsync(tenant.Id, "Owner", "carol@contoso.test", "/");
             await access.AssignRoleAsync(tenant.Id, "Virtual Machine User Login", "dave@contoso.test", "/hosts/vm1");
             await access.AssignRoleAsync(tenant.Id, "Virtual Machine User Login", "erin@contoso.test", "/hosts/vm1");
+            await access.AssignRoleAsync(tenant.Id, "Virtual Machine Administrator Login", "frank@contoso.test", "/hosts/vm1");
         }
 
         /// <summary>True when the peers are there; otherwise fails the test, or skips it when missing peers are allowed.</summary>

@@ -167,7 +167,7 @@ internal static class GatehouseHost
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse");
         LogCertificate(logger, source, certificatePath, certificate.Thumbprint);
         app.Lifetime.ApplicationStarted.Register(() =>
-            Log.RdpListening(logger, RdpEndPoint(app).ToString(), options.PublicName));
+            Log.RdpListening(logger, RdpEndPoint(app).ToString(), app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.SignInMethods.ToString(), options.PublicName));
         return app;
     }
 
@@ -233,8 +233,8 @@ internal static partial class Log
     [LoggerMessage(2, LogLevel.Information, "Using the HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateReused(ILogger logger, string path, string thumbprint);
 
-    [LoggerMessage(4, LogLevel.Information, "RDP gateway listening on {EndPoint} (TLS and web-account sign-in; clients use /sec:aad /azure:ad:{PublicName}). Kestrel lists it as http:// because the RDP listener runs its own TLS.")]
-    public static partial void RdpListening(ILogger logger, string endPoint, string publicName);
+    [LoggerMessage(4, LogLevel.Information, "RDP gateway listening on {EndPoint}, sign-in methods {Methods} (web account: xfreerdp3 /sec:aad /azure:ad:{PublicName}). Kestrel lists it as http:// because the RDP listener runs its own TLS.")]
+    public static partial void RdpListening(ILogger logger, string endPoint, string methods, string publicName);
 
     [LoggerMessage(3, LogLevel.Information, "Using the configured HTTPS certificate {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateConfigured(ILogger logger, string path, string thumbprint);

@@ -40,7 +40,7 @@ internal sealed class FreeRdpClient : IAsyncDisposable
 
     public string Transcript => string.Join(Environment.NewLine, Lines);
 
-    public static FreeRdpClient Start(string display, IEnumerable<string> arguments)
+    public static FreeRdpClient Start(string display, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         ArgumentNullException.ThrowIfNull(arguments);
         var info = new ProcessStartInfo(Peers.Stdbuf.Path)
@@ -62,6 +62,11 @@ internal sealed class FreeRdpClient : IAsyncDisposable
         }
 
         info.Environment["DISPLAY"] = display;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         info.Environment.Remove("WAYLAND_DISPLAY");
         info.Environment["HOME"] = Path.Combine(Path.GetTempPath(), "gatehouse-e2e-freerdp-home");
         Directory.CreateDirectory(info.Environment["HOME"]!);
