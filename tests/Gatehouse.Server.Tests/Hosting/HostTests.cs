@@ -84,7 +84,7 @@ public sealed class HostTests
     [InlineData("Gatehouse:Gateway:RelayBufferBytes", "100", "RelayBufferBytes 100 is out of range")]
     [InlineData("Gatehouse:Gateway:MaxAssertionBytes", "10", "MaxAssertionBytes must be")]
     [InlineData("Gatehouse:Gateway:JwksUrl", "http://idp.example/keys", "is not an https URL")]
-    [InlineData("Gatehouse:Gateway:SignInMethods", "WebAccount, Nla", "only WebAccount is available")]
+    [InlineData("Gatehouse:Gateway:SignInMethods", "WebAccount, Tls", "Tls (the password in the Client Info PDU) is not available")]
     [InlineData("Gatehouse:Gateway:AssertionTimeout", "soon", "Invalid configuration in Gatehouse:Gateway")]
     public async Task Serve_BadConfiguration_FailsWithAnActionableMessage(string key, string value, string expected)
     {
