@@ -14,7 +14,7 @@ internal static class DiagnoseCommand
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var user = new Option<string>("--user") { Description = "The user's UPN.", Required = true };
+        var user = new Option<string>("--user") { Description = "The user's UPN, or the name as typed into the client (AzureAD\\user@domain, .\\EntraID\\user@domain; DOMAIN\\user is explained as refused).", Required = true };
         var host = new Option<string>("--host") { Description = "The host's name (or alias).", Required = true };
         var ip = new Option<string?>("--ip") { Description = "The client's IP address (for location conditions)." };
         var output = OutputOption.Create();
@@ -25,7 +25,15 @@ internal static class DiagnoseCommand
         admin.AddTo(command);
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var probe = await AccessProbe.RunAsync(context, parse.GetValue(user)!, parse.GetValue(host)!, parse.GetValue(ip), mfa: false, ct).ConfigureAwait(false);
+            // The user may be given as typed into a client: map the accepted forms (AzureAD\…, .\EntraID\…) to the UPN
+            // and explain a DOMAIN\user name the way the sign-in is refused.
+            var typed = parse.GetValue(user)!;
+            if (!Gatehouse.Gateway.Nla.NlaUserName.TryResolve(string.Empty, typed, out var upn))
+            {
+                throw new CliException($"'{typed}' cannot sign in: it is not a work account name. The client is told: \"{Gatehouse.Gateway.Nla.NlaUserName.EntraJoinedMessage}\" Use the user's UPN (user@domain), or AzureAD\\user@domain.");
+            }
+
+            var probe = await AccessProbe.RunAsync(context, upn, parse.GetValue(host)!, parse.GetValue(ip), mfa: false, ct).ConfigureAwait(false);
             var password = probe.Decision;
             var mfa = probe.WithMfa;
             var mfaEnrolled = probe.User.TotpConfirmedAt is not null;

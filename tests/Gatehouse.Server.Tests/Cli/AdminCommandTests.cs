@@ -270,6 +270,21 @@ public sealed class AdminCommandTests
     }
 
     [Fact]
+    public async Task Diagnose_TypedNameForms_AzureAdAccepted_DomainBackslashUserExplained()
+    {
+        await using var cli = await WithUserAndHostAsync();
+        await cli.OkAsync("role", "assignment", "create", "--role", "Virtual Machine User Login", "--assignee", "alice@contoso.test", "--scope", "/");
+
+        var prefixed = await cli.OkAsync("diagnose", "--user", ".\\AzureAD\\alice@contoso.test", "--host", "vm1");
+        var domain = await cli.RunAsync("diagnose", "--user", "CONTOSO\\alice", "--host", "vm1");
+
+        Assert.Contains("Can alice@contoso.test sign in to vm1", prefixed.Output, StringComparison.Ordinal);
+        Assert.Contains("Yes: allowed", prefixed.Output, StringComparison.Ordinal);
+        Assert.NotEqual(0, domain.ExitCode);
+        Assert.Contains("Remote machine is Microsoft Entra joined. If you are signing in to your work account, try using your work email address.", domain.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PolicyCreate_InvalidJson_FailsWithWhatToFix()
     {
         await using var cli = await CliHarness.CreateAsync();
