@@ -161,16 +161,10 @@ public sealed class AccessService
     public async Task<AccessDecision> AuthorizeSignInAsync(AccessRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var user = await _db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == request.UserId, cancellationToken).ConfigureAwait(false);
+        var (user, unknownUser) = await FindUserAsync(request, cancellationToken).ConfigureAwait(false);
         if (user is null)
         {
-            return new AccessDecision
-            {
-                Refusal = AccessRefusal.UnknownUser,
-                Reason = $"user_not_found: no user with object id {request.UserId} (deleted after the token was issued?)",
-                UserMessage = "Your credentials didn't work.",
-                Fix = "Create the user again or sign in with an existing account.",
-            };
+            return unknownUser!;
         }
 
         if (!user.Enabled)
@@ -197,24 +191,13 @@ public sealed class AccessService
             };
         }
 
-        var host = await _db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == request.HostId && h.TenantId == user.TenantId, cancellationToken).ConfigureAwait(false);
+        var (host, hostGroup, unknownHost) = await FindHostAsync(request, user, cancellationToken).ConfigureAwait(false);
         if (host is null)
         {
-            return new AccessDecision
-            {
-                Refusal = AccessRefusal.UnknownHost,
-                User = user,
-                Reason = $"host_not_found: no host {request.HostId} in the user's tenant",
-                UserMessage = "Your credentials didn't work.",
-                Fix = "Register the host with 'gatehouse host create' and connect with its name.",
-            };
+            return unknownHost!;
         }
 
-        var hostGroup = host.HostGroupId is { } groupId
-            ? await _db.HostGroups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
-            : null;
         var hostRef = new HostRef(host.Name, hostGroup);
-
         var principal = await ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
         var rbac = await LoadRbacAsync(user.TenantId, cancellationToken).ConfigureAwait(false);
         var authorization = rbac.AuthorizeSignIn(principal, hostRef);
@@ -275,34 +258,18 @@ public sealed class AccessService
     public async Task<AccessDecision> EvaluateConditionalAccessAsync(AccessRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var user = await _db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == request.UserId, cancellationToken).ConfigureAwait(false);
+        var (user, unknownUser) = await FindUserAsync(request, cancellationToken).ConfigureAwait(false);
         if (user is null)
         {
-            return new AccessDecision
-            {
-                Refusal = AccessRefusal.UnknownUser,
-                Reason = $"user_not_found: no user with object id {request.UserId}",
-                UserMessage = "Your credentials didn't work.",
-                Fix = "Create the user again or sign in with an existing account.",
-            };
+            return unknownUser!;
         }
 
-        var host = await _db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == request.HostId && h.TenantId == user.TenantId, cancellationToken).ConfigureAwait(false);
+        var (host, hostGroup, unknownHost) = await FindHostAsync(request, user, cancellationToken).ConfigureAwait(false);
         if (host is null)
         {
-            return new AccessDecision
-            {
-                Refusal = AccessRefusal.UnknownHost,
-                User = user,
-                Reason = $"host_not_found: no host {request.HostId} in the user's tenant",
-                UserMessage = "Your credentials didn't work.",
-                Fix = "Register the host with 'gatehouse host create' and connect with its name.",
-            };
+            return unknownHost!;
         }
 
-        var hostGroup = host.HostGroupId is { } groupId
-            ? await _db.HostGroups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
-            : null;
         var principal = await ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
         var decision = await EvaluatePoliciesAsync(request, user, host, new HostRef(host.Name, hostGroup), principal, cancellationToken).ConfigureAwait(false);
         return decision with { HostGroupName = hostGroup, Reason = decision.Allowed ? "conditional_access_satisfied" : decision.Reason };
@@ -387,6 +354,43 @@ public sealed class AccessService
         _db.RoleAssignments.Add(record);
         await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         return record;
+    }
+
+    /// <summary>The request's user, or the refusal when there is none.</summary>
+    private async Task<(User? User, AccessDecision? Refusal)> FindUserAsync(AccessRequest request, CancellationToken cancellationToken)
+    {
+        var user = await _db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == request.UserId, cancellationToken).ConfigureAwait(false);
+        return user is not null
+            ? (user, null)
+            : (null, new AccessDecision
+            {
+                Refusal = AccessRefusal.UnknownUser,
+                Reason = $"user_not_found: no user with object id {request.UserId} (deleted meanwhile?)",
+                UserMessage = "Your credentials didn't work.",
+                Fix = "Create the user again or sign in with an existing account.",
+            });
+    }
+
+    /// <summary>The request's host in the user's tenant with its host group's name, or the refusal when there is none.</summary>
+    private async Task<(Host? Host, string? HostGroup, AccessDecision? Refusal)> FindHostAsync(AccessRequest request, User user, CancellationToken cancellationToken)
+    {
+        var host = await _db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == request.HostId && h.TenantId == user.TenantId, cancellationToken).ConfigureAwait(false);
+        if (host is null)
+        {
+            return (null, null, new AccessDecision
+            {
+                Refusal = AccessRefusal.UnknownHost,
+                User = user,
+                Reason = $"host_not_found: no host {request.HostId} in the user's tenant",
+                UserMessage = "Your credentials didn't work.",
+                Fix = "Register the host with 'gatehouse host create' and connect with its name.",
+            });
+        }
+
+        var hostGroup = host.HostGroupId is { } groupId
+            ? await _db.HostGroups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
+            : null;
+        return (host, hostGroup, null);
     }
 
     /// <summary>The user with every group they belong to, directly or through nested groups.</summary>

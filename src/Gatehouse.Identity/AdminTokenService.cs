@@ -97,26 +97,8 @@ public sealed class AdminTokenService
         }
 
         var now = time.GetUtcNow();
-        var skew = options.ClockSkew;
-        var parameters = new TokenValidationParameters
-        {
-            ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
-            ValidTypes = [TokenService.AccessTokenType],
-            IssuerSigningKeys = await keys.GetPublishedKeysAsync(now, cancellationToken).ConfigureAwait(false),
-            TryAllIssuerSigningKeys = false,
-            RequireSignedTokens = true,
-            ValidateIssuerSigningKey = true,
-            ValidateIssuer = false, // pinned below against the token's own tid
-            ValidAudience = Audience,
-            ValidateAudience = true,
-            RequireExpirationTime = true,
-            ValidateLifetime = true,
-            ClockSkew = skew,
-            LifetimeValidator = (notBefore, expires, _, _) =>
-                notBefore is not null && expires is not null
-                && new DateTimeOffset(notBefore.Value, TimeSpan.Zero) - skew <= now
-                && now < new DateTimeOffset(expires.Value, TimeSpan.Zero) + skew,
-        };
+        var parameters = TokenService.AccessTokenParameters(
+            await keys.GetPublishedKeysAsync(now, cancellationToken).ConfigureAwait(false), Audience, now, options.ClockSkew);
 
         TokenValidationResult result;
         try

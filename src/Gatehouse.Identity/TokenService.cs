@@ -178,27 +178,7 @@ public sealed class TokenService
         }
 
         var published = await keys.GetVerificationKeysAsync(now, KeyIdOf(jwt), cancellationToken).ConfigureAwait(false);
-        var skew = options.ClockSkew;
-        var parameters = new TokenValidationParameters
-        {
-            ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
-            ValidTypes = [AccessTokenType],
-            IssuerSigningKeys = published,
-            TryAllIssuerSigningKeys = false,
-            RequireSignedTokens = true,
-            ValidateIssuerSigningKey = true,
-            ValidateIssuer = false, // pinned below against the token's own tid
-            ValidAudience = RdpScope.Resource(expectedHostName),
-            ValidateAudience = true,
-            RequireExpirationTime = true,
-            ValidateLifetime = true,
-            ClockSkew = skew,
-            LifetimeValidator = (notBefore, expires, _, _) =>
-                notBefore is not null && expires is not null
-                && new DateTimeOffset(notBefore.Value, TimeSpan.Zero) - skew <= now
-                && now < new DateTimeOffset(expires.Value, TimeSpan.Zero) + skew,
-            SaveSigninToken = false,
-        };
+        var parameters = AccessTokenParameters(published, RdpScope.Resource(expectedHostName), now, options.ClockSkew);
 
         TokenValidationResult result;
         try
@@ -283,6 +263,34 @@ public sealed class TokenService
             ExpiresAt = new DateTimeOffset(token.ValidTo, TimeSpan.Zero),
         };
     }
+
+    /// <summary>
+    /// The checks every Gatehouse access token gets from the JWT library (RDP tokens here, admin API tokens in
+    /// <see cref="AdminTokenService"/>): RS256 by one of <paramref name="keys"/> matched by kid, <c>typ</c>
+    /// <see cref="AccessTokenType"/>, <paramref name="audience"/>, and nbf/exp within <paramref name="skew"/> of
+    /// <paramref name="now"/> (the caller's clock, not the machine's). The issuer is pinned by the caller against the
+    /// token's own tid.
+    /// </summary>
+    internal static TokenValidationParameters AccessTokenParameters(IEnumerable<SecurityKey> keys, string audience, DateTimeOffset now, TimeSpan skew) => new()
+    {
+        ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
+        ValidTypes = [AccessTokenType],
+        IssuerSigningKeys = keys,
+        TryAllIssuerSigningKeys = false,
+        RequireSignedTokens = true,
+        ValidateIssuerSigningKey = true,
+        ValidateIssuer = false,
+        ValidAudience = audience,
+        ValidateAudience = true,
+        RequireExpirationTime = true,
+        ValidateLifetime = true,
+        ClockSkew = skew,
+        LifetimeValidator = (notBefore, expires, _, _) =>
+            notBefore is not null && expires is not null
+            && new DateTimeOffset(notBefore.Value, TimeSpan.Zero) - skew <= now
+            && now < new DateTimeOffset(expires.Value, TimeSpan.Zero) + skew,
+        SaveSigninToken = false,
+    };
 
     private static string? ReadCnfKid(JsonWebToken token)
     {
