@@ -34,92 +34,59 @@ internal static class LoadRun
 
     public static async Task<LoadReport> RunAsync(LoadSettings settings, Action<string> progress, CancellationToken cancellationToken)
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "gatehouse-loadgen", Guid.NewGuid().ToString("N"));
-        var app = GatehouseHost.Build(new HostSettings
-        {
-            Console = TextWriter.Null,
-            Overrides = new Dictionary<string, string?>
-            {
-                ["Gatehouse:DataDirectory"] = dataDirectory,
-                ["Gatehouse:Urls"] = "https://127.0.0.1:0",
-                ["Gatehouse:RdpPort"] = "0",
-                ["Gatehouse:PublicName"] = "login.gatehouse.test",
-                // The per-address limiter would refuse a load test from one address after 300 requests a minute.
-                ["Gatehouse:Limits:RequestsPerAddressPerMinute"] = int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["Gatehouse:Limits:MaxConcurrentConnections"] = "100000",
-                // Quiet, and never on stdout (which carries the table or the JSON).
-                ["Logging:LogLevel:Default"] = "Warning",
-                ["Logging:Console:LogToStandardErrorThreshold"] = "Trace",
-            },
-        });
-        await app.StartAsync(cancellationToken);
+        await using var host = await BenchHost.StartAsync("https://127.0.0.1:0", "login.gatehouse.test", new Dictionary<string, string?>(), progress, cancellationToken);
+        var app = host.App;
+        var dataDirectory = host.DataDirectory;
+        var baseAddress = GatehouseHost.BoundAddresses(app).Single();
+        var pinned = app.Services.GetRequiredService<ServerCertificate>().Certificate.GetCertHashString();
+        progress($"host listening on {baseAddress} (data {dataDirectory})");
+        var (userId, hostId) = await ArrangeAsync(app.Services, cancellationToken);
+
+        var clients = Enumerable.Range(0, settings.Concurrency).Select(_ => CreateClient(baseAddress, pinned)).ToArray();
         try
         {
-            var baseAddress = GatehouseHost.BoundAddresses(app).Single();
-            var pinned = app.Services.GetRequiredService<ServerCertificate>().Certificate.GetCertHashString();
-            progress($"host listening on {baseAddress} (data {dataDirectory})");
-            var (userId, hostId) = await ArrangeAsync(app.Services, cancellationToken);
-
-            var clients = Enumerable.Range(0, settings.Concurrency).Select(_ => CreateClient(baseAddress, pinned)).ToArray();
-            try
+            // Warm-up: open every connection, then JIT and cache each path (codes included) outside the measurement.
+            foreach (var response in await Task.WhenAll(clients.Select(c => c.GetAsync(new Uri(HealthPath, UriKind.Relative), cancellationToken))))
             {
-                // Warm-up: open every connection, then JIT and cache each path (codes included) outside the measurement.
-                foreach (var response in await Task.WhenAll(clients.Select(c => c.GetAsync(new Uri(HealthPath, UriKind.Relative), cancellationToken))))
-                {
-                    response.Dispose();
-                }
-                var warmup = Math.Min(settings.Requests, 200);
-                foreach (var path in new[] { HealthPath, DiscoveryPath, KeysPath })
-                {
-                    await MeasureAsync("warm-up", path, clients, warmup, _ => new HttpRequestMessage(HttpMethod.Get, path), cancellationToken);
-                }
-
-                var warmupCodes = await MintAsync(app.Services, userId, hostId, Math.Clamp(settings.Codes / 10, settings.Concurrency, 200), cancellationToken);
-                await MeasureAsync("warm-up", TokenPath, clients, warmupCodes.Count, i => RedeemRequest(warmupCodes[i]), cancellationToken);
-
-                progress($"minting {settings.Codes} authorization codes");
-                var mintStarted = Stopwatch.GetTimestamp();
-                var codes = await MintAsync(app.Services, userId, hostId, settings.Codes, cancellationToken);
-                var mintSeconds = Stopwatch.GetElapsedTime(mintStarted).TotalSeconds;
-
-                progress($"redeeming {settings.Codes} codes with {settings.Concurrency} clients");
-                var redeem = await MeasureAsync("token (code redeem)", TokenPath, clients, codes.Count, i => RedeemRequest(codes[i]), cancellationToken);
-                var sinceMint = Stopwatch.GetElapsedTime(mintStarted);
-                if (sinceMint > TimeSpan.FromSeconds(60))
-                {
-                    progress($"warning: minting and redeeming took {sinceMint.TotalSeconds:F0} s, longer than a code lives (60 s); late codes fail as expired. Lower --codes.");
-                }
-
-                var results = new List<EndpointResult>();
-                foreach (var (name, path) in new[] { ("healthz (baseline)", HealthPath), ("discovery", DiscoveryPath), ("jwks", KeysPath) })
-                {
-                    progress($"{name}: {settings.Requests} requests with {settings.Concurrency} clients");
-                    results.Add(await MeasureAsync(name, path, clients, settings.Requests, _ => new HttpRequestMessage(HttpMethod.Get, path), cancellationToken));
-                }
-
-                results.Insert(1, redeem);
-                return new LoadReport(settings, Machine.Describe(), settings.Codes, mintSeconds, results);
+                response.Dispose();
             }
-            finally
+            var warmup = Math.Min(settings.Requests, 200);
+            foreach (var path in new[] { HealthPath, DiscoveryPath, KeysPath })
             {
-                foreach (var client in clients)
-                {
-                    client.Dispose();
-                }
+                await MeasureAsync("warm-up", path, clients, warmup, _ => new HttpRequestMessage(HttpMethod.Get, path), cancellationToken);
             }
+
+            var warmupCodes = await MintAsync(app.Services, userId, hostId, Math.Clamp(settings.Codes / 10, settings.Concurrency, 200), cancellationToken);
+            await MeasureAsync("warm-up", TokenPath, clients, warmupCodes.Count, i => RedeemRequest(warmupCodes[i]), cancellationToken);
+
+            progress($"minting {settings.Codes} authorization codes");
+            var mintStarted = Stopwatch.GetTimestamp();
+            var codes = await MintAsync(app.Services, userId, hostId, settings.Codes, cancellationToken);
+            var mintSeconds = Stopwatch.GetElapsedTime(mintStarted).TotalSeconds;
+
+            progress($"redeeming {settings.Codes} codes with {settings.Concurrency} clients");
+            var redeem = await MeasureAsync("token (code redeem)", TokenPath, clients, codes.Count, i => RedeemRequest(codes[i]), cancellationToken);
+            var sinceMint = Stopwatch.GetElapsedTime(mintStarted);
+            if (sinceMint > TimeSpan.FromSeconds(60))
+            {
+                progress($"warning: minting and redeeming took {sinceMint.TotalSeconds:F0} s, longer than a code lives (60 s); late codes fail as expired. Lower --codes.");
+            }
+
+            var results = new List<EndpointResult>();
+            foreach (var (name, path) in new[] { ("healthz (baseline)", HealthPath), ("discovery", DiscoveryPath), ("jwks", KeysPath) })
+            {
+                progress($"{name}: {settings.Requests} requests with {settings.Concurrency} clients");
+                results.Add(await MeasureAsync(name, path, clients, settings.Requests, _ => new HttpRequestMessage(HttpMethod.Get, path), cancellationToken));
+            }
+
+            results.Insert(1, redeem);
+            return new LoadReport(settings, Machine.Describe(), settings.Codes, mintSeconds, results);
         }
         finally
         {
-            await app.StopAsync(CancellationToken.None);
-            await app.DisposeAsync();
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            try
+            foreach (var client in clients)
             {
-                Directory.Delete(dataDirectory, recursive: true);
-            }
-            catch (IOException)
-            {
-                progress($"could not delete {dataDirectory}");
+                client.Dispose();
             }
         }
     }

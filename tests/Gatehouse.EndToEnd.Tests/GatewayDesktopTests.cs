@@ -172,7 +172,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
 
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
         await using var client = StartNlaClient(display, "frank@contoso.test", "Not-The-Password-1");
-        var entry = await WaitForNlaSignInAsync("frank@contoso.test", "failure");
+        var entry = await WaitForSignInAsync("frank@contoso.test", "failure", "nla");
         Assert.Equal("0xC000006D", entry.Code, ignoreCase: true);
         Assert.Null(entry.SessionId);
         output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}");
@@ -213,22 +213,6 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             new Dictionary<string, string> { ["OPENSSL_CONF"] = config });
         output.WriteLine(client.CommandLine.Replace(password, "***", StringComparison.Ordinal));
         return client;
-    }
-
-    private async Task<SignInRecord> WaitForNlaSignInAsync(string upn, string result)
-    {
-        SignInRecord? found = null;
-        await WaitAsync(
-            async () =>
-            {
-                await using var scope = gateway.App!.Services.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
-                found = await db.SignIns.AsNoTracking().Where(s => s.UserPrincipalName == upn && s.Result == result && s.Protocol == "nla")
-                    .OrderByDescending(s => s.Sequence).FirstOrDefaultAsync();
-                return found is not null;
-            },
-            $"a {result} NLA sign-in log entry of {upn}");
-        return found!;
     }
 
     private async Task<LiveSession> WaitForLiveSessionAsync(string upn, FreeRdpClient client)
@@ -333,7 +317,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         await client.WriteLineAsync(redirect);
     }
 
-    private async Task<SignInRecord> WaitForSignInAsync(string upn, string result)
+    private async Task<SignInRecord> WaitForSignInAsync(string upn, string result, string protocol = "web_account")
     {
         SignInRecord? found = null;
         await WaitAsync(
@@ -341,11 +325,11 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             {
                 await using var scope = gateway.App!.Services.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
-                found = await db.SignIns.AsNoTracking().Where(s => s.UserPrincipalName == upn && s.Result == result && s.Protocol == "web_account")
+                found = await db.SignIns.AsNoTracking().Where(s => s.UserPrincipalName == upn && s.Result == result && s.Protocol == protocol)
                     .OrderByDescending(s => s.Sequence).FirstOrDefaultAsync();
                 return found is not null;
             },
-            $"a {result} sign-in log entry of {upn}");
+            $"a {result} {protocol} sign-in log entry of {upn}");
         return found!;
     }
 

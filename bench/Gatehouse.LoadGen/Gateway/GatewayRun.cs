@@ -28,121 +28,96 @@ internal static class GatewayRun
 
     public static async Task<GatewayReport> RunAsync(GatewaySettings settings, Action<string> progress, CancellationToken cancellationToken)
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "gatehouse-loadgen", Guid.NewGuid().ToString("N"));
-
         // FreeRDP reaches the IdP at /azure:ad:<public name>, so the public name carries the port (login.gatehouse.test → 127.0.0.1 in /etc/hosts).
         var httpsPort = FreePort();
         var publicName = $"login.gatehouse.test:{httpsPort}";
         await using var stub = TlsStub.Start();
-        var app = GatehouseHost.Build(new HostSettings
-        {
-            Console = TextWriter.Null,
-            Overrides = new Dictionary<string, string?>
+        await using var host = await BenchHost.StartAsync(
+            $"https://127.0.0.1:{httpsPort}",
+            publicName,
+            new Dictionary<string, string?>
             {
-                ["Gatehouse:DataDirectory"] = dataDirectory,
-                ["Gatehouse:Urls"] = $"https://127.0.0.1:{httpsPort}",
-                ["Gatehouse:RdpPort"] = "0",
-                ["Gatehouse:PublicName"] = publicName,
-                ["Gatehouse:Limits:RequestsPerAddressPerMinute"] = int.MaxValue.ToString(CultureInfo.InvariantCulture),
-                ["Gatehouse:Limits:MaxConcurrentConnections"] = "100000",
                 // Every benchmark connection comes from 127.0.0.1.
                 ["Gatehouse:Gateway:MaxPendingConnectionsPerAddress"] = "4096",
                 ["Gatehouse:Gateway:MaxPendingConnections"] = "4096",
-                ["Logging:LogLevel:Default"] = "Warning",
-                ["Logging:Console:LogToStandardErrorThreshold"] = "Trace",
             },
-        });
-        await app.StartAsync(cancellationToken);
+            progress,
+            cancellationToken);
+        var app = host.App;
+        var dataDirectory = host.DataDirectory;
+        var rdpPort = GatehouseHost.RdpEndPoint(app).Port;
+        progress($"gateway on 127.0.0.1:{rdpPort}, TLS stub host on 127.0.0.1:{stub.Port} (data {dataDirectory})");
+        var arranged = await ArrangeAsync(app.Services, stub.Port, settings, cancellationToken);
+        progress($"generating {settings.Keys} RSA-2048 PoP keys (a pool: the connections use them round-robin)");
+        var keys = Enumerable.Range(0, settings.Keys).Select(_ => PopKeyPair.Create()).ToArray();
         try
         {
-            var rdpPort = GatehouseHost.RdpEndPoint(app).Port;
-            progress($"gateway on 127.0.0.1:{rdpPort}, TLS stub host on 127.0.0.1:{stub.Port} (data {dataDirectory})");
-            var arranged = await ArrangeAsync(app.Services, stub.Port, settings, cancellationToken);
-            progress($"generating {settings.Keys} RSA-2048 PoP keys (a pool: the connections use them round-robin)");
-            var keys = Enumerable.Range(0, settings.Keys).Select(_ => PopKeyPair.Create()).ToArray();
-            try
+            var minter = new Minter(app.Services, arranged, keys);
+
+            // Warm-up: every path once per client.
+            var warm = Math.Max(settings.Concurrency * 2, 8);
+            await MeasureSignInsAsync("warm-up", rdpPort, await minter.MintAsync(arranged.NoRoleUser, warm, cancellationToken), settings.Concurrency, false, cancellationToken);
+            await MeasureSignInsAsync("warm-up", rdpPort, await minter.MintAsync(arranged.User, warm, cancellationToken), settings.Concurrency, false, cancellationToken);
+            await MeasureHandshakesAsync(rdpPort, warm, settings.Concurrency, cancellationToken);
+
+            // (a) sign-ins.
+            progress($"minting {settings.SignIns} access tokens and aad_nonces for each of two users");
+            var mintStarted = Stopwatch.GetTimestamp();
+            var refusedTickets = await minter.MintAsync(arranged.NoRoleUser, settings.SignIns, cancellationToken);
+            var allowedTickets = await minter.MintAsync(arranged.User, settings.SignIns, cancellationToken);
+            var mintSeconds = Stopwatch.GetElapsedTime(mintStarted).TotalSeconds;
+            progress($"sign-ins: {settings.SignIns} each, {settings.Concurrency} clients");
+            var signIns = new List<RateResult>
             {
-                var minter = new Minter(app.Services, arranged, keys);
+                await MeasureHandshakesAsync(rdpPort, settings.SignIns, settings.Concurrency, cancellationToken),
+                await MeasureSignInsAsync("sign-in refused (no role)", rdpPort, refusedTickets, settings.Concurrency, false, cancellationToken),
+                await MeasureSignInsAsync("sign-in allowed (+host leg)", rdpPort, allowedTickets, settings.Concurrency, true, cancellationToken),
+            };
+            await WaitUntilAsync(() => app.Services.GetRequiredService<SessionRegistry>().Count == 0 && stub.Open == 0, cancellationToken);
 
-                // Warm-up: every path once per client.
-                var warm = Math.Max(settings.Concurrency * 2, 8);
-                await MeasureSignInsAsync("warm-up", rdpPort, await minter.MintAsync(arranged.NoRoleUser, warm, cancellationToken), settings.Concurrency, false, cancellationToken);
-                await MeasureSignInsAsync("warm-up", rdpPort, await minter.MintAsync(arranged.User, warm, cancellationToken), settings.Concurrency, false, cancellationToken);
-                await MeasureHandshakesAsync(rdpPort, warm, settings.Concurrency, cancellationToken);
-
-                // (a) sign-ins.
-                progress($"minting {settings.SignIns} access tokens and aad_nonces for each of two users");
-                var mintStarted = Stopwatch.GetTimestamp();
-                var refusedTickets = await minter.MintAsync(arranged.NoRoleUser, settings.SignIns, cancellationToken);
-                var allowedTickets = await minter.MintAsync(arranged.User, settings.SignIns, cancellationToken);
-                var mintSeconds = Stopwatch.GetElapsedTime(mintStarted).TotalSeconds;
-                progress($"sign-ins: {settings.SignIns} each, {settings.Concurrency} clients");
-                var signIns = new List<RateResult>
-                {
-                    await MeasureHandshakesAsync(rdpPort, settings.SignIns, settings.Concurrency, cancellationToken),
-                    await MeasureSignInsAsync("sign-in refused (no role)", rdpPort, refusedTickets, settings.Concurrency, false, cancellationToken),
-                    await MeasureSignInsAsync("sign-in allowed (+host leg)", rdpPort, allowedTickets, settings.Concurrency, true, cancellationToken),
-                };
-                await WaitUntilAsync(() => app.Services.GetRequiredService<SessionRegistry>().Count == 0 && stub.Open == 0, cancellationToken);
-
-                progress("AssertionValidator.ValidateAsync on its own (the allowed tickets again: validation does not consume them)");
-                var validator = app.Services.GetRequiredService<AssertionValidator>();
-                var directory = app.Services.GetRequiredService<IWebAccountDirectory>();
-                var registered = await directory.FindHostAsync(StubHost, cancellationToken) ?? throw new InvalidOperationException("the stub host is not registered");
-                var validations = new List<RateResult>
-                {
-                    await RunConcurrentAsync("  of which FindHostAsync ×1", allowedTickets.Count, 1, async _ => await directory.FindHostAsync(StubHost, cancellationToken) is not null),
-                    await RunConcurrentAsync("  of which ValidateAccessToken ×1", allowedTickets.Count, 1, async i => (await directory.ValidateAccessTokenAsync(allowedTickets[i].AccessToken, registered, DateTimeOffset.UtcNow, cancellationToken)).Valid),
-                    await RunConcurrentAsync("  of which ValidateClientNonce ×1", allowedTickets.Count, 1, async i => await directory.ValidateClientNonceAsync(allowedTickets[i].AadNonce, DateTimeOffset.UtcNow, cancellationToken)),
-                    await MeasureValidationsAsync(validator, allowedTickets, 1, cancellationToken),
-                    await MeasureValidationsAsync(validator, allowedTickets, settings.Concurrency, cancellationToken),
-                };
-
-                // (b) relay throughput.
-                var relay = new List<RelayRound>();
-                var relayTickets = await minter.MintAsync(arranged.User, settings.RelayRounds, cancellationToken);
-                for (var round = 0; round < settings.RelayRounds; round++)
-                {
-                    progress($"relay round {round + 1}/{settings.RelayRounds}: {settings.RelayMiB} MiB host → client, direct then through the gateway");
-                    var direct = await MeasureBulkAsync(stub.Port, null, settings.RelayMiB, cancellationToken);
-                    var gateway = await MeasureBulkAsync(rdpPort, relayTickets[round], settings.RelayMiB, cancellationToken);
-                    relay.Add(new RelayRound(direct, gateway));
-                }
-
-                // (c) memory per idle session.
-                var memoryTickets = await minter.MintAsync(arranged.User, settings.Sessions, cancellationToken);
-                progress($"memory: {settings.Sessions} idle direct TLS connections, then {settings.Sessions} idle relayed sessions");
-                var memory = await MeasureMemoryAsync(rdpPort, stub, app.Services.GetRequiredService<SessionRegistry>(), memoryTickets, settings.Concurrency, cancellationToken);
-
-                // (d) the real client.
-                DesktopResult? desktop = null;
-                if (settings.DesktopRuns > 0)
-                {
-                    desktop = await DesktopRun.RunAsync(app, rdpPort, publicName, arranged, settings, progress, cancellationToken);
-                }
-
-                return new GatewayReport(settings, Machine.Describe(), mintSeconds, signIns, validations, relay, memory, desktop);
-            }
-            finally
+            progress("AssertionValidator.ValidateAsync on its own (the allowed tickets again: validation does not consume them)");
+            var validator = app.Services.GetRequiredService<AssertionValidator>();
+            var directory = app.Services.GetRequiredService<IWebAccountDirectory>();
+            var registered = await directory.FindHostAsync(StubHost, cancellationToken) ?? throw new InvalidOperationException("the stub host is not registered");
+            var validations = new List<RateResult>
             {
-                foreach (var key in keys)
-                {
-                    key.Dispose();
-                }
+                await RunConcurrentAsync("  of which FindHostAsync ×1", allowedTickets.Count, 1, async _ => await directory.FindHostAsync(StubHost, cancellationToken) is not null),
+                await RunConcurrentAsync("  of which ValidateAccessToken ×1", allowedTickets.Count, 1, async i => (await directory.ValidateAccessTokenAsync(allowedTickets[i].AccessToken, registered, DateTimeOffset.UtcNow, cancellationToken)).Valid),
+                await RunConcurrentAsync("  of which ValidateClientNonce ×1", allowedTickets.Count, 1, async i => await directory.ValidateClientNonceAsync(allowedTickets[i].AadNonce, DateTimeOffset.UtcNow, cancellationToken)),
+                await MeasureValidationsAsync(validator, allowedTickets, 1, cancellationToken),
+                await MeasureValidationsAsync(validator, allowedTickets, settings.Concurrency, cancellationToken),
+            };
+
+            // (b) relay throughput.
+            var relay = new List<RelayRound>();
+            var relayTickets = await minter.MintAsync(arranged.User, settings.RelayRounds, cancellationToken);
+            for (var round = 0; round < settings.RelayRounds; round++)
+            {
+                progress($"relay round {round + 1}/{settings.RelayRounds}: {settings.RelayMiB} MiB host → client, direct then through the gateway");
+                var direct = await MeasureBulkAsync(stub.Port, null, settings.RelayMiB, cancellationToken);
+                var gateway = await MeasureBulkAsync(rdpPort, relayTickets[round], settings.RelayMiB, cancellationToken);
+                relay.Add(new RelayRound(direct, gateway));
             }
+
+            // (c) memory per idle session.
+            var memoryTickets = await minter.MintAsync(arranged.User, settings.Sessions, cancellationToken);
+            progress($"memory: {settings.Sessions} idle direct TLS connections, then {settings.Sessions} idle relayed sessions");
+            var memory = await MeasureMemoryAsync(rdpPort, stub, app.Services.GetRequiredService<SessionRegistry>(), memoryTickets, settings.Concurrency, cancellationToken);
+
+            // (d) the real client.
+            DesktopResult? desktop = null;
+            if (settings.DesktopRuns > 0)
+            {
+                desktop = await DesktopRun.RunAsync(app, rdpPort, publicName, arranged, settings, progress, cancellationToken);
+            }
+
+            return new GatewayReport(settings, Machine.Describe(), mintSeconds, signIns, validations, relay, memory, desktop);
         }
         finally
         {
-            await app.StopAsync(CancellationToken.None);
-            await app.DisposeAsync();
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            try
+            foreach (var key in keys)
             {
-                Directory.Delete(dataDirectory, recursive: true);
-            }
-            catch (IOException)
-            {
-                progress($"could not delete {dataDirectory}");
+                key.Dispose();
             }
         }
     }
