@@ -37,6 +37,18 @@ internal sealed record CliEnvironment
 
     /// <summary>True when standard output is a terminal (tables fit its width; otherwise they are not wrapped).</summary>
     public bool OutputIsTerminal { get; init; } = !Console.IsOutputRedirected;
+
+    /// <summary>Reads an environment variable (<c>GATEHOUSE_TOKEN</c>, <c>GATEHOUSE_SERVER</c>, …); tests replace it.</summary>
+    public Func<string, string?> Variable { get; init; } = Environment.GetEnvironmentVariable;
+
+    /// <summary>
+    /// The directory of the CLI's own files (the credentials <c>gatehouse login</c> saves): <c>GATEHOUSE_CONFIG_DIR</c>,
+    /// else <c>$XDG_CONFIG_HOME/gatehouse</c>, else <c>~/.config/gatehouse</c>. Tests set it.
+    /// </summary>
+    public string? ConfigDirectory { get; init; }
+
+    /// <summary>The HTTP handler for <c>--server</c> calls (tests pass the in-process server's); null: a real one.</summary>
+    public HttpMessageHandler? HttpHandler { get; init; }
 }
 
 /// <summary>Exit codes of the admin commands.</summary>
