@@ -391,6 +391,9 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
 
         public string CertificateThumbprint { get; private set; } = string.Empty;
 
+        /// <summary>The server's data directory (its SQLite store and Data Protection keys), for the admin commands.</summary>
+        public string DataDirectory { get; private set; } = string.Empty;
+
         public SessionRegistry Sessions => App!.Services.GetRequiredService<SessionRegistry>();
 
         public async Task InitializeAsync()
@@ -412,11 +415,12 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
 
             var port = FreePort();
             PublicName = $"login.gatehouse.test:{port}";
+            DataDirectory = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N"));
             App = GatehouseHost.Build(new HostSettings
             {
                 Overrides = new Dictionary<string, string?>
                 {
-                    ["Gatehouse:DataDirectory"] = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N")),
+                    ["Gatehouse:DataDirectory"] = DataDirectory,
                     ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
                     ["Gatehouse:RdpPort"] = "0",
                     ["Gatehouse:PublicName"] = PublicName,

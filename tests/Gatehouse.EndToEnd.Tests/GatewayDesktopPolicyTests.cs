@@ -1,0 +1,337 @@
+using System.CommandLine;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Gatehouse.Cli;
+using Gatehouse.EndToEnd.Tests.Support;
+using Gatehouse.Identity;
+using Gatehouse.Storage;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gatehouse.EndToEnd.Tests;
+
+/// <summary>
+/// Conditional Access and the password refusals with the real client: a policy created with <c>gatehouse policy
+/// create</c> on the running server's store makes the web-account sign-in ask for the one-time code (in Chromium) and
+/// refuses the password-only NLA sign-in; a maximum-session-duration policy ends a live session; the stock client's
+/// temporary-password and locked-account sign-ins are refused with their NTSTATUS; and <c>gatehouse signins verify</c>
+/// on the server's store passes, then fails once a row is altered.
+/// </summary>
+public sealed partial class GatewayDesktopTests
+{
+    [Fact]
+    public async Task MfaPolicy_WebAccountSignIn_AsksForTheOneTimeCodeInChromium_AndTheSessionCarriesMfa()
+    {
+        if (!await gateway.ReadyAsync(output) || !Peers.Require(output, Peers.Chromium))
+        {
+            return;
+        }
+
+        const string upn = "gina@contoso.test";
+        var secret = await CreateUserWithAuthenticatorAsync(upn);
+        await CreatePolicyAsync("Require MFA for gina", $$"""
+            {
+              "displayName": "Require MFA for gina",
+              "state": "enabled",
+              "conditions": { "users": { "includeUsers": ["{{upn}}"] }, "applications": { "includeApplications": ["All"] } },
+              "grantControls": { "operator": "OR", "builtInControls": ["mfa"] }
+            }
+            """);
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartClient(display);
+        var browse = await client.WaitForLineAsync(BrowseTo(), Wait.Generous, "the 'Browse to:' line");
+
+        // The user's browser: name, password, then the one-time-code page the policy asks for, then consent.
+        await using (var chromium = await Chromium.LaunchAsync())
+        {
+            await using var context = await chromium.NewContextAsync();
+            var page = await context.NewPageAsync();
+            await page.GotoAsync(browse.Groups[1].Value);
+            await page.FillAsync("input[name=username]", upn);
+            await page.ClickAsync("#next");
+            await page.FillAsync("input[name=password]", Password);
+            await page.ClickAsync("#next");
+            await page.WaitForSelectorAsync("input[name=otp]");
+            await page.ScreenshotAsync(new() { Path = ScreenshotPath("mfa-one-time-code-page.png"), FullPage = true });
+            await page.FillAsync("input[name=otp]", Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow) + 1));
+            await page.ClickAsync("#next");
+            await page.WaitForSelectorAsync("button[name=consent][value=allow]");
+            await page.ClickAsync("button[name=consent][value=allow]");
+            await client.WriteLineAsync(await page.InnerTextAsync("#redirect-url"));
+        }
+
+        var session = await WaitForLiveSessionAsync(upn, client);
+        Assert.Contains("mfa", session.Grant.Methods);
+        Assert.Equal(gateway.Xrdp!.UserAccount, session.Grant.Credentials.UserName);
+        var entry = await WaitForSignInAsync(upn, "success");
+        Assert.Contains("mfa", (entry.Methods ?? string.Empty).Split(' '));
+        Assert.Equal(session.Id, entry.SessionId);
+        using (var policies = JsonDocument.Parse(entry.PoliciesJson ?? "[]"))
+        {
+            Assert.Contains(policies.RootElement.EnumerateArray(), p => p.GetRawText().Contains("Require MFA for gina", StringComparison.Ordinal) && p.GetRawText().Contains("success", StringComparison.OrdinalIgnoreCase));
+        }
+
+        // The IdP's own row for the browser sign-in says the one-time code was used.
+        var browser = await WaitForSignInAsync(upn, "success", "browser");
+        Assert.Contains("otp", (browser.Methods ?? string.Empty).Split(' '));
+        output.WriteLine($"Sign-in log: web_account {entry.Methods}; browser {browser.Methods}; policies {entry.PoliciesJson}");
+    }
+
+    [Fact]
+    public async Task MfaPolicy_NlaPasswordSignIn_IsRefused_WithTheSignInMethodSentence()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        const string upn = "hugo@contoso.test";
+        await CreateUserWithAuthenticatorAsync(upn);
+        await CreatePolicyAsync("Require MFA for hugo", $$"""
+            {
+              "displayName": "Require MFA for hugo",
+              "state": "enabled",
+              "conditions": { "users": { "includeUsers": ["{{upn}}"] }, "applications": { "includeApplications": ["All"] } },
+              "grantControls": { "operator": "OR", "builtInControls": ["mfa"] }
+            }
+            """);
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartNlaClient(display, upn, Password);
+        var entry = await WaitForSignInAsync(upn, "failure", "nla");
+        Assert.Contains("The sign-in method you're trying to use isn't allowed", entry.UserMessage, StringComparison.Ordinal);
+        Assert.Contains("Require MFA for hugo", entry.Reason + " " + entry.PoliciesJson, StringComparison.Ordinal);
+        Assert.Null(entry.SessionId);
+        await Wait.UntilAsync(() => client.HasExited, Wait.Generous, "the refused client to exit", () => client.Transcript);
+        Assert.DoesNotContain(gateway.Sessions.List(), s => s.Grant.UserPrincipalName == upn);
+        output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}");
+        output.WriteLine($"Client: {LastLines(client)}");
+    }
+
+    [Fact]
+    public async Task Nla_TemporaryPassword_IsRefusedWithPasswordMustChange()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        const string upn = "ivan@contoso.test";
+        string temporary;
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+            (_, var generated) = await directory.CreateUserAsync(tenant.Id, upn, "ivan", null, temporary: true);
+            temporary = generated!;
+            await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartNlaClient(display, upn, temporary);
+        var entry = await WaitForSignInAsync(upn, "failure", "nla");
+        Assert.Equal("0xC0000224", entry.Code, ignoreCase: true);
+        Assert.StartsWith("password_change_required", entry.Reason, StringComparison.Ordinal);
+        await Wait.UntilAsync(() => client.HasExited, Wait.Generous, "the refused client to exit", () => client.Transcript);
+        Assert.Contains(client.Lines, l => l.Contains("PASSWORD_MUST_CHANGE", StringComparison.OrdinalIgnoreCase));
+        output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}; client: {LastLines(client)}");
+    }
+
+    [Fact]
+    public async Task Nla_LockedAccount_IsRefusedWithAccountLockedOut_EvenWithTheRightPassword()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        const string upn = "judy@contoso.test";
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+            var (judy, _) = await directory.CreateUserAsync(tenant.Id, upn, "judy", Password, temporary: false);
+            await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
+
+            // Someone guessed from this machine's address until the account locked.
+            var signIn = scope.ServiceProvider.GetRequiredService<SignInService>();
+            for (var i = 0; i < SignInService.LockoutThreshold; i++)
+            {
+                await signIn.CheckPasswordAsync(judy, $"guess-{i}", IPAddress.Loopback, DateTimeOffset.UtcNow);
+            }
+
+            Assert.NotNull(await signIn.GetLockedUntilAsync(judy, IPAddress.Loopback, DateTimeOffset.UtcNow));
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartNlaClient(display, upn, Password);
+        var entry = await WaitForSignInAsync(upn, "failure", "nla");
+        Assert.Equal("0xC0000234", entry.Code, ignoreCase: true);
+        Assert.StartsWith("locked_out", entry.Reason, StringComparison.Ordinal);
+        await Wait.UntilAsync(() => client.HasExited, Wait.Generous, "the refused client to exit", () => client.Transcript);
+        Assert.Contains(client.Lines, l => l.Contains("ACCOUNT_LOCKED_OUT", StringComparison.OrdinalIgnoreCase));
+        output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}; client: {LastLines(client)}");
+    }
+
+    [Fact]
+    public async Task MaxSessionDurationPolicy_EndsTheLiveSession_WhenItRunsOut()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        const string upn = "kate@contoso.test";
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+            await directory.CreateUserAsync(tenant.Id, upn, "kate", Password, temporary: false);
+            await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
+        }
+
+        await CreatePolicyAsync("One-minute sessions for kate", $$"""
+            {
+              "displayName": "One-minute sessions for kate",
+              "state": "enabled",
+              "conditions": { "users": { "includeUsers": ["{{upn}}"] }, "applications": { "includeApplications": ["All"] } },
+              "sessionControls": { "maxSessionMinutes": 1 }
+            }
+            """);
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartNlaClient(display, upn, Password);
+        var session = await WaitForLiveSessionAsync(upn, client);
+        Assert.Equal(TimeSpan.FromMinutes(1), session.Grant.MaxDuration);
+        await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp!.UserAccount).Count > 0, Wait.Generous, "the session on the host", () => client.Transcript);
+
+        var record = await WaitForSessionEndAsync(upn, TimeSpan.FromMinutes(1) + Wait.Generous);
+        Assert.Equal(session.Id, record.Id);
+        Assert.StartsWith("max_session_duration", record.EndReason, StringComparison.Ordinal);
+        var lasted = record.EndedAt!.Value - record.StartedAt;
+        Assert.InRange(lasted, TimeSpan.FromSeconds(59), TimeSpan.FromSeconds(90));
+        await Wait.UntilAsync(() => client.HasExited || gateway.Sessions.Find(session.Id) is null, Wait.Generous, "the session to end at the gateway");
+        output.WriteLine($"Session lasted {lasted.TotalSeconds:0.0} s: {record.EndReason}");
+    }
+
+    [Fact]
+    public async Task SignInsVerify_OnTheServersStore_Passes_ThenFailsAfterARowIsAltered()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        // At least one refused and one accepted sign-in in the log (the NLA path needs no browser).
+        await using (var display = await XvfbDisplay.StartAsync(Wait.Generous))
+        {
+            await using (StartNlaClient(display, "frank@contoso.test", "Not-The-Password-2"))
+            {
+                await WaitForSignInAsync("frank@contoso.test", "failure", "nla");
+            }
+        }
+
+        var intact = await RunCliAsync("signins", "verify", "--data", gateway.DataDirectory);
+        Assert.True(intact.Exit == 0, intact.ToString());
+        Assert.Contains("intact", intact.Output, StringComparison.OrdinalIgnoreCase);
+
+        // A copy of the live store (the server keeps running on the original), with one row's reason rewritten.
+        var copy = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", "tampered-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(copy);
+        CopyDirectory(Path.Combine(gateway.DataDirectory, "keys"), Path.Combine(copy, "keys"));
+        await using (var source = new SqliteConnection($"Data Source={Path.Combine(gateway.DataDirectory, "gatehouse.db")};Mode=ReadOnly"))
+        await using (var target = new SqliteConnection($"Data Source={Path.Combine(copy, "gatehouse.db")};Pooling=False"))
+        {
+            await source.OpenAsync();
+            await target.OpenAsync();
+            source.BackupDatabase(target);
+            await using var edit = target.CreateCommand();
+            edit.CommandText = "UPDATE SignIns SET Reason = 'success' WHERE Sequence = (SELECT MIN(Sequence) FROM SignIns WHERE Result = 'failure')";
+            Assert.Equal(1, await edit.ExecuteNonQueryAsync());
+        }
+
+        var tampered = await RunCliAsync("signins", "verify", "--data", copy);
+        Assert.True(tampered.Exit == ExitCodes.Tampered, tampered.ToString());
+        output.WriteLine(tampered.Output + tampered.Error);
+    }
+
+    private async Task<byte[]> CreateUserWithAuthenticatorAsync(string upn)
+    {
+        await using var scope = gateway.App!.Services.CreateAsyncScope();
+        var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+        var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+        var (user, _) = await directory.CreateUserAsync(tenant.Id, upn, upn.Split('@')[0], Password, temporary: false);
+        var enrollment = await directory.BeginTotpEnrollmentAsync(user);
+        var secret = Totp.Base32Decode(enrollment.SecretBase32);
+        Assert.True(await directory.ConfirmTotpAsync(user, Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow))));
+        await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
+        return secret;
+    }
+
+    /// <summary>Creates a policy the way an administrator does on the server's machine: <c>gatehouse policy create --file</c>.</summary>
+    private async Task CreatePolicyAsync(string name, string json)
+    {
+        var file = Path.Combine(gateway.DataDirectory, $"policy-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(file, json);
+        var run = await RunCliAsync("policy", "create", "--file", file, "--data", gateway.DataDirectory);
+        Assert.True(run.Exit == 0, run.ToString());
+        Assert.Contains(name, run.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task<CliResult> RunCliAsync(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var root = GatehouseCli.Create(new CliEnvironment { Input = new StringReader(string.Empty), OutputIsTerminal = false });
+        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+        return new CliResult(exit, stdout.ToString(), stderr.ToString());
+    }
+
+    private async Task<SessionRecord> WaitForSessionEndAsync(string upn, TimeSpan timeout)
+    {
+        SessionRecord? found = null;
+        var deadline = DateTime.UtcNow + timeout;
+        while (found is null)
+        {
+            await using (var scope = gateway.App!.Services.CreateAsyncScope())
+            {
+                var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+                found = await db.Sessions.AsNoTracking().Where(s => s.UserPrincipalName == upn && s.EndedAt != null).OrderByDescending(s => s.StartedAt).FirstOrDefaultAsync();
+            }
+
+            if (found is null)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"Timed out after {timeout.TotalSeconds:0} s waiting for the end record of {upn}'s session.");
+                await Task.Delay(250);
+            }
+        }
+
+        return found;
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        }
+    }
+
+    private static string ScreenshotPath(string name)
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "screenshots", name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return path;
+    }
+
+    private static string LastLines(FreeRdpClient client) => string.Join(" | ", client.Lines.TakeLast(4));
+
+    private sealed record CliResult(int Exit, string Output, string Error)
+    {
+        public override string ToString() => $"exit {Exit}\n--- stdout\n{Output}\n--- stderr\n{Error}";
+    }
+}
