@@ -225,6 +225,11 @@ public sealed partial class NlaAuthenticator(
             return await FailReadAsync(x, fourth.Problem, cancellationToken).ConfigureAwait(false);
         }
 
+        if (credentialsRequest.Version != x.ClientVersion)
+        {
+            return await RefuseAsync(x, NtStatus.InvalidToken, $"version_changed: the client sent CredSSP version {x.ClientVersion}, then {credentialsRequest.Version}", cancellationToken).ConfigureAwait(false);
+        }
+
         if (!credentialsRequest.HasAuthInfo)
         {
             return await RefuseAsync(x, NtStatus.InvalidToken, "malformed_credentials: the last TSRequest has no authInfo", cancellationToken).ConfigureAwait(false);

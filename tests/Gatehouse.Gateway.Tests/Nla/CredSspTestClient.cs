@@ -40,6 +40,9 @@ internal sealed record CredSspClientOptions
 
     /// <summary>Credentials sealed into authInfo (default: the same user and password).</summary>
     public TsCredentials? Credentials { get; init; }
+
+    /// <summary>Replaces the fourth TSRequest's bytes (the sealed credentials).</summary>
+    public Func<byte[], byte[]>? TamperCredentials { get; init; }
 }
 
 /// <summary>How the exchange ended for the client.</summary>
@@ -139,7 +142,8 @@ internal static class CredSspTestClient
         var serverBinding = fromServer.Unseal(answer.PubKeyAuth);
         var bindingOk = serverBinding is not null && serverBinding.AsSpan().SequenceEqual(PublicKeyBinding.ServerValue(o.Version, nonce, spk));
         var credentials = o.Credentials ?? new TsCredentials(o.Domain, o.User, o.Password);
-        await WriteAsync(tls, new TsRequest(o.Version, authInfo: toServer.Seal(credentials.Encode())).Encode());
+        var fourthBytes = new TsRequest(o.Version, authInfo: toServer.Seal(credentials.Encode())).Encode();
+        await WriteAsync(tls, o.TamperCredentials?.Invoke(fourthBytes) ?? fourthBytes);
         if (hybridEx)
         {
             var result = new byte[4];

@@ -287,7 +287,7 @@ public sealed class NlaSignInTests
         return new TsRequest(request.Version, request.NegoTokens, clientNonce: request.ClientNonce.ToArray()).Encode();
     }
 
-    private static SessionGrant Grant(int backendPort) => new()
+    internal static SessionGrant Grant(int backendPort) => new()
     {
         TenantId = Guid.NewGuid(),
         UserId = Guid.NewGuid(),
@@ -300,7 +300,7 @@ public sealed class NlaSignInTests
         Methods = ["pwd"],
     };
 
-    private static Task<GatewayHost> StartAsync(FakeNlaDirectory directory, Action<GatewayOptions>? change = null)
+    internal static Task<GatewayHost> StartAsync(FakeNlaDirectory directory, Action<GatewayOptions>? change = null)
     {
         var options = new GatewayOptions { SignInMethods = SignInMethods.Nla | SignInMethods.WebAccount, CredSspTimeout = TimeSpan.FromSeconds(10) };
         change?.Invoke(options);
@@ -312,7 +312,7 @@ public sealed class NlaSignInTests
     }
 
     /// <summary>alice@contoso.test with password Correct-Horse-1; state, lockout and the authorisation answer are set by each test.</summary>
-    private sealed class FakeNlaDirectory : INlaDirectory
+    internal sealed class FakeNlaDirectory : INlaDirectory
     {
         private static readonly NlaAccount Alice = new(Guid.NewGuid(), Guid.NewGuid(), "alice@contoso.test", NtlmV2.NtHash("Correct-Horse-1"));
         private readonly ConcurrentQueue<string> _passwordChecks = new();

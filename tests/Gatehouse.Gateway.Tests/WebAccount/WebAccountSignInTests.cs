@@ -310,16 +310,20 @@ public sealed class WebAccountSignInTests
         private readonly TaskCompletionSource<SslStream> _tls = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Task _serve;
 
-        private TlsBackend()
+        private TlsBackend(bool many)
         {
             _listener = new TcpListener(IPAddress.Loopback, 0);
             _listener.Start();
-            _serve = ServeAsync();
+            _serve = many ? ServeManyAsync() : ServeAsync();
         }
 
         public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
-        public static TlsBackend Start() => new();
+        /// <summary>A host for one connection (the tests look at its TLS stream).</summary>
+        public static TlsBackend Start() => new(many: false);
+
+        /// <summary>A host that answers every connection (X.224 confirm and TLS), each on its own, until disposed.</summary>
+        public static TlsBackend StartForMany() => new(many: true);
 
         /// <summary>True when the gateway closes the host leg (read returns 0 or fails) within 10 s.</summary>
         public async Task<bool> ClosedAsync()
@@ -352,9 +356,51 @@ public sealed class WebAccountSignInTests
             }
         }
 
+        private async Task ServeManyAsync()
+        {
+            var connections = new List<Task>();
+            while (true)
+            {
+                TcpClient client;
+                try
+                {
+                    client = await _listener.AcceptTcpClientAsync();
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    break;
+                }
+
+                connections.Add(Task.Run(async () =>
+                {
+                    using (client)
+                    {
+                        try
+                        {
+                            await using var tls = await AnswerAsync(client);
+                            var sink = new byte[4096];
+                            while (await tls.ReadAsync(sink) > 0)
+                            {
+                            }
+                        }
+                        catch (Exception e) when (e is IOException or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
+                        {
+                        }
+                    }
+                }));
+            }
+
+            await Task.WhenAll(connections);
+        }
+
         private async Task ServeAsync()
         {
             var client = await _listener.AcceptTcpClientAsync();
+            _tls.TrySetResult(await AnswerAsync(client));
+        }
+
+        private static async Task<SslStream> AnswerAsync(TcpClient client)
+        {
             var stream = client.GetStream();
             var header = new byte[4];
             await stream.ReadExactlyAsync(header);
@@ -366,7 +412,7 @@ public sealed class WebAccountSignInTests
             await stream.WriteAsync(buffer.WrittenMemory);
             var tls = new SslStream(stream);
             await tls.AuthenticateAsServerAsync(Certificate);
-            _tls.TrySetResult(tls);
+            return tls;
         }
 
         private static X509Certificate2 CreateCertificate()
