@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Gatehouse.Access;
+using Gatehouse.Protocol.Ntlm;
 using Gatehouse.Storage;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
@@ -58,6 +60,7 @@ public sealed class SignInService
     private readonly GatehouseDbContext db;
     private readonly PasswordHasher hasher;
     private readonly IDataProtector totpProtector;
+    private readonly IDataProtector ntHashProtector;
     private readonly GatehouseIdentityOptions options;
 
     /// <summary>Creates the service.</summary>
@@ -70,6 +73,7 @@ public sealed class SignInService
         this.db = db;
         this.hasher = hasher;
         totpProtector = dataProtection.CreateProtector(DirectoryService.TotpPurpose);
+        ntHashProtector = dataProtection.CreateProtector(DirectoryService.NtHashPurpose);
         this.options = options;
     }
 
@@ -132,6 +136,23 @@ public sealed class SignInService
             var rehashed = hasher.Hash(password);
             await db.Users.Where(u => u.Id == user.Id && u.PasswordHash == current.PasswordHash)
                 .ExecuteUpdateAsync(s => s.SetProperty(u => u.PasswordHash, rehashed), cancellationToken).ConfigureAwait(false);
+        }
+
+        if (current.NtHashProtected is not { Length: > 0 })
+        {
+            // A password set before NLA support has no NT hash; the first sign-in that proves it fills it in (only while
+            // the password is still the one just checked), so NLA works without forcing a password change.
+            var ntHash = NtlmV2.NtHash(password);
+            try
+            {
+                var sealedHash = ntHashProtector.Protect(ntHash);
+                await db.Users.Where(u => u.Id == user.Id && u.PasswordHash == current.PasswordHash && u.NtHashProtected == null)
+                    .ExecuteUpdateAsync(s => s.SetProperty(u => u.NtHashProtected, sealedHash), cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(ntHash);
+            }
         }
 
         return new PasswordCheck(current.MustChangePassword ? PasswordCheckResult.MustChangePassword : PasswordCheckResult.Success);

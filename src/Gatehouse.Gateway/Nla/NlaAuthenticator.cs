@@ -164,7 +164,7 @@ public sealed partial class NlaAuthenticator(
         x.Account = account;
         if (account.NtHash is not { Length: 16 } ntHash)
         {
-            return await RefuseAsync(x, NtStatus.LogonFailure, "no_nt_hash: the user's password was set before NLA support; set it again (gatehouse user reset-password) to sign in with NLA", cancellationToken, "Your credentials didn't work.").ConfigureAwait(false);
+            return await RefuseAsync(x, NtStatus.LogonFailure, "no_nt_hash: the user's password was set before NLA support and has not been used since; sign in once with it on the identity provider's pages (web account sign-in), or set it again (gatehouse user reset-password), to sign in with NLA", cancellationToken, "Your credentials didn't work.").ConfigureAwait(false);
         }
 
         var sessionBaseKey = NtlmV2.VerifyResponse(ntHash, authenticate.UserName, authenticate.DomainName, serverChallenge, authenticate.NtChallengeResponse);

@@ -459,6 +459,34 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task NtHash_MissingFromAnOlderPassword_IsFilledInByTheFirstSuccessfulSignIn_NotByAWrongOne(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain, "Correct-Horse-1");
+        var db = env.Get<GatehouseDbContext>();
+        await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.NtHashProtected, (byte[]?)null));
+        async Task<User> ReloadAsync() => await env.Get<GatehouseDbContext>().Users.AsNoTracking().SingleAsync(u => u.Id == user.Id);
+        var signIn = env.Get<SignInService>();
+        var directory = env.Get<DirectoryService>();
+        var now = DateTimeOffset.UtcNow;
+
+        Assert.Equal(PasswordCheckResult.InvalidPassword, (await signIn.CheckPasswordAsync(user, "Wrong-Horse-1", IPAddress.Loopback, now)).Result);
+        Assert.Null((await ReloadAsync()).NtHashProtected);
+
+        Assert.Equal(PasswordCheckResult.Success, (await signIn.CheckPasswordAsync(user, "Correct-Horse-1", IPAddress.Loopback, now)).Result);
+        var filled = await ReloadAsync();
+        Assert.Equal(Gatehouse.Protocol.Ntlm.NtlmV2.NtHash("Correct-Horse-1"), directory.RevealNtHash(filled));
+        Assert.True(filled.NtHashProtected!.AsSpan().IndexOf(Gatehouse.Protocol.Ntlm.NtlmV2.NtHash("Correct-Horse-1")) < 0, "the NT hash is not stored in the clear");
+
+        // A present hash is left alone by later sign-ins.
+        Assert.Equal(PasswordCheckResult.Success, (await signIn.CheckPasswordAsync(user, "Correct-Horse-1", IPAddress.Loopback, now)).Result);
+        Assert.Equal(filled.NtHashProtected, (await ReloadAsync()).NtHashProtected);
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task NtHash_IsKeptEncrypted_ForEveryPasswordSet(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);
