@@ -33,6 +33,28 @@ public sealed class PolicyJsonTests
         Assert.Equal(PolicyJson.Serialize(reparsed), again);
     }
 
+    /// <summary>The example in docs/policies.md is a policy <c>policy create</c> accepts, with every member it documents.</summary>
+    [Fact]
+    public void TheDocumentedExample_Parses()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Gatehouse.slnx")))
+        {
+            directory = directory.Parent;
+        }
+
+        Assert.NotNull(directory);
+        var markdown = File.ReadAllText(Path.Combine(directory.FullName, "docs", "policies.md"));
+        var start = markdown.IndexOf("```json", StringComparison.Ordinal) + "```json".Length;
+        var json = markdown[start..markdown.IndexOf("```", start, StringComparison.Ordinal)];
+        Assert.True(PolicyJson.TryParse(json, out var policy, out var error), error);
+        Assert.Equal(["breakglass@contoso.test"], policy.Conditions.Users.ExcludeUsers);
+        Assert.Equal(["prod"], policy.Conditions.Hosts!.IncludeHostGroups);
+        Assert.Equal(["vm-lab"], policy.Conditions.Hosts.ExcludeHosts);
+        Assert.Equal(["mfa"], policy.GrantControls!.BuiltInControls);
+        Assert.Equal(600, policy.SessionControls!.MaxSessionMinutes);
+    }
+
     [Theory]
     [InlineData("""{ "displayName": "x", "conditions": { "users": { "includeUsers": ["All"] } }, "grantControl": { "builtInControls": ["mfa"] } }""", "grantControl")]
     [InlineData("""{ "displayName": "x", "state": "on", "conditions": { "users": { "includeUsers": ["All"] } }, "grantControls": { "builtInControls": ["mfa"] } }""", "state")]
