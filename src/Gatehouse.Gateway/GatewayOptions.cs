@@ -39,6 +39,15 @@ public sealed class GatewayOptions
     /// <summary>Time for each CredSSP message from the client under NLA (the client has its credentials before it connects).</summary>
     public TimeSpan CredSspTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// TLS sign-in: time from the end of the TLS handshake to the client's Client Info PDU (the host leg is open
+    /// meanwhile, so it is short; the client has its password before it connects).
+    /// </summary>
+    public TimeSpan ClientInfoTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>TLS sign-in: largest Client Info PDU accepted (a real one is well under 2 KiB).</summary>
+    public int MaxClientInfoBytes { get; set; } = 8 * 1024;
+
     /// <summary>Largest RDS AAD Auth request accepted.</summary>
     public int MaxAssertionBytes { get; set; } = 64 * 1024;
 

@@ -203,6 +203,69 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         Assert.Contains("try using your work email address", found!.Reason + " " + found.UserMessage, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// TLS sign-in with the real FreeRDP client (/sec:tls, the password in the Client Info PDU) through the gateway to
+    /// the real xrdp: the desktop appears, logged on as the role's account.
+    /// </summary>
+    [Fact]
+    public async Task Tls_PasswordSignIn_LandsOnTheXrdpDesktop_AsTheRolesAccount()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        var client = StartTlsClient(display, "frank@contoso.test", Password);
+        try
+        {
+            var session = await WaitForLiveSessionAsync("frank@contoso.test", client);
+            Assert.Equal(gateway.Xrdp!.AdminAccount, session.Grant.Credentials.UserName);
+            Assert.Equal("tls", session.Protocol);
+            var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", $"tls-desktop-{gateway.Xrdp.AdminAccount}.png");
+            await WaitAsync(
+                async () => await Screenshot.DistinctColoursAsync(await Screenshot.TakeAsync(display.Display, shot)) >= 2,
+                "the xrdp desktop on the TLS client's display",
+                () => client.Transcript);
+            await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp.AdminAccount).Count > 0, Wait.Generous, "a process of the admin account on the host");
+            var entry = await WaitForSignInAsync("frank@contoso.test", "success", "tls");
+            Assert.Equal(session.Id, entry.SessionId);
+        }
+        finally
+        {
+            await client.DisposeAsync();
+        }
+
+        await WaitForSessionEndAsync("frank@contoso.test");
+    }
+
+    [Fact]
+    public async Task Tls_WrongPassword_IsRefusedWithTheErrorInfo_AndLogged()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartTlsClient(display, "frank@contoso.test", "Not-The-Password-1");
+        var entry = await WaitForSignInAsync("frank@contoso.test", "failure", "tls");
+        Assert.StartsWith("bad_password:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal("0x00000007", entry.Code);
+        Assert.Null(entry.SessionId);
+        await Wait.UntilAsync(() => client.Transcript.Contains("ERRINFO_SERVER_DENIED_CONNECTION", StringComparison.Ordinal), Wait.Generous, "FreeRDP reporting the Set Error Info PDU", () => client.Transcript);
+        output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}");
+    }
+
+    private FreeRdpClient StartTlsClient(XvfbDisplay display, string userName, string password)
+    {
+        var client = FreeRdpClient.Start(
+            display.Display,
+            [$"/v:vm1.gatehouse.test:{gateway.RdpPort}", "/sec:tls", $"/u:{userName}", $"/p:{password}", "/cert:ignore", "/size:1024x768", "-clipboard"]);
+        output.WriteLine(client.CommandLine.Replace(password, "***", StringComparison.Ordinal));
+        return client;
+    }
+
     private FreeRdpClient StartNlaClient(XvfbDisplay display, string userName, string password)
     {
         var config = Path.Combine(Path.GetTempPath(), "gatehouse-e2e-openssl-legacy.cnf");
@@ -424,7 +487,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
                     ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
                     ["Gatehouse:RdpPort"] = "0",
                     ["Gatehouse:PublicName"] = PublicName,
-                    ["Gatehouse:Gateway:SignInMethods"] = "WebAccount, Nla",
+                    ["Gatehouse:Gateway:SignInMethods"] = "WebAccount, Nla, Tls",
                 },
                 Console = new StringWriter(),
             });

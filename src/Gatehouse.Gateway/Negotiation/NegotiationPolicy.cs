@@ -101,6 +101,13 @@ public static class NegotiationPolicy
             reason += " Sign in with a web account: FreeRDP /sec:aad, or mstsc with \"Use a web account to sign in to the remote computer\".";
         }
 
+        if (offered.HasFlag(SecurityProtocol.Ssl) && !offered.HasFlag(SecurityProtocol.Hybrid) && !offered.HasFlag(SecurityProtocol.RdsAad) && !methods.HasFlag(SignInMethods.Tls))
+        {
+            reason += methods.HasFlag(SignInMethods.Nla)
+                ? " TLS with a password (FreeRDP /sec:tls) is turned off on this gateway: use NLA (FreeRDP /sec:nla, mstsc's default), or an administrator adds Tls to Gatehouse:Gateway:SignInMethods."
+                : " TLS with a password (FreeRDP /sec:tls) is turned off on this gateway; an administrator can add Tls (or Nla) to Gatehouse:Gateway:SignInMethods.";
+        }
+
         // The failure code steers the client: HYBRID_REQUIRED when NLA would work, SSL_REQUIRED when it offered
         // nothing secure at all, otherwise SSL_NOT_ALLOWED (the client's protocols are all refused).
         var code = methods.HasFlag(SignInMethods.Nla) && !offered.HasFlag(SecurityProtocol.Hybrid)

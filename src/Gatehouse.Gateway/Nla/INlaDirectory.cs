@@ -1,4 +1,5 @@
 using System.Net;
+using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.WebAccount;
 
 namespace Gatehouse.Gateway.Nla;
@@ -29,6 +30,16 @@ public enum NlaAccountCheck
     LockedOut,
 }
 
+/// <summary>A registered host and how to reach it, known before the user is (the TLS sign-in opens the host leg first).</summary>
+public sealed record PasswordHostLeg(Guid HostId, string HostName, BackendTarget Backend);
+
+/// <summary>The answer to <see cref="INlaDirectory.FindHostLegAsync"/>: the host leg, or why there is none (for the sign-in log).</summary>
+public sealed record HostLegLookup(PasswordHostLeg? Leg, string Reason, string? Fix = null)
+{
+    /// <summary>True when the host is registered and reachable over a leg this sign-in can use.</summary>
+    public bool Found => Leg is not null;
+}
+
 /// <summary>
 /// The NLA sign-in's view of the directory and the access engine (the executable implements it over the store, as
 /// <see cref="IWebAccountDirectory"/>): the user and NT hash, the lockout-aware password checks, and authorisation.
@@ -52,4 +63,11 @@ public interface INlaDirectory
     /// <paramref name="hostLabel"/>; the result code is an NTSTATUS (0 when allowed) and an allowed answer carries the grant.
     /// </summary>
     Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The host named by <paramref name="hostLabel"/> and its backend, before any user is known (the TLS sign-in relays
+    /// the host's MCS phase before the Client Info PDU carries the password); a host whose leg needs credentials first
+    /// (backend NLA) is refused with the reason.
+    /// </summary>
+    Task<HostLegLookup> FindHostLegAsync(string hostLabel, CancellationToken cancellationToken);
 }

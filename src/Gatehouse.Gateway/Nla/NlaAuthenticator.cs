@@ -295,7 +295,7 @@ public sealed partial class NlaAuthenticator(
     }
 
     /// <summary>The host the client asked for: the first label of the TLS server name (SNI), as in the web-account scope.</summary>
-    private static string? HostLabel(Stream tls)
+    internal static string? HostLabel(Stream tls)
     {
         if ((tls as SslStream)?.TargetHostName is not { Length: > 0 } name || AssertionValidator.LooksLikeAddress(name))
         {

@@ -37,6 +37,13 @@ public sealed record RelaySettings
 
     /// <summary>Bytes read ahead per direction before the relay waits for the other side to take them.</summary>
     public int BufferBytes { get; init; } = 16 * 1024;
+
+    /// <summary>
+    /// True when the MCS Connect exchange and the (rewritten) Client Info PDU were relayed before the relay starts (the
+    /// TLS sign-in reads the password from the Client Info PDU): the client's bytes are then copied as they come and
+    /// the host's are watched for Server Redirection until the Demand Active PDU.
+    /// </summary>
+    public bool ClientInfoRelayed { get; init; }
 }
 
 /// <summary>Bytes relayed so far in each direction, readable while the relay runs (the live session registry shows them).</summary>
@@ -147,6 +154,11 @@ public static class SessionRelay
 
     private static async Task<(RelayEnd, string)> ClientToBackendAsync(PipeReader input, Stream output, RelaySettings settings, RelayCounters counters, CancellationToken cancellationToken)
     {
+        if (settings.ClientInfoRelayed)
+        {
+            return await CopyAsync(input, output, counters, 0, RelayEnd.ClientClosed, "the client closed the session", cancellationToken).ConfigureAwait(false);
+        }
+
         // 1. MCS Connect Initial: tell the host what its own leg selected.
         var connectInitial = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
         if (connectInitial is null)
@@ -204,21 +216,24 @@ public static class SessionRelay
 
     private static async Task<(RelayEnd, string)> BackendToClientAsync(PipeReader input, Stream output, RelaySettings settings, RelayCounters counters, CancellationToken cancellationToken)
     {
-        // 1. MCS Connect Response: give the client back the protocols it asked for.
-        var response = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
-        if (response is null)
+        // 1. MCS Connect Response: give the client back the protocols it asked for (unless the sign-in relayed it).
+        if (!settings.ClientInfoRelayed)
         {
-            return (RelayEnd.BackendClosed, "the host closed before its MCS Connect Response");
-        }
+            var response = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
+            if (response is null)
+            {
+                return (RelayEnd.BackendClosed, "the host closed before its MCS Connect Response");
+            }
 
-        PduError? error = null;
-        if (response.Value.Kind != RdpFrameKind.SlowPath
-            || !McsConnectPatch.TrySetClientRequestedProtocols(response.Value.Bytes.AsSpan(X224Data.FrameOverhead), settings.ClientRequestedProtocols, out error))
-        {
-            return (RelayEnd.ProtocolError, $"the host's first PDU is not a usable MCS Connect Response: {error?.ToString() ?? "fast-path PDU"}");
-        }
+            PduError? error = null;
+            if (response.Value.Kind != RdpFrameKind.SlowPath
+                || !McsConnectPatch.TrySetClientRequestedProtocols(response.Value.Bytes.AsSpan(X224Data.FrameOverhead), settings.ClientRequestedProtocols, out error))
+            {
+                return (RelayEnd.ProtocolError, $"the host's first PDU is not a usable MCS Connect Response: {error?.ToString() ?? "fast-path PDU"}");
+            }
 
-        await SendAsync(output, response.Value.Bytes, counters, 1, cancellationToken).ConfigureAwait(false);
+            await SendAsync(output, response.Value.Bytes, counters, 1, cancellationToken).ConfigureAwait(false);
+        }
 
         // 2. Until the Demand Active PDU (redirection comes before it): refuse Server Redirection.
         while (true)

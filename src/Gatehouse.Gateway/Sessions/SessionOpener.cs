@@ -37,8 +37,20 @@ public sealed partial class SessionOpener(
             return new SessionOpenResult(null, connect.Reason);
         }
 
+        return await AttachAsync(connection, protocol, grant, connect.Connection!, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records the start of a session whose host leg is already connected (the TLS sign-in opens it before the password
+    /// is known); when the record cannot be written the host leg is closed and nothing is left open.
+    /// </summary>
+    public async Task<SessionOpenResult> AttachAsync(GatewayConnection connection, string protocol, SessionGrant grant, BackendConnection backend, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(grant);
+        ArgumentNullException.ThrowIfNull(backend);
         var session = registry.Add(connection.Id, connection.RemoteAddress, protocol, grant, time.GetUtcNow());
-        session.Backend = connect.Connection;
+        session.Backend = backend;
         try
         {
             await journal.StartAsync(session, cancellationToken).ConfigureAwait(false);
@@ -46,7 +58,7 @@ public sealed partial class SessionOpener(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             registry.Remove(session);
-            await connect.Connection!.DisposeAsync().ConfigureAwait(false);
+            await backend.DisposeAsync().ConfigureAwait(false);
             session.Dispose();
             LogStartRecordFailed(connection.Id, e.GetType().Name, e.Message);
             return new SessionOpenResult(null, $"session_record_failed: the session's start record could not be written ({e.GetType().Name}); the session is refused");
@@ -71,6 +83,7 @@ public sealed partial class SessionOpener(
             BackendSelectedProtocol = backend.Selected,
             Credentials = session.Grant.Credentials,
             BufferBytes = options.Value.RelayBufferBytes,
+            ClientInfoRelayed = session.ClientInfoRelayed,
         };
         RelayOutcome outcome;
         try

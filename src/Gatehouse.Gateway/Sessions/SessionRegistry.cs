@@ -51,6 +51,12 @@ public sealed class LiveSession : IDisposable
     /// <summary>The host leg, once connected.</summary>
     public BackendConnection? Backend { get; internal set; }
 
+    /// <summary>
+    /// True when the sign-in already relayed the MCS phase and the rewritten Client Info PDU (TLS sign-in): the relay
+    /// then starts after them.
+    /// </summary>
+    public bool ClientInfoRelayed { get; internal set; }
+
     /// <summary>Ends the session with <paramref name="reason"/> (the first reason wins).</summary>
     public void End(string reason)
     {

@@ -57,9 +57,14 @@ internal static class GatewayRegistration
             throw new Hosting.StartupException($"Invalid configuration in Gatehouse:Gateway: {e.Message}");
         }
 
-        if (options.SignInMethods.HasFlag(SignInMethods.Tls))
+        if (options.ClientInfoTimeout < TimeSpan.FromSeconds(1) || options.ClientInfoTimeout > TimeSpan.FromMinutes(5))
         {
-            throw new Hosting.StartupException("Gatehouse:Gateway:SignInMethods: Tls (the password in the Client Info PDU) is not available in this version; use WebAccount and/or Nla.");
+            throw new Hosting.StartupException($"Gatehouse:Gateway:ClientInfoTimeout {options.ClientInfoTimeout} is out of range; use 00:00:01-00:05:00.");
+        }
+
+        if (options.MaxClientInfoBytes is < 1024 or > 64 * 1024)
+        {
+            throw new Hosting.StartupException($"Gatehouse:Gateway:MaxClientInfoBytes {options.MaxClientInfoBytes} is out of range; use 1024-65536.");
         }
 
         if (options.CredSspTimeout < TimeSpan.FromSeconds(1) || options.CredSspTimeout > TimeSpan.FromMinutes(5))
@@ -98,10 +103,19 @@ internal static class GatewayRegistration
         services.AddSingleton<IWebAccountAuthorizer, AccessWebAccountAuthorizer>();
         services.AddSingleton<AssertionValidator>();
         services.AddSingleton<IClientAuthenticator, WebAccountAuthenticator>();
-        if (options.SignInMethods.HasFlag(SignInMethods.Nla))
+        if ((options.SignInMethods & (SignInMethods.Nla | SignInMethods.Tls)) != 0)
         {
             services.AddSingleton<Nla.INlaDirectory, IdentityNlaDirectory>();
+        }
+
+        if (options.SignInMethods.HasFlag(SignInMethods.Nla))
+        {
             services.AddSingleton<IClientAuthenticator, Nla.NlaAuthenticator>();
+        }
+
+        if (options.SignInMethods.HasFlag(SignInMethods.Tls))
+        {
+            services.AddSingleton<IClientAuthenticator, Tls.TlsAuthenticator>();
         }
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<SessionOpener>();

@@ -1,10 +1,13 @@
 using System.Net;
 using Gatehouse.Access;
+using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Identity;
 using Gatehouse.Protocol.CredSsp;
 using Gatehouse.Protocol.RdsAad;
+using Gatehouse.Protocol.X224;
+using Microsoft.EntityFrameworkCore;
 
 namespace Gatehouse.Gateway;
 
@@ -109,6 +112,35 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
             cancellationToken).ConfigureAwait(false);
         var mapped = AccessWebAccountAuthorizer.ToAuthorization(decision, account.TenantId, methods, now);
         return mapped with { ResultCode = unchecked((int)ToNtStatus(decision.Refusal, mapped.ResultCode)) };
+    }
+
+    public async Task<HostLegLookup> FindHostLegAsync(string hostLabel, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(hostLabel);
+        var registered = hostLabel.Length == 0 ? null : await hosts.FindHostAsync(hostLabel, cancellationToken).ConfigureAwait(false);
+        if (registered is null)
+        {
+            return new HostLegLookup(null, $"unknown_host: no host or alias '{hostLabel}' is registered", "Connect with the registered host name ('gatehouse host list').");
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<Gatehouse.Storage.GatehouseDbContext>();
+        var host = await db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == registered.Id, cancellationToken).ConfigureAwait(false);
+        if (host is null)
+        {
+            return new HostLegLookup(null, $"unknown_host: '{hostLabel}' was removed while the client connected");
+        }
+
+        if (host.BackendSecurity != Gatehouse.Storage.BackendSecurity.Tls)
+        {
+            return new HostLegLookup(
+                null,
+                $"backend_security_unsupported: {host.Name} is registered with backend security {host.BackendSecurity}; TLS sign-in relays the host's connection sequence before the password arrives, which a host that requires NLA cannot do",
+                $"Sign in to {host.Name} with NLA (FreeRDP /sec:nla) or a web account (/sec:aad).");
+        }
+
+        // The cookie names no account: which mapped account logs on is decided by the role, after the password.
+        return new HostLegLookup(new PasswordHostLeg(host.Id, host.Name, new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, "gatehouse")), "found");
     }
 
     /// <summary>The CredSSP errorCode for an access decision (the web-account mapping decides host problems).</summary>

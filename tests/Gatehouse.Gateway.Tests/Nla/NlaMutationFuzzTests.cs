@@ -30,7 +30,7 @@ public sealed class NlaMutationFuzzTests(ITestOutputHelper output)
     public async Task MutatedMessage_IsRefusedAndLogged_AndNeverOpensASessionWithoutTheRightPassword(string stage, int seed)
     {
         await using var host = WebAccountSignInTests.TlsBackend.StartForMany();
-        var directory = new NlaSignInTests.FakeNlaDirectory { Grant = NlaSignInTests.Grant(host.Port) };
+        var directory = new FakeNlaDirectory { Grant = NlaSignInTests.Grant(host.Port) };
         await using var gateway = await NlaSignInTests.StartAsync(directory, o => o.CredSspTimeout = TimeSpan.FromSeconds(1));
         var mutator = new Mutator(new Random(seed), maxLength: 16 * 1024);
         var random = new Random(seed);

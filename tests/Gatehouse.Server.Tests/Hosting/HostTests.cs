@@ -84,7 +84,8 @@ public sealed class HostTests
     [InlineData("Gatehouse:Gateway:RelayBufferBytes", "100", "RelayBufferBytes 100 is out of range")]
     [InlineData("Gatehouse:Gateway:MaxAssertionBytes", "10", "MaxAssertionBytes must be")]
     [InlineData("Gatehouse:Gateway:JwksUrl", "http://idp.example/keys", "is not an https URL")]
-    [InlineData("Gatehouse:Gateway:SignInMethods", "WebAccount, Tls", "Tls (the password in the Client Info PDU) is not available")]
+    [InlineData("Gatehouse:Gateway:ClientInfoTimeout", "00:10:00", "ClientInfoTimeout 00:10:00 is out of range")]
+    [InlineData("Gatehouse:Gateway:MaxClientInfoBytes", "100", "MaxClientInfoBytes 100 is out of range")]
     [InlineData("Gatehouse:Gateway:AssertionTimeout", "soon", "Invalid configuration in Gatehouse:Gateway")]
     public async Task Serve_BadConfiguration_FailsWithAnActionableMessage(string key, string value, string expected)
     {

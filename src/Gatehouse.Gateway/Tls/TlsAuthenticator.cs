@@ -1,0 +1,513 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Nla;
+using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.WebAccount;
+using Gatehouse.Protocol;
+using Gatehouse.Protocol.Mcs;
+using Gatehouse.Protocol.Rdp;
+using Gatehouse.Protocol.X224;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Gatehouse.Gateway.Tls;
+
+/// <summary>
+/// TLS sign-in (PROTOCOL_SSL, the password in the Client Info PDU; off unless <c>Gatehouse:Gateway:SignInMethods</c>
+/// names Tls). The Client Info PDU comes after the MCS phase, which the host must answer, so the gateway opens the host
+/// leg as soon as TLS is up (the host is the first label of the TLS server name, or the preconnection PDU's payload),
+/// relays the MCS phase one PDU at a time within <see cref="GatewayOptions.ClientInfoTimeout"/>, and holds the Client
+/// Info PDU back: the user name (the NLA forms), the password through the identity provider's checks and the one access
+/// call (amr <c>pwd</c>), exactly as NLA. Allowed: the mapped account is injected into that PDU and the session relay
+/// takes over. Refused: nothing reaches the host, the host leg is closed, and the client gets a License Error (valid
+/// client) that ends its licensing phase, a Set Error Info PDU with the reason, and an MCS Disconnect Provider
+/// Ultimatum; the sign-in log says precisely why.
+/// </summary>
+public sealed partial class TlsAuthenticator(
+    INlaDirectory directory,
+    SessionOpener opener,
+    IGatewaySignInLog signInLog,
+    IOptions<GatewayOptions> options,
+    ILogger<TlsAuthenticator> logger) : IClientAuthenticator
+{
+    /// <summary>The protocol name in the sign-in log and session records.</summary>
+    public const string ProtocolName = "tls";
+
+    /// <summary>Largest client PDU accepted before the Client Info PDU (the MCS Connect Initial is the largest, about 1 KiB).</summary>
+    public const int MaxConnectionSequencePduBytes = 16 * 1024;
+
+    /// <summary>Most client PDUs before the Client Info PDU (Connect Initial, Erect Domain, Attach User, 2 + 31 channel joins).</summary>
+    public const int MaxConnectionSequencePdus = 40;
+
+    /// <summary>What the user is told when the client named no host, or an IP address.</summary>
+    public const string UseHostNameMessage = "IP address can't be used with this sign-in; connect with the host name.";
+
+    private const string CredentialsMessage = "Your credentials didn't work.";
+    private const string UnreachableMessage = "The remote computer can't be reached right now. Try again later or contact your system administrator.";
+
+    /// <inheritdoc />
+    public SignInMethods Method => SignInMethods.Tls;
+
+    /// <inheritdoc />
+    public async Task<ClientAuthenticationResult> AuthenticateAsync(GatewayConnection connection, Stream tls, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(tls);
+        var x = new Attempt(connection, tls);
+        try
+        {
+            return await RunAsync(x, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (x.ClientInfo is { } clientInfo)
+            {
+                // It holds the user's password.
+                CryptographicOperations.ZeroMemory(clientInfo);
+            }
+
+            if (x.Backend is { } backend)
+            {
+                x.Backend = null;
+                await backend.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<ClientAuthenticationResult> RunAsync(Attempt x, CancellationToken cancellationToken)
+    {
+        var limits = options.Value;
+
+        // 1. Which host: the preconnection PDU's payload when the client sent one, else the TLS server name.
+        x.HostLabel = HostLabel(x.Connection, x.Tls);
+        if (x.HostLabel is null)
+        {
+            return await RefuseAsync(x, "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)", ErrorInfoCode.ServerDeniedConnection, cancellationToken, UseHostNameMessage, "Connect with the registered host name ('gatehouse host list').").ConfigureAwait(false);
+        }
+
+        var lookup = await directory.FindHostLegAsync(x.HostLabel, cancellationToken).ConfigureAwait(false);
+        if (lookup.Leg is not { } leg)
+        {
+            return await RefuseAsync(x, lookup.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, UseHostNameMessage, lookup.Fix).ConfigureAwait(false);
+        }
+
+        x.Leg = leg;
+
+        // 2. The host leg, before any credentials: the MCS phase comes before the Client Info PDU.
+        var connect = await BackendConnector.ConnectAsync(leg.Backend, limits.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
+        if (!connect.Connected)
+        {
+            return await RefuseAsync(x, connect.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage, $"Check that {leg.Backend.Host}:{leg.Backend.Port} is up and reachable from the gateway ('gatehouse host test {leg.HostName}').").ConfigureAwait(false);
+        }
+
+        x.Backend = connect.Connection!;
+
+        // 3. The MCS phase, relayed one PDU at a time, until the Client Info PDU, within the phase deadline.
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            deadline.CancelAfter(limits.ClientInfoTimeout);
+            try
+            {
+                var problem = await RelayUntilClientInfoAsync(x, deadline.Token).ConfigureAwait(false);
+                if (problem is not null)
+                {
+                    return await RefuseAsync(x, problem, ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                return await RefuseAsync(x, $"client_info_timeout: no Client Info PDU within {limits.ClientInfoTimeout.TotalSeconds:0} s of TLS (Gatehouse:Gateway:ClientInfoTimeout)", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (x.ClientInfo is null)
+        {
+            const string closed = "client_closed: the client closed the connection before its Client Info PDU";
+            await LogAsync(x, false, closed, null, cancellationToken).ConfigureAwait(false);
+            return ClientAuthenticationResult.Failure(closed);
+        }
+
+        // 4. The Client Info PDU: bounded, well formed, a work account name and a password.
+        if (x.ClientInfo.Length > limits.MaxClientInfoBytes)
+        {
+            return await RefuseAsync(x, $"client_info_too_large: {x.ClientInfo.Length} bytes, the limit is {limits.MaxClientInfoBytes} (Gatehouse:Gateway:MaxClientInfoBytes)", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!ClientInfoPdu.TryParse(x.ClientInfo, out var pdu, out var pduError))
+        {
+            return await RefuseAsync(x, $"malformed_client_info: {pduError}", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+        }
+
+        string password;
+        string upn;
+        try
+        {
+            var domain = pdu.Packet.Domain;
+            var user = pdu.Packet.UserName;
+            x.ClientUser = domain.Length == 0 ? user : $"{domain}\\{user}";
+            password = pdu.Packet.Password;
+            if (!NlaUserName.TryResolve(domain, user, out upn))
+            {
+                return await RefuseAsync(x, $"not_a_work_account: '{x.ClientUser}' is not a work account name ({NlaUserName.EntraJoinedMessage})", ErrorInfoCode.ServerDeniedConnection, cancellationToken, NlaUserName.EntraJoinedMessage).ConfigureAwait(false);
+            }
+
+            x.Upn = upn;
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsMemory(pdu.Packet.PasswordBytes).Span);
+        }
+
+        if (password.Length == 0)
+        {
+            return await RefuseAsync(x, "no_password: the Client Info PDU carries no password; TLS sign-in needs one (FreeRDP /p:, or save the password in the client), or use NLA", ErrorInfoCode.ServerDeniedConnection, cancellationToken, CredentialsMessage).ConfigureAwait(false);
+        }
+
+        // 5. The same checks as NLA: the user, the password (lockout, disabled, temporary), then roles and Conditional Access.
+        var account = await directory.FindAccountAsync(upn, cancellationToken).ConfigureAwait(false);
+        if (account is null)
+        {
+            return await RefuseAsync(x, $"unknown_user: no user {upn}", ErrorInfoCode.ServerDeniedConnection, cancellationToken, CredentialsMessage).ConfigureAwait(false);
+        }
+
+        x.Account = account;
+        var check = await directory.CheckPasswordAsync(account, password, x.Connection.RemoteAddress, cancellationToken).ConfigureAwait(false);
+        if (check != NlaAccountCheck.Ok)
+        {
+            var (reason, message) = Describe(check);
+            return await RefuseAsync(x, reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, message).ConfigureAwait(false);
+        }
+
+        var decision = await directory.AuthorizeAsync(x.Connection, account, x.HostLabel, cancellationToken).ConfigureAwait(false);
+        x.Decision = decision;
+        if (!decision.Allowed)
+        {
+            return await RefuseAsync(x, $"authorization: {decision.Reason}", ErrorInfoCode.ServerInsufficientPrivileges, cancellationToken, decision.UserMessage).ConfigureAwait(false);
+        }
+
+        if (decision.Grant is not { } grant)
+        {
+            return await RefuseAsync(x, "no_grant: the authorisation allowed the sign-in but named no account to log on with", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (grant.HostId != leg.HostId || !string.Equals(grant.Backend.Host, leg.Backend.Host, StringComparison.OrdinalIgnoreCase) || grant.Backend.Port != leg.Backend.Port)
+        {
+            return await RefuseAsync(x, $"host_changed: {leg.HostName}'s registration changed while the client signed in; connect again", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+        }
+
+        // 6. The mapped account into the held Client Info PDU, the session record, then the PDU to the host.
+        var rewritten = new ArrayBufferWriter<byte>(x.ClientInfo.Length + 1024);
+        try
+        {
+            var credentials = grant.Credentials;
+            if (!ClientInfoRewriter.TryRewrite(x.ClientInfo, new ClientInfoCredentials(credentials.Domain, credentials.UserName, credentials.Password), rewritten, out pduError))
+            {
+                return await RefuseAsync(x, $"malformed_client_info: cannot be rewritten: {pduError}", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+            }
+
+            var backend = x.Backend;
+            x.Backend = null; // The session owns it from here (AttachAsync closes it when the record fails).
+            var open = await opener.AttachAsync(x.Connection, ProtocolName, grant, backend, cancellationToken).ConfigureAwait(false);
+            if (open.Session is not { } session)
+            {
+                return await RefuseAsync(x, open.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+            }
+
+            session.ClientInfoRelayed = true;
+            x.Connection.Session = session;
+            await backend.Stream.WriteAsync(rewritten.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            await backend.Stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+            session.Counters.Add(0, rewritten.WrittenCount);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsMemory(rewritten.WrittenMemory).Span);
+        }
+
+        await LogAsync(x, true, decision.Reason, null, cancellationToken).ConfigureAwait(false);
+        LogSignedIn(x.Connection.Id, upn, leg.HostName, decision.Reason);
+        return ClientAuthenticationResult.Success;
+    }
+
+    /// <summary>
+    /// Relays client PDUs to the host and the host's answers back, one at a time (each request the host answers has
+    /// exactly one answer in this phase), until the client's Client Info PDU, which is kept in <see cref="Attempt.ClientInfo"/>
+    /// and not forwarded. Reads are exact, so nothing either side sends after is lost to the relay that follows.
+    /// Returns the problem for the log, or null (then a null ClientInfo means the client left).
+    /// </summary>
+    private async Task<string?> RelayUntilClientInfoAsync(Attempt x, CancellationToken cancellationToken)
+    {
+        var backend = x.Backend!;
+        var cap = Math.Max(MaxConnectionSequencePduBytes, options.Value.MaxClientInfoBytes);
+        for (var index = 0; index < MaxConnectionSequencePdus; index++)
+        {
+            var (frame, problem) = await ReadClientFrameAsync(x.Tls, cap, cancellationToken).ConfigureAwait(false);
+            if (frame is null)
+            {
+                return problem;
+            }
+
+            if (!X224Data.TryUnwrapFrame(frame, out var payload, out var error) || payload.IsEmpty)
+            {
+                return $"malformed_connection_sequence: {error?.ToString() ?? "an empty X.224 Data PDU"}";
+            }
+
+            bool answered;
+            if (index == 0)
+            {
+                if (!McsConnectInitial.TryParse(payload, out var initial, out error))
+                {
+                    return $"malformed_connection_sequence: the first PDU after TLS is not a usable MCS Connect Initial: {error}";
+                }
+
+                x.ErrorInfoAnnounced = initial.Find(GccBlockType.ClientCore) is not null
+                    && ((initial.Core.EarlyCapabilityFlags ?? 0) & ServerRefusal.SupportErrorInfoPdu) != 0;
+                if (!McsConnectPatch.TrySetServerSelectedProtocol(frame.AsSpan(X224Data.FrameOverhead), backend.Selected, out error))
+                {
+                    return $"malformed_connection_sequence: the MCS Connect Initial cannot be rewritten: {error}";
+                }
+
+                await SendAsync(backend.Stream, frame, cancellationToken).ConfigureAwait(false);
+                var response = await BackendConnector.ReadTpktAsync(backend.Stream, cancellationToken).ConfigureAwait(false);
+                if (response is null)
+                {
+                    return "host_closed: the host closed or sent no whole MCS Connect Response";
+                }
+
+                if (!McsConnectPatch.TrySetClientRequestedProtocols(response.AsSpan(X224Data.FrameOverhead), x.Connection.ConnectionRequest?.RequestedProtocols ?? SecurityProtocol.Ssl, out error))
+                {
+                    return $"host_protocol: the host's answer is not a usable MCS Connect Response: {error}";
+                }
+
+                await SendAsync(x.Tls, response, cancellationToken).ConfigureAwait(false);
+                x.McsConnected = true;
+                continue;
+            }
+
+            switch ((DomainMcsPduType)(payload[0] >> 2))
+            {
+                case DomainMcsPduType.ErectDomainRequest:
+                    answered = false;
+                    break;
+                case DomainMcsPduType.AttachUserRequest or DomainMcsPduType.ChannelJoinRequest:
+                    answered = true;
+                    break;
+                case DomainMcsPduType.SendDataRequest when IsClientInfo(payload):
+                    x.ClientInfo = frame;
+                    return null;
+                case DomainMcsPduType.SendDataRequest:
+                    return "malformed_connection_sequence: a Send Data Request other than the Client Info PDU came before it (standard RDP security is not supported)";
+                case DomainMcsPduType.DisconnectProviderUltimatum:
+                    return null;
+                default:
+                    return $"malformed_connection_sequence: MCS {(DomainMcsPduType)(payload[0] >> 2)} is not expected before the Client Info PDU";
+            }
+
+            await SendAsync(backend.Stream, frame, cancellationToken).ConfigureAwait(false);
+            if (answered)
+            {
+                var answer = await BackendConnector.ReadTpktAsync(backend.Stream, cancellationToken).ConfigureAwait(false);
+                if (answer is null)
+                {
+                    return "host_closed: the host closed during the MCS phase";
+                }
+
+                await SendAsync(x.Tls, answer, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return $"malformed_connection_sequence: more than {MaxConnectionSequencePdus} PDUs without a Client Info PDU";
+    }
+
+    private static bool IsClientInfo(ReadOnlySpan<byte> mcs) =>
+        McsSendData.TryParseRequest(mcs, out _, out var userData, out _) && userData.Length >= ClientInfoPdu.SecurityHeaderSize
+        && ((BasicSecurityFlags)System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(userData) & BasicSecurityFlags.InfoPkt) != 0;
+
+    /// <summary>One TPKT frame from the client, at most <paramref name="cap"/> bytes; (null, null) when the client closed.</summary>
+    private static async Task<(byte[]? Frame, string? Problem)> ReadClientFrameAsync(Stream client, int cap, CancellationToken cancellationToken)
+    {
+        var header = new byte[TpktHeader.Size];
+        try
+        {
+            await client.ReadExactlyAsync(header, cancellationToken).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            return (null, null);
+        }
+
+        if (!TpktHeader.TryParse(header, out var parsed, out var error))
+        {
+            return (null, $"malformed_connection_sequence: {error} (a fast-path PDU before the Client Info PDU, or not RDP)");
+        }
+
+        if (parsed.PacketLength > cap)
+        {
+            return (null, $"client_info_too_large: a {parsed.PacketLength}-byte PDU before the session started, the limit is {cap}");
+        }
+
+        var frame = new byte[parsed.PacketLength];
+        header.CopyTo(frame, 0);
+        try
+        {
+            await client.ReadExactlyAsync(frame.AsMemory(TpktHeader.Size), cancellationToken).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            return (null, null);
+        }
+
+        return (frame, null);
+    }
+
+    private static async Task SendAsync(Stream stream, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
+        await stream.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+        await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The host the client asked for: the preconnection PDU's payload when there is one, else the TLS server name's first label.</summary>
+    internal static string? HostLabel(GatewayConnection connection, Stream tls)
+    {
+        if (connection.Preconnection?.Payload is { Length: > 0 } payload)
+        {
+            var dot = payload.IndexOf('.', StringComparison.Ordinal);
+            var label = dot < 0 ? payload : payload[..dot];
+            return label.Length == 0 || AssertionValidator.LooksLikeAddress(payload) || AssertionValidator.LooksLikeAddress(label) ? null : label;
+        }
+
+        return NlaAuthenticator.HostLabel(tls);
+    }
+
+    private static (string Reason, string Message) Describe(NlaAccountCheck check) => check switch
+    {
+        NlaAccountCheck.Disabled => ("user_disabled: the account is disabled", "Your account has been disabled. Contact your administrator."),
+        NlaAccountCheck.MustChangePassword => ("password_change_required: the password is temporary; change it on the identity provider's sign-in page first", "You must change your password before signing in."),
+        NlaAccountCheck.LockedOut => ("locked_out: smart lockout holds the account", "Your account is locked. Try again later."),
+        _ => ("bad_password: the password in the Client Info PDU is wrong", CredentialsMessage),
+    };
+
+    /// <summary>
+    /// Refuses: the host leg is closed with nothing of the Client Info PDU sent to it; a client that reached the Client
+    /// Info PDU gets the License Error (valid client), the Set Error Info PDU (when it supports it) and the Disconnect
+    /// Provider Ultimatum; one still in the MCS phase gets the ultimatum; the refusal is logged.
+    /// </summary>
+    private async Task<ClientAuthenticationResult> RefuseAsync(Attempt x, string reason, ErrorInfoCode errorInfo, CancellationToken cancellationToken, string? userMessage = null, string? fix = null)
+    {
+        if (x.Backend is { } backend)
+        {
+            x.Backend = null;
+            await backend.DisposeAsync().ConfigureAwait(false);
+        }
+
+        string? code = null;
+        if (x.McsConnected)
+        {
+            var frames = new ArrayBufferWriter<byte>(128);
+            if (x.ClientInfo is not null)
+            {
+                // [MS-RDPBCGR] 3.3.5.7.1 sends the Set Error Info PDU only to clients that announce
+                // RNS_UD_CS_SUPPORT_ERRINFO_PDU. FreeRDP 3 does not announce it (SupportErrorInfoPdu is off by default) yet
+                // reads it in every phase after licensing and then shows the reason; a client that ignores it still gets
+                // the ultimatum right after. So every client gets it: the reason reaches the real client.
+                ServerRefusal.Write(frames, errorInfo, clientSupportsErrorInfo: true);
+                code = $"0x{(uint)errorInfo:X8}";
+                if (!x.ErrorInfoAnnounced)
+                {
+                    LogErrorInfoUnannounced(x.Connection.Id);
+                }
+            }
+            else
+            {
+                ServerRefusal.WriteDisconnectProviderUltimatum(frames);
+            }
+
+            try
+            {
+                await SendAsync(x.Tls, frames.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // The client may already be gone; the refusal is still logged.
+            }
+        }
+
+        x.Fix = fix;
+        await LogAsync(x, false, reason, code, cancellationToken, userMessage).ConfigureAwait(false);
+        return ClientAuthenticationResult.Failure(reason);
+    }
+
+    private async Task LogAsync(Attempt x, bool succeeded, string reason, string? code, CancellationToken cancellationToken, string? userMessage = null)
+    {
+        var decision = x.Decision;
+        var grant = decision?.Grant;
+        await signInLog.WriteAsync(
+            new GatewaySignInEvent
+            {
+                ConnectionId = x.Connection.Id,
+                ClientAddress = x.Connection.RemoteAddress,
+                Protocol = ProtocolName,
+                Succeeded = succeeded,
+                Reason = reason,
+                Code = code,
+                UserMessage = userMessage ?? decision?.UserMessage,
+                Fix = x.Fix ?? decision?.Fix,
+                TenantId = decision?.TenantId ?? x.Account?.TenantId,
+                UserId = decision?.UserId ?? x.Account?.UserId,
+                UserPrincipalName = x.Account?.UserPrincipalName ?? x.Upn ?? x.ClientUser,
+                HostName = grant?.HostName ?? x.Leg?.HostName ?? x.HostLabel,
+                Methods = x.Account is null ? [] : ["pwd"],
+                PoliciesJson = decision?.PoliciesJson,
+                RoleAssignmentId = grant?.RoleAssignmentId,
+                RoleName = grant?.RoleName,
+                TargetAccount = succeeded ? grant?.Credentials.ToString() : null,
+                SessionId = succeeded ? x.Connection.Session?.Id : null,
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (!succeeded)
+        {
+            LogRefused(x.Connection.Id, x.Upn ?? x.ClientUser ?? "?", reason);
+        }
+    }
+
+    [LoggerMessage(70, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with TLS (password in the Client Info PDU) to {Host} ({Decision}).")]
+    private partial void LogSignedIn(string connectionId, string upn, string host, string decision);
+
+    [LoggerMessage(71, LogLevel.Information, "RDP connection {ConnectionId}: TLS sign-in of {User} refused: {Reason}")]
+    private partial void LogRefused(string connectionId, string user, string reason);
+
+    [LoggerMessage(72, LogLevel.Debug, "RDP connection {ConnectionId}: the client did not announce RNS_UD_CS_SUPPORT_ERRINFO_PDU; it gets the Set Error Info PDU anyway (FreeRDP reads it).")]
+    private partial void LogErrorInfoUnannounced(string connectionId);
+
+    /// <summary>One connection's TLS sign-in state.</summary>
+    private sealed class Attempt(GatewayConnection connection, Stream tls)
+    {
+        public GatewayConnection Connection { get; } = connection;
+
+        public Stream Tls { get; } = tls;
+
+        public string? HostLabel { get; set; }
+
+        public PasswordHostLeg? Leg { get; set; }
+
+        public BackendConnection? Backend { get; set; }
+
+        public bool McsConnected { get; set; }
+
+        public bool ErrorInfoAnnounced { get; set; }
+
+        public byte[]? ClientInfo { get; set; }
+
+        public string? ClientUser { get; set; }
+
+        public string? Upn { get; set; }
+
+        public NlaAccount? Account { get; set; }
+
+        public WebAccountAuthorization? Decision { get; set; }
+
+        public string? Fix { get; set; }
+    }
+}

@@ -1,0 +1,337 @@
+using System.Buffers;
+using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Nla;
+using Gatehouse.Gateway.Relay;
+using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.Tests.Nla;
+using Gatehouse.Gateway.Tests.Pipeline;
+using Gatehouse.Gateway.Tls;
+using Gatehouse.Gateway.WebAccount;
+using Gatehouse.Protocol.Mcs;
+using Gatehouse.Protocol.Rdp;
+using Gatehouse.Protocol.X224;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gatehouse.Gateway.Tests.Tls;
+
+/// <summary>
+/// TLS sign-in (the password in the Client Info PDU) through the real connection handler on loopback: a C# client that
+/// replays FreeRDP's /sec:tls connection sequence, an xrdp-like stub host, and the NLA directory fake.
+/// </summary>
+public sealed class TlsSignInTests
+{
+    private static readonly Guid HostId = Guid.NewGuid();
+
+    [Theory]
+    [InlineData("", "alice@contoso.test")]
+    [InlineData("AzureAD", "alice@contoso.test")]
+    [InlineData(".", "AzureAD\\alice@contoso.test")]
+    [InlineData("EntraID", "alice@contoso.test")]
+    [InlineData(".", "EntraID\\alice@contoso.test")]
+    public async Task RightPassword_EveryNameForm_InjectsTheMappedAccount_AndRelaysTheHost(string domain, string user)
+    {
+        await using var host = TlsStubHost.Start();
+        var directory = Directory(host);
+        await using var gateway = await StartAsync(directory);
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { Domain = domain, User = user });
+
+        // The client got what the host answered to the rewritten Client Info PDU (xrdp's license PDU, its Demand Active).
+        Assert.Equal(SecurityProtocol.Ssl, outcome.Negotiation!.Value.SelectedProtocol);
+        Assert.Equal(TlsTestClient.Capture("s2c-010-license-error.bin"), outcome.Frames[0]);
+        Assert.Equal(TlsTestClient.Capture("s2c-011-demand-active.bin"), outcome.Frames[1]);
+        var info = Assert.Single(host.ClientInfos);
+        Assert.Equal("vmuser", info.Packet.UserName);
+        Assert.Equal("VM1", info.Packet.Domain);
+        Assert.Equal("host-secret", info.Packet.Password);
+        Assert.True(info.Packet.Flags.HasFlag(ClientInfoFlags.AutoLogon));
+
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.True(entry.Succeeded, entry.Reason);
+        Assert.Equal("tls", entry.Protocol);
+        Assert.Equal("alice@contoso.test", entry.UserPrincipalName);
+        Assert.Equal(["pwd"], entry.Methods);
+        Assert.Equal("VM1\\vmuser", entry.TargetAccount);
+        Assert.Equal(["alice@contoso.test Correct-Horse-1"], directory.PasswordChecks);
+        Assert.Equal("vm1", directory.AuthorizedHostLabel);
+        Assert.Equal(["vm1"], directory.HostLookups);
+        Assert.Contains(gateway.Journal.Events, e => e.StartsWith("start ", StringComparison.Ordinal) && e.Contains("alice@contoso.test vm1", StringComparison.Ordinal));
+        Assert.Equal(entry.SessionId, Guid.Parse(gateway.Journal.Events[0].Split(' ')[1]));
+    }
+
+    [Fact]
+    public async Task LiveSession_IsRegisteredWithProtocolTls_WhileTheClientStays()
+    {
+        await using var host = TlsStubHost.Start();
+        await using var gateway = await StartAsync(Directory(host));
+        var run = TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (gateway.Sessions.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        var session = Assert.Single(gateway.Sessions.List());
+        Assert.Equal("tls", session.Protocol);
+        Assert.Equal("vmuser", session.Grant.Credentials.UserName);
+        await run;
+    }
+
+    [Fact]
+    public async Task WrongPassword_IsRefusedWithTheErrorInfo_NothingReachesTheHost_ThenAGoodSignInWorks()
+    {
+        var entry = await RefusedThenGoodAsync(new TlsClientOptions { Password = "wrong" }, ErrorInfoCode.ServerDeniedConnection);
+        Assert.StartsWith("bad_password:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal("Your credentials didn't work.", entry.UserMessage);
+        Assert.Equal("alice@contoso.test", entry.UserPrincipalName);
+    }
+
+    [Theory]
+    [InlineData("CONTOSO", "alice")]
+    [InlineData("", "alice")]
+    [InlineData("WORKGROUP", "alice@contoso.test")]
+    public async Task DomainBackslashUser_IsRefused_WithTheEntraJoinedSentence(string domain, string user)
+    {
+        var (entry, directory) = await RefusedThenGoodWithDirectoryAsync(new TlsClientOptions { Domain = domain, User = user }, ErrorInfoCode.ServerDeniedConnection);
+        Assert.StartsWith("not_a_work_account:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal(NlaUserName.EntraJoinedMessage, entry.UserMessage);
+        Assert.Equal(1, directory.Lookups); // only the good sign-in that follows looked a user up
+    }
+
+    [Theory]
+    [InlineData(NlaAccountCheck.MustChangePassword, "password_change_required:")]
+    [InlineData(NlaAccountCheck.Disabled, "user_disabled:")]
+    [InlineData(NlaAccountCheck.LockedOut, "locked_out:")]
+    public async Task AccountState_FromThePasswordCheck_IsRefusedWithItsReason(NlaAccountCheck state, string reason)
+    {
+        await using var host = TlsStubHost.Start();
+        var good = Directory(host);
+        await using var gateway = await StartAsync(new FakeNlaDirectory { HostLeg = good.HostLeg, Grant = good.Grant, PasswordOutcome = state });
+        var entry = await RefusedAsync(gateway, host, new TlsClientOptions(), ErrorInfoCode.ServerDeniedConnection);
+        Assert.StartsWith(reason, entry.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownUser_IsRefused()
+    {
+        var entry = await RefusedThenGoodAsync(new TlsClientOptions { User = "mallory@contoso.test" }, ErrorInfoCode.ServerDeniedConnection);
+        Assert.StartsWith("unknown_user:", entry.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NoRole_IsRefusedWithInsufficientPrivileges_AndTheLogSaysWhy()
+    {
+        const string message = "Your account is configured to prevent you from using this device. For more info, contact your system administrator.";
+        await using var host = TlsStubHost.Start();
+        var good = Directory(host);
+        await using var gateway = await StartAsync(new FakeNlaDirectory
+        {
+            HostLeg = good.HostLeg,
+            Authorization = new WebAccountAuthorization(unchecked((int)Gatehouse.Protocol.CredSsp.NtStatus.AccessDenied), "no_role: no assignment") { UserMessage = message },
+        });
+        var entry = await RefusedAsync(gateway, host, new TlsClientOptions(), ErrorInfoCode.ServerInsufficientPrivileges);
+        Assert.Equal("authorization: no_role: no assignment", entry.Reason);
+        Assert.Equal(message, entry.UserMessage);
+        Assert.Equal("0x00000009", entry.Code);
+    }
+
+    [Fact]
+    public async Task MfaPolicy_IsRefusedWithThePolicySentence()
+    {
+        const string message = "The sign-in method you're trying to use isn't allowed. Try a different sign-in method or contact your system administrator.";
+        await using var host = TlsStubHost.Start();
+        var good = Directory(host);
+        await using var gateway = await StartAsync(new FakeNlaDirectory
+        {
+            HostLeg = good.HostLeg,
+            Authorization = new WebAccountAuthorization(unchecked((int)Gatehouse.Protocol.CredSsp.NtStatus.AccessDenied), "policy_control_missing: Require MFA requires mfa") { UserMessage = message },
+        });
+        var entry = await RefusedAsync(gateway, host, new TlsClientOptions(), ErrorInfoCode.ServerInsufficientPrivileges);
+        Assert.Equal(message, entry.UserMessage);
+        Assert.Contains("policy_control_missing", entry.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TlsDisabled_TheSslOnlyClientIsRefusedAtNegotiation_WithHowToEnableIt()
+    {
+        await using var host = TlsStubHost.Start();
+        var options = new GatewayOptions { SignInMethods = SignInMethods.WebAccount | SignInMethods.Nla };
+        await using var gateway = await GatewayHost.StartAsync(options, services =>
+        {
+            services.AddSingleton<INlaDirectory>(Directory(host));
+            services.AddSingleton<IClientAuthenticator, NlaAuthenticator>();
+        });
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
+        Assert.True(outcome.Negotiation!.Value.IsFailure);
+        Assert.Equal(NegotiationFailureCode.HybridRequiredByServer, outcome.Negotiation.Value.FailureCode);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.False(entry.Succeeded);
+        Assert.Contains("/sec:tls", entry.Reason, StringComparison.Ordinal);
+        Assert.Contains("/sec:nla", entry.Reason, StringComparison.Ordinal);
+        Assert.Contains("Gatehouse:Gateway:SignInMethods", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal(0, host.Connections);
+    }
+
+    public static TheoryData<string> BadClientInfos() => ["malformed", "oversized", "not info"];
+
+    [Theory]
+    [MemberData(nameof(BadClientInfos))]
+    public async Task MalformedOrOversizedClientInfo_IsRefused_ThenAGoodSignInWorks(string kind)
+    {
+        var good = TlsTestClient.ClientInfo(string.Empty, "alice@contoso.test", "Correct-Horse-1");
+        var bytes = kind switch
+        {
+            "malformed" => Truncated(good, 60),
+            "oversized" => InfoFrame(new byte[3000]),
+            _ => SendData([0x00, 0x00, 0x00, 0x00, 0x01, 0x02]),
+        };
+        var entry = await RefusedThenGoodAsync(new TlsClientOptions { ClientInfo = bytes }, kind == "not info" ? null : ErrorInfoCode.ServerDeniedConnection, change: o => o.MaxClientInfoBytes = 2048);
+        Assert.StartsWith(kind switch { "malformed" => "malformed_client_info:", "oversized" => "client_info_too_large:", _ => "malformed_connection_sequence:" }, entry.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SilentClient_IsClosedAtTheClientInfoDeadline_AndTheHostLegToo()
+    {
+        await using var host = TlsStubHost.Start();
+        await using var gateway = await StartAsync(Directory(host), o => o.ClientInfoTimeout = TimeSpan.FromSeconds(2));
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { StopBeforeClientInfo = true });
+        Assert.True(outcome.Closed);
+        Assert.True(outcome.Refusal.Ultimatum);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.StartsWith("client_info_timeout:", entry.Reason, StringComparison.Ordinal);
+        Assert.True(await host.WaitClosedWithoutClientInfoAsync(1));
+        await GoodAsync(gateway, host);
+    }
+
+    [Theory]
+    [InlineData("vm9.gatehouse.test", "unknown_host: no host or alias 'vm9'")]
+    [InlineData(null, "unknown_host: the client named no host")]
+    public async Task UnknownHostOrIpAddress_IsRefusedBeforeAnyHostLeg(string? serverName, string reason)
+    {
+        await using var host = TlsStubHost.Start();
+        await using var gateway = await StartAsync(Directory(host));
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { ServerName = serverName });
+        Assert.False(outcome.McsConnected);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.False(entry.Succeeded);
+        Assert.StartsWith(reason, entry.Reason, StringComparison.Ordinal);
+        Assert.Equal(TlsAuthenticator.UseHostNameMessage, entry.UserMessage);
+        Assert.Equal(0, host.Connections);
+        await GoodAsync(gateway, host);
+    }
+
+    [Fact]
+    public async Task UnreachableHost_IsRefused_WithTheFix()
+    {
+        await using var host = TlsStubHost.Start();
+        var good = Directory(host);
+        int closedPort;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            closedPort = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        await using var gateway = await StartAsync(new FakeNlaDirectory
+        {
+            HostLeg = good.HostLeg! with { Backend = new BackendTarget("127.0.0.1", closedPort, SecurityProtocol.Ssl, "gatehouse") },
+            Grant = good.Grant,
+        });
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
+        Assert.False(outcome.McsConnected);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.StartsWith("backend_unreachable:", entry.Reason, StringComparison.Ordinal);
+        Assert.Contains("gatehouse host test vm1", entry.Fix, StringComparison.Ordinal);
+    }
+
+    private static async Task<GatewaySignInEvent> RefusedThenGoodAsync(TlsClientOptions options, ErrorInfoCode? expected, Action<GatewayOptions>? change = null) =>
+        (await RefusedThenGoodWithDirectoryAsync(options, expected, change)).Entry;
+
+    private static async Task<(GatewaySignInEvent Entry, FakeNlaDirectory Directory)> RefusedThenGoodWithDirectoryAsync(TlsClientOptions options, ErrorInfoCode? expected, Action<GatewayOptions>? change = null)
+    {
+        await using var host = TlsStubHost.Start();
+        var directory = Directory(host);
+        await using var gateway = await StartAsync(directory, change);
+        var entry = await RefusedAsync(gateway, host, options, expected);
+        await GoodAsync(gateway, host);
+        return (entry, directory);
+    }
+
+    /// <summary>A refusal after the Client Info PDU (<paramref name="expected"/> set) or during the MCS phase (null: the ultimatum only).</summary>
+    private static async Task<GatewaySignInEvent> RefusedAsync(GatewayHost gateway, TlsStubHost host, TlsClientOptions options, ErrorInfoCode? expected)
+    {
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, options);
+        Assert.True(outcome.Closed, "the gateway closes the connection after a refusal");
+        var (license, errorInfo, ultimatum) = outcome.Refusal;
+        Assert.Equal(expected is null ? null : ServerRefusal.StatusValidClient, license);
+        Assert.Equal(expected, errorInfo);
+        Assert.True(ultimatum);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.False(entry.Succeeded);
+        Assert.Equal("tls", entry.Protocol);
+        Assert.Equal(expected is { } code ? $"0x{(uint)code:X8}" : null, entry.Code);
+        Assert.Equal(0, gateway.Sessions.Count);
+        Assert.Empty(host.ClientInfos);
+        Assert.True(await host.WaitClosedWithoutClientInfoAsync(1), "the host leg is closed");
+        return entry;
+    }
+
+    private static async Task GoodAsync(GatewayHost gateway, TlsStubHost host)
+    {
+        var before = gateway.SignInLog.Entries.Count;
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
+        Assert.Equal(TlsTestClient.Capture("s2c-010-license-error.bin"), outcome.Frames[0]);
+        var entries = await gateway.SignInLog.WaitForAsync(before + 1);
+        Assert.True(entries[^1].Succeeded, entries[^1].Reason);
+        Assert.Equal("vmuser", host.ClientInfos[^1].Packet.UserName);
+    }
+
+    private static FakeNlaDirectory Directory(TlsStubHost host) => new()
+    {
+        HostLeg = new PasswordHostLeg(HostId, "vm1", new BackendTarget("127.0.0.1", host.Port, SecurityProtocol.Ssl, "gatehouse")),
+        Grant = new SessionGrant
+        {
+            TenantId = Guid.NewGuid(),
+            UserId = Guid.NewGuid(),
+            UserPrincipalName = "alice@contoso.test",
+            HostId = HostId,
+            HostName = "vm1",
+            RoleName = "Virtual Machine User Login",
+            Backend = new BackendTarget("127.0.0.1", host.Port, SecurityProtocol.Ssl, "vmuser"),
+            Credentials = new InjectedCredentials("VM1", "vmuser", "host-secret"),
+            Methods = ["pwd"],
+        },
+    };
+
+    private static Task<GatewayHost> StartAsync(FakeNlaDirectory directory, Action<GatewayOptions>? change = null)
+    {
+        var options = new GatewayOptions { SignInMethods = SignInMethods.WebAccount | SignInMethods.Nla | SignInMethods.Tls, ClientInfoTimeout = TimeSpan.FromSeconds(10) };
+        change?.Invoke(options);
+        return GatewayHost.StartAsync(options, services =>
+        {
+            services.AddSingleton<INlaDirectory>(directory);
+            services.AddSingleton<IClientAuthenticator, TlsAuthenticator>();
+        });
+    }
+
+    /// <summary>A Client Info frame cut to <paramref name="length"/> bytes of TS_INFO_PACKET, lengths fixed up.</summary>
+    private static byte[] Truncated(byte[] clientInfo, int length)
+    {
+        Assert.True(X224Data.TryUnwrapFrame(clientInfo, out var mcs, out _));
+        Assert.True(McsSendData.TryParseRequest(mcs, out _, out var userData, out _));
+        return SendData(userData[..(ClientInfoPdu.SecurityHeaderSize + length)].ToArray());
+    }
+
+    /// <summary>A Send Data Request whose user data is SEC_INFO_PKT and then <paramref name="packet"/>.</summary>
+    private static byte[] InfoFrame(byte[] packet) => SendData([0x40, 0x00, 0x00, 0x00, .. packet]);
+
+    private static byte[] SendData(byte[] userData)
+    {
+        var header = McsSendData.Create(DomainMcsPduType.SendDataRequest, 1007, 1003, userData.Length);
+        var body = new ArrayBufferWriter<byte>();
+        header.Write(body, userData);
+        var frame = new byte[X224Data.FrameOverhead + body.WrittenCount];
+        X224Data.WriteFrameHeader(frame, frame.Length);
+        body.WrittenSpan.CopyTo(frame.AsSpan(X224Data.FrameOverhead));
+        return frame;
+    }
+}
