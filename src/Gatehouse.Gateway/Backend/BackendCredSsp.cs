@@ -84,6 +84,8 @@ internal static class BackendCredSsp
     {
         CredSspClientFailure.ServerError when error.Status is { } status && (AccountStatuses.Contains(status) || (status == NtStatus.MessageAltered && error.Stage == "authenticate")) =>
             (BackendFailure.Logon, $"backend_logon_failed: {where} refused the stored account {account} with {CredSspClient.Describe(status)}: the password stored for {account} is wrong, or the account is disabled, locked or may not log on"),
+        CredSspClientFailure.ServerError when error.Stage == "authenticate" =>
+            (BackendFailure.Logon, $"backend_logon_failed: {where} refused the NTLM AUTHENTICATE of the stored account {account} with {CredSspClient.Describe(error.Status ?? 0)} (FreeRDP hosts answer a wrong password this way): the password stored for {account} is most likely wrong"),
         CredSspClientFailure.ServerError =>
             (BackendFailure.CredSsp, $"backend_credssp: {where} ended the NLA logon of {account} with {error}"),
         CredSspClientFailure.ServerNotAuthenticated =>
