@@ -72,11 +72,14 @@ SRC
 # install_peers: the real software the end-to-end tests drive (see ../shared/design/PEERS.md).
 install_peers() {
   apt_install postgresql xvfb xauth chromium fonts-dejavu-core xrdp xorgxrdp xterm imagemagick
-  if ! dpkg-query -W -f='${Status}' freerdp3-x11 2>/dev/null | grep -q "install ok installed"; then
-    ensure_backports
-    log "Installing FreeRDP 3 from bookworm-backports"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports freerdp3-x11 </dev/null >/dev/null
-  fi
+  local package
+  for package in freerdp3-x11 freerdp3-shadow-x11; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      ensure_backports
+      log "Installing $package (FreeRDP 3) from bookworm-backports"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports "$package" </dev/null >/dev/null
+    fi
+  done
 }
 
 # ensure_test_names: the RDP client derives the host label from the first DNS label of /v:, so the tests

@@ -14,6 +14,12 @@ public sealed record BackendTarget(string Host, int Port, SecurityProtocol Secur
 {
     /// <summary>The pinned SHA-256 of the host's TLS certificate (hex), or null to accept any and report it.</summary>
     public string? CertificateSha256 { get; init; }
+
+    /// <summary>True for an NLA host: the gateway asks for PROTOCOL_HYBRID (and HYBRID_EX) and logs on with CredSSP.</summary>
+    public bool IsNla => (Security & (SecurityProtocol.Hybrid | SecurityProtocol.HybridEx)) != 0;
+
+    /// <summary>The protocols the gateway asks an NLA host for.</summary>
+    public const SecurityProtocol NlaProtocols = SecurityProtocol.Hybrid | SecurityProtocol.HybridEx;
 }
 
 /// <summary>Why the backend could not be reached (the sign-in log's <c>backend_*</c> reasons).</summary>
@@ -33,6 +39,15 @@ public enum BackendFailure
 
     /// <summary>TLS failed, or the certificate is not the pinned one.</summary>
     Tls,
+
+    /// <summary>The NLA host does not offer NLA (it answered with a failure code or selected TLS only).</summary>
+    NlaNotOffered,
+
+    /// <summary>The NLA host refused the injected account (wrong stored password, account disabled, locked or not allowed to log on remotely).</summary>
+    Logon,
+
+    /// <summary>CredSSP with the NLA host failed otherwise: a malformed or unexpected message, no answer, or a host that did not prove itself (a man in the middle).</summary>
+    CredSsp,
 }
 
 /// <summary>A connected backend leg: the TLS stream after the X.224 exchange.</summary>
@@ -42,7 +57,7 @@ public sealed record BackendConnection(SslStream Stream, SecurityProtocol Select
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 }
 
-/// <summary>The result of <see cref="BackendConnector.ConnectAsync"/>.</summary>
+/// <summary>The result of <see cref="BackendConnector.ConnectAsync(BackendTarget, Relay.InjectedCredentials?, TimeSpan, CancellationToken)"/>.</summary>
 public sealed record BackendConnectResult(BackendConnection? Connection, BackendFailure Failure, string Reason)
 {
     /// <summary>True when connected.</summary>
@@ -51,13 +66,21 @@ public sealed record BackendConnectResult(BackendConnection? Connection, Backend
 
 /// <summary>
 /// Opens the target leg to a host as the gateway's RDP client: TCP within the backend deadline, an X.224 Connection
-/// Request with the mapped account's cookie and the backend's protocol (TLS for xrdp-style hosts), the host's
-/// Connection Confirm, and TLS (the host's certificate pinned when a thumbprint is registered).
+/// Request with the mapped account's cookie and the backend's protocol (TLS for xrdp-style hosts, HYBRID and HYBRID_EX
+/// for NLA hosts), the host's Connection Confirm, TLS (the host's certificate pinned when a thumbprint is registered),
+/// and for NLA hosts the CredSSP logon with the injected account (<see cref="BackendCredSsp"/>), all within one deadline.
 /// </summary>
 public static class BackendConnector
 {
-    /// <summary>Connects within <paramref name="timeout"/>; failures come back typed, never as exceptions.</summary>
-    public static async Task<BackendConnectResult> ConnectAsync(BackendTarget target, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>Connects within <paramref name="timeout"/> (an NLA host only up to TLS); failures come back typed, never as exceptions.</summary>
+    public static Task<BackendConnectResult> ConnectAsync(BackendTarget target, TimeSpan timeout, CancellationToken cancellationToken) =>
+        ConnectAsync(target, null, timeout, cancellationToken);
+
+    /// <summary>
+    /// Connects within <paramref name="timeout"/>; an NLA host is logged on to with <paramref name="credentials"/> by
+    /// CredSSP (without them the connection stops after TLS, as <c>gatehouse host test</c>'s first step does).
+    /// </summary>
+    public static async Task<BackendConnectResult> ConnectAsync(BackendTarget target, Relay.InjectedCredentials? credentials, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -104,12 +127,16 @@ public static class BackendConnector
 
             if (result.IsFailure)
             {
-                return Fail(BackendFailure.Negotiation, $"backend_negotiation: the host refused {target.Security} with {result.FailureCode}; check the host's security setting (tls or nla) in 'gatehouse host show'");
+                return target.IsNla
+                    ? Fail(BackendFailure.NlaNotOffered, $"backend_nla_not_offered: {target.Host}:{target.Port} refused NLA (HYBRID) with {result.FailureCode}; the host does not speak NLA: register it with --backend-security tls")
+                    : Fail(BackendFailure.Negotiation, $"backend_negotiation: the host refused {target.Security} with {result.FailureCode}; check the host's security setting (tls or nla) in 'gatehouse host show'");
             }
 
-            if (result.SelectedProtocol != target.Security)
+            if (target.IsNla ? result.SelectedProtocol is not (SecurityProtocol.Hybrid or SecurityProtocol.HybridEx) : result.SelectedProtocol != target.Security)
             {
-                return Fail(BackendFailure.Negotiation, $"backend_negotiation: the host selected {result.SelectedProtocol}, not {target.Security}");
+                return target.IsNla
+                    ? Fail(BackendFailure.NlaNotOffered, $"backend_nla_not_offered: {target.Host}:{target.Port} selected {result.SelectedProtocol} instead of NLA (HYBRID); the host does not speak NLA: register it with --backend-security tls")
+                    : Fail(BackendFailure.Negotiation, $"backend_negotiation: the host selected {result.SelectedProtocol}, not {target.Security}");
             }
 
             var tls = new SslStream(stream, leaveInnerStreamOpen: false);
@@ -136,6 +163,27 @@ public static class BackendConnector
             {
                 await tls.DisposeAsync().ConfigureAwait(false);
                 return Fail(BackendFailure.Tls, $"backend_tls: the host's certificate ({sha256}) is not the registered one ({pinned}); if the host's certificate changed on purpose, register the new thumbprint");
+            }
+
+            if (target.IsNla && credentials is not null)
+            {
+                (BackendFailure Failure, string Reason) logon;
+                try
+                {
+                    logon = await BackendCredSsp.LogonAsync(tls, certificate, credentials, result.SelectedProtocol, target, deadline.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    logon = e is IOException
+                        ? (BackendFailure.CredSsp, $"backend_credssp: {target.Host}:{target.Port} broke the connection during the NLA logon: {e.Message}")
+                        : (BackendFailure.CredSsp, $"backend_credssp: {target.Host}:{target.Port} did not finish the NLA logon within {timeout.TotalSeconds:0} s (connection and logon share the backend deadline)");
+                }
+
+                if (logon.Failure != BackendFailure.None)
+                {
+                    await tls.DisposeAsync().ConfigureAwait(false);
+                    return Fail(logon.Failure, logon.Reason);
+                }
             }
 
             stream = null;

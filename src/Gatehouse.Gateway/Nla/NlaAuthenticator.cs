@@ -277,7 +277,7 @@ public sealed partial class NlaAuthenticator(
             var open = await opener.OpenAsync(x.Connection, ProtocolName, grant, cancellationToken).ConfigureAwait(false);
             if (!open.Opened)
             {
-                x.Fix = $"Check that {grant.Backend.Host}:{grant.Backend.Port} is up and reachable from the gateway ('gatehouse host test {grant.HostName}').";
+                x.Fix = open.Fix;
                 return await RefuseAfterCredentialsAsync(x, NtStatus.NoLogonServers, open.Reason, "The remote computer can't be reached right now. Try again later or contact your system administrator.", cancellationToken).ConfigureAwait(false);
             }
 

@@ -9,6 +9,9 @@ namespace Gatehouse.Gateway.Sessions;
 /// <summary>The result of <see cref="SessionOpener.OpenAsync"/>: a live session with its host leg, or why not.</summary>
 public sealed record SessionOpenResult(LiveSession? Session, string Reason)
 {
+    /// <summary>What to do about a failure, for the sign-in log (null when opened).</summary>
+    public string? Fix { get; init; }
+
     /// <summary>True when the session is open.</summary>
     public bool Opened => Session is not null;
 }
@@ -31,10 +34,10 @@ public sealed partial class SessionOpener(
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(grant);
-        var connect = await BackendConnector.ConnectAsync(grant.Backend, options.Value.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var connect = await BackendConnector.ConnectAsync(grant.Backend, grant.Credentials, options.Value.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
         if (!connect.Connected)
         {
-            return new SessionOpenResult(null, connect.Reason);
+            return new SessionOpenResult(null, connect.Reason) { Fix = BackendAdvice.Fix(connect.Failure, grant.HostName, grant.Backend) };
         }
 
         return await AttachAsync(connection, protocol, grant, connect.Connection!, cancellationToken).ConfigureAwait(false);

@@ -129,7 +129,7 @@ public sealed partial class WebAccountAuthenticator(
                     Verdict = verdict,
                     Decision = decision,
                     UserMessage = "The remote computer can't be reached right now. Try again later or contact your system administrator.",
-                    Fix = $"Check that {grant.Backend.Host}:{grant.Backend.Port} is up and reachable from the gateway ('gatehouse host test {grant.HostName}').",
+                    Fix = open.Fix,
                 }, cancellationToken).ConfigureAwait(false);
                 return ClientAuthenticationResult.Failure(open.Reason);
             }

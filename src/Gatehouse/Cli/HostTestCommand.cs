@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Relay;
 using Gatehouse.Identity;
 using Gatehouse.Protocol.X224;
 using Gatehouse.Storage;
@@ -14,7 +15,8 @@ namespace Gatehouse.Cli;
 /// <summary>
 /// <c>gatehouse host test NAME</c>: connects to the host's backend as the gateway does (TCP, X.224 with the mapped
 /// account's cookie, TLS) and reports each step, then checks that the stored passwords of both mapped accounts can be
-/// decrypted with this server's keys (they are never printed).
+/// decrypted with this server's keys (they are never printed); for an NLA host it then performs the CredSSP logon with
+/// each stored account and reports each one, without opening a session.
 /// </summary>
 internal static class HostTestCommand
 {
@@ -36,7 +38,7 @@ internal static class HostTestCommand
         };
         var command = new Command(
             "test",
-            "Connect to the host's backend as the gateway does and report each step: TCP, X.224 negotiation (the protocol the host selected), TLS (version and the host certificate's SHA-256); then check that the stored passwords of the mapped accounts can be decrypted (never printed). Exits non-zero at the first failing step, with what to fix.")
+            "Connect to the host's backend as the gateway does and report each step: TCP, X.224 negotiation (the protocol the host selected), TLS (version and the host certificate's SHA-256); then check that the stored passwords of the mapped accounts can be decrypted (never printed); for an NLA host, log on with CredSSP as each mapped account (no session is opened) and report each. Exits non-zero when a step fails, with what to fix.")
         {
             name, timeout,
         };
@@ -66,7 +68,7 @@ internal static class HostTestCommand
     private static async Task<bool> RunAsync(CliContext context, Host host, TimeSpan timeout, Report report, CancellationToken cancellationToken)
     {
         var backend = host.BackendHost.Contains(':', StringComparison.Ordinal) ? $"[{host.BackendHost}]:{host.BackendPort}" : $"{host.BackendHost}:{host.BackendPort}";
-        var security = host.BackendSecurity == BackendSecurity.Nla ? SecurityProtocol.Hybrid : SecurityProtocol.Ssl;
+        var security = host.BackendSecurity == BackendSecurity.Nla ? BackendTarget.NlaProtocols : SecurityProtocol.Ssl;
         await context.Output.WriteLineAsync($"Testing host {host.Name}: backend {backend}, security {host.BackendSecurity.ToString().ToLowerInvariant()}.").ConfigureAwait(false);
 
         // The gateway sends the mapped account's name as the X.224 cookie; use the account a regular sign-in gets.
@@ -87,6 +89,10 @@ internal static class HostTestCommand
                 return await report.FailAsync("X.224", result.Reason, security == SecurityProtocol.Ssl
                     ? "let the host accept TLS (xrdp.ini: security_layer=tls or negotiate, with a certificate and key_file), or register the host with the security it offers."
                     : "let the host accept NLA (CredSSP), or register it with --backend-security tls if it is an xrdp host.").ConfigureAwait(false);
+            case BackendFailure.NlaNotOffered:
+                await report.OkAsync("TCP", $"connected to {backend}").ConfigureAwait(false);
+                return await report.FailAsync("X.224", result.Reason,
+                    $"the host does not speak NLA: register it with --backend-security tls ('gatehouse host delete {host.Name}', then 'gatehouse host create … --backend-security tls'), or turn NLA on at the host.").ConfigureAwait(false);
             case BackendFailure.Tls:
                 await report.OkAsync("TCP", $"connected to {backend}").ConfigureAwait(false);
                 await report.OkAsync("X.224", $"the host selected {Describe(security)}").ConfigureAwait(false);
@@ -104,7 +110,7 @@ internal static class HostTestCommand
         }
 
         var directory = context.Get<DirectoryService>();
-        var accounts = 0;
+        var accounts = new List<(string Role, string Account, string Password)>();
         foreach (var (role, account, secret) in new[] { ("admin", host.AdminAccountName, host.AdminSecretProtected), ("user", host.UserAccountName, host.UserSecretProtected) })
         {
             if (account is null)
@@ -113,7 +119,6 @@ internal static class HostTestCommand
                 continue;
             }
 
-            accounts++;
             if (secret is null)
             {
                 return await report.FailAsync("credentials", $"the {role} account {account} has no stored password",
@@ -138,9 +143,10 @@ internal static class HostTestCommand
             }
 
             await report.OkAsync("credentials", $"{role} account {account}: the stored password decrypts").ConfigureAwait(false);
+            accounts.Add((role, account, password));
         }
 
-        if (accounts == 0)
+        if (accounts.Count == 0)
         {
             return await report.FailAsync("credentials", "the host has no mapped account",
                 $"register the host with --admin-account and/or --user-account and their passwords.").ConfigureAwait(false);
@@ -148,8 +154,30 @@ internal static class HostTestCommand
 
         if (host.BackendSecurity == BackendSecurity.Nla)
         {
-            return await report.FailAsync("logon", "the host is registered with backend security nla, and this gateway logs on to hosts over TLS only so far (sign-ins to it are refused with backend_security_unsupported)",
-                "register the host with --backend-security tls if it accepts TLS (xrdp does).").ConfigureAwait(false);
+            // The CredSSP logon is where an NLA host checks the password, so each account is really tried (no session opens).
+            var allOk = true;
+            foreach (var (role, account, password) in accounts)
+            {
+                var (domain, user) = AccessService.SplitAccount(account);
+                var logon = await BackendConnector.ConnectAsync(
+                    new BackendTarget(host.BackendHost, host.BackendPort, security, user),
+                    new InjectedCredentials(domain, user, password),
+                    timeout,
+                    cancellationToken).ConfigureAwait(false);
+                if (logon.Connection is { } connection)
+                {
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    await report.OkAsync("logon", $"{role} account {account}: the host accepted the NLA (CredSSP) logon").ConfigureAwait(false);
+                    continue;
+                }
+
+                allOk = false;
+                await report.FailAsync("logon", $"{role} account {account}: {logon.Reason}", logon.Failure == BackendFailure.Logon
+                    ? $"re-enter the {role} account's password (register the host again: 'gatehouse host delete {host.Name}', then 'gatehouse host create' with --{role}-account {account} and the right password), or check the account on the host (enabled, not locked, allowed to log on remotely)."
+                    : BackendAdvice.Fix(logon.Failure, host.Name, new BackendTarget(host.BackendHost, host.BackendPort, security, user))).ConfigureAwait(false);
+            }
+
+            return allOk;
         }
 
         await report.NoteAsync("logon", LogonNote).ConfigureAwait(false);

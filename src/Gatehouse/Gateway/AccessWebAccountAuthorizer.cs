@@ -64,17 +64,6 @@ internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes) : 
 
         var host = decision.Host!;
         var account = decision.Account!;
-        if (host.BackendSecurity != Gatehouse.Storage.BackendSecurity.Tls)
-        {
-            return common with
-            {
-                ResultCode = RdsAadAuthResult.NoLogonServers,
-                Reason = $"backend_security_unsupported: {host.Name} is registered with backend security {host.BackendSecurity}; this gateway logs on to hosts over TLS (xrdp) only so far",
-                UserMessage = "The remote computer can't be reached right now. Contact your system administrator.",
-                Fix = $"Register {host.Name} with --backend-security tls, or wait for NLA logon to hosts (CredSSP client leg).",
-            };
-        }
-
         return common with
         {
             Grant = new SessionGrant
@@ -86,7 +75,11 @@ internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes) : 
                 HostName = host.Name,
                 RoleName = decision.Rbac?.Role?.Name ?? "?",
                 RoleAssignmentId = decision.Rbac?.GrantedBy?.Id,
-                Backend = new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, account.UserName),
+                Backend = new BackendTarget(
+                    host.BackendHost,
+                    host.BackendPort,
+                    host.BackendSecurity == Gatehouse.Storage.BackendSecurity.Nla ? BackendTarget.NlaProtocols : SecurityProtocol.Ssl,
+                    account.UserName),
                 Credentials = new InjectedCredentials(account.Domain, account.UserName, account.Password),
                 MaxDuration = decision.MaxSessionDuration,
                 Methods = methods,

@@ -19,6 +19,7 @@ internal static class Peers
     public static readonly Peer Xvfb = new("Xvfb", "/usr/bin/Xvfb", "xvfb");
     public static readonly Peer Stdbuf = new("stdbuf", "/usr/bin/stdbuf", "coreutils");
     public static readonly Peer Xrdp = new("xrdp", "/usr/sbin/xrdp", "xrdp xorgxrdp");
+    public static readonly Peer ShadowServer = new("FreeRDP 3 shadow server", "/usr/bin/freerdp-shadow-cli3", "freerdp3-shadow-x11 (bookworm-backports)");
     public static readonly Peer Import = new("ImageMagick import", "/usr/bin/import", "imagemagick");
 
     /// <summary>The DNS names the tests use; the test script maps them to 127.0.0.1 in /etc/hosts.</summary>

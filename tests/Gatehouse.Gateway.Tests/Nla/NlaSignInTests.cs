@@ -232,6 +232,67 @@ public sealed class NlaSignInTests
         }
     }
 
+    // The gateway's own CredSSP client (the target leg's NLA logon, BackendConnector) against its CredSSP server.
+
+    [Fact]
+    public async Task BackendConnector_NlaTarget_LogsOnToTheGatewaysCredSspServer_AndConsumesTheEarlyResult()
+    {
+        await using var host = Gatehouse.Gateway.Tests.WebAccount.WebAccountSignInTests.TlsBackend.Start();
+        var directory = new FakeNlaDirectory { Grant = Grant(host.Port) };
+        await using var gateway = await StartAsync(directory);
+
+        var result = await BackendConnector.ConnectAsync(NlaTarget(gateway.Port), new InjectedCredentials(string.Empty, "alice@contoso.test", "Correct-Horse-1"), TimeSpan.FromSeconds(10), CancellationToken.None);
+
+        await using var connection = result.Connection;
+        Assert.True(result.Connected, result.Reason);
+        Assert.Equal(SecurityProtocol.HybridEx, connection!.Selected);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.True(entry.Succeeded, entry.Reason);
+        Assert.Equal(["alice@contoso.test Correct-Horse-1"], directory.PasswordChecks);
+        Assert.Equal(1, gateway.Sessions.Count);
+    }
+
+    [Fact]
+    public async Task BackendConnector_NlaTarget_WrongStoredPassword_IsALogonFailure()
+    {
+        await using var gateway = await StartAsync(new FakeNlaDirectory());
+
+        var result = await BackendConnector.ConnectAsync(NlaTarget(gateway.Port), new InjectedCredentials(string.Empty, "alice@contoso.test", "stale-password"), TimeSpan.FromSeconds(10), CancellationToken.None);
+
+        Assert.False(result.Connected);
+        Assert.Equal(BackendFailure.Logon, result.Failure);
+        Assert.StartsWith("backend_logon_failed:", result.Reason, StringComparison.Ordinal);
+        Assert.Contains("STATUS_LOGON_FAILURE", result.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain("stale-password", result.Reason, StringComparison.Ordinal);
+        Assert.StartsWith("bad_password:", Assert.Single(await gateway.SignInLog.WaitForAsync(1)).Reason, StringComparison.Ordinal);
+        Assert.Contains("gatehouse host test vm1", BackendAdvice.Fix(result.Failure, "vm1", NlaTarget(gateway.Port)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BackendConnector_NlaTarget_EarlyAuthorizationDenied_IsALogonFailure()
+    {
+        var directory = new FakeNlaDirectory { Authorization = new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), "no_role: no assignment") };
+        await using var gateway = await StartAsync(directory);
+
+        var result = await BackendConnector.ConnectAsync(NlaTarget(gateway.Port), new InjectedCredentials(string.Empty, "alice@contoso.test", "Correct-Horse-1"), TimeSpan.FromSeconds(10), CancellationToken.None);
+
+        Assert.Equal(BackendFailure.Logon, result.Failure);
+        Assert.Contains("AUTHZ_ACCESS_DENIED", result.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BackendConnector_NlaTarget_HostWithoutNla_SaysToRegisterItWithTls()
+    {
+        await using var gateway = await StartAsync(new FakeNlaDirectory(), o => o.SignInMethods = SignInMethods.Tls);
+
+        var result = await BackendConnector.ConnectAsync(NlaTarget(gateway.Port), new InjectedCredentials(string.Empty, "alice@contoso.test", "Correct-Horse-1"), TimeSpan.FromSeconds(10), CancellationToken.None);
+
+        Assert.Equal(BackendFailure.NlaNotOffered, result.Failure);
+        Assert.Contains("--backend-security tls", result.Reason, StringComparison.Ordinal);
+    }
+
+    private static BackendTarget NlaTarget(int port) => new("127.0.0.1", port, BackendTarget.NlaProtocols, "alice");
+
     private static async Task<GatewaySignInEvent> RefusedAsync(GatewayHost gateway, CredSspClientOptions options, uint expected)
     {
         var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, options);
