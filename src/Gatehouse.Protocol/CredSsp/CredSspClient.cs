@@ -56,6 +56,13 @@ public sealed class CredSspClientSettings
     /// target information (CredSSP binds to TLS through pubKeyAuth instead). False by default, as Windows and FreeRDP do.
     /// </summary>
     public bool SuppressExtendedProtection { get; init; }
+
+    /// <summary>
+    /// Wrap NTLM in SPNEGO (NegTokenInit, NegTokenResp with mechListMIC). False by default: raw NTLM in negoTokens, as
+    /// FreeRDP's client sends it ("direct NTLM") and as both Windows' and FreeRDP's CredSSP servers accept it. FreeRDP's
+    /// server (3.10) answers a SPNEGO mechListMIC with an extra round that echoes the client's pubKeyAuth.
+    /// </summary>
+    public bool UseSpnego { get; init; }
 }
 
 /// <summary>
@@ -154,7 +161,7 @@ public readonly record struct CredSspClientStep(byte[]? Output, CredSspClientErr
 }
 
 /// <summary>
-/// [MS-CSSP] 3.1.5 the CredSSP client, sans-IO: NTLMv2 in SPNEGO as Windows and FreeRDP send it. <see cref="Start"/>
+/// [MS-CSSP] 3.1.5 the CredSSP client, sans-IO: NTLMv2, raw (as FreeRDP sends it) or in SPNEGO (<see cref="CredSspClientSettings.UseSpnego"/>). <see cref="Start"/>
 /// gives TSRequest { version 6, NegTokenInit(NEGOTIATE), clientNonce }; the server's CHALLENGE yields TSRequest
 /// { NegTokenResp(AUTHENTICATE with MIC, mechListMIC), pubKeyAuth = Seal(binding of the server's TLS key) }; the server's
 /// pubKeyAuth is verified (key + 1 below version 5, the Server-To-Client hash from 5 on) and only then TSRequest
@@ -216,7 +223,8 @@ public sealed class CredSspClient
         new NtlmNegotiateMessage(NegotiateFlags, version: ClientVersion).Write(negotiate);
         _negotiate = negotiate.WrittenSpan.ToArray();
         State = CredSspClientState.WaitingForChallenge;
-        return new TsRequest(TsRequest.CurrentVersion, [SpnegoToken.Init(MechTypes, _negotiate).Encode()], clientNonce: _random.ClientNonce).Encode();
+        var token = _settings.UseSpnego ? SpnegoToken.Init(MechTypes, _negotiate).Encode() : _negotiate;
+        return new TsRequest(TsRequest.CurrentVersion, [token], clientNonce: _random.ClientNonce).Encode();
     }
 
     /// <summary>
@@ -305,7 +313,7 @@ public sealed class CredSspClient
         }
         else
         {
-            // Some servers answer with the raw NTLM message even to SPNEGO; the exchange goes on in SPNEGO.
+            // The answer to raw NTLM (some servers answer SPNEGO this way too; the exchange keeps its own form).
             challengeBytes = token;
         }
 
@@ -363,8 +371,9 @@ public sealed class CredSspClient
 
         // SPNEGO's mechListMIC is signed with the first sequence number; both sides then reset the NTLM sealing state
         // before CredSSP seals anything ([MS-SPNG] 3.3.5.1, as Windows and FreeRDP do).
-        var mechListMic = new NtlmSealer(_exportedKey, _flags, clientToServer: true).ComputeSignature(SpnegoToken.EncodeMechTypes(MechTypes));
-        var third = SpnegoToken.Response(null, null, authenticate, mechListMic).Encode();
+        var third = _settings.UseSpnego
+            ? SpnegoToken.Response(null, null, authenticate, new NtlmSealer(_exportedKey, _flags, clientToServer: true).ComputeSignature(SpnegoToken.EncodeMechTypes(MechTypes))).Encode()
+            : authenticate;
         _toServer = new NtlmSealer(_exportedKey, _flags, clientToServer: true);
         _binding = PublicKeyBinding.ClientValue(NegotiatedVersion, _random.ClientNonce, _settings.SubjectPublicKey);
         var pubKeyAuth = _toServer.Seal(_binding);
@@ -382,6 +391,11 @@ public sealed class CredSspClient
 
         if (request.NegoTokens.Count == 1)
         {
+            if (!_settings.UseSpnego)
+            {
+                return Fail(CredSspClientFailure.Malformed, "the server answered the raw NTLM AUTHENTICATE with another negoToken (raw NTLM ends with AUTHENTICATE)", stage);
+            }
+
             if (!SpnegoToken.TryParse(request.NegoTokens[0], out var final, out var spnegoError))
             {
                 return Fail(CredSspClientFailure.Malformed, $"the server's final SPNEGO token is malformed: {spnegoError}", stage);

@@ -42,21 +42,6 @@ internal sealed class ShadowHost : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// The shadow server logged a client's Confirm Active PDU: the client got through CredSSP, MCS, the Client Info PDU
-    /// and licensing to the capability exchange, so the NLA logon worked.
-    /// </summary>
-    public int ConfirmActiveCount
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _lines.Count(l => l.Contains("PDU_TYPE_CONFIRM_ACTIVE", StringComparison.Ordinal));
-            }
-        }
-    }
-
     /// <summary>Lines where the shadow server's NTLM refused an AUTHENTICATE (a wrong password).</summary>
     public int RefusedLogons
     {

@@ -21,6 +21,7 @@ public sealed class FakeCredSspServer
     private byte[] _challenge = [];
     private byte[] _nonce = [];
     private int _clientVersion;
+    private bool _spnego;
     private NtlmSealer? _fromClient;
 
     /// <summary>The CredSSP version the server announces.</summary>
@@ -44,15 +45,31 @@ public sealed class FakeCredSspServer
     /// <summary>Answers the client's first TSRequest with the CHALLENGE in a NegTokenResp.</summary>
     public byte[]? Challenge(byte[] clientFirst)
     {
-        if (!TsRequest.TryParse(clientFirst, out var request, out var error) || !SpnegoToken.TryParse(request.NegoTokens[0], out var init, out error))
+        if (!TsRequest.TryParse(clientFirst, out var request, out var error) || request.NegoTokens.Count != 1)
         {
-            Failure = error?.ToString();
+            Failure = error?.ToString() ?? "no negoToken";
             return null;
+        }
+
+        // Raw NTLM (FreeRDP's "direct NTLM") or NTLM in SPNEGO; the answers keep the client's form.
+        _spnego = SpnegoToken.LooksLikeSpnego(request.NegoTokens[0]);
+        if (_spnego)
+        {
+            if (!SpnegoToken.TryParse(request.NegoTokens[0], out var init, out error))
+            {
+                Failure = error?.ToString();
+                return null;
+            }
+
+            _negotiate = init.MechToken.ToArray();
+        }
+        else
+        {
+            _negotiate = request.NegoTokens[0];
         }
 
         _clientVersion = request.Version;
         _nonce = request.ClientNonce.ToArray();
-        _negotiate = init.MechToken.ToArray();
         var flags = NtlmNegotiateFlags.Unicode | NtlmNegotiateFlags.RequestTarget | NtlmNegotiateFlags.Sign | NtlmNegotiateFlags.Seal
             | NtlmNegotiateFlags.Ntlm | NtlmNegotiateFlags.AlwaysSign | NtlmNegotiateFlags.TargetTypeServer | NtlmNegotiateFlags.ExtendedSessionSecurity
             | NtlmNegotiateFlags.TargetInfo | NtlmNegotiateFlags.Version | NtlmNegotiateFlags.Negotiate128 | NtlmNegotiateFlags.KeyExchange | NtlmNegotiateFlags.Negotiate56;
@@ -65,16 +82,18 @@ public sealed class FakeCredSspServer
         }
 
         _challenge = new NtlmChallengeMessage(flags, ServerChallenge, Encoding.Unicode.GetBytes("Server"), new AvPairs(pairs), [6, 0, 0x70, 0x17, 0, 0, 0, 0x0F]).ToArray();
-        return new TsRequest(Version, [SpnegoToken.Response(NegState.AcceptIncomplete, SpnegoToken.NtlmOid, _challenge, null).Encode()]).Encode();
+        return new TsRequest(Version, [_spnego ? SpnegoToken.Response(NegState.AcceptIncomplete, SpnegoToken.NtlmOid, _challenge, null).Encode() : _challenge]).Encode();
     }
 
     /// <summary>Verifies AUTHENTICATE, its MIC, the mechListMIC and pubKeyAuth; answers with the server's binding, or null.</summary>
     public byte[]? Answer(byte[] clientThird)
     {
-        if (!TsRequest.TryParse(clientThird, out var request, out var error) || !SpnegoToken.TryParse(request.NegoTokens[0], out var resp, out error)
-            || !NtlmAuthenticateMessage.TryParse(resp.MechToken, out var authenticate, out error))
+        SpnegoToken? resp = null;
+        if (!TsRequest.TryParse(clientThird, out var request, out var error) || request.NegoTokens.Count != 1
+            || (_spnego && !SpnegoToken.TryParse(request.NegoTokens[0], out resp, out error))
+            || !NtlmAuthenticateMessage.TryParse(resp is null ? request.NegoTokens[0] : resp.MechToken, out var authenticate, out error))
         {
-            Failure = error?.ToString();
+            Failure = error?.ToString() ?? "no negoToken";
             return null;
         }
 
@@ -93,7 +112,7 @@ public sealed class FakeCredSspServer
         }
 
         var mechTypes = SpnegoToken.EncodeMechTypes(MechTypes);
-        if (!resp.HasMechListMic || !new NtlmSealer(exported, authenticate.Flags, true).VerifySignature(mechTypes, resp.MechListMic))
+        if (resp is not null && (!resp.HasMechListMic || !new NtlmSealer(exported, authenticate.Flags, true).VerifySignature(mechTypes, resp.MechListMic)))
         {
             Failure = "bad mechListMIC";
             return null;
@@ -111,8 +130,10 @@ public sealed class FakeCredSspServer
 
         var toClient = new NtlmSealer(exported, authenticate.Flags, false);
         var serverMic = SendMechListMic ? new NtlmSealer(exported, authenticate.Flags, false).ComputeSignature(mechTypes) : null;
-        var final = SpnegoToken.Response(NegState.AcceptCompleted, null, null, serverMic).Encode();
-        return new TsRequest(Version, [final], pubKeyAuth: toClient.Seal(PublicKeyBinding.ServerValue(version, nonce, SubjectPublicKey))).Encode();
+        var pubKeyAuth = toClient.Seal(PublicKeyBinding.ServerValue(version, nonce, SubjectPublicKey));
+        return _spnego
+            ? new TsRequest(Version, [SpnegoToken.Response(NegState.AcceptCompleted, null, null, serverMic).Encode()], pubKeyAuth: pubKeyAuth).Encode()
+            : new TsRequest(Version, pubKeyAuth: pubKeyAuth).Encode();
     }
 
     /// <summary>Unseals the client's TSCredentials, or null.</summary>
@@ -143,16 +164,16 @@ public static class CredSspClientCorpus
     /// <summary>A stand-in for an RSA SubjectPublicKey (DER RSAPublicKey header, then a fixed pattern).</summary>
     public static byte[] SubjectPublicKey { get; } = [.. Convert.FromHexString("3082010a0282010100"), .. Enumerable.Range(0, 257).Select(i => unchecked((byte)((i * 7) + 1))), .. Convert.FromHexString("0203010001")];
 
-    public static CredSspClientSettings Settings(string password = Password, byte[]? key = null) =>
-        new(Domain, User, password, key ?? SubjectPublicKey) { TargetName = "TERMSRV/vm1", Workstation = "GATEHOUSE" };
+    public static CredSspClientSettings Settings(string password = Password, byte[]? key = null, bool spnego = true) =>
+        new(Domain, User, password, key ?? SubjectPublicKey) { TargetName = "TERMSRV/vm1", Workstation = "GATEHOUSE", UseSpnego = spnego };
 
     public static CredSspClientRandom Random() =>
         new(Enumerable.Repeat((byte)0x11, 32).ToArray(), Enumerable.Repeat((byte)0xaa, 8).ToArray(), Enumerable.Repeat((byte)0x55, 16).ToArray(), 0);
 
     /// <summary>A client that has sent NEGOTIATE and waits for the CHALLENGE, and the server it talks to.</summary>
-    public static (CredSspClient Client, FakeCredSspServer Server, byte[] First) Started(FakeCredSspServer? server = null)
+    public static (CredSspClient Client, FakeCredSspServer Server, byte[] First) Started(FakeCredSspServer? server = null, bool spnego = true)
     {
-        var client = new CredSspClient(Settings(), Random());
+        var client = new CredSspClient(Settings(spnego: spnego), Random());
         return (client, server ?? new FakeCredSspServer(), client.Start());
     }
 

@@ -30,7 +30,7 @@ public sealed class CredSspClientTests
     [Fact]
     public void Step_SpecChallenge_AuthenticateMatchesSpec_4_2_4()
     {
-        var settings = new CredSspClientSettings("Domain", "User", "Password", CredSspClientCorpus.SubjectPublicKey) { SuppressExtendedProtection = true, Workstation = "COMPUTER" };
+        var settings = new CredSspClientSettings("Domain", "User", "Password", CredSspClientCorpus.SubjectPublicKey) { SuppressExtendedProtection = true, Workstation = "COMPUTER", UseSpnego = true };
         var client = new CredSspClient(settings, CredSspClientCorpus.Random());
         client.Start();
         var challenge = new TsRequest(6, [SpnegoToken.Response(NegState.AcceptIncomplete, SpnegoToken.NtlmOid, NtlmCorpus.Challenge, null).Encode()]).Encode();
@@ -71,6 +71,56 @@ public sealed class CredSspClientTests
         var credentials = server.Credentials(fourth.Output!);
         Assert.NotNull(credentials);
         Assert.Equal(("Domain", "User", "Password"), (credentials.DomainName, credentials.UserName, credentials.Password));
+    }
+
+    /// <summary>The default (what the gateway sends hosts): raw NTLM in negoTokens, as FreeRDP's client sends it.</summary>
+    [Fact]
+    public void Start_ByDefault_SendsRawNtlmNegotiate()
+    {
+        var client = new CredSspClient(new CredSspClientSettings("Domain", "User", "Password", CredSspClientCorpus.SubjectPublicKey), CredSspClientCorpus.Random());
+        Assert.True(TsRequest.TryParse(client.Start(), out var request, out var error), error?.ToString());
+        Assert.False(SpnegoToken.LooksLikeSpnego(request.NegoTokens[0]));
+        Assert.True(NtlmNegotiateMessage.TryParse(request.NegoTokens[0], out var negotiate, out _));
+        Assert.Equal(CredSspClient.NegotiateFlags, negotiate.Flags);
+    }
+
+    [Theory]
+    [InlineData(6)]
+    [InlineData(5)]
+    [InlineData(4)]
+    [InlineData(2)]
+    public void FullExchange_RawNtlm_NoSpnegoAnywhere_SendsCredentialsOnlyAfterTheServerProvedItself(int serverVersion)
+    {
+        var (client, server, first) = CredSspClientCorpus.Started(new FakeCredSspServer { Version = serverVersion }, spnego: false);
+        var third = client.Step(server.Challenge(first)!);
+        Assert.False(third.Failed, third.Error?.ToString());
+        Assert.True(TsRequest.TryParse(third.Output!, out var authenticate, out _));
+        Assert.True(NtlmAuthenticateMessage.TryParse(authenticate.NegoTokens[0], out _, out _), "the AUTHENTICATE is sent raw");
+        var answer = server.Answer(third.Output!);
+        Assert.True(answer is not null, server.Failure);
+
+        var fourth = client.Step(answer);
+
+        Assert.False(fourth.Failed, fourth.Error?.ToString());
+        Assert.Equal(CredSspClientState.Completed, client.State);
+        var credentials = server.Credentials(fourth.Output!);
+        Assert.NotNull(credentials);
+        Assert.Equal(("Domain", "User", "Password"), (credentials.DomainName, credentials.UserName, credentials.Password));
+    }
+
+    [Fact]
+    public void RawNtlm_ServerAnswerWithAnotherNegoToken_IsRefused_BeforeTheCredentials()
+    {
+        var (client, server, first) = CredSspClientCorpus.Started(spnego: false);
+        var third = client.Step(server.Challenge(first)!);
+        Assert.True(TsRequest.TryParse(server.Answer(third.Output!)!, out var answer, out _));
+        var withToken = new TsRequest(answer.Version, [[1, 2, 3]], pubKeyAuth: answer.PubKeyAuth.ToArray()).Encode();
+
+        var step = client.Step(withToken);
+
+        Assert.True(step.Failed);
+        Assert.Null(step.Output);
+        Assert.Equal(CredSspClientFailure.Malformed, step.Error!.Kind);
     }
 
     [Fact]
