@@ -225,7 +225,9 @@ internal static class CliHttp
     {
         try
         {
-            return X509CertificateLoader.LoadCertificate(X509Certificate2.CreateFromPemFile(path).RawData);
+            // The certificate alone (CreateFromPemFile would also look for a private key in the file, and fail).
+            using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(path));
+            return X509CertificateLoader.LoadCertificate(pem.RawData);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {

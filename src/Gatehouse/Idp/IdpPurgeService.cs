@@ -15,11 +15,18 @@ internal sealed partial class IdpPurgeService(IServiceScopeFactory scopes, TimeP
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(Period, time);
-        do
+        try
         {
-            await PurgeOnceAsync(stoppingToken).ConfigureAwait(false);
+            do
+            {
+                await PurgeOnceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+        catch (OperationCanceledException)
+        {
+            // Stopping (or the host disposed without stopping): nothing to finish.
+        }
     }
 
     /// <summary>One purge; a failure is logged and retried at the next period (the rows only take space meanwhile).</summary>
