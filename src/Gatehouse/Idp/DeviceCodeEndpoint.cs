@@ -60,9 +60,10 @@ internal sealed class DeviceCodeEndpoint(DirectoryService directory, DeviceCodeS
             ClientId = GatehouseCliClient.ClientId,
             Scope = AdminTokenService.Scope,
             ClientAddress = AuthorizeEndpoint.ClientAddress(context).ToString(),
-            Lifetime = limits.DeviceCodeLifetime,
-            Interval = limits.DeviceCodePollInterval,
-            MaxPendingPerAddress = limits.PendingDeviceCodesPerAddress,
+            // Configured values are kept within sane bounds: a code lives 1–30 minutes, and clients poll at most once a second.
+            Lifetime = Clamp(limits.DeviceCodeLifetime, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(30)),
+            Interval = Clamp(limits.DeviceCodePollInterval, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60)),
+            MaxPendingPerAddress = Math.Max(1, limits.PendingDeviceCodesPerAddress),
         }, context.RequestAborted).ConfigureAwait(false);
         if (issued is null)
         {
@@ -85,6 +86,8 @@ internal sealed class DeviceCodeEndpoint(DirectoryService directory, DeviceCodeS
             w.WriteEndObject();
         }).ConfigureAwait(false);
     }
+
+    private static TimeSpan Clamp(TimeSpan value, TimeSpan min, TimeSpan max) => value < min ? min : value > max ? max : value;
 
     private static string? Single(IFormCollection form, string name) =>
         form.TryGetValue(name, out var values) && values.Count == 1 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
