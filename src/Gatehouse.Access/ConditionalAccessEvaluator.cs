@@ -31,6 +31,17 @@ public static class RdpApplications
     public static IReadOnlyList<string> Both { get; } = [AzureWindowsVmSignIn, MicrosoftRemoteDesktop];
 }
 
+/// <summary>Gatehouse's own applications, as Conditional Access policies name them in <c>includeApplications</c>.</summary>
+public static class GatehouseApplications
+{
+    /// <summary>
+    /// The Gatehouse admin API (resource <c>api://gatehouse-admin</c>): the application of a <c>gatehouse login</c>
+    /// sign-in. Such a sign-in has no host: a policy with a <c>hosts</c> condition applies to it only when it includes
+    /// <c>All</c> hosts.
+    /// </summary>
+    public const string AdminApi = "b3905e55-83d6-47f4-82f5-62c85931eddb";
+}
+
 /// <summary>Everything the policies can look at for one sign-in.</summary>
 public sealed record SignInContext
 {
@@ -49,7 +60,7 @@ public sealed record SignInContext
     /// <summary>The applications signed in to.</summary>
     public IReadOnlyList<string> Applications { get; init; } = RdpApplications.Both;
 
-    /// <summary>The host.</summary>
+    /// <summary>The host; a name of "" for a sign-in to an application without one (<see cref="GatehouseApplications.AdminApi"/>).</summary>
     public required HostRef Host { get; init; }
 
     /// <summary>The client's address, when known.</summary>
@@ -247,7 +258,15 @@ public static class ConditionalAccessEvaluator
             return "The policy targets other applications.";
         }
 
-        if (conditions.Hosts is { } hosts)
+        if (conditions.Hosts is { } hostCondition && context.Host.Name.Length == 0)
+        {
+            // A sign-in to an application without a host (the admin API): only an "All hosts" policy covers it.
+            if (!hostCondition.IncludeHosts.Any(IsAll))
+            {
+                return "The policy targets hosts; this sign-in is not to a host.";
+            }
+        }
+        else if (conditions.Hosts is { } hosts)
         {
             var name = context.Host.Name;
             var group = context.Host.HostGroup;

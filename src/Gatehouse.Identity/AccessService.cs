@@ -276,6 +276,25 @@ public sealed class AccessService
     }
 
     /// <summary>
+    /// Conditional Access for a sign-in to an application that has no host (the admin API, through <c>gatehouse
+    /// login</c>): <see cref="AccessRequest.HostId"/> is ignored, <see cref="AccessRequest.Application"/> names the
+    /// application, and a policy with a <c>hosts</c> condition applies only when it includes all hosts.
+    /// </summary>
+    public async Task<AccessDecision> EvaluateApplicationConditionalAccessAsync(AccessRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var (user, unknownUser) = await FindUserAsync(request, cancellationToken).ConfigureAwait(false);
+        if (user is null)
+        {
+            return unknownUser!;
+        }
+
+        var principal = await ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
+        var decision = await EvaluatePoliciesAsync(request, user, null, new HostRef(string.Empty, null), principal, cancellationToken).ConfigureAwait(false);
+        return decision with { Reason = decision.Allowed ? "conditional_access_satisfied" : decision.Reason };
+    }
+
+    /// <summary>
     /// Assigns the role named <paramref name="roleName"/> (built-in or custom) to <paramref name="assignee"/> (a UPN or
     /// a group name) at <paramref name="scope"/>, which must name an existing host or host group. Returns the new
     /// assignment, or the existing one when the same assignment is already there.
@@ -479,7 +498,7 @@ public sealed class AccessService
     }
 
     /// <summary>Every policy of the user's tenant for this sign-in; a policy that cannot be read refuses (it cannot be enforced).</summary>
-    private async Task<AccessDecision> EvaluatePoliciesAsync(AccessRequest request, User user, Host host, HostRef hostRef, Principal principal, CancellationToken cancellationToken)
+    private async Task<AccessDecision> EvaluatePoliciesAsync(AccessRequest request, User user, Host? host, HostRef hostRef, Principal principal, CancellationToken cancellationToken)
     {
         var (policies, locations, broken) = await LoadPoliciesAsync(user.TenantId, cancellationToken).ConfigureAwait(false);
         var groupNames = principal.GroupIds.Count == 0

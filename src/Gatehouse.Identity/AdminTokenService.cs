@@ -47,13 +47,63 @@ public sealed class AdminTokenService
         this.options = options;
     }
 
-    /// <summary>Issues an admin API token for <paramref name="user"/> (lifetime: the access-token lifetime, at most 1 h).</summary>
-    public async Task<string> IssueAsync(User user, IReadOnlyList<string> amr, string clientId, CancellationToken cancellationToken = default)
+    /// <summary>How long an admin API token lives (the access-token lifetime, at most 1 h).</summary>
+    public TimeSpan Lifetime => options.AccessTokenLifetime > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : options.AccessTokenLifetime;
+
+    /// <summary>Issues an admin API token for <paramref name="user"/> (lifetime: <see cref="Lifetime"/>).</summary>
+    public Task<string> IssueAsync(User user, IReadOnlyList<string> amr, string clientId, CancellationToken cancellationToken = default) =>
+        IssueCoreAsync(user, amr, clientId, null, cancellationToken);
+
+    /// <summary>
+    /// Issues an admin API token under a grant (the device-code sign-in of <c>gatehouse login</c> and its refreshes): its
+    /// <c>jti</c> is recorded with the grant, so revoking the grant (logout, a reused refresh token) revokes the token too.
+    /// </summary>
+    public Task<string> IssueForGrantAsync(User user, IReadOnlyList<string> amr, string clientId, Guid grantId, CancellationToken cancellationToken = default) =>
+        IssueCoreAsync(user, amr, clientId, grantId, cancellationToken);
+
+    /// <summary>
+    /// Revokes one admin API token (RFC 7009): when it is a token this IdP signed for the admin API and has not expired,
+    /// its <c>jti</c> is listed until it expires, and <see cref="ValidateAsync"/> refuses it from then on. Returns false
+    /// when there was nothing to revoke (not ours, malformed, or expired).
+    /// </summary>
+    public async Task<bool> RevokeAsync(string? jwt, CancellationToken cancellationToken = default)
+    {
+        var (token, _) = await ReadAsync(jwt, cancellationToken).ConfigureAwait(false);
+        if (token is null || string.IsNullOrEmpty(token.Id) || token.Id.Length > 64)
+        {
+            return false;
+        }
+
+        var jti = token.Id;
+        if (await db.RevokedTokens.AnyAsync(r => r.Jti == jti, cancellationToken).ConfigureAwait(false))
+        {
+            return true;
+        }
+
+        db.RevokedTokens.Add(new RevokedToken { Jti = jti, ExpiresAt = new DateTimeOffset(token.ValidTo, TimeSpan.Zero) + options.ClockSkew });
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateException)
+        {
+            // Revoked concurrently: the row exists, which is what matters.
+        }
+        finally
+        {
+            db.ChangeTracker.Clear();
+        }
+
+        return true;
+    }
+
+    private async Task<string> IssueCoreAsync(User user, IReadOnlyList<string> amr, string clientId, Guid? grantId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(user);
         ArgumentNullException.ThrowIfNull(amr);
         ArgumentException.ThrowIfNullOrWhiteSpace(clientId);
         var now = time.GetUtcNow();
+        var jti = Base64Url.Encode(RandomNumberGenerator.GetBytes(16));
         var credentials = await keys.GetActiveAsync(cancellationToken).ConfigureAwait(false);
         var descriptor = new SecurityTokenDescriptor
         {
@@ -62,7 +112,7 @@ public sealed class AdminTokenService
             Audience = Audience,
             IssuedAt = now.UtcDateTime,
             NotBefore = now.UtcDateTime,
-            Expires = (now + options.AccessTokenLifetime).UtcDateTime,
+            Expires = (now + Lifetime).UtcDateTime,
             SigningCredentials = credentials,
             Claims = new Dictionary<string, object>
             {
@@ -72,10 +122,17 @@ public sealed class AdminTokenService
                 ["scp"] = ScopeValue,
                 ["amr"] = amr.ToArray(),
                 ["appid"] = clientId,
-                ["jti"] = Base64Url.Encode(RandomNumberGenerator.GetBytes(16)),
+                ["jti"] = jti,
                 ["ver"] = "2.0",
             },
         };
+        if (grantId is { } grant)
+        {
+            db.IssuedTokens.Add(new IssuedToken { Jti = jti, GrantId = grant, ExpiresAt = now + Lifetime + options.ClockSkew });
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            db.ChangeTracker.Clear();
+        }
+
         return Handler.CreateToken(descriptor);
     }
 
@@ -86,39 +143,10 @@ public sealed class AdminTokenService
     /// </summary>
     public async Task<AdminTokenValidation> ValidateAsync(string? jwt, CancellationToken cancellationToken = default)
     {
-        if (string.IsNullOrEmpty(jwt))
+        var (token, error) = await ReadAsync(jwt, cancellationToken).ConfigureAwait(false);
+        if (token is null)
         {
-            return AdminTokenValidation.Fail("token is missing");
-        }
-
-        if (jwt.Length > TokenService.MaxTokenLength)
-        {
-            return AdminTokenValidation.Fail("token is too large");
-        }
-
-        var now = time.GetUtcNow();
-        var parameters = TokenService.AccessTokenParameters(
-            await keys.GetPublishedKeysAsync(now, cancellationToken).ConfigureAwait(false), Audience, now, options.ClockSkew);
-
-        TokenValidationResult result;
-        try
-        {
-            result = await Handler.ValidateTokenAsync(jwt, parameters).ConfigureAwait(false);
-        }
-        catch (ArgumentException)
-        {
-            return AdminTokenValidation.Fail("token is malformed");
-        }
-
-        if (!result.IsValid || result.SecurityToken is not JsonWebToken token)
-        {
-            return AdminTokenValidation.Fail(result.Exception switch
-            {
-                SecurityTokenExpiredException => "token has expired",
-                SecurityTokenInvalidAudienceException => $"token is not for {Audience}",
-                SecurityTokenInvalidSignatureException or SecurityTokenSignatureKeyNotFoundException => "signature is invalid or by an unknown key",
-                _ => "token is invalid",
-            });
+            return AdminTokenValidation.Fail(error!);
         }
 
         if (!token.TryGetPayloadValue<string>("tid", out var tidText) || !Guid.TryParseExact(tidText, "D", out var tid)
@@ -150,5 +178,46 @@ public sealed class AdminTokenService
         }
 
         return user.Enabled ? new AdminTokenValidation(true, null, user) : AdminTokenValidation.Fail("the user is disabled");
+    }
+
+    /// <summary>The token when its signature, type, audience and lifetime are valid; otherwise why not.</summary>
+    private async Task<(JsonWebToken? Token, string? Error)> ReadAsync(string? jwt, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(jwt))
+        {
+            return (null, "token is missing");
+        }
+
+        if (jwt.Length > TokenService.MaxTokenLength)
+        {
+            return (null, "token is too large");
+        }
+
+        var now = time.GetUtcNow();
+        var parameters = TokenService.AccessTokenParameters(
+            await keys.GetPublishedKeysAsync(now, cancellationToken).ConfigureAwait(false), Audience, now, options.ClockSkew);
+
+        TokenValidationResult result;
+        try
+        {
+            result = await Handler.ValidateTokenAsync(jwt, parameters).ConfigureAwait(false);
+        }
+        catch (ArgumentException)
+        {
+            return (null, "token is malformed");
+        }
+
+        if (!result.IsValid || result.SecurityToken is not JsonWebToken token)
+        {
+            return (null, result.Exception switch
+            {
+                SecurityTokenExpiredException => "token has expired",
+                SecurityTokenInvalidAudienceException => $"token is not for {Audience}",
+                SecurityTokenInvalidSignatureException or SecurityTokenSignatureKeyNotFoundException => "signature is invalid or by an unknown key",
+                _ => "token is invalid",
+            });
+        }
+
+        return (token, null);
     }
 }

@@ -24,6 +24,7 @@ public static class IdentityServiceCollectionExtensions
         services.AddScoped<ServerChallengeService>();
         services.AddScoped<AuthorizationCodeService>();
         services.AddScoped<RefreshTokenService>();
+        services.AddScoped<DeviceCodeService>();
         services.AddScoped<AccessService>();
         services.AddScoped<ISignInLogHeadStore, StoreSignInLogHeadStore>();
         services.AddScoped<SignInLogService>();

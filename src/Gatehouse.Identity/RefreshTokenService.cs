@@ -117,4 +117,38 @@ public sealed class RefreshTokenService
         record.ConsumedAt = now;
         return new RefreshResult { Success = true, NewToken = next, Previous = record };
     }
+
+    /// <summary>
+    /// Revokes <paramref name="token"/> and its whole grant (RFC 7009 §2.1: revoking a refresh token revokes the access
+    /// tokens of the same grant), when it was issued to <paramref name="clientId"/>. Returns false when there was nothing
+    /// to revoke (unknown, malformed, another client's); the revocation endpoint answers 200 either way.
+    /// </summary>
+    public async Task<bool> RevokeAsync(string token, string clientId, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        if (string.IsNullOrEmpty(token) || token.Length > 128 || !Base64Url.IsAlphabet(token))
+        {
+            return false;
+        }
+
+        var hash = AuthorizationCodeService.HashSecret(token);
+        var record = await db.RefreshTokens.AsNoTracking().FirstOrDefaultAsync(r => r.TokenHash == hash, cancellationToken).ConfigureAwait(false);
+        if (record is null || !string.Equals(record.ClientId, clientId, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        await GrantRevocation.RevokeAsync(db, record.GrantId, "revoked by the client (sign-out)", now, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Creates a grant for <paramref name="userId"/> (every token of one interactive sign-in belongs to it).</summary>
+    public async Task<Guid> CreateGrantAsync(Guid userId, CancellationToken cancellationToken = default)
+    {
+        var grant = new Grant { Id = Guid.NewGuid(), UserId = userId, CreatedAt = time.GetUtcNow() };
+        db.Grants.Add(grant);
+        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        db.ChangeTracker.Clear();
+        return grant.Id;
+    }
 }

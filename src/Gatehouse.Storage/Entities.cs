@@ -364,6 +364,65 @@ public sealed class Grant
     public string? RevokedReason { get; set; }
 }
 
+/// <summary>
+/// A device authorization (RFC 8628) of <c>gatehouse login</c>: the device code and the user code are stored as SHA-256
+/// only; the row moves pending → approved or denied (by the user on <c>/devicelogin</c>) → redeemed (once, by the
+/// polling client), and is deleted after it expires.
+/// </summary>
+public sealed class DeviceCode
+{
+    /// <summary>SHA-256 hex of the device code (what the client polls with).</summary>
+    public string DeviceCodeHash { get; set; } = "";
+
+    /// <summary>SHA-256 hex of the normalised user code (what the user types; unique among stored rows).</summary>
+    public string UserCodeHash { get; set; } = "";
+
+    /// <summary>The tenant the client asked in.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>Client id.</summary>
+    public string ClientId { get; set; } = "";
+
+    /// <summary>Requested scope.</summary>
+    public string Scope { get; set; } = "";
+
+    /// <summary>The address that asked for the code (the per-address cap of pending codes).</summary>
+    public string ClientAddress { get; set; } = "";
+
+    /// <summary><c>pending</c>, <c>approved</c>, <c>denied</c> or <c>redeemed</c>.</summary>
+    public string Status { get; set; } = "pending";
+
+    /// <summary>Issued at.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Expires at.</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    /// <summary>The polling interval the client must keep, in seconds (grows by 5 with each <c>slow_down</c>).</summary>
+    public int IntervalSeconds { get; set; }
+
+    /// <summary>The last poll, or null.</summary>
+    public DateTimeOffset? LastPolledAt { get; set; }
+
+    /// <summary>The user who approved or denied it.</summary>
+    public Guid? UserId { get; set; }
+
+    /// <summary>Authentication methods of the approving sign-in, space-separated.</summary>
+    public string? Amr { get; set; }
+
+    /// <summary>When the approving user authenticated.</summary>
+    public DateTimeOffset? AuthTime { get; set; }
+
+    /// <summary>When it was approved or denied.</summary>
+    public DateTimeOffset? CompletedAt { get; set; }
+
+    /// <summary>When the client redeemed it, or null.</summary>
+    public DateTimeOffset? RedeemedAt { get; set; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"DeviceCode {Status} for {ClientId}";
+}
+
 /// <summary>An access token that must be refused before it expires.</summary>
 public sealed class RevokedToken
 {

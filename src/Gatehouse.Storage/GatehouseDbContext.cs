@@ -18,6 +18,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Tenants.</summary>
     public DbSet<Tenant> Tenants => Set<Tenant>();
 
+    /// <summary>Device authorizations of <c>gatehouse login</c> (RFC 8628).</summary>
+    public DbSet<DeviceCode> DeviceCodes => Set<DeviceCode>();
+
     /// <summary>Verified domains.</summary>
     public DbSet<TenantDomain> TenantDomains => Set<TenantDomain>();
 
@@ -225,6 +228,20 @@ public abstract class GatehouseDbContext : DbContext
             e.HasKey(x => x.Jti);
             e.Property(x => x.Jti).HasMaxLength(64);
             e.HasIndex(x => x.GrantId);
+        });
+        modelBuilder.Entity<DeviceCode>(e =>
+        {
+            e.HasKey(x => x.DeviceCodeHash);
+            e.Property(x => x.DeviceCodeHash).HasMaxLength(64);
+            e.Property(x => x.UserCodeHash).HasMaxLength(64);
+            e.Property(x => x.ClientId).HasMaxLength(128);
+            e.Property(x => x.Scope).HasMaxLength(512);
+            e.Property(x => x.ClientAddress).HasMaxLength(64);
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.Amr).HasMaxLength(64);
+            e.HasIndex(x => x.UserCodeHash).IsUnique();
+            e.HasIndex(x => x.ClientAddress);
+            e.HasIndex(x => x.ExpiresAt);
         });
         modelBuilder.Entity<RevokedToken>(e =>
         {

@@ -26,6 +26,9 @@ public sealed class ConditionalAccessTests
         Now = Now,
     };
 
+    /// <summary>A <c>gatehouse login</c> sign-in: the admin API application, no host.</summary>
+    private static SignInContext AdminApi() => Alice() with { Host = new HostRef(string.Empty, null), Applications = [GatehouseApplications.AdminApi] };
+
     private static ConditionalAccessPolicy RequireMfa(
         UserCondition? users = null,
         PolicyState state = PolicyState.Enabled,
@@ -80,6 +83,13 @@ public sealed class ConditionalAccessTests
         { "risk high targeted, high", RequireMfa(risk: ["medium", "high"]), Alice(risk: SignInRisk.High), PolicyResult.Failure },
         { "other application", RequireMfa(apps: new ApplicationCondition { IncludeApplications = ["00000003-0000-0000-c000-000000000000"] }), Alice(), PolicyResult.NotApplied },
         { "rdp application", RequireMfa(apps: new ApplicationCondition { IncludeApplications = [RdpApplications.MicrosoftRemoteDesktop] }), Alice(), PolicyResult.Failure },
+        { "admin api sign-in, all applications", RequireMfa(), AdminApi(), PolicyResult.Failure },
+        { "admin api sign-in, admin api application", RequireMfa(apps: new ApplicationCondition { IncludeApplications = [GatehouseApplications.AdminApi] }), AdminApi(), PolicyResult.Failure },
+        { "admin api sign-in, rdp application", RequireMfa(apps: new ApplicationCondition { IncludeApplications = [RdpApplications.MicrosoftRemoteDesktop] }), AdminApi(), PolicyResult.NotApplied },
+        { "rdp sign-in, admin api application", RequireMfa(apps: new ApplicationCondition { IncludeApplications = [GatehouseApplications.AdminApi] }), Alice(), PolicyResult.NotApplied },
+        { "admin api sign-in, all hosts", RequireMfa(hosts: new HostCondition { IncludeHosts = ["All"], ExcludeHosts = ["vm1"] }), AdminApi(), PolicyResult.Failure },
+        { "admin api sign-in, named host", RequireMfa(hosts: new HostCondition { IncludeHosts = ["vm1"] }), AdminApi(), PolicyResult.NotApplied },
+        { "admin api sign-in, host group", RequireMfa(hosts: new HostCondition { IncludeHostGroups = ["prod"] }), AdminApi(), PolicyResult.NotApplied },
         { "vm sign-in application", RequireMfa(apps: new ApplicationCondition { IncludeApplications = [RdpApplications.AzureWindowsVmSignIn] }), Alice(), PolicyResult.Failure },
         { "application excluded", RequireMfa(apps: new ApplicationCondition { IncludeApplications = ["All"], ExcludeApplications = [RdpApplications.AzureWindowsVmSignIn] }), Alice(), PolicyResult.NotApplied },
     };

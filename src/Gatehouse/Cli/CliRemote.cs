@@ -225,7 +225,9 @@ internal static class CliHttp
     {
         try
         {
-            return X509CertificateLoader.LoadCertificate(X509Certificate2.CreateFromPemFile(path).RawData);
+            // The certificate alone (CreateFromPemFile would also look for a private key in the file, and fail).
+            using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(path));
+            return X509CertificateLoader.LoadCertificate(pem.RawData);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
@@ -236,7 +238,9 @@ internal static class CliHttp
 
 /// <summary>
 /// The bearer token of a <c>--server</c> call: <c>GATEHOUSE_TOKEN</c> when set, else the credential <c>gatehouse login</c>
-/// saved for that server while it is valid. (Renewal with the saved refresh token is added with the device-code login.)
+/// saved for that server while it is valid; when it is (nearly) expired and a refresh token is saved, the refresh token
+/// is redeemed at the server (under a lock file, so two commands never spend the same refresh token, which would revoke
+/// the sign-in) and the new pair is saved.
 /// </summary>
 internal static class CliTokenSource
 {
@@ -244,7 +248,7 @@ internal static class CliTokenSource
     public static readonly TimeSpan RenewBefore = TimeSpan.FromMinutes(2);
 
     /// <summary>The access token for <paramref name="server"/>, or a <see cref="CliException"/> saying how to sign in.</summary>
-    public static Task<string> GetAccessTokenAsync(Uri server, CliEnvironment environment, HttpClient http, CancellationToken cancellationToken)
+    public static async Task<string> GetAccessTokenAsync(Uri server, CliEnvironment environment, HttpClient http, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(environment);
@@ -252,17 +256,91 @@ internal static class CliTokenSource
         cancellationToken.ThrowIfCancellationRequested();
         if (environment.Variable("GATEHOUSE_TOKEN") is { Length: > 0 } token)
         {
-            return Task.FromResult(token.Trim());
+            return token.Trim();
         }
 
-        var saved = CliCredentialStore.For(environment).Find(server);
-        if (saved is not null && saved.ExpiresAt - RenewBefore > environment.Time.GetUtcNow())
+        var store = CliCredentialStore.For(environment);
+        var saved = store.Find(server);
+        if (saved is not null && IsFresh(saved, environment))
         {
-            return Task.FromResult(saved.AccessToken);
+            return saved.AccessToken;
+        }
+
+        if (saved?.RefreshToken is { Length: > 0 })
+        {
+            using var renewal = await CliCredentialLock.AcquireAsync(store, environment.Time, cancellationToken).ConfigureAwait(false);
+
+            // Another command may have renewed it while this one waited for the lock.
+            saved = store.Find(server);
+            if (saved is not null && IsFresh(saved, environment))
+            {
+                return saved.AccessToken;
+            }
+
+            if (saved?.RefreshToken is { Length: > 0 } refreshToken)
+            {
+                var (tokens, _) = await CliOAuth.RefreshAsync(http, saved.Tenant, refreshToken, cancellationToken).ConfigureAwait(false);
+                if (tokens is not null)
+                {
+                    store.Save(saved with
+                    {
+                        AccessToken = tokens.AccessToken,
+                        RefreshToken = tokens.RefreshToken ?? refreshToken,
+                        ExpiresAt = environment.Time.GetUtcNow() + tokens.ExpiresIn,
+                        User = tokens.UserPrincipalName ?? saved.User,
+                    });
+                    return tokens.AccessToken;
+                }
+            }
         }
 
         throw new CliException(saved is null
             ? $"Not signed in to {CliCredentialStore.Key(server)}: run 'gatehouse login --server {CliCredentialStore.Key(server)}' (or set GATEHOUSE_TOKEN to an admin API token)."
             : $"The sign-in to {CliCredentialStore.Key(server)} as {saved.User} has expired: run 'gatehouse login --server {CliCredentialStore.Key(server)}' again.");
     }
+
+    private static bool IsFresh(CliCredential credential, CliEnvironment environment) =>
+        credential.ExpiresAt - RenewBefore > environment.Time.GetUtcNow();
+}
+
+/// <summary>An exclusive lock on the credentials file's directory (<c>credentials.lock</c>), held while a refresh token is spent.</summary>
+internal sealed class CliCredentialLock : IDisposable
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private readonly FileStream _stream;
+
+    private CliCredentialLock(FileStream stream) => _stream = stream;
+
+    public static async Task<CliCredentialLock> AcquireAsync(CliCredentialStore store, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(time);
+        var directory = Path.GetDirectoryName(store.FilePath)!;
+        var path = Path.Combine(directory, "credentials.lock");
+        var deadline = time.GetUtcNow() + Wait;
+        while (true)
+        {
+            try
+            {
+                var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+                if (!OperatingSystem.IsWindows())
+                {
+                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+
+                return new CliCredentialLock(new FileStream(path, options));
+            }
+            catch (IOException) when (time.GetUtcNow() < deadline)
+            {
+                // Another gatehouse command is renewing: wait for it (it saves the new tokens this one then reads).
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException e)
+            {
+                throw new CliException($"Another gatehouse command has held {path} for {Wait.TotalSeconds:0} seconds; if none is running, delete that file and try again.", e);
+            }
+        }
+    }
+
+    public void Dispose() => _stream.Dispose();
 }

@@ -12,6 +12,8 @@ internal static class GatehouseCli
         var root = new RootCommand("Gatehouse: Entra-style web-account sign-in, role-based access and an RDP gateway for any RDP host.")
         {
             ServeCommand.Create(),
+            LoginCommands.CreateLogin(environment),
+            LoginCommands.CreateLogout(environment),
             UserCommands.Create(environment),
             GroupCommands.CreateGroup(environment),
             HostCommands.Create(environment),

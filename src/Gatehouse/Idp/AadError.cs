@@ -40,6 +40,15 @@ internal sealed record AadError(int Code, string OAuthError, string Message)
     public static readonly AadError ReqCnfInvalid = new(50148, "invalid_request", "The req_cnf parameter is not a valid proof-of-possession key reference (base64url of {\"kid\":\"<RFC 7638 thumbprint>\"}).");
     public static readonly AadError SessionExpired = new(50058, "invalid_request", "The sign-in page expired or was opened in another browser. Start the sign-in again from your remote desktop client.");
     public static readonly AadError TooManyRequests = new(0, "temporarily_unavailable", "Too many requests. Wait a minute and try again.");
+    public static readonly AadError DeviceDenied = new(70000, "access_denied", "The user cancelled the sign-in of the device.");
+    public static readonly AadError DeviceCodeExpired = new(70019, "expired_token", "The code has expired or was already used. Run 'gatehouse login' again on your device and enter the new code.");
+    public static readonly AadError DevicePending = new(70016, "authorization_pending", "OAuth 2.0 device flow error. Authorization is pending. Continue polling.");
+    public static readonly AadError DeviceSlowDown = new(70016, "slow_down", "Polling faster than the interval; wait the interval (now 5 seconds longer) between requests.");
+    public static readonly AadError BadDeviceCode = new(70000, "bad_verification_code", "The device_code is not valid: it is unknown, was issued to another client, or was already redeemed.");
+    public static readonly AadError TooManyDeviceCodes = new(0, "slow_down", "Too many device sign-ins are pending from this address. Finish or let expire the ones started, then try again in a few minutes.");
+    public static readonly AadError UserCodeInvalid = new(0, "invalid_request", "That code didn't work. Check the code shown on your device and try again; a code expires after 15 minutes.");
+    public static readonly AadError UserCodeThrottled = new(0, "temporarily_unavailable", "Too many wrong codes. Wait a few minutes, then enter the code shown on your device.");
+    public static readonly AadError CliScopeInvalid = new(70011, "invalid_scope", "The provided value for the input parameter 'scope' is not valid. The Gatehouse CLI may request api://gatehouse-admin/admin (and openid profile offline_access) only.");
     public static readonly AadError BadRequest = new(900144, "invalid_request", "The request is not valid: {0}.");
 
     /// <summary>The same error with <c>{0}</c> filled in.</summary>

@@ -16,6 +16,9 @@ namespace Gatehouse.Idp;
 /// one-time code when MFA would satisfy them) or stop it (AADSTS53003); no role is required here, as in Entra (the
 /// gateway checks roles). Every attempt that ends or fails a step is written to the sign-in log (protocol
 /// <c>browser</c>, correlation id = the transaction id, the same for every step of one sign-in); never a password or code.
+/// The device sign-in of <c>gatehouse login</c> (<see cref="DeviceLoginEndpoint"/>) walks the same steps with a
+/// transaction that names its device code instead of a host: Conditional Access for the admin API application, the
+/// "Are you trying to sign in to Gatehouse CLI?" question every time, and the device code approved (or denied) at the end.
 /// </summary>
 internal sealed class AuthorizeEndpoint(
     DirectoryService directory,
@@ -23,6 +26,7 @@ internal sealed class AuthorizeEndpoint(
     AccessService access,
     ConsentService consents,
     AuthorizationCodeService codes,
+    DeviceCodeService deviceCodes,
     PasswordHasher hasher,
     AccountAttemptLimiter attempts,
     SignInTransactionProtector transactions,
@@ -139,8 +143,17 @@ internal sealed class AuthorizeEndpoint(
         }
 
         var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+        await StepAsync(context, form, tenant).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Moves the posted transaction on by one step: an authorize transaction for <paramref name="tenant"/>, or with
+    /// <paramref name="tenant"/> null (<c>/devicelogin</c>) a device transaction.
+    /// </summary>
+    internal async Task StepAsync(HttpContext context, IFormCollection form, string? tenant)
+    {
         if (!transactions.TryUnprotect(form[SignInTransactionProtector.FormField], context.Request.Cookies[SignInTransactionProtector.BrowserCookie], out var tx)
-            || !string.Equals(tx.TenantSegment, tenant, StringComparison.OrdinalIgnoreCase))
+            || (tenant is null ? !tx.IsDevice : tx.IsDevice || !string.Equals(tx.TenantSegment, tenant, StringComparison.OrdinalIgnoreCase)))
         {
             await ErrorAsync(context, AadError.SessionExpired).ConfigureAwait(false);
             return;
@@ -177,6 +190,26 @@ internal sealed class AuthorizeEndpoint(
                 await ConsentAsync(context, tx, form).ConfigureAwait(false);
                 break;
         }
+    }
+
+    /// <summary>Starts the sign-in that approves <paramref name="deviceCode"/> (found from the user code): the user name page.</summary>
+    internal Task BeginDeviceSignInAsync(HttpContext context, Gatehouse.Storage.DeviceCode deviceCode)
+    {
+        var browser = EnsureBrowserCookie(context);
+        var transaction = new SignInTransaction
+        {
+            TenantSegment = deviceCode.TenantId.ToString("D"),
+            TenantId = deviceCode.TenantId,
+            ClientId = deviceCode.ClientId,
+            RedirectUri = string.Empty,
+            Scope = deviceCode.Scope,
+            HostId = Guid.Empty,
+            HostName = string.Empty,
+            Step = SignInStep.Username,
+            BrowserBinding = SignInTransactionProtector.Bind(browser),
+            DeviceCodeHash = deviceCode.DeviceCodeHash,
+        };
+        return RenderAsync(context, transaction, StatusCodes.Status200OK, error: null);
     }
 
     private async Task UsernameAsync(HttpContext context, SignInTransaction tx, IFormCollection form)
@@ -352,6 +385,12 @@ internal sealed class AuthorizeEndpoint(
                 return;
             }
 
+            if (tx.IsDevice)
+            {
+                await DeviceAnswerAsync(context, tx, user, answer == "allow").ConfigureAwait(false);
+                return;
+            }
+
             if (answer == "allow")
             {
                 await consents.GrantAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false);
@@ -366,7 +405,21 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
-        await RenderAsync(context, tx, StatusCodes.Status400BadRequest, "Choose Yes or No.").ConfigureAwait(false);
+        await RenderAsync(context, tx, StatusCodes.Status400BadRequest, tx.IsDevice ? "Choose Continue or Cancel." : "Choose Yes or No.").ConfigureAwait(false);
+    }
+
+    /// <summary>The answer to "Are you trying to sign in to Gatehouse CLI?": Continue goes through the policies once more; Cancel denies the device code.</summary>
+    private async Task DeviceAnswerAsync(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User user, bool allow)
+    {
+        if (allow)
+        {
+            await ContinueAsync(context, tx, user, consented: true).ConfigureAwait(false);
+            return;
+        }
+
+        await deviceCodes.DenyAsync(tx.DeviceCodeHash!, user.Id).ConfigureAwait(false);
+        await LogFailureAsync(context, tx, user, AadError.DeviceDenied.Describe(), $"device_denied: {user.UserPrincipalName} answered Cancel to 'Are you trying to sign in to {GatehouseCliClient.DisplayName}?'; the device that polls gets access_denied", AadError.DeviceDenied, "If it was you, run 'gatehouse login' again and answer Continue; if not, someone tried to get you to sign in their device (device-code phishing).").ConfigureAwait(false);
+        await Responses.HtmlAsync(context, StatusCodes.Status200OK, "Sign-in cancelled", _ => SignInPages.DeviceDenied(user.UserPrincipalName)).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -382,15 +435,25 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
-        var decision = await access.EvaluateConditionalAccessAsync(new AccessRequest
-        {
-            UserId = user.Id,
-            HostId = tx.HostId,
-            ClientAddress = ClientAddress(context),
-            AuthenticationMethods = tx.Amr,
-            AuthenticatedAt = tx.AuthTime ?? time.GetUtcNow(),
-            Application = RdpApplications.AzureWindowsVmSignIn, // Counts for both RDP applications (RdpApplications.Both).
-        }).ConfigureAwait(false);
+        var decision = tx.IsDevice
+            ? await access.EvaluateApplicationConditionalAccessAsync(new AccessRequest
+            {
+                UserId = user.Id,
+                HostId = Guid.Empty,
+                ClientAddress = ClientAddress(context),
+                AuthenticationMethods = tx.Amr,
+                AuthenticatedAt = tx.AuthTime ?? time.GetUtcNow(),
+                Application = GatehouseApplications.AdminApi,
+            }).ConfigureAwait(false)
+            : await access.EvaluateConditionalAccessAsync(new AccessRequest
+            {
+                UserId = user.Id,
+                HostId = tx.HostId,
+                ClientAddress = ClientAddress(context),
+                AuthenticationMethods = tx.Amr,
+                AuthenticatedAt = tx.AuthTime ?? time.GetUtcNow(),
+                Application = RdpApplications.AzureWindowsVmSignIn, // Counts for both RDP applications (RdpApplications.Both).
+            }).ConfigureAwait(false);
         var mfaWouldDo = !tx.Amr.Contains("mfa") && decision is { Refusal: AccessRefusal.PolicyControlMissing, Policies.SatisfiableWithMfa: true };
         if (!decision.Allowed && !mfaWouldDo)
         {
@@ -422,7 +485,8 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
-        if (!consented && !await consents.HasConsentAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false))
+        // A device sign-in asks every time (device-code phishing); an RDP sign-in remembers the answer per host.
+        if (!consented && (tx.IsDevice || !await consents.HasConsentAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false)))
         {
             await RenderAsync(context, tx with { Step = SignInStep.Consent }, StatusCodes.Status200OK, error: null).ConfigureAwait(false);
             return;
@@ -448,6 +512,12 @@ internal sealed class AuthorizeEndpoint(
 
     private async Task CompleteAsync(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User user, AccessDecision decision, bool consented)
     {
+        if (tx.IsDevice)
+        {
+            await CompleteDeviceAsync(context, tx, user, decision).ConfigureAwait(false);
+            return;
+        }
+
         var code = await codes.IssueAsync(new AuthorizationCodeRequest
         {
             ClientId = tx.ClientId,
@@ -486,22 +556,44 @@ internal sealed class AuthorizeEndpoint(
         await Responses.HtmlAsync(context, StatusCodes.Status200OK, "Copy the address", nonce => SignInPages.CopyRedirect(nonce, redirect, tx.HostName)).ConfigureAwait(false);
     }
 
+    /// <summary>Approves the device code (the polling client gets its tokens) and says so; a code that expired or was answered meanwhile is refused.</summary>
+    private async Task CompleteDeviceAsync(HttpContext context, SignInTransaction tx, Gatehouse.Storage.User user, AccessDecision decision)
+    {
+        var authTime = tx.AuthTime ?? time.GetUtcNow();
+        if (!await deviceCodes.ApproveAsync(tx.DeviceCodeHash!, user.Id, tx.Amr, authTime).ConfigureAwait(false))
+        {
+            await LogFailureAsync(context, tx, user, AadError.DeviceCodeExpired.Describe(), $"device_code_expired: {user.UserPrincipalName} finished the sign-in after the device code expired (or was answered in another window); nothing was approved", AadError.DeviceCodeExpired, "Run 'gatehouse login' again and finish the sign-in within 15 minutes.", decision.PoliciesJson).ConfigureAwait(false);
+            await ErrorAsync(context, AadError.DeviceCodeExpired, StatusCodes.Status400BadRequest, tx.Id).ConfigureAwait(false);
+            return;
+        }
+
+        await log.WriteAsync(Entry(context, tx, user) with
+        {
+            Succeeded = true,
+            Reason = $"signed_in: device code approved for {GatehouseCliClient.DisplayName} (admin API) with {string.Join(' ', tx.Amr)}; Conditional Access satisfied",
+            PoliciesJson = decision.PoliciesJson,
+        }).ConfigureAwait(false);
+        await Responses.HtmlAsync(context, StatusCodes.Status200OK, GatehouseCliClient.DisplayName, _ => SignInPages.DeviceSignedIn(user.UserPrincipalName)).ConfigureAwait(false);
+    }
+
     private async Task RenderAsync(HttpContext context, SignInTransaction tx, int status, string? error, string? prefill = null)
     {
         var tokens = antiforgery.GetAndStoreTokens(context);
         var form = new SignInPages.FormContext(
-            urls.Authorize(tx.TenantSegment),
+            tx.IsDevice ? urls.DeviceLogin : urls.Authorize(tx.TenantSegment),
             transactions.Protect(tx),
             tokens.FormFieldName,
             tokens.RequestToken!);
         var username = tx.Username ?? string.Empty;
         var (title, body) = tx.Step switch
         {
+            SignInStep.Username when tx.IsDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {GatehouseCliClient.DisplayName} on your device")),
             SignInStep.Username => ("Sign in", SignInPages.Username(form, prefill, error)),
             SignInStep.Password => ("Enter password", SignInPages.Password(form, username, error)),
             SignInStep.ChangePassword => ("Update your password", SignInPages.ChangePassword(form, username, error)),
             SignInStep.Otp => ("Enter code", SignInPages.Otp(form, username, error)),
             SignInStep.EnrollTotp => ("Set up your authenticator app", SignInPages.EnrollTotp(form, username, EnrollmentUri(tx), Totp.Base32Encode(tx.TotpEnrollmentSecret, pad: false), error)),
+            _ when tx.IsDevice => ("Sign in to " + GatehouseCliClient.DisplayName, SignInPages.DeviceConsent(form, username, error)),
             _ => ("Permissions requested", SignInPages.Consent(form, username, tx.HostName, error)),
         };
         await Responses.HtmlAsync(context, status, title, _ => body).ConfigureAwait(false);
@@ -542,7 +634,7 @@ internal sealed class AuthorizeEndpoint(
         UserId = user?.Id ?? tx.UserId,
         UserPrincipalName = user?.UserPrincipalName ?? tx.Username,
         Application = tx.ClientId,
-        HostName = tx.HostName,
+        HostName = tx.IsDevice ? null : tx.HostName,
         ClientAddress = ClientAddress(context).ToString(),
         Methods = tx.Amr,
     };
@@ -565,9 +657,9 @@ internal sealed class AuthorizeEndpoint(
     private static string? Single(IQueryCollection query, string name) =>
         query.TryGetValue(name, out var values) && values.Count == 1 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
 
-    private static IPAddress ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress ?? IPAddress.None;
+    internal static IPAddress ClientAddress(HttpContext context) => context.Connection.RemoteIpAddress ?? IPAddress.None;
 
-    private static string EnsureBrowserCookie(HttpContext context)
+    internal static string EnsureBrowserCookie(HttpContext context)
     {
         var existing = context.Request.Cookies[SignInTransactionProtector.BrowserCookie];
         if (existing is { Length: 43 })

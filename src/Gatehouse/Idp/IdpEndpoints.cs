@@ -13,6 +13,11 @@ internal static class IdpEndpoints
         services.AddSingleton(new IdpUrls(publicName));
         services.AddSingleton(limits);
         services.AddSingleton(new AccountAttemptLimiter(limits.AttemptsPerAccountPerMinute));
+        services.AddSingleton(new UserCodeAttemptLimiter(limits.WrongUserCodesPerWindow, limits.WrongUserCodeWindow));
+        services.AddScoped<DeviceCodeEndpoint>();
+        services.AddScoped<DeviceLoginEndpoint>();
+        services.AddScoped<RevokeEndpoint>();
+        services.AddHostedService<IdpPurgeService>();
         services.AddSingleton(sp => new SignInTransactionProtector(
             sp.GetRequiredService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>(), limits.SignInLifetime));
         services.AddSingleton<IdpSignInLog>();
@@ -52,6 +57,11 @@ internal static class IdpEndpoints
         idp.MapGet("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.GetAsync(c, tenant));
         idp.MapPost("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
         idp.MapPost("/oauth2/v2.0/token", (HttpContext c, string tenant, TokenEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
+        idp.MapPost("/oauth2/v2.0/devicecode", (HttpContext c, string tenant, DeviceCodeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
+        idp.MapPost("/oauth2/v2.0/revoke", (HttpContext c, string tenant, RevokeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
+        var deviceLogin = app.MapGroup("/devicelogin").RequireRateLimiting(PerAddressPolicy);
+        deviceLogin.MapGet(string.Empty, (HttpContext c, DeviceLoginEndpoint e) => e.GetAsync(c));
+        deviceLogin.MapPost(string.Empty, (HttpContext c, DeviceLoginEndpoint e) => e.PostAsync(c)).DisableAntiforgery();
         idp.MapGet("/oauth2/nativeclient", NativeClientAsync);
     }
 
@@ -102,4 +112,44 @@ internal sealed record IdpLimits
     public int AttemptsPerAccountPerMinute { get; init; } = 20;
 
     public TimeSpan SignInLifetime { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>How long a device code of <c>gatehouse login</c> lives (RFC 8628 <c>expires_in</c>; Entra: 900 s).</summary>
+    public TimeSpan DeviceCodeLifetime { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>The polling interval the device-code client is told (RFC 8628 <c>interval</c>).</summary>
+    public TimeSpan DeviceCodePollInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Unexpired, unredeemed device codes one address may hold.</summary>
+    public int PendingDeviceCodesPerAddress { get; init; } = 10;
+
+    /// <summary>Wrong user codes on <c>/devicelogin</c> a browser, or an address, may enter per <see cref="WrongUserCodeWindow"/> before it must wait.</summary>
+    public int WrongUserCodesPerWindow { get; init; } = 5;
+
+    /// <summary>The window of <see cref="WrongUserCodesPerWindow"/>.</summary>
+    public TimeSpan WrongUserCodeWindow { get; init; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>
+/// Throttles guessing of device sign-in user codes on <c>/devicelogin</c>: wrong codes are counted per address and per
+/// browser (its sign-in cookie); once either has used up its allowance, codes are not even looked up until the window
+/// has passed. In memory, per node: the allowance multiplies by the number of nodes, against a code space of 2.5e10.
+/// </summary>
+internal sealed class UserCodeAttemptLimiter(int perWindow, TimeSpan window) : IDisposable
+{
+    private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(key =>
+        RateLimitPartition.GetFixedWindowLimiter(key, _ => new FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, perWindow), Window = window, QueueLimit = 0 }));
+
+    /// <summary>True when any of <paramref name="keys"/> has no wrong attempt left.</summary>
+    public bool IsBlocked(params string[] keys) => keys.Any(k => _limiter.GetStatistics(k) is { CurrentAvailablePermits: <= 0 });
+
+    /// <summary>Counts one wrong code against each of <paramref name="keys"/>.</summary>
+    public void RecordFailure(params string[] keys)
+    {
+        foreach (var key in keys)
+        {
+            using var lease = _limiter.AttemptAcquire(key);
+        }
+    }
+
+    public void Dispose() => _limiter.Dispose();
 }

@@ -17,4 +17,13 @@ internal sealed class IdpUrls(string publicName)
     public string Keys(string segment) => $"{Base}/{segment}/discovery/v2.0/keys";
 
     public string NativeClient(string segment) => $"{Base}/{segment}/oauth2/nativeclient";
+
+    /// <summary>The device authorization endpoint (RFC 8628 §3.1) of <c>gatehouse login</c>.</summary>
+    public string DeviceCode(string segment) => $"{Base}/{segment}/oauth2/v2.0/devicecode";
+
+    /// <summary>The token revocation endpoint (RFC 7009) of <c>gatehouse logout</c>.</summary>
+    public string Revoke(string segment) => $"{Base}/{segment}/oauth2/v2.0/revoke";
+
+    /// <summary>The page where the user enters a device sign-in's code (RFC 8628 <c>verification_uri</c>), as Entra's <c>/devicelogin</c>.</summary>
+    public string DeviceLogin => $"{Base}/devicelogin";
 }

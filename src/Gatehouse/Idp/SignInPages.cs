@@ -13,9 +13,9 @@ internal static class SignInPages
     /// <summary>The hidden inputs every form carries.</summary>
     internal sealed record FormContext(string Action, string Transaction, string AntiforgeryField, string AntiforgeryToken);
 
-    public static string Username(FormContext form, string? prefill, string? error) => $"""
+    public static string Username(FormContext form, string? prefill, string? error, string purpose = "to connect to a remote desktop") => $"""
         <h1>Sign in</h1>
-        <p class="hint">to connect to a remote desktop</p>
+        <p class="hint">{E(purpose)}</p>
         {Error(error)}
         <form method="post" action="{E(form.Action)}" id="signin">
         {Hidden(form)}
@@ -120,6 +120,52 @@ internal static class SignInPages
           });
         });
         </script>
+        """;
+
+    /// <summary>
+    /// <c>/devicelogin</c>: "Enter code" (field <c>otc</c>, as Entra's page names it). The form carries only the
+    /// antiforgery token: the sign-in transaction starts once a pending code is found.
+    /// </summary>
+    public static string DeviceCode(string action, string antiforgeryField, string antiforgeryToken, string? prefill, string? error) => $"""
+        <h1>Enter code</h1>
+        <p>Enter the code displayed on your device (by <code>gatehouse login</code>) to allow access.</p>
+        {Error(error)}
+        <form method="post" action="{E(action)}" id="signin">
+        {Html.Hidden(antiforgeryField, antiforgeryToken)}
+        <label for="otc">Code</label>
+        <input type="text" id="otc" name="otc" value="{E(prefill)}" autocomplete="off" autocapitalize="characters" spellcheck="false" maxlength="32" required autofocus>
+        <button type="submit" id="next">Next</button>
+        </form>
+        """;
+
+    /// <summary>
+    /// The device sign-in's last question, asked every time (a device code can be phished: someone else may have
+    /// started <c>gatehouse login</c> and sent the code). Same buttons as the consent page: <c>consent=allow|deny</c>.
+    /// </summary>
+    public static string DeviceConsent(FormContext form, string username, string? error = null) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>Are you trying to sign in to {E(Gatehouse.Identity.GatehouseCliClient.DisplayName)}?</h1>
+        <p>Only continue if you started <code>gatehouse login</code> yourself on a device you trust. Continuing lets that device administer Gatehouse as you until you run <code>gatehouse logout</code>.</p>
+        {Error(error)}
+        <form method="post" action="{E(form.Action)}" id="signin">
+        {Hidden(form)}
+        <button type="submit" class="secondary" name="consent" value="deny" id="deny">Cancel</button>
+        <button type="submit" name="consent" value="allow" id="allow">Continue</button>
+        </form>
+        """;
+
+    /// <summary>The end of an approved device sign-in.</summary>
+    public static string DeviceSignedIn(string username) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>{E(Gatehouse.Identity.GatehouseCliClient.DisplayName)}</h1>
+        <p id="done">You have signed in to the {E(Gatehouse.Identity.GatehouseCliClient.DisplayName)} application on your device. You may now close this window.</p>
+        """;
+
+    /// <summary>The end of a device sign-in the user cancelled.</summary>
+    public static string DeviceDenied(string username) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>{E(Gatehouse.Identity.GatehouseCliClient.DisplayName)}</h1>
+        <p id="denied">You have not signed in to the {E(Gatehouse.Identity.GatehouseCliClient.DisplayName)} application. The device that showed you the code gets no access. You may now close this window.</p>
         """;
 
     /// <summary>The page that ends a sign-in; the correlation id finds the attempt in the sign-in log.</summary>

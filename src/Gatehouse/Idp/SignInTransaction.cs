@@ -65,6 +65,16 @@ internal sealed record SignInTransaction
 
     public required string BrowserBinding { get; init; }
 
+    /// <summary>
+    /// For a device sign-in (<c>/devicelogin</c>, <c>gatehouse login</c>): the SHA-256 of the device code the user is
+    /// approving; null for an authorize sign-in. A device sign-in has no host (<see cref="HostId"/> is empty).
+    /// </summary>
+    public string? DeviceCodeHash { get; init; }
+
+    /// <summary>True for a device sign-in.</summary>
+    [JsonIgnore]
+    public bool IsDevice => DeviceCodeHash is not null;
+
     /// <summary>Random per transaction, so two transactions never encrypt to related ciphertexts.</summary>
     public string Id { get; init; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
 }

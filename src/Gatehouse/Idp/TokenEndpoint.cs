@@ -4,7 +4,9 @@ namespace Gatehouse.Idp;
 
 /// <summary>
 /// <c>POST /{tenant}/oauth2/v2.0/token</c>: <c>authorization_code</c> (single use, PKCE, PoP-bound through
-/// <c>req_cnf</c>), <c>refresh_token</c> (rotated) and <c>srv_challenge</c> (a self-validating server nonce).
+/// <c>req_cnf</c>), <c>refresh_token</c> (rotated) and <c>srv_challenge</c> (a self-validating server nonce); for the
+/// Gatehouse CLI, <c>urn:ietf:params:oauth:grant-type:device_code</c> (RFC 8628 §3.4–3.5) and <c>refresh_token</c>,
+/// both answered with an admin API bearer token (no PoP) and a rotated refresh token.
 /// The RDP client is public: no client secret. Responses are JSON with Content-Length (FreeRDP reads no chunks).
 /// </summary>
 internal sealed class TokenEndpoint(
@@ -12,10 +14,15 @@ internal sealed class TokenEndpoint(
     AuthorizationCodeService codes,
     RefreshTokenService refreshTokens,
     TokenService tokens,
+    DeviceCodeService deviceCodes,
+    AdminTokenService adminTokens,
     ServerChallengeService challenges,
     IdpUrls urls,
     TimeProvider time)
 {
+    /// <summary>The device authorization grant's <c>grant_type</c> (RFC 8628 §3.4).</summary>
+    public const string DeviceCodeGrant = "urn:ietf:params:oauth:grant-type:device_code";
+
     private static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromMinutes(60);
 
     public async Task PostAsync(HttpContext context, string tenant)
@@ -48,8 +55,14 @@ internal sealed class TokenEndpoint(
             case "authorization_code":
                 await RedeemCodeAsync(context, form).ConfigureAwait(false);
                 return;
+            case "refresh_token" when GatehouseCliClient.Is(Single(form, "client_id")):
+                await RefreshAdminAsync(context, form).ConfigureAwait(false);
+                return;
             case "refresh_token":
                 await RefreshAsync(context, form).ConfigureAwait(false);
+                return;
+            case DeviceCodeGrant:
+                await RedeemDeviceCodeAsync(context, form).ConfigureAwait(false);
                 return;
             case null:
                 await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With("grant_type")).ConfigureAwait(false);
@@ -128,6 +141,100 @@ internal sealed class TokenEndpoint(
 
         // A refresh proves only the password sign-in of the grant; MFA has to be done again interactively.
         await IssueAsync(context, new GrantInfo(previous.GrantId, previous.UserId, hostId, previous.ClientId, previous.Scope, ["pwd"], previous.CreatedAt), thumbprint, now, rotated.NewToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One poll of <c>gatehouse login</c>: the RFC 8628 §3.5 errors until the user has answered, then the tokens, once.</summary>
+    private async Task RedeemDeviceCodeAsync(HttpContext context, IFormCollection form)
+    {
+        var deviceCode = Single(form, "device_code");
+        var clientId = Single(form, "client_id");
+        if (deviceCode is null || clientId is null)
+        {
+            await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With(deviceCode is null ? "device_code" : "client_id")).ConfigureAwait(false);
+            return;
+        }
+
+        if (!GatehouseCliClient.Is(clientId))
+        {
+            await Responses.OAuthErrorAsync(context, AadError.UnknownClient).ConfigureAwait(false);
+            return;
+        }
+
+        var poll = await deviceCodes.PollAsync(deviceCode, clientId, context.RequestAborted).ConfigureAwait(false);
+        var error = poll.Status switch
+        {
+            DevicePollStatus.Pending => AadError.DevicePending,
+            DevicePollStatus.SlowDown => AadError.DeviceSlowDown,
+            DevicePollStatus.Denied => AadError.DeviceDenied,
+            DevicePollStatus.Expired => AadError.DeviceCodeExpired,
+            DevicePollStatus.BadCode => AadError.BadDeviceCode,
+            _ => null,
+        };
+        if (error is not null)
+        {
+            await Responses.OAuthErrorAsync(context, error).ConfigureAwait(false);
+            return;
+        }
+
+        var approved = poll.Code!;
+        var user = approved.UserId is { } userId ? await directory.FindUserAsync(userId).ConfigureAwait(false) : null;
+        if (user is null || !user.Enabled || user.TenantId != approved.TenantId)
+        {
+            await Responses.OAuthErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
+            return;
+        }
+
+        var grantId = await refreshTokens.CreateGrantAsync(user.Id, context.RequestAborted).ConfigureAwait(false);
+        var amr = (approved.Amr ?? "pwd").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        await IssueAdminAsync(context, user, amr, grantId, refreshToken: null).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The Gatehouse CLI's refresh: the token is rotated as every refresh token is, and the new admin API token carries
+    /// <c>pwd</c> only (a refresh proves the sign-in, not a second factor, as for RDP tokens). No <c>req_cnf</c>.
+    /// </summary>
+    private async Task RefreshAdminAsync(HttpContext context, IFormCollection form)
+    {
+        var refreshToken = Single(form, "refresh_token");
+        if (string.IsNullOrEmpty(refreshToken))
+        {
+            await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With("refresh_token")).ConfigureAwait(false);
+            return;
+        }
+
+        var rotated = await refreshTokens.RotateAsync(refreshToken, GatehouseCliClient.ClientId, time.GetUtcNow(), context.RequestAborted).ConfigureAwait(false);
+        if (!rotated.Success || !string.Equals(rotated.Previous!.Scope, AdminTokenService.Scope, StringComparison.Ordinal))
+        {
+            await Responses.OAuthErrorAsync(context, AadError.RefreshTokenInvalid).ConfigureAwait(false);
+            return;
+        }
+
+        var user = await directory.FindUserAsync(rotated.Previous.UserId).ConfigureAwait(false);
+        if (user is null || !user.Enabled)
+        {
+            await Responses.OAuthErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
+            return;
+        }
+
+        await IssueAdminAsync(context, user, ["pwd"], rotated.Previous.GrantId, rotated.NewToken).ConfigureAwait(false);
+    }
+
+    private async Task IssueAdminAsync(HttpContext context, Gatehouse.Storage.User user, IReadOnlyList<string> amr, Guid grantId, string? refreshToken)
+    {
+        var accessToken = await adminTokens.IssueForGrantAsync(user, amr, GatehouseCliClient.ClientId, grantId, context.RequestAborted).ConfigureAwait(false);
+        refreshToken ??= await refreshTokens.IssueAsync(grantId, user.Id, GatehouseCliClient.ClientId, AdminTokenService.Scope, context.RequestAborted).ConfigureAwait(false);
+        var expiresIn = (int)adminTokens.Lifetime.TotalSeconds - 1;
+        await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("token_type", "Bearer");
+            w.WriteString("scope", AdminTokenService.Scope);
+            w.WriteNumber("expires_in", expiresIn);
+            w.WriteNumber("ext_expires_in", expiresIn);
+            w.WriteString("access_token", accessToken);
+            w.WriteString("refresh_token", refreshToken);
+            w.WriteEndObject();
+        }).ConfigureAwait(false);
     }
 
     private sealed record GrantInfo(Guid GrantId, Guid UserId, Guid? HostId, string ClientId, string Scope, IReadOnlyList<string> Amr, DateTimeOffset AuthTime);
