@@ -122,6 +122,13 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         { 1, ["host", "show", "vm9"] },
         { 1, ["role", "assignment", "delete", "3f2b0000-0000-0000-0000-000000000000"] },
         { 1, ["diagnose", "--user", @"CONTOSO\alice", "--host", "vm1"] },
+        { 1, ["sessions", "kill", "3f2b0000-0000-0000-0000-000000000001"] },
+        { 1, ["signins", "show", "999"] },
+        { 1, ["policy", "show", "No Such Policy"] },
+        { 1, ["role", "definition", "delete", "Owner"] },
+        { 1, ["location", "delete", "Nowhere"] },
+        { 1, ["group", "add-member", "ops", "nobody@contoso.test"] },
+        { 1, ["hostgroup", "create", "prod"] },
     };
 
     [Theory]
@@ -336,6 +343,21 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         Assert.Equal(1, hidden.ExitCode);
         Assert.Contains("No role assignment grants Gatehouse/hosts/read at /hosts/vm2", hidden.Error, StringComparison.Ordinal);
         Assert.Equal(hidden.Error.Replace("vm2", "vm3", StringComparison.Ordinal), absent.Error);
+    }
+
+    [Fact]
+    public async Task CallerWithoutUserRead_SameAnswer_ForKnownAndUnknownAssignee()
+    {
+        var scoped = await RemoteCliFixture.TokenForAsync(fixture.Server, "vm1user@contoso.test", "Virtual Machine User Login", "/hosts/vm1");
+
+        var known = await fixture.RemoteAsync(scoped, null, "role", "assignment", "list", "--assignee", "alice@contoso.test");
+        var unknown = await fixture.RemoteAsync(scoped, null, "role", "assignment", "list", "--assignee", "nobody@contoso.test");
+        var owner = await fixture.RemoteAsync(fixture.OwnerToken, null, "role", "assignment", "list", "--assignee", "nobody@contoso.test");
+
+        Assert.Equal(1, known.ExitCode);
+        Assert.Contains("No role assignment grants Gatehouse/roleAssignments/read at /", known.Error, StringComparison.Ordinal);
+        Assert.Equal(known.Error, unknown.Error);
+        Assert.Contains("There is no user 'nobody@contoso.test'", owner.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -111,9 +111,21 @@ internal sealed partial class AdminOperations
         var query = Db.RoleAssignments.AsNoTracking().Where(a => a.TenantId == Tenant);
         if (!string.IsNullOrWhiteSpace(assignee))
         {
-            Guid principal = assignee.Contains('@', StringComparison.Ordinal)
-                ? (await FindUserAsync(assignee, cancellationToken).ConfigureAwait(false)).Id
-                : (await FindGroupAsync(assignee, cancellationToken).ConfigureAwait(false)).Id;
+            // Only a caller who may read users (groups) learns that one does not exist; for anyone else an unknown
+            // assignee simply has no assignments, as a known one without readable assignments has none.
+            var isUser = assignee.Contains('@', StringComparison.Ordinal);
+            Guid principal;
+            try
+            {
+                principal = isUser
+                    ? (await FindUserAsync(assignee, cancellationToken).ConfigureAwait(false)).Id
+                    : (await FindGroupAsync(assignee, cancellationToken).ConfigureAwait(false)).Id;
+            }
+            catch (AdminProblemException) when (!Caller.Can(isUser ? UsersRead : GroupsRead, Scope.Tenant))
+            {
+                principal = Guid.Empty;
+            }
+
             query = query.Where(a => a.PrincipalId == principal);
         }
 
