@@ -255,6 +255,33 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
     }
 
     [Fact]
+    public async Task RealTls_TrustsTheServersCertificate_FromCaCertOrTheSavedLogin()
+    {
+        var certificate = Path.Combine(fixture.Server.DataDirectory, "tls", "gatehouse.crt");
+        var configDirectory = TempDirectory.Create();
+        var withToken = new CliEnvironment { ConfigDirectory = configDirectory, Variable = name => name == "GATEHOUSE_TOKEN" ? fixture.OwnerToken : null };
+
+        var untrusted = await CliHarness.RunInAsync(withToken, null, "user", "list", "--server", fixture.ServerAddress);
+        var flag = await CliHarness.RunInAsync(withToken, null, "user", "list", "--server", fixture.ServerAddress, "--ca-cert", certificate);
+        new CliCredentialStore(configDirectory).Save(new CliCredential
+        {
+            Server = fixture.ServerAddress,
+            User = "owner@contoso.test",
+            AccessToken = fixture.OwnerToken,
+            ExpiresAt = DateTimeOffset.UtcNow.AddMinutes(30),
+            CaCertificatePath = certificate,
+        });
+        var saved = await CliHarness.RunInAsync(withToken with { Variable = _ => null }, null, "user", "list", "--server", fixture.ServerAddress);
+
+        Assert.Equal(1, untrusted.ExitCode);
+        Assert.Contains("--ca-cert FILE", untrusted.Error, StringComparison.Ordinal);
+        Assert.True(flag.ExitCode == 0, flag.ToString());
+        Assert.Contains("alice@contoso.test", flag.Output, StringComparison.Ordinal);
+        Assert.True(saved.ExitCode == 0, saved.ToString());
+        Assert.Equal(flag.Output, saved.Output);
+    }
+
+    [Fact]
     public async Task NoToken_SaysSignIn()
     {
         var run = await fixture.RemoteAsync(null, null, "user", "list");
