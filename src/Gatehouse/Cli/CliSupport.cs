@@ -313,44 +313,13 @@ internal static class CliRunner
     }
 
     /// <summary>The text of an <see cref="ArgumentException"/> without .NET's "(Parameter 'x')" suffix.</summary>
-    public static string Sentence(ArgumentException e)
-    {
-        ArgumentNullException.ThrowIfNull(e);
-        var text = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", string.Empty, StringComparison.Ordinal);
-        text = text.TrimEnd('.') + ".";
-        return char.ToUpperInvariant(text[0]) + text[1..];
-    }
+    public static string Sentence(ArgumentException e) => AdminText.Sentence(e);
 
     public static string Format(DateTimeOffset? time) =>
         time?.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "-";
 
     /// <summary>Parses <c>90s</c>, <c>30m</c>, <c>1h</c>, <c>7d</c>, <c>2w</c>.</summary>
-    public static bool TryParseDuration(string text, out TimeSpan span)
-    {
-        span = default;
-        if (string.IsNullOrWhiteSpace(text) || text.Length < 2)
-        {
-            return false;
-        }
-
-        var unit = char.ToLowerInvariant(text[^1]);
-        if (!double.TryParse(text.AsSpan(0, text.Length - 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0)
-        {
-            return false;
-        }
-
-        TimeSpan? parsed = unit switch
-        {
-            's' => TimeSpan.FromSeconds(value),
-            'm' => TimeSpan.FromMinutes(value),
-            'h' => TimeSpan.FromHours(value),
-            'd' => TimeSpan.FromDays(value),
-            'w' => TimeSpan.FromDays(7 * value),
-            _ => null,
-        };
-        span = parsed ?? default;
-        return parsed is not null;
-    }
+    public static bool TryParseDuration(string text, out TimeSpan span) => AdminText.TryParseDuration(text, out span);
 
     private static Stack<string> CommandPath(System.CommandLine.Parsing.CommandResult result)
     {

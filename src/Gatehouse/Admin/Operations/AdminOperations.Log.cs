@@ -43,7 +43,7 @@ internal sealed partial class AdminOperations
 
         if (query.Since is { Length: > 0 } duration)
         {
-            if (!Gatehouse.Cli.CliRunner.TryParseDuration(duration, out var span))
+            if (!AdminText.TryParseDuration(duration, out var span))
             {
                 throw AdminProblemException.BadRequest($"--since '{duration}' is not a duration; use a number and a unit: 90s, 30m, 1h, 7d or 2w.");
             }

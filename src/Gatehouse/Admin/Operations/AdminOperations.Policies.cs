@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using Gatehouse.Access;
-using Gatehouse.Cli;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
 using Microsoft.EntityFrameworkCore;

@@ -118,5 +118,5 @@ internal sealed partial class AdminOperations(AdminCaller caller, IServiceProvid
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 
-    private static string Sentence(ArgumentException e) => Gatehouse.Cli.CliRunner.Sentence(e);
+    private static string Sentence(ArgumentException e) => AdminText.Sentence(e);
 }

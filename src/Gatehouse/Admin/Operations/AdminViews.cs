@@ -67,13 +67,13 @@ internal sealed record RoleAssignmentView(Guid Id, string Role, Guid RoleDefinit
 internal sealed record PolicyView(Guid Id, string Name, string State, string Controls, DateTimeOffset CreatedAt, DateTimeOffset ModifiedAt);
 
 /// <summary>What <c>policy what-if</c> decides.</summary>
-internal sealed record WhatIfView(string User, string Host, string? ClientAddress, IReadOnlyList<string> Methods, IReadOnlyList<Gatehouse.Cli.PolicyLine> Policies,
+internal sealed record WhatIfView(string User, string Host, string? ClientAddress, IReadOnlyList<string> Methods, IReadOnlyList<PolicyLine> Policies,
     bool Allowed, string Refusal, string Reason, string? UserMessage, string? Fix, bool MfaRequired, string Verdict, string? BrokenPolicy);
 
 /// <summary>What <c>diagnose</c> finds.</summary>
 internal sealed record DiagnosisView(string User, string Host, string? HostGroup, string? ClientAddress, bool AllowedWithPassword, bool AllowedWithMfa, bool MfaEnrolled,
     string? Role, Guid? RoleAssignmentId, string? Scope, string? Account, string PasswordRefusal, string PasswordReason, string? UserMessage,
-    string MfaRefusal, string MfaReason, string? Fix, IReadOnlyList<Gatehouse.Cli.PolicyLine> Policies,
+    string MfaRefusal, string MfaReason, string? Fix, IReadOnlyList<PolicyLine> Policies,
     bool UserEnabled, bool MustChangePassword, string RoleSummary, string AccountSummary, string PasswordVerdict, string MfaVerdict, string? BrokenPolicy);
 
 /// <summary>A named location.</summary>
@@ -135,6 +135,47 @@ internal sealed record CreateLocationRequest(string? Name, IReadOnlyList<string>
 
 /// <summary>Filters of <c>signins list</c>.</summary>
 internal sealed record SignInQuery(string? User, string? Host, string? Result, string? Since, int Limit);
+
+/// <summary>Sentences and formats shared by the operations and the CLI.</summary>
+internal static class AdminText
+{
+    /// <summary>The text of an <see cref="ArgumentException"/> without .NET's "(Parameter 'x')" suffix.</summary>
+    public static string Sentence(ArgumentException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        var text = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", string.Empty, StringComparison.Ordinal);
+        text = text.TrimEnd('.') + ".";
+        return char.ToUpperInvariant(text[0]) + text[1..];
+    }
+
+    /// <summary>Parses <c>90s</c>, <c>30m</c>, <c>1h</c>, <c>7d</c>, <c>2w</c>.</summary>
+    public static bool TryParseDuration(string text, out TimeSpan span)
+    {
+        span = default;
+        if (string.IsNullOrWhiteSpace(text) || text.Length < 2)
+        {
+            return false;
+        }
+
+        var unit = char.ToLowerInvariant(text[^1]);
+        if (!double.TryParse(text.AsSpan(0, text.Length - 1), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || value <= 0)
+        {
+            return false;
+        }
+
+        TimeSpan? parsed = unit switch
+        {
+            's' => TimeSpan.FromSeconds(value),
+            'm' => TimeSpan.FromMinutes(value),
+            'h' => TimeSpan.FromHours(value),
+            'd' => TimeSpan.FromDays(value),
+            'w' => TimeSpan.FromDays(7 * value),
+            _ => null,
+        };
+        span = parsed ?? default;
+        return parsed is not null;
+    }
+}
 
 /// <summary>JSON settings shared by the API, the remote client and the CLI's <c>--output json</c>.</summary>
 internal static class AdminJson

@@ -6,7 +6,7 @@ using Microsoft.EntityFrameworkCore;
 
 using Host = Gatehouse.Storage.Host;
 
-namespace Gatehouse.Cli;
+namespace Gatehouse.Admin.Operations;
 
 /// <summary>
 /// What <c>policy what-if</c> and <c>diagnose</c> ask: the one access call (<see cref="AccessService.AuthorizeSignInAsync"/>)
@@ -25,7 +25,7 @@ internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAd
         IPAddress? address = null;
         if (ip is { Length: > 0 } && !IPAddress.TryParse(ip, out address))
         {
-            throw Gatehouse.Admin.AdminProblemException.BadRequest($"--ip '{ip}' is not an IP address; give the client's address, e.g. 203.0.113.7.");
+            throw AdminProblemException.BadRequest($"--ip '{ip}' is not an IP address; give the client's address, e.g. 203.0.113.7.");
         }
 
         IReadOnlyList<string> methods = mfa ? ["pwd", "mfa"] : ["pwd"];
