@@ -282,6 +282,29 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
     }
 
     [Fact]
+    public async Task GatehouseServerVariable_SelectsTheApi_ExplicitDataWins()
+    {
+        var environment = fixture.Environment(fixture.OwnerToken) with
+        {
+            Variable = name => name switch
+            {
+                "GATEHOUSE_TOKEN" => fixture.OwnerToken,
+                "GATEHOUSE_SERVER" => fixture.ServerAddress,
+                _ => null,
+            },
+        };
+
+        var remote = await CliHarness.RunInAsync(environment, null, "host", "test", "nowhere");
+        var local = await CliHarness.RunInAsync(environment, null, "host", "test", "nowhere", "--data", fixture.Server.DataDirectory);
+        var noTokenRemote = await CliHarness.RunInAsync(environment with { Variable = name => name == "GATEHOUSE_SERVER" ? fixture.ServerAddress : null }, null, "host", "list");
+
+        Assert.Equal(1, remote.ExitCode);
+        Assert.Equal(local.Error, remote.Error);
+        Assert.Contains("There is no host 'nowhere'", remote.Error, StringComparison.Ordinal);
+        Assert.Contains("Not signed in to", noTokenRemote.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NoToken_SaysSignIn()
     {
         var run = await fixture.RemoteAsync(null, null, "user", "list");
