@@ -395,6 +395,13 @@ public sealed class DirectoryService
         return host;
     }
 
+    /// <summary>Encrypts a mapped account secret for <see cref="Host.AdminSecretProtected"/> or <see cref="Host.UserSecretProtected"/>.</summary>
+    public string ProtectHostSecret(string secret)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(secret);
+        return hostSecretProtector.Protect(secret);
+    }
+
     /// <summary>Decrypts a mapped account secret (<see cref="Host.AdminSecretProtected"/> or <see cref="Host.UserSecretProtected"/>).</summary>
     public string UnprotectHostSecret(string protectedSecret)
     {

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Gatehouse.Access;
+using Gatehouse.Admin.Operations;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
 using Microsoft.EntityFrameworkCore;
@@ -43,46 +43,6 @@ internal sealed class AdminProblemException : Exception
 }
 
 /// <summary>
-/// The signed-in caller of an admin API request: the user from the bearer token, their groups, and the tenant's RBAC
-/// snapshot. Every handler asks it for the action it needs at the resource's scope.
-/// </summary>
-internal sealed class AdminCaller(User user, Principal principal, RbacEvaluator rbac)
-{
-    private const string ItemKey = "Gatehouse.Admin.Caller";
-
-    public User User { get; } = user;
-
-    public Guid TenantId => User.TenantId;
-
-    public Principal Principal { get; } = principal;
-
-    public RbacEvaluator Rbac { get; } = rbac;
-
-    /// <summary>Minimal-API binding: the caller the authentication middleware attached to the request.</summary>
-    public static ValueTask<AdminCaller?> BindAsync(HttpContext context)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        return ValueTask.FromResult(context.Items[ItemKey] as AdminCaller);
-    }
-
-    public void AttachTo(HttpContext context) => context.Items[ItemKey] = this;
-
-    public bool Can(string action, Scope scope, string? hostGroupOfHost = null) =>
-        Rbac.CheckPermission(Principal, action, scope, hostGroupOfHost).Allowed;
-
-    /// <summary>Throws a 403 problem unless the caller holds <paramref name="action"/> at <paramref name="scope"/>.</summary>
-    public void Require(string action, Scope scope, string? hostGroupOfHost = null)
-    {
-        var check = Rbac.CheckPermission(Principal, action, scope, hostGroupOfHost);
-        if (!check.Allowed)
-        {
-            throw new AdminProblemException(StatusCodes.Status403Forbidden, "Forbidden",
-                $"{User.UserPrincipalName} may not do this: {check.Explanation}");
-        }
-    }
-}
-
-/// <summary>
 /// Authenticates <c>/admin/v1/*</c> (except the OpenAPI document) with a bearer token the IdP issued for
 /// <see cref="AdminTokenService.Audience"/>, and turns <see cref="AdminProblemException"/> and store conflicts into
 /// problem+json.
@@ -115,7 +75,7 @@ internal sealed class AdminApiMiddleware(RequestDelegate next)
         }
 
         var user = validation.User!;
-        var caller = new AdminCaller(user, await access.ExpandPrincipalAsync(user, context.RequestAborted).ConfigureAwait(false),
+        var caller = AdminCaller.ForUser(user, await access.ExpandPrincipalAsync(user, context.RequestAborted).ConfigureAwait(false),
             await access.LoadRbacAsync(user.TenantId, context.RequestAborted).ConfigureAwait(false));
         caller.AttachTo(context);
         try
@@ -203,8 +163,9 @@ internal static class AdminApi
                         [route.SuccessStatus.ToString(System.Globalization.CultureInfo.InvariantCulture)] = new JsonObject { ["description"] = "Success", ["content"] = new JsonObject { ["application/json"] = new JsonObject { ["schema"] = new JsonObject() } } },
                         ["400"] = ProblemResponse("The request is invalid; the detail says what to fix."),
                         ["401"] = ProblemResponse("No valid bearer token for api://gatehouse-admin."),
-                        ["403"] = ProblemResponse("The caller's role assignments do not grant the action at this scope."),
-                        ["404"] = ProblemResponse("The named resource does not exist."),
+                        ["403"] = ProblemResponse("The caller's role assignments do not grant the action at this scope (also when the named resource does not exist: see the API's description)."),
+                        ["404"] = ProblemResponse("The named resource does not exist (told only to callers who hold the action at the tenant scope, /)."),
+                        ["409"] = ProblemResponse("The change conflicts with an existing entry (a name in use, a role still assigned)."),
                     },
                 };
                 if (route.RequestSchema is { } schema)
@@ -229,7 +190,7 @@ internal static class AdminApi
             {
                 ["title"] = "Gatehouse admin API",
                 ["version"] = "v1",
-                ["description"] = "Users, hosts, host groups, roles, Conditional Access policies, the sign-in log and live sessions. Authenticate with a bearer access token the Gatehouse IdP issues for api://gatehouse-admin/admin; every operation is authorised by RBAC at the resource's scope (/, /hostGroups/{name}, /hosts/{name}). Errors are RFC 7807 problem+json whose detail says what to do.",
+                ["description"] = "Users, hosts, host groups, roles, Conditional Access policies, the sign-in log and live sessions. Authenticate with a bearer access token the Gatehouse IdP issues for api://gatehouse-admin/admin; every operation is authorised by RBAC at the resource's scope (/, /hostGroups/{name}, /hosts/{name}). Errors are RFC 7807 problem+json whose detail says what to do. Existence is not disclosed to callers without rights: an operation on a named resource whose scope depends on it (a host, a role assignment, a session) answers 403 with the same detail whether the resource exists or not when the caller may not do the action at the scope named in the request; 404 (the resource does not exist) is given only to callers who hold the action at the tenant scope (/), who could list every resource anyway.",
             },
             ["security"] = new JsonArray(new JsonObject { ["bearer"] = new JsonArray() }),
             ["paths"] = paths,

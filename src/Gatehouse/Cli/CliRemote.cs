@@ -225,11 +225,14 @@ internal static class CliHttp
     {
         try
         {
-            // The certificate alone (CreateFromPemFile would also look for a private key in the file, and fail).
-            using var pem = X509Certificate2.CreateFromPem(File.ReadAllText(path));
-            return X509CertificateLoader.LoadCertificate(pem.RawData);
+            // The certificate alone (CreateFromPemFile would also want its private key, which the client never has).
+            var pem = File.ReadAllText(path);
+            var fields = System.Security.Cryptography.PemEncoding.Find(pem);
+            return pem[fields.Label] == "CERTIFICATE"
+                ? X509CertificateLoader.LoadCertificate(Convert.FromBase64String(pem[fields.Base64Data]))
+                : throw new System.Security.Cryptography.CryptographicException($"the first PEM block is {pem[fields.Label]}, not CERTIFICATE");
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or ArgumentException or FormatException)
         {
             throw new CliException($"Cannot read the certificate {path} ({e.Message}); pass the server's PEM certificate (data/tls/gatehouse.crt on the server) with --ca-cert.", e);
         }

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Gatehouse.Admin;
+using Gatehouse.Admin.Operations;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
 using Microsoft.EntityFrameworkCore;
@@ -64,8 +66,8 @@ internal static class ExitCodes
 }
 
 /// <summary>
-/// The options every admin command takes (added to each top-level admin command, recursive): where the store is, and
-/// <c>--server</c>, which is reserved for the REST mode and refused for now.
+/// The options every admin command takes (added to each top-level admin command, recursive): a running server
+/// (<c>--server</c>, <c>--ca-cert</c>) or the store on the server's machine (<c>--data</c>, <c>--store</c>).
 /// </summary>
 internal sealed class AdminOptions
 {
@@ -83,7 +85,13 @@ internal sealed class AdminOptions
 
     public Option<string?> Server { get; } = new("--server")
     {
-        Description = "A running server's address (https://host:port). Not available yet: run admin commands on the server's machine with --data or --store.",
+        Description = "A running server's address (https://host:port; or GATEHOUSE_SERVER): the command goes to its admin API with the token from 'gatehouse login' or GATEHOUSE_TOKEN.",
+        Recursive = true,
+    };
+
+    public Option<string?> CaCertificate { get; } = new("--ca-cert")
+    {
+        Description = "With --server: a PEM file to trust as the server's certificate or its issuer (or GATEHOUSE_CA_CERT; default: the one 'gatehouse login' saved, else the system's trust store).",
         Recursive = true,
     };
 
@@ -93,6 +101,7 @@ internal sealed class AdminOptions
         command.Options.Add(Data);
         command.Options.Add(Store);
         command.Options.Add(Server);
+        command.Options.Add(CaCertificate);
     }
 }
 
@@ -114,8 +123,8 @@ internal static class OutputOption
         string.Equals(parse.GetValue(option), "json", StringComparison.OrdinalIgnoreCase);
 }
 
-/// <summary>What a command's action gets: the open store, the tenant, the streams.</summary>
-internal sealed class CliContext(AdminStore store, TextWriter output, TextWriter error, CliEnvironment environment)
+/// <summary>What a command's action gets: the admin operations (on the store or over the API), the streams.</summary>
+internal sealed class CliContext(IAdminClient client, TextWriter output, TextWriter error, CliEnvironment environment)
 {
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
@@ -124,22 +133,14 @@ internal sealed class CliContext(AdminStore store, TextWriter output, TextWriter
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
-    public AdminStore Store { get; } = store;
-
-    public Tenant Tenant => Store.TenantOrThrow;
+    /// <summary>The admin operations: the store's with <c>--data</c>/<c>--store</c>, the server's with <c>--server</c>.</summary>
+    public IAdminClient Client { get; } = client;
 
     public TextWriter Output { get; } = output;
 
     public TextWriter Error { get; } = error;
 
     public CliEnvironment Environment { get; } = environment;
-
-    public DateTimeOffset Now => Environment.Time.GetUtcNow();
-
-    public T Get<T>()
-        where T : notnull => Store.Get<T>();
-
-    public Gatehouse.Storage.GatehouseDbContext Db => Store.Get<Gatehouse.Storage.GatehouseDbContext>();
 
     public async Task WriteJsonAsync<T>(T value)
     {
@@ -212,37 +213,79 @@ internal sealed class CliContext(AdminStore store, TextWriter output, TextWriter
     }
 }
 
-/// <summary>Runs an admin command's action: refuses <c>--server</c>, opens the store, maps failures to one sentence on stderr.</summary>
+/// <summary>
+/// Runs an admin command's action: picks the mode (<c>--server</c>/<c>GATEHOUSE_SERVER</c>: the server's admin API;
+/// otherwise the store at <c>--data</c> (default ./data) or <c>--store</c>, as the operator), and maps failures to one
+/// sentence on stderr.
+/// </summary>
 internal static class CliRunner
 {
-    public static void SetAdminAction(this Command command, AdminOptions admin, CliEnvironment environment, Func<CliContext, ParseResult, CancellationToken, Task<int>> action)
+    public static void SetAdminAction(this Command command, AdminOptions admin, CliEnvironment environment, Func<CliContext, ParseResult, CancellationToken, Task<int>> action, Option<string?>? configOption = null)
     {
         ArgumentNullException.ThrowIfNull(command);
-        command.SetAction((parse, cancellationToken) => RunAsync(parse, admin, environment, action, cancellationToken));
+        command.SetAction((parse, cancellationToken) => RunAsync(parse, admin, environment, action, configOption, cancellationToken));
     }
 
-    public static async Task<int> RunAsync(ParseResult parse, AdminOptions admin, CliEnvironment environment, Func<CliContext, ParseResult, CancellationToken, Task<int>> action, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ParseResult parse, AdminOptions admin, CliEnvironment environment, Func<CliContext, ParseResult, CancellationToken, Task<int>> action, Option<string?>? configOption, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(parse);
         ArgumentNullException.ThrowIfNull(admin);
+        ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(action);
         var output = parse.InvocationConfiguration.Output;
         var error = parse.InvocationConfiguration.Error;
         var name = "gatehouse " + string.Join(' ', CommandPath(parse.CommandResult));
-        if (parse.GetValue(admin.Server) is { Length: > 0 })
-        {
-            await error.WriteLineAsync($"{name}: --server (administration over the REST API) is not available yet; run this command on the server's machine with --data DIR (or --store CONNECTION for PostgreSQL).").ConfigureAwait(false);
-            return ExitCodes.Failed;
-        }
-
-        var location = new AdminStoreLocation(Path.GetFullPath(parse.GetValue(admin.Data) ?? "./data"), parse.GetValue(admin.Store));
         try
         {
+            var data = parse.GetValue(admin.Data);
+            var storeConnection = parse.GetValue(admin.Store);
+            var local = !string.IsNullOrEmpty(data) || !string.IsNullOrEmpty(storeConnection);
+            var serverFlag = parse.GetValue(admin.Server);
+            if (!string.IsNullOrEmpty(serverFlag) && local)
+            {
+                throw new CliException("--server cannot be combined with --data or --store: use --server to manage a running server over its admin API, or --data DIR / --store CONNECTION on the server's own machine.");
+            }
+
+            // An explicit --data/--store wins over GATEHOUSE_SERVER from the environment.
+            var serverText = !string.IsNullOrEmpty(serverFlag) ? serverFlag : local ? null : environment.Variable("GATEHOUSE_SERVER");
+            if (!string.IsNullOrWhiteSpace(serverText))
+            {
+                if (configOption is not null && parse.GetValue(configOption) is not null)
+                {
+                    throw new CliException("--config reads the server's configuration on its own machine; with --server the server gives its public name and RDP port itself, so leave --config out.");
+                }
+
+                var server = CliHttp.ParseServer(serverText.Trim());
+                var caCertificate = parse.GetValue(admin.CaCertificate) is { Length: > 0 } flag ? flag
+                    : environment.Variable("GATEHOUSE_CA_CERT") is { Length: > 0 } variable ? variable
+                    : CliCredentialStore.For(environment).Find(server)?.CaCertificatePath;
+                using var http = CliHttp.Create(server, caCertificate, environment);
+                var remote = new RemoteAdminClient(http, server, ct => CliTokenSource.GetAccessTokenAsync(server, environment, http, ct));
+                return await action(new CliContext(remote, output, error, environment), parse, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (parse.GetValue(admin.CaCertificate) is { Length: > 0 })
+            {
+                throw new CliException("--ca-cert is for --server (a running server's certificate); on the server's machine with --data or --store leave it out.");
+            }
+
+            var location = new AdminStoreLocation(Path.GetFullPath(data ?? "./data"), storeConnection);
             await using var store = await AdminStore.OpenAsync(location, environment.Time, create: false, cancellationToken).ConfigureAwait(false);
-            var context = new CliContext(store, output, error, environment);
-            return await action(context, parse, cancellationToken).ConfigureAwait(false);
+            var tenant = store.TenantOrThrow;
+            var configFile = configOption is null ? null : parse.GetValue(configOption);
+            var operations = new AdminOperations(AdminCaller.Operator(tenant.Id), store.Scope.ServiceProvider, () =>
+            {
+                var addresses = ServerAddresses.Load(configFile);
+                return new GatewayInfo(addresses.PublicName, addresses.RdpPort, null);
+            });
+            return await action(new CliContext(operations, output, error, environment), parse, cancellationToken).ConfigureAwait(false);
         }
         catch (CliException e)
+        {
+            await error.WriteLineAsync($"{name}: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Failed;
+        }
+        catch (AdminProblemException e)
         {
             await error.WriteLineAsync($"{name}: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failed;
@@ -270,44 +313,13 @@ internal static class CliRunner
     }
 
     /// <summary>The text of an <see cref="ArgumentException"/> without .NET's "(Parameter 'x')" suffix.</summary>
-    public static string Sentence(ArgumentException e)
-    {
-        ArgumentNullException.ThrowIfNull(e);
-        var text = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", string.Empty, StringComparison.Ordinal);
-        text = text.TrimEnd('.') + ".";
-        return char.ToUpperInvariant(text[0]) + text[1..];
-    }
+    public static string Sentence(ArgumentException e) => AdminText.Sentence(e);
 
     public static string Format(DateTimeOffset? time) =>
         time?.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? "-";
 
     /// <summary>Parses <c>90s</c>, <c>30m</c>, <c>1h</c>, <c>7d</c>, <c>2w</c>.</summary>
-    public static bool TryParseDuration(string text, out TimeSpan span)
-    {
-        span = default;
-        if (string.IsNullOrWhiteSpace(text) || text.Length < 2)
-        {
-            return false;
-        }
-
-        var unit = char.ToLowerInvariant(text[^1]);
-        if (!double.TryParse(text.AsSpan(0, text.Length - 1), NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value <= 0)
-        {
-            return false;
-        }
-
-        TimeSpan? parsed = unit switch
-        {
-            's' => TimeSpan.FromSeconds(value),
-            'm' => TimeSpan.FromMinutes(value),
-            'h' => TimeSpan.FromHours(value),
-            'd' => TimeSpan.FromDays(value),
-            'w' => TimeSpan.FromDays(7 * value),
-            _ => null,
-        };
-        span = parsed ?? default;
-        return parsed is not null;
-    }
+    public static bool TryParseDuration(string text, out TimeSpan span) => AdminText.TryParseDuration(text, out span);
 
     private static Stack<string> CommandPath(System.CommandLine.Parsing.CommandResult result)
     {

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Gatehouse.Hosting;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 
 namespace Gatehouse.Cli;
@@ -84,10 +83,11 @@ internal static class ClientCommands
         admin.AddTo(command);
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var target = await ResolveAsync(context, parse, host, gateway, rdpPort, config, ct).ConfigureAwait(false);
+            var target = await ResolveAsync(context, parse, host, gateway, rdpPort, ct).ConfigureAwait(false);
             await context.Output.WriteLineAsync(ConnectCommandLine(target)).ConfigureAwait(false);
+            await NoteCertificateAsync(context, target).ConfigureAwait(false);
             return ExitCodes.Ok;
-        });
+        }, config);
         return command;
     }
 
@@ -106,11 +106,11 @@ internal static class ClientCommands
         admin.AddTo(command);
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var target = await ResolveAsync(context, parse, host, gateway, rdpPort, config, ct).ConfigureAwait(false);
+            var target = await ResolveAsync(context, parse, host, gateway, rdpPort, ct).ConfigureAwait(false);
             var upn = parse.GetValue(user);
             if (upn is not null)
             {
-                upn = (await Lookups.UserAsync(context, upn, ct).ConfigureAwait(false)).UserPrincipalName;
+                upn = (await context.Client.GetUserAsync(upn, ct).ConfigureAwait(false)).UserPrincipalName;
             }
 
             var text = RdpFile(target, upn);
@@ -124,8 +124,9 @@ internal static class ClientCommands
                 await context.Output.WriteAsync(text).ConfigureAwait(false);
             }
 
+            await NoteCertificateAsync(context, target).ConfigureAwait(false);
             return ExitCodes.Ok;
-        });
+        }, config);
         return command;
     }
 
@@ -174,27 +175,18 @@ internal static class ClientCommands
         return (host, gateway, rdpPort, config);
     }
 
-    private static async Task<ClientTarget> ResolveAsync(CliContext context, ParseResult parse, Option<string> hostOption, Option<string?> gatewayOption, Option<int?> portOption, Option<string?> configOption, CancellationToken cancellationToken)
+    private static async Task<ClientTarget> ResolveAsync(CliContext context, ParseResult parse, Option<string> hostOption, Option<string?> gatewayOption, Option<int?> portOption, CancellationToken cancellationToken)
     {
-        var requested = parse.GetValue(hostOption)!.Trim();
-        var host = await Lookups.HostAsync(context, requested, cancellationToken).ConfigureAwait(false);
-
-        // The label the user asked for when it is one of the host's names (name or alias), else the host's name.
-        var label = Gatehouse.Identity.DirectoryService.NormalizeName(requested);
-        if (!string.Equals(label, host.Name, StringComparison.Ordinal)
-            && !await context.Db.HostAliases.AnyAsync(a => a.HostId == host.Id && a.Name == label, cancellationToken).ConfigureAwait(false))
-        {
-            label = host.Name;
-        }
-
-        var server = ServerAddresses.Load(parse.GetValue(configOption));
-        var port = parse.GetValue(portOption) ?? server.RdpPort;
+        // The server (or, on its machine, its configuration) gives the public name and RDP port; the host's label is
+        // the name or alias the caller asked for.
+        var target = await context.Client.GetClientTargetAsync(parse.GetValue(hostOption)!.Trim(), cancellationToken).ConfigureAwait(false);
+        var port = parse.GetValue(portOption) ?? target.RdpPort;
         if (port is < 1 or > 65535)
         {
             throw new CliException($"The RDP port {port.ToString(CultureInfo.InvariantCulture)} is not a port clients can use; give the gateway's RDP port with --rdp-port.");
         }
 
-        var gateway = (parse.GetValue(gatewayOption) ?? server.PublicHost).Trim().TrimEnd('.').ToLowerInvariant();
+        var gateway = (parse.GetValue(gatewayOption) ?? target.PublicHost).Trim().TrimEnd('.').ToLowerInvariant();
         if (gateway.Length == 0 || IPAddress.TryParse(gateway, out _) || gateway.StartsWith('['))
         {
             throw new CliException($"The gateway address '{gateway}' is not a DNS name, so FreeRDP could not take the host's name from /v: (an IP address gives its first number); give a DNS name of the gateway with --gateway-address NAME (with a wildcard record *.NAME pointing at it).");
@@ -205,9 +197,18 @@ internal static class ClientCommands
             throw new CliException($"The gateway address '{gateway}' must be a DNS name only (no scheme or port); give the RDP port with --rdp-port.");
         }
 
-        return new ClientTarget($"{label}.{gateway}:{port.ToString(CultureInfo.InvariantCulture)}", server.PublicName);
+        return new ClientTarget($"{target.Label}.{gateway}:{port.ToString(CultureInfo.InvariantCulture)}", target.PublicName, target.CertificateSha256);
+    }
+
+    /// <summary>On stderr (the command line or file stays as it is): the certificate clients should see, when the server gave it.</summary>
+    private static async Task NoteCertificateAsync(CliContext context, ClientTarget target)
+    {
+        if (target.CertificateSha256 is { } hash)
+        {
+            await context.Error.WriteLineAsync($"The gateway's certificate has SHA-256 {hash}; check that the client shows this certificate when it first connects.").ConfigureAwait(false);
+        }
     }
 }
 
 /// <summary>What a client connects to: <c>HOST.GATEWAY:PORT</c> and the identity provider's public <c>host[:port]</c>.</summary>
-internal sealed record ClientTarget(string Address, string PublicName);
+internal sealed record ClientTarget(string Address, string PublicName, string? CertificateSha256 = null);

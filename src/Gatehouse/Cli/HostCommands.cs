@@ -1,10 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Gatehouse.Identity;
-using Gatehouse.Storage;
-using Microsoft.EntityFrameworkCore;
-
-using Host = Gatehouse.Storage.Host;
+using Gatehouse.Admin.Operations;
 
 namespace Gatehouse.Cli;
 
@@ -14,11 +10,12 @@ internal static class HostCommands
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var command = new Command("host", "Manage RDP hosts: create, list, show, test, delete.");
+        var command = new Command("host", "Manage RDP hosts: create, list, show, update, test, delete.");
         admin.AddTo(command);
         command.Subcommands.Add(CreateCommand(admin, environment));
         command.Subcommands.Add(ListCommand(admin, environment));
         command.Subcommands.Add(ShowCommand(admin, environment));
+        command.Subcommands.Add(UpdateCommand(admin, environment));
         command.Subcommands.Add(HostTestCommand.Create(admin, environment));
         command.Subcommands.Add(DeleteCommand(admin, environment));
         return command;
@@ -47,7 +44,7 @@ internal static class HostCommands
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var (backendHost, backendPort) = ParseBackend(parse.GetValue(backend)!);
-            var backendSecurity = string.Equals(parse.GetValue(security), "nla", StringComparison.OrdinalIgnoreCase) ? BackendSecurity.Nla : BackendSecurity.Tls;
+            var backendSecurity = parse.GetValue(security)!.ToLowerInvariant();
             var adminName = parse.GetValue(adminAccount);
             var userName = parse.GetValue(userAccount);
             if (string.IsNullOrWhiteSpace(adminName) && string.IsNullOrWhiteSpace(userName))
@@ -59,36 +56,9 @@ internal static class HostCommands
             var adminPassword = await ReadPasswordAsync(context, "admin", adminName, parse.GetValue(adminStdin), parse.GetValue(adminFile), ct).ConfigureAwait(false);
             var userPassword = await ReadPasswordAsync(context, "user", userName, parse.GetValue(userStdin), parse.GetValue(userFile), ct).ConfigureAwait(false);
 
-            var hostName = parse.GetValue(name)!;
-            var directory = context.Get<DirectoryService>();
-            Guid? groupId = null;
-            if (parse.GetValue(hostGroup) is { Length: > 0 } groupName)
-            {
-                groupId = (await Lookups.HostGroupAsync(context, groupName, ct).ConfigureAwait(false)).Id;
-            }
-
-            var aliasNames = parse.GetValue(aliases) ?? [];
-            foreach (var label in aliasNames.Prepend(hostName))
-            {
-                if (RdpScope.TryValidateLabel(label, out var normalized, out _)
-                    && (await context.Db.Hosts.AnyAsync(h => h.Name == normalized, ct).ConfigureAwait(false) || await context.Db.HostAliases.AnyAsync(a => a.Name == normalized, ct).ConfigureAwait(false)))
-                {
-                    throw new CliException($"The name '{normalized}' is already used by a host or alias; 'gatehouse host list' shows them (delete the old host first to replace it).");
-                }
-            }
-
-            Host host;
-            try
-            {
-                host = await directory.CreateHostAsync(context.Tenant.Id, hostName, backendHost, backendPort, backendSecurity,
-                    NullIfEmpty(adminName), adminPassword, NullIfEmpty(userName), userPassword, aliasNames, groupId, ct).ConfigureAwait(false);
-            }
-            catch (ArgumentException e)
-            {
-                throw new CliException($"{CliRunner.Sentence(e)} Use the host's short name (letters, digits and '-'), as users type it in their RDP client.", e);
-            }
-
-            await context.Output.WriteLineAsync($"Created host {host.Name} ({host.Id}) → {backendHost}:{backendPort.ToString(CultureInfo.InvariantCulture)} over {backendSecurity.ToString().ToLowerInvariant()}.").ConfigureAwait(false);
+            var host = await context.Client.CreateHostAsync(new CreateHostRequest(parse.GetValue(name)!, backendHost, backendPort, backendSecurity,
+                parse.GetValue(hostGroup), parse.GetValue(aliases) ?? [], NullIfEmpty(adminName), adminPassword, NullIfEmpty(userName), userPassword), ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Created host {host.Name} ({host.Id}) → {backendHost}:{backendPort.ToString(CultureInfo.InvariantCulture)} over {backendSecurity}.").ConfigureAwait(false);
             await context.Output.WriteLineAsync($"Give users access with: gatehouse role assignment create --role \"Virtual Machine User Login\" --assignee USER --scope /hosts/{host.Name}").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
@@ -101,7 +71,7 @@ internal static class HostCommands
         var command = new Command("list", "List the hosts (account names only, never passwords).") { output };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var rows = await LoadRowsAsync(context, null, ct).ConfigureAwait(false);
+            var rows = await context.Client.ListHostsAsync(ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(rows).ConfigureAwait(false);
@@ -125,8 +95,7 @@ internal static class HostCommands
         var command = new Command("show", "Show a host (account names only, never passwords).") { name, output };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var host = await Lookups.HostAsync(context, parse.GetValue(name)!, ct).ConfigureAwait(false);
-            var row = (await LoadRowsAsync(context, host.Id, ct).ConfigureAwait(false)).Single();
+            var row = await context.Client.GetHostAsync(parse.GetValue(name)!, ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(row).ConfigureAwait(false);
@@ -157,17 +126,77 @@ internal static class HostCommands
         var command = new Command("delete", "Delete a host, its aliases and the role assignments scoped to it (a later host with the same name starts with no access).") { name };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var host = await Lookups.HostAsync(context, parse.GetValue(name)!, ct).ConfigureAwait(false);
-            var scope = $"/hosts/{host.Name}";
-            var db = context.Db;
-            var assignments = await db.RoleAssignments.Where(a => a.TenantId == context.Tenant.Id && a.Scope == scope).ExecuteDeleteAsync(ct).ConfigureAwait(false);
-            await db.HostAliases.Where(a => a.HostId == host.Id).ExecuteDeleteAsync(ct).ConfigureAwait(false);
-            await db.Consents.Where(c => c.HostId == host.Id).ExecuteDeleteAsync(ct).ConfigureAwait(false);
-            await db.Hosts.Where(h => h.Id == host.Id).ExecuteDeleteAsync(ct).ConfigureAwait(false);
-            await context.Output.WriteLineAsync($"Deleted host {host.Name} and {assignments.ToString(CultureInfo.InvariantCulture)} role assignment(s) at {scope}. Live sessions to it go on until they end or are killed ('gatehouse sessions list').").ConfigureAwait(false);
+            var deleted = await context.Client.DeleteHostAsync(parse.GetValue(name)!, ct).ConfigureAwait(false);
+            var scope = $"/hosts/{deleted.Name}";
+            await context.Output.WriteLineAsync($"Deleted host {deleted.Name} and {deleted.RoleAssignmentsDeleted.ToString(CultureInfo.InvariantCulture)} role assignment(s) at {scope}. Live sessions to it go on until they end or are killed ('gatehouse sessions list').").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    private static Command UpdateCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var name = new Argument<string>("NAME") { Description = "The host's name or alias." };
+        var backend = new Option<string?>("--backend") { Description = "A new backend address, HOST:PORT." };
+        var security = new Option<string?>("--backend-security") { Description = "A new backend security: tls or nla." };
+        security.AcceptOnlyFromAmong("tls", "nla");
+        var hostGroup = new Option<string?>("--host-group") { Description = "Move the host into this host group." };
+        var noHostGroup = new Option<bool>("--no-host-group") { Description = "Take the host out of its host group (its scope is then only /hosts/NAME and /)." };
+        var aliases = new Option<string[]>("--alias") { Description = "The host's aliases from now on (repeatable; replaces the old set).", Arity = ArgumentArity.ZeroOrMore };
+        var noAliases = new Option<bool>("--no-aliases") { Description = "Remove every alias." };
+        var adminAccount = new Option<string?>("--admin-account") { Description = "A new admin account (NAME or DOMAIN\\NAME; needs its password), or \"\" to remove it." };
+        var adminStdin = new Option<bool>("--admin-password-stdin") { Description = "Read a new admin account password from standard input (the first line)." };
+        var adminFile = new Option<FileInfo?>("--admin-password-file") { Description = "Read a new admin account password from FILE." };
+        var userAccount = new Option<string?>("--user-account") { Description = "A new user account (NAME or DOMAIN\\NAME; needs its password), or \"\" to remove it." };
+        var userStdin = new Option<bool>("--user-password-stdin") { Description = "Read a new user account password from standard input (the first line; the second with --admin-password-stdin)." };
+        var userFile = new Option<FileInfo?>("--user-password-file") { Description = "Read a new user account password from FILE." };
+        var command = new Command("update", "Change a host: backend, backend security, host group, aliases, mapped accounts and their passwords (what is not given stays as it is).")
+        {
+            name, backend, security, hostGroup, noHostGroup, aliases, noAliases, adminAccount, adminStdin, adminFile, userAccount, userStdin, userFile,
+        };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            if (parse.GetValue(hostGroup) is not null && parse.GetValue(noHostGroup))
+            {
+                throw new CliException("Use either --host-group NAME or --no-host-group, not both.");
+            }
+
+            var aliasList = parse.GetValue(aliases);
+            if (aliasList is { Length: > 0 } && parse.GetValue(noAliases))
+            {
+                throw new CliException("Use either --alias NAME (the new set) or --no-aliases, not both.");
+            }
+
+            (string Host, int Port)? target = parse.GetValue(backend) is { } text ? ParseBackend(text) : null;
+            var adminPassword = await ReadNewPasswordAsync(context, "admin", parse.GetValue(adminStdin), parse.GetValue(adminFile), ct).ConfigureAwait(false);
+            var userPassword = await ReadNewPasswordAsync(context, "user", parse.GetValue(userStdin), parse.GetValue(userFile), ct).ConfigureAwait(false);
+            var request = new UpdateHostRequest(
+                target?.Host,
+                target?.Port,
+                parse.GetValue(security),
+                parse.GetValue(noHostGroup) ? string.Empty : parse.GetValue(hostGroup),
+                parse.GetValue(noAliases) ? [] : aliasList is { Length: > 0 } ? aliasList : null,
+                parse.GetValue(adminAccount),
+                adminPassword,
+                parse.GetValue(userAccount),
+                userPassword);
+            var host = await context.Client.UpdateHostAsync(parse.GetValue(name)!, request, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Updated host {host.Name}: backend {host.Backend} over {host.BackendSecurity}, host group {host.HostGroup ?? "(none)"}, aliases {(host.Aliases.Count == 0 ? "(none)" : string.Join(", ", host.Aliases))}, admin account {host.AdminAccount ?? "(none)"}, user account {host.UserAccount ?? "(none)"}.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<string?> ReadNewPasswordAsync(CliContext context, string which, bool fromStdin, FileInfo? file, CancellationToken cancellationToken)
+    {
+        if (fromStdin && file is not null)
+        {
+            throw new CliException($"Give the new {which} password from one of --{which}-password-stdin or --{which}-password-file FILE, not both.");
+        }
+
+        return fromStdin || file is not null
+            ? await ReadPasswordAsync(context, which, "(new)", fromStdin, file, cancellationToken).ConfigureAwait(false)
+            : null;
     }
 
     private static async Task<string?> ReadPasswordAsync(CliContext context, string which, string? account, bool fromStdin, FileInfo? file, CancellationToken cancellationToken)
@@ -252,33 +281,4 @@ internal static class HostCommands
     }
 
     private static string? NullIfEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
-
-    private static async Task<List<HostRow>> LoadRowsAsync(CliContext context, Guid? only, CancellationToken cancellationToken)
-    {
-        var tenant = context.Tenant.Id;
-        var query = context.Db.Hosts.AsNoTracking().Include(h => h.Aliases).Where(h => h.TenantId == tenant);
-        if (only is { } id)
-        {
-            query = query.Where(h => h.Id == id);
-        }
-
-        var hosts = await query.OrderBy(h => h.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
-        var groups = await context.Db.HostGroups.AsNoTracking().Where(g => g.TenantId == tenant).ToDictionaryAsync(g => g.Id, g => g.Name, cancellationToken).ConfigureAwait(false);
-        return [.. hosts.Select(h => new HostRow(
-            h.Id,
-            h.Name,
-            [.. h.Aliases.Select(a => a.Name).Order(StringComparer.Ordinal)],
-            h.BackendHost.Contains(':', StringComparison.Ordinal) ? $"[{h.BackendHost}]:{h.BackendPort}" : $"{h.BackendHost}:{h.BackendPort}",
-            h.BackendSecurity.ToString().ToLowerInvariant(),
-            h.HostGroupId is { } g ? groups.GetValueOrDefault(g) : null,
-            h.AdminAccountName,
-            h.AdminSecretProtected is not null,
-            h.UserAccountName,
-            h.UserSecretProtected is not null,
-            h.CreatedAt))];
-    }
-
-    /// <summary>A host as listed: account names and whether a password is set, never the password.</summary>
-    private sealed record HostRow(Guid Id, string Name, IReadOnlyList<string> Aliases, string Backend, string BackendSecurity, string? HostGroup,
-        string? AdminAccount, bool AdminPasswordSet, string? UserAccount, bool UserPasswordSet, DateTimeOffset CreatedAt);
 }

@@ -1,8 +1,5 @@
 using System.CommandLine;
-using System.Net;
-using System.Text.Json;
-using Gatehouse.Storage;
-using Microsoft.EntityFrameworkCore;
+using Gatehouse.Admin.Operations;
 
 namespace Gatehouse.Cli;
 
@@ -13,7 +10,7 @@ namespace Gatehouse.Cli;
 internal static class LocationCommands
 {
     /// <summary>Most ranges in one location.</summary>
-    public const int MaxRanges = 2000;
+    public const int MaxRanges = AdminOperations.MaxRanges;
 
     public static Command Create(CliEnvironment environment)
     {
@@ -34,42 +31,9 @@ internal static class LocationCommands
         var command = new Command("create", "Create a named location.") { name, ranges, trusted };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var display = parse.GetValue(name)!.Trim();
             var cidrs = parse.GetValue(ranges) ?? [];
-            if (display.Length is 0 or > GatehouseDbContext.NameLength)
-            {
-                throw new CliException($"--name must be 1-{GatehouseDbContext.NameLength} characters.");
-            }
-
-            if (cidrs.Length is 0 or > MaxRanges)
-            {
-                throw new CliException($"Give 1-{MaxRanges} ranges with --cidr.");
-            }
-
-            foreach (var cidr in cidrs)
-            {
-                if (!IPNetwork.TryParse(cidr, out _))
-                {
-                    throw new CliException($"'{cidr}' is not a CIDR range (address/prefix, e.g. 10.0.0.0/8); check --cidr.");
-                }
-            }
-
-            if (await context.Db.NamedLocations.AnyAsync(l => l.TenantId == context.Tenant.Id && l.DisplayName == display, ct).ConfigureAwait(false))
-            {
-                throw new CliException($"A location named '{display}' already exists; delete it first or choose another name.");
-            }
-
-            var record = new NamedLocationRecord
-            {
-                Id = Guid.NewGuid(),
-                TenantId = context.Tenant.Id,
-                DisplayName = display,
-                IpRangesJson = JsonSerializer.Serialize(cidrs),
-                IsTrusted = parse.GetValue(trusted),
-            };
-            context.Db.NamedLocations.Add(record);
-            await context.Db.SaveChangesAsync(ct).ConfigureAwait(false);
-            await context.Output.WriteLineAsync($"Created location '{display}' ({record.Id}), {cidrs.Length} range(s){(record.IsTrusted ? ", trusted" : string.Empty)}.").ConfigureAwait(false);
+            var record = await context.Client.CreateLocationAsync(new CreateLocationRequest(parse.GetValue(name), cidrs, parse.GetValue(trusted)), ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Created location '{record.Name}' ({record.Id}), {record.Ranges.Count} range(s){(record.Trusted ? ", trusted" : string.Empty)}.").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
@@ -81,8 +45,7 @@ internal static class LocationCommands
         var command = new Command("list", "List the named locations.") { output };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var records = await context.Db.NamedLocations.AsNoTracking().Where(l => l.TenantId == context.Tenant.Id).OrderBy(l => l.DisplayName).ToListAsync(ct).ConfigureAwait(false);
-            var rows = records.Select(r => new LocationRow(r.Id, r.DisplayName, r.IsTrusted, JsonSerializer.Deserialize<List<string>>(r.IpRangesJson) ?? [])).ToList();
+            var rows = await context.Client.ListLocationsAsync(ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(rows).ConfigureAwait(false);
@@ -104,18 +67,10 @@ internal static class LocationCommands
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var value = parse.GetValue(name)!;
-            var id = Guid.TryParse(value, out var parsed) ? parsed : Guid.Empty;
-            var deleted = await context.Db.NamedLocations.Where(l => l.TenantId == context.Tenant.Id && (l.DisplayName == value || l.Id == id)).ExecuteDeleteAsync(ct).ConfigureAwait(false);
-            if (deleted == 0)
-            {
-                throw new CliException($"There is no location '{value}'; 'gatehouse location list' shows them.");
-            }
-
+            await context.Client.DeleteLocationAsync(value, ct).ConfigureAwait(false);
             await context.Output.WriteLineAsync($"Deleted location '{value}'.").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
     }
-
-    private sealed record LocationRow(Guid Id, string Name, bool Trusted, IReadOnlyList<string> Ranges);
 }

@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Gatehouse.Identity;
-using Gatehouse.Storage;
-using Microsoft.EntityFrameworkCore;
+using Gatehouse.Admin.Operations;
 
 namespace Gatehouse.Cli;
 
@@ -25,43 +23,13 @@ internal static class LogCommands
         var list = new Command("list", "List sign-in attempts, newest first.") { user, host, result, since, limit, output };
         list.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var query = context.Db.SignIns.AsNoTracking().Where(s => s.TenantId == context.Tenant.Id);
-            if (parse.GetValue(user) is { Length: > 0 } upn)
-            {
-                var found = await context.Get<DirectoryService>().FindUserByUpnAsync(upn, ct).ConfigureAwait(false);
-                var name = upn.Trim();
-                query = found is null ? query.Where(s => s.UserPrincipalName == name) : query.Where(s => s.UserId == found.Id || s.UserPrincipalName == name);
-            }
-
-            if (parse.GetValue(host) is { Length: > 0 } hostName)
-            {
-                var normalized = DirectoryService.NormalizeName(hostName);
-                query = query.Where(s => s.HostName == normalized);
-            }
-
-            if (parse.GetValue(result) is { Length: > 0 } outcome)
-            {
-                query = query.Where(s => s.Result == outcome);
-            }
-
-            if (parse.GetValue(since) is { Length: > 0 } duration)
-            {
-                if (!CliRunner.TryParseDuration(duration, out var span))
-                {
-                    throw new CliException($"--since '{duration}' is not a duration; use a number and a unit: 90s, 30m, 1h, 7d or 2w.");
-                }
-
-                var from = context.Now - span;
-                query = query.Where(s => s.Time >= from);
-            }
-
             var take = parse.GetValue(limit);
             if (take <= 0)
             {
                 throw new CliException("--limit must be a positive number of rows.");
             }
 
-            var rows = (await query.OrderByDescending(s => s.Sequence).Take(take).ToListAsync(ct).ConfigureAwait(false)).Select(ToRow).ToList();
+            var rows = await context.Client.ListSignInsAsync(new SignInQuery(parse.GetValue(user), parse.GetValue(host), parse.GetValue(result), parse.GetValue(since), take), ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(rows).ConfigureAwait(false);
@@ -81,23 +49,7 @@ internal static class LogCommands
         var show = new Command("show", "Show one sign-in attempt with the reason, the policies' outcomes and what to fix.") { id, showOutput };
         show.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var text = parse.GetValue(id)!;
-            SignInRecord? record = null;
-            if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
-            {
-                record = await context.Db.SignIns.AsNoTracking().FirstOrDefaultAsync(s => s.Sequence == sequence && s.TenantId == context.Tenant.Id, ct).ConfigureAwait(false);
-            }
-            else if (Guid.TryParse(text, out var guid))
-            {
-                record = await context.Db.SignIns.AsNoTracking().FirstOrDefaultAsync(s => s.Id == guid && s.TenantId == context.Tenant.Id, ct).ConfigureAwait(false);
-            }
-
-            if (record is null)
-            {
-                throw new CliException($"There is no sign-in '{text}'; 'gatehouse signins list' shows the sequence numbers (#).");
-            }
-
-            var row = ToRow(record);
+            var row = await context.Client.GetSignInAsync(parse.GetValue(id)!, ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, showOutput))
             {
                 await context.WriteJsonAsync(row).ConfigureAwait(false);
@@ -131,7 +83,7 @@ internal static class LogCommands
         var verify = new Command("verify", "Check the sign-in log's hash chain: exit code 0 when intact; otherwise 2, with every problem listed (edited, deleted, reordered rows, truncated tail).");
         verify.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var verification = await context.Get<SignInLogService>().VerifyAsync(ct).ConfigureAwait(false);
+            var verification = await context.Client.VerifySignInsAsync(ct).ConfigureAwait(false);
             if (verification.Intact)
             {
                 await context.Output.WriteLineAsync($"The sign-in log is intact: {verification.Rows.ToString(CultureInfo.InvariantCulture)} rows, every link and hash checked.").ConfigureAwait(false);
@@ -163,9 +115,7 @@ internal static class LogCommands
         var list = new Command("list", "List live sessions (on every node), newest first.") { output };
         list.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var sessions = await context.Get<SessionStore>().ListLiveAsync(ct).ConfigureAwait(false);
-            var rows = sessions.Where(s => s.TenantId == context.Tenant.Id).Select(s => new SessionRow(
-                s.Id, s.UserPrincipalName, s.HostName, s.Role, s.Account, s.ClientAddress, s.Protocol, s.Node, s.StartedAt, s.KillRequestedAt, s.BytesFromClient, s.BytesFromBackend)).ToList();
+            var rows = await context.Client.ListSessionsAsync(ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(rows).ConfigureAwait(false);
@@ -185,15 +135,8 @@ internal static class LogCommands
         kill.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var sessionId = Lookups.ParseId(parse.GetValue(id)!, "a session");
-            var session = await context.Db.Sessions.AsNoTracking().FirstOrDefaultAsync(s => s.Id == sessionId && s.TenantId == context.Tenant.Id, ct).ConfigureAwait(false);
-            if (session is null || !await context.Get<SessionStore>().RequestKillAsync(sessionId, ct).ConfigureAwait(false))
-            {
-                throw new CliException(session is null
-                    ? $"There is no session {sessionId}; 'gatehouse sessions list' shows the live sessions."
-                    : $"Session {sessionId} has already ended ({session.EndReason ?? "no reason recorded"}).");
-            }
-
-            await context.Output.WriteLineAsync($"Kill requested for session {sessionId} ({session.UserPrincipalName} on {session.HostName}); node {session.Node} ends it within about a second.").ConfigureAwait(false);
+            var session = await context.Client.KillSessionAsync(sessionId, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Kill requested for session {sessionId} ({session.User} on {session.Host}); node {session.Node} ends it within about a second.").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
 
@@ -202,16 +145,5 @@ internal static class LogCommands
         return command;
     }
 
-    private static SignInRow ToRow(SignInRecord s) => new(
-        s.Sequence, s.Id, s.Time, s.Result, s.UserPrincipalName, s.HostName, s.ClientAddress, s.Protocol, s.Methods, s.Code,
-        s.RoleName, s.TargetAccount, s.SessionId, s.CorrelationId, s.Reason, s.UserMessage, s.Fix, s.PoliciesJson);
-
     private static string Shorten(string text, int max) => text.Length <= max ? text : text[..(max - 1)] + "…";
-
-    private sealed record SignInRow(long Sequence, Guid Id, DateTimeOffset Time, string Result, string? User, string? Host, string? ClientAddress,
-        string Protocol, string? Methods, string? Code, string? Role, string? Account, Guid? SessionId, string CorrelationId, string Reason,
-        string? UserMessage, string? Fix, string? Policies);
-
-    private sealed record SessionRow(Guid Id, string User, string Host, string Role, string Account, string ClientAddress, string Protocol, string Node,
-        DateTimeOffset StartedAt, DateTimeOffset? KillRequestedAt, long BytesFromClient, long BytesFromBackend);
 }

@@ -1,8 +1,6 @@
 using System.CommandLine;
 using Gatehouse.Access;
-using Gatehouse.Identity;
-using Gatehouse.Storage;
-using Microsoft.EntityFrameworkCore;
+using Gatehouse.Admin.Operations;
 
 namespace Gatehouse.Cli;
 
@@ -12,14 +10,64 @@ internal static class PolicyCommands
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var command = new Command("policy", "Conditional Access policies: create from JSON, list, show, delete, what-if.");
+        var command = new Command("policy", "Conditional Access policies: create from JSON, list, show, replace, enable, disable, report-only, delete, what-if.");
         admin.AddTo(command);
         command.Subcommands.Add(CreateCommand(admin, environment));
         command.Subcommands.Add(ListCommand(admin, environment));
         command.Subcommands.Add(ShowCommand(admin, environment));
         command.Subcommands.Add(DeleteCommand(admin, environment));
+        command.Subcommands.Add(ReplaceCommand(admin, environment));
+        command.Subcommands.Add(StateCommand("enable", "enabled", "Enable a policy (evaluated and enforced).", admin, environment));
+        command.Subcommands.Add(StateCommand("disable", "disabled", "Disable a policy (not evaluated).", admin, environment));
+        command.Subcommands.Add(StateCommand("report-only", "enabledForReportingButNotEnforced", "Evaluate a policy and log its outcome without enforcing it.", admin, environment));
         command.Subcommands.Add(WhatIfCommand(admin, environment));
         return command;
+    }
+
+    private static Command ReplaceCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var name = new Argument<string>("NAME") { Description = "The policy's displayName (or id)." };
+        var file = new Option<FileInfo>("--file") { Description = "The new policy JSON (the form 'policy show' prints); the policy keeps its id.", Required = true };
+        var command = new Command("replace", "Replace a policy with a new version from a JSON file (checked first).") { name, file };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var json = await ReadPolicyFileAsync(parse.GetValue(file)!, "replace", ct).ConfigureAwait(false);
+            var record = await context.Client.ReplacePolicyAsync(parse.GetValue(name)!, json, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Replaced policy '{record.Name}' ({record.Id}), state {record.State}.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Command StateCommand(string verb, string state, string description, AdminOptions admin, CliEnvironment environment)
+    {
+        var name = new Argument<string>("NAME") { Description = "The policy's displayName (or id)." };
+        var command = new Command(verb, description) { name };
+        command.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var record = await context.Client.SetPolicyStateAsync(parse.GetValue(name)!, state, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Policy '{record.Name}' is now {record.State}.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static async Task<string> ReadPolicyFileAsync(FileInfo info, string verb, CancellationToken cancellationToken)
+    {
+        if (!info.Exists)
+        {
+            throw new CliException($"The policy file {info.FullName} does not exist; check --file.");
+        }
+
+        if (info.Length > PolicyJson.MaxBytes)
+        {
+            throw new CliException($"The policy file {info.FullName} is larger than {PolicyJson.MaxBytes} bytes; a policy is a small JSON document.");
+        }
+
+        var json = await File.ReadAllTextAsync(info.FullName, cancellationToken).ConfigureAwait(false);
+        return PolicyJson.TryParse(json, out _, out var error)
+            ? json
+            : throw new CliException($"{info.Name}: {error} Fix the file and run 'gatehouse policy {verb}' again.");
     }
 
     private static Command CreateCommand(AdminOptions admin, CliEnvironment environment)
@@ -28,44 +76,9 @@ internal static class PolicyCommands
         var command = new Command("create", "Create a policy from a JSON file; it is checked first (unknown members and values are refused).") { file };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var info = parse.GetValue(file)!;
-            if (!info.Exists)
-            {
-                throw new CliException($"The policy file {info.FullName} does not exist; check --file.");
-            }
-
-            if (info.Length > PolicyJson.MaxBytes)
-            {
-                throw new CliException($"The policy file {info.FullName} is larger than {PolicyJson.MaxBytes} bytes; a policy is a small JSON document.");
-            }
-
-            var json = await File.ReadAllTextAsync(info.FullName, ct).ConfigureAwait(false);
-            if (!PolicyJson.TryParse(json, out var policy, out var error))
-            {
-                throw new CliException($"{info.Name}: {error} Fix the file and run 'gatehouse policy create' again.");
-            }
-
-            var normalized = DirectoryService.NormalizeName(policy.DisplayName);
-            if (await context.Db.Policies.AnyAsync(p => p.TenantId == context.Tenant.Id && p.NormalizedName == normalized, ct).ConfigureAwait(false))
-            {
-                throw new CliException($"A policy named '{policy.DisplayName}' already exists; delete it first ('gatehouse policy delete \"{policy.DisplayName}\"') or choose another displayName.");
-            }
-
-            var now = context.Now;
-            var record = new PolicyRecord
-            {
-                Id = Guid.NewGuid(),
-                TenantId = context.Tenant.Id,
-                DisplayName = policy.DisplayName.Trim(),
-                NormalizedName = normalized,
-                State = AccessProbe.StateName(policy.State),
-                CreatedAt = now,
-                ModifiedAt = now,
-            };
-            record.Json = PolicyJson.Serialize(policy with { Id = record.Id });
-            context.Db.Policies.Add(record);
-            await context.Db.SaveChangesAsync(ct).ConfigureAwait(false);
-            await context.Output.WriteLineAsync($"Created policy '{record.DisplayName}' ({record.Id}), state {record.State}. Check its effect with 'gatehouse policy what-if --user UPN --host NAME'.").ConfigureAwait(false);
+            var json = await ReadPolicyFileAsync(parse.GetValue(file)!, "create", ct).ConfigureAwait(false);
+            var record = await context.Client.CreatePolicyAsync(json, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Created policy '{record.Name}' ({record.Id}), state {record.State}. Check its effect with 'gatehouse policy what-if --user UPN --host NAME'.").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
@@ -77,12 +90,7 @@ internal static class PolicyCommands
         var command = new Command("list", "List the policies.") { output };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var records = await context.Db.Policies.AsNoTracking().Where(p => p.TenantId == context.Tenant.Id).OrderBy(p => p.CreatedAt).ToListAsync(ct).ConfigureAwait(false);
-            var rows = records.Select(r =>
-            {
-                var parsed = PolicyJson.TryParse(r.Json, out var policy, out var error);
-                return new PolicyRow(r.Id, r.DisplayName, r.State, parsed ? Controls(policy!) : $"unreadable: {error}", r.CreatedAt, r.ModifiedAt);
-            }).ToList();
+            var rows = await context.Client.ListPoliciesAsync(ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(rows).ConfigureAwait(false);
@@ -103,8 +111,7 @@ internal static class PolicyCommands
         var command = new Command("show", "Print a policy's JSON (the form 'policy create' takes).") { name };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var record = await FindAsync(context, parse.GetValue(name)!, ct).ConfigureAwait(false);
-            await context.Output.WriteLineAsync(record.Json).ConfigureAwait(false);
+            await context.Output.WriteLineAsync(await context.Client.GetPolicyJsonAsync(parse.GetValue(name)!, ct).ConfigureAwait(false)).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
@@ -116,9 +123,8 @@ internal static class PolicyCommands
         var command = new Command("delete", "Delete a policy.") { name };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var record = await FindAsync(context, parse.GetValue(name)!, ct).ConfigureAwait(false);
-            await context.Db.Policies.Where(p => p.Id == record.Id).ExecuteDeleteAsync(ct).ConfigureAwait(false);
-            await context.Output.WriteLineAsync($"Deleted policy '{record.DisplayName}'.").ConfigureAwait(false);
+            var deleted = await context.Client.DeletePolicyAsync(parse.GetValue(name)!, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Deleted policy '{deleted.Deleted}'.").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
@@ -134,73 +140,34 @@ internal static class PolicyCommands
         var command = new Command("what-if", "Show what every policy does to a sign-in of USER to HOST now, and the final verdict of the access check.") { user, host, ip, mfa, output };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var probe = await AccessProbe.RunAsync(context, parse.GetValue(user)!, parse.GetValue(host)!, parse.GetValue(ip), parse.GetValue(mfa), ct).ConfigureAwait(false);
-            var decision = probe.Decision;
-            var mfaNeeded = probe.MfaWouldHelp && decision.Refusal == AccessRefusal.PolicyControlMissing;
+            var result = await context.Client.WhatIfAsync(new WhatIfRequest(parse.GetValue(user), parse.GetValue(host), parse.GetValue(ip), parse.GetValue(mfa)), ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
-                await context.WriteJsonAsync(new WhatIfResult(
-                    probe.User.UserPrincipalName, probe.Host.Name, probe.ClientAddress?.ToString(), probe.Methods, probe.PolicyLines,
-                    decision.Allowed, decision.Refusal.ToString(), decision.Reason, decision.UserMessage, decision.Fix, mfaNeeded)).ConfigureAwait(false);
+                await context.WriteJsonAsync(result).ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
 
-            await context.Output.WriteLineAsync($"What if {probe.User.UserPrincipalName} signs in to {probe.Host.Name} from {probe.ClientAddress?.ToString() ?? "an unknown address"} with {string.Join(" + ", probe.Methods)}:").ConfigureAwait(false);
-            context.WriteTable(["Policy", "State", "Result", "Reason"], probe.PolicyLines.Select(p => (IReadOnlyList<string?>)[p.Policy, p.State, p.Result, p.Reason]));
-            if (probe.BrokenPolicy is not null)
+            await context.Output.WriteLineAsync($"What if {result.User} signs in to {result.Host} from {result.ClientAddress ?? "an unknown address"} with {string.Join(" + ", result.Methods)}:").ConfigureAwait(false);
+            context.WriteTable(["Policy", "State", "Result", "Reason"], result.Policies.Select(p => (IReadOnlyList<string?>)[p.Policy, p.State, p.Result, p.Reason]));
+            if (result.BrokenPolicy is not null)
             {
-                await context.Output.WriteLineAsync($"Unreadable: {probe.BrokenPolicy}").ConfigureAwait(false);
+                await context.Output.WriteLineAsync($"Unreadable: {result.BrokenPolicy}").ConfigureAwait(false);
             }
 
-            await context.Output.WriteLineAsync($"Verdict: {AccessProbe.Verdict(decision)}").ConfigureAwait(false);
-            if (!decision.Allowed)
+            await context.Output.WriteLineAsync($"Verdict: {result.Verdict}").ConfigureAwait(false);
+            if (!result.Allowed)
             {
-                await context.Output.WriteLineAsync($"The client would see: \"{decision.UserMessage}\"").ConfigureAwait(false);
-                if (mfaNeeded)
+                await context.Output.WriteLineAsync($"The client would see: \"{result.UserMessage}\"").ConfigureAwait(false);
+                if (result.MfaRequired)
                 {
                     await context.Output.WriteLineAsync("MFA is required: the same sign-in with multi-factor authentication would be allowed.").ConfigureAwait(false);
                 }
 
-                await context.Output.WriteLineAsync($"To fix: {decision.Fix}").ConfigureAwait(false);
+                await context.Output.WriteLineAsync($"To fix: {result.Fix}").ConfigureAwait(false);
             }
 
             return ExitCodes.Ok;
         });
         return command;
     }
-
-    private static async Task<PolicyRecord> FindAsync(CliContext context, string name, CancellationToken cancellationToken)
-    {
-        var normalized = DirectoryService.NormalizeName(name);
-        var id = Guid.TryParse(name, out var parsed) ? parsed : Guid.Empty;
-        var record = await context.Db.Policies.AsNoTracking()
-            .FirstOrDefaultAsync(p => p.TenantId == context.Tenant.Id && (p.NormalizedName == normalized || p.Id == id), cancellationToken).ConfigureAwait(false);
-        return record ?? throw new CliException($"There is no policy '{name}'; 'gatehouse policy list' shows the policies.");
-    }
-
-    private static string Controls(ConditionalAccessPolicy policy)
-    {
-        var parts = new List<string>();
-        if (policy.GrantControls is { BuiltInControls.Count: > 0 } grant)
-        {
-            parts.Add(string.Join($" {grant.Operator} ", grant.BuiltInControls));
-        }
-
-        if (policy.SessionControls?.SignInFrequency is { } frequency)
-        {
-            parts.Add($"sign-in every {frequency.Value} {frequency.Type}");
-        }
-
-        if (policy.SessionControls?.MaxSessionMinutes is { } minutes)
-        {
-            parts.Add($"sessions ≤ {minutes} min");
-        }
-
-        return string.Join("; ", parts);
-    }
-
-    private sealed record PolicyRow(Guid Id, string Name, string State, string Controls, DateTimeOffset CreatedAt, DateTimeOffset ModifiedAt);
-
-    private sealed record WhatIfResult(string User, string Host, string? ClientAddress, IReadOnlyList<string> Methods, IReadOnlyList<PolicyLine> Policies,
-        bool Allowed, string Refusal, string Reason, string? UserMessage, string? Fix, bool MfaRequired);
 }

@@ -1,7 +1,5 @@
 using System.CommandLine;
-using Gatehouse.Identity;
-using Gatehouse.Storage;
-using Microsoft.EntityFrameworkCore;
+using Gatehouse.Admin.Operations;
 using QRCoder;
 
 namespace Gatehouse.Cli;
@@ -45,28 +43,11 @@ internal static class UserCommands
 
             var name = parse.GetValue(upn)!;
             var password = parse.GetValue(passwordStdin) ? await context.ReadSecretLineAsync("the password").ConfigureAwait(false) : null;
-            if (await context.Get<DirectoryService>().FindUserByUpnAsync(name, ct).ConfigureAwait(false) is not null)
+            var created = await context.Client.CreateUserAsync(new CreateUserRequest(name, parse.GetValue(displayName), password, TemporaryPassword: false), ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Created user {created.User.UserPrincipalName} ({created.User.Id}).").ConfigureAwait(false);
+            if (created.TemporaryPassword is not null)
             {
-                throw new CliException($"A user '{name}' already exists; 'gatehouse user show {name}' shows it.");
-            }
-
-            var display = parse.GetValue(displayName) ?? name.Split('@')[0];
-            User user;
-            string? temporaryPassword;
-            try
-            {
-                (user, temporaryPassword) = await context.Get<DirectoryService>().CreateUserAsync(context.Tenant.Id, name, display, password, temporary: false, ct).ConfigureAwait(false);
-            }
-            catch (ArgumentException e)
-            {
-                var domains = await context.Db.TenantDomains.AsNoTracking().Where(d => d.TenantId == context.Tenant.Id).Select(d => d.Name).ToListAsync(ct).ConfigureAwait(false);
-                throw new CliException($"{CliRunner.Sentence(e)} Use a UPN in one of the tenant's domains: {string.Join(", ", domains)}.", e);
-            }
-
-            await context.Output.WriteLineAsync($"Created user {user.UserPrincipalName} ({user.Id}).").ConfigureAwait(false);
-            if (temporaryPassword is not null)
-            {
-                await context.Output.WriteLineAsync($"Temporary password: {temporaryPassword}").ConfigureAwait(false);
+                await context.Output.WriteLineAsync($"Temporary password: {created.TemporaryPassword}").ConfigureAwait(false);
                 await context.Output.WriteLineAsync("It is shown only now; the user must change it at the first sign-in.").ConfigureAwait(false);
             }
 
@@ -81,8 +62,7 @@ internal static class UserCommands
         var command = new Command("list", "List the users.") { output };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var users = await context.Db.Users.AsNoTracking().Where(u => u.TenantId == context.Tenant.Id).OrderBy(u => u.NormalizedUpn).ToListAsync(ct).ConfigureAwait(false);
-            var rows = users.Select(u => new UserRow(u.Id, u.UserPrincipalName, u.DisplayName, u.Enabled, u.MustChangePassword, MfaState(u), u.CreatedAt)).ToList();
+            var rows = await context.Client.ListUsersAsync(ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(rows).ConfigureAwait(false);
@@ -91,7 +71,7 @@ internal static class UserCommands
             {
                 context.WriteTable(
                     ["UPN", "Display name", "Enabled", "Temporary password", "MFA", "Object id"],
-                    rows.Select(r => (IReadOnlyList<string?>)[r.UserPrincipalName, r.DisplayName, YesNo(r.Enabled), YesNo(r.TemporaryPassword), r.Mfa, r.Id.ToString()]));
+                    rows.Select(r => (IReadOnlyList<string?>)[r.UserPrincipalName, r.DisplayName, YesNo(r.Enabled), YesNo(r.MustChangePassword), r.Mfa, r.Id.ToString()]));
             }
 
             return ExitCodes.Ok;
@@ -106,15 +86,9 @@ internal static class UserCommands
         var command = new Command("show", "Show a user, their groups and role assignments.") { upn, output };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var user = await Lookups.UserAsync(context, parse.GetValue(upn)!, ct).ConfigureAwait(false);
-            var principal = await context.Get<AccessService>().ExpandPrincipalAsync(user, ct).ConfigureAwait(false);
-            var groups = await context.Db.Groups.AsNoTracking().Where(g => principal.GroupIds.Contains(g.Id)).Select(g => g.Name).OrderBy(n => n).ToListAsync(ct).ConfigureAwait(false);
-            var rbac = await context.Get<AccessService>().LoadRbacAsync(context.Tenant.Id, ct).ConfigureAwait(false);
-            var assignments = await context.Db.RoleAssignments.AsNoTracking()
-                .Where(a => a.PrincipalId == user.Id || principal.GroupIds.Contains(a.PrincipalId)).ToListAsync(ct).ConfigureAwait(false);
-            var names = await Lookups.PrincipalNamesAsync(context, ct).ConfigureAwait(false);
-            var roles = assignments.Select(a => $"{rbac.FindRole(a.RoleDefinitionId)?.Name ?? a.RoleDefinitionId.ToString()} at {a.Scope}{(a.PrincipalId == user.Id ? "" : $" (through group {names.GetValueOrDefault(a.PrincipalId)})")}").ToList();
-            var details = new UserDetails(user.Id, user.UserPrincipalName, user.DisplayName, user.Enabled, user.MustChangePassword, MfaState(user), user.CreatedAt, user.PasswordChangedAt, groups, roles);
+            var details = await context.Client.GetUserAsync(parse.GetValue(upn)!, ct).ConfigureAwait(false);
+            var groups = details.Groups;
+            var roles = details.RoleAssignments;
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(details).ConfigureAwait(false);
@@ -127,7 +101,7 @@ internal static class UserCommands
                 ("Object id", details.Id.ToString()),
                 ("Display name", details.DisplayName),
                 ("Enabled", YesNo(details.Enabled)),
-                ("Temporary password", YesNo(details.TemporaryPassword)),
+                ("Temporary password", YesNo(details.MustChangePassword)),
                 ("MFA", details.Mfa),
                 ("Created", CliRunner.Format(details.CreatedAt)),
                 ("Password changed", CliRunner.Format(details.PasswordChangedAt)),
@@ -145,17 +119,7 @@ internal static class UserCommands
         var command = new Command(name, enabled ? "Enable a user (they can sign in again)." : "Disable a user: new sign-ins are refused.") { upn };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var user = await Lookups.UserAsync(context, parse.GetValue(upn)!, ct).ConfigureAwait(false);
-            var directory = context.Get<DirectoryService>();
-            if (enabled)
-            {
-                await directory.EnableAsync(user, ct).ConfigureAwait(false);
-            }
-            else
-            {
-                await directory.DisableAsync(user, ct).ConfigureAwait(false);
-            }
-
+            var user = await context.Client.SetUserEnabledAsync(parse.GetValue(upn)!, enabled, ct).ConfigureAwait(false);
             await context.Output.WriteLineAsync($"{user.UserPrincipalName} is {(enabled ? "enabled" : "disabled")}.").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
@@ -175,14 +139,13 @@ internal static class UserCommands
                 throw new CliException("Use either --password-stdin or --temporary-password, not both.");
             }
 
-            var user = await Lookups.UserAsync(context, parse.GetValue(upn)!, ct).ConfigureAwait(false);
             var fromStdin = parse.GetValue(passwordStdin);
-            var password = fromStdin ? await context.ReadSecretLineAsync("the new password").ConfigureAwait(false) : DirectoryService.GenerateTemporaryPassword();
-            await context.Get<DirectoryService>().SetPasswordAsync(user, password, mustChange: !fromStdin, ct).ConfigureAwait(false);
-            await context.Output.WriteLineAsync($"The password of {user.UserPrincipalName} was reset.").ConfigureAwait(false);
-            if (!fromStdin)
+            var password = fromStdin ? await context.ReadSecretLineAsync("the new password").ConfigureAwait(false) : null;
+            var reset = await context.Client.ResetPasswordAsync(parse.GetValue(upn)!, password, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"The password of {reset.UserPrincipalName} was reset.").ConfigureAwait(false);
+            if (reset.TemporaryPassword is not null)
             {
-                await context.Output.WriteLineAsync($"Temporary password: {password}").ConfigureAwait(false);
+                await context.Output.WriteLineAsync($"Temporary password: {reset.TemporaryPassword}").ConfigureAwait(false);
                 await context.Output.WriteLineAsync("It is shown only now; the user must change it at the next sign-in.").ConfigureAwait(false);
             }
 
@@ -203,9 +166,8 @@ internal static class UserCommands
         };
         enroll.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var user = await Lookups.UserAsync(context, parse.GetValue(upn)!, ct).ConfigureAwait(false);
-            var directory = context.Get<DirectoryService>();
-            var enrollment = await directory.BeginTotpEnrollmentAsync(user, "Gatehouse", ct).ConfigureAwait(false);
+            var enrollment = await context.Client.BeginMfaEnrollmentAsync(parse.GetValue(upn)!, ct).ConfigureAwait(false);
+            var user = enrollment.UserPrincipalName;
             await context.Output.WriteLineAsync(enrollment.OtpAuthUri).ConfigureAwait(false);
             if (!parse.GetValue(noQr))
             {
@@ -226,25 +188,24 @@ internal static class UserCommands
                     break;
                 }
 
-                if (await directory.ConfirmTotpAsync(user, code, ct).ConfigureAwait(false))
+                if ((await context.Client.ConfirmMfaAsync(user, code, ct).ConfigureAwait(false)).Confirmed)
                 {
-                    await context.Output.WriteLineAsync($"MFA is enrolled and confirmed for {user.UserPrincipalName}.").ConfigureAwait(false);
+                    await context.Output.WriteLineAsync($"MFA is enrolled and confirmed for {user}.").ConfigureAwait(false);
                     return ExitCodes.Ok;
                 }
 
                 await context.Error.WriteLineAsync("That code does not match; check the device's clock and enter the current code:").ConfigureAwait(false);
             }
 
-            throw new CliException($"The enrollment of {user.UserPrincipalName} was not confirmed, so it cannot be used to sign in; run 'gatehouse user mfa enroll {user.UserPrincipalName}' again and enter the app's current code.");
+            throw new CliException($"The enrollment of {user} was not confirmed, so it cannot be used to sign in; run 'gatehouse user mfa enroll {user}' again and enter the app's current code.");
         });
 
         var resetUpn = UpnArgument();
         var reset = new Command("reset", "Remove the user's one-time-code method (they enroll again).") { resetUpn };
         reset.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var user = await Lookups.UserAsync(context, parse.GetValue(resetUpn)!, ct).ConfigureAwait(false);
-            await context.Get<DirectoryService>().ResetTotpAsync(user, ct).ConfigureAwait(false);
-            await context.Output.WriteLineAsync($"The MFA method of {user.UserPrincipalName} was removed.").ConfigureAwait(false);
+            var reset = await context.Client.ResetMfaAsync(parse.GetValue(resetUpn)!, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"The MFA method of {reset.UserPrincipalName} was removed.").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
 
@@ -254,12 +215,4 @@ internal static class UserCommands
     }
 
     internal static string YesNo(bool value) => value ? "yes" : "no";
-
-    private static string MfaState(User user) =>
-        user.TotpConfirmedAt is not null ? "totp" : user.TotpSecretProtected is not null ? "totp (not confirmed)" : "none";
-
-    private sealed record UserRow(Guid Id, string UserPrincipalName, string DisplayName, bool Enabled, bool TemporaryPassword, string Mfa, DateTimeOffset CreatedAt);
-
-    private sealed record UserDetails(Guid Id, string UserPrincipalName, string DisplayName, bool Enabled, bool TemporaryPassword, string Mfa,
-        DateTimeOffset CreatedAt, DateTimeOffset PasswordChangedAt, IReadOnlyList<string> Groups, IReadOnlyList<string> RoleAssignments);
 }

@@ -119,7 +119,7 @@ public sealed class AdminApiTests
 
         using var create = await server.Client.SendAsync(Request(HttpMethod.Post, "/hosts", reader, VmHost("vm2")));
         var problem = await ProblemAsync(create, HttpStatusCode.Forbidden);
-        Assert.Equal("reader@contoso.test may not do this: No role assignment grants Gatehouse/hosts/write at /. Ask an Owner to assign a role that includes it.", problem.GetProperty("detail").GetString());
+        Assert.Equal("reader@contoso.test may not do this: No role assignment grants Gatehouse/hosts/write at /. Ask an Owner to assign a role that includes it. Built-in roles that include it: 'Owner', 'Contributor'.", problem.GetProperty("detail").GetString());
 
         using var after = await server.Client.SendAsync(Request(HttpMethod.Get, "/hosts/vm2", owner));
         await ProblemAsync(after, HttpStatusCode.NotFound);
@@ -226,7 +226,7 @@ public sealed class AdminApiTests
         using var json = JsonDocument.Parse(text);
         var assignment = Assert.Single(json.RootElement.EnumerateArray());
         Assert.Equal("Owner", assignment.GetProperty("role").GetString());
-        Assert.Equal("admin@contoso.test", assignment.GetProperty("principal").GetString());
+        Assert.Equal("admin@contoso.test", assignment.GetProperty("assignee").GetString());
         Assert.Equal("/", assignment.GetProperty("scope").GetString());
     }
 

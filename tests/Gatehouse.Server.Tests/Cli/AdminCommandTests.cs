@@ -316,14 +316,15 @@ public sealed class AdminCommandTests
     }
 
     [Fact]
-    public async Task Server_NotAvailableYet_SaysUseData()
+    public async Task Server_TogetherWithData_IsRefusedWithSentence()
     {
         await using var cli = await CliHarness.CreateAsync();
 
         var run = await cli.RunAsync("user", "list", "--server", "https://login.contoso.test:8443");
 
         Assert.Equal(1, run.ExitCode);
-        Assert.Contains("--server (administration over the REST API) is not available yet; run this command on the server's machine with --data DIR", run.Error, StringComparison.Ordinal);
+        Assert.Contains("--server cannot be combined with --data or --store", run.Error, StringComparison.Ordinal);
+        Assert.Equal(string.Empty, run.Output);
     }
 
     [Fact]

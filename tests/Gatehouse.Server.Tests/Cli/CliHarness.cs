@@ -45,12 +45,16 @@ internal sealed class CliHarness : IAsyncDisposable
 
     public Task<CliRun> RunAsync(params string[] args) => RunWithInputAsync(null, args);
 
-    public static async Task<CliRun> RunRawAsync(string? stdin, params string[] args)
+    public static Task<CliRun> RunRawAsync(string? stdin, params string[] args) => RunInAsync(new CliEnvironment(), stdin, args);
+
+    /// <summary>Runs the command tree with <paramref name="environment"/> (its input and terminal flag replaced).</summary>
+    public static async Task<CliRun> RunInAsync(CliEnvironment environment, string? stdin, params string[] args)
     {
+        ArgumentNullException.ThrowIfNull(environment);
         using var output = new StringWriter();
         using var error = new StringWriter();
         using var input = new StringReader(stdin ?? string.Empty);
-        var root = GatehouseCli.Create(new CliEnvironment { Input = input, OutputIsTerminal = false });
+        var root = GatehouseCli.Create(environment with { Input = input, OutputIsTerminal = false });
         var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = error });
         return new CliRun(exit, output.ToString(), error.ToString());
     }

@@ -100,7 +100,7 @@ public sealed class HostTestCommandTests
     /// Accepts one connection: reads the X.224 Connection Request (records the cookie), answers with
     /// the given negotiation result, and on a TLS selection completes a TLS handshake with a fresh self-signed certificate.
     /// </summary>
-    private sealed class FakeRdpHost : IAsyncDisposable
+    internal sealed class FakeRdpHost : IAsyncDisposable
     {
         private readonly TcpListener listener;
         private readonly X509Certificate2 certificate;

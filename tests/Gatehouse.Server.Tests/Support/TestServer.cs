@@ -13,17 +13,7 @@ internal sealed class TestServer : IAsyncDisposable
         DataDirectory = dataDirectory;
         Console = console;
         BaseAddress = GatehouseHost.BoundAddresses(app).Single();
-        var pinned = app.Services.GetRequiredService<ServerCertificate>().Certificate.GetCertHashString();
-        Client = new HttpClient(new SocketsHttpHandler
-        {
-            // Trust exactly the certificate this server loaded (self-signed, so pin it rather than chain it).
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == pinned,
-            },
-            AllowAutoRedirect = false,
-            UseCookies = false,
-        })
+        Client = new HttpClient(CreateHandler())
         {
             BaseAddress = BaseAddress,
             DefaultRequestVersion = HttpVersion.Version11,
@@ -40,6 +30,21 @@ internal sealed class TestServer : IAsyncDisposable
     public Uri BaseAddress { get; }
 
     public HttpClient Client { get; }
+
+    /// <summary>A handler that trusts exactly the certificate this server loaded (self-signed, so pinned rather than chained).</summary>
+    public SocketsHttpHandler CreateHandler()
+    {
+        var pinned = App.Services.GetRequiredService<ServerCertificate>().Certificate.GetCertHashString();
+        return new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == pinned,
+            },
+            AllowAutoRedirect = false,
+            UseCookies = false,
+        };
+    }
 
     public static async Task<TestServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null, string? configFile = null)
     {

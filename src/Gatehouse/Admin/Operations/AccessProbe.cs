@@ -6,7 +6,7 @@ using Microsoft.EntityFrameworkCore;
 
 using Host = Gatehouse.Storage.Host;
 
-namespace Gatehouse.Cli;
+namespace Gatehouse.Admin.Operations;
 
 /// <summary>
 /// What <c>policy what-if</c> and <c>diagnose</c> ask: the one access call (<see cref="AccessService.AuthorizeSignInAsync"/>)
@@ -16,18 +16,18 @@ namespace Gatehouse.Cli;
 internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAddress? ClientAddress, IReadOnlyList<string> Methods,
     AccessDecision Decision, AccessDecision WithMfa, AccessEvaluation Policies, string? BrokenPolicy, SignInAuthorization Rbac)
 {
-    public static async Task<AccessProbe> RunAsync(CliContext context, string upn, string hostName, string? ip, bool mfa, CancellationToken cancellationToken)
+    public static async Task<AccessProbe> RunAsync(GatehouseDbContext db, AccessService access, User user, Host host, string? ip, bool mfa, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(access);
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(host);
         IPAddress? address = null;
         if (ip is { Length: > 0 } && !IPAddress.TryParse(ip, out address))
         {
-            throw new CliException($"--ip '{ip}' is not an IP address; give the client's address, e.g. 203.0.113.7.");
+            throw AdminProblemException.BadRequest($"--ip '{ip}' is not an IP address; give the client's address, e.g. 203.0.113.7.");
         }
 
-        var user = await Lookups.UserAsync(context, upn, cancellationToken).ConfigureAwait(false);
-        var host = await Lookups.HostAsync(context, hostName, cancellationToken).ConfigureAwait(false);
-        var access = context.Get<AccessService>();
-        var now = context.Now;
         IReadOnlyList<string> methods = mfa ? ["pwd", "mfa"] : ["pwd"];
         AccessRequest Request(IReadOnlyList<string> amr) => new()
         {
@@ -41,7 +41,7 @@ internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAd
         var withMfa = mfa ? decision : await access.AuthorizeSignInAsync(Request(["pwd", "mfa"]), cancellationToken).ConfigureAwait(false);
 
         var hostGroup = host.HostGroupId is { } groupId
-            ? await context.Db.HostGroups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
+            ? await db.HostGroups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
             : null;
         var principal = await access.ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
 
@@ -54,7 +54,7 @@ internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAd
             // Refused before the policies were looked at: evaluate them the way AccessService does, for the report.
             var (policies, locations, unreadable) = await access.LoadPoliciesAsync(user.TenantId, cancellationToken).ConfigureAwait(false);
             broken = unreadable;
-            var groupNames = await context.Db.Groups.AsNoTracking().Where(g => principal.GroupIds.Contains(g.Id)).Select(g => g.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+            var groupNames = await db.Groups.AsNoTracking().Where(g => principal.GroupIds.Contains(g.Id)).Select(g => g.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
             evaluation = ConditionalAccessEvaluator.Evaluate(policies, locations, new SignInContext
             {
                 UserId = user.Id,

@@ -1,0 +1,207 @@
+using Gatehouse.Access;
+using Gatehouse.Identity;
+using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
+
+namespace Gatehouse.Admin.Operations;
+
+/// <summary>Users (tenant scope) and groups of users (tenant scope).</summary>
+internal sealed partial class AdminOperations
+{
+    public async Task<IReadOnlyList<UserView>> ListUsersAsync(CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersRead, Scope.Tenant);
+        var users = await Db.Users.AsNoTracking().Where(u => u.TenantId == Tenant).OrderBy(u => u.NormalizedUpn).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return [.. users.Select(ToView)];
+    }
+
+    public async Task<UserDetailsView> GetUserAsync(string upn, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersRead, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        var principal = await Access.ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
+        var groups = await Db.Groups.AsNoTracking().Where(g => principal.GroupIds.Contains(g.Id)).Select(g => g.Name).OrderBy(n => n).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var rbac = await Access.LoadRbacAsync(Tenant, cancellationToken).ConfigureAwait(false);
+        var assignments = await Db.RoleAssignments.AsNoTracking()
+            .Where(a => a.PrincipalId == user.Id || principal.GroupIds.Contains(a.PrincipalId)).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var names = await PrincipalNamesAsync(cancellationToken).ConfigureAwait(false);
+        var roles = assignments.Select(a => $"{rbac.FindRole(a.RoleDefinitionId)?.Name ?? a.RoleDefinitionId.ToString()} at {a.Scope}{(a.PrincipalId == user.Id ? "" : $" (through group {names.GetValueOrDefault(a.PrincipalId)})")}").ToList();
+        return new UserDetailsView(user.Id, user.UserPrincipalName, user.DisplayName, user.Enabled, user.MustChangePassword, MfaState(user), user.CreatedAt, user.PasswordChangedAt, groups, roles);
+    }
+
+    public async Task<CreatedUserView> CreateUserAsync(CreateUserRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Caller.Require(UsersWrite, Scope.Tenant);
+        if (string.IsNullOrWhiteSpace(request.UserPrincipalName))
+        {
+            throw AdminProblemException.BadRequest("Give the user principal name (user@domain, one of the tenant's domains).");
+        }
+
+        var name = request.UserPrincipalName.Trim();
+        if (!string.IsNullOrEmpty(request.Password) && request.TemporaryPassword)
+        {
+            throw AdminProblemException.BadRequest("Use either a password or a temporary password, not both.");
+        }
+
+        if (await Directory.FindUserByUpnAsync(name, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            throw AdminProblemException.Conflict($"A user '{name}' already exists; 'gatehouse user show {name}' shows it.");
+        }
+
+        var display = string.IsNullOrWhiteSpace(request.DisplayName) ? name.Split('@')[0] : request.DisplayName.Trim();
+        try
+        {
+            var (user, temporary) = await Directory.CreateUserAsync(Tenant, name, display, string.IsNullOrEmpty(request.Password) ? null : request.Password, temporary: false, cancellationToken).ConfigureAwait(false);
+            return new CreatedUserView(ToView(user), temporary);
+        }
+        catch (ArgumentException e)
+        {
+            var domains = await Db.TenantDomains.AsNoTracking().Where(d => d.TenantId == Tenant).Select(d => d.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+            throw AdminProblemException.BadRequest($"{Sentence(e)} Use a UPN in one of the tenant's domains: {string.Join(", ", domains)}.");
+        }
+    }
+
+    public async Task<UserView> SetUserEnabledAsync(string upn, bool enabled, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersWrite, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        if (!enabled && Caller.User is { } self && user.Id == self.Id)
+        {
+            throw AdminProblemException.BadRequest("You cannot disable your own account; ask another administrator.");
+        }
+
+        await (enabled ? Directory.EnableAsync(user, cancellationToken) : Directory.DisableAsync(user, cancellationToken)).ConfigureAwait(false);
+        user.Enabled = enabled;
+        return ToView(user);
+    }
+
+    public async Task<PasswordResetView> ResetPasswordAsync(string upn, string? password, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersWrite, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        var supplied = !string.IsNullOrEmpty(password);
+        var value = supplied ? password! : DirectoryService.GenerateTemporaryPassword();
+        try
+        {
+            await Directory.SetPasswordAsync(user, value, mustChange: !supplied, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ArgumentException e)
+        {
+            throw AdminProblemException.BadRequest($"{Sentence(e)} Choose another password.");
+        }
+
+        return new PasswordResetView(user.UserPrincipalName, supplied ? null : value);
+    }
+
+    public async Task<MfaEnrollmentView> BeginMfaEnrollmentAsync(string upn, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersWrite, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        var enrollment = await Directory.BeginTotpEnrollmentAsync(user, "Gatehouse", cancellationToken).ConfigureAwait(false);
+        return new MfaEnrollmentView(user.UserPrincipalName, enrollment.OtpAuthUri, enrollment.SecretBase32);
+    }
+
+    public async Task<MfaConfirmationView> ConfirmMfaAsync(string upn, string code, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersWrite, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        if (user.TotpSecretProtected is null)
+        {
+            throw AdminProblemException.BadRequest($"{user.UserPrincipalName} has no enrolment to confirm; start one with 'gatehouse user mfa enroll {user.UserPrincipalName}'.");
+        }
+
+        var confirmed = await Directory.ConfirmTotpAsync(user, (code ?? string.Empty).Trim(), cancellationToken).ConfigureAwait(false);
+        return new MfaConfirmationView(user.UserPrincipalName, confirmed);
+    }
+
+    public async Task<UserChangeView> ResetMfaAsync(string upn, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersWrite, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        await Directory.ResetTotpAsync(user, cancellationToken).ConfigureAwait(false);
+        return new UserChangeView(user.UserPrincipalName, "mfaReset");
+    }
+
+    // Groups.
+    public async Task<IReadOnlyList<GroupView>> ListGroupsAsync(CancellationToken cancellationToken)
+    {
+        Caller.Require(GroupsRead, Scope.Tenant);
+        var groups = await Db.Groups.AsNoTracking().Where(g => g.TenantId == Tenant).OrderBy(g => g.NormalizedName).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var ids = groups.Select(g => g.Id).ToList();
+        var members = await Db.GroupMembers.AsNoTracking().Where(m => ids.Contains(m.GroupId)).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var names = await PrincipalNamesAsync(cancellationToken).ConfigureAwait(false);
+        return [.. groups.Select(g => new GroupView(
+            g.Id,
+            g.Name,
+            [.. members.Where(m => m.GroupId == g.Id && m.UserId is not null).Select(m => names.GetValueOrDefault(m.UserId!.Value, m.UserId.Value.ToString())).Order(StringComparer.OrdinalIgnoreCase)],
+            [.. members.Where(m => m.GroupId == g.Id && m.MemberGroupId is not null).Select(m => names.GetValueOrDefault(m.MemberGroupId!.Value, m.MemberGroupId.Value.ToString())).Order(StringComparer.OrdinalIgnoreCase)]))];
+    }
+
+    public async Task<GroupView> CreateGroupAsync(string name, CancellationToken cancellationToken)
+    {
+        Caller.Require(GroupsWrite, Scope.Tenant);
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('@', StringComparison.Ordinal))
+        {
+            throw AdminProblemException.BadRequest("A group name must not be empty or contain '@' (role assignments tell users and groups apart by the '@').");
+        }
+
+        var normalized = DirectoryService.NormalizeName(name);
+        if (await Db.Groups.AnyAsync(g => g.TenantId == Tenant && g.NormalizedName == normalized, cancellationToken).ConfigureAwait(false))
+        {
+            throw AdminProblemException.Conflict($"A group '{name}' already exists; 'gatehouse group list' shows the groups.");
+        }
+
+        var group = await Directory.CreateGroupAsync(Tenant, name, cancellationToken).ConfigureAwait(false);
+        return new GroupView(group.Id, group.Name, [], []);
+    }
+
+    public async Task<GroupMembershipView> AddGroupMemberAsync(string group, string member, CancellationToken cancellationToken)
+    {
+        Caller.Require(GroupsWrite, Scope.Tenant);
+        var parent = await FindGroupAsync(group, cancellationToken).ConfigureAwait(false);
+        if (member.Contains('@', StringComparison.Ordinal))
+        {
+            var user = await FindUserAsync(member, cancellationToken).ConfigureAwait(false);
+            var had = await Db.GroupMembers.AnyAsync(m => m.GroupId == parent.Id && m.UserId == user.Id, cancellationToken).ConfigureAwait(false);
+            await Directory.AddGroupMemberAsync(parent.Id, user.Id, cancellationToken).ConfigureAwait(false);
+            return new GroupMembershipView(parent.Name, user.UserPrincipalName, "user", !had);
+        }
+
+        var child = await FindGroupAsync(member, cancellationToken).ConfigureAwait(false);
+        if (child.Id == parent.Id)
+        {
+            throw AdminProblemException.BadRequest("A group cannot be a member of itself.");
+        }
+
+        var exists = await Db.GroupMembers.AnyAsync(m => m.GroupId == parent.Id && m.MemberGroupId == child.Id, cancellationToken).ConfigureAwait(false);
+        if (!exists)
+        {
+            Db.GroupMembers.Add(new GroupMember { Id = Guid.NewGuid(), GroupId = parent.Id, MemberGroupId = child.Id });
+            await Db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return new GroupMembershipView(parent.Name, child.Name, "group", !exists);
+    }
+
+    public async Task<GroupMembershipView> RemoveGroupMemberAsync(string group, string member, CancellationToken cancellationToken)
+    {
+        Caller.Require(GroupsWrite, Scope.Tenant);
+        var parent = await FindGroupAsync(group, cancellationToken).ConfigureAwait(false);
+        if (member.Contains('@', StringComparison.Ordinal))
+        {
+            var user = await FindUserAsync(member, cancellationToken).ConfigureAwait(false);
+            var removed = await Db.GroupMembers.Where(m => m.GroupId == parent.Id && m.UserId == user.Id).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+            return new GroupMembershipView(parent.Name, user.UserPrincipalName, "user", removed > 0);
+        }
+
+        var child = await FindGroupAsync(member, cancellationToken).ConfigureAwait(false);
+        var deleted = await Db.GroupMembers.Where(m => m.GroupId == parent.Id && m.MemberGroupId == child.Id).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        return new GroupMembershipView(parent.Name, child.Name, "group", deleted > 0);
+    }
+
+    private static UserView ToView(User u) => new(u.Id, u.UserPrincipalName, u.DisplayName, u.Enabled, u.MustChangePassword, MfaState(u), u.CreatedAt);
+
+    private static string MfaState(User user) =>
+        user.TotpConfirmedAt is not null ? "totp" : user.TotpSecretProtected is not null ? "totp (not confirmed)" : "none";
+}
