@@ -48,6 +48,12 @@ public sealed class GatewayOptions
     /// <summary>TLS sign-in: largest Client Info PDU accepted (a real one is well under 2 KiB).</summary>
     public int MaxClientInfoBytes { get; set; } = 8 * 1024;
 
+    /// <summary>
+    /// TLS sign-in: most host legs one host may have open for clients that have not yet proven a password (the MCS
+    /// phase is relayed before the Client Info PDU), so unauthenticated clients cannot exhaust a host's connections.
+    /// </summary>
+    public int MaxUnauthenticatedHostLegsPerHost { get; set; } = 8;
+
     /// <summary>Largest RDS AAD Auth request accepted.</summary>
     public int MaxAssertionBytes { get; set; } = 64 * 1024;
 

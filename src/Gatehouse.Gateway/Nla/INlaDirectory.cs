@@ -59,6 +59,12 @@ public interface INlaDirectory
     Task<NlaAccountCheck> CheckPasswordAsync(NlaAccount account, string password, IPAddress client, CancellationToken cancellationToken);
 
     /// <summary>
+    /// For a user name that does not exist: the same password-hashing work as <see cref="CheckPasswordAsync"/>, so a
+    /// plain-password sign-in (TLS) answers an unknown user as slowly as a known one.
+    /// </summary>
+    Task CheckUnknownUserPasswordAsync(string password, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Roles and Conditional Access for a password-only sign-in (amr <c>pwd</c>) to the host named by
     /// <paramref name="hostLabel"/>; the result code is an NTSTATUS (0 when allowed) and an allowed answer carries the grant.
     /// </summary>

@@ -58,7 +58,25 @@ public sealed partial class SessionOpener(
         {
             await journal.StartAsync(session, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (OperationCanceledException)
+        {
+            // The client left (or the gateway stops) while the start record was written: nothing stays open, and a
+            // record that was written gets its end.
+            registry.Remove(session);
+            await backend.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await journal.EndAsync(session, "client_closed: the client left while the session started", CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                LogEndRecordFailed(session.Id, e.GetType().Name, e.Message);
+            }
+
+            session.Dispose();
+            throw;
+        }
+        catch (Exception e)
         {
             registry.Remove(session);
             await backend.DisposeAsync().ConfigureAwait(false);

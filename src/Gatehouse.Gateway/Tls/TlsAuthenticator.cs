@@ -45,6 +45,9 @@ public sealed partial class TlsAuthenticator(
     public const string UseHostNameMessage = "IP address can't be used with this sign-in; connect with the host name.";
 
     private const string CredentialsMessage = "Your credentials didn't work.";
+
+    // Host legs opened for clients that have not proven a password yet, per host id.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, int> _unauthenticatedLegs = new();
     private const string UnreachableMessage = "The remote computer can't be reached right now. Try again later or contact your system administrator.";
 
     /// <inheritdoc />
@@ -73,6 +76,11 @@ public sealed partial class TlsAuthenticator(
                 x.Backend = null;
                 await backend.DisposeAsync().ConfigureAwait(false);
             }
+
+            if (x.CountedHost is { } counted)
+            {
+                _unauthenticatedLegs.AddOrUpdate(counted, 0, (_, n) => Math.Max(0, n - 1));
+            }
         }
     }
 
@@ -95,7 +103,15 @@ public sealed partial class TlsAuthenticator(
 
         x.Leg = leg;
 
-        // 2. The host leg, before any credentials: the MCS phase comes before the Client Info PDU.
+        // 2. The host leg, before any credentials: the MCS phase comes before the Client Info PDU. Such legs are capped
+        // per host (released when this attempt ends, signed in or not).
+        if (_unauthenticatedLegs.AddOrUpdate(leg.HostId, 1, (_, n) => n + 1) > limits.MaxUnauthenticatedHostLegsPerHost)
+        {
+            _unauthenticatedLegs.AddOrUpdate(leg.HostId, 0, (_, n) => Math.Max(0, n - 1));
+            return await RefuseAsync(x, $"too_many_unauthenticated: {leg.HostName} already has {limits.MaxUnauthenticatedHostLegsPerHost} TLS sign-ins in progress (Gatehouse:Gateway:MaxUnauthenticatedHostLegsPerHost)", ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage, "Try again in a moment; if it persists, someone may be flooding the host with TLS sign-ins (the sign-in log shows their addresses), or prefer NLA.").ConfigureAwait(false);
+        }
+
+        x.CountedHost = leg.HostId;
         var connect = await BackendConnector.ConnectAsync(leg.Backend, limits.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
         if (!connect.Connected)
         {
@@ -169,6 +185,8 @@ public sealed partial class TlsAuthenticator(
         var account = await directory.FindAccountAsync(upn, cancellationToken).ConfigureAwait(false);
         if (account is null)
         {
+            // The same password-hashing work as for a real user, so the answer's timing does not tell which names exist.
+            await directory.CheckUnknownUserPasswordAsync(password, cancellationToken).ConfigureAwait(false);
             return await RefuseAsync(x, $"unknown_user: no user {upn}", ErrorInfoCode.ServerDeniedConnection, cancellationToken, CredentialsMessage).ConfigureAwait(false);
         }
 
@@ -491,6 +509,9 @@ public sealed partial class TlsAuthenticator(
         public string? HostLabel { get; set; }
 
         public PasswordHostLeg? Leg { get; set; }
+
+        /// <summary>The host whose unauthenticated-leg count this attempt holds (released when it ends).</summary>
+        public Guid? CountedHost { get; set; }
 
         public BackendConnection? Backend { get; set; }
 

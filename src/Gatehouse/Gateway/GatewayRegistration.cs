@@ -62,6 +62,11 @@ internal static class GatewayRegistration
             throw new Hosting.StartupException($"Gatehouse:Gateway:ClientInfoTimeout {options.ClientInfoTimeout} is out of range; use 00:00:01-00:05:00.");
         }
 
+        if (options.MaxUnauthenticatedHostLegsPerHost is < 1 or > 1024)
+        {
+            throw new Hosting.StartupException($"Gatehouse:Gateway:MaxUnauthenticatedHostLegsPerHost {options.MaxUnauthenticatedHostLegsPerHost} is out of range; use 1-1024.");
+        }
+
         if (options.MaxClientInfoBytes is < 1024 or > 64 * 1024)
         {
             throw new Hosting.StartupException($"Gatehouse:Gateway:MaxClientInfoBytes {options.MaxClientInfoBytes} is out of range; use 1024-65536.");

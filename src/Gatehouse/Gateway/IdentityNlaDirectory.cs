@@ -58,6 +58,16 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
         return check.Result == PasswordCheckResult.Locked ? NlaAccountCheck.LockedOut : NlaAccountCheck.LogonFailure;
     }
 
+    public async Task CheckUnknownUserPasswordAsync(string password, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(password);
+        await using var scope = scopes.CreateAsyncScope();
+        var signIn = scope.ServiceProvider.GetRequiredService<SignInService>();
+
+        // PBKDF2 is CPU work: off the caller's thread like the real check's database and hashing work.
+        await Task.Run(() => signIn.CheckUnknownUser(password), cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<NlaAccountCheck> CheckPasswordAsync(NlaAccount account, string password, IPAddress client, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(account);

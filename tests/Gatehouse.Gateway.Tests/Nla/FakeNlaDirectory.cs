@@ -14,6 +14,7 @@ internal sealed class FakeNlaDirectory : INlaDirectory
     private readonly ConcurrentQueue<string> _passwordChecks = new();
     private int _lookups;
     private int _wrongProofs;
+    private int _unknownUserChecks;
 
     public NlaAccountCheck State { get; init; } = NlaAccountCheck.Ok;
 
@@ -46,6 +47,15 @@ internal sealed class FakeNlaDirectory : INlaDirectory
     {
         Interlocked.Increment(ref _wrongProofs);
         return Task.FromResult(LockOnWrongProof ? NlaAccountCheck.LockedOut : NlaAccountCheck.LogonFailure);
+    }
+
+    /// <summary>How many unknown-user password checks were made (the timing equaliser of the TLS sign-in).</summary>
+    public int UnknownUserChecks => _unknownUserChecks;
+
+    public Task CheckUnknownUserPasswordAsync(string password, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _unknownUserChecks);
+        return Task.CompletedTask;
     }
 
     public Task<NlaAccountCheck> CheckPasswordAsync(NlaAccount account, string password, IPAddress client, CancellationToken cancellationToken)

@@ -138,6 +138,9 @@ internal sealed class RecordingJournal : ISessionJournal
 
     public bool FailStart { get; set; }
 
+    /// <summary>The start record is cancelled (the client left while it was written).</summary>
+    public bool CancelStart { get; set; }
+
     public IReadOnlyList<string> Events => [.. _events];
 
     public Task StartAsync(LiveSession session, CancellationToken cancellationToken)
@@ -145,6 +148,11 @@ internal sealed class RecordingJournal : ISessionJournal
         if (FailStart)
         {
             throw new InvalidOperationException("the store is down");
+        }
+
+        if (CancelStart)
+        {
+            throw new OperationCanceledException("the client left");
         }
 
         _events.Enqueue($"start {session.Id} {session.Grant.UserPrincipalName} {session.Grant.HostName}");

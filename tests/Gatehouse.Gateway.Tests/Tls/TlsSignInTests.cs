@@ -111,10 +111,42 @@ public sealed class TlsSignInTests
     }
 
     [Fact]
-    public async Task UnknownUser_IsRefused()
+    public async Task UnknownUser_IsRefused_AfterTheSamePasswordHashingWorkAsAKnownUser()
     {
-        var entry = await RefusedThenGoodAsync(new TlsClientOptions { User = "mallory@contoso.test" }, ErrorInfoCode.ServerDeniedConnection);
+        var (entry, directory) = await RefusedThenGoodWithDirectoryAsync(new TlsClientOptions { User = "mallory@contoso.test" }, ErrorInfoCode.ServerDeniedConnection);
         Assert.StartsWith("unknown_user:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, directory.UnknownUserChecks);
+    }
+
+    [Fact]
+    public async Task UnauthenticatedHostLegs_AreCappedPerHost_AndReleasedWhenTheAttemptEnds()
+    {
+        await using var host = TlsStubHost.Start();
+        await using var gateway = await StartAsync(Directory(host), o =>
+        {
+            o.MaxUnauthenticatedHostLegsPerHost = 1;
+            o.ClientInfoTimeout = TimeSpan.FromSeconds(3);
+        });
+
+        // A client that never sends its Client Info holds the host's one unauthenticated leg…
+        var silent = TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { StopBeforeClientInfo = true });
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (host.Connections < 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the silent client's host leg did not open");
+            await Task.Delay(10);
+        }
+
+        // …so the next one is refused before any host leg is opened for it.
+        var refused = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
+        Assert.False(refused.McsConnected);
+        var entry = (await gateway.SignInLog.WaitForAsync(1)).Single(e => e.Reason.StartsWith("too_many_unauthenticated:", StringComparison.Ordinal));
+        Assert.Contains("MaxUnauthenticatedHostLegsPerHost", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, host.Connections);
+
+        // Once the silent client is closed at its deadline, the leg is free again.
+        Assert.True((await silent).Closed);
+        await GoodAsync(gateway, host);
     }
 
     [Fact]
