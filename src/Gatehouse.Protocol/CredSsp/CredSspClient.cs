@@ -176,9 +176,9 @@ public sealed class CredSspClient
         | NtlmNegotiateFlags.Seal | NtlmNegotiateFlags.Ntlm | NtlmNegotiateFlags.AlwaysSign | NtlmNegotiateFlags.ExtendedSessionSecurity
         | NtlmNegotiateFlags.Version | NtlmNegotiateFlags.Negotiate128 | NtlmNegotiateFlags.KeyExchange | NtlmNegotiateFlags.Negotiate56;
 
-    /// <summary>What the server's CHALLENGE must keep of <see cref="NegotiateFlags"/>: the sealer assumes extended session security.</summary>
+    /// <summary>What the server's CHALLENGE must keep of <see cref="NegotiateFlags"/>: the sealer assumes extended session security, and keys are 128-bit.</summary>
     public const NtlmNegotiateFlags RequiredFlags = NtlmNegotiateFlags.Unicode | NtlmNegotiateFlags.Ntlm | NtlmNegotiateFlags.Sign
-        | NtlmNegotiateFlags.Seal | NtlmNegotiateFlags.ExtendedSessionSecurity;
+        | NtlmNegotiateFlags.Seal | NtlmNegotiateFlags.ExtendedSessionSecurity | NtlmNegotiateFlags.Negotiate128;
 
     /// <summary>VERSION: Windows 10.0 build 20348, NTLMSSP_REVISION_W2K3.</summary>
     private static readonly byte[] ClientVersion = [10, 0, 0x7C, 0x4F, 0, 0, 0, 0x0F];
@@ -252,8 +252,16 @@ public sealed class CredSspClient
             return new CredSspClientStep(null, new CredSspClientError(CredSspClientFailure.ServerError, $"the server refused the logon at the {stage} step with {Describe(status)}", status, stage));
         }
 
-        ServerVersion = request.Version;
-        NegotiatedVersion = Math.Min(TsRequest.CurrentVersion, request.Version);
+        if (State == CredSspClientState.WaitingForChallenge)
+        {
+            ServerVersion = request.Version;
+            NegotiatedVersion = Math.Min(TsRequest.CurrentVersion, request.Version);
+        }
+        else if (request.Version != ServerVersion)
+        {
+            return Fail(CredSspClientFailure.Malformed, $"the server changed its CredSSP version from {ServerVersion} to {request.Version}", stage);
+        }
+
         return State == CredSspClientState.WaitingForChallenge ? OnChallenge(request, stage) : OnServerBinding(request, stage);
     }
 
@@ -324,7 +332,7 @@ public sealed class CredSspClient
 
         if ((challenge.Flags & RequiredFlags) != RequiredFlags)
         {
-            return Fail(CredSspClientFailure.Unsupported, $"the server's CHALLENGE lacks {RequiredFlags & ~challenge.Flags} (NTLMv2 with extended session security, signing and sealing is required)", stage);
+            return Fail(CredSspClientFailure.Unsupported, $"the server's CHALLENGE lacks {RequiredFlags & ~challenge.Flags} (NTLMv2 with extended session security, 128-bit keys, signing and sealing is required)", stage);
         }
 
         _flags = challenge.Flags & (NegotiateFlags | NtlmNegotiateFlags.TargetInfo | NtlmNegotiateFlags.TargetTypeDomain | NtlmNegotiateFlags.TargetTypeServer);

@@ -181,7 +181,8 @@ internal static class CliHttp
         }
         else
         {
-            var sockets = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15) };
+            // No redirects: a bearer or refresh token is never re-sent to wherever a response points.
+            var sockets = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15), AllowAutoRedirect = false };
             if (!string.IsNullOrEmpty(caCertificatePath))
             {
                 var trusted = LoadTrusted(caCertificatePath);

@@ -101,7 +101,9 @@ internal static class LoginCommands
         var device = await CliOAuth.RequestDeviceCodeAsync(http, tenant, cancellationToken).ConfigureAwait(false);
 
         // The instructions go to stderr, so that stdout carries only the result (--output json).
-        await error.WriteLineAsync(device.Message.Length > 0 ? device.Message : $"To sign in, use a web browser to open the page {device.VerificationUri} and enter the code {device.UserCode} to authenticate.").ConfigureAwait(false);
+        // The server's text goes to a terminal: control characters (escape sequences) are dropped.
+        var instructions = device.Message.Length > 0 ? device.Message : $"To sign in, use a web browser to open the page {device.VerificationUri} and enter the code {device.UserCode} to authenticate.";
+        await error.WriteLineAsync(new string(instructions.Where(c => !char.IsControl(c)).ToArray())).ConfigureAwait(false);
         var tokens = await PollAsync(environment, http, tenant, device, error, cancellationToken).ConfigureAwait(false);
 
         var credential = new CliCredential

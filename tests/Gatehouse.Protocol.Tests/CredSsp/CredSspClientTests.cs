@@ -109,6 +109,37 @@ public sealed class CredSspClientTests
     }
 
     [Fact]
+    public void ServerChangingItsVersion_BetweenMessages_IsRefused_BeforeTheCredentials()
+    {
+        var (client, server, first) = CredSspClientCorpus.Started(new FakeCredSspServer { Version = 6 }, spnego: false);
+        var third = client.Step(server.Challenge(first)!);
+        Assert.True(TsRequest.TryParse(server.Answer(third.Output!)!, out var answer, out _));
+        var downgraded = new TsRequest(4, pubKeyAuth: answer.PubKeyAuth.ToArray()).Encode();
+
+        var step = client.Step(downgraded);
+
+        Assert.True(step.Failed);
+        Assert.Null(step.Output);
+        Assert.Contains("changed its CredSSP version from 6 to 4", step.Error!.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ChallengeWithout128BitKeys_IsUnsupported()
+    {
+        var (client, server, first) = CredSspClientCorpus.Started(spnego: false);
+        Assert.True(TsRequest.TryParse(server.Challenge(first)!, out var request, out _));
+        var challenge = request.NegoTokens[0];
+        var flags = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(challenge.AsSpan(20)) & ~(uint)Gatehouse.Protocol.Ntlm.NtlmNegotiateFlags.Negotiate128;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(challenge.AsSpan(20), flags);
+
+        var step = client.Step(new TsRequest(request.Version, [challenge]).Encode());
+
+        Assert.True(step.Failed);
+        Assert.Equal(CredSspClientFailure.Unsupported, step.Error!.Kind);
+        Assert.Contains("128-bit", step.Error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void RawNtlm_ServerAnswerWithAnotherNegoToken_IsRefused_BeforeTheCredentials()
     {
         var (client, server, first) = CredSspClientCorpus.Started(spnego: false);
