@@ -115,7 +115,7 @@ internal sealed class AdminApiMiddleware(RequestDelegate next)
 }
 
 /// <summary>One admin API operation: what the OpenAPI document says about it and the handler that serves it.</summary>
-internal sealed record AdminRoute(string Method, string Path, string OperationId, string Summary, string Action, Delegate Handler, int SuccessStatus = StatusCodes.Status200OK, string? RequestSchema = null);
+internal sealed record AdminRoute(string Method, string Path, string OperationId, string Summary, string Action, Delegate Handler, int SuccessStatus = StatusCodes.Status200OK, string? RequestSchema = null, string? Note = null);
 
 /// <summary>The admin REST API under <c>/admin/v1/</c> and its OpenAPI 3.1 document (built from the same route table).</summary>
 internal static class AdminApi
@@ -155,7 +155,7 @@ internal static class AdminApi
                 {
                     ["operationId"] = route.OperationId,
                     ["summary"] = route.Summary,
-                    ["description"] = $"Requires the RBAC action {route.Action} at the resource's scope.",
+                    ["description"] = $"Requires the RBAC action {route.Action} at the resource's scope.{(route.Note is null ? string.Empty : " " + route.Note)}",
                     ["x-gatehouse-action"] = route.Action,
                     ["parameters"] = parameters,
                     ["responses"] = new JsonObject

@@ -16,6 +16,15 @@ internal static class AdminHandlers
     private const string UsersRead = AdminOperations.UsersRead;
     private const string UsersWrite = AdminOperations.UsersWrite;
 
+    /// <summary>What the user operations that hand over a sign-in check beyond users/write.</summary>
+    private const string ProtectedUser = "When the user holds role assignments (directly or through any group, nested ones included), the caller must also be allowed to assign each of those roles at its scope (as POST /roleAssignments checks); otherwise 403 names the role and scope that protect the user.";
+
+    /// <summary>What membership changes check beyond groups/write.</summary>
+    private const string ProtectedGroup = "When the group, or a group that contains it, holds role assignments, the caller must also be allowed to assign each of those roles at its scope (as POST /roleAssignments checks); otherwise 403 names the role and scope that protect the group.";
+
+    /// <summary>What a host update checks beyond hosts/write.</summary>
+    private const string NewBackendNeedsPasswords = "Changing backendHost, backendPort or backendSecurity needs the passwords of every account that stays mapped in the same request (adminPassword, userPassword), since the gateway sends them to the backend; otherwise 400.";
+
     public static IReadOnlyList<AdminRoute> Routes { get; } =
     [
         new("GET", "/users", "listUsers", "List the users.", UsersRead,
@@ -29,21 +38,21 @@ internal static class AdminHandlers
         new("POST", "/users/{upn}/enable", "enableUser", "Enable a user.", UsersWrite,
             (string upn, HttpContext h, CancellationToken ct) => Ok(Ops(h).SetUserEnabledAsync(upn, true, ct))),
         new("POST", "/users/{upn}/resetPassword", "resetPassword", "Set a new password: the one given (the user keeps it), or a generated temporary one returned once (the user must change it).", UsersWrite,
-            async (string upn, HttpContext h, CancellationToken ct) => await Ok(Ops(h).ResetPasswordAsync(upn, (await BodyAsync<ResetPasswordRequest>(h, ct)).Password, ct)), RequestSchema: "ResetPasswordRequest"),
+            async (string upn, HttpContext h, CancellationToken ct) => await Ok(Ops(h).ResetPasswordAsync(upn, (await BodyAsync<ResetPasswordRequest>(h, ct)).Password, ct)), RequestSchema: "ResetPasswordRequest", Note: ProtectedUser),
         new("POST", "/users/{upn}/mfa/enroll", "enrollMfa", "Start an authenticator app enrolment: returns the otpauth:// URI and the secret once; it counts only after confirmMfa.", UsersWrite,
-            (string upn, HttpContext h, CancellationToken ct) => Ok(Ops(h).BeginMfaEnrollmentAsync(upn, ct))),
+            (string upn, HttpContext h, CancellationToken ct) => Ok(Ops(h).BeginMfaEnrollmentAsync(upn, ct)), Note: ProtectedUser),
         new("POST", "/users/{upn}/mfa/confirm", "confirmMfa", "Confirm an enrolment with the app's current code (confirmed: false when it does not match).", UsersWrite,
-            async (string upn, HttpContext h, CancellationToken ct) => await Ok(Ops(h).ConfirmMfaAsync(upn, (await BodyAsync<MfaConfirmRequest>(h, ct)).Code ?? string.Empty, ct)), RequestSchema: "MfaConfirmRequest"),
+            async (string upn, HttpContext h, CancellationToken ct) => await Ok(Ops(h).ConfirmMfaAsync(upn, (await BodyAsync<MfaConfirmRequest>(h, ct)).Code ?? string.Empty, ct)), RequestSchema: "MfaConfirmRequest", Note: ProtectedUser),
         new("DELETE", "/users/{upn}/mfa", "resetMfa", "Remove the user's authenticator method (they enroll again).", UsersWrite,
-            (string upn, HttpContext h, CancellationToken ct) => Ok(Ops(h).ResetMfaAsync(upn, ct))),
+            (string upn, HttpContext h, CancellationToken ct) => Ok(Ops(h).ResetMfaAsync(upn, ct)), Note: ProtectedUser),
         new("GET", "/groups", "listGroups", "List the groups with their members.", AdminOperations.GroupsRead,
             (HttpContext h, CancellationToken ct) => Ok(Ops(h).ListGroupsAsync(ct))),
         new("POST", "/groups", "createGroup", "Create a group of users.", AdminOperations.GroupsWrite,
             async (HttpContext h, CancellationToken ct) => await Created(Ops(h).CreateGroupAsync((await BodyAsync<CreateGroupRequest>(h, ct)).Name ?? string.Empty, ct)), StatusCodes.Status201Created, "CreateGroupRequest"),
         new("POST", "/groups/{name}/members", "addGroupMember", "Add a user (UPN) or, by name, another group to a group.", AdminOperations.GroupsWrite,
-            async (string name, HttpContext h, CancellationToken ct) => await Ok(Ops(h).AddGroupMemberAsync(name, (await BodyAsync<GroupMemberRequest>(h, ct)).Member ?? string.Empty, ct)), RequestSchema: "GroupMemberRequest"),
+            async (string name, HttpContext h, CancellationToken ct) => await Ok(Ops(h).AddGroupMemberAsync(name, (await BodyAsync<GroupMemberRequest>(h, ct)).Member ?? string.Empty, ct)), RequestSchema: "GroupMemberRequest", Note: ProtectedGroup),
         new("DELETE", "/groups/{name}/members/{member}", "removeGroupMember", "Remove a user (UPN) or a nested group (name) from a group.", AdminOperations.GroupsWrite,
-            (string name, string member, HttpContext h, CancellationToken ct) => Ok(Ops(h).RemoveGroupMemberAsync(name, member, ct))),
+            (string name, string member, HttpContext h, CancellationToken ct) => Ok(Ops(h).RemoveGroupMemberAsync(name, member, ct)), Note: ProtectedGroup),
         new("GET", "/hosts", "listHosts", "List the hosts the caller may read (never secrets).", AccessActions.HostsRead,
             (HttpContext h, CancellationToken ct) => Ok(Ops(h).ListHostsAsync(ct))),
         new("GET", "/hosts/{name}", "getHost", "Show a host (never secrets).", AccessActions.HostsRead,
@@ -51,7 +60,7 @@ internal static class AdminHandlers
         new("POST", "/hosts", "createHost", "Register a host with its mapped accounts (passwords are stored encrypted and never returned).", AccessActions.HostsWrite,
             async (HttpContext h, CancellationToken ct) => await Created(Ops(h).CreateHostAsync(await BodyAsync<CreateHostRequest>(h, ct), ct)), StatusCodes.Status201Created, "CreateHostRequest"),
         new("PATCH", "/hosts/{name}", "updateHost", "Change a host: backend, backend security, host group (\"\" for none), aliases (the new set), mapped accounts and their passwords; omitted members stay.", AccessActions.HostsWrite,
-            async (string name, HttpContext h, CancellationToken ct) => await Ok(Ops(h).UpdateHostAsync(name, await BodyAsync<UpdateHostRequest>(h, ct), ct)), RequestSchema: "UpdateHostRequest"),
+            async (string name, HttpContext h, CancellationToken ct) => await Ok(Ops(h).UpdateHostAsync(name, await BodyAsync<UpdateHostRequest>(h, ct), ct)), RequestSchema: "UpdateHostRequest", Note: NewBackendNeedsPasswords),
         new("DELETE", "/hosts/{name}", "deleteHost", "Delete a host, its aliases and the role assignments at its scope.", AdminOperations.HostsDelete,
             (string name, HttpContext h, CancellationToken ct) => Ok(Ops(h).DeleteHostAsync(name, ct))),
         new("POST", "/hosts/{name}/test", "testHost", "Connect from the server to the host's backend as the gateway does (TCP, X.224, TLS) and check that the stored passwords decrypt; every step is reported.", AdminOperations.HostsTest,

@@ -22,7 +22,7 @@ internal static class GroupCommands
 
         var groupName = new Argument<string>("NAME") { Description = "The group." };
         var member = new Argument<string>("MEMBER") { Description = "A user's UPN (user@domain), or another group's name to nest that group." };
-        var addMember = new Command("add-member", "Add a user (or, by name, another group) to a group.") { groupName, member };
+        var addMember = new Command("add-member", "Add a user (or, by name, another group) to a group. When the group (or a group containing it) holds role assignments, this needs the right to assign those roles as well.") { groupName, member };
         addMember.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var added = await context.Client.AddGroupMemberAsync(parse.GetValue(groupName)!, parse.GetValue(member)!, ct).ConfigureAwait(false);
@@ -34,7 +34,7 @@ internal static class GroupCommands
 
         var removeGroup = new Argument<string>("NAME") { Description = "The group." };
         var removeMember = new Argument<string>("MEMBER") { Description = "A user's UPN, or the name of a nested group." };
-        var remove = new Command("remove-member", "Remove a user (or a nested group) from a group.") { removeGroup, removeMember };
+        var remove = new Command("remove-member", "Remove a user (or a nested group) from a group. When the group (or a group containing it) holds role assignments, this needs the right to assign those roles as well.") { removeGroup, removeMember };
         remove.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var removed = await context.Client.RemoveGroupMemberAsync(parse.GetValue(removeGroup)!, parse.GetValue(removeMember)!, ct).ConfigureAwait(false);

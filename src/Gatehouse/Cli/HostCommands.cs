@@ -137,8 +137,8 @@ internal static class HostCommands
     private static Command UpdateCommand(AdminOptions admin, CliEnvironment environment)
     {
         var name = new Argument<string>("NAME") { Description = "The host's name or alias." };
-        var backend = new Option<string?>("--backend") { Description = "A new backend address, HOST:PORT." };
-        var security = new Option<string?>("--backend-security") { Description = "A new backend security: tls or nla." };
+        var backend = new Option<string?>("--backend") { Description = "A new backend address, HOST:PORT (give the mapped accounts' passwords again too)." };
+        var security = new Option<string?>("--backend-security") { Description = "A new backend security: tls or nla (give the mapped accounts' passwords again too)." };
         security.AcceptOnlyFromAmong("tls", "nla");
         var hostGroup = new Option<string?>("--host-group") { Description = "Move the host into this host group." };
         var noHostGroup = new Option<bool>("--no-host-group") { Description = "Take the host out of its host group (its scope is then only /hosts/NAME and /)." };
@@ -150,7 +150,7 @@ internal static class HostCommands
         var userAccount = new Option<string?>("--user-account") { Description = "A new user account (NAME or DOMAIN\\NAME; needs its password), or \"\" to remove it." };
         var userStdin = new Option<bool>("--user-password-stdin") { Description = "Read a new user account password from standard input (the first line; the second with --admin-password-stdin)." };
         var userFile = new Option<FileInfo?>("--user-password-file") { Description = "Read a new user account password from FILE." };
-        var command = new Command("update", "Change a host: backend, backend security, host group, aliases, mapped accounts and their passwords (what is not given stays as it is).")
+        var command = new Command("update", "Change a host: backend, backend security, host group, aliases, mapped accounts and their passwords (what is not given stays as it is). A new --backend or --backend-security needs the password of every mapped account again in the same command (--admin-password-stdin/--admin-password-file, --user-password-stdin/--user-password-file), since the gateway sends them to the backend.")
         {
             name, backend, security, hostGroup, noHostGroup, aliases, noAliases, adminAccount, adminStdin, adminFile, userAccount, userStdin, userFile,
         };

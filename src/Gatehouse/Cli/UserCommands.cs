@@ -131,7 +131,7 @@ internal static class UserCommands
         var upn = UpnArgument();
         var passwordStdin = new Option<bool>("--password-stdin") { Description = "Read the new password from the first line of standard input (the user keeps it)." };
         var temporary = new Option<bool>("--temporary-password") { Description = "Generate a temporary password and print it once; the user must change it at the next sign-in (the default)." };
-        var command = new Command("reset-password", "Set a new password. By default a temporary password is generated and printed once.") { upn, passwordStdin, temporary };
+        var command = new Command("reset-password", "Set a new password. By default a temporary password is generated and printed once. For a user who holds role assignments (directly or through groups) this needs the right to assign those roles as well.") { upn, passwordStdin, temporary };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             if (parse.GetValue(passwordStdin) && parse.GetValue(temporary))
@@ -160,7 +160,7 @@ internal static class UserCommands
 
         var upn = UpnArgument();
         var noQr = new Option<bool>("--no-qr") { Description = "Print only the otpauth:// URI, no QR code." };
-        var enroll = new Command("enroll", "Enroll a one-time-code app: prints the otpauth:// URI and a QR code, then reads the app's first code from standard input to confirm (the method counts only once confirmed). Enrolling again replaces the method.")
+        var enroll = new Command("enroll", "Enroll a one-time-code app: prints the otpauth:// URI and a QR code, then reads the app's first code from standard input to confirm (the method counts only once confirmed). Enrolling again replaces the method. For a user who holds role assignments (directly or through groups) this needs the right to assign those roles as well.")
         {
             upn, noQr,
         };
@@ -201,7 +201,7 @@ internal static class UserCommands
         });
 
         var resetUpn = UpnArgument();
-        var reset = new Command("reset", "Remove the user's one-time-code method (they enroll again).") { resetUpn };
+        var reset = new Command("reset", "Remove the user's one-time-code method (they enroll again). For a user who holds role assignments (directly or through groups) this needs the right to assign those roles as well.") { resetUpn };
         reset.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var reset = await context.Client.ResetMfaAsync(parse.GetValue(resetUpn)!, ct).ConfigureAwait(false);

@@ -198,7 +198,7 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         await fixture.OkAsync(null, "group", "add-member", "helpdesk", "alice@contoso.test");
         var removed = await fixture.OkAsync(null, "group", "remove-member", "helpdesk", "alice@contoso.test");
         await fixture.OkAsync("Host-Pw-5\n", "host", "create", "--name", "vm5", "--backend", "10.0.0.5", "--backend-security", "tls", "--user-account", "u", "--user-password-stdin");
-        var updated = await fixture.OkAsync(null, "host", "update", "vm5", "--host-group", "prod", "--alias", "five", "--backend", "10.0.0.6:3390");
+        var updated = await fixture.OkAsync("Host-Pw-6\n", "host", "update", "vm5", "--host-group", "prod", "--alias", "five", "--backend", "10.0.0.6:3390", "--user-password-stdin");
         var disabled = await fixture.OkAsync(null, "policy", "disable", "Require MFA for RDP");
         var policies = JsonDocument.Parse((await fixture.LocalAsync(null, "policy", "list", "--output", "json")).Output).RootElement;
         await fixture.OkAsync(null, "policy", "enable", "Require MFA for RDP");
@@ -360,6 +360,87 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         var ownerAssignments = JsonDocument.Parse((await fixture.LocalAsync(null, "role", "assignment", "list", "--assignee", "alice@contoso.test", "--output", "json")).Output).RootElement;
         Assert.DoesNotContain(ownerAssignments.EnumerateArray(), a => a.GetProperty("role").GetString() == "Owner");
         await fixture.OkAsync(null, "role", "assignment", "delete", login.Output.Split(' ')[1].TrimEnd(':'));
+    }
+
+    [Fact]
+    public async Task Contributor_OverCli_CannotTakeOverRoleHolders_OperatorCan()
+    {
+        var contributor = await RemoteCliFixture.TokenForAsync(fixture.Server, "contrib-cli@contoso.test", "Contributor");
+        await fixture.OkAsync("Carol-Passphrase-1\n", "user", "create", "--upn", "carol@contoso.test", "--password-stdin");
+        await fixture.OkAsync(null, "group", "create", "owners-cli");
+        await fixture.OkAsync(null, "role", "assignment", "create", "--role", "Owner", "--assignee", "owners-cli", "--scope", "/");
+
+        var password = await fixture.RemoteAsync(contributor, null, "user", "reset-password", "owner@contoso.test");
+        var mfa = await fixture.RemoteAsync(contributor, null, "user", "mfa", "reset", "owner@contoso.test");
+        var enroll = await fixture.RemoteAsync(contributor, "000000\n", "user", "mfa", "enroll", "owner@contoso.test", "--no-qr");
+        var join = await fixture.RemoteAsync(contributor, null, "group", "add-member", "owners-cli", "contrib-cli@contoso.test");
+        var loginGroup = await fixture.RemoteAsync(contributor, null, "group", "add-member", "ops", "contrib-cli@contoso.test");
+        var alice = await fixture.RemoteAsync(contributor, null, "user", "reset-password", "alice@contoso.test");
+        var carol = await fixture.RemoteAsync(contributor, null, "user", "reset-password", "carol@contoso.test");
+        var operatorMfa = await fixture.LocalAsync(null, "user", "mfa", "reset", "owner@contoso.test");
+        var operatorJoin = await fixture.LocalAsync(null, "group", "add-member", "owners-cli", "carol@contoso.test");
+        var operatorLeave = await fixture.LocalAsync(null, "group", "remove-member", "owners-cli", "carol@contoso.test");
+
+        Assert.Equal(1, password.ExitCode);
+        Assert.Equal(
+            "gatehouse user reset-password: contrib-cli@contoso.test may not reset the password of owner@contoso.test: owner@contoso.test holds 'Owner' at /, and whoever sets its password or MFA method can sign in as it, "
+            + "so this needs the right to assign 'Owner' at /. Cannot assign 'Owner' at /: no role assignment grants Gatehouse/roleAssignments/write there. Ask someone who holds 'Owner' at / or a scope above it.\n",
+            password.Error.ReplaceLineEndings("\n"));
+        Assert.DoesNotContain("Temporary password", password.Output, StringComparison.Ordinal);
+        Assert.Equal(1, mfa.ExitCode);
+        Assert.Contains("may not reset the MFA of owner@contoso.test: owner@contoso.test holds 'Owner' at /", mfa.Error, StringComparison.Ordinal);
+        Assert.Equal(1, enroll.ExitCode);
+        Assert.DoesNotContain("otpauth://", enroll.Output, StringComparison.Ordinal);
+        Assert.Equal(1, join.ExitCode);
+        Assert.Contains("may not add members to owners-cli: owners-cli holds 'Owner' at /", join.Error, StringComparison.Ordinal);
+        Assert.Equal(1, loginGroup.ExitCode);
+        Assert.Contains("ops holds 'Virtual Machine User Login' at /hosts/vm1", loginGroup.Error, StringComparison.Ordinal);
+        Assert.Equal(1, alice.ExitCode);
+        Assert.Contains("alice@contoso.test holds 'Virtual Machine User Login' at /hosts/vm1 (through group 'ops')", alice.Error, StringComparison.Ordinal);
+        Assert.True(carol.ExitCode == 0, carol.ToString());
+        Assert.Contains("Temporary password: ", carol.Output, StringComparison.Ordinal);
+        Assert.True(operatorMfa.ExitCode == 0, operatorMfa.ToString());
+        Assert.True(operatorJoin.ExitCode == 0, operatorJoin.ToString());
+        Assert.True(operatorLeave.ExitCode == 0, operatorLeave.ToString());
+        var groups = JsonDocument.Parse((await fixture.LocalAsync(null, "group", "list", "--output", "json")).Output).RootElement;
+        var owners = groups.EnumerateArray().Single(g => g.GetProperty("name").GetString() == "owners-cli");
+        Assert.Empty(owners.GetProperty("members").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task HostUpdate_NewBackend_OverCliAndOnTheStore_NeedsBothPasswordsAgain()
+    {
+        var contributor = await RemoteCliFixture.TokenForAsync(fixture.Server, "contrib-hosts@contoso.test", "Contributor");
+        await fixture.OkAsync("Old-Admin-Pw\nOld-User-Pw\n", "host", "create", "--name", "vm6", "--backend", "10.0.0.60", "--backend-security", "tls",
+            "--admin-account", "Administrator", "--admin-password-stdin", "--user-account", "rdpuser", "--user-password-stdin");
+
+        var remote = await fixture.RemoteAsync(contributor, null, "host", "update", "vm6", "--backend", "203.0.113.66:3389");
+        var onlyUser = await fixture.RemoteAsync(contributor, "Guess\n", "host", "update", "vm6", "--backend-security", "nla", "--user-password-stdin");
+        var local = await fixture.LocalAsync(null, "host", "update", "vm6", "--backend", "203.0.113.66:3389");
+        var aliasOnly = await fixture.RemoteAsync(contributor, null, "host", "update", "vm6", "--alias", "six");
+        var file = Path.Combine(fixture.Server.DataDirectory, "vm6-user.txt");
+        await File.WriteAllTextAsync(file, "New-User-Pw\n");
+        var accepted = await fixture.RemoteAsync(contributor, "New-Admin-Pw\n", "host", "update", "vm6", "--backend", "10.0.0.61:3390", "--admin-password-stdin", "--user-password-file", file);
+
+        Assert.Equal(1, remote.ExitCode);
+        Assert.Contains("Changing the backend address, port or security of vm6 sends the stored account passwords to the new backend", remote.Error, StringComparison.Ordinal);
+        Assert.Contains("--admin-password-stdin or --admin-password-file FILE", remote.Error, StringComparison.Ordinal);
+        Assert.Contains("--user-password-stdin or --user-password-file FILE", remote.Error, StringComparison.Ordinal);
+        Assert.Equal(1, onlyUser.ExitCode);
+        Assert.Contains("re-enter the admin account Administrator's", onlyUser.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("rdpuser", onlyUser.Error, StringComparison.Ordinal);
+        Assert.Equal(1, local.ExitCode);
+        Assert.Equal(remote.Error, local.Error);
+        Assert.True(aliasOnly.ExitCode == 0, aliasOnly.ToString());
+        Assert.True(accepted.ExitCode == 0, accepted.ToString());
+        Assert.Contains("Updated host vm6: backend 10.0.0.61:3390 over tls", accepted.Output, StringComparison.Ordinal);
+        await using var services = fixture.Server.App.Services.CreateAsyncScope();
+        var directory = services.ServiceProvider.GetRequiredService<DirectoryService>();
+        var tenant = (await directory.FindTenantAsync(DirectoryService.CommonTenant))!;
+        var host = (await directory.FindHostByLabelAsync(tenant.Id, "vm6"))!;
+        Assert.Equal("New-Admin-Pw", directory.UnprotectHostSecret(host.AdminSecretProtected!));
+        Assert.Equal("New-User-Pw", directory.UnprotectHostSecret(host.UserSecretProtected!));
+        await fixture.OkAsync(null, "host", "delete", "vm6");
     }
 
     [Theory]

@@ -118,6 +118,34 @@ internal sealed class AdminCaller
         }
     }
 
+    /// <summary>
+    /// For a change that hands a role's power to whoever makes it (a user's password or MFA, a role-holding group's
+    /// members): may the caller assign <paramref name="role"/>, which protects <paramref name="holder"/> through
+    /// <paramref name="how"/>, at <paramref name="scope"/>? Throws a 403 naming the role, its scope and which roles would allow it.
+    /// </summary>
+    public void RequireCanAssignRoleOf(string verb, string holder, RoleDefinition role, Scope scope, string? hostGroupOfHost, string how, string why)
+    {
+        ArgumentNullException.ThrowIfNull(role);
+        ArgumentNullException.ThrowIfNull(scope);
+        if (IsOperator)
+        {
+            return;
+        }
+
+        var check = Rbac!.CheckCanAssign(Principal!, role, scope, hostGroupOfHost);
+        if (check.Allowed)
+        {
+            return;
+        }
+
+        var allowing = BuiltInRoles.All
+            .Where(r => r.AllowsAction(AccessActions.RoleAssignmentsWrite) && (r.AssignableRoleIds is null || r.AssignableRoleIds.Contains(role.Id)))
+            .Select(r => $"'{r.Name}'").ToList();
+        throw new AdminProblemException(StatusCodes.Status403Forbidden, "Forbidden",
+            $"{Name} may not {verb}: {holder} holds '{role.Name}' at {scope}{how}, and {why}, so this needs the right to assign '{role.Name}' at {scope}. {check.Explanation} "
+            + $"Ask someone who holds {string.Join(" or ", allowing)} at {scope} or a scope above it.");
+    }
+
     /// <summary>The 403 sentence: who lacks which action at which scope, and which built-in roles include it.</summary>
     public AdminProblemException Forbidden(string action, string scope)
     {

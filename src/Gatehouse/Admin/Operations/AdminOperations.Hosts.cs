@@ -114,6 +114,7 @@ internal sealed partial class AdminOperations
             host.HostGroupId = target;
         }
 
+        var backendBefore = (host.BackendHost, host.BackendPort, host.BackendSecurity);
         if (request.BackendHost is { } backendHost)
         {
             host.BackendHost = NullIfEmpty(backendHost) ?? throw AdminProblemException.BadRequest("The backend host must not be empty; give HOST:PORT.");
@@ -134,6 +135,13 @@ internal sealed partial class AdminOperations
         if (host.AdminAccountName is null && host.UserAccountName is null)
         {
             throw AdminProblemException.BadRequest("A host needs at least one mapped account; keep the admin or the user account.");
+        }
+
+        // The gateway (and 'host test') sends the mapped accounts' passwords to the backend, so whoever may point the
+        // host elsewhere must also know those passwords: a new address, port or security takes them again.
+        if (backendBefore != (host.BackendHost, host.BackendPort, host.BackendSecurity))
+        {
+            RequirePasswordsForNewBackend(host, request);
         }
 
         if (request.Aliases is { } aliases)
@@ -377,6 +385,26 @@ internal sealed partial class AdminOperations
 
     internal static string FormatBackend(string host, int port) =>
         host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port.ToString(CultureInfo.InvariantCulture)}" : $"{host}:{port.ToString(CultureInfo.InvariantCulture)}";
+
+    private static void RequirePasswordsForNewBackend(Host host, UpdateHostRequest request)
+    {
+        var missing = new List<string>();
+        if (host.AdminAccountName is not null && string.IsNullOrEmpty(request.AdminPassword))
+        {
+            missing.Add($"the admin account {host.AdminAccountName}'s (--admin-password-stdin or --admin-password-file FILE; adminPassword over the API)");
+        }
+
+        if (host.UserAccountName is not null && string.IsNullOrEmpty(request.UserPassword))
+        {
+            missing.Add($"the user account {host.UserAccountName}'s (--user-password-stdin or --user-password-file FILE; userPassword over the API)");
+        }
+
+        if (missing.Count > 0)
+        {
+            throw AdminProblemException.BadRequest(
+                $"Changing the backend address, port or security of {host.Name} sends the stored account passwords to the new backend, so the same update must give them again: re-enter {string.Join(" and ", missing)} password. Nothing was changed.");
+        }
+    }
 
     private (string? Name, string? Secret) UpdateAccount(string which, string? name, string? secret, string? newName, string? newPassword)
     {

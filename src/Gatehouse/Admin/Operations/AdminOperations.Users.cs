@@ -80,6 +80,7 @@ internal sealed partial class AdminOperations
     {
         Caller.Require(UsersWrite, Scope.Tenant);
         var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignRolesOfUserAsync(user, $"reset the password of {user.UserPrincipalName}", cancellationToken).ConfigureAwait(false);
         var supplied = !string.IsNullOrEmpty(password);
         var value = supplied ? password! : DirectoryService.GenerateTemporaryPassword();
         try
@@ -98,6 +99,7 @@ internal sealed partial class AdminOperations
     {
         Caller.Require(UsersWrite, Scope.Tenant);
         var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignRolesOfUserAsync(user, $"enroll an MFA method for {user.UserPrincipalName}", cancellationToken).ConfigureAwait(false);
         var enrollment = await Directory.BeginTotpEnrollmentAsync(user, "Gatehouse", cancellationToken).ConfigureAwait(false);
         return new MfaEnrollmentView(user.UserPrincipalName, enrollment.OtpAuthUri, enrollment.SecretBase32);
     }
@@ -106,6 +108,7 @@ internal sealed partial class AdminOperations
     {
         Caller.Require(UsersWrite, Scope.Tenant);
         var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignRolesOfUserAsync(user, $"confirm an MFA method for {user.UserPrincipalName}", cancellationToken).ConfigureAwait(false);
         if (user.TotpSecretProtected is null)
         {
             throw AdminProblemException.BadRequest($"{user.UserPrincipalName} has no enrolment to confirm; start one with 'gatehouse user mfa enroll {user.UserPrincipalName}'.");
@@ -119,6 +122,7 @@ internal sealed partial class AdminOperations
     {
         Caller.Require(UsersWrite, Scope.Tenant);
         var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignRolesOfUserAsync(user, $"reset the MFA of {user.UserPrincipalName}", cancellationToken).ConfigureAwait(false);
         await Directory.ResetTotpAsync(user, cancellationToken).ConfigureAwait(false);
         return new UserChangeView(user.UserPrincipalName, "mfaReset");
     }
@@ -160,6 +164,7 @@ internal sealed partial class AdminOperations
     {
         Caller.Require(GroupsWrite, Scope.Tenant);
         var parent = await FindGroupAsync(group, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignRolesOfGroupAsync(parent, $"add members to {parent.Name}", cancellationToken).ConfigureAwait(false);
         if (member.Contains('@', StringComparison.Ordinal))
         {
             var user = await FindUserAsync(member, cancellationToken).ConfigureAwait(false);
@@ -188,6 +193,7 @@ internal sealed partial class AdminOperations
     {
         Caller.Require(GroupsWrite, Scope.Tenant);
         var parent = await FindGroupAsync(group, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignRolesOfGroupAsync(parent, $"remove members from {parent.Name}", cancellationToken).ConfigureAwait(false);
         if (member.Contains('@', StringComparison.Ordinal))
         {
             var user = await FindUserAsync(member, cancellationToken).ConfigureAwait(false);
@@ -198,6 +204,68 @@ internal sealed partial class AdminOperations
         var child = await FindGroupAsync(member, cancellationToken).ConfigureAwait(false);
         var deleted = await Db.GroupMembers.Where(m => m.GroupId == parent.Id && m.MemberGroupId == child.Id).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
         return new GroupMembershipView(parent.Name, child.Name, "group", deleted > 0);
+    }
+
+    /// <summary>
+    /// Whoever sets a user's password or MFA method can sign in as them and use every role they hold, so a change to
+    /// a user who holds role assignments (directly or through any group, nested ones included) also needs the right
+    /// to assign each of those roles at its scope, as creating the assignment would. The operator holds every right.
+    /// </summary>
+    private async Task RequireCanAssignRolesOfUserAsync(User user, string verb, CancellationToken cancellationToken)
+    {
+        if (Caller.IsOperator)
+        {
+            return;
+        }
+
+        var principal = await Access.ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignHeldRolesAsync(verb, user.UserPrincipalName, user.Id, principal.GroupIds,
+            "whoever sets its password or MFA method can sign in as it", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A group's members get the roles assigned to it and to every group that contains it (nested), so changing its
+    /// members needs the right to assign each of those roles at its scope, as assigning them directly would.
+    /// </summary>
+    private async Task RequireCanAssignRolesOfGroupAsync(Group group, string verb, CancellationToken cancellationToken)
+    {
+        if (Caller.IsOperator)
+        {
+            return;
+        }
+
+        var nesting = await Db.GroupMembers.AsNoTracking().Where(m => m.MemberGroupId != null)
+            .Select(m => new { Child = m.MemberGroupId!.Value, Parent = m.GroupId }).ToListAsync(cancellationToken).ConfigureAwait(false);
+        var parents = nesting.ToLookup(n => n.Child, n => n.Parent);
+        var closure = Principal.Expand(Guid.Empty, [group.Id], g => parents[g]).GroupIds;
+        await RequireCanAssignHeldRolesAsync(verb, group.Name, group.Id, closure, "its members hold that role", cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RequireCanAssignHeldRolesAsync(string verb, string holder, Guid holderId, IReadOnlySet<Guid> groupIds, string why, CancellationToken cancellationToken)
+    {
+        var ids = groupIds.ToList();
+        var assignments = await Db.RoleAssignments.AsNoTracking()
+            .Where(a => a.TenantId == Tenant && (a.PrincipalId == holderId || ids.Contains(a.PrincipalId)))
+            .OrderBy(a => a.CreatedAt).ToListAsync(cancellationToken).ConfigureAwait(false);
+        if (assignments.Count == 0)
+        {
+            return;
+        }
+
+        var rbac = await Access.LoadRbacAsync(Tenant, cancellationToken).ConfigureAwait(false);
+        var hostGroups = await HostGroupsOfHostsAsync(cancellationToken).ConfigureAwait(false);
+        var names = await PrincipalNamesAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var assignment in assignments)
+        {
+            // An assignment whose role or scope no longer resolves grants nothing (the evaluator skips it), so it protects nothing.
+            if (rbac.FindRole(assignment.RoleDefinitionId) is not { } role || !Scope.TryParse(assignment.Scope, out var scope, out _))
+            {
+                continue;
+            }
+
+            var how = assignment.PrincipalId == holderId ? string.Empty : $" (through group '{names.GetValueOrDefault(assignment.PrincipalId, assignment.PrincipalId.ToString())}')";
+            Caller.RequireCanAssignRoleOf(verb, holder, role, scope, HostGroupOf(scope, hostGroups), how, why);
+        }
     }
 
     private static UserView ToView(User u) => new(u.Id, u.UserPrincipalName, u.DisplayName, u.Enabled, u.MustChangePassword, MfaState(u), u.CreatedAt);
