@@ -116,7 +116,7 @@ internal static class UserCommands
     private static Command EnableCommand(string name, bool enabled, AdminOptions admin, CliEnvironment environment)
     {
         var upn = UpnArgument();
-        var command = new Command(name, enabled ? "Enable a user (they can sign in again)." : "Disable a user: new sign-ins are refused.") { upn };
+        var command = new Command(name, enabled ? "Enable a user (they can sign in again). A user who holds roles needs the right to assign them." : "Disable a user: new sign-ins are refused. A user who holds roles needs the right to assign them.") { upn };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var user = await context.Client.SetUserEnabledAsync(parse.GetValue(upn)!, enabled, ct).ConfigureAwait(false);

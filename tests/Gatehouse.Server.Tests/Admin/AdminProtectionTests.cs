@@ -66,6 +66,28 @@ public sealed class AdminProtectionTests
     }
 
     [Fact]
+    public async Task Contributor_CannotDisableOrEnableAnOwner_ButDisablesAUserWithoutRoles_AndAnOwnerCan()
+    {
+        await using var server = await TestServer.StartAsync();
+        var owner = await RemoteCliFixture.TokenForAsync(server, "owner@contoso.test", "Owner");
+        await RemoteCliFixture.TokenForAsync(server, "owner2@contoso.test", "Owner");
+        var contributor = await RemoteCliFixture.TokenForAsync(server, "contrib@contoso.test", "Contributor");
+        await RemoteCliFixture.TokenForAsync(server, "plain@contoso.test", role: null);
+
+        var disable = await RefusedAsync(server, HttpStatusCode.Forbidden, HttpMethod.Post, "/users/owner2@contoso.test/disable", contributor);
+        Assert.Contains("'Owner'", disable, StringComparison.Ordinal);
+        Assert.True((await UserAsync(server, "owner2@contoso.test")).Enabled, "the refused disable changed nothing");
+        await OkAsync(server, HttpMethod.Post, "/users/plain@contoso.test/disable", contributor);
+        Assert.False((await UserAsync(server, "plain@contoso.test")).Enabled);
+
+        await OkAsync(server, HttpMethod.Post, "/users/owner2@contoso.test/disable", owner);
+        await RefusedAsync(server, HttpStatusCode.Forbidden, HttpMethod.Post, "/users/owner2@contoso.test/enable", contributor);
+        Assert.False((await UserAsync(server, "owner2@contoso.test")).Enabled);
+        await OkAsync(server, HttpMethod.Post, "/users/owner2@contoso.test/enable", owner);
+        Assert.True((await UserAsync(server, "owner2@contoso.test")).Enabled);
+    }
+
+    [Fact]
     public async Task Contributor_CannotTakeOverAnOwner_ByPasswordOrMfa_ButResetsAUserWithoutRoles()
     {
         await using var server = await TestServer.StartAsync();

@@ -71,6 +71,9 @@ internal sealed partial class AdminOperations
             throw AdminProblemException.BadRequest("You cannot disable your own account; ask another administrator.");
         }
 
+        await RequireCanAssignRolesOfUserAsync(user, $"{(enabled ? "enable" : "disable")} {user.UserPrincipalName}", cancellationToken,
+            enabled ? "enabling it hands those roles back to whoever holds its credentials" : "disabling it takes those roles away from their holder (a Contributor could lock out every Owner)").ConfigureAwait(false);
+
         await (enabled ? Directory.EnableAsync(user, cancellationToken) : Directory.DisableAsync(user, cancellationToken)).ConfigureAwait(false);
         user.Enabled = enabled;
         return ToView(user);
@@ -211,7 +214,7 @@ internal sealed partial class AdminOperations
     /// a user who holds role assignments (directly or through any group, nested ones included) also needs the right
     /// to assign each of those roles at its scope, as creating the assignment would. The operator holds every right.
     /// </summary>
-    private async Task RequireCanAssignRolesOfUserAsync(User user, string verb, CancellationToken cancellationToken)
+    private async Task RequireCanAssignRolesOfUserAsync(User user, string verb, CancellationToken cancellationToken, string why = "whoever sets its password or MFA method can sign in as it")
     {
         if (Caller.IsOperator)
         {
@@ -219,8 +222,7 @@ internal sealed partial class AdminOperations
         }
 
         var principal = await Access.ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
-        await RequireCanAssignHeldRolesAsync(verb, user.UserPrincipalName, user.Id, principal.GroupIds,
-            "whoever sets its password or MFA method can sign in as it", cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignHeldRolesAsync(verb, user.UserPrincipalName, user.Id, principal.GroupIds, why, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
