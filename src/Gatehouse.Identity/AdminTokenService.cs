@@ -138,7 +138,8 @@ public sealed class AdminTokenService
 
     /// <summary>
     /// Validates a bearer token: RS256 by a published key, <c>typ</c> at+jwt, issuer pinned to the token's tenant,
-    /// audience <see cref="Audience"/>, lifetime with skew, <c>scp</c>, not revoked; the user exists, belongs to that
+    /// audience <see cref="Audience"/>, lifetime with skew, <c>scp</c>, not revoked (neither its <c>jti</c> nor the grant it
+    /// was issued under); the user exists, belongs to that
     /// tenant and is enabled.
     /// </summary>
     public async Task<AdminTokenValidation> ValidateAsync(string? jwt, CancellationToken cancellationToken = default)
@@ -169,6 +170,13 @@ public sealed class AdminTokenService
         if (string.IsNullOrEmpty(jti) || await db.RevokedTokens.AnyAsync(r => r.Jti == jti, cancellationToken).ConfigureAwait(false))
         {
             return AdminTokenValidation.Fail("token has been revoked");
+        }
+
+        // The grant as well as the jti: a token whose jti was recorded just after its grant was revoked (a refresh racing
+        // a sign-out or a password reset) is not in the revoked list, but its grant is.
+        if (await db.IssuedTokens.AnyAsync(t => t.Jti == jti && db.Grants.Any(g => g.Id == t.GrantId && g.RevokedAt != null), cancellationToken).ConfigureAwait(false))
+        {
+            return AdminTokenValidation.Fail("token has been revoked (its sign-in was revoked)");
         }
 
         var user = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == oid && u.TenantId == tid, cancellationToken).ConfigureAwait(false);

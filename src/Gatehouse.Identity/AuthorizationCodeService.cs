@@ -252,9 +252,33 @@ internal static class GrantRevocation
             .ExecuteUpdateAsync(s => s.SetProperty(g => g.RevokedAt, now).SetProperty(g => g.RevokedReason, reason), cancellationToken).ConfigureAwait(false);
         await db.RefreshTokens.Where(r => r.GrantId == grantId && r.RevokedAt == null)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.RevokedAt, now), cancellationToken).ConfigureAwait(false);
-        var issued = await db.IssuedTokens.AsNoTracking().Where(t => t.GrantId == grantId && t.ExpiresAt > now)
-            .ToListAsync(cancellationToken).ConfigureAwait(false);
-        var already = await db.RevokedTokens.AsNoTracking().Where(r => issued.Select(i => i.Jti).Contains(r.Jti))
+        await ListIssuedAsync(db, db.IssuedTokens.Where(t => t.GrantId == grantId), now, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Revokes every grant of <paramref name="userId"/> (a password set or reset, an MFA reset, a disabled account): their
+    /// refresh tokens stop working and the access tokens recorded under them are listed as revoked.
+    /// </summary>
+    public static async Task RevokeUserAsync(GatehouseDbContext db, Guid userId, string reason, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await db.Grants.Where(g => g.UserId == userId && g.RevokedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(g => g.RevokedAt, now).SetProperty(g => g.RevokedReason, reason), cancellationToken).ConfigureAwait(false);
+        await db.RefreshTokens.Where(r => r.UserId == userId && r.RevokedAt == null)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.RevokedAt, now), cancellationToken).ConfigureAwait(false);
+        await ListIssuedAsync(db, db.IssuedTokens.Where(t => db.Grants.Any(g => g.Id == t.GrantId && g.UserId == userId)), now, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Lists the unexpired access tokens of <paramref name="issuedTokens"/> as revoked (those not listed yet).</summary>
+    private static async Task ListIssuedAsync(GatehouseDbContext db, IQueryable<IssuedToken> issuedTokens, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var issued = await issuedTokens.AsNoTracking().Where(t => t.ExpiresAt > now).ToListAsync(cancellationToken).ConfigureAwait(false);
+        if (issued.Count == 0)
+        {
+            return;
+        }
+
+        var jtis = issued.Select(i => i.Jti).ToList();
+        var already = await db.RevokedTokens.AsNoTracking().Where(r => jtis.Contains(r.Jti))
             .Select(r => r.Jti).ToListAsync(cancellationToken).ConfigureAwait(false);
         foreach (var token in issued.Where(i => !already.Contains(i.Jti)))
         {

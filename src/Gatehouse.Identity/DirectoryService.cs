@@ -196,7 +196,7 @@ public sealed class DirectoryService
     public Task<User?> FindUserAsync(Guid id, CancellationToken cancellationToken = default) =>
         db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == id, cancellationToken);
 
-    /// <summary>Sets a new password.</summary>
+    /// <summary>Sets a new password, and revokes every refresh-token grant of the user (their sign-ins end with the old password).</summary>
     public async Task SetPasswordAsync(User user, string newPassword, bool mustChange, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(user);
@@ -211,6 +211,7 @@ public sealed class DirectoryService
         user.NtHashProtected = ntHash;
         user.MustChangePassword = mustChange;
         user.PasswordChangedAt = now;
+        await GrantRevocation.RevokeUserAsync(db, user.Id, "password changed", now, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -239,7 +240,7 @@ public sealed class DirectoryService
     /// <summary>Enables the account.</summary>
     public Task EnableAsync(User user, CancellationToken cancellationToken = default) => SetEnabledAsync(user, true, cancellationToken);
 
-    /// <summary>Disables the account.</summary>
+    /// <summary>Disables the account and revokes every refresh-token grant of the user.</summary>
     public Task DisableAsync(User user, CancellationToken cancellationToken = default) => SetEnabledAsync(user, false, cancellationToken);
 
     /// <summary>Starts TOTP enrolment: stores a new 160-bit secret (encrypted, unconfirmed) and returns it for the QR code.</summary>
@@ -340,7 +341,7 @@ public sealed class DirectoryService
         return updated == 1;
     }
 
-    /// <summary>Removes the TOTP method.</summary>
+    /// <summary>Removes the TOTP method, and revokes every refresh-token grant of the user (a sign-in may have used it).</summary>
     public async Task ResetTotpAsync(User user, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(user);
@@ -350,6 +351,7 @@ public sealed class DirectoryService
         user.TotpSecretProtected = null;
         user.TotpConfirmedAt = null;
         user.TotpLastStep = 0;
+        await GrantRevocation.RevokeUserAsync(db, user.Id, "MFA reset", time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Registers a host (the name must be a valid, non-IP label); account secrets are encrypted with Data Protection.</summary>
@@ -502,6 +504,10 @@ public sealed class DirectoryService
         ArgumentNullException.ThrowIfNull(user);
         await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.Enabled, enabled), cancellationToken).ConfigureAwait(false);
         user.Enabled = enabled;
+        if (!enabled)
+        {
+            await GrantRevocation.RevokeUserAsync(db, user.Id, "account disabled", time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task SaveAsync(CancellationToken cancellationToken)

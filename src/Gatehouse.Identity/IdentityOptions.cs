@@ -15,6 +15,13 @@ public sealed class GatehouseIdentityOptions
     /// <summary>Lifetime of refresh tokens.</summary>
     public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(14);
 
+    /// <summary>
+    /// How long one sign-in (a grant) can be kept alive by refreshing (configuration key
+    /// <c>Gatehouse:Identity:RefreshTokenMaxLifetime</c>, default 14 days): a rotated refresh token never outlives the
+    /// grant's creation plus this, whatever <see cref="RefreshTokenLifetime"/> says; after it the user signs in again.
+    /// </summary>
+    public TimeSpan RefreshTokenMaxLifetime { get; set; } = TimeSpan.FromDays(14);
+
     /// <summary>Lifetime of a srv_challenge nonce.</summary>
     public TimeSpan ServerChallengeLifetime { get; set; } = TimeSpan.FromMinutes(5);
 

@@ -22,6 +22,9 @@ public sealed record RefreshResult
     /// <summary>The consumed token's record (grant, user, client, scope).</summary>
     public RefreshToken? Previous { get; init; }
 
+    /// <summary>When the grant was created: the interactive sign-in the refresh token descends from.</summary>
+    public DateTimeOffset SignedInAt { get; init; }
+
     /// <inheritdoc/>
     public override string ToString() => Success ? "RefreshResult success" : $"RefreshResult {Error}: {ErrorDescription}";
 
@@ -46,12 +49,20 @@ public sealed class RefreshTokenService
         this.options = options;
     }
 
-    /// <summary>Issues a refresh token for a grant.</summary>
+    /// <summary>
+    /// Issues a refresh token for a grant. It expires after <see cref="GatehouseIdentityOptions.RefreshTokenLifetime"/>,
+    /// but never later than the grant's creation plus <see cref="GatehouseIdentityOptions.RefreshTokenMaxLifetime"/>
+    /// (rotation does not extend a sign-in forever); for a grant that does not exist, it is born expired.
+    /// </summary>
     public async Task<string> IssueAsync(Guid grantId, Guid userId, string clientId, string scope, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(clientId);
         ArgumentNullException.ThrowIfNull(scope);
         var now = time.GetUtcNow();
+        var grantCreatedAt = await db.Grants.AsNoTracking().Where(g => g.Id == grantId).Select(g => (DateTimeOffset?)g.CreatedAt)
+            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        var expiresAt = now + options.RefreshTokenLifetime;
+        var cap = grantCreatedAt is { } created ? created + options.RefreshTokenMaxLifetime : now;
         var token = Base64Url.Encode(RandomNumberGenerator.GetBytes(32));
         db.RefreshTokens.Add(new RefreshToken
         {
@@ -61,7 +72,7 @@ public sealed class RefreshTokenService
             ClientId = clientId,
             Scope = scope,
             CreatedAt = now,
-            ExpiresAt = now + options.RefreshTokenLifetime,
+            ExpiresAt = expiresAt < cap ? expiresAt : cap,
         });
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         db.ChangeTracker.Clear();
@@ -90,7 +101,8 @@ public sealed class RefreshTokenService
             return RefreshResult.Fail("AADSTS70000: The refresh token was already used; the grant has been revoked.");
         }
 
-        if (record.RevokedAt is not null || await db.Grants.AnyAsync(g => g.Id == record.GrantId && g.RevokedAt != null, cancellationToken).ConfigureAwait(false))
+        var grant = await db.Grants.AsNoTracking().FirstOrDefaultAsync(g => g.Id == record.GrantId, cancellationToken).ConfigureAwait(false);
+        if (record.RevokedAt is not null || grant is null || grant.RevokedAt is not null)
         {
             return RefreshResult.Fail("AADSTS70000: The refresh token has been revoked.");
         }
@@ -98,6 +110,12 @@ public sealed class RefreshTokenService
         if (record.ExpiresAt <= now)
         {
             return RefreshResult.Fail("AADSTS70008: The refresh token has expired.");
+        }
+
+        // Checked here as well as capped at issue: a lowered maximum applies to tokens already out.
+        if (grant.CreatedAt + options.RefreshTokenMaxLifetime <= now)
+        {
+            return RefreshResult.Fail("AADSTS70008: The sign-in of this refresh token is older than the maximum lifetime; sign in again.");
         }
 
         if (!string.Equals(record.ClientId, clientId, StringComparison.OrdinalIgnoreCase))
@@ -115,7 +133,7 @@ public sealed class RefreshTokenService
 
         var next = await IssueAsync(record.GrantId, record.UserId, record.ClientId, record.Scope, cancellationToken).ConfigureAwait(false);
         record.ConsumedAt = now;
-        return new RefreshResult { Success = true, NewToken = next, Previous = record };
+        return new RefreshResult { Success = true, NewToken = next, Previous = record, SignedInAt = grant.CreatedAt };
     }
 
     /// <summary>
@@ -140,6 +158,13 @@ public sealed class RefreshTokenService
 
         await GrantRevocation.RevokeAsync(db, record.GrantId, "revoked by the client (sign-out)", now, cancellationToken).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>Revokes the grant <paramref name="grantId"/>: its refresh tokens and the access tokens recorded under it.</summary>
+    public Task RevokeGrantAsync(Guid grantId, string reason, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reason);
+        return GrantRevocation.RevokeAsync(db, grantId, reason, now, cancellationToken);
     }
 
     /// <summary>Creates a grant for <paramref name="userId"/> (every token of one interactive sign-in belongs to it).</summary>

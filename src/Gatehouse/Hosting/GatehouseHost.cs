@@ -108,7 +108,15 @@ internal static class GatehouseHost
             ? new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Sqlite, ConnectionString = $"Data Source={Path.Combine(options.DataDirectory, "gatehouse.db")}" }
             : new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Postgres, ConnectionString = options.Store };
         builder.Services.AddGatehouseStore(store);
-        builder.Services.AddGatehouseIdentity(new Gatehouse.Identity.GatehouseIdentityOptions { PublicName = options.PublicName, RequireMfaEnrollment = builder.Configuration.GetValue<bool>("Gatehouse:Identity:RequireMfaEnrollment") });
+        var identityOptions = new Gatehouse.Identity.GatehouseIdentityOptions { PublicName = options.PublicName, RequireMfaEnrollment = builder.Configuration.GetValue<bool>("Gatehouse:Identity:RequireMfaEnrollment") };
+        if (builder.Configuration.GetValue<TimeSpan?>("Gatehouse:Identity:RefreshTokenMaxLifetime") is { } refreshMax)
+        {
+            identityOptions.RefreshTokenMaxLifetime = refreshMax > TimeSpan.Zero
+                ? refreshMax
+                : throw new InvalidOperationException($"Gatehouse:Identity:RefreshTokenMaxLifetime must be a positive duration such as 14.00:00:00 (it is {refreshMax}).");
+        }
+
+        builder.Services.AddGatehouseIdentity(identityOptions);
         var dataProtection = builder.Services.AddDataProtection().SetApplicationName("Gatehouse");
         if (store.Provider == Gatehouse.Storage.StoreProvider.Sqlite)
         {

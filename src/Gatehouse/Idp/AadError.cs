@@ -48,6 +48,9 @@ internal sealed record AadError(int Code, string OAuthError, string Message)
     public static readonly AadError TooManyDeviceCodes = new(0, "slow_down", "Too many device sign-ins are pending from this address. Finish or let expire the ones started, then try again in a few minutes.");
     public static readonly AadError UserCodeInvalid = new(0, "invalid_request", "That code didn't work. Check the code shown on your device and try again; a code expires after 15 minutes.");
     public static readonly AadError UserCodeThrottled = new(0, "temporarily_unavailable", "Too many wrong codes. Wait a few minutes, then enter the code shown on your device.");
+    public static readonly AadError CliBlockedByConditionalAccess = new(53003, "invalid_grant", Gatehouse.Access.AccessEvaluation.BlockedMessage);
+    public static readonly AadError CliMfaRequired = new(50076, "invalid_grant", "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access the Gatehouse admin API. Run 'gatehouse login' to sign in again.");
+    public static readonly AadError CliReauthenticationRequired = new(53003, "invalid_grant", "Your sign-in has expired for the Gatehouse admin API (sign-in frequency). Run 'gatehouse login' to sign in again.");
     public static readonly AadError CliScopeInvalid = new(70011, "invalid_scope", "The provided value for the input parameter 'scope' is not valid. The Gatehouse CLI may request api://gatehouse-admin/admin (and openid profile offline_access) only.");
     public static readonly AadError BadRequest = new(900144, "invalid_request", "The request is not valid: {0}.");
 

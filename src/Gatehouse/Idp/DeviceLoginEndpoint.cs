@@ -7,8 +7,8 @@ namespace Gatehouse.Idp;
 /// <c>/devicelogin</c> (RFC 8628 <c>verification_uri</c>, Entra's page of the same name): the user enters the code
 /// <c>gatehouse login</c> showed (field <c>otc</c>); a pending code starts the ordinary sign-in steps of
 /// <see cref="AuthorizeEndpoint"/> with a device transaction, and later posts of that transaction continue there.
-/// Wrong codes are counted per address and per browser (<see cref="UserCodeAttemptLimiter"/>): past the allowance the
-/// page refuses without looking codes up. Wrong and throttled codes go to the sign-in log (no user is known yet).
+/// Wrong codes are counted per address and per browser (<see cref="UserCodeAttemptLimiter"/>, an attempt taken before the
+/// lookup and given back for a right code): past the allowance the page refuses without looking codes up. Wrong and throttled codes go to the sign-in log (no user is known yet).
 /// </summary>
 internal sealed class DeviceLoginEndpoint(
     AuthorizeEndpoint signIn,
@@ -56,7 +56,8 @@ internal sealed class DeviceLoginEndpoint(
         var address = AuthorizeEndpoint.ClientAddress(context).ToString();
         string[] keys = browser is { Length: > 0 } ? ["address:" + address, "browser:" + SignInTransactionProtector.Bind(browser)] : ["address:" + address];
         var typed = ((string?)form["otc"])?.Trim();
-        if (attempts.IsBlocked(keys))
+        // The attempt is taken before the lookup: concurrent guesses each need one, so a burst gets no more than the allowance.
+        if (!attempts.TryAcquire(keys))
         {
             await LogAsync(context, "user_code_throttled: too many wrong codes from this address or browser; the code was not checked", AadError.UserCodeThrottled).ConfigureAwait(false);
             context.Response.Headers.RetryAfter = "300";
@@ -67,7 +68,6 @@ internal sealed class DeviceLoginEndpoint(
         var found = string.IsNullOrEmpty(typed) ? null : await deviceCodes.FindPendingAsync(typed, context.RequestAborted).ConfigureAwait(false);
         if (found is null)
         {
-            attempts.RecordFailure(keys);
             await LogAsync(context, DeviceCodeService.Normalize(typed) is null
                 ? "bad_user_code: what was entered on /devicelogin is not a user code (8 letters BCDF-GHJK)"
                 : "bad_user_code: no pending device sign-in has this code (mistyped, expired, or already used)", AadError.UserCodeInvalid).ConfigureAwait(false);
@@ -75,6 +75,8 @@ internal sealed class DeviceLoginEndpoint(
             return;
         }
 
+        // Only wrong codes count: the right one gives its attempt back.
+        attempts.Release(keys);
         await signIn.BeginDeviceSignInAsync(context, found).ConfigureAwait(false);
     }
 

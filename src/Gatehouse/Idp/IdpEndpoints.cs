@@ -13,7 +13,7 @@ internal static class IdpEndpoints
         services.AddSingleton(new IdpUrls(publicName));
         services.AddSingleton(limits);
         services.AddSingleton(new AccountAttemptLimiter(limits.AttemptsPerAccountPerMinute));
-        services.AddSingleton(new UserCodeAttemptLimiter(limits.WrongUserCodesPerWindow, limits.WrongUserCodeWindow));
+        services.AddSingleton(sp => new UserCodeAttemptLimiter(limits.WrongUserCodesPerWindow, limits.WrongUserCodeWindow, sp.GetService<TimeProvider>()));
         services.AddScoped<DeviceCodeEndpoint>();
         services.AddScoped<DeviceLoginEndpoint>();
         services.AddScoped<RevokeEndpoint>();
@@ -132,24 +132,76 @@ internal sealed record IdpLimits
 /// <summary>
 /// Throttles guessing of device sign-in user codes on <c>/devicelogin</c>: wrong codes are counted per address and per
 /// browser (its sign-in cookie); once either has used up its allowance, codes are not even looked up until the window
-/// has passed. In memory, per node: the allowance multiplies by the number of nodes, against a code space of 2.5e10.
+/// has passed. An attempt is taken (<see cref="TryAcquire"/>) before the code is looked up, atomically for all its keys,
+/// so a concurrent burst gets no more than the allowance; a right code gives it back (<see cref="Release"/>): only wrong
+/// codes count. In memory, per node: the allowance multiplies by the number of nodes, against a code space of 2.5e10.
 /// </summary>
-internal sealed class UserCodeAttemptLimiter(int perWindow, TimeSpan window) : IDisposable
+internal sealed class UserCodeAttemptLimiter(int perWindow, TimeSpan window, TimeProvider? time = null)
 {
-    private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(key =>
-        RateLimitPartition.GetFixedWindowLimiter(key, _ => new FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, perWindow), Window = window, QueueLimit = 0 }));
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, (DateTimeOffset Start, int Count)> _windows = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly int _limit = Math.Max(1, perWindow);
+    private readonly TimeSpan _window = window > TimeSpan.Zero ? window : TimeSpan.FromMinutes(5);
+    private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
 
-    /// <summary>True when any of <paramref name="keys"/> has no wrong attempt left.</summary>
-    public bool IsBlocked(params string[] keys) => keys.Any(k => _limiter.GetStatistics(k) is { CurrentAvailablePermits: <= 0 });
-
-    /// <summary>Counts one wrong code against each of <paramref name="keys"/>.</summary>
-    public void RecordFailure(params string[] keys)
+    /// <summary>
+    /// Takes one attempt from every one of <paramref name="keys"/> at once; false, taking nothing, when any of them has
+    /// none left in its window.
+    /// </summary>
+    public bool TryAcquire(params string[] keys)
     {
-        foreach (var key in keys)
+        ArgumentNullException.ThrowIfNull(keys);
+        lock (_gate)
         {
-            using var lease = _limiter.AttemptAcquire(key);
+            var now = _time.GetUtcNow();
+            Sweep(now);
+            foreach (var key in keys)
+            {
+                if (_windows.TryGetValue(key, out var w) && now - w.Start < _window && w.Count >= _limit)
+                {
+                    return false;
+                }
+            }
+
+            foreach (var key in keys)
+            {
+                _windows[key] = _windows.TryGetValue(key, out var w) && now - w.Start < _window ? (w.Start, w.Count + 1) : (now, 1);
+            }
+
+            return true;
         }
     }
 
-    public void Dispose() => _limiter.Dispose();
+    /// <summary>Gives back the attempt <see cref="TryAcquire"/> took (the code was right), in windows still running.</summary>
+    public void Release(params string[] keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        lock (_gate)
+        {
+            var now = _time.GetUtcNow();
+            foreach (var key in keys)
+            {
+                if (_windows.TryGetValue(key, out var w) && now - w.Start < _window && w.Count > 0)
+                {
+                    _windows[key] = (w.Start, w.Count - 1);
+                }
+            }
+        }
+    }
+
+    /// <summary>Forgets windows that have ended (at most once per window length), so the table holds recent keys only.</summary>
+    private void Sweep(DateTimeOffset now)
+    {
+        if (now < _nextSweep)
+        {
+            return;
+        }
+
+        _nextSweep = now + _window;
+        foreach (var key in _windows.Where(e => now - e.Value.Start >= _window).Select(e => e.Key).ToList())
+        {
+            _windows.Remove(key);
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using Gatehouse.Access;
 using Gatehouse.Identity;
 
 namespace Gatehouse.Idp;
@@ -17,6 +18,8 @@ internal sealed class TokenEndpoint(
     DeviceCodeService deviceCodes,
     AdminTokenService adminTokens,
     ServerChallengeService challenges,
+    AccessService access,
+    IdpSignInLog log,
     IdpUrls urls,
     TimeProvider time)
 {
@@ -139,8 +142,9 @@ internal sealed class TokenEndpoint(
             hostId = host.Id;
         }
 
-        // A refresh proves only the password sign-in of the grant; MFA has to be done again interactively.
-        await IssueAsync(context, new GrantInfo(previous.GrantId, previous.UserId, hostId, previous.ClientId, previous.Scope, ["pwd"], previous.CreatedAt), thumbprint, now, rotated.NewToken).ConfigureAwait(false);
+        // A refresh proves only the password sign-in of the grant; MFA has to be done again interactively. auth_time is
+        // the grant's sign-in, not this rotation.
+        await IssueAsync(context, new GrantInfo(previous.GrantId, previous.UserId, hostId, previous.ClientId, previous.Scope, ["pwd"], rotated.SignedInAt), thumbprint, now, rotated.NewToken).ConfigureAwait(false);
     }
 
     /// <summary>One poll of <c>gatehouse login</c>: the RFC 8628 §3.5 errors until the user has answered, then the tokens, once.</summary>
@@ -190,8 +194,11 @@ internal sealed class TokenEndpoint(
     }
 
     /// <summary>
-    /// The Gatehouse CLI's refresh: the token is rotated as every refresh token is, and the new admin API token carries
-    /// <c>pwd</c> only (a refresh proves the sign-in, not a second factor, as for RDP tokens). No <c>req_cnf</c>.
+    /// The Gatehouse CLI's refresh: the token is rotated as every refresh token is (never past the grant's maximum
+    /// lifetime), and the new admin API token carries <c>pwd</c> only (a refresh proves the sign-in, not a second factor,
+    /// as for RDP tokens). No <c>req_cnf</c>. Conditional Access for the admin API runs again, as at the device sign-in,
+    /// with what a refresh proves (<c>pwd</c>, the grant's sign-in time, this client's address): a refusal is
+    /// <c>invalid_grant</c> with the AADSTS code, the grant is revoked, and the attempt goes to the sign-in log.
     /// </summary>
     private async Task RefreshAdminAsync(HttpContext context, IFormCollection form)
     {
@@ -202,22 +209,86 @@ internal sealed class TokenEndpoint(
             return;
         }
 
-        var rotated = await refreshTokens.RotateAsync(refreshToken, GatehouseCliClient.ClientId, time.GetUtcNow(), context.RequestAborted).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        var rotated = await refreshTokens.RotateAsync(refreshToken, GatehouseCliClient.ClientId, now, context.RequestAborted).ConfigureAwait(false);
         if (!rotated.Success || !string.Equals(rotated.Previous!.Scope, AdminTokenService.Scope, StringComparison.Ordinal))
         {
             await Responses.OAuthErrorAsync(context, AadError.RefreshTokenInvalid).ConfigureAwait(false);
             return;
         }
 
-        var user = await directory.FindUserAsync(rotated.Previous.UserId).ConfigureAwait(false);
+        var previous = rotated.Previous;
+        var user = await directory.FindUserAsync(previous.UserId).ConfigureAwait(false);
         if (user is null || !user.Enabled)
         {
+            await refreshTokens.RevokeGrantAsync(previous.GrantId, "account disabled", now).ConfigureAwait(false);
+            if (user is not null)
+            {
+                await LogRefreshAsync(context, user, AadError.AccountDisabled, $"account_disabled: {user.UserPrincipalName} is disabled; the admin API refresh was refused and the sign-in revoked", $"gatehouse user enable {user.UserPrincipalName}").ConfigureAwait(false);
+            }
+
             await Responses.OAuthErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
             return;
         }
 
-        await IssueAdminAsync(context, user, ["pwd"], rotated.Previous.GrantId, rotated.NewToken).ConfigureAwait(false);
+        IReadOnlyList<string> amr = ["pwd"];
+        var decision = await access.EvaluateApplicationConditionalAccessAsync(new AccessRequest
+        {
+            UserId = user.Id,
+            HostId = Guid.Empty,
+            ClientAddress = AuthorizeEndpoint.ClientAddress(context),
+            AuthenticationMethods = amr,
+            AuthenticatedAt = rotated.SignedInAt,
+            Application = GatehouseApplications.AdminApi,
+        }, context.RequestAborted).ConfigureAwait(false);
+        if (!decision.Allowed)
+        {
+            var error = decision.Refusal switch
+            {
+                AccessRefusal.PolicyControlMissing when decision.Policies?.SatisfiableWithMfa == true => AadError.CliMfaRequired,
+                AccessRefusal.ReauthenticationRequired => AadError.CliReauthenticationRequired,
+                AccessRefusal.UserDisabled => AadError.AccountDisabled,
+                AccessRefusal.PasswordChangeRequired => AadError.PasswordExpired,
+                _ => AadError.CliBlockedByConditionalAccess,
+            };
+            await refreshTokens.RevokeGrantAsync(previous.GrantId, "Conditional Access refused a refresh", now).ConfigureAwait(false);
+            await LogRefreshAsync(context, user, error, $"{decision.Reason} (admin API refresh token; the sign-in was revoked)", decision.Fix ?? "Run 'gatehouse login' again.", decision.PoliciesJson).ConfigureAwait(false);
+            await Responses.OAuthErrorAsync(context, error).ConfigureAwait(false);
+            return;
+        }
+
+        await log.WriteAsync(RefreshEntry(context, user) with
+        {
+            Succeeded = true,
+            Reason = "refreshed: admin API token issued for Gatehouse CLI from a refresh token (pwd); Conditional Access satisfied",
+            PoliciesJson = decision.PoliciesJson,
+        }).ConfigureAwait(false);
+        await IssueAdminAsync(context, user, amr, previous.GrantId, rotated.NewToken).ConfigureAwait(false);
     }
+
+    private static SignInEntry RefreshEntry(HttpContext context, Gatehouse.Storage.User user) => new()
+    {
+        TenantId = user.TenantId,
+        CorrelationId = context.TraceIdentifier,
+        Protocol = IdpSignInLog.Protocol,
+        Succeeded = false,
+        Reason = string.Empty,
+        UserId = user.Id,
+        UserPrincipalName = user.UserPrincipalName,
+        Application = GatehouseCliClient.ClientId,
+        ClientAddress = AuthorizeEndpoint.ClientAddress(context).ToString(),
+        Methods = ["pwd"],
+    };
+
+    private Task LogRefreshAsync(HttpContext context, Gatehouse.Storage.User user, AadError error, string reason, string? fix, string? policiesJson = null) =>
+        log.WriteAsync(RefreshEntry(context, user) with
+        {
+            Reason = reason,
+            Code = error.Code == 0 ? error.OAuthError : $"AADSTS{error.Code}",
+            UserMessage = error.Describe(),
+            Fix = fix,
+            PoliciesJson = policiesJson,
+        });
 
     private async Task IssueAdminAsync(HttpContext context, Gatehouse.Storage.User user, IReadOnlyList<string> amr, Guid grantId, string? refreshToken)
     {

@@ -245,6 +245,60 @@ public sealed class DeviceFlowTests
     }
 
     [Fact]
+    public async Task WrongUserCodes_InAConcurrentBurst_GetNoMoreThanTheAllowance()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        var (deviceCode, _) = await StartAsync(scenario);
+
+        // 20 browsers at one address, each with the page open, post a wrong (well-formed) code at the same moment.
+        var browsers = Enumerable.Range(0, 20).Select(_ => new SignInBrowser(scenario.Server)).ToList();
+        try
+        {
+            await Task.WhenAll(browsers.Select(b => b.OpenAsync("/devicelogin")));
+            await Task.WhenAll(browsers.Select(b => b.SubmitAsync(("otc", "BCDF-GHJK"))));
+
+            Assert.Equal(5, browsers.Count(b => b.Status == HttpStatusCode.BadRequest));
+            Assert.Equal(15, browsers.Count(b => b.Status == HttpStatusCode.TooManyRequests));
+        }
+        finally
+        {
+            browsers.ForEach(b => b.Dispose());
+        }
+
+        var log = await scenario.SignInsAsync();
+        Assert.Equal(5, log.Count(s => s.Reason.StartsWith("bad_user_code", StringComparison.Ordinal)));
+        Assert.Equal(15, log.Count(s => s.Reason.StartsWith("user_code_throttled", StringComparison.Ordinal)));
+        Assert.Equal("authorization_pending", await PollErrorAsync(scenario, deviceCode));
+    }
+
+    [Fact]
+    public async Task RightUserCodes_DoNotCountAgainstTheAllowance()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        var (_, userCode) = await StartAsync(scenario);
+        using var browser = new SignInBrowser(scenario.Server);
+        await browser.OpenAsync("/devicelogin");
+        var page = browser.Html;
+        for (var i = 0; i < 6; i++)
+        {
+            browser.Back(page);
+            await browser.SubmitAsync(("otc", userCode));
+            Assert.True(browser.Shows("username"), browser.Html);
+        }
+
+        for (var i = 0; i < 5; i++)
+        {
+            browser.Back(page);
+            await browser.SubmitAsync(("otc", "BCDF-GHJK"));
+            Assert.Equal(HttpStatusCode.BadRequest, browser.Status);
+        }
+
+        browser.Back(page);
+        await browser.SubmitAsync(("otc", "BCDF-GHJK"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, browser.Status);
+    }
+
+    [Fact]
     public async Task PendingCodes_AreCappedPerAddress()
     {
         await using var scenario = await IdpScenario.StartAsync(new Dictionary<string, string?> { ["Gatehouse:Limits:PendingDeviceCodesPerAddress"] = "2" });
@@ -278,6 +332,85 @@ public sealed class DeviceFlowTests
         Assert.Equal(HttpStatusCode.BadRequest, reuseStatus);
         Assert.Equal("invalid_grant", reuse.RootElement.GetProperty("error").GetString());
         Assert.Equal(HttpStatusCode.Unauthorized, await AdminStatusAsync(scenario, newAccess));
+    }
+
+    [Theory]
+    [InlineData("block", "AADSTS53003")]
+    [InlineData("mfa", "AADSTS50076")]
+    public async Task Refresh_RunsConditionalAccessAgain_AndARefusalIsInvalidGrant_Logged_AndEndsTheSignIn(string control, string code)
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await GrantOwnerAsync(scenario, IdpScenario.Alice);
+        var (access, refresh) = await SignInAsync(scenario);
+
+        // After the sign-in, the administrator puts the admin API under a policy a refresh (pwd only) cannot satisfy.
+        await scenario.AddPolicyAsync($$"""
+            { "displayName": "Admin API: {{control}}", "state": "enabled",
+              "conditions": { "users": { "includeUsers": ["All"] }, "applications": { "includeApplications": ["b3905e55-83d6-47f4-82f5-62c85931eddb"] } },
+              "grantControls": { "operator": "OR", "builtInControls": ["{{control}}"] } }
+            """);
+        var (status, json) = await PostAsync(scenario.Server, "/common/oauth2/v2.0/token", ("grant_type", "refresh_token"), ("client_id", Cli), ("refresh_token", refresh));
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("invalid_grant", json.RootElement.GetProperty("error").GetString());
+        Assert.StartsWith(code + ": ", json.RootElement.GetProperty("error_description").GetString(), StringComparison.Ordinal);
+        Assert.False(json.RootElement.TryGetProperty("access_token", out _));
+        var refused = Assert.Single(await scenario.SignInsAsync(), s => s.Result == "failure");
+        Assert.Equal(code, refused.Code);
+        Assert.Equal(Cli, refused.Application);
+        Assert.Equal(IdpScenario.Alice, refused.UserPrincipalName);
+        Assert.Contains("Admin API: " + control, refused.PoliciesJson, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, await AdminStatusAsync(scenario, access));
+        Assert.True((await scenario.VerifyLogAsync()).Intact);
+    }
+
+    [Fact]
+    public async Task Refresh_Allowed_IsLoggedAsASuccessWithPwd()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await GrantOwnerAsync(scenario, IdpScenario.Alice);
+        var (_, refresh) = await SignInAsync(scenario);
+
+        var (status, _) = await PostAsync(scenario.Server, "/common/oauth2/v2.0/token", ("grant_type", "refresh_token"), ("client_id", Cli), ("refresh_token", refresh));
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var refreshed = Assert.Single(await scenario.SignInsAsync(), s => s.Reason.StartsWith("refreshed:", StringComparison.Ordinal));
+        Assert.Equal("success", refreshed.Result);
+        Assert.Equal("pwd", refreshed.Methods);
+    }
+
+    [Theory]
+    [InlineData("password")]
+    [InlineData("mfa")]
+    [InlineData("disable")]
+    public async Task PasswordSet_MfaReset_OrDisable_EndsTheCliSignIn(string change)
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await GrantOwnerAsync(scenario, IdpScenario.Alice);
+        var (access, refresh) = await SignInAsync(scenario);
+        Assert.Equal(HttpStatusCode.OK, await AdminStatusAsync(scenario, access));
+
+        await using (var services = scenario.Server.App.Services.CreateAsyncScope())
+        {
+            var directory = services.ServiceProvider.GetRequiredService<DirectoryService>();
+            var alice = (await directory.FindUserByUpnAsync(IdpScenario.Alice))!;
+            await (change switch
+            {
+                "password" => directory.SetPasswordAsync(alice, "Another-Horse-22!", mustChange: false),
+                "mfa" => directory.ResetTotpAsync(alice),
+                _ => directory.DisableAsync(alice),
+            });
+            if (change == "disable")
+            {
+                // Enabled again at once: the old sign-in stays ended.
+                await directory.EnableAsync(alice);
+            }
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await AdminStatusAsync(scenario, access));
+        var (status, json) = await PostAsync(scenario.Server, "/common/oauth2/v2.0/token", ("grant_type", "refresh_token"), ("client_id", Cli), ("refresh_token", refresh));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("invalid_grant", json.RootElement.GetProperty("error").GetString());
     }
 
     [Fact]
