@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Relay;
+using Gatehouse.Gateway.Transport;
 using Gatehouse.Protocol.CredSsp;
 using Gatehouse.Protocol.X224;
 
@@ -39,7 +40,7 @@ internal static class BackendCredSsp
         while (client.State != CredSspClientState.Completed)
         {
             var stage = client.State == CredSspClientState.WaitingForChallenge ? "negotiate" : "authenticate";
-            var (frame, problem) = await ReadTsRequestAsync(tls, cancellationToken).ConfigureAwait(false);
+            var (frame, problem) = await TsRequestFraming.ReadAsync(tls, cancellationToken).ConfigureAwait(false);
             if (frame is null)
             {
                 return problem is not null
@@ -99,55 +100,5 @@ internal static class BackendCredSsp
     {
         await tls.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await tls.FlushAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Reads one DER TSRequest (at most <see cref="TsRequest.MaxSize"/>); null with no problem when the host closed.</summary>
-    private static async Task<(byte[]? Frame, string? Problem)> ReadTsRequestAsync(Stream tls, CancellationToken cancellationToken)
-    {
-        var header = new byte[6];
-        var have = 0;
-        int length;
-        while (true)
-        {
-            if (!TsRequest.TryGetFrameLength(header.AsSpan(0, have), out length, out var error))
-            {
-                return (null, error!.ToString());
-            }
-
-            if (length > 0)
-            {
-                break;
-            }
-
-            if (have == header.Length)
-            {
-                return (null, "TSRequest: malformed length");
-            }
-
-            if (await tls.ReadAsync(header.AsMemory(have, 1), cancellationToken).ConfigureAwait(false) == 0)
-            {
-                return (null, null);
-            }
-
-            have++;
-        }
-
-        if (length < have)
-        {
-            return (null, "TSRequest: shorter than its header");
-        }
-
-        var frame = new byte[length];
-        header.AsSpan(0, have).CopyTo(frame);
-        try
-        {
-            await tls.ReadExactlyAsync(frame.AsMemory(have), cancellationToken).ConfigureAwait(false);
-        }
-        catch (EndOfStreamException)
-        {
-            return (null, null);
-        }
-
-        return (frame, null);
     }
 }

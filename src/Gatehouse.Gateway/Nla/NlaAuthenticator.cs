@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Text;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.Transport;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.CredSsp;
@@ -391,49 +392,10 @@ public sealed partial class NlaAuthenticator(
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(options.Value.CredSspTimeout);
-        var header = new byte[6];
-        var have = 0;
-        int length;
-        while (true)
+        var (frame, problem) = await TsRequestFraming.ReadAsync(x.Tls, deadline.Token).ConfigureAwait(false);
+        if (frame is null)
         {
-            if (!TsRequest.TryGetFrameLength(header.AsSpan(0, have), out length, out var error))
-            {
-                return (null, error!.ToString());
-            }
-
-            if (length > 0)
-            {
-                break;
-            }
-
-            if (have == header.Length)
-            {
-                return (null, "TSRequest: malformed length");
-            }
-
-            var read = await x.Tls.ReadAsync(header.AsMemory(have, 1), deadline.Token).ConfigureAwait(false);
-            if (read == 0)
-            {
-                return (null, null);
-            }
-
-            have += read;
-        }
-
-        if (length < have)
-        {
-            return (null, "TSRequest: shorter than its header");
-        }
-
-        var frame = new byte[length];
-        header.AsSpan(0, have).CopyTo(frame);
-        try
-        {
-            await x.Tls.ReadExactlyAsync(frame.AsMemory(have), deadline.Token).ConfigureAwait(false);
-        }
-        catch (EndOfStreamException)
-        {
-            return (null, null);
+            return (null, problem);
         }
 
         if (!TsRequest.TryParse(frame, out var request, out var parseError))
@@ -513,30 +475,8 @@ public sealed partial class NlaAuthenticator(
 
     private async Task LogAsync(Exchange x, bool succeeded, string reason, uint? code, CancellationToken cancellationToken, string? userMessage = null)
     {
-        var decision = x.Decision;
-        var grant = decision?.Grant;
         await signInLog.WriteAsync(
-            new GatewaySignInEvent
-            {
-                ConnectionId = x.Connection.Id,
-                ClientAddress = x.Connection.RemoteAddress,
-                Protocol = ProtocolName,
-                Succeeded = succeeded,
-                Reason = reason,
-                Code = code is { } c ? $"0x{c:X8}" : null,
-                UserMessage = userMessage ?? decision?.UserMessage,
-                Fix = x.Fix ?? decision?.Fix,
-                TenantId = decision?.TenantId ?? x.Account?.TenantId,
-                UserId = decision?.UserId ?? x.Account?.UserId,
-                UserPrincipalName = x.Account?.UserPrincipalName ?? x.Upn ?? x.NtlmUser,
-                HostName = grant?.HostName ?? x.HostLabel,
-                Methods = x.Account is null ? [] : ["pwd"],
-                PoliciesJson = decision?.PoliciesJson,
-                RoleAssignmentId = grant?.RoleAssignmentId,
-                RoleName = grant?.RoleName,
-                TargetAccount = succeeded ? grant?.Credentials.ToString() : null,
-                SessionId = succeeded ? x.Connection.Session?.Id : null,
-            },
+            GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code is { } c ? $"0x{c:X8}" : null, userMessage, x.Fix, x.Account, x.Upn ?? x.NtlmUser, x.HostLabel, x.Decision),
             cancellationToken).ConfigureAwait(false);
         if (!succeeded)
         {

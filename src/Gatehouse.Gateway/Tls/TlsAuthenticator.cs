@@ -459,30 +459,8 @@ public sealed partial class TlsAuthenticator(
 
     private async Task LogAsync(Attempt x, bool succeeded, string reason, string? code, CancellationToken cancellationToken, string? userMessage = null)
     {
-        var decision = x.Decision;
-        var grant = decision?.Grant;
         await signInLog.WriteAsync(
-            new GatewaySignInEvent
-            {
-                ConnectionId = x.Connection.Id,
-                ClientAddress = x.Connection.RemoteAddress,
-                Protocol = ProtocolName,
-                Succeeded = succeeded,
-                Reason = reason,
-                Code = code,
-                UserMessage = userMessage ?? decision?.UserMessage,
-                Fix = x.Fix ?? decision?.Fix,
-                TenantId = decision?.TenantId ?? x.Account?.TenantId,
-                UserId = decision?.UserId ?? x.Account?.UserId,
-                UserPrincipalName = x.Account?.UserPrincipalName ?? x.Upn ?? x.ClientUser,
-                HostName = grant?.HostName ?? x.Leg?.HostName ?? x.HostLabel,
-                Methods = x.Account is null ? [] : ["pwd"],
-                PoliciesJson = decision?.PoliciesJson,
-                RoleAssignmentId = grant?.RoleAssignmentId,
-                RoleName = grant?.RoleName,
-                TargetAccount = succeeded ? grant?.Credentials.ToString() : null,
-                SessionId = succeeded ? x.Connection.Session?.Id : null,
-            },
+            GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code, userMessage, x.Fix, x.Account, x.Upn ?? x.ClientUser, x.Leg?.HostName ?? x.HostLabel, x.Decision),
             cancellationToken).ConfigureAwait(false);
         if (!succeeded)
         {

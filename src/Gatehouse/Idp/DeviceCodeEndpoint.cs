@@ -13,21 +13,12 @@ internal sealed class DeviceCodeEndpoint(DirectoryService directory, DeviceCodeS
 {
     public async Task PostAsync(HttpContext context, string tenant)
     {
-        var found = await directory.FindTenantAsync(tenant).ConfigureAwait(false);
-        if (found is null)
+        if (await OAuthForm.ReadAsync(context, directory, tenant).ConfigureAwait(false) is not (var found, var form))
         {
-            await Responses.OAuthErrorAsync(context, AadError.UnknownTenant).ConfigureAwait(false);
             return;
         }
 
-        if (!context.Request.HasFormContentType)
-        {
-            await Responses.OAuthErrorAsync(context, AadError.BadRequest.With("the body must be application/x-www-form-urlencoded")).ConfigureAwait(false);
-            return;
-        }
-
-        var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
-        var clientId = Single(form, "client_id");
+        var clientId = OAuthForm.Single(form, "client_id");
         if (clientId is null)
         {
             await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With("client_id")).ConfigureAwait(false);
@@ -41,7 +32,7 @@ internal sealed class DeviceCodeEndpoint(DirectoryService directory, DeviceCodeS
             return;
         }
 
-        var scope = Single(form, "scope");
+        var scope = OAuthForm.Single(form, "scope");
         if (scope is null)
         {
             await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With("scope")).ConfigureAwait(false);
@@ -89,6 +80,4 @@ internal sealed class DeviceCodeEndpoint(DirectoryService directory, DeviceCodeS
 
     private static TimeSpan Clamp(TimeSpan value, TimeSpan min, TimeSpan max) => value < min ? min : value > max ? max : value;
 
-    private static string? Single(IFormCollection form, string name) =>
-        form.TryGetValue(name, out var values) && values.Count == 1 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
 }

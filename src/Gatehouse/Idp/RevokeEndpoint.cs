@@ -13,21 +13,13 @@ internal sealed class RevokeEndpoint(DirectoryService directory, RefreshTokenSer
 {
     public async Task PostAsync(HttpContext context, string tenant)
     {
-        if (await directory.FindTenantAsync(tenant).ConfigureAwait(false) is null)
+        if (await OAuthForm.ReadAsync(context, directory, tenant).ConfigureAwait(false) is not (_, var form))
         {
-            await Responses.OAuthErrorAsync(context, AadError.UnknownTenant).ConfigureAwait(false);
             return;
         }
 
-        if (!context.Request.HasFormContentType)
-        {
-            await Responses.OAuthErrorAsync(context, AadError.BadRequest.With("the body must be application/x-www-form-urlencoded")).ConfigureAwait(false);
-            return;
-        }
-
-        var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
-        var token = Single(form, "token");
-        var clientId = Single(form, "client_id");
+        var token = OAuthForm.Single(form, "token");
+        var clientId = OAuthForm.Single(form, "client_id");
         if (token is null || clientId is null)
         {
             await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With(token is null ? "token" : "client_id")).ConfigureAwait(false);
@@ -40,7 +32,7 @@ internal sealed class RevokeEndpoint(DirectoryService directory, RefreshTokenSer
             return;
         }
 
-        var hint = Single(form, "token_type_hint");
+        var hint = OAuthForm.Single(form, "token_type_hint");
         if (hint is not (null or "refresh_token" or "access_token"))
         {
             await Responses.OAuthErrorAsync(context, new AadError(0, "unsupported_token_type", "token_type_hint must be refresh_token or access_token.")).ConfigureAwait(false);
@@ -64,6 +56,4 @@ internal sealed class RevokeEndpoint(DirectoryService directory, RefreshTokenSer
         }).ConfigureAwait(false);
     }
 
-    private static string? Single(IFormCollection form, string name) =>
-        form.TryGetValue(name, out var values) && values.Count == 1 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
 }

@@ -30,21 +30,12 @@ internal sealed class TokenEndpoint(
 
     public async Task PostAsync(HttpContext context, string tenant)
     {
-        var found = await directory.FindTenantAsync(tenant).ConfigureAwait(false);
-        if (found is null)
+        if (await OAuthForm.ReadAsync(context, directory, tenant).ConfigureAwait(false) is not (_, var form))
         {
-            await Responses.OAuthErrorAsync(context, AadError.UnknownTenant).ConfigureAwait(false);
             return;
         }
 
-        if (!context.Request.HasFormContentType)
-        {
-            await Responses.OAuthErrorAsync(context, AadError.BadRequest.With("the body must be application/x-www-form-urlencoded")).ConfigureAwait(false);
-            return;
-        }
-
-        var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
-        switch (Single(form, "grant_type"))
+        switch (OAuthForm.Single(form, "grant_type"))
         {
             case "srv_challenge":
                 var nonce = await challenges.IssueAsync(time.GetUtcNow()).ConfigureAwait(false);
@@ -58,7 +49,7 @@ internal sealed class TokenEndpoint(
             case "authorization_code":
                 await RedeemCodeAsync(context, form).ConfigureAwait(false);
                 return;
-            case "refresh_token" when GatehouseCliClient.Is(Single(form, "client_id")):
+            case "refresh_token" when GatehouseCliClient.Is(OAuthForm.Single(form, "client_id")):
                 await RefreshAdminAsync(context, form).ConfigureAwait(false);
                 return;
             case "refresh_token":
@@ -79,9 +70,9 @@ internal sealed class TokenEndpoint(
     private async Task RedeemCodeAsync(HttpContext context, IFormCollection form)
     {
         // FreeRDP pastes the code unencoded from a line it read with the newline kept: strip CR/LF.
-        var code = Single(form, "code")?.Replace("\r", string.Empty, StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal);
-        var clientId = Single(form, "client_id");
-        var redirectUri = Single(form, "redirect_uri");
+        var code = OAuthForm.Single(form, "code")?.Replace("\r", string.Empty, StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal);
+        var clientId = OAuthForm.Single(form, "client_id");
+        var redirectUri = OAuthForm.Single(form, "redirect_uri");
         foreach (var (name, value) in new[] { ("code", code), ("client_id", clientId), ("redirect_uri", redirectUri) })
         {
             if (string.IsNullOrEmpty(value))
@@ -98,7 +89,7 @@ internal sealed class TokenEndpoint(
         }
 
         var now = time.GetUtcNow();
-        var redeemed = await codes.RedeemAsync(code!, clientId!, redirectUri!, Single(form, "code_verifier"), now).ConfigureAwait(false);
+        var redeemed = await codes.RedeemAsync(code!, clientId!, redirectUri!, OAuthForm.Single(form, "code_verifier"), now).ConfigureAwait(false);
         if (!redeemed.Success)
         {
             await Responses.OAuthErrorAsync(context, new AadError(redeemed.ErrorCode, redeemed.Error ?? "invalid_grant", StripCode(redeemed.ErrorDescription) ?? AadError.CodeInvalid.Message)).ConfigureAwait(false);
@@ -111,8 +102,8 @@ internal sealed class TokenEndpoint(
 
     private async Task RefreshAsync(HttpContext context, IFormCollection form)
     {
-        var refreshToken = Single(form, "refresh_token");
-        var clientId = Single(form, "client_id");
+        var refreshToken = OAuthForm.Single(form, "refresh_token");
+        var clientId = OAuthForm.Single(form, "client_id");
         if (string.IsNullOrEmpty(refreshToken) || string.IsNullOrEmpty(clientId))
         {
             await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With(string.IsNullOrEmpty(refreshToken) ? "refresh_token" : "client_id")).ConfigureAwait(false);
@@ -150,8 +141,8 @@ internal sealed class TokenEndpoint(
     /// <summary>One poll of <c>gatehouse login</c>: the RFC 8628 §3.5 errors until the user has answered, then the tokens, once.</summary>
     private async Task RedeemDeviceCodeAsync(HttpContext context, IFormCollection form)
     {
-        var deviceCode = Single(form, "device_code");
-        var clientId = Single(form, "client_id");
+        var deviceCode = OAuthForm.Single(form, "device_code");
+        var clientId = OAuthForm.Single(form, "client_id");
         if (deviceCode is null || clientId is null)
         {
             await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With(deviceCode is null ? "device_code" : "client_id")).ConfigureAwait(false);
@@ -202,7 +193,7 @@ internal sealed class TokenEndpoint(
     /// </summary>
     private async Task RefreshAdminAsync(HttpContext context, IFormCollection form)
     {
-        var refreshToken = Single(form, "refresh_token");
+        var refreshToken = OAuthForm.Single(form, "refresh_token");
         if (string.IsNullOrEmpty(refreshToken))
         {
             await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With("refresh_token")).ConfigureAwait(false);
@@ -294,18 +285,24 @@ internal sealed class TokenEndpoint(
     {
         var accessToken = await adminTokens.IssueForGrantAsync(user, amr, GatehouseCliClient.ClientId, grantId, context.RequestAborted).ConfigureAwait(false);
         refreshToken ??= await refreshTokens.IssueAsync(grantId, user.Id, GatehouseCliClient.ClientId, AdminTokenService.Scope, context.RequestAborted).ConfigureAwait(false);
-        var expiresIn = (int)adminTokens.Lifetime.TotalSeconds - 1;
-        await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
+        await WriteTokensAsync(context, "Bearer", AdminTokenService.Scope, adminTokens.Lifetime, accessToken, refreshToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The token response: <c>expires_in</c> one second short of the lifetime, so the client renews in time.</summary>
+    private static Task WriteTokensAsync(HttpContext context, string tokenType, string scope, TimeSpan lifetime, string accessToken, string refreshToken)
+    {
+        var expiresIn = (int)lifetime.TotalSeconds - 1;
+        return Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
         {
             w.WriteStartObject();
-            w.WriteString("token_type", "Bearer");
-            w.WriteString("scope", AdminTokenService.Scope);
+            w.WriteString("token_type", tokenType);
+            w.WriteString("scope", scope);
             w.WriteNumber("expires_in", expiresIn);
             w.WriteNumber("ext_expires_in", expiresIn);
             w.WriteString("access_token", accessToken);
             w.WriteString("refresh_token", refreshToken);
             w.WriteEndObject();
-        }).ConfigureAwait(false);
+        });
     }
 
     private sealed record GrantInfo(Guid GrantId, Guid UserId, Guid? HostId, string ClientId, string Scope, IReadOnlyList<string> Amr, DateTimeOffset AuthTime);
@@ -340,24 +337,13 @@ internal sealed class TokenEndpoint(
             Lifetime = AccessTokenLifetime,
         }).ConfigureAwait(false);
         var refreshToken = rotatedRefreshToken ?? await refreshTokens.IssueAsync(grant.GrantId, grant.UserId, grant.ClientId, grant.Scope).ConfigureAwait(false);
-        var expiresIn = (int)AccessTokenLifetime.TotalSeconds - 1;
-        await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("token_type", "pop");
-            w.WriteString("scope", grant.Scope);
-            w.WriteNumber("expires_in", expiresIn);
-            w.WriteNumber("ext_expires_in", expiresIn);
-            w.WriteString("access_token", accessToken);
-            w.WriteString("refresh_token", refreshToken);
-            w.WriteEndObject();
-        }).ConfigureAwait(false);
+        await WriteTokensAsync(context, "pop", grant.Scope, AccessTokenLifetime, accessToken, refreshToken).ConfigureAwait(false);
     }
 
     /// <summary>The RDP scope needs a proof-of-possession key: <c>req_cnf</c> is required and must be well formed.</summary>
     private static bool TryPopKey(IFormCollection form, out string thumbprint, out AadError error)
     {
-        var reqCnf = Single(form, "req_cnf");
+        var reqCnf = OAuthForm.Single(form, "req_cnf");
         if (reqCnf is null)
         {
             thumbprint = string.Empty;
@@ -375,6 +361,4 @@ internal sealed class TokenEndpoint(
         return true;
     }
 
-    private static string? Single(IFormCollection form, string name) =>
-        form.TryGetValue(name, out var values) && values.Count == 1 && !string.IsNullOrEmpty(values[0]) ? values[0] : null;
 }
