@@ -436,6 +436,45 @@ public sealed class DirectoryService
             : await db.Hosts.AsNoTracking().Include(h => h.Aliases).FirstOrDefaultAsync(h => h.Id == alias.HostId && h.TenantId == tenantId, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Records <paramref name="pin"/> as the host's TLS key when it has none (trust on first use), atomically and only
+    /// while the host still points at the backend the key was read from. Returns the key trusted afterwards:
+    /// <paramref name="pin"/>, or the one another connection recorded first; null when the host is gone or points
+    /// elsewhere now.
+    /// </summary>
+    public async Task<string?> RecordHostCertificateOnFirstUseAsync(Guid hostId, string backendHost, int backendPort, BackendSecurity security,
+        string pin, string pinnedBy, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(pin);
+        ArgumentException.ThrowIfNullOrWhiteSpace(pinnedBy);
+        var now = time.GetUtcNow();
+        await db.Hosts
+            .Where(h => h.Id == hostId && h.CertificatePin == null && h.BackendHost == backendHost && h.BackendPort == backendPort && h.BackendSecurity == security)
+            .ExecuteUpdateAsync(u => u.SetProperty(h => h.CertificatePin, pin).SetProperty(h => h.CertificatePinnedAt, now).SetProperty(h => h.CertificatePinnedBy, pinnedBy), cancellationToken)
+            .ConfigureAwait(false);
+        return await db.Hosts.AsNoTracking()
+            .Where(h => h.Id == hostId && h.BackendHost == backendHost && h.BackendPort == backendPort && h.BackendSecurity == security)
+            .Select(h => h.CertificatePin)
+            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Replaces the host's trusted TLS key (an operator checked the new one), only while the host still points at the
+    /// backend the key was read from; false when the host is gone or points elsewhere now.
+    /// </summary>
+    public async Task<bool> SetHostCertificatePinAsync(Guid hostId, string backendHost, int backendPort, BackendSecurity security,
+        string pin, string pinnedBy, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(pin);
+        ArgumentException.ThrowIfNullOrWhiteSpace(pinnedBy);
+        var now = time.GetUtcNow();
+        var changed = await db.Hosts
+            .Where(h => h.Id == hostId && h.BackendHost == backendHost && h.BackendPort == backendPort && h.BackendSecurity == security)
+            .ExecuteUpdateAsync(u => u.SetProperty(h => h.CertificatePin, pin).SetProperty(h => h.CertificatePinnedAt, now).SetProperty(h => h.CertificatePinnedBy, pinnedBy), cancellationToken)
+            .ConfigureAwait(false);
+        return changed == 1;
+    }
+
     /// <summary>Creates a host group.</summary>
     public async Task<HostGroup> CreateHostGroupAsync(Guid tenantId, string name, CancellationToken cancellationToken = default)
     {

@@ -207,6 +207,18 @@ public sealed class Host
     /// <summary>Its secret, protected with Data Protection.</summary>
     public string? UserSecretProtected { get; set; }
 
+    /// <summary>
+    /// The host's trusted TLS key: <c>SHA256:</c> and the unpadded base64 of the SHA-256 of its certificate's
+    /// SubjectPublicKeyInfo; null until the key is first recorded (trust on first use).
+    /// </summary>
+    public string? CertificatePin { get; set; }
+
+    /// <summary>When <see cref="CertificatePin"/> was recorded.</summary>
+    public DateTimeOffset? CertificatePinnedAt { get; set; }
+
+    /// <summary>What recorded it: host create, host update, host test, host trust or connection (the first host leg).</summary>
+    public string? CertificatePinnedBy { get; set; }
+
     /// <summary>When the host was registered.</summary>
     public DateTimeOffset CreatedAt { get; set; }
 

@@ -172,6 +172,8 @@ public abstract class GatehouseDbContext : DbContext
             e.Property(x => x.UserAccountName).HasMaxLength(NameLength);
             e.Property(x => x.AdminSecretProtected).HasMaxLength(2048);
             e.Property(x => x.UserSecretProtected).HasMaxLength(2048);
+            e.Property(x => x.CertificatePin).HasMaxLength(64);
+            e.Property(x => x.CertificatePinnedBy).HasMaxLength(16);
             e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
             e.HasOne<HostGroup>().WithMany().HasForeignKey(x => x.HostGroupId).OnDelete(DeleteBehavior.SetNull);
             e.HasMany(x => x.Aliases).WithOne().HasForeignKey(x => x.HostId).OnDelete(DeleteBehavior.Cascade);

@@ -12,14 +12,33 @@ namespace Gatehouse.Gateway.Backend;
 /// <summary>How the gateway reaches a host.</summary>
 public sealed record BackendTarget(string Host, int Port, SecurityProtocol Security, string CookieUser)
 {
-    /// <summary>The pinned SHA-256 of the host's TLS certificate (hex), or null to accept any and report it.</summary>
-    public string? CertificateSha256 { get; init; }
+    /// <summary>
+    /// The host's trusted key (<see cref="HostKeyFingerprint"/>): a host leg whose TLS key is another is refused
+    /// (<see cref="BackendFailure.CertificateChanged"/>) before any credential is sent. Null: none is recorded yet.
+    /// </summary>
+    public string? CertificatePin { get; init; }
+
+    /// <summary>
+    /// Records the key a host without <see cref="CertificatePin"/> presents (trust on first use), before any credential
+    /// is sent. Null with no pin: the key is only reported (<c>gatehouse host test</c> and <c>host trust</c> read it so).
+    /// </summary>
+    public IHostKeyFirstUse? FirstUse { get; init; }
 
     /// <summary>True for an NLA host: the gateway asks for PROTOCOL_HYBRID (and HYBRID_EX) and logs on with CredSSP.</summary>
     public bool IsNla => (Security & (SecurityProtocol.Hybrid | SecurityProtocol.HybridEx)) != 0;
 
     /// <summary>The protocols the gateway asks an NLA host for.</summary>
     public const SecurityProtocol NlaProtocols = SecurityProtocol.Hybrid | SecurityProtocol.HybridEx;
+}
+
+/// <summary>Records the key of a host that has none recorded yet (trust on first use).</summary>
+public interface IHostKeyFirstUse
+{
+    /// <summary>
+    /// Records <paramref name="presented"/> as the host's key unless one was recorded meanwhile, and returns the key that
+    /// is trusted from now on (the one recorded first wins); null when the host's registration changed or went away.
+    /// </summary>
+    Task<string?> RecordAsync(string presented, CancellationToken cancellationToken);
 }
 
 /// <summary>Why the backend could not be reached (the sign-in log's <c>backend_*</c> reasons).</summary>
@@ -37,8 +56,14 @@ public enum BackendFailure
     /// <summary>The host's X.224 answer is malformed.</summary>
     Protocol,
 
-    /// <summary>TLS failed, or the certificate is not the pinned one.</summary>
+    /// <summary>TLS failed.</summary>
     Tls,
+
+    /// <summary>The host's TLS key is not the trusted one (a man in the middle, or a new key on the host): no credential was sent.</summary>
+    CertificateChanged,
+
+    /// <summary>The host has no trusted key yet and the one it presented could not be recorded: no credential was sent.</summary>
+    CertificateNotTrusted,
 
     /// <summary>The NLA host does not offer NLA (it answered with a failure code or selected TLS only).</summary>
     NlaNotOffered,
@@ -50,9 +75,12 @@ public enum BackendFailure
     CredSsp,
 }
 
-/// <summary>A connected backend leg: the TLS stream after the X.224 exchange.</summary>
-public sealed record BackendConnection(SslStream Stream, SecurityProtocol Selected, string CertificateSha256) : IAsyncDisposable
+/// <summary>A connected backend leg: the TLS stream after the X.224 exchange, and the key the host presented (<see cref="HostKeyFingerprint"/>).</summary>
+public sealed record BackendConnection(SslStream Stream, SecurityProtocol Selected, string HostKey) : IAsyncDisposable
 {
+    /// <summary>True when the host had no trusted key when this connection began and <see cref="HostKey"/> is now trusted (trust on first use).</summary>
+    public bool TrustedOnFirstUse { get; init; }
+
     /// <inheritdoc />
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 }
@@ -62,13 +90,20 @@ public sealed record BackendConnectResult(BackendConnection? Connection, Backend
 {
     /// <summary>True when connected.</summary>
     public bool Connected => Connection is not null;
+
+    /// <summary>The key the host presented, when the failure is about it (<see cref="BackendFailure.CertificateChanged"/>).</summary>
+    public string? PresentedKey { get; init; }
+
+    /// <summary>The key trusted for the host, when the failure is about it.</summary>
+    public string? TrustedKey { get; init; }
 }
 
 /// <summary>
 /// Opens the target leg to a host as the gateway's RDP client: TCP within the backend deadline, an X.224 Connection
 /// Request with the mapped account's cookie and the backend's protocol (TLS for xrdp-style hosts, HYBRID and HYBRID_EX
-/// for NLA hosts), the host's Connection Confirm, TLS (the host's certificate pinned when a thumbprint is registered),
-/// and for NLA hosts the CredSSP logon with the injected account (<see cref="BackendCredSsp"/>), all within one deadline.
+/// for NLA hosts), the host's Connection Confirm, TLS, the host's key checked against the trusted one (or recorded, for
+/// a host that has none yet: trust on first use) before anything else is sent, and for NLA hosts the CredSSP logon with
+/// the injected account (<see cref="BackendCredSsp"/>), all within one deadline.
 /// </summary>
 public static class BackendConnector
 {
@@ -158,11 +193,17 @@ public static class BackendConnector
             }
 
             using var certificate = new X509Certificate2(tls.RemoteCertificate!);
-            var sha256 = certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
-            if (target.CertificateSha256 is { } pinned && !string.Equals(pinned, sha256, StringComparison.OrdinalIgnoreCase))
+            var presented = HostKeyFingerprint.Of(certificate);
+
+            // The host's key, before any credential leaves: the Client Info PDU of a TLS host is written after this
+            // returns, and an NLA host's CredSSP (even its NTLM NEGOTIATE) starts only below.
+            var (trusted, firstUse, problem) = await CheckHostKeyAsync(target, presented, deadline.Token).ConfigureAwait(false);
+            if (problem is not null)
             {
                 await tls.DisposeAsync().ConfigureAwait(false);
-                return Fail(BackendFailure.Tls, $"backend_tls: the host's certificate ({sha256}) is not the registered one ({pinned}); if the host's certificate changed on purpose, register the new thumbprint");
+                return trusted is null
+                    ? Fail(BackendFailure.CertificateNotTrusted, problem) with { PresentedKey = presented }
+                    : Fail(BackendFailure.CertificateChanged, problem) with { PresentedKey = presented, TrustedKey = trusted };
             }
 
             if (target.IsNla && credentials is not null)
@@ -188,7 +229,7 @@ public static class BackendConnector
 
             stream = null;
             socket = null;
-            return new BackendConnectResult(new BackendConnection(tls, result.SelectedProtocol, sha256), BackendFailure.None, "connected");
+            return new BackendConnectResult(new BackendConnection(tls, result.SelectedProtocol, presented) { TrustedOnFirstUse = firstUse }, BackendFailure.None, "connected");
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
@@ -203,6 +244,45 @@ public static class BackendConnector
 
             socket?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Checks <paramref name="presented"/> against the target's trusted key, recording it first when there is none and
+    /// the target can (trust on first use). Returns the trusted key, whether this call recorded it, and the refusal (null
+    /// when the key may be used; a null trusted key with a refusal: none could be recorded).
+    /// </summary>
+    private static async Task<(string? Trusted, bool FirstUse, string? Problem)> CheckHostKeyAsync(BackendTarget target, string presented, CancellationToken cancellationToken)
+    {
+        var where = $"{target.Host}:{target.Port}";
+        var trusted = target.CertificatePin;
+        var firstUse = false;
+        if (trusted is null)
+        {
+            if (target.FirstUse is not { } recorder)
+            {
+                return (null, false, null);
+            }
+
+            try
+            {
+                trusted = await recorder.RecordAsync(presented, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return (null, false, $"backend_certificate_not_trusted: {where} has no trusted key yet and the key it presented ({presented}) could not be recorded ({e.GetType().Name}); no credentials were sent");
+            }
+
+            if (trusted is null)
+            {
+                return (null, false, $"backend_certificate_not_trusted: {where} has no trusted key yet and the host's registration changed while the key it presented ({presented}) was being recorded; no credentials were sent");
+            }
+
+            firstUse = HostKeyFingerprint.Matches(trusted, presented);
+        }
+
+        return HostKeyFingerprint.Matches(trusted, presented)
+            ? (trusted, firstUse, null)
+            : (trusted, false, $"backend_certificate_changed: {where} presented the TLS key {presented}, not the trusted {trusted}; no credentials were sent");
     }
 
     /// <summary>Reads one TPKT frame (at most 64 KiB); null when the peer closes first.</summary>

@@ -37,7 +37,7 @@ public sealed partial class SessionOpener(
         var connect = await BackendConnector.ConnectAsync(grant.Backend, grant.Credentials, options.Value.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
         if (!connect.Connected)
         {
-            return new SessionOpenResult(null, connect.Reason) { Fix = BackendAdvice.Fix(connect.Failure, grant.HostName, grant.Backend) };
+            return new SessionOpenResult(null, connect.Reason) { Fix = BackendAdvice.Fix(connect, grant.HostName, grant.Backend) };
         }
 
         return await AttachAsync(connection, protocol, grant, connect.Connection!, cancellationToken).ConfigureAwait(false);

@@ -115,7 +115,7 @@ public sealed partial class TlsAuthenticator(
         var connect = await BackendConnector.ConnectAsync(leg.Backend, limits.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
         if (!connect.Connected)
         {
-            return await RefuseAsync(x, connect.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage, $"Check that {leg.Backend.Host}:{leg.Backend.Port} is up and reachable from the gateway ('gatehouse host test {leg.HostName}').").ConfigureAwait(false);
+            return await RefuseAsync(x, connect.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage, BackendAdvice.Fix(connect, leg.HostName, leg.Backend)).ConfigureAwait(false);
         }
 
         x.Backend = connect.Connection!;

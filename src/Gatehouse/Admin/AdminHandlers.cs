@@ -25,6 +25,9 @@ internal static class AdminHandlers
     /// <summary>What a host update checks beyond hosts/write.</summary>
     private const string NewBackendNeedsPasswords = "Changing backendHost, backendPort or backendSecurity needs the passwords of every account that stays mapped in the same request (adminPassword, userPassword), since the gateway sends them to the backend; otherwise 400.";
 
+    /// <summary>What a host trust checks.</summary>
+    private const string HostTrustNeedsFingerprint = "Without dryRun the fingerprint is required and must be the key the host presents now; otherwise 400 (none given) or 409 (another key), and nothing changes. A host that cannot be reached is 502.";
+
     public static IReadOnlyList<AdminRoute> Routes { get; } =
     [
         new("GET", "/users", "listUsers", "List the users.", UsersRead,
@@ -65,6 +68,8 @@ internal static class AdminHandlers
             (string name, HttpContext h, CancellationToken ct) => Ok(Ops(h).DeleteHostAsync(name, ct))),
         new("POST", "/hosts/{name}/test", "testHost", "Connect from the server to the host's backend as the gateway does (TCP, X.224, TLS) and check that the stored passwords decrypt; every step is reported.", AdminOperations.HostsTest,
             async (string name, HttpContext h, CancellationToken ct) => await Ok(Ops(h).TestHostAsync(name, (await BodyAsync<HostTestRequest>(h, ct)).TimeoutSeconds ?? 10, ct)), RequestSchema: "HostTestRequest"),
+        new("POST", "/hosts/{name}/trust", "trustHost", "Read the TLS key the host's backend presents (from the server, as the gateway does) and trust it from now on in place of the old one when it is the fingerprint given (SHA256:…, checked on the host); dryRun: true only shows it. The answer names the key presented and the one trusted before.", AccessActions.HostsWrite,
+            async (string name, HttpContext h, CancellationToken ct) => await Ok(Ops(h).TrustHostAsync(name, await BodyAsync<HostTrustRequest>(h, ct), ct)), RequestSchema: "HostTrustRequest", Note: HostTrustNeedsFingerprint),
         new("GET", "/hosts/{name}/connection", "getHostConnection", "What a client needs to reach the host through this gateway: the label, the IdP's public name, the RDP port and the certificate's SHA-256.", AccessActions.HostsRead,
             (string name, HttpContext h, CancellationToken ct) => Ok(Ops(h).GetClientTargetAsync(name, ct))),
         new("GET", "/hostGroups", "listHostGroups", "List the host groups and their hosts.", AdminOperations.HostGroupsRead,
@@ -144,6 +149,7 @@ internal static class AdminHandlers
             ["UpdateHostRequest"] = Obj(("backendHost", "string"), ("backendPort", "integer"), ("backendSecurity", "string"), ("hostGroup", "string"), ("aliases", "string[]"),
                 ("adminAccount", "string"), ("adminPassword", "string"), ("userAccount", "string"), ("userPassword", "string")),
             ["HostTestRequest"] = Obj(("timeoutSeconds", "integer")),
+            ["HostTrustRequest"] = Obj(("fingerprint", "string"), ("dryRun", "boolean"), ("timeoutSeconds", "integer")),
             ["CreateHostGroupRequest"] = Obj(("name", "string")),
             ["CustomRoleRequest"] = Obj(("name", "string"), ("description", "string"), ("actions", "string[]"), ("notActions", "string[]"), ("dataActions", "string[]"), ("assignableRoles", "string[]")),
             ["CreateRoleAssignmentRequest"] = Obj(("role", "string"), ("assignee", "string"), ("scope", "string")),

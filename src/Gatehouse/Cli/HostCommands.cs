@@ -10,13 +10,14 @@ internal static class HostCommands
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var command = new Command("host", "Manage RDP hosts: create, list, show, update, test, delete.");
+        var command = new Command("host", "Manage RDP hosts: create, list, show, update, test, trust, delete.");
         admin.AddTo(command);
         command.Subcommands.Add(CreateCommand(admin, environment));
         command.Subcommands.Add(ListCommand(admin, environment));
         command.Subcommands.Add(ShowCommand(admin, environment));
         command.Subcommands.Add(UpdateCommand(admin, environment));
         command.Subcommands.Add(HostTestCommand.Create(admin, environment));
+        command.Subcommands.Add(HostTrustCommand.Create(admin, environment));
         command.Subcommands.Add(DeleteCommand(admin, environment));
         return command;
     }
@@ -37,7 +38,7 @@ internal static class HostCommands
         var userFile = new Option<FileInfo?>("--user-password-file") { Description = "Read the user account's password from FILE (its first line)." };
         var command = new Command(
             "create",
-            "Register a host. Each mapped account needs its password from standard input or a file; when both passwords come from standard input, give two lines: the admin account's password first, then the user account's. Passwords are stored encrypted and never printed.")
+            "Register a host. Each mapped account needs its password from standard input or a file; when both passwords come from standard input, give two lines: the admin account's password first, then the user account's. Passwords are stored encrypted and never printed. The server then connects to the host and trusts the TLS key it presents (trust on first use, printed: check it against the host's); a host that cannot be reached yet gets its key trusted at the gateway's first connection, or with 'gatehouse host test'.")
         {
             name, backend, security, hostGroup, aliases, adminAccount, adminStdin, adminFile, userAccount, userStdin, userFile,
         };
@@ -59,6 +60,7 @@ internal static class HostCommands
             var host = await context.Client.CreateHostAsync(new CreateHostRequest(parse.GetValue(name)!, backendHost, backendPort, backendSecurity,
                 parse.GetValue(hostGroup), parse.GetValue(aliases) ?? [], NullIfEmpty(adminName), adminPassword, NullIfEmpty(userName), userPassword), ct).ConfigureAwait(false);
             await context.Output.WriteLineAsync($"Created host {host.Name} ({host.Id}) → {backendHost}:{backendPort.ToString(CultureInfo.InvariantCulture)} over {backendSecurity}.").ConfigureAwait(false);
+            await WriteKeyNoteAsync(context, host).ConfigureAwait(false);
             await context.Output.WriteLineAsync($"Give users access with: gatehouse role assignment create --role \"Virtual Machine User Login\" --assignee USER --scope /hosts/{host.Name}").ConfigureAwait(false);
             return ExitCodes.Ok;
         });
@@ -113,6 +115,9 @@ internal static class HostCommands
                 ("Scopes", string.Join(", ", new[] { $"/hosts/{row.Name}", row.HostGroup is null ? null : $"/hostGroups/{row.HostGroup}", "/" }.Where(s => s is not null))),
                 ("Admin account", row.AdminAccount is null ? "(none)" : $"{row.AdminAccount} (password {(row.AdminPasswordSet ? "set" : "missing")})"),
                 ("User account", row.UserAccount is null ? "(none)" : $"{row.UserAccount} (password {(row.UserPasswordSet ? "set" : "missing")})"),
+                ("Host key", row.CertificatePin is null
+                    ? $"(none trusted yet: the gateway's first connection trusts the key the host presents; 'gatehouse host test {row.Name}' records it now)"
+                    : $"{row.CertificatePin} (trusted by {row.CertificatePinnedBy ?? "?"}, {CliRunner.Format(row.CertificatePinnedAt)}; 'gatehouse host trust {row.Name}' replaces it)"),
                 ("Created", CliRunner.Format(row.CreatedAt)),
             ]).ConfigureAwait(false);
             return ExitCodes.Ok;
@@ -150,7 +155,7 @@ internal static class HostCommands
         var userAccount = new Option<string?>("--user-account") { Description = "A new user account (NAME or DOMAIN\\NAME; needs its password), or \"\" to remove it." };
         var userStdin = new Option<bool>("--user-password-stdin") { Description = "Read a new user account password from standard input (the first line; the second with --admin-password-stdin)." };
         var userFile = new Option<FileInfo?>("--user-password-file") { Description = "Read a new user account password from FILE." };
-        var command = new Command("update", "Change a host: backend, backend security, host group, aliases, mapped accounts and their passwords (what is not given stays as it is). A new --backend or --backend-security needs the password of every mapped account again in the same command (--admin-password-stdin/--admin-password-file, --user-password-stdin/--user-password-file), since the gateway sends them to the backend.")
+        var command = new Command("update", "Change a host: backend, backend security, host group, aliases, mapped accounts and their passwords (what is not given stays as it is). A new --backend or --backend-security needs the password of every mapped account again in the same command (--admin-password-stdin/--admin-password-file, --user-password-stdin/--user-password-file), since the gateway sends them to the backend; the key trusted for the old backend is dropped and the new backend's is trusted on first use, as at create.")
         {
             name, backend, security, hostGroup, noHostGroup, aliases, noAliases, adminAccount, adminStdin, adminFile, userAccount, userStdin, userFile,
         };
@@ -182,9 +187,19 @@ internal static class HostCommands
                 userPassword);
             var host = await context.Client.UpdateHostAsync(parse.GetValue(name)!, request, ct).ConfigureAwait(false);
             await context.Output.WriteLineAsync($"Updated host {host.Name}: backend {host.Backend} over {host.BackendSecurity}, host group {host.HostGroup ?? "(none)"}, aliases {(host.Aliases.Count == 0 ? "(none)" : string.Join(", ", host.Aliases))}, admin account {host.AdminAccount ?? "(none)"}, user account {host.UserAccount ?? "(none)"}.").ConfigureAwait(false);
+            await WriteKeyNoteAsync(context, host).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>After create and update: what became of the host's TLS key.</summary>
+    private static async Task WriteKeyNoteAsync(CliContext context, HostView host)
+    {
+        if (host.CertificatePinNote is { } note)
+        {
+            await context.Output.WriteLineAsync($"Host key: {note}").ConfigureAwait(false);
+        }
     }
 
     private static async Task<string?> ReadNewPasswordAsync(CliContext context, string which, bool fromStdin, FileInfo? file, CancellationToken cancellationToken)

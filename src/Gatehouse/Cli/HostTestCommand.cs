@@ -24,7 +24,7 @@ internal static class HostTestCommand
         };
         var command = new Command(
             "test",
-            "Connect to the host's backend as the gateway does and report each step: TCP, X.224 negotiation (the protocol the host selected), TLS (version and the host certificate's SHA-256); then check that the stored passwords of the mapped accounts can be decrypted (never printed). With --server the server runs the test. Exits non-zero at the first failing step, with what to fix.")
+            "Connect to the host's backend as the gateway does and report each step: TCP, X.224 negotiation (the protocol the host selected), TLS (version) and the host's TLS key against the trusted one (a host with none trusted yet gets the key it presents now: trust on first use); then check that the stored passwords of the mapped accounts can be decrypted (never printed). With --server the server runs the test. Exits non-zero at the first failing step, with what to fix.")
         {
             name, timeout,
         };

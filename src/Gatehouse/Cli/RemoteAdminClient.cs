@@ -67,6 +67,9 @@ internal sealed class RemoteAdminClient(HttpClient http, Uri server, Func<Cancel
     public Task<HostTestView> TestHostAsync(string name, int timeoutSeconds, CancellationToken cancellationToken) =>
         SendAsync<HostTestView>(HttpMethod.Post, $"hosts/{E(name)}/test", new HostTestRequest(timeoutSeconds), cancellationToken);
 
+    public Task<HostTrustView> TrustHostAsync(string name, HostTrustRequest request, CancellationToken cancellationToken) =>
+        SendAsync<HostTrustView>(HttpMethod.Post, $"hosts/{E(name)}/trust", request, cancellationToken);
+
     public Task<ClientTargetView> GetClientTargetAsync(string name, CancellationToken cancellationToken) => GetAsync<ClientTargetView>($"hosts/{E(name)}/connection", cancellationToken);
 
     public Task<IReadOnlyList<HostGroupView>> ListHostGroupsAsync(CancellationToken cancellationToken) => GetAsync<IReadOnlyList<HostGroupView>>("hostGroups", cancellationToken);

@@ -14,7 +14,7 @@ namespace Gatehouse.Gateway;
 /// user state, role assignment, Conditional Access, mapped account) and turns the answer into the RDS AAD result
 /// code and the session grant.
 /// </summary>
-internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes) : IWebAccountAuthorizer
+internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes, HostKeyTrust hostKeys) : IWebAccountAuthorizer
 {
     public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, AssertionVerdict verdict, CancellationToken cancellationToken)
     {
@@ -35,12 +35,13 @@ internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes) : 
                 Application = RdpApplications.AzureWindowsVmSignIn,
             },
             cancellationToken).ConfigureAwait(false);
-        return ToAuthorization(decision, token.TenantId, token.Amr, token.AuthenticatedAt);
+        return ToAuthorization(decision, token.TenantId, token.Amr, token.AuthenticatedAt, hostKeys);
     }
 
-    /// <summary>Maps an access decision to the RDS AAD answer (and the grant when allowed).</summary>
-    internal static WebAccountAuthorization ToAuthorization(AccessDecision decision, Guid tenantId, IReadOnlyList<string> methods, DateTimeOffset authenticatedAt)
+    /// <summary>Maps an access decision to the RDS AAD answer (and the grant when allowed, its host leg pinned to the host's key).</summary>
+    internal static WebAccountAuthorization ToAuthorization(AccessDecision decision, Guid tenantId, IReadOnlyList<string> methods, DateTimeOffset authenticatedAt, HostKeyTrust hostKeys)
     {
+        ArgumentNullException.ThrowIfNull(hostKeys);
         var code = decision.Refusal switch
         {
             AccessRefusal.None => RdsAadAuthResult.Success,
@@ -75,11 +76,13 @@ internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes) : 
                 HostName = host.Name,
                 RoleName = decision.Rbac?.Role?.Name ?? "?",
                 RoleAssignmentId = decision.Rbac?.GrantedBy?.Id,
-                Backend = new BackendTarget(
-                    host.BackendHost,
-                    host.BackendPort,
-                    host.BackendSecurity == Gatehouse.Storage.BackendSecurity.Nla ? BackendTarget.NlaProtocols : SecurityProtocol.Ssl,
-                    account.UserName),
+                Backend = hostKeys.Pin(
+                    new BackendTarget(
+                        host.BackendHost,
+                        host.BackendPort,
+                        host.BackendSecurity == Gatehouse.Storage.BackendSecurity.Nla ? BackendTarget.NlaProtocols : SecurityProtocol.Ssl,
+                        account.UserName),
+                    host),
                 Credentials = new InjectedCredentials(account.Domain, account.UserName, account.Password),
                 MaxDuration = decision.MaxSessionDuration,
                 Methods = methods,

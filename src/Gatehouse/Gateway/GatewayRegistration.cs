@@ -105,6 +105,7 @@ internal static class GatewayRegistration
         services.AddSingleton(webAccount);
         services.AddSingleton(new GatewayNode(nodeName));
         services.AddSingleton<IWebAccountDirectory, IdentityWebAccountDirectory>();
+        services.AddSingleton<HostKeyTrust>();
         services.AddSingleton<IWebAccountAuthorizer, AccessWebAccountAuthorizer>();
         services.AddSingleton<AssertionValidator>();
         services.AddSingleton<IClientAuthenticator, WebAccountAuthenticator>();

@@ -15,7 +15,7 @@ namespace Gatehouse.Gateway;
 /// NLA's view of the identity provider, in process: users and their NT hashes (decrypted only here), the password
 /// checks with smart lockout, and the one access call with amr <c>pwd</c>, mapped to NTSTATUS.
 /// </summary>
-internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAccountDirectory hosts, TimeProvider time) : INlaDirectory
+internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAccountDirectory hosts, TimeProvider time, HostKeyTrust hostKeys) : INlaDirectory
 {
     public async Task<NlaAccount?> FindAccountAsync(string userPrincipalName, CancellationToken cancellationToken)
     {
@@ -120,7 +120,7 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
                 Application = RdpApplications.AzureWindowsVmSignIn,
             },
             cancellationToken).ConfigureAwait(false);
-        var mapped = AccessWebAccountAuthorizer.ToAuthorization(decision, account.TenantId, methods, now);
+        var mapped = AccessWebAccountAuthorizer.ToAuthorization(decision, account.TenantId, methods, now, hostKeys);
         return mapped with { ResultCode = unchecked((int)ToNtStatus(decision.Refusal, mapped.ResultCode)) };
     }
 
@@ -150,7 +150,7 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
         }
 
         // The cookie names no account: which mapped account logs on is decided by the role, after the password.
-        return new HostLegLookup(new PasswordHostLeg(host.Id, host.Name, new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, "gatehouse")), "found");
+        return new HostLegLookup(new PasswordHostLeg(host.Id, host.Name, hostKeys.Pin(new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, "gatehouse"), host)), "found");
     }
 
     /// <summary>The CredSSP errorCode for an access decision (the web-account mapping decides host problems).</summary>

@@ -275,6 +275,42 @@ public sealed class TlsSignInTests
         Assert.Contains("gatehouse host test vm1", entry.Fix, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task HostWithAnotherKey_IsRefusedBeforeTheMcsPhase_NothingReachesIt_AndTheFixNamesBothKeys()
+    {
+        const string trusted = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        await using var host = TlsStubHost.Start();
+        var good = Directory(host);
+        await using var gateway = await StartAsync(new FakeNlaDirectory
+        {
+            HostLeg = good.HostLeg! with { Backend = good.HostLeg.Backend with { CertificatePin = trusted } },
+            Grant = good.Grant,
+        });
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
+        Assert.False(outcome.McsConnected);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.False(entry.Succeeded);
+        Assert.StartsWith("backend_certificate_changed:", entry.Reason, StringComparison.Ordinal);
+        Assert.Contains($"gatehouse host trust vm1 --fingerprint {TlsStubHost.HostKey}", entry.Fix, StringComparison.Ordinal);
+        Assert.Contains(trusted, entry.Fix, StringComparison.Ordinal);
+        Assert.Empty(host.ClientInfos);
+        Assert.True(await host.WaitClosedWithoutClientInfoAsync(1), "the host leg is closed");
+        Assert.Equal(0, gateway.Sessions.Count);
+    }
+
+    [Fact]
+    public async Task HostWithTheTrustedKey_SignsIn()
+    {
+        await using var host = TlsStubHost.Start();
+        var good = Directory(host);
+        await using var gateway = await StartAsync(new FakeNlaDirectory
+        {
+            HostLeg = good.HostLeg! with { Backend = good.HostLeg.Backend with { CertificatePin = TlsStubHost.HostKey } },
+            Grant = good.Grant,
+        });
+        await GoodAsync(gateway, host);
+    }
+
     private static async Task<GatewaySignInEvent> RefusedThenGoodAsync(TlsClientOptions options, ErrorInfoCode? expected, Action<GatewayOptions>? change = null) =>
         (await RefusedThenGoodWithDirectoryAsync(options, expected, change)).Entry;
 

@@ -35,6 +35,9 @@ internal sealed class TlsStubHost : IAsyncDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
+    /// <summary>The key the host presents (<see cref="Gatehouse.Gateway.Backend.HostKeyFingerprint"/>).</summary>
+    public static string HostKey => Gatehouse.Gateway.Backend.HostKeyFingerprint.Of(Certificate);
+
     public int Connections => Volatile.Read(ref _connections);
 
     public int ClosedWithoutClientInfo => Volatile.Read(ref _closedWithoutClientInfo);

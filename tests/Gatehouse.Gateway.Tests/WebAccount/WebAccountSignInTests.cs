@@ -116,6 +116,27 @@ public sealed class WebAccountSignInTests
     }
 
     [Fact]
+    public async Task Allowed_ButTheHostPresentsAnotherKey_GetsNoLogonServers_NothingIsSent_AndTheLogSaysHowToTrustIt()
+    {
+        const string trusted = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        await using var host = TlsBackend.Start();
+        var grant = Grant(host.Port);
+        await using var gateway = await StartAsync(new FakeAuthorizer(RdsAadAuthResult.Success) { Grant = grant with { Backend = grant.Backend with { CertificatePin = trusted } } });
+        await using var client = await AadTestClient.ConnectAsync(gateway.Port);
+        await client.SendAsync(Assertion(await client.ReadNonceAsync()));
+        Assert.Equal(RdsAadAuthResult.NoLogonServers, await client.ReadResultAsync());
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.False(entry.Succeeded);
+        Assert.StartsWith("backend_certificate_changed:", entry.Reason, StringComparison.Ordinal);
+        Assert.Contains(trusted, entry.Reason, StringComparison.Ordinal);
+        Assert.Contains("gatehouse host trust vm1 --fingerprint SHA256:", entry.Fix, StringComparison.Ordinal);
+        Assert.Equal(0, gateway.Sessions.Count);
+
+        // The host leg was closed without a byte after the TLS handshake: no Client Info PDU with the mapped account.
+        Assert.True(await host.ClosedAsync());
+    }
+
+    [Fact]
     public async Task Allowed_ButTheSessionStartRecordCannotBeWritten_IsRefused_AndTheHostLegIsClosed()
     {
         await using var host = TlsBackend.Start();

@@ -171,6 +171,64 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task HostCertificatePin_FirstKeyRecordedOnce_OnlyForTheBackendItWasReadFrom_ThenReplaced(StoreProvider provider)
+    {
+        const string first = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        const string second = "SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA";
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, _) = await NewTenantAsync(env);
+        var directory = env.Get<DirectoryService>();
+        var host = await directory.CreateHostAsync(tenant.Id, "p" + Guid.NewGuid().ToString("N")[..10], "192.0.2.10", 3389, BackendSecurity.Tls);
+        Assert.Null(host.CertificatePin);
+
+        // Another backend (the host was moved meanwhile) records nothing.
+        Assert.Null(await directory.RecordHostCertificateOnFirstUseAsync(host.Id, "192.0.2.11", 3389, BackendSecurity.Tls, first, "connection"));
+        Assert.Null(await directory.RecordHostCertificateOnFirstUseAsync(host.Id, "192.0.2.10", 3390, BackendSecurity.Tls, first, "connection"));
+        Assert.Null(await directory.RecordHostCertificateOnFirstUseAsync(host.Id, "192.0.2.10", 3389, BackendSecurity.Nla, first, "connection"));
+        Assert.Null((await directory.FindHostAsync(host.Id))!.CertificatePin);
+
+        // The first key wins; a second first use gets it back rather than recording its own.
+        env.Time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Equal(first, await directory.RecordHostCertificateOnFirstUseAsync(host.Id, "192.0.2.10", 3389, BackendSecurity.Tls, first, "host create"));
+        Assert.Equal(first, await directory.RecordHostCertificateOnFirstUseAsync(host.Id, "192.0.2.10", 3389, BackendSecurity.Tls, second, "connection"));
+        var stored = (await directory.FindHostAsync(host.Id))!;
+        Assert.Equal((first, "host create", env.Time.GetUtcNow()), (stored.CertificatePin, stored.CertificatePinnedBy, stored.CertificatePinnedAt));
+
+        // Replacing it (host trust) holds only for the same backend too.
+        Assert.False(await directory.SetHostCertificatePinAsync(host.Id, "192.0.2.11", 3389, BackendSecurity.Tls, second, "host trust"));
+        Assert.Equal(first, (await directory.FindHostAsync(host.Id))!.CertificatePin);
+        env.Time.Advance(TimeSpan.FromMinutes(1));
+        Assert.True(await directory.SetHostCertificatePinAsync(host.Id, "192.0.2.10", 3389, BackendSecurity.Tls, second, "host trust"));
+        stored = (await directory.FindHostAsync(host.Id))!;
+        Assert.Equal((second, "host trust", env.Time.GetUtcNow()), (stored.CertificatePin, stored.CertificatePinnedBy, stored.CertificatePinnedAt));
+        Assert.False(await directory.SetHostCertificatePinAsync(Guid.NewGuid(), "192.0.2.10", 3389, BackendSecurity.Tls, second, "host trust"));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task HostCertificatePin_ConcurrentFirstUses_RecordExactlyOneKey(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, _) = await NewTenantAsync(env);
+        var host = await env.Get<DirectoryService>().CreateHostAsync(tenant.Id, "r" + Guid.NewGuid().ToString("N")[..10], "192.0.2.20", 3389, BackendSecurity.Tls);
+        var keys = Enumerable.Range(0, 8).Select(i => "SHA256:" + Convert.ToBase64String(SHA256.HashData([(byte)i])).TrimEnd('=')).ToList();
+
+        // Each "connection" in its own scope (its own DbContext), as the gateway's legs are.
+        var results = await Task.WhenAll(keys.Select(async key =>
+        {
+            await using var scope = env.NewScope();
+            return await scope.ServiceProvider.GetRequiredService<DirectoryService>().RecordHostCertificateOnFirstUseAsync(host.Id, "192.0.2.20", 3389, BackendSecurity.Tls, key, "connection");
+        }));
+
+        var stored = (await env.Get<DirectoryService>().FindHostAsync(host.Id))!.CertificatePin;
+        Assert.Contains(stored, keys);
+        Assert.All(results, r => Assert.Equal(stored, r));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task DateTimeOffset_NonUtcOffset_StoredAsSameInstant(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);

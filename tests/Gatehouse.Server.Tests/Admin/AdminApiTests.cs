@@ -57,8 +57,8 @@ public sealed class AdminApiTests
     private static object VmHost(string name, string? hostGroup = null) => new
     {
         name,
-        backendHost = "10.0.0.5",
-        backendPort = 3389,
+        backendHost = "127.0.0.5",
+        backendPort = 1,
         backendSecurity = "tls",
         hostGroup,
         userAccount = "rdpuser",

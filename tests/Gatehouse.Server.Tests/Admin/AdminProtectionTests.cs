@@ -181,7 +181,7 @@ public sealed class AdminProtectionTests
     {
         await using var server = await TestServer.StartAsync();
         var owner = await RemoteCliFixture.TokenForAsync(server, "owner@contoso.test", "Owner");
-        await OkAsync(server, HttpMethod.Post, "/hosts", owner, new { name = "vm1", backendHost = "10.0.0.5", backendSecurity = "tls", userAccount = "rdpuser", userPassword = UserHostPassword });
+        await OkAsync(server, HttpMethod.Post, "/hosts", owner, new { name = "vm1", backendHost = "127.0.0.5", backendPort = 1, backendSecurity = "tls", userAccount = "rdpuser", userPassword = UserHostPassword });
         await RemoteCliFixture.TokenForAsync(server, "vmuser@contoso.test", "Virtual Machine User Login", "/hosts/vm1");
         var daaOnly = await RemoteCliFixture.TokenForAsync(server, "daa@contoso.test", "Virtual Machine Data Access Administrator");
         var contributor = await RemoteCliFixture.TokenForAsync(server, "contrib@contoso.test", "Contributor");
@@ -214,8 +214,8 @@ public sealed class AdminProtectionTests
         await OkAsync(server, HttpMethod.Post, "/hosts", owner, new
         {
             name = "vm1",
-            backendHost = "10.0.0.5",
-            backendPort = 3389,
+            backendHost = "127.0.0.5",
+            backendPort = 1,
             backendSecurity = "tls",
             adminAccount = "Administrator",
             adminPassword = AdminHostPassword,
@@ -228,11 +228,11 @@ public sealed class AdminProtectionTests
         var port = await RefusedAsync(server, HttpStatusCode.BadRequest, HttpMethod.Patch, "/hosts/vm1", contributor, new { backendPort = 3390, userPassword = "Guess-1" });
         var security = await RefusedAsync(server, HttpStatusCode.BadRequest, HttpMethod.Patch, "/hosts/vm1", owner, new { backendSecurity = "nla", adminPassword = "Guess-2" });
         var unchanged = await HostAsync(server, "vm1");
-        var (sameStatus, sameText) = await SendAsync(server, HttpMethod.Patch, "/hosts/vm1", contributor, new { backendHost = "10.0.0.5", backendPort = 3389, backendSecurity = "tls", aliases = new[] { "one" } });
+        var (sameStatus, sameText) = await SendAsync(server, HttpMethod.Patch, "/hosts/vm1", contributor, new { backendHost = "127.0.0.5", backendPort = 1, backendSecurity = "tls", aliases = new[] { "one" } });
         var (movedStatus, movedText) = await SendAsync(server, HttpMethod.Patch, "/hosts/vm1", contributor, new
         {
-            backendHost = "10.0.0.6",
-            backendPort = 3390,
+            backendHost = "127.0.0.6",
+            backendPort = 2,
             backendSecurity = "nla",
             adminPassword = "New-Admin-Pw-1",
             userPassword = "New-User-Pw-1",
@@ -248,12 +248,12 @@ public sealed class AdminProtectionTests
         Assert.DoesNotContain("rdpuser", port, StringComparison.Ordinal);
         Assert.Contains("re-enter the user account rdpuser's", security, StringComparison.Ordinal);
         Assert.DoesNotContain("Administrator", security, StringComparison.Ordinal);
-        Assert.Equal(("10.0.0.5", 3389, original.BackendSecurity), (unchanged.BackendHost, unchanged.BackendPort, unchanged.BackendSecurity));
+        Assert.Equal(("127.0.0.5", 1, original.BackendSecurity), (unchanged.BackendHost, unchanged.BackendPort, unchanged.BackendSecurity));
         Assert.Equal(original.AdminSecretProtected, unchanged.AdminSecretProtected);
         Assert.Equal(original.UserSecretProtected, unchanged.UserSecretProtected);
         Assert.True(sameStatus == HttpStatusCode.OK, sameText);
         Assert.True(movedStatus == HttpStatusCode.OK, movedText);
-        Assert.Equal(("10.0.0.6", 3390, Gatehouse.Storage.BackendSecurity.Nla), (moved.BackendHost, moved.BackendPort, moved.BackendSecurity));
+        Assert.Equal(("127.0.0.6", 2, Gatehouse.Storage.BackendSecurity.Nla), (moved.BackendHost, moved.BackendPort, moved.BackendSecurity));
         Assert.Equal("New-Admin-Pw-1", await UnprotectAsync(server, moved.AdminSecretProtected!));
         Assert.Equal("New-User-Pw-1", await UnprotectAsync(server, moved.UserSecretProtected!));
     }

@@ -9,7 +9,7 @@ public sealed class ClientCommandsTests
         await cli.OkWithInputAsync("Alice-Pw-12345\n", "user", "create", "--upn", "Alice@contoso.test", "--password-stdin");
         await cli.OkWithInputAsync(
             "User-Pw-1\n",
-            "host", "create", "--name", "vm1", "--backend", "10.0.0.5:3389", "--backend-security", "tls", "--alias", "build-box",
+            "host", "create", "--name", "vm1", "--backend", "127.0.0.5:1", "--backend-security", "tls", "--alias", "build-box",
             "--user-account", "rdpuser", "--user-password-stdin");
         var config = Path.Combine(cli.DataDirectory, "gatehouse.json");
         await File.WriteAllTextAsync(config, $$"""{ "Gatehouse": { "PublicName": "{{publicName}}", "RdpPort": {{rdpPort}} } }""");

@@ -37,7 +37,8 @@ public sealed class HostTestCommandTests
         Assert.Contains($"  ok   TCP          connected to 127.0.0.1:{fake.Port}", run.Output, StringComparison.Ordinal);
         Assert.Contains("  ok   X.224        the host selected TLS (PROTOCOL_SSL)", run.Output, StringComparison.Ordinal);
         Assert.Contains($"TLS 1.", run.Output, StringComparison.Ordinal);
-        Assert.Contains($"host certificate SHA-256 {fake.CertificateSha256}", run.Output, StringComparison.Ordinal);
+        Assert.Contains($"host key {fake.HostKey}", run.Output, StringComparison.Ordinal);
+        Assert.Contains($"  ok   host key     the host presented the trusted key {fake.HostKey}", run.Output, StringComparison.Ordinal);
         Assert.Contains("admin account Administrator: the stored password decrypts", run.Output, StringComparison.Ordinal);
         Assert.Contains(@"user account WORK\rdpuser: the stored password decrypts", run.Output, StringComparison.Ordinal);
         Assert.Contains("checked at the first sign-in", run.Output, StringComparison.Ordinal);
@@ -97,30 +98,39 @@ public sealed class HostTestCommandTests
     }
 
     /// <summary>
-    /// Accepts one connection: reads the X.224 Connection Request (records the cookie), answers with
-    /// the given negotiation result, and on a TLS selection completes a TLS handshake with a fresh self-signed certificate.
+    /// Accepts connections until disposed (host create reads the key, host test connects again): reads the X.224
+    /// Connection Request (records the first cookie), answers with the given negotiation result, and on a TLS selection
+    /// completes a TLS handshake with <see cref="Certificate"/> (a fresh self-signed one; a test may swap it, as a host
+    /// given a new key, or a man in the middle, would).
     /// </summary>
     internal sealed class FakeRdpHost : IAsyncDisposable
     {
         private readonly TcpListener listener;
-        private readonly X509Certificate2 certificate;
+        private readonly CancellationTokenSource stop = new();
+        private readonly List<X509Certificate2> certificates = [];
         private readonly Task serving;
+        private X509Certificate2 certificate;
+        private int connections;
 
         private FakeRdpHost(NegotiationResult answer)
         {
-            using var key = RSA.Create(2048);
-            var request = new CertificateRequest("CN=fake-rdp-host", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-            certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
-            CertificateSha256 = certificate.GetCertHashString(HashAlgorithmName.SHA256);
+            certificate = NewCertificate();
             listener = new TcpListener(IPAddress.Loopback, 0);
             listener.Start();
             Port = ((IPEndPoint)listener.LocalEndpoint).Port;
-            serving = ServeAsync(answer);
+            serving = AcceptAsync(answer);
         }
 
         public int Port { get; }
 
-        public string CertificateSha256 { get; }
+        /// <summary>The certificate the next connections get.</summary>
+        public X509Certificate2 Certificate => Volatile.Read(ref certificate);
+
+        /// <summary>The key the host presents now, as Gatehouse prints it.</summary>
+        public string HostKey => Gatehouse.Gateway.Backend.HostKeyFingerprint.Of(Certificate);
+
+        /// <summary>Connections accepted so far.</summary>
+        public int Connections => Volatile.Read(ref connections);
 
         public TaskCompletionSource<string> Cookie { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -128,52 +138,103 @@ public sealed class HostTestCommandTests
 
         public static FakeRdpHost Start(NegotiationResult answer) => new(answer);
 
+        /// <summary>From now on the host presents another key.</summary>
+        public void ChangeKey() => Volatile.Write(ref certificate, NewCertificate());
+
         public async ValueTask DisposeAsync()
         {
+            await stop.CancelAsync();
             listener.Stop();
             try
             {
                 await serving.WaitAsync(TimeSpan.FromSeconds(10));
             }
-            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or TimeoutException or System.Security.Authentication.AuthenticationException)
+            catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or TimeoutException or OperationCanceledException)
             {
-                // The client went away; nothing to clean up.
+                // The listener stopped; nothing to clean up.
             }
 
-            certificate.Dispose();
+            stop.Dispose();
+            lock (certificates)
+            {
+                certificates.ForEach(c => c.Dispose());
+            }
         }
 
-        private async Task ServeAsync(NegotiationResult answer)
+        private X509Certificate2 NewCertificate()
         {
-            using var client = await listener.AcceptTcpClientAsync();
-            var stream = client.GetStream();
-            var header = new byte[4];
-            await stream.ReadExactlyAsync(header);
-            var frame = new byte[BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(2))];
-            header.CopyTo(frame, 0);
-            await stream.ReadExactlyAsync(frame.AsMemory(4));
-            Assert.True(ConnectionRequest.TryParse(frame, out var connectionRequest, out var error), error?.ToString());
-            var line = connectionRequest.TokenValue ?? string.Empty;
-            Cookie.TrySetResult(line);
-
-            var confirm = new ArrayBufferWriter<byte>();
-            new ConnectionConfirm(answer).Write(confirm);
-            await stream.WriteAsync(confirm.WrittenMemory);
-            if (answer.IsFailure)
+            using var key = RSA.Create(2048);
+            var request = new CertificateRequest("CN=fake-rdp-host", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            var created = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+            lock (certificates)
             {
-                return;
+                certificates.Add(created);
             }
 
-            await using var tls = new SslStream(stream);
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = certificate });
-            TlsDone.TrySetResult(true);
+            return created;
+        }
 
-            // Wait for the client to close, as an RDP server waits for MCS Connect Initial.
-            var buffer = new byte[256];
-            while (await tls.ReadAsync(buffer) > 0)
+        private async Task AcceptAsync(NegotiationResult answer)
+        {
+            var served = new List<Task>();
+            try
             {
+                while (!stop.IsCancellationRequested)
+                {
+                    var client = await listener.AcceptTcpClientAsync(stop.Token);
+                    Interlocked.Increment(ref connections);
+                    served.Add(ServeAsync(client, answer));
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+            {
+                // Stopped.
             }
 
+            foreach (var task in served)
+            {
+                try
+                {
+                    await task.WaitAsync(TimeSpan.FromSeconds(10));
+                }
+                catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or TimeoutException or System.Security.Authentication.AuthenticationException)
+                {
+                    // The client went away.
+                }
+            }
+        }
+
+        private async Task ServeAsync(TcpClient client, NegotiationResult answer)
+        {
+            using (client)
+            {
+                var stream = client.GetStream();
+                var header = new byte[4];
+                await stream.ReadExactlyAsync(header);
+                var frame = new byte[BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(2))];
+                header.CopyTo(frame, 0);
+                await stream.ReadExactlyAsync(frame.AsMemory(4));
+                Assert.True(ConnectionRequest.TryParse(frame, out var connectionRequest, out var error), error?.ToString());
+                Cookie.TrySetResult(connectionRequest.TokenValue ?? string.Empty);
+
+                var confirm = new ArrayBufferWriter<byte>();
+                new ConnectionConfirm(answer).Write(confirm);
+                await stream.WriteAsync(confirm.WrittenMemory);
+                if (answer.IsFailure)
+                {
+                    return;
+                }
+
+                await using var tls = new SslStream(stream);
+                await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = Certificate });
+                TlsDone.TrySetResult(true);
+
+                // Wait for the client to close, as an RDP server waits for MCS Connect Initial.
+                var buffer = new byte[256];
+                while (await tls.ReadAsync(buffer) > 0)
+                {
+                }
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ public sealed class RemoteCliFixture : IAsyncLifetime
         await OkAsync(null, "hostgroup", "create", "prod");
         await OkAsync(HostPassword + "\n", "host", "create", "--name", "vm1", "--backend", "127.0.0.1:1", "--backend-security", "tls", "--host-group", "prod",
             "--alias", "vm1-alt", "--user-account", @"WORK\rdpuser", "--user-password-stdin");
-        await OkAsync(HostPassword + "\n", "host", "create", "--name", "vm2", "--backend", "10.0.0.9:3389", "--backend-security", "tls",
+        await OkAsync(HostPassword + "\n", "host", "create", "--name", "vm2", "--backend", "127.0.0.9:1", "--backend-security", "tls",
             "--admin-account", "Administrator", "--admin-password-stdin");
         await OkAsync(null, "role", "assignment", "create", "--role", "Virtual Machine User Login", "--assignee", "ops", "--scope", "/hosts/vm1");
         await OkAsync(null, "location", "create", "--name", "Office", "--cidr", "10.0.0.0/8", "--trusted");
@@ -118,6 +118,9 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         { 0, ["signins", "verify"] },
         { 0, ["sessions", "list", "--output", "json"] },
         { 1, ["host", "test", "vm1", "--timeout", "5"] },
+        { 1, ["host", "trust", "vm1", "--fingerprint", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] },
+        { 1, ["host", "trust", "vm1", "--fingerprint", "not-a-fingerprint"] },
+        { 1, ["host", "trust", "vm9", "--output", "json"] },
         { 1, ["user", "show", "nobody@contoso.test"] },
         { 1, ["host", "show", "vm9"] },
         { 1, ["role", "assignment", "delete", "3f2b0000-0000-0000-0000-000000000000"] },
@@ -197,8 +200,8 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         await fixture.OkAsync(null, "group", "create", "helpdesk");
         await fixture.OkAsync(null, "group", "add-member", "helpdesk", "alice@contoso.test");
         var removed = await fixture.OkAsync(null, "group", "remove-member", "helpdesk", "alice@contoso.test");
-        await fixture.OkAsync("Host-Pw-5\n", "host", "create", "--name", "vm5", "--backend", "10.0.0.5", "--backend-security", "tls", "--user-account", "u", "--user-password-stdin");
-        var updated = await fixture.OkAsync("Host-Pw-6\n", "host", "update", "vm5", "--host-group", "prod", "--alias", "five", "--backend", "10.0.0.6:3390", "--user-password-stdin");
+        await fixture.OkAsync("Host-Pw-5\n", "host", "create", "--name", "vm5", "--backend", "127.0.0.5:1", "--backend-security", "tls", "--user-account", "u", "--user-password-stdin");
+        var updated = await fixture.OkAsync("Host-Pw-6\n", "host", "update", "vm5", "--host-group", "prod", "--alias", "five", "--backend", "127.0.0.6:2", "--user-password-stdin");
         var disabled = await fixture.OkAsync(null, "policy", "disable", "Require MFA for RDP");
         var policies = JsonDocument.Parse((await fixture.LocalAsync(null, "policy", "list", "--output", "json")).Output).RootElement;
         await fixture.OkAsync(null, "policy", "enable", "Require MFA for RDP");
@@ -207,11 +210,44 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         var deleted = await fixture.OkAsync(null, "host", "delete", "vm5");
 
         Assert.Contains("alice@contoso.test is no longer a member of helpdesk", removed.Output, StringComparison.Ordinal);
-        Assert.Contains("Updated host vm5: backend 10.0.0.6:3390 over tls, host group prod, aliases five", updated.Output, StringComparison.Ordinal);
+        Assert.Contains("Updated host vm5: backend 127.0.0.6:2 over tls, host group prod, aliases five", updated.Output, StringComparison.Ordinal);
         Assert.Contains("is now disabled", disabled.Output, StringComparison.Ordinal);
         Assert.Equal("disabled", policies.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "Require MFA for RDP").GetProperty("state").GetString());
         Assert.Contains("Deleted host vm5", deleted.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("Lab", (await fixture.LocalAsync(null, "location", "list")).Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HostTrust_OverApi_RunsOnTheServer_WithTheRightsOfHostUpdate()
+    {
+        await using var fake = HostTestCommandTests.FakeRdpHost.Start(NegotiationResult.Response(SecurityProtocol.Ssl, NegotiationResponseFlags.None));
+        var created = await fixture.OkAsync(RemoteCliFixture.HostPassword + "\n", "host", "create", "--name", "fake2", "--backend", $"127.0.0.1:{fake.Port}", "--backend-security", "tls",
+            "--user-account", "rdpuser", "--user-password-stdin");
+        var old = fake.HostKey;
+        fake.ChangeKey();
+        var reader = await RemoteCliFixture.TokenForAsync(fixture.Server, "reader-trust@contoso.test", "Reader");
+        var contributor = await RemoteCliFixture.TokenForAsync(fixture.Server, "contrib-trust@contoso.test", "Contributor");
+
+        var refused = await fixture.RemoteAsync(reader, null, "host", "trust", "fake2", "--fingerprint", fake.HostKey);
+        var test = await fixture.RemoteAsync(contributor, null, "host", "test", "fake2");
+        var trusted = await fixture.RemoteAsync(contributor, null, "host", "trust", "fake2", "--fingerprint", fake.HostKey);
+        var show = JsonDocument.Parse((await fixture.RemoteAsync(reader, null, "host", "show", "fake2", "--output", "json")).Output).RootElement;
+
+        Assert.Contains($"Host key: trusted on first use: {old}", created.Output, StringComparison.Ordinal);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("reader-trust@contoso.test may not do this: No role assignment grants Gatehouse/hosts/write", refused.Error, StringComparison.Ordinal);
+        Assert.Equal(1, test.ExitCode);
+        Assert.Contains($"backend_certificate_changed: 127.0.0.1:{fake.Port} presented the TLS key {fake.HostKey}, not the trusted {old}", test.Output, StringComparison.Ordinal);
+        Assert.True(trusted.ExitCode == 0, trusted.ToString());
+        Assert.Contains($"trusted the TLS key {fake.HostKey} in place of {old}", trusted.Output, StringComparison.Ordinal);
+        Assert.Equal(fake.HostKey, show.GetProperty("certificatePin").GetString());
+        Assert.Equal("host trust", show.GetProperty("certificatePinnedBy").GetString());
+
+        using var openApi = JsonDocument.Parse(await fixture.Server.Client.GetStringAsync("/admin/v1/openapi.json"));
+        var operation = openApi.RootElement.GetProperty("paths").GetProperty("/admin/v1/hosts/{name}/trust").GetProperty("post");
+        Assert.Equal("Gatehouse/hosts/write", operation.GetProperty("x-gatehouse-action").GetString());
+        Assert.True(openApi.RootElement.GetProperty("components").GetProperty("schemas").TryGetProperty("HostTrustRequest", out _));
+        await fixture.OkAsync(null, "host", "delete", "fake2");
     }
 
     [Fact]
@@ -224,7 +260,7 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         var run = await fixture.RemoteAsync(fixture.OwnerToken, null, "host", "test", "fake1");
 
         Assert.True(run.ExitCode == 0, run.ToString());
-        Assert.Contains($"host certificate SHA-256 {fake.CertificateSha256}", run.Output, StringComparison.Ordinal);
+        Assert.Contains($"host key {fake.HostKey}", run.Output, StringComparison.Ordinal);
         Assert.Contains("user account rdpuser: the stored password decrypts", run.Output, StringComparison.Ordinal);
         Assert.Equal("rdpuser", await fake.Cookie.Task.WaitAsync(TimeSpan.FromSeconds(10)));
         await fixture.OkAsync(null, "host", "delete", "fake1");
@@ -333,7 +369,7 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         var reader = await RemoteCliFixture.TokenForAsync(fixture.Server, "reader@contoso.test", "Reader");
 
         var list = await fixture.RemoteAsync(reader, null, "host", "list", "--output", "json");
-        var create = await fixture.RemoteAsync(reader, "pw\n", "host", "create", "--name", "vm7", "--backend", "10.0.0.7", "--backend-security", "tls", "--user-account", "u", "--user-password-stdin");
+        var create = await fixture.RemoteAsync(reader, "pw\n", "host", "create", "--name", "vm7", "--backend", "127.0.0.7:1", "--backend-security", "tls", "--user-account", "u", "--user-password-stdin");
         var group = await fixture.RemoteAsync(reader, null, "group", "create", "readers-group");
 
         Assert.Equal(0, list.ExitCode);
@@ -411,7 +447,7 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
     public async Task HostUpdate_NewBackend_OverCliAndOnTheStore_NeedsBothPasswordsAgain()
     {
         var contributor = await RemoteCliFixture.TokenForAsync(fixture.Server, "contrib-hosts@contoso.test", "Contributor");
-        await fixture.OkAsync("Old-Admin-Pw\nOld-User-Pw\n", "host", "create", "--name", "vm6", "--backend", "10.0.0.60", "--backend-security", "tls",
+        await fixture.OkAsync("Old-Admin-Pw\nOld-User-Pw\n", "host", "create", "--name", "vm6", "--backend", "127.0.0.60:1", "--backend-security", "tls",
             "--admin-account", "Administrator", "--admin-password-stdin", "--user-account", "rdpuser", "--user-password-stdin");
 
         var remote = await fixture.RemoteAsync(contributor, null, "host", "update", "vm6", "--backend", "203.0.113.66:3389");
@@ -420,7 +456,7 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         var aliasOnly = await fixture.RemoteAsync(contributor, null, "host", "update", "vm6", "--alias", "six");
         var file = Path.Combine(fixture.Server.DataDirectory, "vm6-user.txt");
         await File.WriteAllTextAsync(file, "New-User-Pw\n");
-        var accepted = await fixture.RemoteAsync(contributor, "New-Admin-Pw\n", "host", "update", "vm6", "--backend", "10.0.0.61:3390", "--admin-password-stdin", "--user-password-file", file);
+        var accepted = await fixture.RemoteAsync(contributor, "New-Admin-Pw\n", "host", "update", "vm6", "--backend", "127.0.0.61:2", "--admin-password-stdin", "--user-password-file", file);
 
         Assert.Equal(1, remote.ExitCode);
         Assert.Contains("Changing the backend address, port or security of vm6 sends the stored account passwords to the new backend", remote.Error, StringComparison.Ordinal);
@@ -433,7 +469,7 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         Assert.Equal(remote.Error, local.Error);
         Assert.True(aliasOnly.ExitCode == 0, aliasOnly.ToString());
         Assert.True(accepted.ExitCode == 0, accepted.ToString());
-        Assert.Contains("Updated host vm6: backend 10.0.0.61:3390 over tls", accepted.Output, StringComparison.Ordinal);
+        Assert.Contains("Updated host vm6: backend 127.0.0.61:2 over tls", accepted.Output, StringComparison.Ordinal);
         await using var services = fixture.Server.App.Services.CreateAsyncScope();
         var directory = services.ServiceProvider.GetRequiredService<DirectoryService>();
         var tenant = (await directory.FindTenantAsync(DirectoryService.CommonTenant))!;

@@ -323,6 +323,17 @@ namespace Gatehouse.Storage.Migrations.Postgres
                         .HasMaxLength(8)
                         .HasColumnType("character varying(8)");
 
+                    b.Property<string>("CertificatePin")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset?>("CertificatePinnedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("CertificatePinnedBy")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)");
+
                     b.Property<DateTimeOffset>("CreatedAt")
                         .HasColumnType("timestamp with time zone");
 

@@ -316,6 +316,17 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                         .HasMaxLength(8)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("CertificatePin")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("CertificatePinnedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("CertificatePinnedBy")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 

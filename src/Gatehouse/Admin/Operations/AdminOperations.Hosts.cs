@@ -24,6 +24,9 @@ internal sealed partial class AdminOperations
     public const string LogonNote =
         "Whether the host accepts these passwords is checked at the first sign-in, not here: xrdp verifies them only after the whole RDP connection sequence, in its own login screen, and reports a rejected password as text drawn on that screen rather than as a protocol error; a failed logon shows in 'gatehouse signins list' and on the host (xrdp-sesman log).";
 
+    /// <summary>How long <c>host create</c> and <c>host update</c> wait for the host whose key they record.</summary>
+    private static readonly TimeSpan FirstKeyTimeout = TimeSpan.FromSeconds(10);
+
     public async Task<IReadOnlyList<HostView>> ListHostsAsync(CancellationToken cancellationToken)
     {
         var views = await LoadHostsAsync(null, cancellationToken).ConfigureAwait(false);
@@ -89,7 +92,8 @@ internal sealed partial class AdminOperations
             throw AdminProblemException.BadRequest($"{Sentence(e)} Use the host's short name (letters, digits and '-'), as users type it in their RDP client, and a port from 1 to 65535.");
         }
 
-        return (await LoadHostsAsync(host.Id, cancellationToken).ConfigureAwait(false)).Single();
+        var note = await TrustFirstKeyAsync(host, "host create", cancellationToken).ConfigureAwait(false);
+        return (await LoadHostsAsync(host.Id, cancellationToken).ConfigureAwait(false)).Single() with { CertificatePinNote = note };
     }
 
     public async Task<HostView> UpdateHostAsync(string name, UpdateHostRequest request, CancellationToken cancellationToken)
@@ -139,9 +143,15 @@ internal sealed partial class AdminOperations
 
         // The gateway (and 'host test') sends the mapped accounts' passwords to the backend, so whoever may point the
         // host elsewhere must also know those passwords: a new address, port or security takes them again.
-        if (backendBefore != (host.BackendHost, host.BackendPort, host.BackendSecurity))
+        var newBackend = backendBefore != (host.BackendHost, host.BackendPort, host.BackendSecurity);
+        if (newBackend)
         {
             RequirePasswordsForNewBackend(host, request);
+
+            // The key trusted for the old backend says nothing about the new one: it is read again below.
+            host.CertificatePin = null;
+            host.CertificatePinnedAt = null;
+            host.CertificatePinnedBy = null;
         }
 
         if (request.Aliases is { } aliases)
@@ -166,7 +176,8 @@ internal sealed partial class AdminOperations
         }
 
         await Db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-        return (await LoadHostsAsync(host.Id, cancellationToken).ConfigureAwait(false)).Single();
+        var note = newBackend ? await TrustFirstKeyAsync(host, "host update", cancellationToken).ConfigureAwait(false) : null;
+        return (await LoadHostsAsync(host.Id, cancellationToken).ConfigureAwait(false)).Single() with { CertificatePinNote = note };
     }
 
     public async Task<HostDeletedView> DeleteHostAsync(string name, CancellationToken cancellationToken)
@@ -252,10 +263,13 @@ internal sealed partial class AdminOperations
     {
         var security = host.BackendSecurity == BackendSecurity.Nla ? BackendTarget.NlaProtocols : SecurityProtocol.Ssl;
 
-        // The gateway sends the mapped account's name as the X.224 cookie; use the account a regular sign-in gets.
-        var cookieAccount = host.UserAccountName ?? host.AdminAccountName;
-        var cookie = cookieAccount is null ? string.Empty : AccessService.SplitAccount(cookieAccount).Name;
-        var result = await BackendConnector.ConnectAsync(new BackendTarget(host.BackendHost, host.BackendPort, security, cookie), timeout, cancellationToken).ConfigureAwait(false);
+        // Checked against the trusted key as the gateway does; a host without one gets the key it presents now (trust on first use).
+        var target = TargetOf(host) with
+        {
+            CertificatePin = host.CertificatePin,
+            FirstUse = host.CertificatePin is null ? new Gatehouse.Gateway.DirectoryHostKeyFirstUse(Directory, host, "host test") : null,
+        };
+        var result = await BackendConnector.ConnectAsync(target, timeout, cancellationToken).ConfigureAwait(false);
         switch (result.Failure)
         {
             case BackendFailure.Unreachable:
@@ -277,15 +291,25 @@ internal sealed partial class AdminOperations
                 report.Ok("TCP", $"connected to {backend}");
                 report.Ok("X.224", $"the host selected {Describe(security)}");
                 return report.Fail("TLS", result.Reason, "check the host's TLS certificate and key (xrdp.ini certificate= and key_file=, readable by xrdp) and that it allows TLS 1.2 or newer.");
+            case BackendFailure.CertificateChanged or BackendFailure.CertificateNotTrusted:
+                report.Ok("TCP", $"connected to {backend}");
+                report.Ok("X.224", $"the host selected {Describe(security)}");
+                var fix = BackendAdvice.Fix(result, host.Name, target);
+                return report.Fail("TLS", result.Reason, char.ToLowerInvariant(fix[0]) + fix[1..]);
             default:
                 break;
         }
 
+        string trustedKey;
         await using (var connection = result.Connection!)
         {
+            trustedKey = connection.HostKey;
             report.Ok("TCP", $"connected to {backend}");
             report.Ok("X.224", $"the host selected {Describe(connection.Selected)}");
-            report.Ok("TLS", $"{TlsVersion(connection.Stream.SslProtocol)}, host certificate SHA-256 {connection.CertificateSha256}");
+            report.Ok("TLS", $"{TlsVersion(connection.Stream.SslProtocol)}, host key {connection.HostKey}");
+            report.Ok("host key", connection.TrustedOnFirstUse
+                ? $"trusted on first use: {connection.HostKey} (no key was trusted for {host.Name}; check it against the host's, 'gatehouse host trust {host.Name}' replaces it)"
+                : $"the host presented the trusted key {connection.HostKey}");
         }
 
         var accounts = new List<(string Role, string Account, string Password)>();
@@ -336,7 +360,7 @@ internal sealed partial class AdminOperations
             {
                 var (domain, user) = AccessService.SplitAccount(account);
                 var logon = await BackendConnector.ConnectAsync(
-                    new BackendTarget(host.BackendHost, host.BackendPort, security, user),
+                    new BackendTarget(host.BackendHost, host.BackendPort, security, user) { CertificatePin = trustedKey },
                     new InjectedCredentials(domain, user, password),
                     timeout,
                     cancellationToken).ConfigureAwait(false);
@@ -350,7 +374,7 @@ internal sealed partial class AdminOperations
                 allOk = false;
                 report.Fail("logon", $"{role} account {account}: {logon.Reason}", logon.Failure == BackendFailure.Logon
                     ? $"re-enter the {role} account's password (register the host again: 'gatehouse host delete {host.Name}', then 'gatehouse host create' with --{role}-account {account} and the right password), or check the account on the host (enabled, not locked, allowed to log on remotely)."
-                    : BackendAdvice.Fix(logon.Failure, host.Name, new BackendTarget(host.BackendHost, host.BackendPort, security, user)));
+                    : BackendAdvice.Fix(logon, host.Name, new BackendTarget(host.BackendHost, host.BackendPort, security, user)));
             }
 
             return allOk;
@@ -358,6 +382,88 @@ internal sealed partial class AdminOperations
 
         report.Note("logon", LogonNote);
         return true;
+    }
+
+    /// <summary>
+    /// <c>host trust</c>: connects to the host's backend, reads the key it presents and, when it is the one the operator
+    /// gave (checked on the host), trusts it from now on in place of the old one; with <c>dryRun</c> only shows it.
+    /// </summary>
+    public async Task<HostTrustView> TrustHostAsync(string name, HostTrustRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var seconds = request.TimeoutSeconds ?? 10;
+        if (seconds is < 1 or > 300)
+        {
+            throw AdminProblemException.BadRequest("--timeout must be between 1 and 300 seconds.");
+        }
+
+        var host = await FindHostForAsync(AccessActions.HostsWrite, name, cancellationToken).ConfigureAwait(false);
+        string? expected = null;
+        if (!string.IsNullOrWhiteSpace(request.Fingerprint) && !HostKeyFingerprint.TryParse(request.Fingerprint, out expected))
+        {
+            throw AdminProblemException.BadRequest($"'{request.Fingerprint.Trim()}' is not a host key fingerprint: give SHA256: and the base64 of the SHA-256 of the host certificate's public key (SubjectPublicKeyInfo), as 'gatehouse host show' and the sign-in log print it.");
+        }
+
+        if (expected is null && !request.DryRun)
+        {
+            throw AdminProblemException.BadRequest($"Give the key you checked on the host: --fingerprint SHA256:… (fingerprint over the API). 'gatehouse host trust {host.Name}' without it shows the key {host.Name} presents now and asks before trusting it (dryRun: true over the API).");
+        }
+
+        var backend = FormatBackend(host.BackendHost, host.BackendPort);
+        var result = await BackendConnector.ConnectAsync(TargetOf(host), TimeSpan.FromSeconds(seconds), cancellationToken).ConfigureAwait(false);
+        if (result.Connection is not { } connection)
+        {
+            throw new AdminProblemException(StatusCodes.Status502BadGateway, "Host unreachable",
+                $"The key of {host.Name} could not be read, so nothing was changed: {result.Reason}. {BackendAdvice.Fix(result, host.Name, TargetOf(host))}");
+        }
+
+        var presented = connection.HostKey;
+        await connection.DisposeAsync().ConfigureAwait(false);
+        var previous = host.CertificatePin;
+        var changed = !HostKeyFingerprint.Matches(previous, presented);
+        if (expected is not null && !HostKeyFingerprint.Matches(expected, presented))
+        {
+            throw AdminProblemException.Conflict(
+                $"{host.Name} ({backend}) presents the key {presented}, not {expected} that you gave, so nothing was changed. If {expected} is what the host itself shows, something between the gateway and the host presents another key.");
+        }
+
+        if (request.DryRun)
+        {
+            return new HostTrustView(host.Name, backend, presented, previous, Trusted: false, changed, host.CertificatePinnedAt);
+        }
+
+        if (!await Directory.SetHostCertificatePinAsync(host.Id, host.BackendHost, host.BackendPort, host.BackendSecurity, presented, "host trust", cancellationToken).ConfigureAwait(false))
+        {
+            throw AdminProblemException.Conflict($"{host.Name}'s backend changed while its key was read, so nothing was changed; run 'gatehouse host trust {host.Name}' again.");
+        }
+
+        return new HostTrustView(host.Name, backend, presented, previous, Trusted: true, changed, Now);
+    }
+
+    /// <summary>How the gateway reaches <paramref name="host"/>, with the X.224 cookie of the account a regular sign-in gets (no key check).</summary>
+    private static BackendTarget TargetOf(Host host)
+    {
+        var security = host.BackendSecurity == BackendSecurity.Nla ? BackendTarget.NlaProtocols : SecurityProtocol.Ssl;
+        var cookieAccount = host.UserAccountName ?? host.AdminAccountName;
+        var cookie = cookieAccount is null ? string.Empty : AccessService.SplitAccount(cookieAccount).Name;
+        return new BackendTarget(host.BackendHost, host.BackendPort, security, cookie);
+    }
+
+    /// <summary>
+    /// Reads and trusts the key of a host that has none (after <c>host create</c>, or <c>host update</c> to a new
+    /// backend): trust on first use, as the operator registers the host. Returns the sentence for the operator.
+    /// </summary>
+    private async Task<string> TrustFirstKeyAsync(Host host, string pinnedBy, CancellationToken cancellationToken)
+    {
+        var target = TargetOf(host) with { FirstUse = new Gatehouse.Gateway.DirectoryHostKeyFirstUse(Directory, host, pinnedBy) };
+        var result = await BackendConnector.ConnectAsync(target, FirstKeyTimeout, cancellationToken).ConfigureAwait(false);
+        if (result.Connection is { } connection)
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            return $"trusted on first use: {connection.HostKey}, the TLS key {FormatBackend(host.BackendHost, host.BackendPort)} presented now; check it against the host's ('gatehouse host trust {host.Name}' replaces it).";
+        }
+
+        return $"no TLS key recorded yet ({result.Reason}): the gateway's first connection to the host will trust the key it presents (trust on first use); record it sooner with 'gatehouse host test {host.Name}' once the host is up.";
     }
 
     private static string Describe(SecurityProtocol protocol) => protocol switch
@@ -465,7 +571,12 @@ internal sealed partial class AdminOperations
             h.AdminSecretProtected is not null,
             h.UserAccountName,
             h.UserSecretProtected is not null,
-            h.CreatedAt))];
+            h.CreatedAt)
+        {
+            CertificatePin = h.CertificatePin,
+            CertificatePinnedAt = h.CertificatePinnedAt,
+            CertificatePinnedBy = h.CertificatePinnedBy,
+        })];
     }
 
     /// <summary>The steps of a host test.</summary>

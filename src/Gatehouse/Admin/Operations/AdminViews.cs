@@ -36,7 +36,26 @@ internal sealed record GroupMembershipView(string Group, string Member, string M
 
 /// <summary>A host as listed: account names and whether a password is set, never the password.</summary>
 internal sealed record HostView(Guid Id, string Name, IReadOnlyList<string> Aliases, string Backend, string BackendHost, int BackendPort, string BackendSecurity, string? HostGroup,
-    string? AdminAccount, bool AdminPasswordSet, string? UserAccount, bool UserPasswordSet, DateTimeOffset CreatedAt);
+    string? AdminAccount, bool AdminPasswordSet, string? UserAccount, bool UserPasswordSet, DateTimeOffset CreatedAt)
+{
+    /// <summary>The host's trusted TLS key (<c>SHA256:</c> and the base64 of the SHA-256 of its SubjectPublicKeyInfo); null until recorded.</summary>
+    public string? CertificatePin { get; init; }
+
+    /// <summary>When the key was recorded.</summary>
+    public DateTimeOffset? CertificatePinnedAt { get; init; }
+
+    /// <summary>What recorded it: host create, host update, host test, host trust, or connection (the gateway's first connection).</summary>
+    public string? CertificatePinnedBy { get; init; }
+
+    /// <summary>Only from create and update: what became of the host's key (trusted on first use, or why not yet).</summary>
+    public string? CertificatePinNote { get; init; }
+}
+
+/// <summary>
+/// <c>host trust</c>: the key the host presents, the one trusted before (null: none), whether it is trusted now (false
+/// for a dry run) and whether it differs from the one before.
+/// </summary>
+internal sealed record HostTrustView(string Host, string Backend, string PresentedKey, string? PreviousKey, bool Trusted, bool Changed, DateTimeOffset? TrustedAt);
 
 /// <summary>A deleted host.</summary>
 internal sealed record HostDeletedView(string Name, int RoleAssignmentsDeleted);
@@ -120,6 +139,9 @@ internal sealed record UpdateHostRequest(string? BackendHost, int? BackendPort, 
     string? AdminAccount, string? AdminPassword, string? UserAccount, string? UserPassword);
 
 internal sealed record HostTestRequest(int? TimeoutSeconds);
+
+/// <summary>A <c>host trust</c>: the key checked on the host (required unless <see cref="DryRun"/>), or only show the key the host presents.</summary>
+internal sealed record HostTrustRequest(string? Fingerprint, bool DryRun, int? TimeoutSeconds);
 
 internal sealed record CreateHostGroupRequest(string? Name);
 

@@ -47,6 +47,8 @@ internal interface IAdminClient
 
     Task<HostTestView> TestHostAsync(string name, int timeoutSeconds, CancellationToken cancellationToken);
 
+    Task<HostTrustView> TrustHostAsync(string name, HostTrustRequest request, CancellationToken cancellationToken);
+
     Task<ClientTargetView> GetClientTargetAsync(string name, CancellationToken cancellationToken);
 
     Task<IReadOnlyList<HostGroupView>> ListHostGroupsAsync(CancellationToken cancellationToken);
