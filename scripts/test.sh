@@ -71,7 +71,7 @@ SRC
 
 # install_peers: the real software the end-to-end tests drive (see ../shared/design/PEERS.md).
 install_peers() {
-  apt_install postgresql xvfb xauth chromium fonts-dejavu-core xrdp xorgxrdp xterm imagemagick
+  apt_install postgresql xvfb xauth chromium fonts-dejavu-core xrdp xorgxrdp xterm imagemagick python3-msal
   local package
   for package in freerdp3-x11 freerdp3-shadow-x11; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
@@ -80,6 +80,17 @@ install_peers() {
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports "$package" </dev/null >/dev/null
     fi
   done
+}
+
+# install_msal_node: Microsoft's MSAL for Node, a client in the MSAL end-to-end tests, at the version pinned in
+# tests/Gatehouse.EndToEnd.Tests/Msal/package-lock.json, from the npm registry npm is configured with.
+install_msal_node() {
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "scripts/test.sh: npm (Node.js 20 or later) is not on PATH; the MSAL for Node tests will say so." >&2
+    return 0
+  fi
+  log "Installing @azure/msal-node (npm ci in tests/Gatehouse.EndToEnd.Tests/Msal)"
+  (cd tests/Gatehouse.EndToEnd.Tests/Msal && npm ci --no-audit --no-fund --loglevel=error </dev/null)
 }
 
 # ensure_test_names: the RDP client derives the host label from the first DNS label of /v:, so the tests
@@ -180,6 +191,7 @@ stop_xrdp_sessions() {
 
 log "Real peers (PostgreSQL, Chromium, FreeRDP 3, Xvfb, xrdp)"
 install_peers
+install_msal_node
 ensure_test_names
 start_postgres
 

@@ -116,6 +116,7 @@ public sealed class AdminTokenService
             SigningCredentials = credentials,
             Claims = new Dictionary<string, object>
             {
+                ["sub"] = OidcClaims.PairwiseSubject(user.TenantId, user.Id, clientId),
                 ["tid"] = user.TenantId.ToString("D"),
                 ["oid"] = user.Id.ToString("D"),
                 ["upn"] = user.UserPrincipalName,

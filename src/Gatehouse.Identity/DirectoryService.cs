@@ -34,6 +34,12 @@ public sealed class DirectoryService
     /// <summary>The tenant segment that means "the default tenant".</summary>
     public const string CommonTenant = "common";
 
+    /// <summary>
+    /// Entra's segment for "any work or school account" (<c>/organizations</c>): every Gatehouse account is one, so it
+    /// resolves as <see cref="CommonTenant"/> does.
+    /// </summary>
+    public const string OrganizationsTenant = "organizations";
+
     /// <summary>Length of a TOTP secret: 160 bits.</summary>
     public const int TotpSecretBytes = 20;
 
@@ -108,7 +114,12 @@ public sealed class DirectoryService
         await SaveAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Resolves a tenant URL segment: <c>common</c> (the first tenant), a tenant GUID, or a verified domain.</summary>
+    /// <summary>True for the segments that name no one tenant: <c>common</c> and <c>organizations</c>.</summary>
+    public static bool IsMultiTenantSegment(string? tenantSegment) =>
+        string.Equals(tenantSegment, CommonTenant, StringComparison.OrdinalIgnoreCase)
+        || string.Equals(tenantSegment, OrganizationsTenant, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Resolves a tenant URL segment: <c>common</c> or <c>organizations</c> (the first tenant), a tenant GUID, or a verified domain.</summary>
     public async Task<Tenant?> FindTenantAsync(string tenantSegment, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(tenantSegment) || tenantSegment.Length > 253)
@@ -117,7 +128,7 @@ public sealed class DirectoryService
         }
 
         IQueryable<Tenant> tenants = db.Tenants.AsNoTracking().Include(t => t.Domains);
-        if (string.Equals(tenantSegment, CommonTenant, StringComparison.OrdinalIgnoreCase))
+        if (IsMultiTenantSegment(tenantSegment))
         {
             return await tenants.OrderBy(t => t.CreatedAt).ThenBy(t => t.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
         }

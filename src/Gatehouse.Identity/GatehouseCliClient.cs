@@ -15,13 +15,28 @@ public static class GatehouseCliClient
     /// <summary>The name users see on the sign-in pages and in the sign-in log.</summary>
     public const string DisplayName = "Gatehouse CLI";
 
+    /// <summary>The OpenID Connect scopes the client may ask for besides the admin API's.</summary>
+    private static readonly string[] OidcScopes = ["openid", "profile", "offline_access"];
+
     /// <summary>True when <paramref name="clientId"/> is this client (GUIDs compare case-insensitively).</summary>
     public static bool Is(string? clientId) => string.Equals(clientId, ClientId, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
+    /// What is stored for an allowed <paramref name="scope"/>: <see cref="AdminTokenService.Scope"/>, then those of
+    /// <c>openid profile offline_access</c> it asked for, in that order (the ID token depends on <c>openid</c>).
+    /// </summary>
+    public static string GrantedScope(string scope)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        var asked = scope.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return string.Join(' ', new[] { AdminTokenService.Scope }.Concat(OidcScopes.Where(s => asked.Contains(s, StringComparer.Ordinal))));
+    }
+
+    /// <summary>
     /// True when <paramref name="scope"/> (space-separated, as sent) asks for the admin API and nothing this client may
     /// not have: <c>api://gatehouse-admin/admin</c> (or <c>api://gatehouse-admin/.default</c>), plus optionally the
-    /// OpenID Connect scopes <c>openid profile offline_access</c>, which change nothing (a refresh token is always issued).
+    /// OpenID Connect scopes <c>openid profile offline_access</c> (<c>openid</c> adds an ID token; a refresh token is
+    /// always issued).
     /// </summary>
     public static bool IsAllowedScope(string? scope)
     {

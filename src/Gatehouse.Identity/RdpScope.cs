@@ -8,6 +8,9 @@ public static class RdpClient
     /// <summary>Client id.</summary>
     public const string ClientId = "a85cf173-4192-42f8-81fa-777a763e6e2c";
 
+    /// <summary>True when <paramref name="clientId"/> is this client (GUIDs compare case-insensitively).</summary>
+    public static bool Is(string? clientId) => string.Equals(clientId, ClientId, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>The broker redirect URI (a browser cannot follow it: the user copies it into the client).</summary>
     public const string BrokerRedirectUri = "ms-appx-web://Microsoft.AAD.BrokerPlugin/a85cf173-4192-42f8-81fa-777a763e6e2c";
 

@@ -105,7 +105,49 @@ public sealed class TokenService
         this.options = options;
     }
 
-    /// <summary>Issues the access token (claims: iss, aud, tid, oid, upn, name, scp, amr, iat, nbf, exp, appid, cnf, jti).</summary>
+    /// <summary>The JWT <c>typ</c> header of ID tokens (Entra's).</summary>
+    public const string IdTokenType = "JWT";
+
+    /// <summary>
+    /// Issues an ID token (OpenID Connect Core §2, Entra's v2.0 shape), signed with the active RS256 key: iss, aud (the
+    /// client), sub (pairwise, <see cref="OidcClaims.PairwiseSubject"/>), iat, nbf, exp (<see cref="OidcClaims.IdTokenLifetime"/>),
+    /// tid, oid, preferred_username (the UPN), name, ver, and nonce when the request had one. Nothing is stored: an ID
+    /// token authorises nothing.
+    /// </summary>
+    public async Task<string> IssueIdTokenAsync(IdTokenRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentException.ThrowIfNullOrWhiteSpace(request.ClientId);
+        var now = time.GetUtcNow();
+        var claims = new Dictionary<string, object>
+        {
+            ["sub"] = OidcClaims.PairwiseSubject(request.User.TenantId, request.User.Id, request.ClientId),
+            ["tid"] = request.User.TenantId.ToString("D"),
+            ["oid"] = request.User.Id.ToString("D"),
+            ["preferred_username"] = request.User.UserPrincipalName,
+            ["name"] = request.User.DisplayName,
+            ["ver"] = "2.0",
+        };
+        if (request.Nonce is { Length: > 0 } nonce)
+        {
+            claims["nonce"] = nonce;
+        }
+
+        var descriptor = new SecurityTokenDescriptor
+        {
+            TokenType = IdTokenType,
+            Issuer = request.Issuer ?? options.IssuerFor(request.User.TenantId),
+            Audience = request.ClientId,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = (now + OidcClaims.IdTokenLifetime).UtcDateTime,
+            SigningCredentials = await keys.GetActiveAsync(cancellationToken).ConfigureAwait(false),
+            Claims = claims,
+        };
+        return Handler.CreateToken(descriptor);
+    }
+
+    /// <summary>Issues the access token (claims: iss, aud, sub, tid, oid, upn, name, scp, amr, iat, nbf, exp, appid, cnf, jti).</summary>
     public async Task<string> IssueRdpAccessTokenAsync(RdpTokenRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -140,6 +182,7 @@ public sealed class TokenService
             SigningCredentials = credentials,
             Claims = new Dictionary<string, object>
             {
+                ["sub"] = OidcClaims.PairwiseSubject(request.Tenant.Id, request.User.Id, request.ClientId),
                 ["tid"] = request.Tenant.Id.ToString("D"),
                 ["oid"] = request.User.Id.ToString("D"),
                 ["upn"] = request.User.UserPrincipalName,

@@ -128,6 +128,7 @@ internal static class GatehouseHost
         }
 
         builder.Services.AddIdp(options.PublicName, builder.Configuration.GetSection("Gatehouse:Limits").Get<Gatehouse.Idp.IdpLimits>() ?? new Gatehouse.Idp.IdpLimits());
+        builder.AddGatehouseHsts();
         builder.Services.AddHostedService<BootstrapService>();
         var rdpListener = new RdpListener();
         builder.Services.AddSingleton(rdpListener);
@@ -159,6 +160,7 @@ internal static class GatehouseHost
         });
 
         var app = builder.Build();
+        app.UseHsts();
         app.UseMiddleware<ContentLengthMiddleware>();
         app.MapGet("/healthz", (HttpContext context) =>
         {

@@ -38,6 +38,7 @@ internal sealed record AadError(int Code, string OAuthError, string Message)
     public static readonly AadError UnsupportedGrant = new(70003, "unsupported_grant_type", "The app requested an unsupported grant type.");
     public static readonly AadError MissingParameter = new(900144, "invalid_request", "The request body must contain the following parameter: '{0}'.");
     public static readonly AadError ReqCnfInvalid = new(50148, "invalid_request", "The req_cnf parameter is not a valid proof-of-possession key reference (base64url of {\"kid\":\"<RFC 7638 thumbprint>\"}).");
+    public static readonly AadError LoginRequired = new(50058, "login_required", "A silent sign-in request was sent but no user is signed in. Sign in without prompt=none: Gatehouse keeps no sign-in session, so every sign-in shows the sign-in page.");
     public static readonly AadError SessionExpired = new(50058, "invalid_request", "The sign-in page expired or was opened in another browser. Start the sign-in again from your remote desktop client.");
     public static readonly AadError TooManyRequests = new(0, "temporarily_unavailable", "Too many requests. Wait a minute and try again.");
     public static readonly AadError DeviceDenied = new(70000, "access_denied", "The user cancelled the sign-in of the device.");

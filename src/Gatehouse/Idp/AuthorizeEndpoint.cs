@@ -114,6 +114,14 @@ internal sealed class AuthorizeEndpoint(
             }
         }
 
+        // Gatehouse keeps no sign-in session: every sign-in walks the pages, so a silent one cannot succeed
+        // (OpenID Connect Core §3.1.2.6: login_required, to the redirect URI).
+        if (Single(query, "prompt") is { } prompt && prompt.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains("none", StringComparer.Ordinal))
+        {
+            await LoginRequiredAsync(context, redirectUri, Single(query, "state"), found.Id).ConfigureAwait(false);
+            return;
+        }
+
         var browser = EnsureBrowserCookie(context);
         var transaction = new SignInTransaction
         {
@@ -142,8 +150,14 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
-        var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
-        await StepAsync(context, form, tenant).ConfigureAwait(false);
+        var read = await OAuthForm.TryReadFormAsync(context).ConfigureAwait(false);
+        if (read.Form is null)
+        {
+            await ErrorAsync(context, read.Error!, read.Status).ConfigureAwait(false);
+            return;
+        }
+
+        await StepAsync(context, read.Form, tenant).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -554,6 +568,29 @@ internal sealed class AuthorizeEndpoint(
         }
 
         await Responses.HtmlAsync(context, StatusCodes.Status200OK, "Copy the address", nonce => SignInPages.CopyRedirect(nonce, redirect, tx.HostName)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>prompt=none</c>: <c>login_required</c> (AADSTS50058) sent to a registered https redirect URI as Entra does, with
+    /// the state and the issuer; the broker redirect a browser cannot follow gets the error page instead.
+    /// </summary>
+    private Task LoginRequiredAsync(HttpContext context, string redirectUri, string? state, Guid tenantId)
+    {
+        var error = AadError.LoginRequired;
+        if (!redirectUri.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            return ErrorAsync(context, error);
+        }
+
+        context.Response.StatusCode = StatusCodes.Status302Found;
+        context.Response.Headers.Location = QueryStringBuilder(redirectUri)
+            .Add("error", error.OAuthError)
+            .Add("error_description", error.Describe())
+            .AddIf("state", state)
+            .Add("iss", urls.Issuer(tenantId))
+            .ToString();
+        context.Response.Headers.CacheControl = "no-store";
+        return Task.CompletedTask;
     }
 
     /// <summary>Approves the device code (the polling client gets its tokens) and says so; a code that expired or was answered meanwhile is refused.</summary>

@@ -49,7 +49,8 @@ internal sealed class DeviceCodeEndpoint(DirectoryService directory, DeviceCodeS
         {
             TenantId = found.Id,
             ClientId = GatehouseCliClient.ClientId,
-            Scope = AdminTokenService.Scope,
+            // The admin API scope, and the OpenID Connect scopes asked for (openid decides the ID token at the poll).
+            Scope = GatehouseCliClient.GrantedScope(scope),
             ClientAddress = AuthorizeEndpoint.ClientAddress(context).ToString(),
             // Configured values are kept within sane bounds: a code lives 1–30 minutes, and clients poll at most once a second.
             Lifetime = Clamp(limits.DeviceCodeLifetime, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(30)),

@@ -34,7 +34,13 @@ internal sealed class DeviceLoginEndpoint(
             return;
         }
 
-        var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+        var read = await OAuthForm.TryReadFormAsync(context).ConfigureAwait(false);
+        if (read.Form is not { } form)
+        {
+            await Responses.HtmlAsync(context, read.Status, "Sign-in error", _ => SignInPages.ErrorPage(read.Error!, context.TraceIdentifier)).ConfigureAwait(false);
+            return;
+        }
+
         if (form.ContainsKey(SignInTransactionProtector.FormField))
         {
             // A step of a device sign-in already under way (user name, password, code, the final question).

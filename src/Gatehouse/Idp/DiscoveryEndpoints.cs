@@ -18,8 +18,8 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
             return;
         }
 
-        // For 'common' Entra publishes the issuer as a template; clients substitute the token's tid.
-        var issuer = string.Equals(tenant, "common", StringComparison.OrdinalIgnoreCase)
+        // For 'common' and 'organizations' Entra publishes the issuer as a template; clients substitute the token's tid.
+        var issuer = DirectoryService.IsMultiTenantSegment(tenant)
             ? $"{urls.Base}/{{tenantid}}/v2.0"
             : urls.Issuer(found.Id);
         await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
@@ -39,8 +39,8 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
             Strings(w, "id_token_signing_alg_values_supported", "RS256");
             Strings(w, "token_endpoint_auth_methods_supported", "none");
             Strings(w, "code_challenge_methods_supported", "S256");
-            Strings(w, "scopes_supported", "ms-device-service://termsrv.wvd.microsoft.com/name/{host}/user_impersonation", Gatehouse.Identity.AdminTokenService.Scope, "offline_access");
-            Strings(w, "claims_supported", "sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid", "upn", "name", "amr", "scp", "cnf");
+            Strings(w, "scopes_supported", "ms-device-service://termsrv.wvd.microsoft.com/name/{host}/user_impersonation", Gatehouse.Identity.AdminTokenService.Scope, "openid", "profile", "offline_access");
+            Strings(w, "claims_supported", "sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "tid", "oid", "upn", "preferred_username", "name", "amr", "scp", "cnf");
             w.WriteBoolean("authorization_response_iss_parameter_supported", true);
             w.WriteEndObject();
         }, noStore: false).ConfigureAwait(false);

@@ -6,8 +6,11 @@ namespace Gatehouse.Idp;
 /// <summary>
 /// <c>POST /{tenant}/oauth2/v2.0/token</c>: <c>authorization_code</c> (single use, PKCE, PoP-bound through
 /// <c>req_cnf</c>), <c>refresh_token</c> (rotated) and <c>srv_challenge</c> (a self-validating server nonce); for the
-/// Gatehouse CLI, <c>urn:ietf:params:oauth:grant-type:device_code</c> (RFC 8628 §3.4–3.5) and <c>refresh_token</c>,
-/// both answered with an admin API bearer token (no PoP) and a rotated refresh token.
+/// Gatehouse CLI, <c>urn:ietf:params:oauth:grant-type:device_code</c> (RFC 8628 §3.4–3.5; also as Entra's short
+/// <c>device_code</c>, which msal-node sends) and <c>refresh_token</c>, both answered with an admin API bearer token (no
+/// PoP) and a rotated refresh token, plus an ID token when <c>openid</c> was asked for and <c>client_info</c> for
+/// <c>client_info=1</c> (what Microsoft's MSAL libraries build their account from). An unknown <c>client_id</c> is
+/// AADSTS700016 (not a complaint about a missing <c>req_cnf</c>).
 /// The RDP client is public: no client secret. Responses are JSON with Content-Length (FreeRDP reads no chunks).
 /// </summary>
 internal sealed class TokenEndpoint(
@@ -25,6 +28,9 @@ internal sealed class TokenEndpoint(
 {
     /// <summary>The device authorization grant's <c>grant_type</c> (RFC 8628 §3.4).</summary>
     public const string DeviceCodeGrant = "urn:ietf:params:oauth:grant-type:device_code";
+
+    /// <summary>The short form of <see cref="DeviceCodeGrant"/> Entra also accepts, and msal-node polls with.</summary>
+    public const string DeviceCodeGrantShort = "device_code";
 
     private static readonly TimeSpan AccessTokenLifetime = TimeSpan.FromMinutes(60);
 
@@ -55,7 +61,7 @@ internal sealed class TokenEndpoint(
             case "refresh_token":
                 await RefreshAsync(context, form).ConfigureAwait(false);
                 return;
-            case DeviceCodeGrant:
+            case DeviceCodeGrant or DeviceCodeGrantShort:
                 await RedeemDeviceCodeAsync(context, form).ConfigureAwait(false);
                 return;
             case null:
@@ -80,6 +86,13 @@ internal sealed class TokenEndpoint(
                 await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With(name)).ConfigureAwait(false);
                 return;
             }
+        }
+
+        if (!RdpClient.Is(clientId))
+        {
+            // Only the RDP client signs in through /authorize; the Gatehouse CLI uses the device code grant.
+            await Responses.OAuthErrorAsync(context, GatehouseCliClient.Is(clientId) ? AadError.UnsupportedGrant : AadError.UnknownClient).ConfigureAwait(false);
+            return;
         }
 
         if (!TryPopKey(form, out var thumbprint, out var popError))
@@ -107,6 +120,13 @@ internal sealed class TokenEndpoint(
         if (string.IsNullOrEmpty(refreshToken) || string.IsNullOrEmpty(clientId))
         {
             await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With(string.IsNullOrEmpty(refreshToken) ? "refresh_token" : "client_id")).ConfigureAwait(false);
+            return;
+        }
+
+        if (!RdpClient.Is(clientId))
+        {
+            // The Gatehouse CLI's refresh went to RefreshAdminAsync: any other id is unknown.
+            await Responses.OAuthErrorAsync(context, AadError.UnknownClient).ConfigureAwait(false);
             return;
         }
 
@@ -181,7 +201,9 @@ internal sealed class TokenEndpoint(
 
         var grantId = await refreshTokens.CreateGrantAsync(user.Id, context.RequestAborted).ConfigureAwait(false);
         var amr = (approved.Amr ?? "pwd").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        await IssueAdminAsync(context, user, amr, grantId, refreshToken: null).ConfigureAwait(false);
+
+        // The scope asked for at the devicecode endpoint decides the ID token; this request decides client_info.
+        await IssueAdminAsync(context, user, amr, grantId, refreshToken: null, OidcClaims.RequestsOpenId(approved.Scope), WantsClientInfo(form)).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -254,7 +276,7 @@ internal sealed class TokenEndpoint(
             Reason = "refreshed: admin API token issued for Gatehouse CLI from a refresh token (pwd); Conditional Access satisfied",
             PoliciesJson = decision.PoliciesJson,
         }).ConfigureAwait(false);
-        await IssueAdminAsync(context, user, amr, previous.GrantId, rotated.NewToken).ConfigureAwait(false);
+        await IssueAdminAsync(context, user, amr, previous.GrantId, rotated.NewToken, OidcClaims.RequestsOpenId(OAuthForm.Single(form, "scope")), WantsClientInfo(form)).ConfigureAwait(false);
     }
 
     private static SignInEntry RefreshEntry(HttpContext context, Gatehouse.Storage.User user) => new()
@@ -281,15 +303,26 @@ internal sealed class TokenEndpoint(
             PoliciesJson = policiesJson,
         });
 
-    private async Task IssueAdminAsync(HttpContext context, Gatehouse.Storage.User user, IReadOnlyList<string> amr, Guid grantId, string? refreshToken)
+    /// <summary>
+    /// The Gatehouse CLI's tokens: an admin API access token and a refresh token, plus (as Entra, and as Microsoft's MSAL
+    /// libraries need to find the account again) an ID token when <c>openid</c> was asked for and <c>client_info</c>
+    /// when the request said <c>client_info=1</c>.
+    /// </summary>
+    private async Task IssueAdminAsync(HttpContext context, Gatehouse.Storage.User user, IReadOnlyList<string> amr, Guid grantId, string? refreshToken, bool openId, bool clientInfo)
     {
         var accessToken = await adminTokens.IssueForGrantAsync(user, amr, GatehouseCliClient.ClientId, grantId, context.RequestAborted).ConfigureAwait(false);
         refreshToken ??= await refreshTokens.IssueAsync(grantId, user.Id, GatehouseCliClient.ClientId, AdminTokenService.Scope, context.RequestAborted).ConfigureAwait(false);
-        await WriteTokensAsync(context, "Bearer", AdminTokenService.Scope, adminTokens.Lifetime, accessToken, refreshToken).ConfigureAwait(false);
+        var idToken = openId
+            ? await tokens.IssueIdTokenAsync(new IdTokenRequest { User = user, ClientId = GatehouseCliClient.ClientId, Issuer = urls.Issuer(user.TenantId) }, context.RequestAborted).ConfigureAwait(false)
+            : null;
+        await WriteTokensAsync(context, "Bearer", AdminTokenService.Scope, adminTokens.Lifetime, accessToken, refreshToken, idToken, clientInfo ? OidcClaims.ClientInfo(user) : null).ConfigureAwait(false);
     }
 
+    /// <summary>True when the token request asks for Entra's <c>client_info</c> (<c>client_info=1</c>, as MSAL always sends).</summary>
+    private static bool WantsClientInfo(IFormCollection form) => OAuthForm.Single(form, "client_info") == "1";
+
     /// <summary>The token response: <c>expires_in</c> one second short of the lifetime, so the client renews in time.</summary>
-    private static Task WriteTokensAsync(HttpContext context, string tokenType, string scope, TimeSpan lifetime, string accessToken, string refreshToken)
+    private static Task WriteTokensAsync(HttpContext context, string tokenType, string scope, TimeSpan lifetime, string accessToken, string refreshToken, string? idToken = null, string? clientInfo = null)
     {
         var expiresIn = (int)lifetime.TotalSeconds - 1;
         return Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
@@ -301,6 +334,16 @@ internal sealed class TokenEndpoint(
             w.WriteNumber("ext_expires_in", expiresIn);
             w.WriteString("access_token", accessToken);
             w.WriteString("refresh_token", refreshToken);
+            if (idToken is not null)
+            {
+                w.WriteString("id_token", idToken);
+            }
+
+            if (clientInfo is not null)
+            {
+                w.WriteString("client_info", clientInfo);
+            }
+
             w.WriteEndObject();
         });
     }

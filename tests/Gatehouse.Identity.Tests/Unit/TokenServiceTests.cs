@@ -66,6 +66,47 @@ public sealed class TokenServiceTests(StoreFixture fixture, ITestOutputHelper ou
         Assert.Equal(iat + 3600, jwt.GetPayloadValue<long>("exp"));
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("n-0S6_WzA2Mj")]
+    public async Task IdToken_IsSignedByAPublishedKey_WithTheOidcClaims_AndTheNonceOnlyWhenAsked(string? nonce)
+    {
+        var s = await CreateAsync();
+        await using var env = s.Env;
+        const string Client = "9f96595f-4eb5-4226-bc18-5d7de55f5d00";
+
+        var idToken = await env.Get<TokenService>().IssueIdTokenAsync(new IdTokenRequest { User = s.User, ClientId = Client, Nonce = nonce });
+
+        var keys = await env.Get<SigningKeyService>().GetPublishedKeysAsync();
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(idToken, new TokenValidationParameters
+        {
+            IssuerSigningKeys = keys.Keys,
+            ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
+            ValidIssuer = $"https://login.test/{s.Tenant.Id}/v2.0",
+            ValidAudience = Client,
+            RequireSignedTokens = true,
+            LifetimeValidator = (notBefore, expires, _, _) => notBefore <= env.Time.GetUtcNow().UtcDateTime && env.Time.GetUtcNow().UtcDateTime < expires,
+        });
+        Assert.True(result.IsValid, result.Exception?.ToString());
+        var jwt = (JsonWebToken)result.SecurityToken;
+        Assert.Equal("JWT", jwt.Typ);
+        Assert.Equal(s.Tenant.Id.ToString(), jwt.GetPayloadValue<string>("tid"));
+        Assert.Equal(s.User.Id.ToString(), jwt.GetPayloadValue<string>("oid"));
+        Assert.Equal(s.User.UserPrincipalName, jwt.GetPayloadValue<string>("preferred_username"));
+        Assert.Equal("Alice Liddell", jwt.GetPayloadValue<string>("name"));
+        var iat = jwt.GetPayloadValue<long>("iat");
+        Assert.Equal(env.Time.GetUtcNow().ToUnixTimeSeconds(), iat);
+        Assert.Equal(iat + 3600, jwt.GetPayloadValue<long>("exp"));
+        Assert.Equal(nonce, jwt.TryGetPayloadValue<string>("nonce", out var echoed) ? echoed : null);
+
+        // sub: pairwise: stable for one user and client (the RDP access token has the RDP client's), different across clients.
+        Assert.Matches("^[A-Za-z0-9_-]{43}$", jwt.Subject);
+        Assert.NotEqual(s.User.Id.ToString(), jwt.Subject);
+        Assert.NotEqual(new JsonWebToken(s.Token).Subject, jwt.Subject);
+        Assert.Equal(jwt.Subject, new JsonWebToken(await env.Get<TokenService>().IssueIdTokenAsync(new IdTokenRequest { User = s.User, ClientId = Client })).Subject);
+        Assert.Equal(new JsonWebToken(s.Token).Subject, new JsonWebToken(await env.Get<TokenService>().IssueIdTokenAsync(new IdTokenRequest { User = s.User, ClientId = RdpClient.ClientId })).Subject);
+    }
+
     [Fact]
     public async Task Issue_KidIsPublishedInJwks()
     {
