@@ -1,0 +1,148 @@
+using Gatehouse.Fuzz.Corpus;
+using Gatehouse.Protocol.CredSsp;
+using Gatehouse.Protocol.Ntlm;
+
+namespace Gatehouse.Fuzz.Targets;
+
+/// <summary>
+/// The CredSSP server (the gateway's NLA sign-in) through whole exchanges, without sockets: a
+/// <see cref="ScriptedCredSspClient"/> runs the exchange against <see cref="CredSspServer"/> and one of its messages is
+/// replaced by the fuzz input, so mutations reach every step, including those behind a valid NTLMv2 proof
+/// (pubKeyAuth, the sealed TSCredentials) that a parser-level target cannot reach.
+/// <para>
+/// Input: byte 0 picks the message (<see cref="CredSspClientStage"/>, modulo 7); byte 1 the exchange — bit 0 raw NTLM
+/// (else SPNEGO), bits 1-3 the CredSSP version (2 + n mod 5), bit 4 a directory whose NT hash is not the client's
+/// password, bit 5 a server behind another TLS key (a man in the middle), bit 6 no SPNEGO mechListMIC, bit 7 the
+/// <c>AzureAD\</c> domain; the rest replaces the message.
+/// </para>
+/// Invariants, besides "no exception and bounded allocation" (the engine's) and the machine's contract at every step
+/// (<see cref="CredSspServerHarness.Expect"/>): the proof is never accepted with a wrong NT hash, nor a pubKeyAuth bound
+/// to another TLS key (unless the binding itself was replaced); an authenticated exchange is one whose client verified
+/// the server's pubKeyAuth and whose password was checked; the genuine message always gives the genuine outcome.
+/// </summary>
+public static class CredSspServerTargets
+{
+    public const string Name = "credssp-server";
+
+    private const int StageCount = 7;
+    private const byte RawNtlm = 0x01;
+    private const byte WrongPassword = 0x10;
+    private const byte ManInTheMiddle = 0x20;
+    private const byte NoMechListMic = 0x40;
+    private const byte AzureAdDomain = 0x80;
+
+    private static readonly byte[] WrongHash = NtlmV2.NtHash("Wrong-Horse-1");
+
+    private static readonly Lazy<byte[][]> SeedList = new(BuildSeeds);
+
+    public static IEnumerable<FuzzTarget> All()
+    {
+        yield return new FuzzTarget(Name, SeedList.Value, Run);
+    }
+
+    /// <summary>The options byte for a version and form (bits 1-3 and bit 0).</summary>
+    public static byte Options(int version, bool spnego = true, byte extra = 0) =>
+        (byte)((((version - 2) % 5) << 1) | (spnego ? 0 : RawNtlm) | extra);
+
+    /// <summary>
+    /// A seed: the genuine message of <paramref name="stage"/> under <paramref name="options"/>, behind its two selector
+    /// bytes; null when the exchange ends before that message (after a wrong proof or a man in the middle's binding).
+    /// </summary>
+    public static byte[]? Seed(CredSspClientStage stage, byte options)
+    {
+        byte[]? genuine = null;
+        var client = Client(options, (s, original) =>
+        {
+            if (s == stage)
+            {
+                genuine = original;
+            }
+
+            return original;
+        });
+        CredSspServerHarness.Run(client, Server(options), Hash(options));
+        return genuine is null ? null : [(byte)stage, options, .. genuine];
+    }
+
+    /// <summary>Runs one input (the oracle).</summary>
+    public static CredSspServerRun Run(ReadOnlySpan<byte> input, out bool unchanged)
+    {
+        unchanged = false;
+        if (input.Length < 2)
+        {
+            return new CredSspServerRun(CredSspServerState.WaitingForNegotiate, null, false, false, []);
+        }
+
+        var stage = (CredSspClientStage)(input[0] % StageCount);
+        var options = input[1];
+        var payload = input[2..].ToArray();
+        byte[]? genuine = null;
+        var client = Client(options, (s, original) =>
+        {
+            if (s != stage)
+            {
+                return original;
+            }
+
+            genuine = original;
+            return payload;
+        });
+        var run = CredSspServerHarness.Run(client, Server(options), Hash(options));
+        unchanged = genuine is not null && genuine.AsSpan().SequenceEqual(payload);
+        var wrongPassword = (options & WrongPassword) != 0;
+        var manInTheMiddle = (options & ManInTheMiddle) != 0;
+        if (wrongPassword && run.ProofAccepted)
+        {
+            throw new OracleViolationException($"the server accepted an NTLMv2 proof made with another password ({stage} replaced)");
+        }
+
+        if (manInTheMiddle && run.ProofAccepted && stage != CredSspClientStage.Binding)
+        {
+            throw new OracleViolationException($"the server accepted a pubKeyAuth bound to another TLS key ({stage} replaced)");
+        }
+
+        if (run.State == CredSspServerState.Authenticated && !manInTheMiddle && !run.ClientBindingOk)
+        {
+            throw new OracleViolationException($"the server authenticated a client whose check of the server's pubKeyAuth failed ({stage} replaced)");
+        }
+
+        if (unchanged)
+        {
+            var (state, failure) = wrongPassword ? (CredSspServerState.Failed, CredSspServerFailure.BadPassword)
+                : manInTheMiddle ? (CredSspServerState.Failed, CredSspServerFailure.BadPubKeyAuth)
+                : (CredSspServerState.Authenticated, (CredSspServerFailure?)null);
+            if (run.State != state || run.Error?.Kind != failure)
+            {
+                throw new OracleViolationException($"the genuine exchange ended {run.State} {run.Error}, expected {state} {failure}");
+            }
+        }
+
+        return run;
+    }
+
+    private static void Run(ReadOnlySpan<byte> input) => Run(input, out _);
+
+    private static ScriptedCredSspClient Client(byte options, Func<CredSspClientStage, byte[], byte[]> tamper) => new()
+    {
+        Version = 2 + (((options >> 1) & 7) % 5),
+        Spnego = (options & RawNtlm) == 0,
+        SendMechListMic = (options & NoMechListMic) == 0,
+        Domain = (options & AzureAdDomain) != 0 ? "AzureAD" : string.Empty,
+        Tamper = tamper,
+    };
+
+    private static CredSspServer Server(byte options) =>
+        CredSspServerCorpus.Server((options & ManInTheMiddle) != 0 ? CredSspServerCorpus.OtherSubjectPublicKey : null);
+
+    private static byte[] Hash(byte options) => (options & WrongPassword) != 0 ? WrongHash : CredSspServerCorpus.NtHash;
+
+    private static byte[][] BuildSeeds()
+    {
+        byte[] optionSets =
+        [
+            Options(6), Options(6, spnego: false), Options(3), Options(5, spnego: false),
+            Options(6, extra: WrongPassword), Options(6, extra: ManInTheMiddle), Options(6, extra: NoMechListMic), Options(2, spnego: false, extra: AzureAdDomain),
+        ];
+        return [.. optionSets.SelectMany(options => Enumerable.Range(0, StageCount).Select(stage => Seed((CredSspClientStage)stage, options))).OfType<byte[]>()];
+    }
+}
