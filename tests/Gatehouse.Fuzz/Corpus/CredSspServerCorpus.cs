@@ -81,11 +81,29 @@ public sealed class ScriptedCredSspClient
     /// <summary>The clientNonce of CredSSP 5+ (32 bytes), sent in the first and second TSRequest.</summary>
     public byte[] Nonce { get; init; } = Enumerable.Repeat((byte)0x22, TsRequest.NonceSize).ToArray();
 
+    /// <summary>The random session key sent under NTLMSSP_NEGOTIATE_KEY_EXCH (16 bytes).</summary>
+    public byte[] ExportedSessionKey { get; init; } = Enumerable.Repeat((byte)0x55, 16).ToArray();
+
     /// <summary>Replaces one message: called with the stage and the genuine bytes, returns what is sent.</summary>
     public Func<CredSspClientStage, byte[], byte[]>? Tamper { get; init; }
 
     /// <summary>True once the server's pubKeyAuth verified for this client's TLS key.</summary>
     public bool ServerBindingOk { get; private set; }
+
+    /// <summary>The NEGOTIATE the client sent and its MIC covers (after the <see cref="CredSspClientStage.Negotiate"/> hook).</summary>
+    public byte[] SignedNegotiate => _negotiate;
+
+    /// <summary>The CHALLENGE the client answered (its MIC covers it).</summary>
+    public byte[] SignedChallenge { get; private set; } = [];
+
+    /// <summary>The AUTHENTICATE with the MIC the client computed (before the <see cref="CredSspClientStage.Authenticate"/> hook).</summary>
+    public byte[] SignedAuthenticate { get; private set; } = [];
+
+    /// <summary>The SPNEGO mechListMIC of this client's session key (sent only with <see cref="SendMechListMic"/>), or null for raw NTLM.</summary>
+    public byte[]? SignedMechListMic { get; private set; }
+
+    /// <summary>The TSCredentials DER the client sealed (after the <see cref="CredSspClientStage.Credentials"/> hook), or null.</summary>
+    public byte[]? SealedCredentials { get; private set; }
 
     /// <summary>The first TSRequest: NEGOTIATE (in a NegTokenInit under SPNEGO) and, from version 5, the nonce.</summary>
     public byte[] First()
@@ -122,6 +140,7 @@ public sealed class ScriptedCredSspClient
             return null;
         }
 
+        SignedChallenge = challengeBytes;
         _flags = challenge.Flags;
         var serverInfo = challenge.TargetInfo ?? new AvPairs([]);
         var clientInfo = serverInfo.With(AvId.Flags, [2, 0, 0, 0]).With(AvId.ChannelBindings, new byte[16]).ToArray();
@@ -129,14 +148,14 @@ public sealed class ScriptedCredSspClient
         var responseKey = NtlmV2.NtOwfV2(NtlmV2.NtHash(Password), User, Domain);
         var (nt, sessionBaseKey) = NtlmV2.ComputeResponse(responseKey, challenge.ServerChallenge, temp);
         var keyExchange = _flags.HasFlag(NtlmNegotiateFlags.KeyExchange);
-        _exportedKey = keyExchange ? Enumerable.Repeat((byte)0x55, 16).ToArray() : sessionBaseKey;
+        _exportedKey = keyExchange ? ExportedSessionKey : sessionBaseKey;
         var encryptedKey = keyExchange ? Rc4.Transform(sessionBaseKey, _exportedKey) : [];
         var unsigned = new NtlmAuthenticateMessage(_flags, new byte[24], nt, Domain, User, "WORKSTATION", encryptedKey, ClientVersionField, new byte[NtlmAuthenticateMessage.MicSize]);
         var mic = NtlmV2.ComputeMic(_exportedKey, _negotiate, challengeBytes, unsigned.ToArray());
-        var authenticate = Apply(CredSspClientStage.Authenticate, unsigned.WithMic(mic).ToArray());
-        var token = Spnego
-            ? SpnegoToken.Response(null, null, authenticate, SendMechListMic ? new NtlmSealer(_exportedKey, _flags, clientToServer: true).ComputeSignature(SpnegoToken.EncodeMechTypes(MechTypes)) : null).Encode()
-            : authenticate;
+        SignedAuthenticate = unsigned.WithMic(mic).ToArray();
+        var authenticate = Apply(CredSspClientStage.Authenticate, SignedAuthenticate);
+        SignedMechListMic = Spnego ? new NtlmSealer(_exportedKey, _flags, clientToServer: true).ComputeSignature(SpnegoToken.EncodeMechTypes(MechTypes)) : null;
+        var token = Spnego ? SpnegoToken.Response(null, null, authenticate, SendMechListMic ? SignedMechListMic : null).Encode() : authenticate;
         _toServer = new NtlmSealer(_exportedKey, _flags, clientToServer: true);
         var binding = Apply(CredSspClientStage.Binding, PublicKeyBinding.ClientValue(Version, Nonce, SubjectPublicKey));
         return Apply(CredSspClientStage.Third, new TsRequest(Version, [token], pubKeyAuth: _toServer.Seal(binding), clientNonce: Version >= 5 ? Nonce : null).Encode());
@@ -154,8 +173,8 @@ public sealed class ScriptedCredSspClient
         var fromServer = new NtlmSealer(_exportedKey, _flags, clientToServer: false);
         var binding = fromServer.Unseal(answer.PubKeyAuth);
         ServerBindingOk = binding is not null && PublicKeyBinding.Matches(binding, PublicKeyBinding.ServerValue(Version, Nonce, SubjectPublicKey));
-        var credentials = Apply(CredSspClientStage.Credentials, (Credentials ?? new TsCredentials(Domain, User, Password)).Encode());
-        return Apply(CredSspClientStage.Fourth, new TsRequest(Version, authInfo: _toServer.Seal(credentials)).Encode());
+        SealedCredentials = Apply(CredSspClientStage.Credentials, (Credentials ?? new TsCredentials(Domain, User, Password)).Encode());
+        return Apply(CredSspClientStage.Fourth, new TsRequest(Version, authInfo: _toServer.Seal(SealedCredentials)).Encode());
     }
 
     private byte[] Apply(CredSspClientStage stage, byte[] genuine) => Tamper?.Invoke(stage, genuine) ?? genuine;
@@ -167,7 +186,8 @@ public sealed class ScriptedCredSspClient
 /// <param name="ProofAccepted">The server accepted the NTLMv2 proof, MIC and pubKeyAuth (reached the account check).</param>
 /// <param name="ClientBindingOk">The client verified the server's pubKeyAuth.</param>
 /// <param name="Transcript">Every message, in order: client, server, client…</param>
-public sealed record CredSspServerRun(CredSspServerState State, CredSspServerError? Error, bool ProofAccepted, bool ClientBindingOk, IReadOnlyList<byte[]> Transcript);
+/// <param name="Credentials">The credentials the server handed to the password check, or null.</param>
+public sealed record CredSspServerRun(CredSspServerState State, CredSspServerError? Error, bool ProofAccepted, bool ClientBindingOk, IReadOnlyList<byte[]> Transcript, TsCredentials? Credentials);
 
 /// <summary>
 /// Drives a whole exchange between a <see cref="ScriptedCredSspClient"/> and a <see cref="CredSspServer"/> in memory,
@@ -184,6 +204,7 @@ public static class CredSspServerHarness
         ArgumentNullException.ThrowIfNull(ntHash);
         var transcript = new List<byte[]>();
         var proofAccepted = false;
+        TsCredentials? checkedCredentials = null;
         CredSspServerError? error = null;
         byte[]? next = client.First();
         while (next is not null && error is null && server.State is not (CredSspServerState.Authenticated or CredSspServerState.Failed))
@@ -197,7 +218,7 @@ public static class CredSspServerHarness
                     CredSspServerState.WaitingForAccount => AnswerAccount(server, ntHash),
                     CredSspServerState.WrongProof => server.Refuse(CredSspServerFailure.BadPassword, "the NTLMv2 response does not match the user's password"),
                     CredSspServerState.WaitingForAccountCheck => server.ConfirmAccount(),
-                    CredSspServerState.WaitingForPasswordCheck => AnswerPassword(server),
+                    CredSspServerState.WaitingForPasswordCheck => AnswerPassword(server, out checkedCredentials),
                     _ => throw new OracleViolationException($"a step without output or error left the server in {server.State}"),
                 };
                 proofAccepted |= server.State == CredSspServerState.WaitingForAccountCheck;
@@ -219,7 +240,7 @@ public static class CredSspServerHarness
             };
         }
 
-        return new CredSspServerRun(server.State, error, proofAccepted, client.ServerBindingOk, transcript);
+        return new CredSspServerRun(server.State, error, proofAccepted, client.ServerBindingOk, transcript, checkedCredentials);
     }
 
     /// <summary>The machine's contract for one step: a refusal is a parseable errorCode TSRequest with its status; other output is a clean TSRequest.</summary>
@@ -260,8 +281,9 @@ public static class CredSspServerHarness
         _ => server.ProvideAccount(ntHash),
     };
 
-    private static CredSspServerStep AnswerPassword(CredSspServer server)
+    private static CredSspServerStep AnswerPassword(CredSspServer server, out TsCredentials? checkedCredentials)
     {
+        checkedCredentials = server.Credentials;
         if (server.Credentials is not { } credentials || server.User is not { AccountName: { } account }
             || !string.Equals(CredSspServerCorpus.Resolve(credentials.DomainName, credentials.UserName), account, StringComparison.OrdinalIgnoreCase))
         {
@@ -313,8 +335,8 @@ public static class CredSspServerCorpus
     public static CredSspServerSettings Settings(byte[]? key = null) =>
         new(key ?? CredSspClientCorpus.SubjectPublicKey, "VM1", "vm1.gatehouse.test") { ResolveUserName = Resolve };
 
-    /// <summary>The [MS-NLMP] 4.2.4 server challenge and a fixed time.</summary>
-    public static CredSspServerRandom Random() => new(Convert.FromHexString("0123456789abcdef"), Now);
+    /// <summary>The [MS-NLMP] 4.2.4 server challenge (its last byte XORed with <paramref name="variant"/>) and a fixed time.</summary>
+    public static CredSspServerRandom Random(byte variant = 0) => new([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, (byte)(0xef ^ variant)], Now);
 
-    public static CredSspServer Server(byte[]? key = null) => new(Settings(key), Random());
+    public static CredSspServer Server(byte[]? key = null, byte variant = 0) => new(Settings(key), Random(variant));
 }

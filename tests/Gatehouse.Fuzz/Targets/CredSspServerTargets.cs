@@ -1,6 +1,7 @@
 using Gatehouse.Fuzz.Corpus;
 using Gatehouse.Protocol.CredSsp;
 using Gatehouse.Protocol.Ntlm;
+using Gatehouse.Protocol.Spnego;
 
 namespace Gatehouse.Fuzz.Targets;
 
@@ -70,7 +71,7 @@ public static class CredSspServerTargets
         unchanged = false;
         if (input.Length < 2)
         {
-            return new CredSspServerRun(CredSspServerState.WaitingForNegotiate, null, false, false, []);
+            return new CredSspServerRun(CredSspServerState.WaitingForNegotiate, null, false, false, [], null);
         }
 
         var stage = (CredSspClientStage)(input[0] % StageCount);
@@ -106,6 +107,11 @@ public static class CredSspServerTargets
             throw new OracleViolationException($"the server authenticated a client whose check of the server's pubKeyAuth failed ({stage} replaced)");
         }
 
+        if (run.ProofAccepted)
+        {
+            CheckIntegrity(client, run, stage);
+        }
+
         if (unchanged)
         {
             var (state, failure) = wrongPassword ? (CredSspServerState.Failed, CredSspServerFailure.BadPassword)
@@ -122,17 +128,96 @@ public static class CredSspServerTargets
 
     private static void Run(ReadOnlySpan<byte> input) => Run(input, out _);
 
+    /// <summary>
+    /// What the server accepted is what the client signed: once the proof passed, the NTLM messages the transcript
+    /// carries are those the client's MIC covers, the mechListMIC is the client's, one CredSSP version and one nonce
+    /// run through the exchange, the negoTokens keep one form, and the credentials handed to the password check are the
+    /// ones the client sealed. A check removed from the server lets a mutated message through and breaks one of these.
+    /// </summary>
+    private static void CheckIntegrity(ScriptedCredSspClient client, CredSspServerRun run, CredSspClientStage stage)
+    {
+        var messages = run.Transcript.Select(m => TsRequest.TryParse(m, out var r, out _) ? r : null).ToList();
+        if (messages.Count < 3 || messages[0] is not { NegoTokens.Count: 1 } first || messages[1] is not { NegoTokens.Count: 1 } challenge
+            || messages[2] is not { NegoTokens.Count: 1 } third)
+        {
+            throw new OracleViolationException($"the proof was accepted after a transcript without one negoToken per message ({stage} replaced)");
+        }
+
+        var spnego = SpnegoToken.LooksLikeSpnego(first.NegoTokens[0]);
+        if (SpnegoToken.LooksLikeSpnego(third.NegoTokens[0]) != spnego)
+        {
+            throw new OracleViolationException($"the proof was accepted with raw NTLM and SPNEGO mixed ({stage} replaced)");
+        }
+
+        byte[]? mechListMic = null;
+        byte[] Ntlm(byte[] token, bool authenticate)
+        {
+            if (!spnego)
+            {
+                return token;
+            }
+
+            if (!SpnegoToken.TryParse(token, out var parsed, out _))
+            {
+                throw new OracleViolationException($"the proof was accepted with an unparsable SPNEGO token ({stage} replaced)");
+            }
+
+            if (authenticate)
+            {
+                mechListMic = parsed.HasMechListMic ? parsed.MechListMic.ToArray() : null;
+            }
+
+            return parsed.MechToken.ToArray();
+        }
+
+        if (!Ntlm(first.NegoTokens[0], false).AsSpan().SequenceEqual(client.SignedNegotiate)
+            || !Ntlm(challenge.NegoTokens[0], false).AsSpan().SequenceEqual(client.SignedChallenge)
+            || !Ntlm(third.NegoTokens[0], true).AsSpan().SequenceEqual(client.SignedAuthenticate))
+        {
+            throw new OracleViolationException($"the proof was accepted though an NTLM message differs from the one the client's MIC covers ({stage} replaced)");
+        }
+
+        if (mechListMic is not null && (client.SignedMechListMic is null || !mechListMic.AsSpan().SequenceEqual(client.SignedMechListMic)))
+        {
+            throw new OracleViolationException($"the proof was accepted with a mechListMIC the client did not compute ({stage} replaced)");
+        }
+
+        // The client messages the server acted on: the first two, and the last when it ended authenticated.
+        var clientMessages = messages.Where((_, i) => i % 2 == 0).Take(run.State == CredSspServerState.Authenticated ? 3 : 2);
+        if (clientMessages.Any(m => m is null || m.Version != first.Version))
+        {
+            throw new OracleViolationException($"the server went on after the client changed its CredSSP version ({stage} replaced)");
+        }
+
+        if (first.Version >= 5 && (!third.ClientNonce.SequenceEqual(client.Nonce) || (!first.ClientNonce.IsEmpty && !first.ClientNonce.SequenceEqual(client.Nonce))))
+        {
+            throw new OracleViolationException($"the proof was accepted with a clientNonce the client did not bind ({stage} replaced)");
+        }
+
+        if (run.State == CredSspServerState.Authenticated
+            && (client.SealedCredentials is null || !TsCredentials.TryParse(client.SealedCredentials, out var sealedCredentials, out _)
+                || run.Credentials is not { } checkedCredentials || (sealedCredentials.DomainName, sealedCredentials.UserName, sealedCredentials.Password) != (checkedCredentials.DomainName, checkedCredentials.UserName, checkedCredentials.Password)))
+        {
+            throw new OracleViolationException($"the server authenticated with credentials the client did not seal ({stage} replaced)");
+        }
+    }
+
     private static ScriptedCredSspClient Client(byte options, Func<CredSspClientStage, byte[], byte[]> tamper) => new()
     {
         Version = 2 + (((options >> 1) & 7) % 5),
         Spnego = (options & RawNtlm) == 0,
         SendMechListMic = (options & NoMechListMic) == 0,
         Domain = (options & AzureAdDomain) != 0 ? "AzureAD" : string.Empty,
+        ExportedSessionKey = Enumerable.Repeat((byte)(0x55 ^ options), 16).ToArray(),
         Tamper = tamper,
     };
 
+    /// <summary>
+    /// The server challenge (and the client's session key) depend on the options, so a message spliced from another
+    /// seed is not validly signed for this exchange: what the server accepts must come from this client.
+    /// </summary>
     private static CredSspServer Server(byte options) =>
-        CredSspServerCorpus.Server((options & ManInTheMiddle) != 0 ? CredSspServerCorpus.OtherSubjectPublicKey : null);
+        CredSspServerCorpus.Server((options & ManInTheMiddle) != 0 ? CredSspServerCorpus.OtherSubjectPublicKey : null, options);
 
     private static byte[] Hash(byte options) => (options & WrongPassword) != 0 ? WrongHash : CredSspServerCorpus.NtHash;
 

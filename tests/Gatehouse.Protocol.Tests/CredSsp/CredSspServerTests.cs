@@ -443,6 +443,29 @@ public sealed class CredSspServerTests
         Assert.Equal(status, last.ErrorCode);
     }
 
+    [Theory]
+    [InlineData(true, "raw NTLM after an SPNEGO start")]
+    [InlineData(false, "SPNEGO after a raw NTLM start")]
+    public void Third_ValidAuthenticateInTheOtherForm_IsMalformedAuthenticate_SayingWhy(bool spnegoFirst, string detail)
+    {
+        // The AUTHENTICATE itself is right; only its wrapping differs from the first message's.
+        byte[] OtherForm(byte[] third)
+        {
+            Assert.True(TsRequest.TryParse(third, out var r, out _));
+            var token = r.NegoTokens[0];
+            Assert.True(!spnegoFirst || SpnegoToken.TryParse(token, out _, out _));
+            var rewrapped = spnegoFirst && SpnegoToken.TryParse(token, out var resp, out _) ? resp.MechToken.ToArray() : SpnegoToken.Response(null, null, token, null).Encode();
+            return Rebuild(third, tokens: [rewrapped]);
+        }
+
+        var client = new ScriptedCredSspClient { Spnego = spnegoFirst, Tamper = (stage, b) => stage == CredSspClientStage.Third ? OtherForm(b) : b };
+
+        var run = CredSspServerHarness.Run(client, CredSspServerCorpus.Server(), CredSspServerCorpus.NtHash);
+
+        Assert.Equal(CredSspServerFailure.MalformedAuthenticate, run.Error?.Kind);
+        Assert.Equal(detail, run.Error!.Detail);
+    }
+
     [Fact]
     public void Exchange_WrongPasswordInTsCredentials_AfterTheRightNtlmProof_IsAskedOfTheDriver()
     {
