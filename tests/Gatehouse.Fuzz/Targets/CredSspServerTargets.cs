@@ -34,7 +34,7 @@ public static class CredSspServerTargets
 
     private static readonly byte[] WrongHash = NtlmV2.NtHash("Wrong-Horse-1");
 
-    private static readonly Lazy<byte[][]> SeedList = new(BuildSeeds);
+    private static readonly Lazy<byte[][]> SeedList = new(() => [.. GenuineSeeds(), .. EdgeSeeds().Select(e => e.Input)]);
 
     public static IEnumerable<FuzzTarget> All()
     {
@@ -63,6 +63,24 @@ public static class CredSspServerTargets
         });
         CredSspServerHarness.Run(client, Server(options), Hash(options));
         return genuine is null ? null : [(byte)stage, options, .. genuine];
+    }
+
+    /// <summary>
+    /// Seeds next to the checks a byte-level mutation rarely reaches (one byte among hundreds): a version change in the
+    /// second and last TSRequest, a flipped mechListMIC, credentials of another type or user; each with the refusal it gets.
+    /// </summary>
+    public static IReadOnlyList<(byte[] Input, CredSspServerFailure Expected)> EdgeSeeds()
+    {
+        var options = Options(6);
+        return
+        [
+            (Edge(CredSspClientStage.Third, options, b => Rebuild(b, version: 5)), CredSspServerFailure.VersionChanged),
+            (Edge(CredSspClientStage.Fourth, options, b => Rebuild(b, version: 2)), CredSspServerFailure.VersionChanged),
+            (Edge(CredSspClientStage.Third, options, FlipMechListMic), CredSspServerFailure.BadMechListMic),
+            (Edge(CredSspClientStage.Third, Options(5, spnego: false), b => Rebuild(b, nonce: new byte[TsRequest.NonceSize])), CredSspServerFailure.BadClientNonce),
+            (Edge(CredSspClientStage.Credentials, options, _ => SmartCardCredentials), CredSspServerFailure.MalformedCredentials),
+            (Edge(CredSspClientStage.Credentials, options, _ => new TsCredentials(string.Empty, "bob@contoso.test", CredSspServerCorpus.Password).Encode()), CredSspServerFailure.CredentialsMismatch),
+        ];
     }
 
     /// <summary>Runs one input (the oracle).</summary>
@@ -221,7 +239,40 @@ public static class CredSspServerTargets
 
     private static byte[] Hash(byte options) => (options & WrongPassword) != 0 ? WrongHash : CredSspServerCorpus.NtHash;
 
-    private static byte[][] BuildSeeds()
+    /// <summary>TSCredentials with credType 2 (smart card) and an empty TSSmartCardCreds.</summary>
+    private static byte[] SmartCardCredentials => Convert.FromHexString("300ba003020102a10404023000");
+
+    private static byte[] Edge(CredSspClientStage stage, byte options, Func<byte[], byte[]> change)
+    {
+        var genuine = Seed(stage, options) ?? throw new InvalidOperationException($"the exchange never reached {stage}");
+        return [.. genuine[..2], .. change(genuine[2..])];
+    }
+
+    private static byte[] Rebuild(byte[] tsRequest, int? version = null, byte[]? nonce = null, IEnumerable<byte[]>? tokens = null)
+    {
+        if (!TsRequest.TryParse(tsRequest, out var r, out var error))
+        {
+            throw new InvalidOperationException($"a genuine message does not parse: {error}");
+        }
+
+        return new TsRequest(
+            version ?? r.Version, tokens ?? r.NegoTokens, r.HasAuthInfo ? r.AuthInfo.ToArray() : null, r.HasPubKeyAuth ? r.PubKeyAuth.ToArray() : null,
+            r.ErrorCode, nonce ?? (r.ClientNonce.IsEmpty ? null : r.ClientNonce.ToArray())).Encode();
+    }
+
+    private static byte[] FlipMechListMic(byte[] tsRequest)
+    {
+        if (!TsRequest.TryParse(tsRequest, out var r, out _) || !SpnegoToken.TryParse(r.NegoTokens[0], out var resp, out _) || !resp.HasMechListMic)
+        {
+            throw new InvalidOperationException("the genuine AUTHENTICATE has no mechListMIC");
+        }
+
+        var mic = resp.MechListMic.ToArray();
+        mic[^1] ^= 1;
+        return Rebuild(tsRequest, tokens: [SpnegoToken.Response(resp.State, resp.SupportedMech, resp.MechToken.ToArray(), mic).Encode()]);
+    }
+
+    private static byte[][] GenuineSeeds()
     {
         byte[] optionSets =
         [

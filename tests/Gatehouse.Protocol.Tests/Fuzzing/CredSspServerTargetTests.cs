@@ -51,7 +51,10 @@ public sealed class CredSspServerTargetTests
     public void Seeds_AreGenuineExchanges_WithTheirExpectedEnding()
     {
         var target = FuzzTargets.Find(CredSspServerTargets.Name)!;
-        var endings = target.Seeds.Select(seed =>
+        var edges = CredSspServerTargets.EdgeSeeds();
+        var genuine = target.Seeds.Where(seed => !edges.Any(e => e.Input.AsSpan().SequenceEqual(seed))).ToList();
+        Assert.Equal(target.Seeds.Count - edges.Count, genuine.Count);
+        var endings = genuine.Select(seed =>
         {
             var run = CredSspServerTargets.Run(seed, out var unchanged);
             Assert.True(unchanged, $"seed {Hex.Format(seed.AsSpan(0, 2))} is not the genuine message");
@@ -62,6 +65,20 @@ public sealed class CredSspServerTargetTests
         Assert.Contains(nameof(CredSspServerFailure.BadPassword), endings);
         Assert.Contains(nameof(CredSspServerFailure.BadPubKeyAuth), endings);
         Assert.Equal(Enum.GetValues<CredSspClientStage>().Length, target.Seeds.Select(s => s[0]).Distinct().Count());
+    }
+
+    [Fact]
+    public void EdgeSeeds_ReachTheirRareChecks()
+    {
+        var edges = CredSspServerTargets.EdgeSeeds();
+
+        Assert.All(edges, edge =>
+        {
+            var run = CredSspServerTargets.Run(edge.Input, out var unchanged);
+            Assert.False(unchanged);
+            Assert.True(run.Error?.Kind == edge.Expected, $"expected {edge.Expected}, got {run.Error?.ToString() ?? run.State.ToString()}");
+        });
+        Assert.All(edges, edge => Assert.Contains(FuzzTargets.Find(CredSspServerTargets.Name)!.Seeds, seed => seed.AsSpan().SequenceEqual(edge.Input)));
     }
 
     [Fact]
