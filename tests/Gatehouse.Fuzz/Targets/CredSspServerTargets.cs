@@ -18,8 +18,11 @@ namespace Gatehouse.Fuzz.Targets;
 /// </para>
 /// Invariants, besides "no exception and bounded allocation" (the engine's) and the machine's contract at every step
 /// (<see cref="CredSspServerHarness.Expect"/>): the proof is never accepted with a wrong NT hash, nor a pubKeyAuth bound
-/// to another TLS key (unless the binding itself was replaced); an authenticated exchange is one whose client verified
-/// the server's pubKeyAuth and whose password was checked; the genuine message always gives the genuine outcome.
+/// to another TLS key (unless the binding itself was replaced); once the proof passed, what the server acted on is what
+/// this client signed (<see cref="CheckIntegrity"/>); an authenticated exchange is one whose client verified the
+/// server's pubKeyAuth and whose password was checked; the genuine message always gives the genuine outcome. The server
+/// challenge and the client's session key depend on byte 1, so bytes spliced from another seed are not signed for
+/// this exchange.
 /// </summary>
 public static class CredSspServerTargets
 {
