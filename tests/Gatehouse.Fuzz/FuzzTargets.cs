@@ -13,6 +13,7 @@ public static class FuzzTargets
         .. RdsAadTargets.All(),
         .. NtlmTargets.All(),
         .. CredSspTargets.All(),
+        .. CredSspServerTargets.All(),
         .. FramingTargets.All(),
     ];
 
