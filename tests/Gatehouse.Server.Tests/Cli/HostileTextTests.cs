@@ -312,6 +312,30 @@ public sealed class HostileTextTests(HostileTextFixture fixture) : IClassFixture
         await OkWithInputAsync(true, null, "group", "create", new string('G', 256));
     }
 
+    [Fact]
+    public async Task LoginStatusAndLogout_SavedUserWithHostileName_Escaped()
+    {
+        // What a server (or an edited credentials file) could put into the saved sign-in's user name.
+        var environment = new CliEnvironment { ConfigDirectory = TempDirectory.Create(), Variable = _ => null };
+        CliCredentialStore.For(environment).Save(new CliCredential
+        {
+            Server = "https://127.0.0.1:1",
+            User = "eve\u001b[31m\u202e\r\nFAKE@contoso.test",
+            AccessToken = "not-a-token",
+            ExpiresAt = DateTimeOffset.UtcNow.AddHours(1),
+        });
+
+        var status = await CliHarness.RunInAsync(environment, null, "login", "--status");
+        var logout = await CliHarness.RunInAsync(environment, null, "logout", "--server", "https://127.0.0.1:1", "--local");
+
+        Assert.Equal(0, status.ExitCode);
+        Assert.Equal(0, logout.ExitCode);
+        AssertNoRawUnsafe(status);
+        AssertNoRawUnsafe(logout);
+        Assert.Contains(@"eve\x1b[31m\u202e\r\nFAKE@contoso.test", status.Output, StringComparison.Ordinal);
+        Assert.Contains(@"eve\x1b[31m\u202e\r\nFAKE@contoso.test", logout.Output, StringComparison.Ordinal);
+    }
+
     private async Task<CliRun> OkAsync(bool remote, params string[] args) => await OkWithInputAsync(remote, null, args);
 
     private async Task<CliRun> OkWithInputAsync(bool remote, string? stdin, params string[] args)
