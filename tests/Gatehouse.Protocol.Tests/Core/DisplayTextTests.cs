@@ -39,6 +39,34 @@ public sealed class DisplayTextTests
     }
 
     [Fact]
+    public void Escape_RandomText_NeverThrows_LeavesNothingUnsafe_KeepsSafeCharacters()
+    {
+        var random = new Random(1234);
+        for (var n = 0; n < 5000; n++)
+        {
+            var chars = new char[random.Next(0, 24)];
+            for (var i = 0; i < chars.Length; i++)
+            {
+                // Mostly the interesting ranges: C0/C1, bidi and format characters, surrogates.
+                chars[i] = (char)(random.Next(4) switch
+                {
+                    0 => random.Next(0, 0xA0),
+                    1 => random.Next(0x2000, 0x2070),
+                    2 => random.Next(0xD800, 0xE000),
+                    _ => random.Next(0, 0x10000),
+                });
+            }
+
+            var input = new string(chars);
+            var escaped = DisplayText.Escape(input);
+            Assert.False(DisplayText.ContainsUnsafe(escaped), $"{DisplayText.Escape(escaped)} from {Convert.ToHexString(System.Text.Encoding.Unicode.GetBytes(input))}");
+            Assert.Equal(!DisplayText.ContainsUnsafe(input), ReferenceEquals(input, escaped) || input.Length == 0);
+            var kept = DisplayText.EscapeKeepingLineBreaks(input);
+            Assert.False(DisplayText.ContainsUnsafe(kept.Replace("\r\n", string.Empty, StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal)));
+        }
+    }
+
+    [Fact]
     public void Escape_Null_IsEmpty() => Assert.Equal(string.Empty, DisplayText.Escape(null));
 
     [Fact]
