@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Gatehouse.Protocol;
 using Gatehouse.Storage;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
@@ -11,7 +12,10 @@ namespace Gatehouse.Identity;
 /// <summary>One sign-in attempt, as a writer hands it to <see cref="SignInLogService.AppendAsync"/>.</summary>
 public sealed record SignInEntry
 {
-    /// <summary>Tenant.</summary>
+    /// <summary>
+    /// Tenant; <see cref="Guid.Empty"/> when the writer could not tell (an unknown user, a refusal before any name), and
+    /// <see cref="SignInLogService.AppendAsync"/> attributes the row (<see cref="SignInLogService.AttributeTenantAsync"/>).
+    /// </summary>
     public required Guid TenantId { get; init; }
 
     /// <summary>Correlation id (RDP connection id, HTTP trace id).</summary>
@@ -90,6 +94,7 @@ public sealed class SignInLogService
     public const string GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
 
     private const string HeadPurpose = "Gatehouse.Identity.SignInLogHead.v1";
+    private const int ReasonLength = 4096;
     private static readonly SemaphoreSlim AppendLock = new(1, 1);
 
     private readonly GatehouseDbContext _db;
@@ -107,10 +112,17 @@ public sealed class SignInLogService
         _headStore = headStore;
     }
 
-    /// <summary>Appends one row; retries when another node appended at the same moment. Returns the stored row.</summary>
+    /// <summary>
+    /// Appends one row; retries when another node appended at the same moment. Returns the stored row. A row without a
+    /// tenant is attributed first (<see cref="AttributeTenantAsync"/>); a user or host name longer than the column is
+    /// kept cut, ending in <c>…</c>, and the reason says how long it was.
+    /// </summary>
     public async Task<SignInRecord> AppendAsync(SignInEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
+        var tenantId = entry.TenantId != Guid.Empty ? entry.TenantId : await AttributeTenantAsync(entry, cancellationToken).ConfigureAwait(false);
+        var notes = string.Concat(LengthNote("user name", entry.UserPrincipalName), LengthNote("host name", entry.HostName));
+        var reason = Clip(entry.Reason, ReasonLength - notes.Length) + notes;
         await AppendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -123,20 +135,20 @@ public sealed class SignInLogService
                 {
                     Sequence = (last?.Sequence ?? 0) + 1,
                     Id = Guid.NewGuid(),
-                    TenantId = entry.TenantId,
+                    TenantId = tenantId,
                     Time = now,
                     CorrelationId = Clip(entry.CorrelationId, 128)!,
                     UserId = entry.UserId,
-                    UserPrincipalName = Clip(entry.UserPrincipalName, GatehouseDbContext.NameLength),
+                    UserPrincipalName = DisplayText.Truncate(entry.UserPrincipalName, GatehouseDbContext.NameLength),
                     Application = Clip(entry.Application, 128),
-                    HostName = Clip(entry.HostName, GatehouseDbContext.NameLength),
+                    HostName = DisplayText.Truncate(entry.HostName, GatehouseDbContext.NameLength),
                     ClientAddress = Clip(entry.ClientAddress, 64),
                     Protocol = entry.Protocol,
                     Methods = entry.Methods.Count == 0 ? null : Clip(string.Join(' ', entry.Methods), 128),
                     Result = entry.Succeeded ? "success" : "failure",
                     Code = Clip(entry.Code, 32),
                     UserMessage = Clip(entry.UserMessage, 1024),
-                    Reason = Clip(entry.Reason, 4096)!,
+                    Reason = reason,
                     Fix = Clip(entry.Fix, 2048),
                     PoliciesJson = Clip(entry.PoliciesJson, 65536),
                     RoleAssignmentId = entry.RoleAssignmentId,
@@ -174,6 +186,43 @@ public sealed class SignInLogService
         {
             AppendLock.Release();
         }
+    }
+
+    /// <summary>
+    /// The tenant of an attempt its writer could not attribute (the gateway before it knows the user: an unknown user
+    /// such as a password spray against names that do not exist, a <c>DOMAIN\user</c> name, a CredSSP timeout, a
+    /// refused negotiation): the tenant of the host it named (host names and aliases are unique across tenants), else
+    /// of the verified domain of the user name it gave, else the default tenant (the one <c>/common</c> and the CLI
+    /// on the server's store serve). <see cref="Guid.Empty"/> only when the store has no tenant; such rows, and rows
+    /// written before attribution, are shown to readers at <c>/</c> of every tenant, marked "unknown tenant".
+    /// </summary>
+    public async Task<Guid> AttributeTenantAsync(SignInEntry entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.HostName is { Length: > 0 and <= 253 } hostName)
+        {
+            var host = DirectoryService.NormalizeName(hostName);
+            var byHost = await _db.Hosts.AsNoTracking().Where(h => h.Name == host).Select(h => (Guid?)h.TenantId).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
+                ?? await _db.HostAliases.AsNoTracking().Where(a => a.Name == host).Join(_db.Hosts, a => a.HostId, h => h.Id, (a, h) => (Guid?)h.TenantId)
+                    .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            if (byHost is { } hostTenant)
+            {
+                return hostTenant;
+            }
+        }
+
+        if (entry.UserPrincipalName is { Length: <= GatehouseDbContext.NameLength } upn && upn.LastIndexOf('@') is var at && at >= 0 && at < upn.Length - 1)
+        {
+            var domain = DirectoryService.NormalizeName(upn[(at + 1)..]);
+            var byDomain = await _db.TenantDomains.AsNoTracking().Where(d => d.Name == domain).Select(d => (Guid?)d.TenantId).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            if (byDomain is { } domainTenant)
+            {
+                return domainTenant;
+            }
+        }
+
+        // The default tenant, chosen as DirectoryService.FindTenantAsync("common") chooses it.
+        return await _db.Tenants.AsNoTracking().OrderBy(t => t.CreatedAt).ThenBy(t => t.Id).Select(t => t.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Walks the whole chain and reports every broken link, edited row, gap and a truncated tail.</summary>
@@ -260,6 +309,11 @@ public sealed class SignInLogService
     private static string HeadText(long sequence, string hash) => string.Create(CultureInfo.InvariantCulture, $"{sequence} {hash}");
 
     private static string? Clip(string? value, int max) => value is null || value.Length <= max ? value : value[..max];
+
+    /// <summary>The note a cut name adds to the reason: "(the user name given was 60000 characters; the log keeps the first 255)".</summary>
+    private static string LengthNote(string what, string? value) => value is { Length: > GatehouseDbContext.NameLength }
+        ? string.Create(CultureInfo.InvariantCulture, $" (the {what} given was {value.Length} characters; the log keeps the first {GatehouseDbContext.NameLength - 1})")
+        : string.Empty;
 }
 
 /// <summary>Where the sealed chain head lives.</summary>

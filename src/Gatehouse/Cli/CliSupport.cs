@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using Gatehouse.Admin;
 using Gatehouse.Admin.Operations;
 using Gatehouse.Identity;
+using Gatehouse.Protocol;
 using Gatehouse.Storage;
 using Microsoft.EntityFrameworkCore;
 using Spectre.Console;
@@ -123,9 +124,15 @@ internal static class OutputOption
         string.Equals(parse.GetValue(option), "json", StringComparison.OrdinalIgnoreCase);
 }
 
-/// <summary>What a command's action gets: the admin operations (on the store or over the API), the streams.</summary>
+/// <summary>
+/// What a command's action gets: the admin operations (on the store or over the API), the streams. Everything written
+/// to <see cref="Output"/> and <see cref="Error"/>, tables included, has its control, bidirectional and other
+/// invisible characters escaped (<see cref="DisplayTextWriter"/>): names come from clients and administrators.
+/// </summary>
 internal sealed class CliContext(IAdminClient client, TextWriter output, TextWriter error, CliEnvironment environment)
 {
+    private readonly DisplayTextWriter _output = output as DisplayTextWriter ?? new DisplayTextWriter(output);
+
     private static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
@@ -136,16 +143,20 @@ internal sealed class CliContext(IAdminClient client, TextWriter output, TextWri
     /// <summary>The admin operations: the store's with <c>--data</c>/<c>--store</c>, the server's with <c>--server</c>.</summary>
     public IAdminClient Client { get; } = client;
 
-    public TextWriter Output { get; } = output;
+    public TextWriter Output => _output;
 
-    public TextWriter Error { get; } = error;
+    public TextWriter Error { get; } = error as DisplayTextWriter ?? new DisplayTextWriter(error);
 
     public CliEnvironment Environment { get; } = environment;
 
     public async Task WriteJsonAsync<T>(T value)
     {
-        await Output.WriteLineAsync(JsonSerializer.Serialize(value, JsonOptions)).ConfigureAwait(false);
+        // The serializer escapes control and non-ASCII characters itself (\u001b, \u202e): the JSON stays valid.
+        await WriteTextAsync(JsonSerializer.Serialize(value, JsonOptions) + Output.NewLine).ConfigureAwait(false);
     }
+
+    /// <summary>Writes multi-line text the program composed (JSON, a QR code, an .rdp file): escaped line by line, line breaks kept.</summary>
+    public Task WriteTextAsync(string text) => _output.WriteTextAsync(text);
 
     /// <summary>Writes a table (plain text, markup never interpreted) with <paramref name="columns"/> and <paramref name="rows"/>.</summary>
     public void WriteTable(IReadOnlyList<string> columns, IEnumerable<IReadOnlyList<string?>> rows)
@@ -153,13 +164,13 @@ internal sealed class CliContext(IAdminClient client, TextWriter output, TextWri
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var column in columns)
         {
-            table.AddColumn(new TableColumn(new Text(column)));
+            table.AddColumn(new TableColumn(new Text(DisplayText.Escape(column))));
         }
 
         var count = 0;
         foreach (var row in rows)
         {
-            table.AddRow(row.Select(v => (Spectre.Console.Rendering.IRenderable)new Text(v ?? "")).ToArray());
+            table.AddRow(row.Select(v => (Spectre.Console.Rendering.IRenderable)new Text(DisplayText.Escape(v))).ToArray());
             count++;
         }
 
@@ -196,14 +207,16 @@ internal sealed class CliContext(IAdminClient client, TextWriter output, TextWri
 
     private IAnsiConsole CreateConsole()
     {
+        // Spectre.Console writes to the stream underneath (the cells are escaped already, its own sequences are not).
+        var raw = _output.Inner;
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
-            Ansi = Environment.OutputIsTerminal && ReferenceEquals(Output, Console.Out) ? AnsiSupport.Detect : AnsiSupport.No,
+            Ansi = Environment.OutputIsTerminal && ReferenceEquals(raw, Console.Out) ? AnsiSupport.Detect : AnsiSupport.No,
             ColorSystem = ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(Output),
+            Out = new AnsiConsoleOutput(raw),
         });
-        if (!(Environment.OutputIsTerminal && ReferenceEquals(Output, Console.Out)))
+        if (!(Environment.OutputIsTerminal && ReferenceEquals(raw, Console.Out)))
         {
             // Redirected output (a file, a pipe, a test): do not wrap cells at an imagined 80 columns.
             console.Profile.Width = 240;
@@ -233,7 +246,9 @@ internal static class CliRunner
         ArgumentNullException.ThrowIfNull(environment);
         ArgumentNullException.ThrowIfNull(action);
         var output = parse.InvocationConfiguration.Output;
-        var error = parse.InvocationConfiguration.Error;
+
+        // Error sentences quote names as given (by the caller, or by a server over the API): escaped like all output.
+        var error = new DisplayTextWriter(parse.InvocationConfiguration.Error);
         var name = "gatehouse " + string.Join(' ', CommandPath(parse.CommandResult));
         try
         {

@@ -121,7 +121,7 @@ internal static class ClientCommands
             }
             else
             {
-                await context.Output.WriteAsync(text).ConfigureAwait(false);
+                await context.WriteTextAsync(text).ConfigureAwait(false);
             }
 
             await NoteCertificateAsync(context, target).ConfigureAwait(false);

@@ -38,7 +38,7 @@ internal static class LogCommands
             {
                 context.WriteTable(
                     ["#", "Time", "User", "Host", "Protocol", "Result", "Reason"],
-                    rows.Select(r => (IReadOnlyList<string?>)[r.Sequence.ToString(CultureInfo.InvariantCulture), CliRunner.Format(r.Time), r.User, r.Host, r.Protocol, r.Result, Shorten(r.Reason, 100)]));
+                    rows.Select(r => (IReadOnlyList<string?>)[r.Sequence.ToString(CultureInfo.InvariantCulture), CliRunner.Format(r.Time), UserCell(r), r.Host, r.Protocol, r.Result, Shorten(r.Reason, 100)]));
             }
 
             return ExitCodes.Ok;
@@ -76,6 +76,7 @@ internal static class LogCommands
                 ("User saw", row.UserMessage),
                 ("To fix", row.Fix),
                 ("Policies", row.Policies),
+                .. (row.UnknownTenant ? [("Tenant", UnknownTenantNote)] : Array.Empty<(string, string?)>()),
             ]).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
@@ -145,5 +146,9 @@ internal static class LogCommands
         return command;
     }
 
+    private const string UnknownTenantNote = "unknown (the row names no tenant: it was written before every attempt was attributed; every tenant's readers at / see it)";
+
     private static string Shorten(string text, int max) => text.Length <= max ? text : text[..(max - 1)] + "…";
+
+    private static string? UserCell(SignInView row) => row.UnknownTenant ? $"{row.User ?? "-"} (unknown tenant)" : row.User;
 }

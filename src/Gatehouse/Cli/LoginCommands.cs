@@ -62,17 +62,17 @@ internal static class LoginCommands
         }
         catch (CliException e)
         {
-            await error.WriteLineAsync($"{name}: {e.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync(Gatehouse.Protocol.DisplayText.Escape($"{name}: {e.Message}")).ConfigureAwait(false);
             return ExitCodes.Failed;
         }
         catch (IOException e)
         {
-            await error.WriteLineAsync($"{name}: {e.Message} Check that the configuration directory is writable (GATEHOUSE_CONFIG_DIR).").ConfigureAwait(false);
+            await error.WriteLineAsync(Gatehouse.Protocol.DisplayText.Escape($"{name}: {e.Message} Check that the configuration directory is writable (GATEHOUSE_CONFIG_DIR).")).ConfigureAwait(false);
             return ExitCodes.Failed;
         }
         catch (UnauthorizedAccessException e)
         {
-            await error.WriteLineAsync($"{name}: {e.Message} Check the permissions of the configuration directory (GATEHOUSE_CONFIG_DIR).").ConfigureAwait(false);
+            await error.WriteLineAsync(Gatehouse.Protocol.DisplayText.Escape($"{name}: {e.Message} Check the permissions of the configuration directory (GATEHOUSE_CONFIG_DIR).")).ConfigureAwait(false);
             return ExitCodes.Failed;
         }
     }
@@ -101,9 +101,9 @@ internal static class LoginCommands
         var device = await CliOAuth.RequestDeviceCodeAsync(http, tenant, cancellationToken).ConfigureAwait(false);
 
         // The instructions go to stderr, so that stdout carries only the result (--output json).
-        // The server's text goes to a terminal: control characters (escape sequences) are dropped.
+        // The server's text goes to a terminal: control, bidirectional and invisible characters are written out.
         var instructions = device.Message.Length > 0 ? device.Message : $"To sign in, use a web browser to open the page {device.VerificationUri} and enter the code {device.UserCode} to authenticate.";
-        await error.WriteLineAsync(new string(instructions.Where(c => !char.IsControl(c)).ToArray())).ConfigureAwait(false);
+        await error.WriteLineAsync(Gatehouse.Protocol.DisplayText.Escape(instructions)).ConfigureAwait(false);
         var tokens = await PollAsync(environment, http, tenant, device, error, cancellationToken).ConfigureAwait(false);
 
         var credential = new CliCredential
@@ -124,7 +124,7 @@ internal static class LoginCommands
         }
         else
         {
-            await output.WriteLineAsync($"Signed in to {credential.Server} as {credential.User ?? "(unknown user)"} (tenant {credential.Tenant}). Admin commands with --server {credential.Server} use this sign-in; 'gatehouse logout' ends it.").ConfigureAwait(false);
+            await output.WriteLineAsync(Gatehouse.Protocol.DisplayText.Escape($"Signed in to {credential.Server} as {credential.User ?? "(unknown user)"} (tenant {credential.Tenant}). Admin commands with --server {credential.Server} use this sign-in; 'gatehouse logout' ends it.")).ConfigureAwait(false);
         }
 
         return ExitCodes.Ok;
@@ -244,9 +244,9 @@ internal static class LoginCommands
         }
 
         store.Remove(server);
-        await output.WriteLineAsync(localOnly
+        await output.WriteLineAsync(Gatehouse.Protocol.DisplayText.Escape(localOnly
             ? $"Forgot the sign-in to {credential.Server} as {credential.User} on this machine (not revoked at the server: its tokens stay valid until they expire)."
-            : $"Signed out of {credential.Server} ({credential.User}): the sign-in is revoked at the server and removed from this machine.").ConfigureAwait(false);
+            : $"Signed out of {credential.Server} ({credential.User}): the sign-in is revoked at the server and removed from this machine.")).ConfigureAwait(false);
         return ExitCodes.Ok;
     }
 
@@ -271,7 +271,7 @@ internal static class CliTable
         var count = 0;
         foreach (var row in rows)
         {
-            table.AddRow(row.Select(v => (Spectre.Console.Rendering.IRenderable)new Spectre.Console.Text(v ?? "-")).ToArray());
+            table.AddRow(row.Select(v => (Spectre.Console.Rendering.IRenderable)new Spectre.Console.Text(v is null ? "-" : Gatehouse.Protocol.DisplayText.Escape(v))).ToArray());
             count++;
         }
 

@@ -111,7 +111,7 @@ internal static class PolicyCommands
         var command = new Command("show", "Print a policy's JSON (the form 'policy create' takes).") { name };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            await context.Output.WriteLineAsync(await context.Client.GetPolicyJsonAsync(parse.GetValue(name)!, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            await context.WriteTextAsync(await context.Client.GetPolicyJsonAsync(parse.GetValue(name)!, ct).ConfigureAwait(false) + context.Output.NewLine).ConfigureAwait(false);
             return ExitCodes.Ok;
         });
         return command;

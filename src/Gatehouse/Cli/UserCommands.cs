@@ -174,7 +174,7 @@ internal static class UserCommands
                 using var generator = new QRCodeGenerator();
                 using var data = generator.CreateQrCode(enrollment.OtpAuthUri, QRCodeGenerator.ECCLevel.M);
                 using var ascii = new AsciiQRCode(data);
-                await context.Output.WriteLineAsync(ascii.GetGraphicSmall(drawQuietZones: true, invert: false, endOfLine: "\n")).ConfigureAwait(false);
+                await context.WriteTextAsync(ascii.GetGraphicSmall(drawQuietZones: true, invert: false, endOfLine: "\n") + context.Output.NewLine).ConfigureAwait(false);
             }
 
             await context.Output.WriteLineAsync($"Secret (for manual entry): {enrollment.SecretBase32}").ConfigureAwait(false);

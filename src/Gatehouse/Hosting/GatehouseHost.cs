@@ -58,6 +58,7 @@ internal static class GatehouseHost
         }
 
         builder.Configuration.AddInMemoryCollection(settings.Overrides);
+        builder.Logging.AddEscapingConsoleFormatter();
 
         var options = new GatehouseOptions();
         try

@@ -229,7 +229,7 @@ internal sealed class AuthorizeEndpoint(
     private async Task UsernameAsync(HttpContext context, SignInTransaction tx, IFormCollection form)
     {
         var username = ((string?)form["username"])?.Trim();
-        if (string.IsNullOrEmpty(username) || username.Length > 256)
+        if (string.IsNullOrEmpty(username) || username.Length > 256 || Gatehouse.Protocol.DisplayText.ContainsUnsafe(username))
         {
             await RenderAsync(context, tx, StatusCodes.Status400BadRequest, "Enter a valid email address or user name.").ConfigureAwait(false);
             return;

@@ -86,7 +86,12 @@ internal static class Responses
 /// <summary>HTML building blocks; every value from outside goes through <see cref="E"/>.</summary>
 internal static class Html
 {
-    public static string E(string? value) => HtmlEncoder.Default.Encode(value ?? string.Empty);
+    /// <summary>
+    /// HTML-encodes <paramref name="value"/> after writing its control, bidirectional and other invisible characters
+    /// out (<see cref="Gatehouse.Protocol.DisplayText"/>): an entity such as <c>&amp;#x202E;</c> would still reverse
+    /// the text around it, <c>\u202e</c> does not.
+    /// </summary>
+    public static string E(string? value) => HtmlEncoder.Default.Encode(Gatehouse.Protocol.DisplayText.Escape(value));
 
     public static string Layout(string title, string body) => $$"""
         <!DOCTYPE html>

@@ -141,6 +141,84 @@ public sealed class SignInLogTests
         Assert.Equal(20, rows.Select(r => r.CorrelationId).Distinct().Count());
     }
 
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Append_WithoutTenant_AttributedToTheHostsThenTheDomainsThenTheDefaultTenant(StoreProvider provider)
+    {
+        // The store's first tenant (the default) and a second one with host vmb (alias vmb-alt).
+        await using var store = await FreshAsync(provider, 0);
+        store.Env.Time.Advance(TimeSpan.FromMinutes(1));
+        var directory = store.Env.Get<DirectoryService>();
+        var fabrikamDomain = $"f{Guid.NewGuid():N}.test";
+        var fabrikam = await directory.CreateTenantAsync("Fabrikam", fabrikamDomain);
+        await directory.CreateHostAsync(fabrikam.Id, "vmb", "10.0.0.9", 3389, BackendSecurity.Tls, aliases: ["vmb-alt"]);
+        var log = store.Env.Get<SignInLogService>();
+
+        async Task<Guid> TenantOfAsync(string? user, string? host) =>
+            (await log.AppendAsync(Entry(Guid.Empty, 0) with { UserPrincipalName = user, HostName = host, Reason = "unknown_user: not attributed by its writer" })).TenantId;
+
+        Assert.Equal(fabrikam.Id, await TenantOfAsync("mallory@elsewhere.test", "vmb"));
+        Assert.Equal(fabrikam.Id, await TenantOfAsync(null, "VMB-ALT"));
+        Assert.Equal(fabrikam.Id, await TenantOfAsync($"mallory@{fabrikamDomain.ToUpperInvariant()}", null));
+        Assert.Equal(fabrikam.Id, await TenantOfAsync($"AzureAD\\mallory@{fabrikamDomain}", "unknown-host"));
+        Assert.Equal(store.TenantId, await TenantOfAsync(@"FABRIKAM\mallory", null));
+        Assert.Equal(store.TenantId, await TenantOfAsync(null, null));
+        Assert.Equal(fabrikam.Id, (await log.AppendAsync(Entry(fabrikam.Id, 7))).TenantId);
+
+        var verification = await log.VerifyAsync();
+        Assert.True(verification.Intact, string.Join("; ", verification.Problems));
+        Assert.Equal(0, await store.Env.Get<GatehouseDbContext>().SignIns.CountAsync(s => s.TenantId == Guid.Empty));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Append_WithoutTenant_StoreWithoutTenants_KeepsTheEmptyTenant(StoreProvider provider)
+    {
+        var fixture = new StoreFixture();
+        await using var env = await fixture.CreateEnvAsync(provider);
+        try
+        {
+            var row = await env.Get<SignInLogService>().AppendAsync(Entry(Guid.Empty, 1) with { UserPrincipalName = "mallory@contoso.test" });
+
+            Assert.Equal(Guid.Empty, row.TenantId);
+            Assert.True((await env.Get<SignInLogService>().VerifyAsync()).Intact);
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+        }
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Append_OverlongUserAndHostNames_CutWithEllipsis_ReasonSaysHowLong(StoreProvider provider)
+    {
+        await using var store = await FreshAsync(provider, 0);
+
+        var row = await store.Env.Get<SignInLogService>().AppendAsync(Entry(store.TenantId, 1) with
+        {
+            UserPrincipalName = new string('u', 60_000) + "@contoso.test",
+            HostName = new string('h', 300),
+            Reason = "unknown_user: " + new string('r', 5000),
+        });
+
+        var stored = await store.Env.Get<GatehouseDbContext>().SignIns.AsNoTracking().SingleAsync(s => s.Id == row.Id);
+        Assert.Equal(GatehouseDbContext.NameLength, stored.UserPrincipalName!.Length);
+        Assert.EndsWith("uuu…", stored.UserPrincipalName, StringComparison.Ordinal);
+        Assert.Equal(GatehouseDbContext.NameLength, stored.HostName!.Length);
+        Assert.EndsWith("hhh…", stored.HostName, StringComparison.Ordinal);
+        Assert.Equal(4096, stored.Reason.Length);
+        Assert.StartsWith("unknown_user: rrr", stored.Reason, StringComparison.Ordinal);
+        Assert.EndsWith(
+            " (the user name given was 60013 characters; the log keeps the first 255) (the host name given was 300 characters; the log keeps the first 255)",
+            stored.Reason,
+            StringComparison.Ordinal);
+        Assert.True((await store.Env.Get<SignInLogService>().VerifyAsync()).Intact);
+    }
+
     /// <summary>A database of its own, dropped at the end of the test.</summary>
     private sealed class FreshStore(StoreFixture fixture, TestEnv env) : IAsyncDisposable
     {

@@ -66,6 +66,8 @@ internal sealed partial class AdminOperations
             throw AdminProblemException.BadRequest("Give the host's name (as users type it) and its backend (the real host's address, HOST:PORT).");
         }
 
+        AdminNames.CheckHostFields(request.BackendHost, request.AdminAccount, request.UserAccount);
+
         var security = ParseSecurity(request.BackendSecurity) ?? BackendSecurity.Tls;
         if (string.IsNullOrWhiteSpace(request.AdminAccount) && string.IsNullOrWhiteSpace(request.UserAccount))
         {
@@ -100,6 +102,7 @@ internal sealed partial class AdminOperations
     {
         ArgumentNullException.ThrowIfNull(request);
         var found = await FindHostForAsync(AccessActions.HostsWrite, name, cancellationToken).ConfigureAwait(false);
+        AdminNames.CheckHostFields(request.BackendHost, request.AdminAccount, request.UserAccount);
         var host = await Db.Hosts.Include(h => h.Aliases).FirstAsync(h => h.Id == found.Id, cancellationToken).ConfigureAwait(false);
         if (request.HostGroup is { } groupName)
         {

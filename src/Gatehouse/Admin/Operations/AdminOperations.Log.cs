@@ -16,7 +16,7 @@ internal sealed partial class AdminOperations
     {
         ArgumentNullException.ThrowIfNull(query);
         Caller.Require(SignInsRead, Scope.Tenant);
-        var rows = Db.SignIns.AsNoTracking().Where(s => s.TenantId == Tenant);
+        var rows = VisibleSignIns();
         if (query.User is { Length: > 0 } upn)
         {
             var found = await Directory.FindUserByUpnAsync(upn, cancellationToken).ConfigureAwait(false);
@@ -66,11 +66,11 @@ internal sealed partial class AdminOperations
         SignInRecord? record = null;
         if (long.TryParse(idOrSequence, NumberStyles.None, CultureInfo.InvariantCulture, out var sequence))
         {
-            record = await Db.SignIns.AsNoTracking().FirstOrDefaultAsync(s => s.Sequence == sequence && s.TenantId == Tenant, cancellationToken).ConfigureAwait(false);
+            record = await VisibleSignIns().FirstOrDefaultAsync(s => s.Sequence == sequence, cancellationToken).ConfigureAwait(false);
         }
         else if (Guid.TryParse(idOrSequence, out var guid))
         {
-            record = await Db.SignIns.AsNoTracking().FirstOrDefaultAsync(s => s.Id == guid && s.TenantId == Tenant, cancellationToken).ConfigureAwait(false);
+            record = await VisibleSignIns().FirstOrDefaultAsync(s => s.Id == guid, cancellationToken).ConfigureAwait(false);
         }
 
         return record is null
@@ -107,7 +107,15 @@ internal sealed partial class AdminOperations
         return new SessionKillView(id, session!.UserPrincipalName, session.HostName, session.Node);
     }
 
+    /// <summary>
+    /// The rows a reader at <c>/</c> sees: the tenant's, and those of no tenant (<see cref="Guid.Empty"/>: written
+    /// before the log attributed every attempt, or while the store had no tenant), which belong to nobody else and
+    /// may be an attack on this tenant; they are marked (<see cref="SignInView.UnknownTenant"/>).
+    /// </summary>
+    private IQueryable<SignInRecord> VisibleSignIns() =>
+        Db.SignIns.AsNoTracking().Where(s => s.TenantId == Tenant || s.TenantId == Guid.Empty);
+
     private static SignInView ToView(SignInRecord s) => new(
         s.Sequence, s.Id, s.Time, s.Result, s.UserPrincipalName, s.HostName, s.ClientAddress, s.Protocol, s.Methods, s.Code,
-        s.RoleName, s.TargetAccount, s.SessionId, s.CorrelationId, s.Reason, s.UserMessage, s.Fix, s.PoliciesJson);
+        s.RoleName, s.TargetAccount, s.SessionId, s.CorrelationId, s.Reason, s.UserMessage, s.Fix, s.PoliciesJson, s.TenantId == Guid.Empty);
 }

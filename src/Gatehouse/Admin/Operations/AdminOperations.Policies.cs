@@ -172,12 +172,8 @@ internal sealed partial class AdminOperations
     {
         ArgumentNullException.ThrowIfNull(request);
         Caller.Require(LocationsWrite, Scope.Tenant);
-        var display = (request.Name ?? string.Empty).Trim();
+        var display = AdminNames.Require("The location name (--name)", request.Name, AdminNames.DisplayNameLength);
         var cidrs = request.Ranges ?? [];
-        if (display.Length is 0 or > GatehouseDbContext.NameLength)
-        {
-            throw AdminProblemException.BadRequest($"--name must be 1-{GatehouseDbContext.NameLength} characters.");
-        }
 
         if (cidrs.Count is 0 or > MaxRanges)
         {
@@ -240,9 +236,45 @@ internal sealed partial class AdminOperations
             throw AdminProblemException.BadRequest($"The policy is larger than {PolicyJson.MaxBytes} bytes; a policy is a small JSON document.");
         }
 
-        return PolicyJson.TryParse(json, out var policy, out var error)
-            ? policy
-            : throw AdminProblemException.BadRequest($"{error} Fix the policy JSON and send it again.");
+        if (!PolicyJson.TryParse(json, out var policy, out var error))
+        {
+            throw AdminProblemException.BadRequest($"{error} Fix the policy JSON and send it again.");
+        }
+
+        AdminNames.Require("The policy's displayName", policy.DisplayName, AdminNames.DisplayNameLength);
+        using (var document = JsonDocument.Parse(json))
+        {
+            RefuseUnsafeStrings(document.RootElement, "$");
+        }
+
+        return policy;
+    }
+
+    /// <summary>Refuses a policy whose strings (user names, group names, locations…) hold unsafe characters: they are shown later.</summary>
+    private static void RefuseUnsafeStrings(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                AdminNames.Optional($"The policy's {path}", element.GetString(), PolicyJson.MaxBytes);
+                break;
+            case JsonValueKind.Array:
+                var index = 0;
+                foreach (var item in element.EnumerateArray())
+                {
+                    RefuseUnsafeStrings(item, $"{path}[{index++}]");
+                }
+
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    AdminNames.Optional($"A member name of the policy's {path}", property.Name, PolicyJson.MaxBytes);
+                    RefuseUnsafeStrings(property.Value, $"{path}.{property.Name}");
+                }
+
+                break;
+        }
     }
 
     private async Task<PolicyRecord> FindPolicyAsync(string name, bool tracked, CancellationToken cancellationToken)

@@ -24,10 +24,13 @@ internal sealed partial class AdminOperations
     {
         ArgumentNullException.ThrowIfNull(request);
         Caller.Require(AccessActions.RoleDefinitionsWrite, Scope.Tenant);
-        if (string.IsNullOrWhiteSpace(request.Name) || request.Name.Length > GatehouseDbContext.NameLength)
+        if (string.IsNullOrWhiteSpace(request.Name))
         {
-            throw AdminProblemException.BadRequest($"\"name\" is required (1-{GatehouseDbContext.NameLength} characters).");
+            throw AdminProblemException.BadRequest($"\"name\" is required (1-{AdminNames.DisplayNameLength} characters).");
         }
+
+        AdminNames.Require("The role's \"name\"", request.Name, AdminNames.DisplayNameLength);
+        AdminNames.Optional("The role's \"description\"", request.Description, AdminNames.DescriptionLength);
 
         if (BuiltInRoles.All.Any(r => string.Equals(r.Name, request.Name.Trim(), StringComparison.OrdinalIgnoreCase)))
         {

@@ -38,7 +38,8 @@ internal sealed partial class AdminOperations
             throw AdminProblemException.BadRequest("Give the user principal name (user@domain, one of the tenant's domains).");
         }
 
-        var name = request.UserPrincipalName.Trim();
+        var name = AdminNames.RequireUpn(request.UserPrincipalName);
+        var display = string.IsNullOrWhiteSpace(request.DisplayName) ? name.Split('@')[0] : AdminNames.Require("The display name", request.DisplayName, AdminNames.DisplayNameLength);
         if (!string.IsNullOrEmpty(request.Password) && request.TemporaryPassword)
         {
             throw AdminProblemException.BadRequest("Use either a password or a temporary password, not both.");
@@ -49,7 +50,6 @@ internal sealed partial class AdminOperations
             throw AdminProblemException.Conflict($"A user '{name}' already exists; 'gatehouse user show {name}' shows it.");
         }
 
-        var display = string.IsNullOrWhiteSpace(request.DisplayName) ? name.Split('@')[0] : request.DisplayName.Trim();
         try
         {
             var (user, temporary) = await Directory.CreateUserAsync(Tenant, name, display, string.IsNullOrEmpty(request.Password) ? null : request.Password, temporary: false, cancellationToken).ConfigureAwait(false);
@@ -152,6 +152,8 @@ internal sealed partial class AdminOperations
         {
             throw AdminProblemException.BadRequest("A group name must not be empty or contain '@' (role assignments tell users and groups apart by the '@').");
         }
+
+        name = AdminNames.Require("The group name", name, AdminNames.DisplayNameLength);
 
         var normalized = DirectoryService.NormalizeName(name);
         if (await Db.Groups.AnyAsync(g => g.TenantId == Tenant && g.NormalizedName == normalized, cancellationToken).ConfigureAwait(false))

@@ -98,10 +98,13 @@ internal sealed record DiagnosisView(string User, string Host, string? HostGroup
 /// <summary>A named location.</summary>
 internal sealed record LocationView(Guid Id, string Name, bool Trusted, IReadOnlyList<string> Ranges);
 
-/// <summary>A sign-in log row.</summary>
+/// <summary>
+/// A sign-in log row. <see cref="UnknownTenant"/>: the row names no tenant (written before the log attributed every
+/// attempt, or while the store had none), so every tenant's readers at <c>/</c> see it.
+/// </summary>
 internal sealed record SignInView(long Sequence, Guid Id, DateTimeOffset Time, string Result, string? User, string? Host, string? ClientAddress,
     string Protocol, string? Methods, string? Code, string? Role, string? Account, Guid? SessionId, string CorrelationId, string Reason,
-    string? UserMessage, string? Fix, string? Policies);
+    string? UserMessage, string? Fix, string? Policies, bool UnknownTenant = false);
 
 /// <summary>The hash chain check of the sign-in log.</summary>
 internal sealed record SignInVerificationView(bool Intact, long Rows, IReadOnlyList<SignInProblemView> Problems);
