@@ -50,7 +50,6 @@ internal static class IdpEndpoints
 
     public static void MapIdp(this WebApplication app)
     {
-        app.UseMiddleware<MalformedFormMiddleware>();
         app.UseRateLimiter();
         var idp = app.MapGroup("/{tenant}").RequireRateLimiting(PerAddressPolicy);
         idp.MapGet("/v2.0/.well-known/openid-configuration", (HttpContext c, string tenant, DiscoveryEndpoints e) => e.ConfigurationAsync(c, tenant));
