@@ -235,6 +235,38 @@ public sealed class SecretsAtRestTests
         Assert.All(Directory.GetFiles(Path.Combine(data, "keys"), "*.xml"), f => Assert.Contains($"kek=\"{KeyFileFingerprint(keyFile)}\"", File.ReadAllText(f), StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Serve_KeyFileRotatedWhileRunning_ReadsTheNewKeyFile()
+    {
+        var data = TempDirectory.Create();
+        await using var server = await StartAsync(data, new CapturedLogs());
+        var protector = server.Services.GetRequiredService<IDataProtectionProvider>().CreateProtector("t");
+        var sealedSecret = protector.Protect("host password");
+        var keyFile = Path.Combine(data, "keyring.kek");
+        var before = KeyFileFingerprint(keyFile);
+
+        var rotate = await Gatehouse.Server.Tests.Cli.CliHarness.RunRawAsync(null, "keyring", "rotate", "--data", data);
+        Assert.True(rotate.ExitCode == 0, rotate.ToString());
+        var after = KeyFileFingerprint(keyFile);
+        Assert.NotEqual(before, after);
+
+        // A key another process added under the new key-encryption key opens on the server (it reads the key file
+        // again), a key the server adds is sealed with the new one, and what was sealed before still opens.
+        var now = DateTimeOffset.UtcNow;
+        Guid fromElsewhere;
+        await using (var other = await Gatehouse.Cli.AdminStore.OpenAsync(new Gatehouse.Cli.AdminStoreLocation(data, null), TimeProvider.System, create: false, CancellationToken.None))
+        {
+            fromElsewhere = other.Get<Microsoft.AspNetCore.DataProtection.KeyManagement.IKeyManager>().CreateNewKey(now, now.AddDays(90)).KeyId;
+        }
+
+        var keyManager = server.Services.GetRequiredService<Microsoft.AspNetCore.DataProtection.KeyManagement.IKeyManager>();
+        Assert.NotNull(keyManager.GetAllKeys().Single(k => k.KeyId == fromElsewhere).CreateEncryptor());
+        var added = keyManager.CreateNewKey(now, now.AddDays(90));
+        var addedXml = await File.ReadAllTextAsync(Path.Combine(data, "keys", $"key-{added.KeyId}.xml"));
+        Assert.Contains($"kek=\"{after}\"", addedXml, StringComparison.Ordinal);
+        Assert.Equal("host password", protector.Unprotect(sealedSecret));
+    }
+
     [Theory]
     [InlineData("Gatehouse:KeyRing:Key", "bm90IGEga2V5", "not a key-encryption key")]
     [InlineData("Gatehouse:KeyRing:Key", "%%%", "not a key-encryption key")]
