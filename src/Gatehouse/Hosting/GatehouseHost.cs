@@ -116,7 +116,14 @@ internal static class GatehouseHost
             : new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Postgres, ConnectionString = options.Store };
         if (store.Provider == Gatehouse.Storage.StoreProvider.Sqlite)
         {
-            PrivateDataDirectory.CreateDatabase(databasePath);
+            try
+            {
+                PrivateDataDirectory.CreateDatabase(databasePath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                throw new StartupException($"Cannot create the database {databasePath}: {e.Message}. Choose another data directory with --data.");
+            }
         }
 
         builder.Services.AddGatehouseStore(store);

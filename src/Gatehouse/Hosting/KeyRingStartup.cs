@@ -80,7 +80,11 @@ internal sealed class KeyRingStartup(KeyRingKeySource keyRing, DataDirectoryMode
             KeyRingLog.Reencrypted(logger, status.Reencrypted, status.Keys.PrimaryFingerprint);
         }
 
-        KeyRingLog.Opened(logger, status.Encrypted, status.Keys.PrimaryFingerprint, status.Keys.Source);
+        if (status.Encrypted > 0)
+        {
+            KeyRingLog.Opened(logger, status.Encrypted, status.Keys.PrimaryFingerprint, status.Keys.Source);
+        }
+
         return Task.CompletedTask;
     }
 
