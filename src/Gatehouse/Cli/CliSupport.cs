@@ -73,7 +73,7 @@ internal sealed class AdminOptions
 {
     public Option<string?> Data { get; } = new("--data")
     {
-        Description = "The server's data directory (SQLite database and Data Protection keys; default ./data).",
+        Description = "The server's data directory (SQLite database, Data Protection keys and their key-encryption key keyring.kek; default ./data).",
         Recursive = true,
     };
 
