@@ -52,19 +52,28 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" </dev/null >/dev/null
 }
 
-# ensure_backports: FreeRDP 3 (with /sec:aad) is only in bookworm-backports on Debian 12.
+# ensure_backports: FreeRDP 3 (with /sec:aad) is only in bookworm-backports on Debian 12. The source is added from the
+# mirror the machine's apt already uses for bookworm (scripts/apt-mirror.sh): which mirror is the administrator's choice.
 ensure_backports() {
-  if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  shopt -s nullglob
+  local sources=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
+  shopt -u nullglob
+  if [ ${#sources[@]} -gt 0 ] && grep -qs 'bookworm-backports' "${sources[@]}"; then
     return 0
   fi
   [ "$(id -u)" -eq 0 ] || { echo "scripts/test.sh: add bookworm-backports to apt's sources (as root) for FreeRDP 3." >&2; return 1; }
-  log "Adding bookworm-backports to apt's sources (for FreeRDP 3)"
-  cat >/etc/apt/sources.list.d/bookworm-backports.sources <<'SRC'
+  local mirror keyring
+  if ! read -r mirror keyring < <("$root/scripts/apt-mirror.sh"); then
+    echo "scripts/test.sh: no apt source for Debian bookworm main in /etc/apt/sources.list or /etc/apt/sources.list.d, so the mirror for bookworm-backports is unknown; add bookworm-backports to apt's sources for FreeRDP 3." >&2
+    return 1
+  fi
+  log "Adding bookworm-backports from $mirror to apt's sources (for FreeRDP 3)"
+  cat >/etc/apt/sources.list.d/bookworm-backports.sources <<SRC
 Types: deb
-URIs: http://deb.debian.org/debian
+URIs: $mirror
 Suites: bookworm-backports
 Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+Signed-By: $keyring
 SRC
   DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
 }

@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using Gatehouse.Storage.KeyRing;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.EntityFrameworkCore;
@@ -114,6 +115,28 @@ public static class StoreServiceCollectionExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Keeps the Data Protection key ring encrypted at rest with a key-encryption key that is not in the store
+    /// (<see cref="KeyRingKeySource"/>): in <paramref name="keyDirectory"/> as private files (one node with SQLite), or
+    /// in the <c>DataProtectionKeys</c> table when it is null (shared by every node on PostgreSQL).
+    /// </summary>
+    public static IDataProtectionBuilder UseGatehouseKeyRing(this IDataProtectionBuilder builder, KeyRingSettings settings, string? keyDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(settings);
+        builder.Services.AddSingleton<IRewritableXmlRepository>(sp => keyDirectory is null
+            ? new DbXmlRepository(sp.GetRequiredService<IServiceScopeFactory>())
+            : new PrivateFileXmlRepository(keyDirectory));
+        builder.Services.AddSingleton(sp => new KeyRingKeySource(settings, sp.GetRequiredService<IRewritableXmlRepository>()));
+        builder.Services.AddSingleton<IConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>>(sp =>
+            new ConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>(o =>
+            {
+                o.XmlRepository = sp.GetRequiredService<IRewritableXmlRepository>();
+                o.XmlEncryptor = new AesGcmXmlEncryptor(sp.GetRequiredService<KeyRingKeySource>());
+            }));
+        return builder;
+    }
+
     private sealed class StoreMigrationService(IServiceProvider services) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken) => services.MigrateGatehouseStoreAsync(cancellationToken);
@@ -123,7 +146,7 @@ public static class StoreServiceCollectionExtensions
 }
 
 /// <summary>An <see cref="IXmlRepository"/> over the <c>DataProtectionKeys</c> table.</summary>
-public sealed class DbXmlRepository : IXmlRepository
+public sealed class DbXmlRepository : IRewritableXmlRepository
 {
     private readonly IServiceScopeFactory scopes;
 
@@ -155,6 +178,27 @@ public sealed class DbXmlRepository : IXmlRepository
             Xml = element.ToString(SaveOptions.DisableFormatting),
         });
         db.SaveChanges();
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Every replacement is saved in one transaction: all of them or none.</remarks>
+    public int RewriteElements(Func<XElement, XElement?> rewrite)
+    {
+        ArgumentNullException.ThrowIfNull(rewrite);
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        var count = 0;
+        foreach (var row in db.DataProtectionKeys.OrderBy(k => k.Id).ToList())
+        {
+            if (rewrite(XElement.Parse(row.Xml)) is { } replacement)
+            {
+                row.Xml = replacement.ToString(SaveOptions.DisableFormatting);
+                count++;
+            }
+        }
+
+        db.SaveChanges();
+        return count;
     }
 }
 

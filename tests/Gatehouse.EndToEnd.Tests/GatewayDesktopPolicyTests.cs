@@ -242,6 +242,7 @@ public sealed partial class GatewayDesktopTests
         var copy = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", "tampered-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(copy);
         CopyDirectory(Path.Combine(gateway.DataDirectory, "keys"), Path.Combine(copy, "keys"));
+        File.Copy(Path.Combine(gateway.DataDirectory, "keyring.kek"), Path.Combine(copy, "keyring.kek"));
         await using (var source = new SqliteConnection($"Data Source={Path.Combine(gateway.DataDirectory, "gatehouse.db")};Mode=ReadOnly"))
         await using (var target = new SqliteConnection($"Data Source={Path.Combine(copy, "gatehouse.db")};Pooling=False"))
         {

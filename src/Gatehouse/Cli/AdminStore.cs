@@ -1,5 +1,7 @@
+using Gatehouse.Hosting;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
+using Gatehouse.Storage.KeyRing;
 using Microsoft.AspNetCore.DataProtection;
 
 namespace Gatehouse.Cli;
@@ -8,7 +10,23 @@ namespace Gatehouse.Cli;
 internal sealed record AdminStoreLocation(string DataDirectory, string? PostgresConnection)
 {
     /// <summary>The SQLite database file under the data directory (the path <c>gatehouse serve</c> uses).</summary>
-    public string DatabasePath => Path.Combine(DataDirectory, "gatehouse.db");
+    public string DatabasePath => Path.Combine(DataDirectory, PrivateDataDirectory.DatabaseFileName);
+
+    /// <summary>
+    /// Where the server's key-encryption key is (<c>Gatehouse__KeyRing__KeyFile</c>/<c>Gatehouse__KeyRing__Key</c> from the
+    /// environment, as for <c>gatehouse serve</c>); by default <c>keyring.kek</c> in the data directory.
+    /// </summary>
+    public KeyRingOptions KeyRing { get; init; } = new();
+
+    /// <summary>Whether a missing key file may be created (only when nothing in the key ring is encrypted yet).</summary>
+    public bool CreateKeyFile { get; init; }
+
+    /// <summary>The location of <paramref name="data"/> (default ./data) or <paramref name="postgres"/>, with the key ring settings of <paramref name="environment"/>.</summary>
+    public static AdminStoreLocation From(string? data, string? postgres, CliEnvironment environment) =>
+        new(Path.GetFullPath(data ?? GatehouseOptions.DefaultDataDirectory), postgres)
+        {
+            KeyRing = new KeyRingOptions { KeyFile = environment.Variable("Gatehouse__KeyRing__KeyFile"), Key = environment.Variable("Gatehouse__KeyRing__Key") },
+        };
 
     /// <summary>The store options, built exactly as <c>GatehouseHost</c> builds them.</summary>
     public StoreOptions ToStoreOptions() => string.IsNullOrWhiteSpace(PostgresConnection)
@@ -18,8 +36,10 @@ internal sealed record AdminStoreLocation(string DataDirectory, string? Postgres
 
 /// <summary>
 /// The server's store opened by an admin command on the server's machine: the same database, the same Data Protection
-/// key ring (application name "Gatehouse"; keys in <c>DATA/keys</c> for SQLite, in the database for PostgreSQL), so
-/// secrets the CLI encrypts are readable by the server and the other way round. Pending migrations are applied on open.
+/// key ring (application name "Gatehouse"; keys in <c>DATA/keys</c> for SQLite, in the database for PostgreSQL) opened
+/// with the server's key-encryption key, so secrets the CLI encrypts are readable by the server and the other way
+/// round. Pending migrations are applied on open. An admin command never creates a key file (unless told to) and never
+/// rewrites the key ring: files it wrote as another user could lock the server out.
 /// </summary>
 internal sealed class AdminStore : IAsyncDisposable
 {
@@ -64,7 +84,8 @@ internal sealed class AdminStore : IAsyncDisposable
         {
             if (create)
             {
-                Directory.CreateDirectory(location.DataDirectory);
+                PrivateDataDirectory.Prepare(location.DataDirectory);
+                PrivateDataDirectory.CreateDatabase(location.DatabasePath);
             }
             else if (!File.Exists(location.DatabasePath))
             {
@@ -72,19 +93,23 @@ internal sealed class AdminStore : IAsyncDisposable
             }
         }
 
+        KeyRingSettings keyRing;
+        try
+        {
+            keyRing = location.KeyRing.ToSettings(location.DataDirectory, create || location.CreateKeyFile);
+        }
+        catch (StartupException e)
+        {
+            throw new CliException(e.Message.Replace("Gatehouse:KeyRing:", "Gatehouse__KeyRing__", StringComparison.Ordinal), e);
+        }
+
         var collection = new ServiceCollection();
         collection.AddSingleton(time);
         collection.AddGatehouseStore(store);
         collection.AddGatehouseIdentity(new GatehouseIdentityOptions());
-        var dataProtection = collection.AddDataProtection().SetApplicationName("Gatehouse");
-        if (store.Provider == StoreProvider.Sqlite)
-        {
-            dataProtection.PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(location.DataDirectory, "keys")));
-        }
-        else
-        {
-            dataProtection.PersistKeysToGatehouseStore();
-        }
+        collection.AddDataProtection().SetApplicationName("Gatehouse").UseGatehouseKeyRing(
+            keyRing,
+            store.Provider == StoreProvider.Sqlite ? Path.Combine(location.DataDirectory, PrivateDataDirectory.KeysFolderName) : null);
 
         var services = collection.BuildServiceProvider();
         try
@@ -95,6 +120,17 @@ internal sealed class AdminStore : IAsyncDisposable
         {
             await services.DisposeAsync().ConfigureAwait(false);
             throw new CliException($"Cannot open the store ({store.Provider}): {e.GetBaseException().Message}. Check --data or --store.", e);
+        }
+
+        try
+        {
+            // Fails closed before any secret is read or written: a missing or wrong key file is an error, not a new key ring.
+            services.GetRequiredService<KeyRingKeySource>().Prepare(reencrypt: false);
+        }
+        catch (KeyRingException e)
+        {
+            await services.DisposeAsync().ConfigureAwait(false);
+            throw new CliException(e.Message, e);
         }
 
         var scope = services.CreateAsyncScope();

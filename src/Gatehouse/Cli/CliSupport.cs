@@ -74,7 +74,7 @@ internal sealed class AdminOptions
 {
     public Option<string?> Data { get; } = new("--data")
     {
-        Description = "The server's data directory (SQLite database and Data Protection keys; default ./data).",
+        Description = "The server's data directory (SQLite database, Data Protection keys and their key-encryption key keyring.kek; default ./data).",
         Recursive = true,
     };
 
@@ -284,7 +284,7 @@ internal static class CliRunner
                 throw new CliException("--ca-cert is for --server (a running server's certificate); on the server's machine with --data or --store leave it out.");
             }
 
-            var location = new AdminStoreLocation(Path.GetFullPath(data ?? "./data"), storeConnection);
+            var location = AdminStoreLocation.From(data, storeConnection, environment);
             await using var store = await AdminStore.OpenAsync(location, environment.Time, create: false, cancellationToken).ConfigureAwait(false);
             var tenant = store.TenantOrThrow;
             var configFile = configOption is null ? null : parse.GetValue(configOption);

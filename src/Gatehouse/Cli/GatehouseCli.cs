@@ -26,6 +26,7 @@ internal static class GatehouseCli
             DiagnoseCommand.Create(environment),
             ClientCommands.CreateRdpFileCommand(environment),
             ClientCommands.CreateConnectCommand(environment),
+            KeyRingCommands.Create(environment),
         };
         return root;
     }

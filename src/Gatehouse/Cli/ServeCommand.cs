@@ -8,7 +8,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var data = new Option<string?>("--data") { Description = "Data directory: SQLite database, generated TLS certificate, Data Protection keys (default ./data)." };
+        var data = new Option<string?>("--data") { Description = "Data directory, private to this account (0700): SQLite database, generated TLS certificate, Data Protection keys and the key-encryption key keyring.kek that seals them (default ./data, relative to the working directory)." };
         var store = new Option<string?>("--store") { Description = "PostgreSQL connection string (Host=…;Database=…;Username=…;Password=…) instead of SQLite." };
         var urls = new Option<string?>("--urls") { Description = "HTTPS listen addresses, semicolon-separated (default https://0.0.0.0:8443)." };
         var rdpPort = new Option<int?>("--rdp-port") { Description = "TCP port of the RDP listener (default 3389)." };

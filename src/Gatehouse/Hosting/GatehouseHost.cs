@@ -70,7 +70,9 @@ internal static class GatehouseHost
             throw new StartupException($"Invalid configuration in the Gatehouse section: {e.Message}");
         }
 
-        options.DataDirectory = Path.GetFullPath(options.DataDirectory);
+        // Relative to the working directory (not the content root or the executable's folder), as every path on the
+        // command line; empty means the default.
+        options.DataDirectory = Path.GetFullPath(string.IsNullOrWhiteSpace(options.DataDirectory) ? GatehouseOptions.DefaultDataDirectory : options.DataDirectory);
         var listen = ListenAddress.ParseList(options.Urls);
         options.PublicName ??= DefaultPublicName(listen[0].Port);
         if (options.RdpPort is < 0 or > 65535)
@@ -84,9 +86,10 @@ internal static class GatehouseHost
             throw new StartupException($"Gatehouse:RdpAddress '{options.RdpAddress}' is not an IP address.");
         }
 
+        IReadOnlyList<ModeChange> madePrivate;
         try
         {
-            Directory.CreateDirectory(options.DataDirectory);
+            madePrivate = PrivateDataDirectory.Prepare(options.DataDirectory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -102,13 +105,32 @@ internal static class GatehouseHost
         builder.Services.AddSingleton(settings.Time);
         builder.Services.AddSingleton(new ServerCertificate(certificate));
         builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(new DataDirectoryModes(madePrivate));
 
         // The directory: SQLite under the data directory, or PostgreSQL with --store; Data Protection keys next to
-        // it (a folder for one node, the database when several nodes share PostgreSQL).
+        // it (a folder for one node, the database when several nodes share PostgreSQL), encrypted with a
+        // key-encryption key that is never in the store (a key file, by default beside the database, or configuration).
+        var keyRing = options.KeyRing.ToSettings(options.DataDirectory, create: true);
+        var databasePath = Path.Combine(options.DataDirectory, PrivateDataDirectory.DatabaseFileName);
         var store = string.IsNullOrWhiteSpace(options.Store)
-            ? new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Sqlite, ConnectionString = $"Data Source={Path.Combine(options.DataDirectory, "gatehouse.db")}" }
+            ? new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Sqlite, ConnectionString = $"Data Source={databasePath}" }
             : new Gatehouse.Storage.StoreOptions { Provider = Gatehouse.Storage.StoreProvider.Postgres, ConnectionString = options.Store };
+        if (store.Provider == Gatehouse.Storage.StoreProvider.Sqlite)
+        {
+            try
+            {
+                PrivateDataDirectory.CreateDatabase(databasePath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Microsoft.Data.Sqlite.SqliteException)
+            {
+                throw new StartupException($"Cannot create the database {databasePath}: {e.Message}. Choose another data directory with --data.");
+            }
+        }
+
         builder.Services.AddGatehouseStore(store);
+
+        // Before anything opens the key ring (Data Protection's own start-up service comes with AddDataProtection below).
+        builder.Services.AddHostedService<KeyRingStartup>();
         var identityOptions = new Gatehouse.Identity.GatehouseIdentityOptions { PublicName = options.PublicName, RequireMfaEnrollment = builder.Configuration.GetValue<bool>("Gatehouse:Identity:RequireMfaEnrollment") };
         if (builder.Configuration.GetValue<TimeSpan?>("Gatehouse:Identity:RefreshTokenMaxLifetime") is { } refreshMax)
         {
@@ -118,15 +140,9 @@ internal static class GatehouseHost
         }
 
         builder.Services.AddGatehouseIdentity(identityOptions);
-        var dataProtection = builder.Services.AddDataProtection().SetApplicationName("Gatehouse");
-        if (store.Provider == Gatehouse.Storage.StoreProvider.Sqlite)
-        {
-            dataProtection.PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.DataDirectory, "keys")));
-        }
-        else
-        {
-            dataProtection.PersistKeysToGatehouseStore();
-        }
+        builder.Services.AddDataProtection().SetApplicationName("Gatehouse").UseGatehouseKeyRing(
+            keyRing,
+            store.Provider == Gatehouse.Storage.StoreProvider.Sqlite ? Path.Combine(options.DataDirectory, PrivateDataDirectory.KeysFolderName) : null);
 
         builder.Services.AddIdp(options.PublicName, builder.Configuration.GetSection("Gatehouse:Limits").Get<Gatehouse.Idp.IdpLimits>() ?? new Gatehouse.Idp.IdpLimits());
         builder.AddGatehouseHsts();

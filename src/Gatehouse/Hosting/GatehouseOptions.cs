@@ -8,8 +8,14 @@ internal sealed class GatehouseOptions
 {
     public const string Section = "Gatehouse";
 
-    /// <summary>SQLite database, generated TLS certificate and Data Protection keys live here.</summary>
-    public string DataDirectory { get; set; } = "./data";
+    /// <summary>
+    /// SQLite database, generated TLS certificate, Data Protection keys and the key-encryption key live here (0700).
+    /// Relative to the working directory of the command, as for every path given on the command line.
+    /// </summary>
+    public string DataDirectory { get; set; } = DefaultDataDirectory;
+
+    /// <summary>The default <see cref="DataDirectory"/>.</summary>
+    public const string DefaultDataDirectory = "./data";
 
     /// <summary>A PostgreSQL connection string; empty means SQLite under <see cref="DataDirectory"/>.</summary>
     public string? Store { get; set; }
@@ -30,6 +36,9 @@ internal sealed class GatehouseOptions
     public string Domain { get; set; } = "contoso.test";
 
     public TlsOptions Tls { get; set; } = new();
+
+    /// <summary>The key-encryption key of the Data Protection key ring.</summary>
+    public KeyRingOptions KeyRing { get; set; } = new();
 
     public LimitOptions Limits { get; set; } = new();
 }

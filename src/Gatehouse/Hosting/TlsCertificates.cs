@@ -20,6 +20,7 @@ internal enum CertificateSource
 /// </summary>
 internal static class TlsCertificates
 {
+    public const string FolderName = "tls";
     public const string CertificateFileName = "gatehouse.crt";
     public const string KeyFileName = "gatehouse.key";
 
@@ -41,7 +42,7 @@ internal static class TlsCertificates
             return (LoadPem(options.CertificatePath, options.KeyPath), CertificateSource.ConfiguredPem, options.CertificatePath);
         }
 
-        var directory = System.IO.Path.Combine(dataDirectory, "tls");
+        var directory = System.IO.Path.Combine(dataDirectory, FolderName);
         var certPath = System.IO.Path.Combine(directory, CertificateFileName);
         var keyPath = System.IO.Path.Combine(directory, KeyFileName);
         var now = time.GetUtcNow();
@@ -56,10 +57,18 @@ internal static class TlsCertificates
             existing.Dispose();
         }
 
-        Directory.CreateDirectory(directory);
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
         var generated = Generate(publicHost, now);
         WritePrivate(keyPath, generated.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem());
-        File.WriteAllText(certPath, generated.ExportCertificatePem());
+        WritePrivate(certPath, generated.ExportCertificatePem());
         return (generated, CertificateSource.Generated, certPath);
     }
 

@@ -338,7 +338,7 @@ internal sealed partial class AdminOperations
             catch (Exception e) when (e is CryptographicException or FormatException)
             {
                 return report.Fail("credentials", $"the {role} account {account}'s stored password cannot be decrypted with this server's Data Protection keys",
-                    $"run the command with the server's own --data directory (its keys folder) or --store; if the keys were lost, register the host again with the password ('gatehouse host delete {host.Name}', then 'gatehouse host create').");
+                    $"run the command with the server's own --data directory (its keys folder and key-encryption key file) or --store; if the keys were lost, register the host again with the password ('gatehouse host delete {host.Name}', then 'gatehouse host create').");
             }
 
             if (password.Length == 0)
