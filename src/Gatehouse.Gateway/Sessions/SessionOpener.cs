@@ -96,7 +96,7 @@ public sealed partial class SessionOpener(
         var backend = session.Backend ?? throw new InvalidOperationException("the session has no host leg");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Ending);
         using var maxDuration = session.Grant.MaxDuration is { } limit
-            ? new Timer(_ => session.End($"max_session_duration: the policies allow {limit.TotalMinutes:0} minute{(limit == TimeSpan.FromMinutes(1) ? string.Empty : "s")}"), null, limit, Timeout.InfiniteTimeSpan)
+            ? time.CreateTimer(_ => session.End($"max_session_duration: the policies allow {limit.TotalMinutes:0} minute{(limit == TimeSpan.FromMinutes(1) ? string.Empty : "s")}"), null, limit, Timeout.InfiniteTimeSpan)
             : null;
         var settings = new RelaySettings
         {

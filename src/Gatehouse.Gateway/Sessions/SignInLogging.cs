@@ -109,6 +109,30 @@ public interface IGatewaySignInLog
     Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken);
 }
 
+/// <summary>How the gateway writes a connection's one sign-in log entry.</summary>
+internal static class GatewaySignInLogExtensions
+{
+    /// <summary>
+    /// Writes <paramref name="signIn"/> as <paramref name="connection"/>'s one sign-in log entry; false, and nothing
+    /// written, when the connection has one already. The write is not the client's to cancel: it runs under its own
+    /// deadline of <paramref name="timeout"/>, so the entry is written whatever the client does next. Callers write it
+    /// once the decision is made and before the client is answered.
+    /// </summary>
+    public static async Task<bool> WriteOnceAsync(this IGatewaySignInLog log, GatewayConnection connection, GatewaySignInEvent signIn, TimeSpan timeout, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(connection);
+        if (!connection.TryClaimSignInLog())
+        {
+            return false;
+        }
+
+        using var deadline = new CancellationTokenSource(timeout, time);
+        await log.WriteAsync(signIn, deadline.Token).ConfigureAwait(false);
+        return true;
+    }
+}
+
 /// <summary>The durable records of relayed sessions.</summary>
 public interface ISessionJournal
 {
