@@ -23,7 +23,10 @@ public sealed record GatewayCertificate(X509Certificate2 Certificate);
 /// <summary>
 /// The RDP listener's connection handler (hosted on Kestrel): admission against the pre-authentication caps, the
 /// X.224 negotiation with a deadline, TLS with the gateway's certificate with a deadline, then the sign-in of the
-/// negotiated method. Every refusal is logged with its reason; one connection's failure never touches another.
+/// negotiated method. Every refusal is logged with its reason; one connection's failure never touches another. Every
+/// connection that reaches a sign-in decision leaves exactly one sign-in log entry, written before the client is
+/// answered; a client that named a user and left before the decision leaves one too (<c>client_disconnected</c>).
+/// Phase deadlines run on the <see cref="TimeProvider"/>.
 /// </summary>
 public sealed partial class RdpConnectionHandler : ConnectionHandler
 {

@@ -22,6 +22,8 @@ namespace Gatehouse.Gateway.Nla;
 /// certificate → TSCredentials whose password goes through the identity provider's checks and the access engine
 /// (amr <c>pwd</c>). The host leg is opened before the last answer; HYBRID_EX gets the Early User Authorization
 /// Result. Every refusal is a TSRequest errorCode (or AUTHZ_ACCESS_DENIED) and a sign-in log entry with the reason.
+/// Once the client has named a user, the checks run to their decision whatever the client does (under
+/// <see cref="GatewayOptions.SignInDecisionTimeout"/>), and the entry is written before the client hears the answer.
 /// </summary>
 public sealed partial class NlaAuthenticator(
     INlaDirectory directory,
@@ -60,7 +62,7 @@ public sealed partial class NlaAuthenticator(
         {
             return await RunAsync(exchange, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && exchange.Deciding is { IsCancellationRequested: true })
+        catch (OperationCanceledException) when (exchange.Deciding is { IsCancellationRequested: true })
         {
             // The directory, the authorisation or the host leg did not answer in time: refused (fail closed) and logged.
             var reason = $"decision_timeout: the sign-in decision took longer than {options.Value.SignInDecisionTimeout.TotalSeconds:0} s (Gatehouse:Gateway:SignInDecisionTimeout)";

@@ -60,13 +60,13 @@ public sealed partial class SessionOpener(
         }
         catch (OperationCanceledException)
         {
-            // The client left (or the gateway stops) while the start record was written: nothing stays open, and a
-            // record that was written gets its end.
+            // The start was cancelled while the record was written (the sign-in decision's deadline passed, or the
+            // gateway stops): nothing stays open, and a record that was written gets its end.
             registry.Remove(session);
             await backend.DisposeAsync().ConfigureAwait(false);
             try
             {
-                await journal.EndAsync(session, "client_closed: the client left while the session started", CancellationToken.None).ConfigureAwait(false);
+                await journal.EndAsync(session, "start_cancelled: the session's start was cancelled while its record was written (the sign-in decision's deadline passed, or the gateway is stopping)", CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -105,7 +105,11 @@ public sealed record GatewaySignInEvent
 /// <summary>Where the gateway writes its sign-in attempts (the hash-chained sign-in log).</summary>
 public interface IGatewaySignInLog
 {
-    /// <summary>Writes one attempt; failures to write are the implementation's to report, never the caller's to crash on.</summary>
+    /// <summary>
+    /// Writes one attempt; failures to write are the implementation's to report, never the caller's to crash on. The
+    /// token is the write's own deadline, never the client's connection (the gateway writes through
+    /// <see cref="GatewaySignInLogExtensions.WriteOnceAsync"/>).
+    /// </summary>
     Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken);
 }
 

@@ -66,7 +66,7 @@ public sealed partial class TlsAuthenticator(
         {
             return await RunAsync(x, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && x.Deciding is { IsCancellationRequested: true })
+        catch (OperationCanceledException) when (x.Deciding is { IsCancellationRequested: true })
         {
             // The directory, the authorisation or the session record did not answer in time: refused (fail closed) and logged.
             return await RefuseAsync(x, $"decision_timeout: the sign-in decision took longer than {options.Value.SignInDecisionTimeout.TotalSeconds:0} s (Gatehouse:Gateway:SignInDecisionTimeout)", ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage).ConfigureAwait(false);

@@ -203,7 +203,7 @@ internal sealed class RecordingJournal : ISessionJournal
 
     public bool FailStart { get; set; }
 
-    /// <summary>The start record is cancelled (the client left while it was written).</summary>
+    /// <summary>The start record is cancelled while it is written (the decision's deadline passed).</summary>
     public bool CancelStart { get; set; }
 
     public IReadOnlyList<string> Events => [.. _events];
