@@ -7,6 +7,8 @@ namespace Gatehouse.Gateway;
 /// <summary>What the gateway knows about one client connection as it moves through the phases.</summary>
 public sealed class GatewayConnection
 {
+    private int _signInLogged;
+
     internal GatewayConnection(string id, IPAddress remoteAddress, DateTimeOffset acceptedAt)
     {
         Id = id;
@@ -34,6 +36,18 @@ public sealed class GatewayConnection
 
     /// <summary>The relayed session, once the sign-in opened one.</summary>
     public Sessions.LiveSession? Session { get; set; }
+
+    /// <summary>True once this connection's sign-in log entry is written (there is at most one).</summary>
+    public bool SignInLogged => Volatile.Read(ref _signInLogged) != 0;
+
+    /// <summary>
+    /// Set by the sign-in method once the client has named a user: the entry for the sign-in log if the attempt ends
+    /// without a decision (the client leaves, the gateway fails), given the reason. The connection handler writes it.
+    /// </summary>
+    internal Func<string, Sessions.GatewaySignInEvent>? UnfinishedSignIn { get; set; }
+
+    /// <summary>Claims the connection's one sign-in log entry: true the first time only.</summary>
+    internal bool TryClaimSignInLog() => Interlocked.Exchange(ref _signInLogged, 1) == 0;
 }
 
 /// <summary>How a client-leg sign-in ended.</summary>

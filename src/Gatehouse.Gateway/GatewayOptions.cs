@@ -40,6 +40,13 @@ public sealed class GatewayOptions
     public TimeSpan CredSspTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
+    /// Time for the gateway's decision once the client has sent its credentials or assertion (the directory, the
+    /// authorisation, the host leg), and, separately, for writing the sign-in log entry: neither is cut short by the
+    /// client leaving, so every decision is logged; a decision that takes longer is refused as <c>decision_timeout</c>.
+    /// </summary>
+    public TimeSpan SignInDecisionTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// TLS sign-in: time from the end of the TLS handshake to the client's Client Info PDU (the host leg is open
     /// meanwhile, so it is short; the client has its password before it connects).
     /// </summary>

@@ -23,7 +23,10 @@ public sealed record GatewayCertificate(X509Certificate2 Certificate);
 /// <summary>
 /// The RDP listener's connection handler (hosted on Kestrel): admission against the pre-authentication caps, the
 /// X.224 negotiation with a deadline, TLS with the gateway's certificate with a deadline, then the sign-in of the
-/// negotiated method. Every refusal is logged with its reason; one connection's failure never touches another.
+/// negotiated method. Every refusal is logged with its reason; one connection's failure never touches another. Every
+/// connection that reaches a sign-in decision leaves exactly one sign-in log entry, written before the client is
+/// answered; a client that named a user and left before the decision leaves one too (<c>client_disconnected</c>).
+/// Phase deadlines run on the <see cref="TimeProvider"/>.
 /// </summary>
 public sealed partial class RdpConnectionHandler : ConnectionHandler
 {
@@ -108,13 +111,12 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         state.ConnectionRequest = request;
         var decision = NegotiationPolicy.Decide(request, _options.SignInMethods);
         state.Negotiation = decision;
-        WriteConfirm(connection.Transport.Output, decision);
-        await connection.Transport.Output.FlushAsync(connection.ConnectionClosed).ConfigureAwait(false);
         if (decision.IsRefused)
         {
+            // The refusal is a decision: its entry is written before the client is answered, whatever it does next.
             LogNegotiationRefused(state.Id, state.RemoteAddress, decision.Result.FailureCode, decision.Refusal!);
-            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
-            await _signInLog.WriteAsync(
+            await _signInLog.WriteOnceAsync(
+                state,
                 new GatewaySignInEvent
                 {
                     ConnectionId = state.Id,
@@ -125,15 +127,22 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
                     Code = decision.Result.FailureCode.ToString(),
                     UserPrincipalName = request.TokenKind == ConnectionRequestTokenKind.Cookie ? request.TokenValue : null,
                 },
-                connection.ConnectionClosed).ConfigureAwait(false);
+                _options.SignInDecisionTimeout,
+                _time).ConfigureAwait(false);
+            WriteConfirm(connection.Transport.Output, decision);
+            await connection.Transport.Output.FlushAsync(connection.ConnectionClosed).ConfigureAwait(false);
+            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
             return;
         }
+
+        WriteConfirm(connection.Transport.Output, decision);
+        await connection.Transport.Output.FlushAsync(connection.ConnectionClosed).ConfigureAwait(false);
 
         // Phase 2: TLS on the same connection, with its own deadline.
         var tls = new SslStream(new DuplexPipeStream(connection.Transport), leaveInnerStreamOpen: false);
         await using (tls.ConfigureAwait(false))
         {
-            using (var deadline = Deadline(connection, _options.TlsHandshakeTimeout))
+            using (var deadline = Deadline(_options.TlsHandshakeTimeout))
             {
                 try
                 {
@@ -146,7 +155,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
                         },
                         deadline.Token).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
+                catch (OperationCanceledException) when (deadline.IsCancellationRequested)
                 {
                     LogTimeout(state.Id, state.RemoteAddress, "tls", _options.TlsHandshakeTimeout);
                     return;
@@ -167,17 +176,29 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             {
                 result = await authenticator.AuthenticateAsync(state, tls, connection.ConnectionClosed).ConfigureAwait(false);
             }
-            catch when (state.Session is { } opened)
+            catch (Exception e)
             {
-                // The host leg was opened but the client went away before it got its answer: close what was opened.
-                state.Session = null;
-                await _sessions.AbandonAsync(opened, "client_closed: the client left before the sign-in answer reached it").ConfigureAwait(false);
+                // No answer reached the client. A client that named a user and left before the decision still leaves its
+                // entry (the methods write every decision before they answer, so a decided attempt has its entry already).
+                var left = connection.ConnectionClosed.IsCancellationRequested || e is IOException or AuthenticationException or ConnectionResetException;
+                await WriteUnfinishedAsync(
+                    state,
+                    decision.Method,
+                    left ? $"client_disconnected: the client left during the {MethodName(decision.Method)} sign-in before the gateway decided" : $"gateway_error: the {MethodName(decision.Method)} sign-in failed ({e.GetType().Name})").ConfigureAwait(false);
+                if (state.Session is { } opened)
+                {
+                    // The host leg was opened but the client went away before it got its answer: close what was opened.
+                    state.Session = null;
+                    await _sessions.AbandonAsync(opened, left ? "client_closed: the client left before the sign-in answer reached it" : $"gateway_error: the sign-in failed after the session opened ({e.GetType().Name})").ConfigureAwait(false);
+                }
+
                 throw;
             }
 
             if (!result.Succeeded)
             {
                 LogSignInFailed(state.Id, state.RemoteAddress, decision.Method, result.FailureReason ?? "unspecified");
+                await WriteUnfinishedAsync(state, decision.Method, result.FailureReason ?? "client_disconnected: the client left before the gateway decided").ConfigureAwait(false);
                 if (state.Session is { } orphan)
                 {
                     state.Session = null;
@@ -203,7 +224,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     private async Task<ConnectionRequest?> ReadConnectionRequestAsync(ConnectionContext connection, GatewayConnection state)
     {
         var input = connection.Transport.Input;
-        using var deadline = Deadline(connection, _options.NegotiationTimeout);
+        using var deadline = Deadline(_options.NegotiationTimeout);
         var preconnectionDone = false;
         while (true)
         {
@@ -212,7 +233,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             {
                 read = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
                 LogTimeout(state.Id, state.RemoteAddress, "negotiation", _options.NegotiationTimeout);
                 return null;
@@ -274,12 +295,37 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     private static void WriteConfirm(PipeWriter output, NegotiationDecision decision) =>
         new ConnectionConfirm(decision.Result).Write(output);
 
-    private static CancellationTokenSource Deadline(ConnectionContext connection, TimeSpan timeout)
+    /// <summary>
+    /// The entry of an attempt that ended without a decision, when the client had named a user (nothing otherwise, and
+    /// nothing when the attempt has its entry already).
+    /// </summary>
+    private async Task WriteUnfinishedAsync(GatewayConnection state, SignInMethods method, string reason)
     {
-        var source = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
-        source.CancelAfter(timeout);
-        return source;
+        if (state.UnfinishedSignIn is not { } unfinished || state.SignInLogged)
+        {
+            return;
+        }
+
+        if (await _signInLog.WriteOnceAsync(state, unfinished(reason), _options.SignInDecisionTimeout, _time).ConfigureAwait(false))
+        {
+            LogUnfinished(state.Id, state.RemoteAddress, method, reason);
+        }
     }
+
+    private static string MethodName(SignInMethods method) => method switch
+    {
+        SignInMethods.WebAccount => "web account",
+        SignInMethods.Nla => "NLA",
+        SignInMethods.Tls => "TLS",
+        _ => method.ToString(),
+    };
+
+    /// <summary>
+    /// A phase deadline on the gateway's clock. Reads from the client are bounded by it alone, not by the client leaving:
+    /// what a client sent before it closed is still read (its input ends there anyway), so a request followed at once by
+    /// a close is still decided and logged.
+    /// </summary>
+    private CancellationTokenSource Deadline(TimeSpan timeout) => new(timeout, _time);
 
     [LoggerMessage(1, LogLevel.Warning, "RDP connection {ConnectionId} from {Remote} refused before negotiation: {Refusal} (Gatehouse:Gateway:MaxPendingConnections / MaxPendingConnectionsPerAddress).")]
     private partial void LogAdmissionRefused(string connectionId, IPAddress remote, AdmissionRefusal refusal);
@@ -307,6 +353,9 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
 
     [LoggerMessage(10, LogLevel.Debug, "RDP connection {ConnectionId}: preconnection PDU v{Version}, id {Id}.")]
     private partial void LogPreconnection(string connectionId, uint version, uint id);
+
+    [LoggerMessage(11, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: the {Method} sign-in ended without a decision: {Reason}")]
+    private partial void LogUnfinished(string connectionId, IPAddress remote, SignInMethods method, string reason);
 
     [LoggerMessage(9, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: transport error {Kind}: {Message}")]
     private partial void LogTransportError(string connectionId, IPAddress remote, string kind, string message);

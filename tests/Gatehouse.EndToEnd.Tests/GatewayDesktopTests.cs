@@ -100,7 +100,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
     }
 
     [Fact]
-    public async Task SessionsKill_FromTheStore_EndsTheSessionOnThisNodeWithinASecondOrTwo()
+    public async Task SessionsKill_FromTheStore_EndsTheSessionOnThisNode_AtTheWatchersNextPoll()
     {
         if (!await gateway.ReadyAsync(output))
         {
@@ -118,9 +118,13 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             Assert.True(await scope.ServiceProvider.GetRequiredService<SessionStore>().RequestKillAsync(session.Id));
         }
 
-        await Wait.UntilAsync(() => gateway.Sessions.Find(session.Id) is null, TimeSpan.FromSeconds(10), "the killed session to leave the registry");
-        output.WriteLine($"Killed after {(DateTime.UtcNow - requested).TotalMilliseconds:0} ms");
-        Assert.True(DateTime.UtcNow - requested < TimeSpan.FromSeconds(2), "a kill takes effect within the watcher's interval");
+        await Wait.UntilAsync(() => gateway.Sessions.Find(session.Id) is null, Wait.Generous, "the killed session to leave the registry");
+        var took = DateTime.UtcNow - requested;
+        output.WriteLine($"Killed after {took.TotalMilliseconds:0} ms");
+
+        // The kill watcher polls every 0.5 s; the only other thing that could end the session, reevaluation, runs every
+        // 60 s. A bound far from both says the kill came through the watcher, whatever the machine's load.
+        Assert.True(took < Gatehouse.Gateway.SessionKillWatcher.Interval * 40, $"a kill takes effect at the watcher's next poll, long before a reevaluation (took {took.TotalSeconds:0.0} s)");
         var record = await WaitForSessionEndAsync("erin@contoso.test");
         Assert.StartsWith("killed:", record.EndReason, StringComparison.Ordinal);
     }

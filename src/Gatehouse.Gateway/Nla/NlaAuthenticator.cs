@@ -22,6 +22,8 @@ namespace Gatehouse.Gateway.Nla;
 /// certificate → TSCredentials whose password goes through the identity provider's checks and the access engine
 /// (amr <c>pwd</c>). The host leg is opened before the last answer; HYBRID_EX gets the Early User Authorization
 /// Result. Every refusal is a TSRequest errorCode (or AUTHZ_ACCESS_DENIED) and a sign-in log entry with the reason.
+/// Once the client has named a user, the checks run to their decision whatever the client does (under
+/// <see cref="GatewayOptions.SignInDecisionTimeout"/>), and the entry is written before the client hears the answer.
 /// </summary>
 public sealed partial class NlaAuthenticator(
     INlaDirectory directory,
@@ -42,6 +44,8 @@ public sealed partial class NlaAuthenticator(
     private const NtlmNegotiateFlags OfferedFlags = RequiredFlags | NtlmNegotiateFlags.AlwaysSign | NtlmNegotiateFlags.Negotiate128
         | NtlmNegotiateFlags.Negotiate56 | NtlmNegotiateFlags.KeyExchange | NtlmNegotiateFlags.Version | NtlmNegotiateFlags.RequestTarget;
 
+    private const string Unavailable = "The remote computer can't be reached right now. Try again later or contact your system administrator.";
+
     /// <summary>VERSION: Windows 10.0 build 20348, NTLMSSP_REVISION_W2K3 (what the client expects of a current server).</summary>
     private static readonly byte[] ServerVersion = [10, 0, 0x7C, 0x4F, 0, 0, 0, 0x0F];
 
@@ -58,11 +62,17 @@ public sealed partial class NlaAuthenticator(
         {
             return await RunAsync(exchange, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (exchange.Deciding is { IsCancellationRequested: true })
         {
-            var reason = $"credssp_timeout: no CredSSP message within {options.Value.CredSspTimeout.TotalSeconds:0} s";
-            await LogAsync(exchange, false, reason, null, cancellationToken).ConfigureAwait(false);
-            return ClientAuthenticationResult.Failure(reason);
+            // The directory, the authorisation or the host leg did not answer in time: refused (fail closed) and logged.
+            var reason = $"decision_timeout: the sign-in decision took longer than {options.Value.SignInDecisionTimeout.TotalSeconds:0} s (Gatehouse:Gateway:SignInDecisionTimeout)";
+            return exchange.CredentialsReceived
+                ? await RefuseAfterCredentialsAsync(exchange, NtStatus.NoLogonServers, reason, Unavailable, cancellationToken).ConfigureAwait(false)
+                : await RefuseAsync(exchange, NtStatus.NoLogonServers, reason, cancellationToken, Unavailable).ConfigureAwait(false);
+        }
+        finally
+        {
+            exchange.Deciding?.Dispose();
         }
     }
 
@@ -74,7 +84,7 @@ public sealed partial class NlaAuthenticator(
         var first = await ReadAsync(x, cancellationToken).ConfigureAwait(false);
         if (first.Request is not { } negotiateRequest)
         {
-            return await FailReadAsync(x, first.Problem, cancellationToken).ConfigureAwait(false);
+            return await FailReadAsync(x, first, "NEGOTIATE", cancellationToken).ConfigureAwait(false);
         }
 
         x.ClientVersion = negotiateRequest.Version;
@@ -116,7 +126,7 @@ public sealed partial class NlaAuthenticator(
         var third = await ReadAsync(x, cancellationToken).ConfigureAwait(false);
         if (third.Request is not { } authenticateRequest)
         {
-            return await FailReadAsync(x, third.Problem, cancellationToken).ConfigureAwait(false);
+            return await FailReadAsync(x, third, "AUTHENTICATE", cancellationToken).ConfigureAwait(false);
         }
 
         if (authenticateRequest.Version != x.ClientVersion)
@@ -150,13 +160,18 @@ public sealed partial class NlaAuthenticator(
         }
 
         x.NtlmUser = authenticate.DomainName.Length == 0 ? authenticate.UserName : $"{authenticate.DomainName}\\{authenticate.UserName}";
+
+        // The client has named a user: from here every way this attempt ends leaves its sign-in log entry, and the
+        // gateway's checks run to their decision whatever the client does (bounded by their own deadline).
+        x.Connection.UnfinishedSignIn = reason => Entry(x, false, reason, null, null);
+        var deciding = Decide(x);
         if (!NlaUserName.TryResolve(authenticate.DomainName, authenticate.UserName, out var upn))
         {
             return await RefuseAsync(x, NtStatus.LogonFailure, $"not_a_work_account: '{x.NtlmUser}' is not a work account name ({NlaUserName.EntraJoinedMessage})", cancellationToken, NlaUserName.EntraJoinedMessage).ConfigureAwait(false);
         }
 
         x.Upn = upn;
-        var account = await directory.FindAccountAsync(upn, cancellationToken).ConfigureAwait(false);
+        var account = await directory.FindAccountAsync(upn, deciding).ConfigureAwait(false);
         if (account is null)
         {
             return await RefuseAsync(x, NtStatus.LogonFailure, $"unknown_user: no user {upn}", cancellationToken, "Your credentials didn't work.").ConfigureAwait(false);
@@ -171,7 +186,7 @@ public sealed partial class NlaAuthenticator(
         var sessionBaseKey = NtlmV2.VerifyResponse(ntHash, authenticate.UserName, authenticate.DomainName, serverChallenge, authenticate.NtChallengeResponse);
         if (sessionBaseKey is null)
         {
-            var counted = await directory.RecordWrongProofAsync(account, x.Connection.RemoteAddress, cancellationToken).ConfigureAwait(false);
+            var counted = await directory.RecordWrongProofAsync(account, x.Connection.RemoteAddress, deciding).ConfigureAwait(false);
             return counted == NlaAccountCheck.LockedOut
                 ? await RefuseAsync(x, NtStatus.AccountLockedOut, "locked_out: too many wrong passwords (smart lockout)", cancellationToken, "Your account is locked. Try again later.").ConfigureAwait(false)
                 : await RefuseAsync(x, NtStatus.LogonFailure, "bad_password: the NTLMv2 response does not match the user's password", cancellationToken, "Your credentials didn't work.").ConfigureAwait(false);
@@ -209,7 +224,7 @@ public sealed partial class NlaAuthenticator(
         }
 
         // The password is proven; the account's state is answered now, as Windows does, so the client can say why.
-        var state = await directory.CheckStateAsync(account, x.Connection.RemoteAddress, cancellationToken).ConfigureAwait(false);
+        var state = await directory.CheckStateAsync(account, x.Connection.RemoteAddress, deciding).ConfigureAwait(false);
         if (state != NlaAccountCheck.Ok)
         {
             return await RefuseStateAsync(x, state, cancellationToken).ConfigureAwait(false);
@@ -220,11 +235,15 @@ public sealed partial class NlaAuthenticator(
         await SendAsync(x, new TsRequest(TsRequest.CurrentVersion, finalToken is null ? null : [finalToken], pubKeyAuth: serverBinding), cancellationToken).ConfigureAwait(false);
 
         // 4. TSRequest { authInfo: Seal(TSCredentials) }.
+        EndDecision(x);
         var fourth = await ReadAsync(x, cancellationToken).ConfigureAwait(false);
         if (fourth.Request is not { } credentialsRequest)
         {
-            return await FailReadAsync(x, fourth.Problem, cancellationToken).ConfigureAwait(false);
+            return await FailReadAsync(x, fourth, "the credentials (TSCredentials)", cancellationToken).ConfigureAwait(false);
         }
+
+        x.CredentialsReceived = true;
+        deciding = Decide(x);
 
         if (credentialsRequest.Version != x.ClientVersion)
         {
@@ -260,13 +279,13 @@ public sealed partial class NlaAuthenticator(
             return await RefuseAsync(x, NtStatus.LogonFailure, "credentials_mismatch: TSPasswordCreds name another user than the NTLM AUTHENTICATE (restricted admin and remote credential guard are not supported)", cancellationToken).ConfigureAwait(false);
         }
 
-        var check = await directory.CheckPasswordAsync(account, credentials.Password, x.Connection.RemoteAddress, cancellationToken).ConfigureAwait(false);
+        var check = await directory.CheckPasswordAsync(account, credentials.Password, x.Connection.RemoteAddress, deciding).ConfigureAwait(false);
         if (check != NlaAccountCheck.Ok)
         {
             return await RefuseStateAsync(x, check, cancellationToken).ConfigureAwait(false);
         }
 
-        var decision = await directory.AuthorizeAsync(x.Connection, account, x.HostLabel ?? string.Empty, cancellationToken).ConfigureAwait(false);
+        var decision = await directory.AuthorizeAsync(x.Connection, account, x.HostLabel ?? string.Empty, deciding).ConfigureAwait(false);
         x.Decision = decision;
         if (!decision.Allowed)
         {
@@ -275,23 +294,25 @@ public sealed partial class NlaAuthenticator(
 
         if (decision.Grant is { } grant)
         {
-            var open = await opener.OpenAsync(x.Connection, ProtocolName, grant, cancellationToken).ConfigureAwait(false);
+            var open = await opener.OpenAsync(x.Connection, ProtocolName, grant, deciding).ConfigureAwait(false);
             if (!open.Opened)
             {
                 x.Fix = open.Fix;
-                return await RefuseAfterCredentialsAsync(x, NtStatus.NoLogonServers, open.Reason, "The remote computer can't be reached right now. Try again later or contact your system administrator.", cancellationToken).ConfigureAwait(false);
+                return await RefuseAfterCredentialsAsync(x, NtStatus.NoLogonServers, open.Reason, Unavailable, cancellationToken).ConfigureAwait(false);
             }
 
             x.Connection.Session = open.Session;
         }
 
+        // The decision is logged before the client hears it; if the client has left meanwhile, the connection handler
+        // closes the session that was opened for it.
+        await LogAsync(x, true, decision.Reason, 0).ConfigureAwait(false);
+        LogSignedIn(x.Connection.Id, upn, x.HostLabel ?? "?", decision.Reason);
         if (IsHybridEx(x.Connection))
         {
             await SendAuthorizationResultAsync(x, NtStatus.AuthzSuccess, cancellationToken).ConfigureAwait(false);
         }
 
-        await LogAsync(x, true, decision.Reason, 0, cancellationToken).ConfigureAwait(false);
-        LogSignedIn(x.Connection.Id, upn, x.HostLabel ?? "?", decision.Reason);
         return ClientAuthenticationResult.Success;
     }
 
@@ -388,39 +409,75 @@ public sealed partial class NlaAuthenticator(
         return true;
     }
 
-    private async Task<(TsRequest? Request, string? Problem)> ReadAsync(Exchange x, CancellationToken cancellationToken)
+    /// <summary>
+    /// One TSRequest from the client within the CredSSP deadline: the request, or why not. The read is bounded by the
+    /// deadline alone, not by the client leaving: a message sent just before the client closed is still read.
+    /// </summary>
+    private async Task<ClientMessage> ReadAsync(Exchange x, CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(options.Value.CredSspTimeout);
-        var (frame, problem) = await TsRequestFraming.ReadAsync(x.Tls, deadline.Token).ConfigureAwait(false);
+        using var deadline = new CancellationTokenSource(options.Value.CredSspTimeout, time);
+        byte[]? frame;
+        string? problem;
+        try
+        {
+            (frame, problem) = await TsRequestFraming.ReadAsync(x.Tls, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            return new ClientMessage(null, null, TimedOut: true);
+        }
+
         if (frame is null)
         {
-            return (null, problem);
+            return new ClientMessage(null, problem, TimedOut: false);
         }
 
         if (!TsRequest.TryParse(frame, out var request, out var parseError))
         {
-            return (null, parseError!.ToString());
+            return new ClientMessage(null, parseError!.ToString(), TimedOut: false);
         }
 
         if (request.ErrorCode is { } code)
         {
-            return (null, $"the client reported error 0x{code:X8}");
+            return new ClientMessage(null, $"the client reported error 0x{code:X8}", TimedOut: false);
         }
 
-        return (request, null);
+        return new ClientMessage(request, null, TimedOut: false);
     }
 
-    private async Task<ClientAuthenticationResult> FailReadAsync(Exchange x, string? problem, CancellationToken cancellationToken)
+    /// <summary>
+    /// No usable message: the deadline passed (refused and logged), the client closed (logged by the connection
+    /// handler when the client had named a user), or the message was malformed (refused and logged).
+    /// </summary>
+    private async Task<ClientAuthenticationResult> FailReadAsync(Exchange x, ClientMessage read, string awaited, CancellationToken cancellationToken)
     {
-        if (problem is null)
+        if (read.TimedOut)
         {
-            const string closed = "client_closed: the client closed the connection during CredSSP";
-            await LogAsync(x, false, closed, null, cancellationToken).ConfigureAwait(false);
-            return ClientAuthenticationResult.Failure(closed);
+            var reason = $"credssp_timeout: no CredSSP message within {options.Value.CredSspTimeout.TotalSeconds:0} s (waiting for {awaited})";
+            await LogAsync(x, false, reason, null).ConfigureAwait(false);
+            return ClientAuthenticationResult.Failure(reason);
         }
 
-        return await RefuseAsync(x, NtStatus.InvalidToken, $"malformed_tsrequest: {problem}", cancellationToken).ConfigureAwait(false);
+        if (read.Problem is null)
+        {
+            return ClientAuthenticationResult.Failure($"client_disconnected: the client closed the connection during CredSSP (waiting for {awaited})");
+        }
+
+        return await RefuseAsync(x, NtStatus.InvalidToken, $"malformed_tsrequest: {read.Problem}", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts a decision: the directory and the host leg under their own deadline, not the client's.</summary>
+    private CancellationToken Decide(Exchange x)
+    {
+        x.Deciding?.Dispose();
+        x.Deciding = new CancellationTokenSource(options.Value.SignInDecisionTimeout, time);
+        return x.Deciding.Token;
+    }
+
+    private static void EndDecision(Exchange x)
+    {
+        x.Deciding?.Dispose();
+        x.Deciding = null;
     }
 
     private Task<ClientAuthenticationResult> RefuseStateAsync(Exchange x, NlaAccountCheck check, CancellationToken cancellationToken) => check switch
@@ -436,27 +493,32 @@ public sealed partial class NlaAuthenticator(
     {
         if (IsHybridEx(x.Connection))
         {
-            await SendAuthorizationResultAsync(x, NtStatus.AuthzAccessDenied, cancellationToken).ConfigureAwait(false);
-            await LogAsync(x, false, reason, status, cancellationToken, userMessage).ConfigureAwait(false);
+            await LogAsync(x, false, reason, status, userMessage).ConfigureAwait(false);
+            await AnswerRefusalAsync(() => SendAuthorizationResultAsync(x, NtStatus.AuthzAccessDenied, cancellationToken), cancellationToken).ConfigureAwait(false);
             return ClientAuthenticationResult.Failure(reason);
         }
 
         return await RefuseAsync(x, status, reason, cancellationToken, userMessage).ConfigureAwait(false);
     }
 
+    /// <summary>Logs the refusal, then tells the client (which may have left: the entry is written either way).</summary>
     private async Task<ClientAuthenticationResult> RefuseAsync(Exchange x, uint status, string reason, CancellationToken cancellationToken, string? userMessage = null)
+    {
+        await LogAsync(x, false, reason, status, userMessage).ConfigureAwait(false);
+        await AnswerRefusalAsync(() => SendAsync(x, new TsRequest(TsRequest.CurrentVersion, errorCode: status), cancellationToken), cancellationToken).ConfigureAwait(false);
+        return ClientAuthenticationResult.Failure(reason);
+    }
+
+    private static async Task AnswerRefusalAsync(Func<Task> answer, CancellationToken cancellationToken)
     {
         try
         {
-            await SendAsync(x, new TsRequest(TsRequest.CurrentVersion, errorCode: status), cancellationToken).ConfigureAwait(false);
+            await answer().ConfigureAwait(false);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            // The client may already be gone; the refusal is still logged.
+            // The client is gone; the refusal is logged already.
         }
-
-        await LogAsync(x, false, reason, status, cancellationToken, userMessage).ConfigureAwait(false);
-        return ClientAuthenticationResult.Failure(reason);
     }
 
     private static async Task SendAsync(Exchange x, TsRequest request, CancellationToken cancellationToken)
@@ -473,22 +535,26 @@ public sealed partial class NlaAuthenticator(
         await x.Tls.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task LogAsync(Exchange x, bool succeeded, string reason, uint? code, CancellationToken cancellationToken, string? userMessage = null)
+    /// <summary>Writes this connection's one sign-in log entry (not cancelled by the client leaving).</summary>
+    private async Task LogAsync(Exchange x, bool succeeded, string reason, uint? code, string? userMessage = null)
     {
-        await signInLog.WriteAsync(
-            GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code is { } c ? $"0x{c:X8}" : null, userMessage, x.Fix, x.Account, x.Upn ?? x.NtlmUser, x.HostLabel, x.Decision),
-            cancellationToken).ConfigureAwait(false);
-        if (!succeeded)
+        if (await signInLog.WriteOnceAsync(x.Connection, Entry(x, succeeded, reason, code, userMessage), options.Value.SignInDecisionTimeout, time).ConfigureAwait(false) && !succeeded)
         {
             LogRefused(x.Connection.Id, x.Upn ?? x.NtlmUser ?? "?", reason);
         }
     }
+
+    private static GatewaySignInEvent Entry(Exchange x, bool succeeded, string reason, uint? code, string? userMessage) =>
+        GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code is { } c ? $"0x{c:X8}" : null, userMessage, x.Fix, x.Account, x.Upn ?? x.NtlmUser, x.HostLabel, x.Decision);
 
     [LoggerMessage(60, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with NLA to {Host} ({Decision}).")]
     private partial void LogSignedIn(string connectionId, string upn, string host, string decision);
 
     [LoggerMessage(61, LogLevel.Information, "RDP connection {ConnectionId}: NLA sign-in of {User} refused: {Reason}")]
     private partial void LogRefused(string connectionId, string user, string reason);
+
+    /// <summary>A TSRequest from the client, or why there is none.</summary>
+    private readonly record struct ClientMessage(TsRequest? Request, string? Problem, bool TimedOut);
 
     /// <summary>One connection's CredSSP state.</summary>
     private sealed class Exchange(GatewayConnection connection, Stream tls)
@@ -518,5 +584,11 @@ public sealed partial class NlaAuthenticator(
         public WebAccountAuthorization? Decision { get; set; }
 
         public string? Fix { get; set; }
+
+        /// <summary>The deadline of the decision under way (the directory, the authorisation, the host leg), if any.</summary>
+        public CancellationTokenSource? Deciding { get; set; }
+
+        /// <summary>True once the TSCredentials arrived (a refusal then uses the Early User Authorization Result).</summary>
+        public bool CredentialsReceived { get; set; }
     }
 }

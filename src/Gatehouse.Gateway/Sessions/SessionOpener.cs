@@ -60,13 +60,13 @@ public sealed partial class SessionOpener(
         }
         catch (OperationCanceledException)
         {
-            // The client left (or the gateway stops) while the start record was written: nothing stays open, and a
-            // record that was written gets its end.
+            // The start was cancelled while the record was written (the sign-in decision's deadline passed, or the
+            // gateway stops): nothing stays open, and a record that was written gets its end.
             registry.Remove(session);
             await backend.DisposeAsync().ConfigureAwait(false);
             try
             {
-                await journal.EndAsync(session, "client_closed: the client left while the session started", CancellationToken.None).ConfigureAwait(false);
+                await journal.EndAsync(session, "start_cancelled: the session's start was cancelled while its record was written (the sign-in decision's deadline passed, or the gateway is stopping)", CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -96,7 +96,7 @@ public sealed partial class SessionOpener(
         var backend = session.Backend ?? throw new InvalidOperationException("the session has no host leg");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Ending);
         using var maxDuration = session.Grant.MaxDuration is { } limit
-            ? new Timer(_ => session.End($"max_session_duration: the policies allow {limit.TotalMinutes:0} minute{(limit == TimeSpan.FromMinutes(1) ? string.Empty : "s")}"), null, limit, Timeout.InfiniteTimeSpan)
+            ? time.CreateTimer(_ => session.End($"max_session_duration: the policies allow {limit.TotalMinutes:0} minute{(limit == TimeSpan.FromMinutes(1) ? string.Empty : "s")}"), null, limit, Timeout.InfiniteTimeSpan)
             : null;
         var settings = new RelaySettings
         {

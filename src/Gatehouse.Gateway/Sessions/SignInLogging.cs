@@ -105,8 +105,36 @@ public sealed record GatewaySignInEvent
 /// <summary>Where the gateway writes its sign-in attempts (the hash-chained sign-in log).</summary>
 public interface IGatewaySignInLog
 {
-    /// <summary>Writes one attempt; failures to write are the implementation's to report, never the caller's to crash on.</summary>
+    /// <summary>
+    /// Writes one attempt; failures to write are the implementation's to report, never the caller's to crash on. The
+    /// token is the write's own deadline, never the client's connection (the gateway writes through
+    /// <see cref="GatewaySignInLogExtensions.WriteOnceAsync"/>).
+    /// </summary>
     Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken);
+}
+
+/// <summary>How the gateway writes a connection's one sign-in log entry.</summary>
+internal static class GatewaySignInLogExtensions
+{
+    /// <summary>
+    /// Writes <paramref name="signIn"/> as <paramref name="connection"/>'s one sign-in log entry; false, and nothing
+    /// written, when the connection has one already. The write is not the client's to cancel: it runs under its own
+    /// deadline of <paramref name="timeout"/>, so the entry is written whatever the client does next. Callers write it
+    /// once the decision is made and before the client is answered.
+    /// </summary>
+    public static async Task<bool> WriteOnceAsync(this IGatewaySignInLog log, GatewayConnection connection, GatewaySignInEvent signIn, TimeSpan timeout, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(connection);
+        if (!connection.TryClaimSignInLog())
+        {
+            return false;
+        }
+
+        using var deadline = new CancellationTokenSource(timeout, time);
+        await log.WriteAsync(signIn, deadline.Token).ConfigureAwait(false);
+        return true;
+    }
 }
 
 /// <summary>The durable records of relayed sessions.</summary>

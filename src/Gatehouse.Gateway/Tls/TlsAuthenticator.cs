@@ -23,13 +23,16 @@ namespace Gatehouse.Gateway.Tls;
 /// call (amr <c>pwd</c>), exactly as NLA. Allowed: the mapped account is injected into that PDU and the session relay
 /// takes over. Refused: nothing reaches the host, the host leg is closed, and the client gets a License Error (valid
 /// client) that ends its licensing phase, a Set Error Info PDU with the reason, and an MCS Disconnect Provider
-/// Ultimatum; the sign-in log says precisely why.
+/// Ultimatum; the sign-in log says precisely why. Once the Client Info PDU is in, the checks run to their decision
+/// whatever the client does (under <see cref="GatewayOptions.SignInDecisionTimeout"/>), and the entry is written before
+/// the client or the host hears the answer.
 /// </summary>
 public sealed partial class TlsAuthenticator(
     INlaDirectory directory,
     SessionOpener opener,
     IGatewaySignInLog signInLog,
     IOptions<GatewayOptions> options,
+    TimeProvider time,
     ILogger<TlsAuthenticator> logger) : IClientAuthenticator
 {
     /// <summary>The protocol name in the sign-in log and session records.</summary>
@@ -63,8 +66,14 @@ public sealed partial class TlsAuthenticator(
         {
             return await RunAsync(x, cancellationToken).ConfigureAwait(false);
         }
+        catch (OperationCanceledException) when (x.Deciding is { IsCancellationRequested: true })
+        {
+            // The directory, the authorisation or the session record did not answer in time: refused (fail closed) and logged.
+            return await RefuseAsync(x, $"decision_timeout: the sign-in decision took longer than {options.Value.SignInDecisionTimeout.TotalSeconds:0} s (Gatehouse:Gateway:SignInDecisionTimeout)", ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage).ConfigureAwait(false);
+        }
         finally
         {
+            x.Deciding?.Dispose();
             if (x.ClientInfo is { } clientInfo)
             {
                 // It holds the user's password.
@@ -95,7 +104,8 @@ public sealed partial class TlsAuthenticator(
             return await RefuseAsync(x, "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)", ErrorInfoCode.ServerDeniedConnection, cancellationToken, UseHostNameMessage, "Connect with the registered host name ('gatehouse host list').").ConfigureAwait(false);
         }
 
-        var lookup = await directory.FindHostLegAsync(x.HostLabel, cancellationToken).ConfigureAwait(false);
+        var lookup = await directory.FindHostLegAsync(x.HostLabel, Decide(x)).ConfigureAwait(false);
+        EndDecision(x);
         if (lookup.Leg is not { } leg)
         {
             return await RefuseAsync(x, lookup.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, UseHostNameMessage, lookup.Fix).ConfigureAwait(false);
@@ -120,10 +130,10 @@ public sealed partial class TlsAuthenticator(
 
         x.Backend = connect.Connection!;
 
-        // 3. The MCS phase, relayed one PDU at a time, until the Client Info PDU, within the phase deadline.
-        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        // 3. The MCS phase, relayed one PDU at a time, until the Client Info PDU, within the phase deadline (alone: a
+        // Client Info PDU sent just before the client closed is still read and decided).
+        using (var deadline = new CancellationTokenSource(limits.ClientInfoTimeout, time))
         {
-            deadline.CancelAfter(limits.ClientInfoTimeout);
             try
             {
                 var problem = await RelayUntilClientInfoAsync(x, deadline.Token).ConfigureAwait(false);
@@ -132,7 +142,7 @@ public sealed partial class TlsAuthenticator(
                     return await RefuseAsync(x, problem, ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
                 }
             }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
                 return await RefuseAsync(x, $"client_info_timeout: no Client Info PDU within {limits.ClientInfoTimeout.TotalSeconds:0} s of TLS (Gatehouse:Gateway:ClientInfoTimeout)", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
             }
@@ -140,10 +150,14 @@ public sealed partial class TlsAuthenticator(
 
         if (x.ClientInfo is null)
         {
-            const string closed = "client_closed: the client closed the connection before its Client Info PDU";
-            await LogAsync(x, false, closed, null, cancellationToken).ConfigureAwait(false);
-            return ClientAuthenticationResult.Failure(closed);
+            // The client left before naming anyone: no decision, no entry.
+            return ClientAuthenticationResult.Failure("client_disconnected: the client closed the connection before its Client Info PDU");
         }
+
+        // The client's name and password are in hand: from here the checks run to their decision whatever the client
+        // does (under their own deadline), and every way this attempt ends leaves its sign-in log entry.
+        x.Connection.UnfinishedSignIn = reason => Entry(x, false, reason, null, null);
+        var deciding = Decide(x);
 
         // 4. The Client Info PDU: bounded, well formed, a work account name and a password.
         if (x.ClientInfo.Length > limits.MaxClientInfoBytes)
@@ -182,23 +196,23 @@ public sealed partial class TlsAuthenticator(
         }
 
         // 5. The same checks as NLA: the user, the password (lockout, disabled, temporary), then roles and Conditional Access.
-        var account = await directory.FindAccountAsync(upn, cancellationToken).ConfigureAwait(false);
+        var account = await directory.FindAccountAsync(upn, deciding).ConfigureAwait(false);
         if (account is null)
         {
             // The same password-hashing work as for a real user, so the answer's timing does not tell which names exist.
-            await directory.CheckUnknownUserPasswordAsync(password, cancellationToken).ConfigureAwait(false);
+            await directory.CheckUnknownUserPasswordAsync(password, deciding).ConfigureAwait(false);
             return await RefuseAsync(x, $"unknown_user: no user {upn}", ErrorInfoCode.ServerDeniedConnection, cancellationToken, CredentialsMessage).ConfigureAwait(false);
         }
 
         x.Account = account;
-        var check = await directory.CheckPasswordAsync(account, password, x.Connection.RemoteAddress, cancellationToken).ConfigureAwait(false);
+        var check = await directory.CheckPasswordAsync(account, password, x.Connection.RemoteAddress, deciding).ConfigureAwait(false);
         if (check != NlaAccountCheck.Ok)
         {
             var (reason, message) = Describe(check);
             return await RefuseAsync(x, reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, message).ConfigureAwait(false);
         }
 
-        var decision = await directory.AuthorizeAsync(x.Connection, account, x.HostLabel, cancellationToken).ConfigureAwait(false);
+        var decision = await directory.AuthorizeAsync(x.Connection, account, x.HostLabel, deciding).ConfigureAwait(false);
         x.Decision = decision;
         if (!decision.Allowed)
         {
@@ -227,7 +241,7 @@ public sealed partial class TlsAuthenticator(
 
             var backend = x.Backend;
             x.Backend = null; // The session owns it from here (AttachAsync closes it when the record fails).
-            var open = await opener.AttachAsync(x.Connection, ProtocolName, grant, backend, cancellationToken).ConfigureAwait(false);
+            var open = await opener.AttachAsync(x.Connection, ProtocolName, grant, backend, deciding).ConfigureAwait(false);
             if (open.Session is not { } session)
             {
                 return await RefuseAsync(x, open.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
@@ -235,6 +249,11 @@ public sealed partial class TlsAuthenticator(
 
             session.ClientInfoRelayed = true;
             x.Connection.Session = session;
+
+            // Logged before the host gets the Client Info PDU (the host answers the client); if the client or the host
+            // has gone meanwhile, the connection handler closes the session.
+            await LogAsync(x, true, decision.Reason, null).ConfigureAwait(false);
+            LogSignedIn(x.Connection.Id, upn, leg.HostName, decision.Reason);
             await backend.Stream.WriteAsync(rewritten.WrittenMemory, cancellationToken).ConfigureAwait(false);
             await backend.Stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             session.Counters.Add(0, rewritten.WrittenCount);
@@ -244,8 +263,6 @@ public sealed partial class TlsAuthenticator(
             CryptographicOperations.ZeroMemory(MemoryMarshal.AsMemory(rewritten.WrittenMemory).Span);
         }
 
-        await LogAsync(x, true, decision.Reason, null, cancellationToken).ConfigureAwait(false);
-        LogSignedIn(x.Connection.Id, upn, leg.HostName, decision.Reason);
         return ClientAuthenticationResult.Success;
     }
 
@@ -410,7 +427,8 @@ public sealed partial class TlsAuthenticator(
     /// <summary>
     /// Refuses: the host leg is closed with nothing of the Client Info PDU sent to it; a client that reached the Client
     /// Info PDU gets the License Error (valid client), the Set Error Info PDU (when it supports it) and the Disconnect
-    /// Provider Ultimatum; one still in the MCS phase gets the ultimatum; the refusal is logged.
+    /// Provider Ultimatum; one still in the MCS phase gets the ultimatum. The refusal is logged first (the client may have
+    /// left: the entry is written either way).
     /// </summary>
     private async Task<ClientAuthenticationResult> RefuseAsync(Attempt x, string reason, ErrorInfoCode errorInfo, CancellationToken cancellationToken, string? userMessage = null, string? fix = null)
     {
@@ -420,7 +438,9 @@ public sealed partial class TlsAuthenticator(
             await backend.DisposeAsync().ConfigureAwait(false);
         }
 
-        string? code = null;
+        x.Fix = fix;
+        var code = x.McsConnected && x.ClientInfo is not null ? $"0x{(uint)errorInfo:X8}" : null;
+        await LogAsync(x, false, reason, code, userMessage).ConfigureAwait(false);
         if (x.McsConnected)
         {
             var frames = new ArrayBufferWriter<byte>(128);
@@ -431,7 +451,6 @@ public sealed partial class TlsAuthenticator(
                 // reads it in every phase after licensing and then shows the reason; a client that ignores it still gets
                 // the ultimatum right after. So every client gets it: the reason reaches the real client.
                 ServerRefusal.Write(frames, errorInfo, clientSupportsErrorInfo: true);
-                code = $"0x{(uint)errorInfo:X8}";
                 if (!x.ErrorInfoAnnounced)
                 {
                     LogErrorInfoUnannounced(x.Connection.Id);
@@ -446,27 +465,40 @@ public sealed partial class TlsAuthenticator(
             {
                 await SendAsync(x.Tls, frames.WrittenMemory, cancellationToken).ConfigureAwait(false);
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
-                // The client may already be gone; the refusal is still logged.
+                // The client is gone; the refusal is logged already.
             }
         }
 
-        x.Fix = fix;
-        await LogAsync(x, false, reason, code, cancellationToken, userMessage).ConfigureAwait(false);
         return ClientAuthenticationResult.Failure(reason);
     }
 
-    private async Task LogAsync(Attempt x, bool succeeded, string reason, string? code, CancellationToken cancellationToken, string? userMessage = null)
+    /// <summary>Starts a decision: the directory and the session record under their own deadline, not the client's.</summary>
+    private CancellationToken Decide(Attempt x)
     {
-        await signInLog.WriteAsync(
-            GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code, userMessage, x.Fix, x.Account, x.Upn ?? x.ClientUser, x.Leg?.HostName ?? x.HostLabel, x.Decision),
-            cancellationToken).ConfigureAwait(false);
-        if (!succeeded)
+        x.Deciding?.Dispose();
+        x.Deciding = new CancellationTokenSource(options.Value.SignInDecisionTimeout, time);
+        return x.Deciding.Token;
+    }
+
+    private static void EndDecision(Attempt x)
+    {
+        x.Deciding?.Dispose();
+        x.Deciding = null;
+    }
+
+    /// <summary>Writes this connection's one sign-in log entry (not cancelled by the client leaving).</summary>
+    private async Task LogAsync(Attempt x, bool succeeded, string reason, string? code, string? userMessage = null)
+    {
+        if (await signInLog.WriteOnceAsync(x.Connection, Entry(x, succeeded, reason, code, userMessage), options.Value.SignInDecisionTimeout, time).ConfigureAwait(false) && !succeeded)
         {
             LogRefused(x.Connection.Id, x.Upn ?? x.ClientUser ?? "?", reason);
         }
     }
+
+    private static GatewaySignInEvent Entry(Attempt x, bool succeeded, string reason, string? code, string? userMessage) =>
+        GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code, userMessage, x.Fix, x.Account, x.Upn ?? x.ClientUser, x.Leg?.HostName ?? x.HostLabel, x.Decision);
 
     [LoggerMessage(70, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with TLS (password in the Client Info PDU) to {Host} ({Decision}).")]
     private partial void LogSignedIn(string connectionId, string upn, string host, string decision);
@@ -508,5 +540,8 @@ public sealed partial class TlsAuthenticator(
         public WebAccountAuthorization? Decision { get; set; }
 
         public string? Fix { get; set; }
+
+        /// <summary>The deadline of the decision under way (the directory, the session record), if any.</summary>
+        public CancellationTokenSource? Deciding { get; set; }
     }
 }

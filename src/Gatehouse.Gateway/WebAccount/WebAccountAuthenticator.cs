@@ -45,8 +45,11 @@ public sealed record WebAccountAuthorization(int ResultCode, string Reason)
 /// RDS AAD Auth on the client leg ([MS-RDPBCGR] 5.4.5.4): sends this connection's server nonce, waits (within the
 /// assertion deadline: the user signs in in a browser meanwhile) for the NUL-terminated request within the size cap,
 /// validates it, asks the authoriser, opens the session to the host (so an unreachable host is reported in the
-/// answer), and answers with the Auth Result PDU; a refusal is answered and the connection then closes. Every
-/// attempt that got as far as the nonce is written to the sign-in log.
+/// answer), writes the sign-in log entry, and only then answers with the Auth Result PDU; a refusal is answered and the
+/// connection then closes. Once the request is in, the decision runs to its end under its own deadline
+/// (<see cref="GatewayOptions.SignInDecisionTimeout"/>), not the client's: a client that sends its assertion and leaves
+/// still gets its entry. A request that never comes (deadline) or is malformed is logged too; a client that closes
+/// before sending one has named no one and leaves no entry.
 /// </summary>
 public sealed partial class WebAccountAuthenticator(
     AssertionValidator validator,
@@ -60,6 +63,8 @@ public sealed partial class WebAccountAuthenticator(
     /// <summary>The protocol name in the sign-in log.</summary>
     public const string ProtocolName = "web_account";
 
+    private const string Unavailable = "The remote computer can't be reached right now. Try again later or contact your system administrator.";
+
     /// <inheritdoc />
     public SignInMethods Method => SignInMethods.WebAccount;
 
@@ -69,53 +74,83 @@ public sealed partial class WebAccountAuthenticator(
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(tls);
         var limits = options.Value;
-        var nonce = ServerNonce.Issue(time.GetUtcNow());
-        var output = new ArrayBufferWriter<byte>(128);
-        new RdsAadServerNonce(nonce.Value).Write(output);
-        await tls.WriteAsync(output.WrittenMemory, cancellationToken).ConfigureAwait(false);
-        await tls.FlushAsync(cancellationToken).ConfigureAwait(false);
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(limits.AssertionTimeout);
+        // The assertion's deadline starts with the nonce (armed before it is sent, so it runs while the client has it). The
+        // read is bounded by it alone: a request sent just before the client closed is still read and decided.
         byte[]? request;
         string? readProblem;
-        try
+        ServerNonce nonce;
+        using (var deadline = new CancellationTokenSource(limits.AssertionTimeout, time))
         {
-            (request, readProblem) = await ReadMessageAsync(tls, limits.MaxAssertionBytes, deadline.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            var reason = $"assertion_timeout: no authentication request within {limits.AssertionTimeout.TotalSeconds:0} s";
-            await LogAsync(connection, new SignInFacts(false, reason, null), cancellationToken).ConfigureAwait(false);
-            return ClientAuthenticationResult.Failure(reason);
+            nonce = ServerNonce.Issue(time.GetUtcNow());
+            var output = new ArrayBufferWriter<byte>(128);
+            new RdsAadServerNonce(nonce.Value).Write(output);
+            await tls.WriteAsync(output.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            await tls.FlushAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                (request, readProblem) = await ReadMessageAsync(tls, limits.MaxAssertionBytes, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                var reason = $"assertion_timeout: no authentication request within {limits.AssertionTimeout.TotalSeconds:0} s";
+                await LogAsync(connection, new SignInFacts(false, reason, null)).ConfigureAwait(false);
+                return ClientAuthenticationResult.Failure(reason);
+            }
         }
 
         if (request is null)
         {
             if (readProblem is not null)
             {
-                await AnswerAsync(tls, RdsAadAuthResult.InvalidToken, cancellationToken).ConfigureAwait(false);
-                await LogAsync(connection, new SignInFacts(false, $"malformed_request: {readProblem}", RdsAadAuthResult.InvalidToken), cancellationToken).ConfigureAwait(false);
+                return await RefuseAsync(tls, connection, new SignInFacts(false, $"malformed_request: {readProblem}", RdsAadAuthResult.InvalidToken), cancellationToken).ConfigureAwait(false);
             }
 
-            return ClientAuthenticationResult.Failure(readProblem ?? "the client closed the connection before sending its assertion");
+            return ClientAuthenticationResult.Failure("client_disconnected: the client closed the connection before sending its assertion");
         }
 
+        // The decision: validation, authorisation and the host leg run to their end whatever the client does.
+        SignInFacts facts;
+        using (var deciding = new CancellationTokenSource(limits.SignInDecisionTimeout, time))
+        {
+            try
+            {
+                facts = await DecideAsync(connection, request, nonce, deciding.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deciding.IsCancellationRequested)
+            {
+                facts = new SignInFacts(false, $"decision_timeout: the sign-in decision took longer than {limits.SignInDecisionTimeout.TotalSeconds:0} s (Gatehouse:Gateway:SignInDecisionTimeout)", RdsAadAuthResult.NoLogonServers)
+                {
+                    UserMessage = Unavailable,
+                };
+            }
+        }
+
+        if (!facts.Succeeded)
+        {
+            return await RefuseAsync(tls, connection, facts, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Logged before the client hears it; if the client has left meanwhile, the connection handler closes the session.
+        await LogAsync(connection, facts).ConfigureAwait(false);
+        LogSignedIn(connection.Id, facts.Verdict?.Token?.Upn ?? "?", facts.Verdict?.Host?.Name ?? "?", facts.Reason);
+        await AnswerAsync(tls, RdsAadAuthResult.Success, cancellationToken).ConfigureAwait(false);
+        return ClientAuthenticationResult.Success;
+    }
+
+    /// <summary>Validates the request, authorises, opens the session: what the entry and the answer are made of.</summary>
+    private async Task<SignInFacts> DecideAsync(GatewayConnection connection, byte[] request, ServerNonce nonce, CancellationToken cancellationToken)
+    {
         var verdict = await validator.ValidateAsync(request, nonce, cancellationToken).ConfigureAwait(false);
         if (!verdict.Accepted)
         {
-            await AnswerAsync(tls, verdict.ResultCode, cancellationToken).ConfigureAwait(false);
-            var reason = $"{ReasonCode(verdict.Failure)}: {verdict.Reason}";
-            await LogAsync(connection, new SignInFacts(false, reason, verdict.ResultCode) { Verdict = verdict, UserMessage = "Your credentials didn't work." }, cancellationToken).ConfigureAwait(false);
-            return ClientAuthenticationResult.Failure(reason);
+            return new SignInFacts(false, $"{ReasonCode(verdict.Failure)}: {verdict.Reason}", verdict.ResultCode) { Verdict = verdict, UserMessage = "Your credentials didn't work." };
         }
 
         var decision = await authorizer.AuthorizeAsync(connection, verdict, cancellationToken).ConfigureAwait(false);
         if (!decision.Allowed)
         {
-            await AnswerAsync(tls, decision.ResultCode, cancellationToken).ConfigureAwait(false);
-            await LogAsync(connection, new SignInFacts(false, decision.Reason, decision.ResultCode) { Verdict = verdict, Decision = decision }, cancellationToken).ConfigureAwait(false);
-            return ClientAuthenticationResult.Failure($"authorization: {decision.Reason}");
+            return new SignInFacts(false, decision.Reason, decision.ResultCode) { Verdict = verdict, Decision = decision };
         }
 
         if (decision.Grant is { } grant)
@@ -123,24 +158,35 @@ public sealed partial class WebAccountAuthenticator(
             var open = await opener.OpenAsync(connection, ProtocolName, grant, cancellationToken).ConfigureAwait(false);
             if (!open.Opened)
             {
-                await AnswerAsync(tls, RdsAadAuthResult.NoLogonServers, cancellationToken).ConfigureAwait(false);
-                await LogAsync(connection, new SignInFacts(false, open.Reason, RdsAadAuthResult.NoLogonServers)
+                return new SignInFacts(false, open.Reason, RdsAadAuthResult.NoLogonServers)
                 {
                     Verdict = verdict,
                     Decision = decision,
-                    UserMessage = "The remote computer can't be reached right now. Try again later or contact your system administrator.",
+                    UserMessage = Unavailable,
                     Fix = open.Fix,
-                }, cancellationToken).ConfigureAwait(false);
-                return ClientAuthenticationResult.Failure(open.Reason);
+                };
             }
 
             connection.Session = open.Session;
         }
 
-        await AnswerAsync(tls, RdsAadAuthResult.Success, cancellationToken).ConfigureAwait(false);
-        await LogAsync(connection, new SignInFacts(true, decision.Reason, RdsAadAuthResult.Success) { Verdict = verdict, Decision = decision }, cancellationToken).ConfigureAwait(false);
-        LogSignedIn(connection.Id, verdict.Token?.Upn ?? "?", verdict.Host?.Name ?? "?", decision.Reason);
-        return ClientAuthenticationResult.Success;
+        return new SignInFacts(true, decision.Reason, RdsAadAuthResult.Success) { Verdict = verdict, Decision = decision };
+    }
+
+    /// <summary>Logs the refusal, then answers it (the client may have left: the entry is written either way).</summary>
+    private async Task<ClientAuthenticationResult> RefuseAsync(Stream tls, GatewayConnection connection, SignInFacts facts, CancellationToken cancellationToken)
+    {
+        await LogAsync(connection, facts).ConfigureAwait(false);
+        try
+        {
+            await AnswerAsync(tls, facts.Code ?? RdsAadAuthResult.InvalidToken, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            // The client is gone; the refusal is logged already.
+        }
+
+        return ClientAuthenticationResult.Failure(facts.Decision is { Allowed: false } ? $"authorization: {facts.Reason}" : facts.Reason);
     }
 
     private static string ReasonCode(AssertionFailure failure) => failure switch
@@ -160,7 +206,8 @@ public sealed partial class WebAccountAuthenticator(
         _ => "refused",
     };
 
-    private async Task LogAsync(GatewayConnection connection, SignInFacts facts, CancellationToken cancellationToken)
+    /// <summary>Writes this connection's one sign-in log entry (not cancelled by the client leaving).</summary>
+    private async Task LogAsync(GatewayConnection connection, SignInFacts facts)
     {
         var token = facts.Verdict?.Token;
         var grant = facts.Decision?.Grant;
@@ -185,7 +232,7 @@ public sealed partial class WebAccountAuthenticator(
             TargetAccount = facts.Succeeded ? grant?.Credentials.ToString() : null,
             SessionId = facts.Succeeded ? connection.Session?.Id : null,
         };
-        await signInLog.WriteAsync(entry, cancellationToken).ConfigureAwait(false);
+        await signInLog.WriteOnceAsync(connection, entry, options.Value.SignInDecisionTimeout, time).ConfigureAwait(false);
     }
 
     /// <summary>What one attempt's log entry is made of.</summary>

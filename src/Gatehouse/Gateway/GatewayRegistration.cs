@@ -77,6 +77,11 @@ internal static class GatewayRegistration
             throw new Hosting.StartupException($"Gatehouse:Gateway:CredSspTimeout {options.CredSspTimeout} is out of range; use 00:00:01-00:05:00.");
         }
 
+        if (options.SignInDecisionTimeout < TimeSpan.FromSeconds(5) || options.SignInDecisionTimeout > TimeSpan.FromMinutes(5))
+        {
+            throw new Hosting.StartupException($"Gatehouse:Gateway:SignInDecisionTimeout {options.SignInDecisionTimeout} is out of range; use 00:00:05-00:05:00.");
+        }
+
         if (options.RelayBufferBytes is < Relay.RelaySettings.MinBufferBytes or > Relay.RelaySettings.MaxBufferBytes)
         {
             throw new Hosting.StartupException($"Gatehouse:Gateway:RelayBufferBytes {options.RelayBufferBytes} is out of range; use {Relay.RelaySettings.MinBufferBytes}-{Relay.RelaySettings.MaxBufferBytes}.");

@@ -4,7 +4,10 @@ using Gatehouse.Storage;
 
 namespace Gatehouse.Gateway;
 
-/// <summary>Writes the gateway's sign-in attempts into the hash-chained sign-in log; a failure to write is logged, never thrown.</summary>
+/// <summary>
+/// Writes the gateway's sign-in attempts into the hash-chained sign-in log; a failure to write (the store down, or the
+/// write's own deadline passed) is logged, never thrown. The token is the write's deadline, never the client's.
+/// </summary>
 internal sealed partial class StoreGatewaySignInLog(IServiceScopeFactory scopes, ILogger<StoreGatewaySignInLog> logger) : IGatewaySignInLog
 {
     public async Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken)
@@ -37,9 +40,9 @@ internal sealed partial class StoreGatewaySignInLog(IServiceScopeFactory scopes,
                     TargetAccount = signIn.TargetAccount,
                     SessionId = signIn.SessionId,
                 },
-                CancellationToken.None).ConfigureAwait(false);
+                cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception e)
         {
             LogWriteFailed(signIn.ConnectionId, e.GetType().Name, e.Message);
         }

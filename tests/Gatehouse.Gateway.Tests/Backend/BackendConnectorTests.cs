@@ -203,7 +203,7 @@ public sealed class BackendConnectorTests
         });
         var result = await BackendConnector.ConnectAsync(new BackendTarget("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, SecurityProtocol.Ssl, "u"), TimeSpan.FromSeconds(10), CancellationToken.None);
         Assert.Equal(BackendFailure.Protocol, result.Failure);
-        await serve.WaitAsync(TimeSpan.FromSeconds(10));
+        await serve.WaitAsync(Until.Backstop);
     }
 
     private static X509Certificate2 CreateCertificate()
@@ -276,9 +276,9 @@ public sealed class BackendConnectorTests
 
         public async Task<string> ReadFourAsync()
         {
-            var tls = await _tls.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            var tls = await _tls.Task.WaitAsync(Until.Backstop);
             var bytes = new byte[4];
-            await tls.ReadExactlyAsync(bytes).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            await tls.ReadExactlyAsync(bytes).AsTask().WaitAsync(Until.Backstop);
             return System.Text.Encoding.ASCII.GetString(bytes);
         }
 

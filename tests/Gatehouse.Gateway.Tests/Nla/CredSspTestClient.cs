@@ -43,6 +43,44 @@ internal sealed record CredSspClientOptions
 
     /// <summary>Replaces the fourth TSRequest's bytes (the sealed credentials).</summary>
     public Func<byte[], byte[]>? TamperCredentials { get; init; }
+
+    /// <summary>Where the client stops and returns (the caller then closes the connection at once).</summary>
+    public CredSspLeave Leave { get; init; }
+
+    /// <summary>Closing resets the connection (RST) instead of closing it (FIN).</summary>
+    public bool Abort { get; init; }
+
+    /// <summary>
+    /// After a tampered TSRequest that is not exactly one whole frame, stop sending (half-close) so the gateway ends on
+    /// what it has instead of waiting for the rest (the mutation fuzzer; a silent client keeps the connection open).
+    /// </summary>
+    public bool HalfCloseAfterPartialFrame { get; init; }
+
+    /// <summary>Gets the TCP connection as soon as it is open (a test can close it while the client waits).</summary>
+    public Action<TcpClient>? Connected { get; init; }
+
+    /// <summary>
+    /// HYBRID (no Early User Authorization Result): the gateway's sign-in log entry for this connection once written
+    /// (null before). The gateway logs its decision before it answers, so a HYBRID client waits for it and then reads
+    /// the errorCode of a refusal; a success has no answer.
+    /// </summary>
+    public Func<Gatehouse.Gateway.Sessions.GatewaySignInEvent?>? Decided { get; init; }
+}
+
+/// <summary>Where a client leaves the exchange.</summary>
+internal enum CredSspLeave
+{
+    /// <summary>It runs the whole exchange.</summary>
+    Never,
+
+    /// <summary>Right after sending AUTHENTICATE (the user name and the NTLM proof), without reading the answer.</summary>
+    AfterAuthenticate,
+
+    /// <summary>After the server's pubKeyAuth, without sending its credentials.</summary>
+    BeforeCredentials,
+
+    /// <summary>Right after sending its credentials, without reading any answer (impacket's rdp_check.py).</summary>
+    AfterCredentials,
 }
 
 /// <summary>How the exchange ended for the client.</summary>
@@ -58,7 +96,13 @@ internal static class CredSspTestClient
     public static async Task<(CredSspOutcome Outcome, SslStream Tls, TcpClient Tcp)> RunAsync(int port, CredSspClientOptions o)
     {
         var tcp = new TcpClient();
+        if (o.Abort)
+        {
+            tcp.LingerState = new LingerOption(true, 0);
+        }
+
         await tcp.ConnectAsync(IPAddress.Loopback, port);
+        o.Connected?.Invoke(tcp);
         var stream = tcp.GetStream();
         var request = new byte[19];
         Convert.FromHexString("030000130ee000000000000100080000000000").CopyTo(request, 0);
@@ -76,11 +120,39 @@ internal static class CredSspTestClient
         await tls.AuthenticateAsClientAsync("vm1.gatehouse.test");
         using var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(tls.RemoteCertificate!.GetRawCertData());
         var spk = certificate.PublicKey.EncodedKeyValue.RawData;
-        var outcome = await ExchangeAsync(tls, o, spk, selected == SecurityProtocol.HybridEx);
+        var outcome = await ExchangeAsync(tls, tcp.Client, o, spk, selected == SecurityProtocol.HybridEx);
         return (outcome, tls, tcp);
     }
 
-    private static async Task<CredSspOutcome> ExchangeAsync(SslStream tls, CredSspClientOptions o, byte[] spk, bool hybridEx)
+    /// <summary>
+    /// After a tampered TSRequest that is not exactly one whole frame (cut short, or with bytes after it) the gateway
+    /// would wait for bytes that never come, or take the rest for the next message: the client then stops sending
+    /// (half-close), so the gateway ends on what it has, never on its clock. True when it did.
+    /// </summary>
+    private static bool HalfCloseUnlessWholeFrame(Socket socket, CredSspClientOptions o, byte[] sent, byte[] original)
+    {
+        if (!o.HalfCloseAfterPartialFrame || ReferenceEquals(sent, original) || !TsRequest.TryGetFrameLength(sent, out var length, out _) || (length > 0 && length == sent.Length))
+        {
+            return false;
+        }
+
+        socket.Shutdown(SocketShutdown.Send);
+        return true;
+    }
+
+    /// <summary>What a half-closed client gets: the answers until the gateway closes; the first errorCode among them.</summary>
+    private static async Task<CredSspOutcome> AfterHalfCloseAsync(SslStream tls, string stage)
+    {
+        uint? error = null;
+        while (await ReadAsync(tls) is { } answer)
+        {
+            error ??= answer.ErrorCode;
+        }
+
+        return new CredSspOutcome(error, null, false, $"half-closed after {stage}");
+    }
+
+    private static async Task<CredSspOutcome> ExchangeAsync(SslStream tls, Socket socket, CredSspClientOptions o, byte[] spk, bool hybridEx)
     {
         var nonce = o.Version >= 5 ? RandomNumberGenerator.GetBytes(32) : null;
         var negotiateWriter = new System.Buffers.ArrayBufferWriter<byte>();
@@ -89,7 +161,12 @@ internal static class CredSspTestClient
         string[] mechTypes = [SpnegoToken.NtlmOid];
         var first = o.Spnego ? SpnegoToken.Init(mechTypes, negotiate).Encode() : negotiate;
         var firstBytes = new TsRequest(o.Version, [first], clientNonce: nonce).Encode();
-        await WriteAsync(tls, o.TamperNegotiate?.Invoke(firstBytes) ?? firstBytes);
+        var firstSent = o.TamperNegotiate?.Invoke(firstBytes) ?? firstBytes;
+        await WriteAsync(tls, firstSent);
+        if (HalfCloseUnlessWholeFrame(socket, o, firstSent, firstBytes))
+        {
+            return await AfterHalfCloseAsync(tls, "negotiate");
+        }
 
         var answer = await ReadAsync(tls);
         if (answer is null || answer.ErrorCode is not null)
@@ -124,7 +201,17 @@ internal static class CredSspTestClient
         var binding = PublicKeyBinding.ClientValue(o.Version, nonce, spk);
         binding = o.TamperBinding?.Invoke(binding) ?? binding;
         var thirdBytes = new TsRequest(o.Version, [third], pubKeyAuth: toServer.Seal(binding), clientNonce: nonce).Encode();
-        await WriteAsync(tls, o.TamperThird?.Invoke(thirdBytes) ?? thirdBytes);
+        var thirdSent = o.TamperThird?.Invoke(thirdBytes) ?? thirdBytes;
+        await WriteAsync(tls, thirdSent);
+        if (HalfCloseUnlessWholeFrame(socket, o, thirdSent, thirdBytes))
+        {
+            return await AfterHalfCloseAsync(tls, "authenticate");
+        }
+
+        if (o.Leave == CredSspLeave.AfterAuthenticate)
+        {
+            return new CredSspOutcome(null, null, false, "left after authenticate");
+        }
 
         answer = await ReadAsync(tls);
         if (answer is null || answer.ErrorCode is not null)
@@ -141,15 +228,29 @@ internal static class CredSspTestClient
 
         var serverBinding = fromServer.Unseal(answer.PubKeyAuth);
         var bindingOk = serverBinding is not null && serverBinding.AsSpan().SequenceEqual(PublicKeyBinding.ServerValue(o.Version, nonce, spk));
+        if (o.Leave == CredSspLeave.BeforeCredentials)
+        {
+            return new CredSspOutcome(null, null, bindingOk, "left before credentials");
+        }
+
         var credentials = o.Credentials ?? new TsCredentials(o.Domain, o.User, o.Password);
         var fourthBytes = new TsRequest(o.Version, authInfo: toServer.Seal(credentials.Encode())).Encode();
-        await WriteAsync(tls, o.TamperCredentials?.Invoke(fourthBytes) ?? fourthBytes);
+        var fourthSent = o.TamperCredentials?.Invoke(fourthBytes) ?? fourthBytes;
+        await WriteAsync(tls, fourthSent);
+
+        // The last message: a half-closed client still reads the gateway's answer to what it sent.
+        HalfCloseUnlessWholeFrame(socket, o, fourthSent, fourthBytes);
+        if (o.Leave == CredSspLeave.AfterCredentials)
+        {
+            return new CredSspOutcome(null, null, bindingOk, "left after credentials");
+        }
+
         if (hybridEx)
         {
             var result = new byte[4];
             try
             {
-                await tls.ReadExactlyAsync(result).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                await tls.ReadExactlyAsync(result).AsTask().WaitAsync(Until.Backstop);
             }
             catch (EndOfStreamException)
             {
@@ -159,8 +260,16 @@ internal static class CredSspTestClient
             return new CredSspOutcome(null, BinaryPrimitives.ReadUInt32LittleEndian(result), bindingOk, "credentials");
         }
 
-        // HYBRID: a refusal comes as a TSRequest with errorCode; success as nothing (the client goes on to MCS).
-        var after = await ReadAsync(tls, TimeSpan.FromMilliseconds(1500));
+        // HYBRID: a refusal comes as a TSRequest with errorCode; success as nothing (the client goes on to MCS). The
+        // entry is written before the answer, so the client knows which it is without waiting on the clock.
+        Assert.NotNull(o.Decided);
+        await Until.TrueAsync(() => o.Decided() is not null, "the gateway's sign-in log entry");
+        if (o.Decided()!.Succeeded)
+        {
+            return new CredSspOutcome(null, null, bindingOk, "credentials");
+        }
+
+        var after = await ReadAsync(tls);
         return new CredSspOutcome(after?.ErrorCode, null, bindingOk, "credentials");
     }
 
@@ -170,8 +279,8 @@ internal static class CredSspTestClient
         await tls.FlushAsync();
     }
 
-    /// <summary>Reads one TSRequest; null when the server closed (or, with a short wait, sent nothing).</summary>
-    public static async Task<TsRequest?> ReadAsync(SslStream tls, TimeSpan? wait = null)
+    /// <summary>Reads one TSRequest; null when the server closed (or sent nothing before the backstop).</summary>
+    public static async Task<TsRequest?> ReadAsync(SslStream tls)
     {
         var buffer = new List<byte>();
         var one = new byte[1];
@@ -180,7 +289,7 @@ internal static class CredSspTestClient
             int n;
             try
             {
-                n = await tls.ReadAsync(one).AsTask().WaitAsync(wait ?? TimeSpan.FromSeconds(10));
+                n = await tls.ReadAsync(one).AsTask().WaitAsync(Until.Backstop);
             }
             catch (Exception e) when (e is IOException or TimeoutException)
             {

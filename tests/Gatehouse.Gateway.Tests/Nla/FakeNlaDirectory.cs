@@ -7,7 +7,10 @@ using Gatehouse.Protocol.Ntlm;
 
 namespace Gatehouse.Gateway.Tests.Nla;
 
-/// <summary>alice@contoso.test with password Correct-Horse-1; state, lockout and the authorisation answer are set by each test.</summary>
+/// <summary>
+/// alice@contoso.test with password Correct-Horse-1; state, lockout and the authorisation answer are set by each test.
+/// Like the real directory, every call yields and honours its cancellation token; a test can hold a call with a <see cref="Gate"/>.
+/// </summary>
 internal sealed class FakeNlaDirectory : INlaDirectory
 {
     private static readonly NlaAccount Alice = new(Guid.NewGuid(), Guid.NewGuid(), "alice@contoso.test", NtlmV2.NtHash("Correct-Horse-1"));
@@ -27,6 +30,15 @@ internal sealed class FakeNlaDirectory : INlaDirectory
 
     public WebAccountAuthorization? Authorization { get; init; }
 
+    /// <summary>Holds the password check (the TSCredentials' or the Client Info PDU's password) until opened.</summary>
+    public Gate? HoldPasswordCheck { get; init; }
+
+    /// <summary>Holds the recording of a wrong NTLM proof until opened.</summary>
+    public Gate? HoldWrongProof { get; init; }
+
+    /// <summary>Holds the account-state check after the NTLM proof until opened.</summary>
+    public Gate? HoldState { get; init; }
+
     public int Lookups => _lookups;
 
     public int WrongProofs => _wrongProofs;
@@ -35,33 +47,40 @@ internal sealed class FakeNlaDirectory : INlaDirectory
 
     public string? AuthorizedHostLabel { get; private set; }
 
-    public Task<NlaAccount?> FindAccountAsync(string userPrincipalName, CancellationToken cancellationToken)
+    public async Task<NlaAccount?> FindAccountAsync(string userPrincipalName, CancellationToken cancellationToken)
     {
+        await WorkAsync(null, cancellationToken);
         Interlocked.Increment(ref _lookups);
-        return Task.FromResult(string.Equals(userPrincipalName, Alice.UserPrincipalName, StringComparison.OrdinalIgnoreCase) ? Alice : null);
+        return string.Equals(userPrincipalName, Alice.UserPrincipalName, StringComparison.OrdinalIgnoreCase) ? Alice : null;
     }
 
-    public Task<NlaAccountCheck> CheckStateAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken) => Task.FromResult(State);
-
-    public Task<NlaAccountCheck> RecordWrongProofAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken)
+    public async Task<NlaAccountCheck> CheckStateAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken)
     {
+        await WorkAsync(HoldState, cancellationToken);
+        return State;
+    }
+
+    public async Task<NlaAccountCheck> RecordWrongProofAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken)
+    {
+        await WorkAsync(HoldWrongProof, cancellationToken);
         Interlocked.Increment(ref _wrongProofs);
-        return Task.FromResult(LockOnWrongProof ? NlaAccountCheck.LockedOut : NlaAccountCheck.LogonFailure);
+        return LockOnWrongProof ? NlaAccountCheck.LockedOut : NlaAccountCheck.LogonFailure;
     }
 
     /// <summary>How many unknown-user password checks were made (the timing equaliser of the TLS sign-in).</summary>
     public int UnknownUserChecks => _unknownUserChecks;
 
-    public Task CheckUnknownUserPasswordAsync(string password, CancellationToken cancellationToken)
+    public async Task CheckUnknownUserPasswordAsync(string password, CancellationToken cancellationToken)
     {
+        await WorkAsync(HoldPasswordCheck, cancellationToken);
         Interlocked.Increment(ref _unknownUserChecks);
-        return Task.CompletedTask;
     }
 
-    public Task<NlaAccountCheck> CheckPasswordAsync(NlaAccount account, string password, IPAddress client, CancellationToken cancellationToken)
+    public async Task<NlaAccountCheck> CheckPasswordAsync(NlaAccount account, string password, IPAddress client, CancellationToken cancellationToken)
     {
+        await WorkAsync(HoldPasswordCheck, cancellationToken);
         _passwordChecks.Enqueue($"{account.UserPrincipalName} {password}");
-        return Task.FromResult(password != "Correct-Horse-1" ? NlaAccountCheck.LogonFailure : PasswordOutcome);
+        return password != "Correct-Horse-1" ? NlaAccountCheck.LogonFailure : PasswordOutcome;
     }
 
     /// <summary>The host leg the TLS sign-in opens before the password (null: vm1 is unknown).</summary>
@@ -69,21 +88,35 @@ internal sealed class FakeNlaDirectory : INlaDirectory
 
     public List<string> HostLookups { get; } = [];
 
-    public Task<HostLegLookup> FindHostLegAsync(string hostLabel, CancellationToken cancellationToken)
+    public async Task<HostLegLookup> FindHostLegAsync(string hostLabel, CancellationToken cancellationToken)
     {
+        await WorkAsync(null, cancellationToken);
         lock (HostLookups)
         {
             HostLookups.Add(hostLabel);
         }
 
-        return Task.FromResult(HostLeg is { } leg && string.Equals(hostLabel, leg.HostName, StringComparison.OrdinalIgnoreCase)
+        return HostLeg is { } leg && string.Equals(hostLabel, leg.HostName, StringComparison.OrdinalIgnoreCase)
             ? new HostLegLookup(leg, "found")
-            : new HostLegLookup(null, $"unknown_host: no host or alias '{hostLabel}' is registered"));
+            : new HostLegLookup(null, $"unknown_host: no host or alias '{hostLabel}' is registered");
     }
 
-    public Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken)
+    public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken)
     {
+        await WorkAsync(null, cancellationToken);
         AuthorizedHostLabel = hostLabel;
-        return Task.FromResult(Authorization ?? new WebAccountAuthorization(0, "allowed by test") { Grant = Grant });
+        return Authorization ?? new WebAccountAuthorization(0, "allowed by test") { Grant = Grant };
+    }
+
+    /// <summary>What a store call does before it answers: yields, waits at its gate if held, and honours the token.</summary>
+    private static async Task WorkAsync(Gate? hold, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        if (hold is not null)
+        {
+            await hold.PassAsync(cancellationToken);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
     }
 }

@@ -52,7 +52,7 @@ public sealed class NlaSignInTests
     public async Task Hybrid_WithoutEx_Succeeds_WithNoEarlyResult()
     {
         await using var gateway = await StartAsync(new FakeNlaDirectory());
-        var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { Requested = SecurityProtocol.Hybrid | SecurityProtocol.Ssl });
+        var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { Requested = SecurityProtocol.Hybrid | SecurityProtocol.Ssl, Decided = gateway.SignInLog.Next() });
         using (tcp)
         await using (tls)
         {
@@ -221,15 +221,219 @@ public sealed class NlaSignInTests
     [Fact]
     public async Task SilentClient_IsClosedAtTheCredSspDeadline_AndLogged()
     {
-        await using var gateway = await StartAsync(new FakeNlaDirectory(), o => o.CredSspTimeout = TimeSpan.FromMilliseconds(400));
-        var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { TamperNegotiate = _ => [0x30] });
+        await using var gateway = await StartAsync(new FakeNlaDirectory());
+        var run = CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { TamperNegotiate = _ => [0x30] });
+
+        // The gateway waits for the rest of the first TSRequest until its clock passes the CredSSP deadline.
+        await gateway.Time.AdvanceWhenArmedAsync(CredSspTimeout);
+        var (outcome, tls, tcp) = await run;
         using (tcp)
         await using (tls)
         {
             Assert.Null(outcome.ErrorCode);
             var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
             Assert.StartsWith("credssp_timeout:", entry.Reason, StringComparison.Ordinal);
+            Assert.Contains("within 20 s", entry.Reason, StringComparison.Ordinal);
         }
+    }
+
+    // Every connection that reaches a decision leaves exactly one sign-in log entry, written before the client is
+    // answered, whatever the client does next; a client that named a user and leaves before the decision leaves one too.
+    // The holds stand for a directory at work (hashing, the store) when the client leaves: the gateway must have seen
+    // the client go (its ConnectionClosed fired) before the directory answers.
+
+    [Fact]
+    public async Task RightPassword_ClientLeavesAsSoonAsItSentItsCredentials_LeavesOneSuccessEntry_AndNoSession()
+    {
+        await using var host = Gatehouse.Gateway.Tests.WebAccount.WebAccountSignInTests.TlsBackend.Start();
+        var hold = new Gate();
+        var directory = new FakeNlaDirectory { Grant = Grant(host.Port), HoldPasswordCheck = hold };
+        await using var gateway = await StartAsync(directory);
+
+        // impacket's rdp_check.py: the server's pubKeyAuth proves the password ("Access Granted"), then it sends its
+        // credentials and closes at once.
+        // (It closes: a reset could throw away its last bytes before the gateway reads them.)
+        var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { Leave = CredSspLeave.AfterCredentials });
+        Assert.True(outcome.ServerBindingOk);
+        await tls.DisposeAsync();
+        tcp.Dispose();
+        await hold.Entered.WaitAsync(Until.Backstop);
+        await gateway.WaitClosedAsync(1);
+        hold.Open();
+
+        await gateway.WaitIdleAsync();
+        var entry = Assert.Single(gateway.SignInLog.Entries);
+        Assert.True(entry.Succeeded, entry.Reason);
+        Assert.Equal("alice@contoso.test", entry.UserPrincipalName);
+        Assert.Equal(["alice@contoso.test Correct-Horse-1"], directory.PasswordChecks);
+        Assert.NotNull(entry.SessionId);
+        Assert.Equal(0, gateway.SignInLog.Lost);
+
+        // The session opened for it is closed again with its end record, and its host leg with it.
+        Assert.Equal(2, gateway.Journal.Events.Count);
+        Assert.Equal($"start {entry.SessionId} alice@contoso.test vm1", gateway.Journal.Events[0]);
+        Assert.StartsWith($"end {entry.SessionId} client_closed", gateway.Journal.Events[1], StringComparison.Ordinal);
+        Assert.True(await host.ClosedAsync());
+    }
+
+    [Fact]
+    public async Task WrongPassword_ClientLeavesAsSoonAsItSentAuthenticate_IsCountedAndLogged()
+    {
+        var hold = new Gate();
+        var directory = new FakeNlaDirectory { HoldWrongProof = hold };
+        await using var gateway = await StartAsync(directory);
+        var (_, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { Password = "wrong", Leave = CredSspLeave.AfterAuthenticate });
+        await tls.DisposeAsync();
+        tcp.Dispose();
+        await hold.Entered.WaitAsync(Until.Backstop);
+        await gateway.WaitClosedAsync(1);
+        hold.Open();
+
+        await gateway.WaitIdleAsync();
+        var entry = Assert.Single(gateway.SignInLog.Entries);
+        Assert.False(entry.Succeeded);
+        Assert.StartsWith("bad_password:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal("0xC000006D", entry.Code);
+        Assert.Equal("alice@contoso.test", entry.UserPrincipalName);
+        Assert.Equal(1, directory.WrongProofs);
+    }
+
+    [Fact]
+    public async Task ClientLeavesWhileItsAccountIsChecked_AfterNamingItself_LeavesAClientDisconnectedEntry()
+    {
+        var hold = new Gate();
+        await using var gateway = await StartAsync(new FakeNlaDirectory { HoldState = hold });
+        var run = CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { Leave = CredSspLeave.AfterAuthenticate });
+        var (_, tls, tcp) = await run;
+        await tls.DisposeAsync();
+        tcp.Dispose();
+        await hold.Entered.WaitAsync(Until.Backstop);
+        await gateway.WaitClosedAsync(1);
+        hold.Open();
+
+        await gateway.WaitIdleAsync();
+        var entry = Assert.Single(gateway.SignInLog.Entries);
+        Assert.False(entry.Succeeded);
+        Assert.StartsWith("client_disconnected:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal("alice@contoso.test", entry.UserPrincipalName);
+        Assert.Equal("nla", entry.Protocol);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task ClientLeavesBeforeItsCredentials_AfterNamingItself_LeavesAClientDisconnectedEntry(bool abort)
+    {
+        await using var gateway = await StartAsync(new FakeNlaDirectory());
+        var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { Leave = CredSspLeave.BeforeCredentials, Abort = abort });
+        Assert.True(outcome.ServerBindingOk);
+        await tls.DisposeAsync();
+        tcp.Dispose();
+
+        await gateway.WaitIdleAsync();
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.False(entry.Succeeded);
+        Assert.StartsWith("client_disconnected:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal("alice@contoso.test", entry.UserPrincipalName);
+        Assert.Equal(["pwd"], entry.Methods);
+    }
+
+    [Fact]
+    public async Task ClientLeavesBeforeNamingAnyone_LeavesNoEntry()
+    {
+        await using var gateway = await StartAsync(new FakeNlaDirectory());
+        var (_, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { TamperNegotiate = b => b[..^3], HalfCloseAfterPartialFrame = true });
+        await tls.DisposeAsync();
+        tcp.Dispose();
+        await gateway.WaitIdleAsync();
+        await gateway.WaitClosedAsync(1);
+        Assert.Empty(gateway.SignInLog.Entries);
+    }
+
+    [Fact]
+    public async Task Refusal_IsLoggedBeforeTheClientHearsIt_AndTheEntryStaysWhenTheClientLeavesMeanwhile()
+    {
+        var directory = new FakeNlaDirectory { Authorization = new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), "no_role: no assignment") };
+        await using var gateway = await StartAsync(directory);
+        var hold = new Gate();
+        gateway.SignInLog.Hold = hold;
+        System.Net.Sockets.TcpClient? connection = null;
+        var run = CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { Connected = c => connection = c, Abort = true });
+
+        // The gateway is writing the entry: the client has not had its answer (the Early User Authorization Result).
+        await hold.Entered.WaitAsync(Until.Backstop);
+        Assert.False(run.IsCompleted, "the client heard the refusal before it was logged");
+
+        // It leaves now; the entry is still written, and only then would the answer go out.
+        connection!.Dispose();
+        await gateway.WaitClosedAsync(1);
+        hold.Open();
+        await Assert.ThrowsAnyAsync<Exception>(() => run);
+        await gateway.WaitIdleAsync();
+        var entry = Assert.Single(gateway.SignInLog.Entries);
+        Assert.Equal("authorization: no_role: no assignment", entry.Reason);
+        Assert.Equal("0xC0000022", entry.Code);
+        Assert.Equal(0, gateway.SignInLog.Lost);
+    }
+
+    [Fact]
+    public async Task DirectoryThatDoesNotAnswer_IsRefusedAtTheDecisionDeadline_AndLogged()
+    {
+        var hold = new Gate();
+        await using var gateway = await StartAsync(new FakeNlaDirectory { HoldPasswordCheck = hold });
+        var run = CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions());
+        await hold.Entered.WaitAsync(Until.Backstop);
+        gateway.Time.Advance(new GatewayOptions().SignInDecisionTimeout);
+
+        var (outcome, tls, tcp) = await run;
+        using (tcp)
+        await using (tls)
+        {
+            Assert.Equal(NtStatus.AuthzAccessDenied, outcome.EarlyResult);
+            var entry = Assert.Single(gateway.SignInLog.Entries);
+            Assert.False(entry.Succeeded);
+            Assert.StartsWith("decision_timeout: the sign-in decision took longer than 60 s", entry.Reason, StringComparison.Ordinal);
+            Assert.Equal("0xC000005E", entry.Code);
+            Assert.Equal(0, gateway.Sessions.Count);
+        }
+    }
+
+    [Fact]
+    public async Task RacingClients_EveryConnectionThatNamedAUserLeavesExactlyOneEntry_50Times()
+    {
+        const int Iterations = 50;
+        await using var host = Gatehouse.Gateway.Tests.WebAccount.WebAccountSignInTests.TlsBackend.StartForMany();
+        var directory = new FakeNlaDirectory { Grant = Grant(host.Port) };
+        await using var gateway = await StartAsync(directory);
+        CredSspClientOptions[] clients =
+        [
+            new() { Leave = CredSspLeave.AfterCredentials },
+            new() { Password = "wrong", Leave = CredSspLeave.AfterAuthenticate },
+            new() { Leave = CredSspLeave.BeforeCredentials, Abort = true },
+            new() { Requested = SecurityProtocol.Hybrid, Leave = CredSspLeave.AfterCredentials },
+            new() { Requested = SecurityProtocol.Hybrid, Leave = CredSspLeave.BeforeCredentials },
+        ];
+        for (var i = 0; i < Iterations; i++)
+        {
+            foreach (var options in clients)
+            {
+                var (_, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, options);
+                await tls.DisposeAsync();
+                tcp.Dispose();
+            }
+
+            await gateway.WaitIdleAsync();
+            var entries = gateway.SignInLog.Entries;
+            Assert.True(entries.Count == (i + 1) * clients.Length, $"iteration {i}: {entries.Count} entries for {(i + 1) * clients.Length} connections: {string.Join(" | ", entries.Skip(i * clients.Length).Select(e => e.Reason))}");
+        }
+
+        var all = gateway.SignInLog.Entries;
+        Assert.Equal(all.Count, all.Select(e => e.ConnectionId).Distinct().Count());
+        Assert.Equal(2 * Iterations, all.Count(e => e.Succeeded));
+        Assert.Equal(Iterations, all.Count(e => e.Reason.StartsWith("bad_password:", StringComparison.Ordinal)));
+        Assert.Equal(2 * Iterations, all.Count(e => e.Reason.StartsWith("client_disconnected:", StringComparison.Ordinal)));
+        Assert.Equal(0, gateway.SignInLog.Lost);
+        Assert.Equal(Iterations, directory.WrongProofs);
     }
 
     // The gateway's own CredSSP client (the target leg's NLA logon, BackendConnector) against its CredSSP server.
@@ -295,13 +499,14 @@ public sealed class NlaSignInTests
 
     private static async Task<GatewaySignInEvent> RefusedAsync(GatewayHost gateway, CredSspClientOptions options, uint expected)
     {
-        var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, options);
+        var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, options with { Decided = gateway.SignInLog.Next() });
         using (tcp)
         await using (tls)
         {
             var got = outcome.ErrorCode ?? (outcome.EarlyResult == NtStatus.AuthzAccessDenied ? NtStatus.AccessDenied : null);
             Assert.True(got == expected, $"expected 0x{expected:X8}, got {(got is { } g ? $"0x{g:X8}" : "nothing")} at {outcome.Stage}");
-            var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+            // The refusal was logged before the client got it: the entry is there without waiting.
+            var entry = Assert.Single(gateway.SignInLog.Entries);
             Assert.False(entry.Succeeded);
             Assert.Equal("nla", entry.Protocol);
             Assert.Equal($"0x{expected:X8}", entry.Code);
@@ -361,9 +566,12 @@ public sealed class NlaSignInTests
         Methods = ["pwd"],
     };
 
+    /// <summary>The CredSSP deadline of these tests (distinct from the other phases', so a test can move the clock past it alone).</summary>
+    internal static readonly TimeSpan CredSspTimeout = TimeSpan.FromSeconds(20);
+
     internal static Task<GatewayHost> StartAsync(FakeNlaDirectory directory, Action<GatewayOptions>? change = null)
     {
-        var options = new GatewayOptions { SignInMethods = SignInMethods.Nla | SignInMethods.WebAccount, CredSspTimeout = TimeSpan.FromSeconds(10) };
+        var options = new GatewayOptions { SignInMethods = SignInMethods.Nla | SignInMethods.WebAccount, CredSspTimeout = CredSspTimeout };
         change?.Invoke(options);
         return GatewayHost.StartAsync(options, services =>
         {

@@ -10,12 +10,17 @@ public sealed class ConnectionHandlerTests
     /// <summary>FreeRDP 3.10.3 /sec:aad: cookie mstshash=root, RDP_NEG_REQ requestedProtocols=0x10.</summary>
     private static readonly byte[] AadRequest = Convert.FromHexString("0300002a25e00000000000436f6f6b69653a206d737473686173683d726f6f740d0a0100080010000000");
 
+    /// <summary>The phase deadlines of these tests, on the gateway's clock (distinct, so a test can pass one alone).</summary>
+    private static readonly TimeSpan NegotiationTimeout = TimeSpan.FromSeconds(5);
+
+    private static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(7);
+
     private static GatewayOptions Options(Action<GatewayOptions>? change = null)
     {
         var options = new GatewayOptions
         {
-            NegotiationTimeout = TimeSpan.FromSeconds(5),
-            TlsHandshakeTimeout = TimeSpan.FromSeconds(5),
+            NegotiationTimeout = NegotiationTimeout,
+            TlsHandshakeTimeout = TlsHandshakeTimeout,
         };
         change?.Invoke(options);
         return options;
@@ -36,8 +41,8 @@ public sealed class ConnectionHandlerTests
         await using var tls = new SslStream(stream, leaveInnerStreamOpen: true, (_, certificate, _, _) => certificate?.GetCertHashString() == gateway.Certificate.GetCertHashString());
         await tls.AuthenticateAsClientAsync("vm1.gatehouse.test");
         using var reader = new StreamReader(tls);
-        Assert.Equal("signed-in", await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
-        var reached = await authenticator.Reached.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("signed-in", await reader.ReadLineAsync().WaitAsync(Until.Backstop));
+        var reached = await authenticator.Reached.WaitAsync(Until.Backstop);
         Assert.Equal(SignInMethods.WebAccount, reached.Negotiation!.Method);
         Assert.Equal("root", reached.ConnectionRequest!.TokenValue);
         Assert.Equal(IPAddress.Loopback, reached.RemoteAddress);
@@ -61,8 +66,36 @@ public sealed class ConnectionHandlerTests
         var confirm = await ReadConfirmAsync(stream);
         Assert.True(confirm.Result!.Value.IsFailure);
         Assert.Equal(code, confirm.Result.Value.FailureCode);
-        Assert.Equal(0, await stream.ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, await stream.ReadAsync(new byte[1]).AsTask().WaitAsync(Until.Backstop));
         Assert.False(authenticator.Reached.IsCompleted);
+    }
+
+    [Fact]
+    public async Task NegotiationRefusal_IsLoggedBeforeTheAnswer_AndTheEntryStaysWhenTheClientLeavesMeanwhile()
+    {
+        await using var gateway = await GatewayHost.StartAsync(Options(), new RecordingAuthenticator(SignInMethods.WebAccount));
+        var hold = new Gate();
+        gateway.SignInLog.Hold = hold;
+        using var client = await ConnectAsync(gateway);
+        var stream = client.GetStream();
+        var request = AadRequest.ToArray();
+        request[^4] = (byte)SecurityProtocol.Rdp;
+        await stream.WriteAsync(request);
+        var confirm = ReadConfirmAsync(stream);
+
+        // The gateway is writing the entry: the client has no answer yet. It leaves now; the entry is still written.
+        await hold.Entered.WaitAsync(Until.Backstop);
+        Assert.False(confirm.IsCompleted, "the client got its answer before the refusal was logged");
+        client.LingerState = new LingerOption(true, 0);
+        client.Dispose();
+        await gateway.WaitClosedAsync(1);
+        hold.Open();
+        await Assert.ThrowsAnyAsync<Exception>(() => confirm);
+        await gateway.WaitIdleAsync();
+        var entry = Assert.Single(gateway.SignInLog.Entries);
+        Assert.StartsWith("negotiation_refused:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal("root", entry.UserPrincipalName);
+        Assert.Equal(0, gateway.SignInLog.Lost);
     }
 
     [Theory]
@@ -109,7 +142,7 @@ public sealed class ConnectionHandlerTests
         Assert.Equal(SecurityProtocol.RdsAad, confirm.Result!.Value.SelectedProtocol);
         await using var tls = new SslStream(stream, leaveInnerStreamOpen: true, (_, certificate, _, _) => certificate is not null);
         await tls.AuthenticateAsClientAsync("vm1.gatehouse.test");
-        var reached = await authenticator.Reached.WaitAsync(TimeSpan.FromSeconds(10));
+        var reached = await authenticator.Reached.WaitAsync(Until.Backstop);
         Assert.Equal(7u, reached.Preconnection!.Id);
         Assert.Equal("vm1-route", reached.Preconnection.Payload);
     }
@@ -131,8 +164,9 @@ public sealed class ConnectionHandlerTests
     [Fact]
     public async Task SilentClient_IsClosedAtTheNegotiationDeadline_AndReleasesItsSlot()
     {
-        await using var gateway = await GatewayHost.StartAsync(Options(o => o.NegotiationTimeout = TimeSpan.FromMilliseconds(300)), new RecordingAuthenticator(SignInMethods.WebAccount));
+        await using var gateway = await GatewayHost.StartAsync(Options(), new RecordingAuthenticator(SignInMethods.WebAccount));
         using var client = await ConnectAsync(gateway);
+        await gateway.Time.AdvanceWhenArmedAsync(NegotiationTimeout);
         Assert.Equal(0, await ReadToEndCountAsync(client.GetStream()));
         await WaitUntilAsync(() => gateway.Admission.Pending == 0);
     }
@@ -140,11 +174,12 @@ public sealed class ConnectionHandlerTests
     [Fact]
     public async Task ClientThatNeverStartsTls_IsClosedAtTheTlsDeadline()
     {
-        await using var gateway = await GatewayHost.StartAsync(Options(o => o.TlsHandshakeTimeout = TimeSpan.FromMilliseconds(300)), new RecordingAuthenticator(SignInMethods.WebAccount));
+        await using var gateway = await GatewayHost.StartAsync(Options(), new RecordingAuthenticator(SignInMethods.WebAccount));
         using var client = await ConnectAsync(gateway);
         var stream = client.GetStream();
         await stream.WriteAsync(AadRequest);
         await ReadConfirmAsync(stream);
+        await gateway.Time.AdvanceWhenArmedAsync(TlsHandshakeTimeout);
         Assert.Equal(0, await ReadToEndCountAsync(stream));
     }
 
@@ -203,10 +238,10 @@ public sealed class ConnectionHandlerTests
     private static async Task<ConnectionConfirm> ReadConfirmAsync(NetworkStream stream)
     {
         var header = new byte[4];
-        await stream.ReadExactlyAsync(header).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await stream.ReadExactlyAsync(header).AsTask().WaitAsync(Until.Backstop);
         var frame = new byte[(header[2] << 8) | header[3]];
         header.CopyTo(frame, 0);
-        await stream.ReadExactlyAsync(frame.AsMemory(4)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await stream.ReadExactlyAsync(frame.AsMemory(4)).AsTask().WaitAsync(Until.Backstop);
         Assert.True(ConnectionConfirm.TryParse(frame, out var confirm, out var error), error?.ToString());
         return confirm;
     }
@@ -219,7 +254,7 @@ public sealed class ConnectionHandlerTests
         try
         {
             int n;
-            while ((n = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10))) > 0)
+            while ((n = await stream.ReadAsync(buffer).AsTask().WaitAsync(Until.Backstop)) > 0)
             {
                 total += n;
             }
@@ -231,13 +266,5 @@ public sealed class ConnectionHandlerTests
         return total;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(10);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition) => Until.TrueAsync(condition, "the condition");
 }

@@ -14,16 +14,22 @@ using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Gateway.Tests.Pipeline;
 
-/// <summary>The connection handler on a real Kestrel listener on 127.0.0.1 with an OS-chosen port.</summary>
+/// <summary>
+/// The connection handler on a real Kestrel listener on 127.0.0.1 with an OS-chosen port. The gateway's clock is a
+/// <see cref="ManualTime"/> (unless a test registers another): no phase deadline fires because the machine is busy,
+/// only when a test moves the clock.
+/// </summary>
 internal sealed class GatewayHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly ClosedCounter _closed;
 
-    private GatewayHost(WebApplication app, int port, X509Certificate2 certificate)
+    private GatewayHost(WebApplication app, int port, X509Certificate2 certificate, ClosedCounter closed)
     {
         _app = app;
         Port = port;
         Certificate = certificate;
+        _closed = closed;
     }
 
     public int Port { get; }
@@ -37,6 +43,12 @@ internal sealed class GatewayHost : IAsyncDisposable
     public RecordingJournal Journal => _app.Services.GetRequiredService<RecordingJournal>();
 
     public SessionRegistry Sessions => _app.Services.GetRequiredService<SessionRegistry>();
+
+    /// <summary>The gateway's clock (the test moves it).</summary>
+    public ManualTime Time => _app.Services.GetRequiredService<TimeProvider>() as ManualTime ?? throw new InvalidOperationException("this gateway runs on another clock");
+
+    /// <summary>Connections whose closing Kestrel has signalled to the gateway (its ConnectionClosed token).</summary>
+    public int ClosedConnections => _closed.Count;
 
     public static Task<GatewayHost> StartAsync(GatewayOptions options, params IClientAuthenticator[] authenticators) =>
         StartAsync(options, services =>
@@ -55,7 +67,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
         builder.Services.AddSingleton(new PreauthAdmission(options.MaxPendingConnections, options.MaxPendingConnectionsPerAddress));
         builder.Services.AddSingleton(new GatewayCertificate(certificate));
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<TimeProvider>(new ManualTime());
         configure(builder.Services);
         builder.Services.TryAddSingleton<SessionRegistry>();
         builder.Services.TryAddSingleton<SessionOpener>();
@@ -64,12 +76,30 @@ internal sealed class GatewayHost : IAsyncDisposable
         builder.Services.TryAddSingleton<RecordingJournal>();
         builder.Services.TryAddSingleton<ISessionJournal>(sp => sp.GetRequiredService<RecordingJournal>());
 
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.UseConnectionHandler<RdpConnectionHandler>()));
+        var closed = new ClosedCounter();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l =>
+        {
+            l.Use(next => context =>
+            {
+                context.ConnectionClosed.Register(closed.Increment);
+                return next(context);
+            });
+            l.UseConnectionHandler<RdpConnectionHandler>();
+        }));
         var app = builder.Build();
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        return new GatewayHost(app, new Uri(address.Replace("[::]", "localhost", StringComparison.Ordinal)).Port, certificate);
+        return new GatewayHost(app, new Uri(address.Replace("[::]", "localhost", StringComparison.Ordinal)).Port, certificate, closed);
     }
+
+    /// <summary>
+    /// Waits (up to the backstop) until the gateway is done with every connection: none is before its sign-in's end,
+    /// and no session is open (the clients have left).
+    /// </summary>
+    public Task WaitIdleAsync() => Until.TrueAsync(() => Admission.Pending == 0 && Sessions.Count == 0, "the gateway is done with its connections");
+
+    /// <summary>Waits (up to 30 s) until <paramref name="count"/> connections have been closed on the gateway's side.</summary>
+    public Task WaitClosedAsync(int count) => Until.TrueAsync(() => ClosedConnections >= count, $"{count} connection(s) closed at the gateway");
 
     public async ValueTask DisposeAsync()
     {
@@ -85,6 +115,16 @@ internal sealed class GatewayHost : IAsyncDisposable
         using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
         return X509Certificate2.CreateFromPem(cert.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
     }
+}
+
+/// <summary>Counts connections whose ConnectionClosed fired.</summary>
+internal sealed class ClosedCounter
+{
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    public void Increment() => Interlocked.Increment(ref _count);
 }
 
 /// <summary>Records what reached the sign-in phase and answers with a marker line.</summary>
@@ -105,28 +145,53 @@ internal sealed class RecordingAuthenticator(SignInMethods method) : IClientAuth
     }
 }
 
-/// <summary>Keeps every sign-in log entry in memory.</summary>
+/// <summary>
+/// Keeps every sign-in log entry in memory. Like the store, it honours the token it is given: an entry handed over with
+/// a cancelled token is lost (and counted), so a caller that writes under the client's token is caught.
+/// </summary>
 internal sealed class RecordingSignInLog : IGatewaySignInLog
 {
     private readonly ConcurrentQueue<GatewaySignInEvent> _entries = new();
+    private int _lost;
 
     public IReadOnlyList<GatewaySignInEvent> Entries => [.. _entries];
 
-    public Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken)
-    {
-        _entries.Enqueue(signIn);
-        return Task.CompletedTask;
-    }
+    /// <summary>Entries that were handed over with a cancelled token and not written.</summary>
+    public int Lost => Volatile.Read(ref _lost);
 
-    /// <summary>Waits until <paramref name="count"/> entries are there (log writes follow the answer to the client).</summary>
-    public async Task<IReadOnlyList<GatewaySignInEvent>> WaitForAsync(int count, TimeSpan? timeout = null)
+    /// <summary>Holds every write until opened (a slow store); the token is looked at once the write goes on.</summary>
+    public Gate? Hold { get; set; }
+
+    public async Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
-        while (_entries.Count < count && DateTime.UtcNow < deadline)
+        if (Hold is { } hold)
         {
-            await Task.Delay(10);
+            await hold.PassAsync(CancellationToken.None);
         }
 
+        if (cancellationToken.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref _lost);
+            return;
+        }
+
+        _entries.Enqueue(signIn);
+    }
+
+    /// <summary>The entry written after those there now (null until it is).</summary>
+    public Func<GatewaySignInEvent?> Next()
+    {
+        var index = _entries.Count;
+        return () => _entries.Count > index ? Entries[index] : null;
+    }
+
+    /// <summary>
+    /// Waits (up to 30 s) until <paramref name="count"/> entries are there, for a client that cannot see the answer (it
+    /// left, or the gateway closed without one); an answered client finds its entry there already.
+    /// </summary>
+    public async Task<IReadOnlyList<GatewaySignInEvent>> WaitForAsync(int count)
+    {
+        await Until.TrueAsync(() => _entries.Count >= count, $"{count} sign-in log entries (there are {_entries.Count})");
         return Entries;
     }
 }
@@ -138,7 +203,7 @@ internal sealed class RecordingJournal : ISessionJournal
 
     public bool FailStart { get; set; }
 
-    /// <summary>The start record is cancelled (the client left while it was written).</summary>
+    /// <summary>The start record is cancelled while it is written (the decision's deadline passed).</summary>
     public bool CancelStart { get; set; }
 
     public IReadOnlyList<string> Events => [.. _events];

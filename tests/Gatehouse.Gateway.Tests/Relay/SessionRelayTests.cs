@@ -102,7 +102,7 @@ public sealed class SessionRelayTests
         var clientDrained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var backend = new ScriptedStream(backendScript, holdAtEnd: clientDrained.Task, backendDrained);
         var client = new ScriptedStream(clientScript, holdAtEnd: backendDrained.Task, clientDrained);
-        var outcome = await SessionRelay.RunAsync(client, backend, Settings, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+        var outcome = await SessionRelay.RunAsync(client, backend, Settings, CancellationToken.None).WaitAsync(Until.Backstop);
         return (client, backend, outcome);
     }
 
@@ -153,10 +153,10 @@ public sealed class SessionRelayTests
         {
             if (_position >= script.Length)
             {
+                // The relay asks for more only after it has forwarded everything it read: once both sides are drained,
+                // both directions are done, and the end of stream cuts nothing short (no waiting on the clock).
                 drained.TrySetResult();
                 await holdAtEnd.WaitAsync(cancellationToken);
-                await Task.Delay(50, cancellationToken);
-
                 return 0;
             }
 

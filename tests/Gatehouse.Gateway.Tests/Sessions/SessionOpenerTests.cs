@@ -12,7 +12,7 @@ namespace Gatehouse.Gateway.Tests.Sessions;
 
 public sealed class SessionOpenerTests
 {
-    /// <summary>A client that leaves while the start record is written leaves nothing open: no registry entry, the host leg closed, an end record.</summary>
+    /// <summary>A start cancelled while its record is written (the decision's deadline) leaves nothing open: no registry entry, the host leg closed, an end record.</summary>
     [Fact]
     public async Task AttachAsync_CancelledWhileTheStartRecordIsWritten_ClosesEverything_AndRethrows()
     {
@@ -37,7 +37,7 @@ public sealed class SessionOpenerTests
 
         Assert.Equal(0, registry.Count);
         Assert.True(hostSide.Disposed, "the host leg is closed");
-        Assert.Contains(journal.Events, e => e.StartsWith("end ", StringComparison.Ordinal) && e.Contains("client_closed", StringComparison.Ordinal));
+        Assert.Contains(journal.Events, e => e.StartsWith("end ", StringComparison.Ordinal) && e.Contains("start_cancelled", StringComparison.Ordinal));
     }
 
     private sealed class TrackingStream : MemoryStream

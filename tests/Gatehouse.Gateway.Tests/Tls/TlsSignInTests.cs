@@ -63,17 +63,19 @@ public sealed class TlsSignInTests
     {
         await using var host = TlsStubHost.Start();
         await using var gateway = await StartAsync(Directory(host));
-        var run = TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (gateway.Sessions.Count == 0 && DateTime.UtcNow < deadline)
+        LiveSession? session = null;
+        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions
         {
-            await Task.Delay(10);
-        }
-
-        var session = Assert.Single(gateway.Sessions.List());
+            WhileSignedIn = () =>
+            {
+                session = Assert.Single(gateway.Sessions.List());
+                return Task.CompletedTask;
+            },
+        });
+        Assert.False(outcome.Closed);
+        Assert.NotNull(session);
         Assert.Equal("tls", session.Protocol);
         Assert.Equal("vmuser", session.Grant.Credentials.UserName);
-        await run;
     }
 
     [Fact]
@@ -122,20 +124,13 @@ public sealed class TlsSignInTests
     public async Task UnauthenticatedHostLegs_AreCappedPerHost_AndReleasedWhenTheAttemptEnds()
     {
         await using var host = TlsStubHost.Start();
-        await using var gateway = await StartAsync(Directory(host), o =>
-        {
-            o.MaxUnauthenticatedHostLegsPerHost = 1;
-            o.ClientInfoTimeout = TimeSpan.FromSeconds(3);
-        });
+        await using var gateway = await StartAsync(Directory(host), o => o.MaxUnauthenticatedHostLegsPerHost = 1);
 
         // A client that never sends its Client Info holds the host's one unauthenticated leg…
-        var silent = TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { StopBeforeClientInfo = true });
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (host.Connections < 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the silent client's host leg did not open");
-            await Task.Delay(10);
-        }
+        var stopped = new TaskCompletionSource();
+        var silent = TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { StopBeforeClientInfo = true, Stopped = () => stopped.TrySetResult() });
+        await stopped.Task.WaitAsync(Until.Backstop);
+        Assert.Equal(1, host.Connections);
 
         // …so the next one is refused before any host leg is opened for it.
         var refused = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
@@ -145,6 +140,7 @@ public sealed class TlsSignInTests
         Assert.Equal(1, host.Connections);
 
         // Once the silent client is closed at its deadline, the leg is free again.
+        gateway.Time.Advance(ClientInfoTimeout);
         Assert.True((await silent).Closed);
         await GoodAsync(gateway, host);
     }
@@ -224,8 +220,14 @@ public sealed class TlsSignInTests
     public async Task SilentClient_IsClosedAtTheClientInfoDeadline_AndTheHostLegToo()
     {
         await using var host = TlsStubHost.Start();
-        await using var gateway = await StartAsync(Directory(host), o => o.ClientInfoTimeout = TimeSpan.FromSeconds(2));
-        var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { StopBeforeClientInfo = true });
+        await using var gateway = await StartAsync(Directory(host));
+        var stopped = new TaskCompletionSource();
+        var run = TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { StopBeforeClientInfo = true, Stopped = () => stopped.TrySetResult() });
+
+        // The client has joined its channel and says nothing more: the deadline (armed when the MCS phase began) passes.
+        await stopped.Task.WaitAsync(Until.Backstop);
+        gateway.Time.Advance(ClientInfoTimeout);
+        var outcome = await run;
         Assert.True(outcome.Closed);
         Assert.True(outcome.Refusal.Ultimatum);
         var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
@@ -311,6 +313,87 @@ public sealed class TlsSignInTests
         await GoodAsync(gateway, host);
     }
 
+    // Every connection that reaches a decision leaves exactly one sign-in log entry, written before the client (or the
+    // host, which answers it) hears the answer, whatever the client does next. The holds stand for the identity
+    // provider's password hashing at work when the client leaves.
+
+    [Fact]
+    public async Task RightPassword_ClientLeavesAsSoonAsItSentItsClientInfo_LeavesOneSuccessEntry_AndNoSession()
+    {
+        await using var host = TlsStubHost.Start();
+        var hold = new Gate();
+        var good = Directory(host);
+        var directory = new FakeNlaDirectory { HostLeg = good.HostLeg, Grant = good.Grant, HoldPasswordCheck = hold };
+        await using var gateway = await StartAsync(directory);
+        await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { LeaveAfterClientInfo = true });
+        await hold.Entered.WaitAsync(Until.Backstop);
+        await gateway.WaitClosedAsync(1);
+        hold.Open();
+
+        await gateway.WaitIdleAsync();
+        var entry = Assert.Single(gateway.SignInLog.Entries);
+        Assert.True(entry.Succeeded, entry.Reason);
+        Assert.Equal("alice@contoso.test", entry.UserPrincipalName);
+        Assert.Equal(["alice@contoso.test Correct-Horse-1"], directory.PasswordChecks);
+        Assert.Equal(0, gateway.SignInLog.Lost);
+        await Until.TrueAsync(() => gateway.Journal.Events.Count == 2, "the session's start and end records");
+        Assert.StartsWith($"end {entry.SessionId} ", gateway.Journal.Events[1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WrongPassword_ClientLeavesAsSoonAsItSentItsClientInfo_IsLogged_AndNothingReachesTheHost()
+    {
+        await using var host = TlsStubHost.Start();
+        var hold = new Gate();
+        var good = Directory(host);
+        await using var gateway = await StartAsync(new FakeNlaDirectory { HostLeg = good.HostLeg, Grant = good.Grant, HoldPasswordCheck = hold });
+        await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions { Password = "wrong", LeaveAfterClientInfo = true });
+        await hold.Entered.WaitAsync(Until.Backstop);
+        await gateway.WaitClosedAsync(1);
+        hold.Open();
+
+        await gateway.WaitIdleAsync();
+        var entry = Assert.Single(gateway.SignInLog.Entries);
+        Assert.False(entry.Succeeded);
+        Assert.StartsWith("bad_password:", entry.Reason, StringComparison.Ordinal);
+        Assert.Equal("alice@contoso.test", entry.UserPrincipalName);
+        Assert.True(await host.WaitClosedWithoutClientInfoAsync(1));
+        Assert.Empty(host.ClientInfos);
+    }
+
+    [Fact]
+    public async Task RacingClients_EveryConnectionThatReachedADecisionLeavesExactlyOneEntry_50Times()
+    {
+        const int Iterations = 50;
+        await using var host = TlsStubHost.Start();
+        await using var gateway = await StartAsync(Directory(host));
+        TlsClientOptions[] clients =
+        [
+            new() { LeaveAfterClientInfo = true },
+            new() { Password = "wrong", LeaveAfterClientInfo = true },
+            new() { User = "mallory@contoso.test", LeaveAfterClientInfo = true },
+            new(),
+        ];
+        for (var i = 0; i < Iterations; i++)
+        {
+            foreach (var options in clients)
+            {
+                await TlsTestClient.RunAsync(gateway.Port, options);
+            }
+
+            await gateway.WaitIdleAsync();
+            var entries = gateway.SignInLog.Entries;
+            Assert.True(entries.Count == (i + 1) * clients.Length, $"iteration {i}: {entries.Count} entries for {(i + 1) * clients.Length} connections: {string.Join(" | ", entries.Skip(i * clients.Length).Select(e => e.Reason))}");
+        }
+
+        var all = gateway.SignInLog.Entries;
+        Assert.Equal(all.Count, all.Select(e => e.ConnectionId).Distinct().Count());
+        Assert.Equal(2 * Iterations, all.Count(e => e.Succeeded));
+        Assert.Equal(Iterations, all.Count(e => e.Reason.StartsWith("bad_password:", StringComparison.Ordinal)));
+        Assert.Equal(Iterations, all.Count(e => e.Reason.StartsWith("unknown_user:", StringComparison.Ordinal)));
+        Assert.Equal(0, gateway.SignInLog.Lost);
+    }
+
     private static async Task<GatewaySignInEvent> RefusedThenGoodAsync(TlsClientOptions options, ErrorInfoCode? expected, Action<GatewayOptions>? change = null) =>
         (await RefusedThenGoodWithDirectoryAsync(options, expected, change)).Entry;
 
@@ -333,7 +416,9 @@ public sealed class TlsSignInTests
         Assert.Equal(expected is null ? null : ServerRefusal.StatusValidClient, license);
         Assert.Equal(expected, errorInfo);
         Assert.True(ultimatum);
-        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+
+        // The refusal was logged before the client got it: the entry is there without waiting.
+        var entry = Assert.Single(gateway.SignInLog.Entries);
         Assert.False(entry.Succeeded);
         Assert.Equal("tls", entry.Protocol);
         Assert.Equal(expected is { } code ? $"0x{(uint)code:X8}" : null, entry.Code);
@@ -348,7 +433,10 @@ public sealed class TlsSignInTests
         var before = gateway.SignInLog.Entries.Count;
         var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
         Assert.Equal(TlsTestClient.Capture("s2c-010-license-error.bin"), outcome.Frames[0]);
-        var entries = await gateway.SignInLog.WaitForAsync(before + 1);
+
+        // Logged before the host got the Client Info PDU it answered: the entry is there without waiting.
+        var entries = gateway.SignInLog.Entries;
+        Assert.Equal(before + 1, entries.Count);
         Assert.True(entries[^1].Succeeded, entries[^1].Reason);
         Assert.Equal("vmuser", host.ClientInfos[^1].Packet.UserName);
     }
@@ -370,9 +458,12 @@ public sealed class TlsSignInTests
         },
     };
 
+    /// <summary>The Client Info deadline of these tests (distinct from the other phases', so a test can move the clock past it alone).</summary>
+    private static readonly TimeSpan ClientInfoTimeout = TimeSpan.FromSeconds(30);
+
     private static Task<GatewayHost> StartAsync(FakeNlaDirectory directory, Action<GatewayOptions>? change = null)
     {
-        var options = new GatewayOptions { SignInMethods = SignInMethods.WebAccount | SignInMethods.Nla | SignInMethods.Tls, ClientInfoTimeout = TimeSpan.FromSeconds(10) };
+        var options = new GatewayOptions { SignInMethods = SignInMethods.WebAccount | SignInMethods.Nla | SignInMethods.Tls, ClientInfoTimeout = ClientInfoTimeout };
         change?.Invoke(options);
         return GatewayHost.StartAsync(options, services =>
         {

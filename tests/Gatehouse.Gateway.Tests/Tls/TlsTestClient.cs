@@ -26,6 +26,18 @@ internal sealed record TlsClientOptions
 
     /// <summary>Stops after the channel join and sends nothing more (the timeout case).</summary>
     public bool StopBeforeClientInfo { get; init; }
+
+    /// <summary>Called once the client has stopped (<see cref="StopBeforeClientInfo"/>): the test then moves the gateway's clock.</summary>
+    public Action? Stopped { get; init; }
+
+    /// <summary>Runs once the sign-in went through (the host's Demand Active came), while the connection is still open.</summary>
+    public Func<Task>? WhileSignedIn { get; init; }
+
+    /// <summary>Closes the connection right after sending the Client Info PDU, without reading anything.</summary>
+    public bool LeaveAfterClientInfo { get; init; }
+
+    /// <summary>Closing resets the connection (RST) instead of closing it (FIN).</summary>
+    public bool Abort { get; init; }
 }
 
 /// <summary>What came back after the Client Info PDU.</summary>
@@ -68,7 +80,7 @@ internal sealed record TlsClientOutcome(NegotiationResult? Negotiation, bool Mcs
 /// <summary>
 /// A TLS-security RDP client as FreeRDP 3 /sec:tls speaks it: its captured X.224 request and MCS phase
 /// (testdata/captures/freerdp3-xrdp-tls), then a Client Info PDU with the given name and password, then it reads what
-/// comes back until the connection closes or a second passes without data.
+/// comes back until the connection closes or the host's Demand Active arrives (the sign-in went through).
 /// </summary>
 internal static class TlsTestClient
 {
@@ -86,6 +98,11 @@ internal static class TlsTestClient
     public static async Task<TlsClientOutcome> RunAsync(int port, TlsClientOptions options)
     {
         using var tcp = new TcpClient();
+        if (options.Abort)
+        {
+            tcp.LingerState = new LingerOption(true, 0);
+        }
+
         await tcp.ConnectAsync(IPAddress.Loopback, port);
         var stream = tcp.GetStream();
         await stream.WriteAsync(Capture("c2s-000-x224-connection-request.bin"));
@@ -111,12 +128,23 @@ internal static class TlsTestClient
         Assert.NotNull(await ReadFrameAsync(tls));
         await tls.WriteAsync(Capture("c2s-004-mcs-channel-join-request.bin"));
         Assert.NotNull(await ReadFrameAsync(tls));
-        if (!options.StopBeforeClientInfo)
+        if (options.StopBeforeClientInfo)
+        {
+            options.Stopped?.Invoke();
+        }
+        else
         {
             await tls.WriteAsync(options.ClientInfo ?? ClientInfo(options.Domain, options.User, options.Password));
             await tls.FlushAsync();
+            if (options.LeaveAfterClientInfo)
+            {
+                return new TlsClientOutcome(result, true, [], false);
+            }
         }
 
+        // Until the gateway closes (a refusal ends with the ultimatum and the close) or the host's Demand Active comes
+        // through (a sign-in that went through); nothing here waits on the clock.
+        var demandActive = Capture("s2c-011-demand-active.bin");
         var frames = new List<byte[]>();
         var closed = false;
         while (true)
@@ -124,11 +152,7 @@ internal static class TlsTestClient
             byte[]? frame;
             try
             {
-                frame = await ReadFrameAsync(tls).WaitAsync(TimeSpan.FromSeconds(options.StopBeforeClientInfo ? 10 : 1));
-            }
-            catch (TimeoutException)
-            {
-                break;
+                frame = await ReadFrameAsync(tls).WaitAsync(Until.Backstop);
             }
             catch (IOException)
             {
@@ -143,6 +167,15 @@ internal static class TlsTestClient
             }
 
             frames.Add(frame);
+            if (frame.AsSpan().SequenceEqual(demandActive))
+            {
+                if (options.WhileSignedIn is { } whileSignedIn)
+                {
+                    await whileSignedIn();
+                }
+
+                break;
+            }
         }
 
         return new TlsClientOutcome(result, true, frames, closed);

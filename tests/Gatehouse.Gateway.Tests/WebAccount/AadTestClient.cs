@@ -63,7 +63,7 @@ internal sealed class AadTestClient : IAsyncDisposable
     {
         try
         {
-            return await _tls.ReadAsync(new byte[1]).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) == 0;
+            return await _tls.ReadAsync(new byte[1]).AsTask().WaitAsync(Until.Backstop) == 0;
         }
         catch (IOException)
         {
@@ -83,7 +83,7 @@ internal sealed class AadTestClient : IAsyncDisposable
         var one = new byte[1];
         while (true)
         {
-            var n = await _tls.ReadAsync(one).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            var n = await _tls.ReadAsync(one).AsTask().WaitAsync(Until.Backstop);
             Assert.True(n == 1, "the gateway closed before a whole RDS AAD message");
             bytes.Add(one[0]);
             if (one[0] == 0)

@@ -122,7 +122,10 @@ public sealed class AssertionValidatorTests
     {
         Assert.True(Enum.IsDefined(failure));
         _directory.CnfKid = Thumbprint(_key);
-        var options = new GatewayOptions();
+
+        // The assertion deadline runs on the same clock as the nonce: longer than the nonce's lifetime here, so a nonce
+        // can expire before the gateway stops waiting (the "nonce expired" case moves the clock by 6 minutes).
+        var options = new GatewayOptions { AssertionTimeout = TimeSpan.FromMinutes(10) };
         await using var gateway = await GatewayHost.StartAsync(options, services =>
         {
             services.AddSingleton<IWebAccountDirectory>(_directory);

@@ -86,6 +86,7 @@ public sealed class HostTests
     [InlineData("Gatehouse:Gateway:JwksUrl", "http://idp.example/keys", "is not an https URL")]
     [InlineData("Gatehouse:Gateway:ClientInfoTimeout", "00:10:00", "ClientInfoTimeout 00:10:00 is out of range")]
     [InlineData("Gatehouse:Gateway:MaxClientInfoBytes", "100", "MaxClientInfoBytes 100 is out of range")]
+    [InlineData("Gatehouse:Gateway:SignInDecisionTimeout", "00:00:01", "SignInDecisionTimeout 00:00:01 is out of range")]
     [InlineData("Gatehouse:Gateway:AssertionTimeout", "soon", "Invalid configuration in Gatehouse:Gateway")]
     public async Task Serve_BadConfiguration_FailsWithAnActionableMessage(string key, string value, string expected)
     {
