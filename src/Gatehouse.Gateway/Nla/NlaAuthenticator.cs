@@ -153,7 +153,8 @@ public sealed partial class NlaAuthenticator(
     /// </summary>
     private CredSspServer NewServer(Exchange x)
     {
-        var computer = (x.HostLabel ?? "GATEHOUSE").ToUpperInvariant();
+        // A server name with an empty first label (".example") has no computer name to offer; CredSspServer needs one.
+        var computer = (x.HostLabel is { Length: > 0 } label ? label : "GATEHOUSE").ToUpperInvariant();
         var dnsName = (x.Tls as SslStream)?.TargetHostName is { Length: > 0 } sni ? sni : computer;
         return new CredSspServer(
             new CredSspServerSettings(certificate.Certificate.PublicKey.EncodedKeyValue.RawData, computer, dnsName)
