@@ -5,6 +5,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
+using Gatehouse.Gateway.Diagnostics;
 using Gatehouse.Gateway.Negotiation;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.Transport;
@@ -327,36 +328,36 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     /// </summary>
     private CancellationTokenSource Deadline(TimeSpan timeout) => new(timeout, _time);
 
-    [LoggerMessage(1, LogLevel.Warning, "RDP connection {ConnectionId} from {Remote} refused before negotiation: {Refusal} (Gatehouse:Gateway:MaxPendingConnections / MaxPendingConnectionsPerAddress).")]
+    [LoggerMessage(EventIds.AdmissionRefused, LogLevel.Warning, "RDP connection {ConnectionId} from {Remote} refused before negotiation: {Refusal} (Gatehouse:Gateway:MaxPendingConnections / MaxPendingConnectionsPerAddress).")]
     private partial void LogAdmissionRefused(string connectionId, IPAddress remote, AdmissionRefusal refusal);
 
-    [LoggerMessage(2, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: negotiation refused with {FailureCode}: {Reason}")]
+    [LoggerMessage(EventIds.NegotiationRefused, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: negotiation refused with {FailureCode}: {Reason}")]
     private partial void LogNegotiationRefused(string connectionId, IPAddress remote, NegotiationFailureCode failureCode, string reason);
 
-    [LoggerMessage(3, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: {Phase} timed out after {Timeout}.")]
+    [LoggerMessage(EventIds.PhaseTimedOut, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: {Phase} timed out after {Timeout}.")]
     private partial void LogTimeout(string connectionId, IPAddress remote, string phase, TimeSpan timeout);
 
-    [LoggerMessage(4, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: malformed negotiation: {Reason}")]
+    [LoggerMessage(EventIds.MalformedNegotiation, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: malformed negotiation: {Reason}")]
     private partial void LogMalformed(string connectionId, IPAddress remote, string reason);
 
-    [LoggerMessage(5, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote}: {Protocol} established, sign-in method {Method}.")]
+    [LoggerMessage(EventIds.TlsEstablished, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote}: {Protocol} established, sign-in method {Method}.")]
     private partial void LogTlsEstablished(string connectionId, IPAddress remote, SslProtocols protocol, SignInMethods method);
 
-    [LoggerMessage(6, LogLevel.Error, "RDP connection {ConnectionId}: no authenticator is registered for {Method}; check Gatehouse:Gateway:SignInMethods.")]
+    [LoggerMessage(EventIds.NoAuthenticator, LogLevel.Error, "RDP connection {ConnectionId}: no authenticator is registered for {Method}; check Gatehouse:Gateway:SignInMethods.")]
     private partial void LogNoAuthenticator(string connectionId, SignInMethods method);
 
-    [LoggerMessage(7, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: {Method} sign-in failed: {Reason}")]
+    [LoggerMessage(EventIds.SignInFailed, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: {Method} sign-in failed: {Reason}")]
     private partial void LogSignInFailed(string connectionId, IPAddress remote, SignInMethods method, string reason);
 
-    [LoggerMessage(8, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote} closed by the client.")]
+    [LoggerMessage(EventIds.ClosedByClient, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote} closed by the client.")]
     private partial void LogClosedByClient(string connectionId, IPAddress remote);
 
-    [LoggerMessage(10, LogLevel.Debug, "RDP connection {ConnectionId}: preconnection PDU v{Version}, id {Id}.")]
+    [LoggerMessage(EventIds.PreconnectionPdu, LogLevel.Debug, "RDP connection {ConnectionId}: preconnection PDU v{Version}, id {Id}.")]
     private partial void LogPreconnection(string connectionId, uint version, uint id);
 
-    [LoggerMessage(11, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: the {Method} sign-in ended without a decision: {Reason}")]
+    [LoggerMessage(EventIds.SignInUnfinished, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: the {Method} sign-in ended without a decision: {Reason}")]
     private partial void LogUnfinished(string connectionId, IPAddress remote, SignInMethods method, string reason);
 
-    [LoggerMessage(9, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: transport error {Kind}: {Message}")]
+    [LoggerMessage(EventIds.TransportError, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: transport error {Kind}: {Message}")]
     private partial void LogTransportError(string connectionId, IPAddress remote, string kind, string message);
 }

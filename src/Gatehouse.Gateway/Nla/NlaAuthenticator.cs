@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Cryptography;
+using Gatehouse.Gateway.Diagnostics;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.Transport;
 using Gatehouse.Gateway.WebAccount;
@@ -34,7 +35,7 @@ public sealed partial class NlaAuthenticator(
     /// <summary>The protocol name in the sign-in log.</summary>
     public const string ProtocolName = "nla";
 
-    private const string Unavailable = "The remote computer can't be reached right now. Try again later or contact your system administrator.";
+    private const string Unavailable = SignInMessages.HostUnreachable;
 
     /// <inheritdoc />
     public SignInMethods Method => SignInMethods.Nla;
@@ -200,7 +201,7 @@ public sealed partial class NlaAuthenticator(
     {
         if (server.User!.AccountName is not { } upn)
         {
-            return server.Refuse(CredSspServerFailure.NotAWorkAccount, $"'{x.NtlmUser}' is not a work account name ({NlaUserName.EntraJoinedMessage})");
+            return server.Refuse(CredSspServerFailure.NotAWorkAccount, $"'{x.NtlmUser}' is not a work account name ({SignInMessages.NotAWorkAccount})");
         }
 
         x.Upn = upn;
@@ -227,11 +228,11 @@ public sealed partial class NlaAuthenticator(
     /// <summary>What the user is told of a refusal (the client shows it; the sign-in log keeps it).</summary>
     private static string? UserMessage(CredSspServerFailure failure) => failure switch
     {
-        CredSspServerFailure.NotAWorkAccount => NlaUserName.EntraJoinedMessage,
-        CredSspServerFailure.UnknownUser or CredSspServerFailure.NoNtHash or CredSspServerFailure.BadPassword => "Your credentials didn't work.",
-        CredSspServerFailure.LockedOut => "Your account is locked. Try again later.",
-        CredSspServerFailure.UserDisabled => "Your account has been disabled. Contact your administrator.",
-        CredSspServerFailure.PasswordChangeRequired => "You must change your password before signing in.",
+        CredSspServerFailure.NotAWorkAccount => SignInMessages.NotAWorkAccount,
+        CredSspServerFailure.UnknownUser or CredSspServerFailure.NoNtHash or CredSspServerFailure.BadPassword => SignInMessages.CredentialsDidNotWork,
+        CredSspServerFailure.LockedOut => SignInMessages.AccountLocked,
+        CredSspServerFailure.UserDisabled => SignInMessages.AccountDisabled,
+        CredSspServerFailure.PasswordChangeRequired => SignInMessages.MustChangePassword,
         _ => null,
     };
 
@@ -358,10 +359,10 @@ public sealed partial class NlaAuthenticator(
     private static GatewaySignInEvent Entry(Exchange x, bool succeeded, string reason, uint? code, string? userMessage) =>
         GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code is { } c ? $"0x{c:X8}" : null, userMessage, x.Fix, x.Account, x.Upn ?? x.NtlmUser, x.HostLabel, x.Decision);
 
-    [LoggerMessage(60, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with NLA to {Host} ({Decision}).")]
+    [LoggerMessage(EventIds.NlaSignedIn, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with NLA to {Host} ({Decision}).")]
     private partial void LogSignedIn(string connectionId, string upn, string host, string decision);
 
-    [LoggerMessage(61, LogLevel.Information, "RDP connection {ConnectionId}: NLA sign-in of {User} refused: {Reason}")]
+    [LoggerMessage(EventIds.NlaRefused, LogLevel.Information, "RDP connection {ConnectionId}: NLA sign-in of {User} refused: {Reason}")]
     private partial void LogRefused(string connectionId, string user, string reason);
 
     /// <summary>A TSRequest frame from the client, or why there is none.</summary>

@@ -9,7 +9,7 @@ namespace Gatehouse.Gateway.Nla;
 public static class NlaUserName
 {
     /// <summary>What the user is told when the name is not a work account.</summary>
-    public const string EntraJoinedMessage = "Remote machine is Microsoft Entra joined. If you are signing in to your work account, try using your work email address.";
+    public const string EntraJoinedMessage = SignInMessages.NotAWorkAccount;
 
     /// <summary>Longest name accepted (a UPN is at most 113 characters in Entra ID; leave room for the prefixes).</summary>
     public const int MaxLength = 256;

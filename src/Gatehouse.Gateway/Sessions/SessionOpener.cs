@@ -1,4 +1,5 @@
 using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Diagnostics;
 using Gatehouse.Gateway.Relay;
 using Gatehouse.Protocol.X224;
 using Microsoft.Extensions.Logging;
@@ -168,12 +169,12 @@ public sealed partial class SessionOpener(
         _ => "ended_by_gateway",
     };
 
-    [LoggerMessage(40, LogLevel.Error, "RDP connection {ConnectionId}: the session start record could not be written ({Kind}: {Message}); the session is refused.")]
+    [LoggerMessage(EventIds.SessionStartRecordFailed, LogLevel.Error, "RDP connection {ConnectionId}: the session start record could not be written ({Kind}: {Message}); the session is refused.")]
     private partial void LogStartRecordFailed(string connectionId, string kind, string message);
 
-    [LoggerMessage(41, LogLevel.Error, "Session {SessionId}: the end record could not be written ({Kind}: {Message}).")]
+    [LoggerMessage(EventIds.SessionEndRecordFailed, LogLevel.Error, "Session {SessionId}: the end record could not be written ({Kind}: {Message}).")]
     private partial void LogEndRecordFailed(Guid sessionId, string kind, string message);
 
-    [LoggerMessage(42, LogLevel.Information, "Session {SessionId} of {Upn} on {Host} ended: {Reason} ({BytesFromClient} bytes from the client, {BytesFromBackend} from the host).")]
+    [LoggerMessage(EventIds.SessionEnded, LogLevel.Information, "Session {SessionId} of {Upn} on {Host} ended: {Reason} ({BytesFromClient} bytes from the client, {BytesFromBackend} from the host).")]
     private partial void LogSessionEnded(Guid sessionId, string upn, string host, string reason, long bytesFromClient, long bytesFromBackend);
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Diagnostics;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.WebAccount;
@@ -45,13 +46,13 @@ public sealed partial class TlsAuthenticator(
     public const int MaxConnectionSequencePdus = 40;
 
     /// <summary>What the user is told when the client named no host, or an IP address.</summary>
-    public const string UseHostNameMessage = "IP address can't be used with this sign-in; connect with the host name.";
+    public const string UseHostNameMessage = SignInMessages.UseHostName;
 
-    private const string CredentialsMessage = "Your credentials didn't work.";
+    private const string CredentialsMessage = SignInMessages.CredentialsDidNotWork;
 
     // Host legs opened for clients that have not proven a password yet, per host id.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, int> _unauthenticatedLegs = new();
-    private const string UnreachableMessage = "The remote computer can't be reached right now. Try again later or contact your system administrator.";
+    private const string UnreachableMessage = SignInMessages.HostUnreachable;
 
     /// <inheritdoc />
     public SignInMethods Method => SignInMethods.Tls;
@@ -180,7 +181,7 @@ public sealed partial class TlsAuthenticator(
             password = pdu.Packet.Password;
             if (!NlaUserName.TryResolve(domain, user, out upn))
             {
-                return await RefuseAsync(x, $"not_a_work_account: '{x.ClientUser}' is not a work account name ({NlaUserName.EntraJoinedMessage})", ErrorInfoCode.ServerDeniedConnection, cancellationToken, NlaUserName.EntraJoinedMessage).ConfigureAwait(false);
+                return await RefuseAsync(x, $"not_a_work_account: '{x.ClientUser}' is not a work account name ({SignInMessages.NotAWorkAccount})", ErrorInfoCode.ServerDeniedConnection, cancellationToken, SignInMessages.NotAWorkAccount).ConfigureAwait(false);
             }
 
             x.Upn = upn;
@@ -418,9 +419,9 @@ public sealed partial class TlsAuthenticator(
 
     private static (string Reason, string Message) Describe(NlaAccountCheck check) => check switch
     {
-        NlaAccountCheck.Disabled => ("user_disabled: the account is disabled", "Your account has been disabled. Contact your administrator."),
-        NlaAccountCheck.MustChangePassword => ("password_change_required: the password is temporary; change it on the identity provider's sign-in page first", "You must change your password before signing in."),
-        NlaAccountCheck.LockedOut => ("locked_out: smart lockout holds the account", "Your account is locked. Try again later."),
+        NlaAccountCheck.Disabled => ("user_disabled: the account is disabled", SignInMessages.AccountDisabled),
+        NlaAccountCheck.MustChangePassword => ("password_change_required: the password is temporary; change it on the identity provider's sign-in page first", SignInMessages.MustChangePassword),
+        NlaAccountCheck.LockedOut => ("locked_out: smart lockout holds the account", SignInMessages.AccountLocked),
         _ => ("bad_password: the password in the Client Info PDU is wrong", CredentialsMessage),
     };
 
@@ -500,13 +501,13 @@ public sealed partial class TlsAuthenticator(
     private static GatewaySignInEvent Entry(Attempt x, bool succeeded, string reason, string? code, string? userMessage) =>
         GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code, userMessage, x.Fix, x.Account, x.Upn ?? x.ClientUser, x.Leg?.HostName ?? x.HostLabel, x.Decision);
 
-    [LoggerMessage(70, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with TLS (password in the Client Info PDU) to {Host} ({Decision}).")]
+    [LoggerMessage(EventIds.TlsSignedIn, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with TLS (password in the Client Info PDU) to {Host} ({Decision}).")]
     private partial void LogSignedIn(string connectionId, string upn, string host, string decision);
 
-    [LoggerMessage(71, LogLevel.Information, "RDP connection {ConnectionId}: TLS sign-in of {User} refused: {Reason}")]
+    [LoggerMessage(EventIds.TlsRefused, LogLevel.Information, "RDP connection {ConnectionId}: TLS sign-in of {User} refused: {Reason}")]
     private partial void LogRefused(string connectionId, string user, string reason);
 
-    [LoggerMessage(72, LogLevel.Debug, "RDP connection {ConnectionId}: the client did not announce RNS_UD_CS_SUPPORT_ERRINFO_PDU; it gets the Set Error Info PDU anyway (FreeRDP reads it).")]
+    [LoggerMessage(EventIds.TlsErrorInfoUnannounced, LogLevel.Debug, "RDP connection {ConnectionId}: the client did not announce RNS_UD_CS_SUPPORT_ERRINFO_PDU; it gets the Set Error Info PDU anyway (FreeRDP reads it).")]
     private partial void LogErrorInfoUnannounced(string connectionId);
 
     /// <summary>One connection's TLS sign-in state.</summary>

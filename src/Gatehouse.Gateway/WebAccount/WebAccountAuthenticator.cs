@@ -1,4 +1,5 @@
 using System.Buffers;
+using Gatehouse.Gateway.Diagnostics;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Protocol.RdsAad;
 using Microsoft.Extensions.Logging;
@@ -63,7 +64,7 @@ public sealed partial class WebAccountAuthenticator(
     /// <summary>The protocol name in the sign-in log.</summary>
     public const string ProtocolName = "web_account";
 
-    private const string Unavailable = "The remote computer can't be reached right now. Try again later or contact your system administrator.";
+    private const string Unavailable = SignInMessages.HostUnreachable;
 
     /// <inheritdoc />
     public SignInMethods Method => SignInMethods.WebAccount;
@@ -144,7 +145,7 @@ public sealed partial class WebAccountAuthenticator(
         var verdict = await validator.ValidateAsync(request, nonce, cancellationToken).ConfigureAwait(false);
         if (!verdict.Accepted)
         {
-            return new SignInFacts(false, $"{ReasonCode(verdict.Failure)}: {verdict.Reason}", verdict.ResultCode) { Verdict = verdict, UserMessage = "Your credentials didn't work." };
+            return new SignInFacts(false, $"{ReasonCode(verdict.Failure)}: {verdict.Reason}", verdict.ResultCode) { Verdict = verdict, UserMessage = SignInMessages.CredentialsDidNotWork };
         }
 
         var decision = await authorizer.AuthorizeAsync(connection, verdict, cancellationToken).ConfigureAwait(false);
@@ -290,6 +291,6 @@ public sealed partial class WebAccountAuthenticator(
         await tls.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    [LoggerMessage(20, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with a web account to {Host} ({Decision}).")]
+    [LoggerMessage(EventIds.WebAccountSignedIn, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with a web account to {Host} ({Decision}).")]
     private partial void LogSignedIn(string connectionId, string upn, string host, string decision);
 }

@@ -254,15 +254,15 @@ internal sealed record ServerCertificate(System.Security.Cryptography.X509Certif
 /// <summary>Startup log messages (source-generated, no secrets).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Information, "Generated a self-signed HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
+    [LoggerMessage(ServerEventIds.CertificateGenerated, LogLevel.Information, "Generated a self-signed HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateGenerated(ILogger logger, string path, string thumbprint);
 
-    [LoggerMessage(2, LogLevel.Information, "Using the HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
+    [LoggerMessage(ServerEventIds.CertificateReused, LogLevel.Information, "Using the HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateReused(ILogger logger, string path, string thumbprint);
 
-    [LoggerMessage(4, LogLevel.Information, "RDP gateway listening on {EndPoint}, sign-in methods {Methods} (web account: xfreerdp3 /sec:aad /azure:ad:{PublicName}). Kestrel lists it as http:// because the RDP listener runs its own TLS.")]
+    [LoggerMessage(ServerEventIds.RdpListening, LogLevel.Information, "RDP gateway listening on {EndPoint}, sign-in methods {Methods} (web account: xfreerdp3 /sec:aad /azure:ad:{PublicName}). Kestrel lists it as http:// because the RDP listener runs its own TLS.")]
     public static partial void RdpListening(ILogger logger, string endPoint, string methods, string publicName);
 
-    [LoggerMessage(3, LogLevel.Information, "Using the configured HTTPS certificate {Path} (SHA-1 thumbprint {Thumbprint}).")]
+    [LoggerMessage(ServerEventIds.CertificateConfigured, LogLevel.Information, "Using the configured HTTPS certificate {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateConfigured(ILogger logger, string path, string thumbprint);
 }

@@ -97,18 +97,18 @@ internal sealed record DataDirectoryModes(IReadOnlyList<ModeChange> Changes);
 /// <summary>Key ring and data directory messages (fingerprints and paths only, never a key).</summary>
 internal static partial class KeyRingLog
 {
-    [LoggerMessage(30, LogLevel.Warning, "Created the key-encryption key file {Path} (fingerprint {Fingerprint}). Back it up apart from the database: the stored host passwords, TOTP secrets and signing key cannot be read without it. Every node that shares this store needs the same file.")]
+    [LoggerMessage(ServerEventIds.KeyFileCreated, LogLevel.Warning, "Created the key-encryption key file {Path} (fingerprint {Fingerprint}). Back it up apart from the database: the stored host passwords, TOTP secrets and signing key cannot be read without it. Every node that shares this store needs the same file.")]
     public static partial void KeyFileCreated(ILogger logger, string path, string fingerprint);
 
-    [LoggerMessage(31, LogLevel.Warning, "Encrypted {Count} Data Protection key(s) with the key-encryption key {Fingerprint}: they were stored unencrypted (or under an older key-encryption key). Backups made before now still hold them that way.")]
+    [LoggerMessage(ServerEventIds.KeyRingReencrypted, LogLevel.Warning, "Encrypted {Count} Data Protection key(s) with the key-encryption key {Fingerprint}: they were stored unencrypted (or under an older key-encryption key). Backups made before now still hold them that way.")]
     public static partial void Reencrypted(ILogger logger, int count, string fingerprint);
 
-    [LoggerMessage(32, LogLevel.Information, "Data Protection key ring: {Count} key(s), encrypted with the key-encryption key {Fingerprint} from {Source}.")]
+    [LoggerMessage(ServerEventIds.KeyRingOpened, LogLevel.Information, "Data Protection key ring: {Count} key(s), encrypted with the key-encryption key {Fingerprint} from {Source}.")]
     public static partial void Opened(ILogger logger, int count, string fingerprint, string source);
 
-    [LoggerMessage(33, LogLevel.Warning, "{Path} was readable by other users (mode {Before}); it is now private to this account (mode {After}).")]
+    [LoggerMessage(ServerEventIds.KeyFileMadePrivate, LogLevel.Warning, "{Path} was readable by other users (mode {Before}); it is now private to this account (mode {After}).")]
     public static partial void MadePrivate(ILogger logger, string path, string before, string after);
 
-    [LoggerMessage(34, LogLevel.Warning, "{Path} is readable by other users (mode {Mode}) and could not be made private ({Error}): as its owner, run chmod go= on it.")]
+    [LoggerMessage(ServerEventIds.KeyFileNotPrivate, LogLevel.Warning, "{Path} is readable by other users (mode {Mode}) and could not be made private ({Error}): as its owner, run chmod go= on it.")]
     public static partial void NotPrivate(ILogger logger, string path, string mode, string error);
 }

@@ -1,3 +1,4 @@
+using Gatehouse.Hosting;
 using Gatehouse.Identity;
 
 namespace Gatehouse.Idp;
@@ -56,9 +57,9 @@ internal sealed partial class IdpPurgeService(IServiceScopeFactory scopes, TimeP
         }
     }
 
-    [LoggerMessage(80, LogLevel.Debug, "Purged {Count} expired codes, tokens and revocation entries.")]
+    [LoggerMessage(ServerEventIds.Purged, LogLevel.Debug, "Purged {Count} expired codes, tokens and revocation entries.")]
     private partial void LogPurged(int count);
 
-    [LoggerMessage(81, LogLevel.Warning, "The purge of expired codes and tokens failed ({Kind}: {Message}); it runs again in 10 minutes.")]
+    [LoggerMessage(ServerEventIds.PurgeFailed, LogLevel.Warning, "The purge of expired codes and tokens failed ({Kind}: {Message}); it runs again in 10 minutes.")]
     private partial void LogPurgeFailed(string kind, string message);
 }

@@ -1,3 +1,4 @@
+using Gatehouse.Hosting;
 using Gatehouse.Identity;
 
 namespace Gatehouse.Idp;
@@ -31,6 +32,6 @@ internal sealed partial class IdpSignInLog(IServiceScopeFactory scopes, ILogger<
         }
     }
 
-    [LoggerMessage(70, LogLevel.Error, "Sign-in {CorrelationId}: the sign-in log entry could not be written ({Kind}: {Message}); the attempt: {Upn} {Result} {Code} {Reason}.")]
+    [LoggerMessage(ServerEventIds.SignInLogWriteFailed, LogLevel.Error, "Sign-in {CorrelationId}: the sign-in log entry could not be written ({Kind}: {Message}); the attempt: {Upn} {Result} {Code} {Reason}.")]
     private partial void LogWriteFailed(string correlationId, string? upn, string result, string? code, string reason, string kind, string message);
 }

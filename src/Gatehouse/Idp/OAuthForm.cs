@@ -1,3 +1,4 @@
+using Gatehouse.Hosting;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
 
@@ -75,10 +76,10 @@ internal static partial class OAuthForm
     private static ILogger Logger(HttpContext context) =>
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(LogCategory);
 
-    [LoggerMessage(90, LogLevel.Information, "Refused a request to {Path} from {Address}: its form could not be read (a NUL or other character not allowed, or too many or too long fields); answered 400 invalid_request.")]
+    [LoggerMessage(ServerEventIds.FormRefused, LogLevel.Information, "Refused a request to {Path} from {Address}: its form could not be read (a NUL or other character not allowed, or too many or too long fields); answered 400 invalid_request.")]
     private static partial void RefusedForm(ILogger logger, string path, string address);
 
-    [LoggerMessage(91, LogLevel.Information, "Refused a request to {Path} from {Address}: its body is larger than the {Limit} bytes allowed (Gatehouse:Limits:MaxRequestBodyBytes); answered 413.")]
+    [LoggerMessage(ServerEventIds.BodyTooLarge, LogLevel.Information, "Refused a request to {Path} from {Address}: its body is larger than the {Limit} bytes allowed (Gatehouse:Limits:MaxRequestBodyBytes); answered 413.")]
     private static partial void RefusedTooLarge(ILogger logger, string path, string address, long? limit);
 }
 

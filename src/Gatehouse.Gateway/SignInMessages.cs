@@ -1,0 +1,31 @@
+namespace Gatehouse.Gateway;
+
+/// <summary>
+/// The sentences a user sees when a gateway sign-in fails (the sign-in log's user message, and what the client is
+/// told). They are product surface: the seeds' words, kept here once so every sign-in method says the same thing.
+/// The refusals of access decisions (no role on the host, a policy that needs another sign-in method) come with their
+/// own sentence from Gatehouse.Access (<c>Rbac.NoAccessMessage</c>, <c>ConditionalAccessEvaluator.MethodNotAllowedMessage</c>).
+/// </summary>
+public static class SignInMessages
+{
+    /// <summary>A wrong password, an unknown user, a token or proof that did not verify.</summary>
+    public const string CredentialsDidNotWork = "Your credentials didn't work.";
+
+    /// <summary>The host could not be reached, or the gateway could not sign in to it.</summary>
+    public const string HostUnreachable = "The remote computer can't be reached right now. Try again later or contact your system administrator.";
+
+    /// <summary>Smart lockout holds the account.</summary>
+    public const string AccountLocked = "Your account is locked. Try again later.";
+
+    /// <summary>The account is disabled.</summary>
+    public const string AccountDisabled = "Your account has been disabled. Contact your administrator.";
+
+    /// <summary>The password is temporary and must be changed on the identity provider's sign-in page first.</summary>
+    public const string MustChangePassword = "You must change your password before signing in.";
+
+    /// <summary>The name typed is not a work account (<c>DOMAIN\user</c>, a bare name): the sentence Windows shows.</summary>
+    public const string NotAWorkAccount = "Remote machine is Microsoft Entra joined. If you are signing in to your work account, try using your work email address.";
+
+    /// <summary>The client named no host, or an IP address, so the host cannot be identified.</summary>
+    public const string UseHostName = "IP address can't be used with this sign-in; connect with the host name.";
+}

@@ -1,0 +1,28 @@
+namespace Gatehouse.Hosting;
+
+/// <summary>
+/// The logging event ids of the executable, one per <c>[LoggerMessage]</c>, in ranges that do not meet the gateway
+/// library's (1xx-6xx, <c>Gatehouse.Gateway.Diagnostics.EventIds</c>): 10xx hosting, 11xx identity provider.
+/// The gateway's host side (<c>src/Gatehouse/Gateway/</c>) still writes its ids inline (50, 60-62, 70-71, 90); they
+/// are unique across the product and belong in a 12xx range when those files settle.
+/// </summary>
+internal static class ServerEventIds
+{
+    // 10xx: hosting (HTTPS certificate, listeners, the Data Protection key ring).
+    public const int CertificateGenerated = 1001;
+    public const int CertificateReused = 1002;
+    public const int CertificateConfigured = 1003;
+    public const int RdpListening = 1004;
+    public const int KeyFileCreated = 1011;
+    public const int KeyRingReencrypted = 1012;
+    public const int KeyRingOpened = 1013;
+    public const int KeyFileMadePrivate = 1014;
+    public const int KeyFileNotPrivate = 1015;
+
+    // 11xx: identity provider (sign-in log, purge, form reading).
+    public const int SignInLogWriteFailed = 1101;
+    public const int Purged = 1111;
+    public const int PurgeFailed = 1112;
+    public const int FormRefused = 1121;
+    public const int BodyTooLarge = 1122;
+}
