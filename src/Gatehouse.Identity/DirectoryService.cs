@@ -427,24 +427,40 @@ public sealed class DirectoryService
         db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, cancellationToken);
 
     /// <summary>Finds a host of the tenant by name or alias (case-insensitive); IP-looking labels find nothing.</summary>
-    public async Task<Host?> FindHostByLabelAsync(Guid tenantId, string label, CancellationToken cancellationToken = default)
+    public Task<Host?> FindHostByLabelAsync(Guid tenantId, string label, CancellationToken cancellationToken = default) =>
+        FindHostByLabelInAsync(tenantId, label, cancellationToken);
+
+    /// <summary>
+    /// Finds a host by name or alias in whichever tenant registered it (names and aliases are unique across tenants);
+    /// only for lookups made before any tenant is known (the gateway's web-account assertion names its host before
+    /// its token is read, the TLS sign-in opens its host leg before the user is known). What follows checks the host
+    /// against the tenant with <see cref="FindHostByLabelAsync(Guid, string, CancellationToken)"/>.
+    /// </summary>
+    public Task<Host?> FindHostByLabelInAnyTenantAsync(string label, CancellationToken cancellationToken = default) =>
+        FindHostByLabelInAsync(null, label, cancellationToken);
+
+    /// <summary>The name of a host group, or null when it is gone.</summary>
+    public Task<string?> FindHostGroupNameAsync(Guid hostGroupId, CancellationToken cancellationToken = default) =>
+        db.HostGroups.AsNoTracking().Where(g => g.Id == hostGroupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken);
+
+    /// <summary>The host a label names, in <paramref name="tenantId"/> (or any tenant when null).</summary>
+    private async Task<Host?> FindHostByLabelInAsync(Guid? tenantId, string label, CancellationToken cancellationToken)
     {
         if (!RdpScope.TryValidateLabel(label, out var name, out _))
         {
             return null;
         }
 
-        var host = await db.Hosts.AsNoTracking().Include(h => h.Aliases)
-            .FirstOrDefaultAsync(h => h.TenantId == tenantId && h.Name == name, cancellationToken).ConfigureAwait(false);
+        var hosts = db.Hosts.AsNoTracking().Include(h => h.Aliases);
+        var inTenant = tenantId is { } id ? hosts.Where(h => h.TenantId == id) : hosts;
+        var host = await inTenant.FirstOrDefaultAsync(h => h.Name == name, cancellationToken).ConfigureAwait(false);
         if (host is not null)
         {
             return host;
         }
 
         var alias = await db.HostAliases.AsNoTracking().FirstOrDefaultAsync(a => a.Name == name, cancellationToken).ConfigureAwait(false);
-        return alias is null
-            ? null
-            : await db.Hosts.AsNoTracking().Include(h => h.Aliases).FirstOrDefaultAsync(h => h.Id == alias.HostId && h.TenantId == tenantId, cancellationToken).ConfigureAwait(false);
+        return alias is null ? null : await inTenant.FirstOrDefaultAsync(h => h.Id == alias.HostId, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

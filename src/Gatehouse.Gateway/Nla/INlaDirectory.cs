@@ -41,7 +41,7 @@ public sealed record HostLegLookup(PasswordHostLeg? Leg, string Reason, string? 
 }
 
 /// <summary>
-/// The NLA sign-in's view of the directory and the access engine (the executable implements it over the store, as
+/// The NLA sign-in's view of the directory and the access engine (Gatehouse.Identity implements it over its services, as
 /// <see cref="IWebAccountDirectory"/>): the user and NT hash, the lockout-aware password checks, and authorisation.
 /// </summary>
 public interface INlaDirectory

@@ -3,6 +3,7 @@ using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.WebAccount;
+using Gatehouse.Identity.Gateway;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 

@@ -3,6 +3,7 @@ using Gatehouse.Gateway;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Identity;
+using Gatehouse.Identity.Gateway;
 using Gatehouse.Protocol.X224;
 using Gatehouse.Server.Tests.Support;
 using Gatehouse.Storage;

@@ -270,7 +270,7 @@ internal sealed partial class AdminOperations
         var target = TargetOf(host) with
         {
             CertificatePin = host.CertificatePin,
-            FirstUse = host.CertificatePin is null ? new Gatehouse.Gateway.DirectoryHostKeyFirstUse(Directory, host, "host test") : null,
+            FirstUse = host.CertificatePin is null ? new Gatehouse.Identity.Gateway.DirectoryHostKeyFirstUse(Directory, host, "host test") : null,
         };
         var result = await BackendConnector.ConnectAsync(target, timeout, cancellationToken).ConfigureAwait(false);
         switch (result.Failure)
@@ -458,7 +458,7 @@ internal sealed partial class AdminOperations
     /// </summary>
     private async Task<string> TrustFirstKeyAsync(Host host, string pinnedBy, CancellationToken cancellationToken)
     {
-        var target = TargetOf(host) with { FirstUse = new Gatehouse.Gateway.DirectoryHostKeyFirstUse(Directory, host, pinnedBy) };
+        var target = TargetOf(host) with { FirstUse = new Gatehouse.Identity.Gateway.DirectoryHostKeyFirstUse(Directory, host, pinnedBy) };
         var result = await BackendConnector.ConnectAsync(target, FirstKeyTimeout, cancellationToken).ConfigureAwait(false);
         if (result.Connection is { } connection)
         {
@@ -492,8 +492,7 @@ internal sealed partial class AdminOperations
         _ => throw AdminProblemException.BadRequest($"The backend security '{text}' is not tls or nla."),
     };
 
-    internal static string FormatBackend(string host, int port) =>
-        host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port.ToString(CultureInfo.InvariantCulture)}" : $"{host}:{port.ToString(CultureInfo.InvariantCulture)}";
+    internal static string FormatBackend(string host, int port) => Gatehouse.Identity.Gateway.HostKeyTrust.FormatBackend(host, port);
 
     private static void RequirePasswordsForNewBackend(Host host, UpdateHostRequest request)
     {

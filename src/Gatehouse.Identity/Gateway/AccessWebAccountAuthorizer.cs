@@ -1,21 +1,23 @@
 using Gatehouse.Access;
+using Gatehouse.Gateway;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Relay;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.WebAccount;
-using Gatehouse.Identity;
 using Gatehouse.Protocol.RdsAad;
 using Gatehouse.Protocol.X224;
+using Microsoft.Extensions.DependencyInjection;
 
-namespace Gatehouse.Gateway;
+namespace Gatehouse.Identity.Gateway;
 
 /// <summary>
 /// Authorises a web-account sign-in with the one access call (<see cref="AccessService.AuthorizeSignInAsync"/>:
 /// user state, role assignment, Conditional Access, mapped account) and turns the answer into the RDS AAD result
 /// code and the session grant.
 /// </summary>
-internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes, HostKeyTrust hostKeys) : IWebAccountAuthorizer
+public sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes, HostKeyTrust hostKeys) : IWebAccountAuthorizer
 {
+    /// <inheritdoc/>
     public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, AssertionVerdict verdict, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -39,7 +41,7 @@ internal sealed class AccessWebAccountAuthorizer(IServiceScopeFactory scopes, Ho
     }
 
     /// <summary>Maps an access decision to the RDS AAD answer (and the grant when allowed, its host leg pinned to the host's key).</summary>
-    internal static WebAccountAuthorization ToAuthorization(AccessDecision decision, Guid tenantId, IReadOnlyList<string> methods, DateTimeOffset authenticatedAt, HostKeyTrust hostKeys)
+    public static WebAccountAuthorization ToAuthorization(AccessDecision decision, Guid tenantId, IReadOnlyList<string> methods, DateTimeOffset authenticatedAt, HostKeyTrust hostKeys)
     {
         ArgumentNullException.ThrowIfNull(hostKeys);
         var code = decision.Refusal switch

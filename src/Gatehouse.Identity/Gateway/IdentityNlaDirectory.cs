@@ -1,22 +1,24 @@
 using System.Net;
 using Gatehouse.Access;
+using Gatehouse.Gateway;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.WebAccount;
-using Gatehouse.Identity;
 using Gatehouse.Protocol.CredSsp;
 using Gatehouse.Protocol.RdsAad;
 using Gatehouse.Protocol.X224;
-using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
-namespace Gatehouse.Gateway;
+namespace Gatehouse.Identity.Gateway;
 
 /// <summary>
 /// NLA's view of the identity provider, in process: users and their NT hashes (decrypted only here), the password
-/// checks with smart lockout, and the one access call with amr <c>pwd</c>, mapped to NTSTATUS.
+/// checks with smart lockout, and the one access call with amr <c>pwd</c>, mapped to NTSTATUS. The host label of an
+/// authorisation resolves in the user's tenant only.
 /// </summary>
-internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAccountDirectory hosts, TimeProvider time, HostKeyTrust hostKeys) : INlaDirectory
+public sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, TimeProvider time, HostKeyTrust hostKeys) : INlaDirectory
 {
+    /// <inheritdoc/>
     public async Task<NlaAccount?> FindAccountAsync(string userPrincipalName, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
@@ -25,6 +27,7 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
         return user is null ? null : new NlaAccount(user.Id, user.TenantId, user.UserPrincipalName, directory.RevealNtHash(user));
     }
 
+    /// <inheritdoc/>
     public async Task<NlaAccountCheck> CheckStateAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(account);
@@ -44,6 +47,7 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
         return locked is not null ? NlaAccountCheck.LockedOut : user.MustChangePassword ? NlaAccountCheck.MustChangePassword : NlaAccountCheck.Ok;
     }
 
+    /// <inheritdoc/>
     public async Task<NlaAccountCheck> RecordWrongProofAsync(NlaAccount account, IPAddress client, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(account);
@@ -58,6 +62,7 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
         return check.Result == PasswordCheckResult.Locked ? NlaAccountCheck.LockedOut : NlaAccountCheck.LogonFailure;
     }
 
+    /// <inheritdoc/>
     public async Task CheckUnknownUserPasswordAsync(string password, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(password);
@@ -68,6 +73,7 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
         await Task.Run(() => signIn.CheckUnknownUser(password), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <inheritdoc/>
     public async Task<NlaAccountCheck> CheckPasswordAsync(NlaAccount account, string password, IPAddress client, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(account);
@@ -89,11 +95,16 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
         };
     }
 
+    /// <inheritdoc/>
     public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(account);
-        var host = hostLabel.Length == 0 ? null : await hosts.FindHostAsync(hostLabel, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(hostLabel);
+        await using var scope = scopes.CreateAsyncScope();
+        var host = hostLabel.Length == 0
+            ? null
+            : await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindHostByLabelAsync(account.TenantId, hostLabel, cancellationToken).ConfigureAwait(false);
         if (host is null)
         {
             return new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), hostLabel.Length == 0
@@ -108,7 +119,6 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
 
         var now = time.GetUtcNow();
         IReadOnlyList<string> methods = ["pwd"];
-        await using var scope = scopes.CreateAsyncScope();
         var decision = await scope.ServiceProvider.GetRequiredService<AccessService>().AuthorizeSignInAsync(
             new AccessRequest
             {
@@ -124,21 +134,20 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
         return mapped with { ResultCode = unchecked((int)ToNtStatus(decision.Refusal, mapped.ResultCode)) };
     }
 
+    /// <inheritdoc/>
     public async Task<HostLegLookup> FindHostLegAsync(string hostLabel, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(hostLabel);
-        var registered = hostLabel.Length == 0 ? null : await hosts.FindHostAsync(hostLabel, cancellationToken).ConfigureAwait(false);
-        if (registered is null)
-        {
-            return new HostLegLookup(null, $"unknown_host: no host or alias '{hostLabel}' is registered", "Connect with the registered host name ('gatehouse host list').");
-        }
-
         await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<Gatehouse.Storage.GatehouseDbContext>();
-        var host = await db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == registered.Id, cancellationToken).ConfigureAwait(false);
+
+        // No user is known yet: the label resolves in any tenant, and AuthorizeAsync resolves it again in the user's
+        // tenant (TlsAuthenticator refuses a grant for another host than this leg's).
+        var host = hostLabel.Length == 0
+            ? null
+            : await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindHostByLabelInAnyTenantAsync(hostLabel, cancellationToken).ConfigureAwait(false);
         if (host is null)
         {
-            return new HostLegLookup(null, $"unknown_host: '{hostLabel}' was removed while the client connected");
+            return new HostLegLookup(null, $"unknown_host: no host or alias '{hostLabel}' is registered", "Connect with the registered host name ('gatehouse host list').");
         }
 
         if (host.BackendSecurity != Gatehouse.Storage.BackendSecurity.Tls)
@@ -154,7 +163,7 @@ internal sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, IWebAcco
     }
 
     /// <summary>The CredSSP errorCode for an access decision (the web-account mapping decides host problems).</summary>
-    internal static uint ToNtStatus(AccessRefusal refusal, int webAccountCode) => refusal switch
+    public static uint ToNtStatus(AccessRefusal refusal, int webAccountCode) => refusal switch
     {
         AccessRefusal.None when webAccountCode == RdsAadAuthResult.Success => 0,
         AccessRefusal.None => NtStatus.NoLogonServers,
