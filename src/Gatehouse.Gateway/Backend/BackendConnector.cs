@@ -85,7 +85,7 @@ public sealed record BackendConnection(SslStream Stream, SecurityProtocol Select
     public ValueTask DisposeAsync() => Stream.DisposeAsync();
 }
 
-/// <summary>The result of <see cref="BackendConnector.ConnectAsync(BackendTarget, Relay.InjectedCredentials?, TimeSpan, CancellationToken)"/>.</summary>
+/// <summary>The result of <see cref="BackendConnector.ConnectAsync(BackendTarget, Relay.InjectedCredentials?, TimeSpan, CancellationToken, TimeProvider?)"/>.</summary>
 public sealed record BackendConnectResult(BackendConnection? Connection, BackendFailure Failure, string Reason)
 {
     /// <summary>True when connected.</summary>
@@ -108,18 +108,19 @@ public sealed record BackendConnectResult(BackendConnection? Connection, Backend
 public static class BackendConnector
 {
     /// <summary>Connects within <paramref name="timeout"/> (an NLA host only up to TLS); failures come back typed, never as exceptions.</summary>
-    public static Task<BackendConnectResult> ConnectAsync(BackendTarget target, TimeSpan timeout, CancellationToken cancellationToken) =>
-        ConnectAsync(target, null, timeout, cancellationToken);
+    public static Task<BackendConnectResult> ConnectAsync(BackendTarget target, TimeSpan timeout, CancellationToken cancellationToken, TimeProvider? time = null) =>
+        ConnectAsync(target, null, timeout, cancellationToken, time);
 
     /// <summary>
     /// Connects within <paramref name="timeout"/>; an NLA host is logged on to with <paramref name="credentials"/> by
-    /// CredSSP (without them the connection stops after TLS, as <c>gatehouse host test</c>'s first step does).
+    /// CredSSP (without them the connection stops after TLS, as <c>gatehouse host test</c>'s first step does). The
+    /// deadline runs on <paramref name="time"/> (the system clock when null), so the gateway's clock drives it.
     /// </summary>
-    public static async Task<BackendConnectResult> ConnectAsync(BackendTarget target, Relay.InjectedCredentials? credentials, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<BackendConnectResult> ConnectAsync(BackendTarget target, Relay.InjectedCredentials? credentials, TimeSpan timeout, CancellationToken cancellationToken, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(target);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
+        using var timer = new CancellationTokenSource(timeout, time ?? TimeProvider.System);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timer.Token);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         NetworkStream? stream = null;
         try

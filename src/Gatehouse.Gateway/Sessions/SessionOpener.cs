@@ -35,7 +35,7 @@ public sealed partial class SessionOpener(
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(grant);
-        var connect = await BackendConnector.ConnectAsync(grant.Backend, grant.Credentials, options.Value.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var connect = await BackendConnector.ConnectAsync(grant.Backend, grant.Credentials, options.Value.BackendConnectTimeout, cancellationToken, time).ConfigureAwait(false);
         if (!connect.Connected)
         {
             return new SessionOpenResult(null, connect.Reason) { Fix = BackendAdvice.Fix(connect, grant.HostName, grant.Backend) };

@@ -123,7 +123,7 @@ public sealed partial class TlsAuthenticator(
         }
 
         x.CountedHost = leg.HostId;
-        var connect = await BackendConnector.ConnectAsync(leg.Backend, limits.BackendConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var connect = await BackendConnector.ConnectAsync(leg.Backend, limits.BackendConnectTimeout, cancellationToken, time).ConfigureAwait(false);
         if (!connect.Connected)
         {
             return await RefuseAsync(x, connect.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage, BackendAdvice.Fix(connect, leg.HostName, leg.Backend)).ConfigureAwait(false);
