@@ -34,42 +34,12 @@ public sealed class GatewayConnection
     /// <summary>What the gateway answered, once decided.</summary>
     public NegotiationDecision? Negotiation { get; internal set; }
 
-    /// <summary>The relayed session, once the sign-in opened one.</summary>
-    public Sessions.LiveSession? Session { get; set; }
+    /// <summary>What the client leg's TLS established (server name, the key the client saw), once it is up.</summary>
+    public SignIn.TlsFacts? Tls { get; internal set; }
 
     /// <summary>True once this connection's sign-in log entry is written (there is at most one).</summary>
     public bool SignInLogged => Volatile.Read(ref _signInLogged) != 0;
 
-    /// <summary>
-    /// Set by the sign-in method once the client has named a user: the entry for the sign-in log if the attempt ends
-    /// without a decision (the client leaves, the gateway fails), given the reason. The connection handler writes it.
-    /// </summary>
-    internal Func<string, Sessions.GatewaySignInEvent>? UnfinishedSignIn { get; set; }
-
     /// <summary>Claims the connection's one sign-in log entry: true the first time only.</summary>
     internal bool TryClaimSignInLog() => Interlocked.Exchange(ref _signInLogged, 1) == 0;
-}
-
-/// <summary>How a client-leg sign-in ended.</summary>
-public sealed record ClientAuthenticationResult(bool Succeeded, string? FailureReason)
-{
-    /// <summary>A successful sign-in.</summary>
-    public static ClientAuthenticationResult Success { get; } = new(true, null);
-
-    /// <summary>A refused sign-in with the reason for the log.</summary>
-    public static ClientAuthenticationResult Failure(string reason) => new(false, reason);
-}
-
-/// <summary>
-/// The sign-in on the client leg after TLS, one implementation per <see cref="SignInMethods"/> value (RDS AAD Auth
-/// for web-account sign-in, CredSSP for NLA, the Client Info PDU for TLS). It runs inside the TLS stream and owns
-/// the answer it sends to the client.
-/// </summary>
-public interface IClientAuthenticator
-{
-    /// <summary>The method this authenticator implements.</summary>
-    SignInMethods Method { get; }
-
-    /// <summary>Authenticates the client over <paramref name="tls"/>.</summary>
-    Task<ClientAuthenticationResult> AuthenticateAsync(GatewayConnection connection, Stream tls, CancellationToken cancellationToken);
 }

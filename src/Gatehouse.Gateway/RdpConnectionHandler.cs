@@ -5,9 +5,11 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
+using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Diagnostics;
 using Gatehouse.Gateway.Negotiation;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.Transport;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Preconnection;
@@ -22,12 +24,14 @@ namespace Gatehouse.Gateway;
 public sealed record GatewayCertificate(X509Certificate2 Certificate);
 
 /// <summary>
-/// The RDP listener's connection handler (hosted on Kestrel): admission against the pre-authentication caps, the
-/// X.224 negotiation with a deadline, TLS with the gateway's certificate with a deadline, then the sign-in of the
-/// negotiated method. Every refusal is logged with its reason; one connection's failure never touches another. Every
-/// connection that reaches a sign-in decision leaves exactly one sign-in log entry, written before the client is
-/// answered; a client that named a user and left before the decision leaves one too (<c>client_disconnected</c>).
-/// Phase deadlines run on the <see cref="TimeProvider"/>.
+/// The session driver of the RDP listener (hosted on Kestrel): one connection, top to bottom, as its phases —
+/// admission → preconnection/X.224 → negotiation → TLS → the sign-in method proves who the client is → authorisation →
+/// host leg → start record → sign-in log entry → the method answers the client → relay → end record. It alone owns the
+/// admission lease, the session, the connection's one sign-in log entry and the cleanup; the sign-in methods
+/// (<see cref="ISignInMethod"/>) only prove and answer. Every connection that reaches a decision leaves exactly one
+/// entry, written before the client is answered; a client that named a user and left before the decision leaves one too
+/// (<c>client_disconnected</c>). One connection's failure never touches another. Deadlines run on the
+/// <see cref="TimeProvider"/>.
 /// </summary>
 public sealed partial class RdpConnectionHandler : ConnectionHandler
 {
@@ -40,7 +44,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     private readonly GatewayOptions _options;
     private readonly PreauthAdmission _admission;
     private readonly GatewayCertificate _certificate;
-    private readonly Dictionary<SignInMethods, IClientAuthenticator> _authenticators;
+    private readonly Dictionary<SignInMethods, ISignInMethod> _methods;
+    private readonly ISignInAuthorizer _authorizer;
     private readonly TimeProvider _time;
     private readonly SessionOpener _sessions;
     private readonly IGatewaySignInLog _signInLog;
@@ -51,18 +56,20 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         IOptions<GatewayOptions> options,
         PreauthAdmission admission,
         GatewayCertificate certificate,
-        IEnumerable<IClientAuthenticator> authenticators,
+        IEnumerable<ISignInMethod> methods,
+        ISignInAuthorizer authorizer,
         SessionOpener sessions,
         IGatewaySignInLog signInLog,
         TimeProvider time,
         ILogger<RdpConnectionHandler> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(authenticators);
+        ArgumentNullException.ThrowIfNull(methods);
         _options = options.Value;
         _admission = admission;
         _certificate = certificate;
-        _authenticators = authenticators.ToDictionary(a => a.Method);
+        _methods = methods.ToDictionary(a => a.Method);
+        _authorizer = authorizer;
         _time = time;
         _sessions = sessions;
         _signInLog = signInLog;
@@ -73,6 +80,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     public override async Task OnConnectedAsync(ConnectionContext connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
+
+        // ── Admission: the pre-authentication caps (per gateway, per address). ──
         var remote = (connection.RemoteEndPoint as IPEndPoint)?.Address ?? IPAddress.None;
         var refusal = _admission.TryAdmit(remote, out var lease);
         if (refusal != AdmissionRefusal.None)
@@ -100,123 +109,328 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
     }
 
-    private async Task RunAsync(ConnectionContext connection, GatewayConnection state, PreauthAdmission.AdmissionLease? lease)
+    /// <summary>The phases of one admitted connection.</summary>
+    private async Task RunAsync(ConnectionContext transport, GatewayConnection connection, PreauthAdmission.AdmissionLease? lease)
     {
-        // Phase 1: (preconnection PDU and) X.224 Connection Request.
-        var request = await ReadConnectionRequestAsync(connection, state).ConfigureAwait(false);
+        var clientClosed = transport.ConnectionClosed;
+
+        // ── Preconnection PDU and X.224 Connection Request, within the negotiation deadline. ──
+        var request = await ReadConnectionRequestAsync(transport, connection).ConfigureAwait(false);
         if (request is null)
         {
             return;
         }
 
-        state.ConnectionRequest = request;
-        var decision = NegotiationPolicy.Decide(request, _options.SignInMethods);
-        state.Negotiation = decision;
-        if (decision.IsRefused)
+        connection.ConnectionRequest = request;
+
+        // ── Negotiation: the sign-in method, or a refusal (a decision: logged before the client hears it). ──
+        var negotiation = NegotiationPolicy.Decide(request, _options.SignInMethods);
+        connection.Negotiation = negotiation;
+        new ConnectionConfirm(negotiation.Result).Write(transport.Transport.Output);
+        if (negotiation.IsRefused)
         {
-            // The refusal is a decision: its entry is written before the client is answered, whatever it does next.
-            LogNegotiationRefused(state.Id, state.RemoteAddress, decision.Result.FailureCode, decision.Refusal!);
-            await _signInLog.WriteOnceAsync(
-                state,
-                new GatewaySignInEvent
-                {
-                    ConnectionId = state.Id,
-                    ClientAddress = state.RemoteAddress,
-                    Protocol = "rdp",
-                    Succeeded = false,
-                    Reason = $"negotiation_refused: {decision.Refusal}",
-                    Code = decision.Result.FailureCode.ToString(),
-                    UserPrincipalName = request.TokenKind == ConnectionRequestTokenKind.Cookie ? request.TokenValue : null,
-                },
-                _options.SignInDecisionTimeout,
-                _time).ConfigureAwait(false);
-            WriteConfirm(connection.Transport.Output, decision);
-            await connection.Transport.Output.FlushAsync(connection.ConnectionClosed).ConfigureAwait(false);
-            await connection.Transport.Output.CompleteAsync().ConfigureAwait(false);
+            await LogNegotiationRefusalAsync(connection, negotiation).ConfigureAwait(false);
+            await transport.Transport.Output.FlushAsync(clientClosed).ConfigureAwait(false);
+            await transport.Transport.Output.CompleteAsync().ConfigureAwait(false);
             return;
         }
 
-        WriteConfirm(connection.Transport.Output, decision);
-        await connection.Transport.Output.FlushAsync(connection.ConnectionClosed).ConfigureAwait(false);
-
-        // Phase 2: TLS on the same connection, with its own deadline.
-        var tls = new SslStream(new DuplexPipeStream(connection.Transport), leaveInnerStreamOpen: false);
-        await using (tls.ConfigureAwait(false))
+        await transport.Transport.Output.FlushAsync(clientClosed).ConfigureAwait(false);
+        if (!_methods.TryGetValue(negotiation.Method, out var method))
         {
-            using (var deadline = Deadline(_options.TlsHandshakeTimeout))
-            {
-                try
-                {
-                    await tls.AuthenticateAsServerAsync(
-                        new SslServerAuthenticationOptions
-                        {
-                            ServerCertificate = _certificate.Certificate,
-                            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                            ClientCertificateRequired = false,
-                        },
-                        deadline.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-                {
-                    LogTimeout(state.Id, state.RemoteAddress, "tls", _options.TlsHandshakeTimeout);
-                    return;
-                }
-            }
+            LogNoAuthenticator(connection.Id, negotiation.Method);
+            return;
+        }
 
-            LogTlsEstablished(state.Id, state.RemoteAddress, tls.SslProtocol, decision.Method);
+        // ── TLS with the gateway's certificate, within its deadline; its facts are published on the connection. ──
+        var tls = new SslStream(new DuplexPipeStream(transport.Transport), leaveInnerStreamOpen: false);
+        await using var tlsScope = tls.ConfigureAwait(false);
+        if (!await HandshakeAsync(tls, connection).ConfigureAwait(false))
+        {
+            return;
+        }
 
-            // Phase 3: the negotiated sign-in.
-            if (!_authenticators.TryGetValue(decision.Method, out var authenticator))
+        // ── The sign-in method proves who the client is. ──
+        var attempt = method.Begin(connection, tls);
+        await using var attemptScope = attempt.ConfigureAwait(false);
+        var proof = await ProveAsync(method, attempt, connection, clientClosed).ConfigureAwait(false);
+        await using var hostLeg = new OwnedHostLeg(proof.HostLeg);
+        if (proof.Unfinished is { } unfinished)
+        {
+            await LogUnfinishedAsync(method, connection, proof.Subject, unfinished).ConfigureAwait(false);
+            return;
+        }
+
+        // ── Authorisation, host leg and start record: one decision under its own deadline, not the client's. ──
+        var decision = proof.Refusal is { } refused
+            ? Decision.Refused(refused)
+            : await DecideAsync(method, attempt, connection, proof, hostLeg).ConfigureAwait(false);
+        if (decision.Refusal is not null)
+        {
+            // Nothing of a refused sign-in reaches the host: a leg the method opened closes before the client is answered.
+            await hostLeg.DisposeAsync().ConfigureAwait(false);
+        }
+
+        var session = decision.Session;
+        var answered = false;
+        try
+        {
+            // ── The sign-in log entry, then the method's answer in the client's own protocol. ──
+            var outcome = decision.Refusal is { } refusal ? SignInOutcome.Refuse(refusal) : SignInOutcome.Allow(decision.Grant, session);
+            await LogDecisionAsync(method, attempt, connection, proof.Subject, decision, outcome).ConfigureAwait(false);
+            answered = true;
+            if (!await AnswerAsync(method, attempt, connection, outcome, clientClosed).ConfigureAwait(false) || session is null)
             {
-                LogNoAuthenticator(state.Id, decision.Method);
                 return;
             }
 
-            ClientAuthenticationResult result;
-            try
+            // ── The relay: the session no longer counts against the pre-authentication caps. ──
+            lease?.Dispose();
+            var relayed = session;
+            session = null;
+            await _sessions.RunAsync(relayed, connection, tls, clientClosed).ConfigureAwait(false);
+        }
+        finally
+        {
+            // ── A session opened but never relayed (refused answer, client gone): host leg closed, end record written. ──
+            if (session is not null)
             {
-                result = await authenticator.AuthenticateAsync(state, tls, connection.ConnectionClosed).ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                // No answer reached the client. A client that named a user and left before the decision still leaves its
-                // entry (the methods write every decision before they answer, so a decided attempt has its entry already).
-                var left = connection.ConnectionClosed.IsCancellationRequested || e is IOException or AuthenticationException or ConnectionResetException;
-                await WriteUnfinishedAsync(
-                    state,
-                    decision.Method,
-                    left ? $"client_disconnected: the client left during the {MethodName(decision.Method)} sign-in before the gateway decided" : $"gateway_error: the {MethodName(decision.Method)} sign-in failed ({e.GetType().Name})").ConfigureAwait(false);
-                if (state.Session is { } opened)
-                {
-                    // The host leg was opened but the client went away before it got its answer: close what was opened.
-                    state.Session = null;
-                    await _sessions.AbandonAsync(opened, left ? "client_closed: the client left before the sign-in answer reached it" : $"gateway_error: the sign-in failed after the session opened ({e.GetType().Name})").ConfigureAwait(false);
-                }
-
-                throw;
-            }
-
-            if (!result.Succeeded)
-            {
-                LogSignInFailed(state.Id, state.RemoteAddress, decision.Method, result.FailureReason ?? "unspecified");
-                await WriteUnfinishedAsync(state, decision.Method, result.FailureReason ?? "client_disconnected: the client left before the gateway decided").ConfigureAwait(false);
-                if (state.Session is { } orphan)
-                {
-                    state.Session = null;
-                    await _sessions.AbandonAsync(orphan, $"refused: {result.FailureReason}").ConfigureAwait(false);
-                }
-
-                return;
-            }
-
-            // Phase 4: the relayed session. It no longer counts against the pre-authentication caps.
-            if (state.Session is { } session)
-            {
-                lease?.Dispose();
-                await _sessions.RunAsync(session, state, tls, connection.ConnectionClosed).ConfigureAwait(false);
+                await _sessions.AbandonAsync(session, decision.AbandonReason ?? (answered || clientClosed.IsCancellationRequested
+                    ? "client_closed: the client left before the sign-in answer reached it"
+                    : "gateway_error: the sign-in decision could not be logged after the session opened")).ConfigureAwait(false);
             }
         }
     }
+
+    /// <summary>The TLS handshake within its deadline; the facts the sign-in methods need are published on the connection.</summary>
+    private async Task<bool> HandshakeAsync(SslStream tls, GatewayConnection connection)
+    {
+        using (var deadline = Deadline(_options.TlsHandshakeTimeout))
+        {
+            try
+            {
+                await tls.AuthenticateAsServerAsync(
+                    new SslServerAuthenticationOptions
+                    {
+                        ServerCertificate = _certificate.Certificate,
+                        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        ClientCertificateRequired = false,
+                    },
+                    deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+            {
+                LogTimeout(connection.Id, connection.RemoteAddress, "tls", _options.TlsHandshakeTimeout);
+                return false;
+            }
+        }
+
+        connection.Tls = new TlsFacts(
+            string.IsNullOrEmpty(tls.TargetHostName) ? null : tls.TargetHostName,
+            _certificate.Certificate.PublicKey.EncodedKeyValue.RawData,
+            tls.SslProtocol);
+        LogTlsEstablished(connection.Id, connection.RemoteAddress, tls.SslProtocol, connection.Negotiation!.Method);
+        return true;
+    }
+
+    /// <summary>
+    /// The method's proof. A method that throws has no decision: the client left (or the gateway failed) before it, and
+    /// the attempt is logged as unfinished if the client had named a user.
+    /// </summary>
+    private async Task<SignInProof> ProveAsync(ISignInMethod method, ISignInAttempt attempt, GatewayConnection connection, CancellationToken clientClosed)
+    {
+        try
+        {
+            return await attempt.ProveAsync(clientClosed).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            var left = clientClosed.IsCancellationRequested || e is IOException or AuthenticationException or ConnectionResetException or OperationCanceledException;
+            var reason = left
+                ? $"client_disconnected: the client left during the {MethodName(method.Method)} sign-in before the gateway decided"
+                : $"gateway_error: the {MethodName(method.Method)} sign-in failed ({e.GetType().Name})";
+            if (left)
+            {
+                return SignInProof.Left(attempt.Subject, reason);
+            }
+
+            // A gateway failure is still logged (when the client had named a user), then surfaces.
+            await LogUnfinishedAsync(method, connection, attempt.Subject, reason).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Authorisation, the method's last check, the host leg (opened here, or the one the method opened early) and the start
+    /// record, under <see cref="GatewayOptions.SignInDecisionTimeout"/>. Nothing is left open when it refuses.
+    /// </summary>
+    private async Task<Decision> DecideAsync(ISignInMethod method, ISignInAttempt attempt, GatewayConnection connection, SignInProof proof, OwnedHostLeg hostLeg)
+    {
+        using var deciding = Deadline(_options.SignInDecisionTimeout);
+        try
+        {
+            var authorization = await _authorizer.AuthorizeAsync(connection, proof.Subject, deciding.Token).ConfigureAwait(false);
+            if (authorization.Refusal is { } denied)
+            {
+                var reason = method.QualifiesAccessRefusals ? $"authorization: {denied.Reason}" : denied.Reason;
+                return Decision.Refused(denied with { Reason = reason }, authorization);
+            }
+
+            if (authorization.Grant is not { } grant)
+            {
+                return proof.HostLeg is null
+                    ? Decision.Allowed(authorization, null)
+                    : Decision.Refused(SignInRefusal.Of(SignInFailure.NoGrant, "the authorisation allowed the sign-in but named no account to log on with"), authorization);
+            }
+
+            if (attempt.PrepareAnswer(grant) is { } unanswerable)
+            {
+                return Decision.Refused(unanswerable, authorization);
+            }
+
+            BackendConnection backend;
+            if (hostLeg.Take() is { } early)
+            {
+                if (grant.HostId != early.HostId || !string.Equals(grant.Backend.Host, early.Target.Host, StringComparison.OrdinalIgnoreCase) || grant.Backend.Port != early.Target.Port)
+                {
+                    await early.Connection.DisposeAsync().ConfigureAwait(false);
+                    return Decision.Refused(SignInRefusal.Of(SignInFailure.HostChanged, $"{grant.HostName}'s registration changed while the client signed in; connect again"), authorization);
+                }
+
+                backend = early.Connection;
+            }
+            else
+            {
+                var connect = await BackendConnector.ConnectAsync(grant.Backend, grant.Credentials, _options.BackendConnectTimeout, deciding.Token, _time).ConfigureAwait(false);
+                if (!connect.Connected)
+                {
+                    return Decision.Refused(new SignInRefusal(SignInFailure.HostUnreachable, connect.Reason) { Fix = BackendAdvice.Fix(connect, grant.HostName, grant.Backend) }, authorization);
+                }
+
+                backend = connect.Connection!;
+            }
+
+            var open = await _sessions.AttachAsync(connection, method.ProtocolName, grant, backend, deciding.Token).ConfigureAwait(false);
+            if (open.Session is not { } session)
+            {
+                return Decision.Refused(new SignInRefusal(SignInFailure.SessionRecordFailed, open.Reason), authorization);
+            }
+
+            session.ClientInfoRelayed = proof.HostLeg is not null;
+            return Decision.Allowed(authorization, session);
+        }
+        catch (OperationCanceledException) when (deciding.IsCancellationRequested)
+        {
+            // The directory, the access engine, the host or the session record did not answer in time: refused (fail closed).
+            return Decision.Refused(SignInRefusal.Of(SignInFailure.DecisionTimeout, $"the sign-in decision took longer than {_options.SignInDecisionTimeout.TotalSeconds:0} s (Gatehouse:Gateway:SignInDecisionTimeout)"));
+        }
+    }
+
+    /// <summary>The method's answer; false when the client did not get it (gone) or was refused.</summary>
+    private async Task<bool> AnswerAsync(ISignInMethod method, ISignInAttempt attempt, GatewayConnection connection, SignInOutcome outcome, CancellationToken clientClosed)
+    {
+        try
+        {
+            await attempt.AnswerAsync(outcome, clientClosed).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or AuthenticationException or ConnectionResetException || (e is OperationCanceledException && clientClosed.IsCancellationRequested))
+        {
+            // The client is gone; the decision is logged already (an allowed session is closed by the caller).
+            if (outcome.Allowed)
+            {
+                LogTransportError(connection.Id, connection.RemoteAddress, e.GetType().Name, e.Message);
+                return false;
+            }
+        }
+
+        return outcome.Allowed;
+    }
+
+    /// <summary>The negotiation refusal's entry (nobody signed in; the cookie's user name when the client sent one).</summary>
+    private async Task LogNegotiationRefusalAsync(GatewayConnection connection, NegotiationDecision negotiation)
+    {
+        LogNegotiationRefused(connection.Id, connection.RemoteAddress, negotiation.Result.FailureCode, negotiation.Refusal!);
+        await _signInLog.WriteOnceAsync(
+            connection,
+            new GatewaySignInEvent
+            {
+                ConnectionId = connection.Id,
+                ClientAddress = connection.RemoteAddress,
+                Protocol = "rdp",
+                Succeeded = false,
+                Reason = $"{SignInFailures.Code(SignInFailure.NegotiationRefused)}: {negotiation.Refusal}",
+                Code = negotiation.Result.FailureCode.ToString(),
+                UserPrincipalName = connection.ConnectionRequest?.TokenKind == ConnectionRequestTokenKind.Cookie ? connection.ConnectionRequest.TokenValue : null,
+            },
+            _options.SignInDecisionTimeout,
+            _time).ConfigureAwait(false);
+    }
+
+    /// <summary>The connection's one entry for a decided sign-in, written before the answer whatever the client does next.</summary>
+    private async Task LogDecisionAsync(ISignInMethod method, ISignInAttempt attempt, GatewayConnection connection, SignInSubject subject, Decision decision, SignInOutcome outcome)
+    {
+        var grant = decision.Grant;
+        var succeeded = outcome.Allowed;
+        var entry = Entry(method, connection, subject, succeeded, succeeded ? decision.Authorization?.Reason ?? string.Empty : outcome.Refusal!.Reason) with
+        {
+            Code = attempt.AnswerCode(outcome),
+            UserMessage = outcome.Refusal?.Message,
+            Fix = outcome.Refusal?.Fix,
+            TenantId = decision.Authorization?.TenantId ?? subject.TenantId,
+            UserId = decision.Authorization?.UserId ?? subject.UserId,
+            HostName = grant?.HostName ?? subject.HostName,
+            PoliciesJson = decision.Authorization?.PoliciesJson,
+            RoleAssignmentId = grant?.RoleAssignmentId,
+            RoleName = grant?.RoleName,
+            TargetAccount = succeeded ? grant?.Credentials.ToString() : null,
+            SessionId = succeeded ? decision.Session?.Id : null,
+        };
+        if (!await _signInLog.WriteOnceAsync(connection, entry, _options.SignInDecisionTimeout, _time).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        if (succeeded)
+        {
+            LogSignedIn(connection.Id, MethodName(method.Method), subject.UserPrincipalName ?? "?", grant?.HostName ?? subject.HostName ?? "?", entry.Reason);
+        }
+        else
+        {
+            LogRefused(connection.Id, MethodName(method.Method), subject.UserPrincipalName ?? "?", entry.Reason);
+        }
+    }
+
+    /// <summary>
+    /// The entry of an attempt that ended without a decision, when the client had named a user (nothing otherwise: a
+    /// client that named no one leaves no entry).
+    /// </summary>
+    private async Task LogUnfinishedAsync(ISignInMethod method, GatewayConnection connection, SignInSubject subject, string reason)
+    {
+        LogSignInFailed(connection.Id, connection.RemoteAddress, method.Method, reason);
+        if (!subject.Named)
+        {
+            return;
+        }
+
+        if (await _signInLog.WriteOnceAsync(connection, Entry(method, connection, subject, false, reason), _options.SignInDecisionTimeout, _time).ConfigureAwait(false))
+        {
+            LogUnfinished(connection.Id, connection.RemoteAddress, method.Method, reason);
+        }
+    }
+
+    private static GatewaySignInEvent Entry(ISignInMethod method, GatewayConnection connection, SignInSubject subject, bool succeeded, string reason) => new()
+    {
+        ConnectionId = connection.Id,
+        ClientAddress = connection.RemoteAddress,
+        Protocol = method.ProtocolName,
+        Succeeded = succeeded,
+        Reason = reason,
+        TenantId = subject.TenantId,
+        UserId = subject.UserId,
+        UserPrincipalName = subject.UserPrincipalName,
+        HostName = subject.HostName,
+        Methods = subject.Methods,
+    };
 
     /// <summary>
     /// Reads an optional preconnection PDU ([MS-RDPEPS]; its first byte is not TPKT's version 3), then exactly one TPKT
@@ -293,26 +507,6 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
     }
 
-    private static void WriteConfirm(PipeWriter output, NegotiationDecision decision) =>
-        new ConnectionConfirm(decision.Result).Write(output);
-
-    /// <summary>
-    /// The entry of an attempt that ended without a decision, when the client had named a user (nothing otherwise, and
-    /// nothing when the attempt has its entry already).
-    /// </summary>
-    private async Task WriteUnfinishedAsync(GatewayConnection state, SignInMethods method, string reason)
-    {
-        if (state.UnfinishedSignIn is not { } unfinished || state.SignInLogged)
-        {
-            return;
-        }
-
-        if (await _signInLog.WriteOnceAsync(state, unfinished(reason), _options.SignInDecisionTimeout, _time).ConfigureAwait(false))
-        {
-            LogUnfinished(state.Id, state.RemoteAddress, method, reason);
-        }
-    }
-
     private static string MethodName(SignInMethods method) => method switch
     {
         SignInMethods.WebAccount => "web account",
@@ -327,6 +521,35 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     /// a close is still decided and logged.
     /// </summary>
     private CancellationTokenSource Deadline(TimeSpan timeout) => new(timeout, _time);
+
+    /// <summary>What the decision phase settled: the refusal, or the grant and the session (opened, start recorded).</summary>
+    private sealed record Decision(SignInRefusal? Refusal, AccessOutcome? Authorization, LiveSession? Session)
+    {
+        public SessionGrant? Grant => Authorization?.Grant;
+
+        /// <summary>The end reason of a session that is opened but not relayed: a refused answer names the refusal.</summary>
+        public string? AbandonReason => Refusal is { } r ? $"refused: {r.Reason}" : null;
+
+        public static Decision Refused(SignInRefusal refusal, AccessOutcome? authorization = null) => new(refusal, authorization, null);
+
+        public static Decision Allowed(AccessOutcome authorization, LiveSession? session) => new(null, authorization, session);
+    }
+
+    /// <summary>The host leg a method opened early, closed unless the decision takes it.</summary>
+    private sealed class OwnedHostLeg(EarlyHostLeg? leg) : IAsyncDisposable
+    {
+        private EarlyHostLeg? _leg = leg;
+
+        public EarlyHostLeg? Take() => Interlocked.Exchange(ref _leg, null);
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Take() is { } leg)
+            {
+                await leg.Connection.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
 
     [LoggerMessage(EventIds.AdmissionRefused, LogLevel.Warning, "RDP connection {ConnectionId} from {Remote} refused before negotiation: {Refusal} (Gatehouse:Gateway:MaxPendingConnections / MaxPendingConnectionsPerAddress).")]
     private partial void LogAdmissionRefused(string connectionId, IPAddress remote, AdmissionRefusal refusal);
@@ -343,11 +566,17 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     [LoggerMessage(EventIds.TlsEstablished, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote}: {Protocol} established, sign-in method {Method}.")]
     private partial void LogTlsEstablished(string connectionId, IPAddress remote, SslProtocols protocol, SignInMethods method);
 
-    [LoggerMessage(EventIds.NoAuthenticator, LogLevel.Error, "RDP connection {ConnectionId}: no authenticator is registered for {Method}; check Gatehouse:Gateway:SignInMethods.")]
+    [LoggerMessage(EventIds.NoAuthenticator, LogLevel.Error, "RDP connection {ConnectionId}: no sign-in method is registered for {Method}; check Gatehouse:Gateway:SignInMethods.")]
     private partial void LogNoAuthenticator(string connectionId, SignInMethods method);
 
     [LoggerMessage(EventIds.SignInFailed, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: {Method} sign-in failed: {Reason}")]
     private partial void LogSignInFailed(string connectionId, IPAddress remote, SignInMethods method, string reason);
+
+    [LoggerMessage(EventIds.SignedIn, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with {Method} to {Host} ({Decision}).")]
+    private partial void LogSignedIn(string connectionId, string method, string upn, string host, string decision);
+
+    [LoggerMessage(EventIds.SignInRefused, LogLevel.Information, "RDP connection {ConnectionId}: {Method} sign-in of {User} refused: {Reason}")]
+    private partial void LogRefused(string connectionId, string method, string user, string reason);
 
     [LoggerMessage(EventIds.ClosedByClient, LogLevel.Debug, "RDP connection {ConnectionId} from {Remote} closed by the client.")]
     private partial void LogClosedByClient(string connectionId, IPAddress remote);

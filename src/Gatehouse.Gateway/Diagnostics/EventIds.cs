@@ -7,7 +7,7 @@ namespace Gatehouse.Gateway.Diagnostics;
 /// </summary>
 internal static class EventIds
 {
-    // 1xx: RdpConnectionHandler (admission, negotiation, TLS, dispatch to the sign-in method).
+    // 1xx: RdpConnectionHandler, the session driver (admission, negotiation, TLS, the sign-in decision and its entry).
     public const int AdmissionRefused = 101;
     public const int NegotiationRefused = 102;
     public const int PhaseTimedOut = 103;
@@ -19,17 +19,14 @@ internal static class EventIds
     public const int TransportError = 109;
     public const int PreconnectionPdu = 110;
     public const int SignInUnfinished = 111;
+    public const int SignedIn = 112;
+    public const int SignInRefused = 113;
 
-    // 2xx: web account (RDSAAD) sign-in.
-    public const int WebAccountSignedIn = 201;
+    // 2xx: web account (RDSAAD) sign-in; none of its own (the driver logs every decision).
 
-    // 3xx: NLA (CredSSP) sign-in.
-    public const int NlaSignedIn = 301;
-    public const int NlaRefused = 302;
+    // 3xx: NLA (CredSSP) sign-in; none of its own.
 
     // 4xx: TLS sign-in (password in the Client Info PDU).
-    public const int TlsSignedIn = 401;
-    public const int TlsRefused = 402;
     public const int TlsErrorInfoUnannounced = 403;
 
     // 5xx: backend (host leg); no messages yet.

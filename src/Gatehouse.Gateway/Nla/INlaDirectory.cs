@@ -36,13 +36,17 @@ public sealed record PasswordHostLeg(Guid HostId, string HostName, BackendTarget
 /// <summary>The answer to <see cref="INlaDirectory.FindHostLegAsync"/>: the host leg, or why there is none (for the sign-in log).</summary>
 public sealed record HostLegLookup(PasswordHostLeg? Leg, string Reason, string? Fix = null)
 {
+    /// <summary>Why there is no leg (unknown host unless told otherwise).</summary>
+    public SignIn.SignInFailure Failure { get; init; } = SignIn.SignInFailure.UnknownHost;
+
     /// <summary>True when the host is registered and reachable over a leg this sign-in can use.</summary>
     public bool Found => Leg is not null;
 }
 
 /// <summary>
-/// The NLA sign-in's view of the directory and the access engine (Gatehouse.Identity implements it over its services, as
-/// <see cref="IWebAccountDirectory"/>): the user and NT hash, the lockout-aware password checks, and authorisation.
+/// The password sign-ins' view of the directory (NLA and TLS; Gatehouse.Identity implements it over its services, as
+/// <see cref="IWebAccountDirectory"/>): the user and NT hash, the lockout-aware password checks, and the host leg of a TLS
+/// sign-in. Authorisation is the session driver's (<see cref="SignIn.ISignInAuthorizer"/>).
 /// </summary>
 public interface INlaDirectory
 {
@@ -63,12 +67,6 @@ public interface INlaDirectory
     /// plain-password sign-in (TLS) answers an unknown user as slowly as a known one.
     /// </summary>
     Task CheckUnknownUserPasswordAsync(string password, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Roles and Conditional Access for a password-only sign-in (amr <c>pwd</c>) to the host named by
-    /// <paramref name="hostLabel"/>; the result code is an NTSTATUS (0 when allowed) and an allowed answer carries the grant.
-    /// </summary>
-    Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken);
 
     /// <summary>
     /// The host named by <paramref name="hostLabel"/> and its backend, before any user is known (the TLS sign-in relays

@@ -7,21 +7,18 @@ using Microsoft.Extensions.Options;
 
 namespace Gatehouse.Gateway.Sessions;
 
-/// <summary>The result of <see cref="SessionOpener.OpenAsync"/>: a live session with its host leg, or why not.</summary>
+/// <summary>The result of <see cref="SessionOpener.AttachAsync"/>: a live session with its host leg, or why not.</summary>
 public sealed record SessionOpenResult(LiveSession? Session, string Reason)
 {
-    /// <summary>What to do about a failure, for the sign-in log (null when opened).</summary>
-    public string? Fix { get; init; }
-
     /// <summary>True when the session is open.</summary>
     public bool Opened => Session is not null;
 }
 
 /// <summary>
-/// Opens and runs relayed sessions: connects the host leg (before the client is told it signed in, so an unreachable
-/// host is reported in the sign-in answer), writes the start record before the first byte is relayed (a session whose
-/// record cannot be written is refused), relays until either side ends, the session is killed or its maximum
-/// duration runs out, and writes the end record.
+/// The sessions of the session driver: registers a session over its connected host leg and writes the start record
+/// before the first byte is relayed (a session whose record cannot be written is refused), relays until either side
+/// ends, the session is killed or its maximum duration runs out, and closes it (registry, host leg, end record) in one
+/// place, relayed or abandoned.
 /// </summary>
 public sealed partial class SessionOpener(
     SessionRegistry registry,
@@ -30,20 +27,6 @@ public sealed partial class SessionOpener(
     TimeProvider time,
     ILogger<SessionOpener> logger)
 {
-    /// <summary>Connects to the host and records the start; on failure nothing is left open.</summary>
-    public async Task<SessionOpenResult> OpenAsync(GatewayConnection connection, string protocol, SessionGrant grant, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        ArgumentNullException.ThrowIfNull(grant);
-        var connect = await BackendConnector.ConnectAsync(grant.Backend, grant.Credentials, options.Value.BackendConnectTimeout, cancellationToken, time).ConfigureAwait(false);
-        if (!connect.Connected)
-        {
-            return new SessionOpenResult(null, connect.Reason) { Fix = BackendAdvice.Fix(connect, grant.HostName, grant.Backend) };
-        }
-
-        return await AttachAsync(connection, protocol, grant, connect.Connection!, cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>
     /// Records the start of a session whose host leg is already connected (the TLS sign-in opens it before the password
     /// is known); when the record cannot be written the host leg is closed and nothing is left open.
@@ -63,18 +46,7 @@ public sealed partial class SessionOpener(
         {
             // The start was cancelled while the record was written (the sign-in decision's deadline passed, or the
             // gateway stops): nothing stays open, and a record that was written gets its end.
-            registry.Remove(session);
-            await backend.DisposeAsync().ConfigureAwait(false);
-            try
-            {
-                await journal.EndAsync(session, "start_cancelled: the session's start was cancelled while its record was written (the sign-in decision's deadline passed, or the gateway is stopping)", CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogEndRecordFailed(session.Id, e.GetType().Name, e.Message);
-            }
-
-            session.Dispose();
+            await CloseAsync(session, "start_cancelled: the session's start was cancelled while its record was written (the sign-in decision's deadline passed, or the gateway is stopping)").ConfigureAwait(false);
             throw;
         }
         catch (Exception e)
@@ -119,29 +91,27 @@ public sealed partial class SessionOpener(
         }
         finally
         {
+            // The host leg closes as soon as the relay ends (before the end record is written).
             registry.Remove(session);
             await backend.DisposeAsync().ConfigureAwait(false);
         }
 
         var reason = outcome.End == RelayEnd.Cancelled && session.EndReason is { } ended ? ended : $"{Describe(outcome.End)}: {outcome.Reason}";
-        try
-        {
-            await journal.EndAsync(session, reason, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            LogEndRecordFailed(session.Id, e.GetType().Name, e.Message);
-        }
-
+        await CloseAsync(session, reason).ConfigureAwait(false);
         LogSessionEnded(session.Id, session.Grant.UserPrincipalName, session.Grant.HostName, reason, outcome.BytesFromClient, outcome.BytesFromBackend);
-        session.Dispose();
         return outcome;
     }
 
     /// <summary>Ends a session that was opened but never relayed (the client left before its answer): host leg closed, end record written.</summary>
-    public async Task AbandonAsync(LiveSession session, string reason)
+    public Task AbandonAsync(LiveSession session, string reason)
     {
         ArgumentNullException.ThrowIfNull(session);
+        return CloseAsync(session, reason);
+    }
+
+    /// <summary>Closes a session, relayed or not: out of the registry, host leg closed, end record written, disposed.</summary>
+    private async Task CloseAsync(LiveSession session, string reason)
+    {
         registry.Remove(session);
         if (session.Backend is { } backend)
         {

@@ -58,48 +58,6 @@ public sealed record GatewaySignInEvent
 
     /// <summary>The session, when one started.</summary>
     public Guid? SessionId { get; init; }
-
-    /// <summary>
-    /// The entry of a password sign-in (NLA or TLS): the user as the directory knows them once found (else the name as
-    /// typed), the decision and its grant once made; methods <c>pwd</c> once the user is known.
-    /// </summary>
-    public static GatewaySignInEvent ForPassword(
-        GatewayConnection connection,
-        string protocol,
-        bool succeeded,
-        string reason,
-        string? code,
-        string? userMessage,
-        string? fix,
-        Nla.NlaAccount? account,
-        string? userName,
-        string? hostName,
-        WebAccount.WebAccountAuthorization? decision)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        var grant = decision?.Grant;
-        return new GatewaySignInEvent
-        {
-            ConnectionId = connection.Id,
-            ClientAddress = connection.RemoteAddress,
-            Protocol = protocol,
-            Succeeded = succeeded,
-            Reason = reason,
-            Code = code,
-            UserMessage = userMessage ?? decision?.UserMessage,
-            Fix = fix ?? decision?.Fix,
-            TenantId = decision?.TenantId ?? account?.TenantId,
-            UserId = decision?.UserId ?? account?.UserId,
-            UserPrincipalName = account?.UserPrincipalName ?? userName,
-            HostName = grant?.HostName ?? hostName,
-            Methods = account is null ? [] : ["pwd"],
-            PoliciesJson = decision?.PoliciesJson,
-            RoleAssignmentId = grant?.RoleAssignmentId,
-            RoleName = grant?.RoleName,
-            TargetAccount = succeeded ? grant?.Credentials.ToString() : null,
-            SessionId = succeeded ? connection.Session?.Id : null,
-        };
-    }
 }
 
 /// <summary>Where the gateway writes its sign-in attempts (the hash-chained sign-in log).</summary>

@@ -5,6 +5,7 @@ using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Diagnostics;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.Mcs;
@@ -17,24 +18,22 @@ namespace Gatehouse.Gateway.Tls;
 
 /// <summary>
 /// TLS sign-in (PROTOCOL_SSL, the password in the Client Info PDU; off unless <c>Gatehouse:Gateway:SignInMethods</c>
-/// names Tls). The Client Info PDU comes after the MCS phase, which the host must answer, so the gateway opens the host
-/// leg as soon as TLS is up (the host is the first label of the TLS server name, or the preconnection PDU's payload),
-/// relays the MCS phase one PDU at a time within <see cref="GatewayOptions.ClientInfoTimeout"/>, and holds the Client
-/// Info PDU back: the user name (the NLA forms), the password through the identity provider's checks and the one access
-/// call (amr <c>pwd</c>), exactly as NLA. Allowed: the mapped account is injected into that PDU and the session relay
-/// takes over. Refused: nothing reaches the host, the host leg is closed, and the client gets a License Error (valid
-/// client) that ends its licensing phase, a Set Error Info PDU with the reason, and an MCS Disconnect Provider
-/// Ultimatum; the sign-in log says precisely why. Once the Client Info PDU is in, the checks run to their decision
-/// whatever the client does (under <see cref="GatewayOptions.SignInDecisionTimeout"/>), and the entry is written before
-/// the client or the host hears the answer.
+/// names Tls). The Client Info PDU comes after the MCS phase, which the host must answer, so prove opens the host leg as
+/// soon as TLS is up (the host is the first label of the TLS server name, or the preconnection PDU's payload; such legs
+/// are capped per host), relays the MCS phase one PDU at a time within <see cref="GatewayOptions.ClientInfoTimeout"/>,
+/// and holds the Client Info PDU back: the user name (the NLA forms) and the password through the identity provider's
+/// checks (under <see cref="GatewayOptions.SignInDecisionTimeout"/>), exactly as NLA; the proof hands the host leg to the
+/// session driver. Answer, allowed: the mapped account is injected into the held PDU (prepared before the entry is
+/// written) and sent to the host, and the relay takes over. Refused: nothing of the PDU reaches the host, the host leg is
+/// closed, and a client that reached the Client Info PDU gets a License Error (valid client) that ends its licensing
+/// phase, a Set Error Info PDU (<see cref="SignInFailures.ErrorInfo"/>) and an MCS Disconnect Provider Ultimatum; one
+/// still in the MCS phase gets the ultimatum.
 /// </summary>
 public sealed partial class TlsAuthenticator(
     INlaDirectory directory,
-    SessionOpener opener,
-    IGatewaySignInLog signInLog,
     IOptions<GatewayOptions> options,
     TimeProvider time,
-    ILogger<TlsAuthenticator> logger) : IClientAuthenticator
+    ILogger<TlsAuthenticator> logger) : ISignInMethod
 {
     /// <summary>The protocol name in the sign-in log and session records.</summary>
     public const string ProtocolName = "tls";
@@ -48,68 +47,46 @@ public sealed partial class TlsAuthenticator(
     /// <summary>What the user is told when the client named no host, or an IP address.</summary>
     public const string UseHostNameMessage = SignInMessages.UseHostName;
 
-    private const string CredentialsMessage = SignInMessages.CredentialsDidNotWork;
+    private GatewayOptions Limits => options.Value;
+
+    private TimeProvider Clock => time;
 
     // Host legs opened for clients that have not proven a password yet, per host id.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, int> _unauthenticatedLegs = new();
-    private const string UnreachableMessage = SignInMessages.HostUnreachable;
 
     /// <inheritdoc />
     public SignInMethods Method => SignInMethods.Tls;
 
     /// <inheritdoc />
-    public async Task<ClientAuthenticationResult> AuthenticateAsync(GatewayConnection connection, Stream tls, CancellationToken cancellationToken)
+    string ISignInMethod.ProtocolName => ProtocolName;
+
+    /// <inheritdoc />
+    public bool QualifiesAccessRefusals => true;
+
+    /// <inheritdoc />
+    public ISignInAttempt Begin(GatewayConnection connection, Stream client)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        ArgumentNullException.ThrowIfNull(tls);
-        var x = new Attempt(connection, tls);
-        try
-        {
-            return await RunAsync(x, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (x.Deciding is { IsCancellationRequested: true })
-        {
-            // The directory, the authorisation or the session record did not answer in time: refused (fail closed) and logged.
-            return await RefuseAsync(x, $"decision_timeout: the sign-in decision took longer than {options.Value.SignInDecisionTimeout.TotalSeconds:0} s (Gatehouse:Gateway:SignInDecisionTimeout)", ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage).ConfigureAwait(false);
-        }
-        finally
-        {
-            x.Deciding?.Dispose();
-            if (x.ClientInfo is { } clientInfo)
-            {
-                // It holds the user's password.
-                CryptographicOperations.ZeroMemory(clientInfo);
-            }
-
-            if (x.Backend is { } backend)
-            {
-                x.Backend = null;
-                await backend.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (x.CountedHost is { } counted)
-            {
-                _unauthenticatedLegs.AddOrUpdate(counted, 0, (_, n) => Math.Max(0, n - 1));
-            }
-        }
+        ArgumentNullException.ThrowIfNull(client);
+        return new Attempt(this, connection, client);
     }
 
-    private async Task<ClientAuthenticationResult> RunAsync(Attempt x, CancellationToken cancellationToken)
+    private async Task<SignInProof> ProveAsync(Attempt x, CancellationToken cancellationToken)
     {
         var limits = options.Value;
 
         // 1. Which host: the preconnection PDU's payload when the client sent one, else the TLS server name.
-        x.HostLabel = HostLabel(x.Connection, x.Tls);
+        x.HostLabel = HostLabel(x.Connection);
         if (x.HostLabel is null)
         {
-            return await RefuseAsync(x, "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)", ErrorInfoCode.ServerDeniedConnection, cancellationToken, UseHostNameMessage, "Connect with the registered host name ('gatehouse host list').").ConfigureAwait(false);
+            return x.Refuse(new SignInRefusal(SignInFailure.UnknownHost, "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)") { Fix = "Connect with the registered host name ('gatehouse host list')." });
         }
 
-        var lookup = await directory.FindHostLegAsync(x.HostLabel, Decide(x)).ConfigureAwait(false);
-        EndDecision(x);
+        var lookup = await directory.FindHostLegAsync(x.HostLabel, x.Decide()).ConfigureAwait(false);
+        x.EndDecision();
         if (lookup.Leg is not { } leg)
         {
-            return await RefuseAsync(x, lookup.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, UseHostNameMessage, lookup.Fix).ConfigureAwait(false);
+            return x.Refuse(new SignInRefusal(lookup.Failure, lookup.Reason) { Fix = lookup.Fix });
         }
 
         x.Leg = leg;
@@ -119,14 +96,14 @@ public sealed partial class TlsAuthenticator(
         if (_unauthenticatedLegs.AddOrUpdate(leg.HostId, 1, (_, n) => n + 1) > limits.MaxUnauthenticatedHostLegsPerHost)
         {
             _unauthenticatedLegs.AddOrUpdate(leg.HostId, 0, (_, n) => Math.Max(0, n - 1));
-            return await RefuseAsync(x, $"too_many_unauthenticated: {leg.HostName} already has {limits.MaxUnauthenticatedHostLegsPerHost} TLS sign-ins in progress (Gatehouse:Gateway:MaxUnauthenticatedHostLegsPerHost)", ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage, "Try again in a moment; if it persists, someone may be flooding the host with TLS sign-ins (the sign-in log shows their addresses), or prefer NLA.").ConfigureAwait(false);
+            return x.Refuse(SignInRefusal.Of(SignInFailure.TooManyUnauthenticated, $"{leg.HostName} already has {limits.MaxUnauthenticatedHostLegsPerHost} TLS sign-ins in progress (Gatehouse:Gateway:MaxUnauthenticatedHostLegsPerHost)") with { Fix = "Try again in a moment; if it persists, someone may be flooding the host with TLS sign-ins (the sign-in log shows their addresses), or prefer NLA." });
         }
 
         x.CountedHost = leg.HostId;
         var connect = await BackendConnector.ConnectAsync(leg.Backend, limits.BackendConnectTimeout, cancellationToken, time).ConfigureAwait(false);
         if (!connect.Connected)
         {
-            return await RefuseAsync(x, connect.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, UnreachableMessage, BackendAdvice.Fix(connect, leg.HostName, leg.Backend)).ConfigureAwait(false);
+            return x.Refuse(new SignInRefusal(SignInFailure.HostUnreachable, connect.Reason) { Fix = BackendAdvice.Fix(connect, leg.HostName, leg.Backend) });
         }
 
         x.Backend = connect.Connection!;
@@ -140,35 +117,34 @@ public sealed partial class TlsAuthenticator(
                 var problem = await RelayUntilClientInfoAsync(x, deadline.Token).ConfigureAwait(false);
                 if (problem is not null)
                 {
-                    return await RefuseAsync(x, problem, ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+                    return x.Refuse(new SignInRefusal(Classify(problem), problem));
                 }
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested)
             {
-                return await RefuseAsync(x, $"client_info_timeout: no Client Info PDU within {limits.ClientInfoTimeout.TotalSeconds:0} s of TLS (Gatehouse:Gateway:ClientInfoTimeout)", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+                return x.Refuse(SignInRefusal.Of(SignInFailure.ClientInfoTimeout, $"no Client Info PDU within {limits.ClientInfoTimeout.TotalSeconds:0} s of TLS (Gatehouse:Gateway:ClientInfoTimeout)"));
             }
         }
 
         if (x.ClientInfo is null)
         {
             // The client left before naming anyone: no decision, no entry.
-            return ClientAuthenticationResult.Failure("client_disconnected: the client closed the connection before its Client Info PDU");
+            return SignInProof.Left(x.Subject, "client_disconnected: the client closed the connection before its Client Info PDU");
         }
 
         // The client's name and password are in hand: from here the checks run to their decision whatever the client
         // does (under their own deadline), and every way this attempt ends leaves its sign-in log entry.
-        x.Connection.UnfinishedSignIn = reason => Entry(x, false, reason, null, null);
-        var deciding = Decide(x);
+        var deciding = x.Decide();
 
         // 4. The Client Info PDU: bounded, well formed, a work account name and a password.
         if (x.ClientInfo.Length > limits.MaxClientInfoBytes)
         {
-            return await RefuseAsync(x, $"client_info_too_large: {x.ClientInfo.Length} bytes, the limit is {limits.MaxClientInfoBytes} (Gatehouse:Gateway:MaxClientInfoBytes)", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+            return x.Refuse(SignInRefusal.Of(SignInFailure.ClientInfoTooLarge, $"{x.ClientInfo.Length} bytes, the limit is {limits.MaxClientInfoBytes} (Gatehouse:Gateway:MaxClientInfoBytes)"));
         }
 
         if (!ClientInfoPdu.TryParse(x.ClientInfo, out var pdu, out var pduError))
         {
-            return await RefuseAsync(x, $"malformed_client_info: {pduError}", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+            return x.Refuse(SignInRefusal.Of(SignInFailure.MalformedClientInfo, $"{pduError}"));
         }
 
         string password;
@@ -181,7 +157,7 @@ public sealed partial class TlsAuthenticator(
             password = pdu.Packet.Password;
             if (!NlaUserName.TryResolve(domain, user, out upn))
             {
-                return await RefuseAsync(x, $"not_a_work_account: '{x.ClientUser}' is not a work account name ({SignInMessages.NotAWorkAccount})", ErrorInfoCode.ServerDeniedConnection, cancellationToken, SignInMessages.NotAWorkAccount).ConfigureAwait(false);
+                return x.Refuse(SignInRefusal.Of(SignInFailure.NotAWorkAccount, $"'{x.ClientUser}' is not a work account name ({SignInMessages.NotAWorkAccount})"));
             }
 
             x.Upn = upn;
@@ -193,79 +169,36 @@ public sealed partial class TlsAuthenticator(
 
         if (password.Length == 0)
         {
-            return await RefuseAsync(x, "no_password: the Client Info PDU carries no password; TLS sign-in needs one (FreeRDP /p:, or save the password in the client), or use NLA", ErrorInfoCode.ServerDeniedConnection, cancellationToken, CredentialsMessage).ConfigureAwait(false);
+            return x.Refuse(SignInRefusal.Of(SignInFailure.NoPassword, "the Client Info PDU carries no password; TLS sign-in needs one (FreeRDP /p:, or save the password in the client), or use NLA"));
         }
 
-        // 5. The same checks as NLA: the user, the password (lockout, disabled, temporary), then roles and Conditional Access.
+        // 5. The same checks as NLA: the user, the password (lockout, disabled, temporary); roles and Conditional Access follow.
         var account = await directory.FindAccountAsync(upn, deciding).ConfigureAwait(false);
         if (account is null)
         {
             // The same password-hashing work as for a real user, so the answer's timing does not tell which names exist.
             await directory.CheckUnknownUserPasswordAsync(password, deciding).ConfigureAwait(false);
-            return await RefuseAsync(x, $"unknown_user: no user {upn}", ErrorInfoCode.ServerDeniedConnection, cancellationToken, CredentialsMessage).ConfigureAwait(false);
+            return x.Refuse(SignInRefusal.Of(SignInFailure.UnknownUser, $"no user {upn}"));
         }
 
         x.Account = account;
         var check = await directory.CheckPasswordAsync(account, password, x.Connection.RemoteAddress, deciding).ConfigureAwait(false);
         if (check != NlaAccountCheck.Ok)
         {
-            var (reason, message) = Describe(check);
-            return await RefuseAsync(x, reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken, message).ConfigureAwait(false);
+            return x.Refuse(Describe(check));
         }
 
-        var decision = await directory.AuthorizeAsync(x.Connection, account, x.HostLabel, deciding).ConfigureAwait(false);
-        x.Decision = decision;
-        if (!decision.Allowed)
-        {
-            return await RefuseAsync(x, $"authorization: {decision.Reason}", ErrorInfoCode.ServerInsufficientPrivileges, cancellationToken, decision.UserMessage).ConfigureAwait(false);
-        }
-
-        if (decision.Grant is not { } grant)
-        {
-            return await RefuseAsync(x, "no_grant: the authorisation allowed the sign-in but named no account to log on with", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
-        }
-
-        if (grant.HostId != leg.HostId || !string.Equals(grant.Backend.Host, leg.Backend.Host, StringComparison.OrdinalIgnoreCase) || grant.Backend.Port != leg.Backend.Port)
-        {
-            return await RefuseAsync(x, $"host_changed: {leg.HostName}'s registration changed while the client signed in; connect again", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
-        }
-
-        // 6. The mapped account into the held Client Info PDU, the session record, then the PDU to the host.
-        var rewritten = new ArrayBufferWriter<byte>(x.ClientInfo.Length + 1024);
-        try
-        {
-            var credentials = grant.Credentials;
-            if (!ClientInfoRewriter.TryRewrite(x.ClientInfo, new ClientInfoCredentials(credentials.Domain, credentials.UserName, credentials.Password), rewritten, out pduError))
-            {
-                return await RefuseAsync(x, $"malformed_client_info: cannot be rewritten: {pduError}", ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
-            }
-
-            var backend = x.Backend;
-            x.Backend = null; // The session owns it from here (AttachAsync closes it when the record fails).
-            var open = await opener.AttachAsync(x.Connection, ProtocolName, grant, backend, deciding).ConfigureAwait(false);
-            if (open.Session is not { } session)
-            {
-                return await RefuseAsync(x, open.Reason, ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
-            }
-
-            session.ClientInfoRelayed = true;
-            x.Connection.Session = session;
-
-            // Logged before the host gets the Client Info PDU (the host answers the client); if the client or the host
-            // has gone meanwhile, the connection handler closes the session.
-            await LogAsync(x, true, decision.Reason, null).ConfigureAwait(false);
-            LogSignedIn(x.Connection.Id, upn, leg.HostName, decision.Reason);
-            await backend.Stream.WriteAsync(rewritten.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            await backend.Stream.FlushAsync(cancellationToken).ConfigureAwait(false);
-            session.Counters.Add(0, rewritten.WrittenCount);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(MemoryMarshal.AsMemory(rewritten.WrittenMemory).Span);
-        }
-
-        return ClientAuthenticationResult.Success;
+        // The proof hands the host leg over (the driver closes it when the sign-in is refused).
+        var backend = x.Backend;
+        x.Backend = null;
+        return SignInProof.Of(x.Subject) with { HostLeg = new EarlyHostLeg(leg.HostId, backend, leg.Backend) };
     }
+
+    /// <summary>The class of a problem of the relayed MCS phase (its text starts with the code).</summary>
+    private static SignInFailure Classify(string problem) =>
+        problem.StartsWith("client_info_too_large", StringComparison.Ordinal) ? SignInFailure.ClientInfoTooLarge
+        : problem.StartsWith("host_", StringComparison.Ordinal) ? SignInFailure.HostFailed
+        : SignInFailure.MalformedConnectionSequence;
 
     /// <summary>
     /// Relays client PDUs to the host and the host's answers back, one at a time (each request the host answers has
@@ -405,7 +338,7 @@ public sealed partial class TlsAuthenticator(
     }
 
     /// <summary>The host the client asked for: the preconnection PDU's payload when there is one, else the TLS server name's first label.</summary>
-    internal static string? HostLabel(GatewayConnection connection, Stream tls)
+    internal static string? HostLabel(GatewayConnection connection)
     {
         if (connection.Preconnection?.Payload is { Length: > 0 } payload)
         {
@@ -414,105 +347,57 @@ public sealed partial class TlsAuthenticator(
             return label.Length == 0 || AssertionValidator.LooksLikeAddress(payload) || AssertionValidator.LooksLikeAddress(label) ? null : label;
         }
 
-        return NlaAuthenticator.HostLabel(tls);
+        return NlaAuthenticator.HostLabel(connection);
     }
 
-    private static (string Reason, string Message) Describe(NlaAccountCheck check) => check switch
+    private static SignInRefusal Describe(NlaAccountCheck check) => check switch
     {
-        NlaAccountCheck.Disabled => ("user_disabled: the account is disabled", SignInMessages.AccountDisabled),
-        NlaAccountCheck.MustChangePassword => ("password_change_required: the password is temporary; change it on the identity provider's sign-in page first", SignInMessages.MustChangePassword),
-        NlaAccountCheck.LockedOut => ("locked_out: smart lockout holds the account", SignInMessages.AccountLocked),
-        _ => ("bad_password: the password in the Client Info PDU is wrong", CredentialsMessage),
+        NlaAccountCheck.Disabled => SignInRefusal.Of(SignInFailure.UserDisabled, "the account is disabled"),
+        NlaAccountCheck.MustChangePassword => SignInRefusal.Of(SignInFailure.PasswordChangeRequired, "the password is temporary; change it on the identity provider's sign-in page first"),
+        NlaAccountCheck.LockedOut => SignInRefusal.Of(SignInFailure.LockedOut, "smart lockout holds the account"),
+        _ => SignInRefusal.Of(SignInFailure.BadPassword, "the password in the Client Info PDU is wrong"),
     };
 
     /// <summary>
-    /// Refuses: the host leg is closed with nothing of the Client Info PDU sent to it; a client that reached the Client
-    /// Info PDU gets the License Error (valid client), the Set Error Info PDU (when it supports it) and the Disconnect
-    /// Provider Ultimatum; one still in the MCS phase gets the ultimatum. The refusal is logged first (the client may have
-    /// left: the entry is written either way).
+    /// Tells a refused client: one that reached the Client Info PDU gets the License Error (valid client), the Set Error
+    /// Info PDU and the Disconnect Provider Ultimatum; one still in the MCS phase gets the ultimatum; one before it, nothing.
     /// </summary>
-    private async Task<ClientAuthenticationResult> RefuseAsync(Attempt x, string reason, ErrorInfoCode errorInfo, CancellationToken cancellationToken, string? userMessage = null, string? fix = null)
+    private async Task AnswerRefusalAsync(Attempt x, SignInRefusal refusal, CancellationToken cancellationToken)
     {
-        if (x.Backend is { } backend)
+        if (!x.McsConnected)
         {
-            x.Backend = null;
-            await backend.DisposeAsync().ConfigureAwait(false);
+            return;
         }
 
-        x.Fix = fix;
-        var code = x.McsConnected && x.ClientInfo is not null ? $"0x{(uint)errorInfo:X8}" : null;
-        await LogAsync(x, false, reason, code, userMessage).ConfigureAwait(false);
-        if (x.McsConnected)
+        var frames = new ArrayBufferWriter<byte>(128);
+        if (x.ClientInfo is not null)
         {
-            var frames = new ArrayBufferWriter<byte>(128);
-            if (x.ClientInfo is not null)
+            // [MS-RDPBCGR] 3.3.5.7.1 sends the Set Error Info PDU only to clients that announce
+            // RNS_UD_CS_SUPPORT_ERRINFO_PDU. FreeRDP 3 does not announce it (SupportErrorInfoPdu is off by default) yet
+            // reads it in every phase after licensing and then shows the reason; a client that ignores it still gets
+            // the ultimatum right after. So every client gets it: the reason reaches the real client.
+            ServerRefusal.Write(frames, SignInFailures.ErrorInfo(refusal.Failure), clientSupportsErrorInfo: true);
+            if (!x.ErrorInfoAnnounced)
             {
-                // [MS-RDPBCGR] 3.3.5.7.1 sends the Set Error Info PDU only to clients that announce
-                // RNS_UD_CS_SUPPORT_ERRINFO_PDU. FreeRDP 3 does not announce it (SupportErrorInfoPdu is off by default) yet
-                // reads it in every phase after licensing and then shows the reason; a client that ignores it still gets
-                // the ultimatum right after. So every client gets it: the reason reaches the real client.
-                ServerRefusal.Write(frames, errorInfo, clientSupportsErrorInfo: true);
-                if (!x.ErrorInfoAnnounced)
-                {
-                    LogErrorInfoUnannounced(x.Connection.Id);
-                }
-            }
-            else
-            {
-                ServerRefusal.WriteDisconnectProviderUltimatum(frames);
-            }
-
-            try
-            {
-                await SendAsync(x.Tls, frames.WrittenMemory, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
-            {
-                // The client is gone; the refusal is logged already.
+                LogErrorInfoUnannounced(x.Connection.Id);
             }
         }
-
-        return ClientAuthenticationResult.Failure(reason);
-    }
-
-    /// <summary>Starts a decision: the directory and the session record under their own deadline, not the client's.</summary>
-    private CancellationToken Decide(Attempt x)
-    {
-        x.Deciding?.Dispose();
-        x.Deciding = new CancellationTokenSource(options.Value.SignInDecisionTimeout, time);
-        return x.Deciding.Token;
-    }
-
-    private static void EndDecision(Attempt x)
-    {
-        x.Deciding?.Dispose();
-        x.Deciding = null;
-    }
-
-    /// <summary>Writes this connection's one sign-in log entry (not cancelled by the client leaving).</summary>
-    private async Task LogAsync(Attempt x, bool succeeded, string reason, string? code, string? userMessage = null)
-    {
-        if (await signInLog.WriteOnceAsync(x.Connection, Entry(x, succeeded, reason, code, userMessage), options.Value.SignInDecisionTimeout, time).ConfigureAwait(false) && !succeeded)
+        else
         {
-            LogRefused(x.Connection.Id, x.Upn ?? x.ClientUser ?? "?", reason);
+            ServerRefusal.WriteDisconnectProviderUltimatum(frames);
         }
+
+        await SendAsync(x.Tls, frames.WrittenMemory, cancellationToken).ConfigureAwait(false);
     }
-
-    private static GatewaySignInEvent Entry(Attempt x, bool succeeded, string reason, string? code, string? userMessage) =>
-        GatewaySignInEvent.ForPassword(x.Connection, ProtocolName, succeeded, reason, code, userMessage, x.Fix, x.Account, x.Upn ?? x.ClientUser, x.Leg?.HostName ?? x.HostLabel, x.Decision);
-
-    [LoggerMessage(EventIds.TlsSignedIn, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with TLS (password in the Client Info PDU) to {Host} ({Decision}).")]
-    private partial void LogSignedIn(string connectionId, string upn, string host, string decision);
-
-    [LoggerMessage(EventIds.TlsRefused, LogLevel.Information, "RDP connection {ConnectionId}: TLS sign-in of {User} refused: {Reason}")]
-    private partial void LogRefused(string connectionId, string user, string reason);
 
     [LoggerMessage(EventIds.TlsErrorInfoUnannounced, LogLevel.Debug, "RDP connection {ConnectionId}: the client did not announce RNS_UD_CS_SUPPORT_ERRINFO_PDU; it gets the Set Error Info PDU anyway (FreeRDP reads it).")]
     private partial void LogErrorInfoUnannounced(string connectionId);
 
     /// <summary>One connection's TLS sign-in state.</summary>
-    private sealed class Attempt(GatewayConnection connection, Stream tls)
+    private sealed class Attempt(TlsAuthenticator method, GatewayConnection connection, Stream tls) : ISignInAttempt
     {
+        private ArrayBufferWriter<byte>? _rewritten;
+
         public GatewayConnection Connection { get; } = connection;
 
         public Stream Tls { get; } = tls;
@@ -524,6 +409,7 @@ public sealed partial class TlsAuthenticator(
         /// <summary>The host whose unauthenticated-leg count this attempt holds (released when it ends).</summary>
         public Guid? CountedHost { get; set; }
 
+        /// <summary>The host leg while the attempt holds it (handed to the driver with the proof).</summary>
         public BackendConnection? Backend { get; set; }
 
         public bool McsConnected { get; set; }
@@ -538,11 +424,118 @@ public sealed partial class TlsAuthenticator(
 
         public NlaAccount? Account { get; set; }
 
-        public WebAccountAuthorization? Decision { get; set; }
-
-        public string? Fix { get; set; }
-
-        /// <summary>The deadline of the decision under way (the directory, the session record), if any.</summary>
+        /// <summary>The deadline of the decision under way (the directory), if any.</summary>
         public CancellationTokenSource? Deciding { get; set; }
+
+        public SignInSubject Subject => new()
+        {
+            TenantId = Account?.TenantId,
+            UserId = Account?.UserId,
+            UserPrincipalName = Account?.UserPrincipalName ?? Upn ?? ClientUser,
+            HostName = Leg?.HostName ?? HostLabel,
+            HostLabel = HostLabel,
+            Methods = Account is null ? [] : ["pwd"],
+            AuthenticatedAt = method.Clock.GetUtcNow(),
+        };
+
+        public async Task<SignInProof> ProveAsync(CancellationToken clientClosed)
+        {
+            SignInProof proof;
+            try
+            {
+                proof = await method.ProveAsync(this, clientClosed).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (Deciding is { IsCancellationRequested: true })
+            {
+                // The directory did not answer in time: refused (fail closed).
+                proof = Refuse(SignInRefusal.Of(SignInFailure.DecisionTimeout, $"the sign-in decision took longer than {method.Limits.SignInDecisionTimeout.TotalSeconds:0} s (Gatehouse:Gateway:SignInDecisionTimeout)"));
+            }
+            finally
+            {
+                EndDecision();
+            }
+
+            if (!proof.Proven && Backend is { } backend)
+            {
+                // Refused (or the client left): the host leg closes first, so nothing more reaches the host.
+                Backend = null;
+                await backend.DisposeAsync().ConfigureAwait(false);
+            }
+
+            return proof;
+        }
+
+        /// <summary>A refusal of the method (the host leg is closed before it is answered).</summary>
+        public SignInProof Refuse(SignInRefusal refusal) => SignInProof.Refused(Subject, refusal);
+
+        public SignInRefusal? PrepareAnswer(SessionGrant grant)
+        {
+            ArgumentNullException.ThrowIfNull(grant);
+            var credentials = grant.Credentials;
+            _rewritten = new ArrayBufferWriter<byte>(ClientInfo!.Length + 1024);
+            return ClientInfoRewriter.TryRewrite(ClientInfo, new ClientInfoCredentials(credentials.Domain, credentials.UserName, credentials.Password), _rewritten, out var error)
+                ? null
+                : SignInRefusal.Of(SignInFailure.MalformedClientInfo, $"cannot be rewritten: {error}");
+        }
+
+        public string? AnswerCode(SignInOutcome outcome) =>
+            outcome.Refusal is { } refusal && McsConnected && ClientInfo is not null ? $"0x{(uint)SignInFailures.ErrorInfo(refusal.Failure):X8}" : null;
+
+        public async Task AnswerAsync(SignInOutcome outcome, CancellationToken clientClosed)
+        {
+            if (outcome.Refusal is { } refusal)
+            {
+                await method.AnswerRefusalAsync(this, refusal, clientClosed).ConfigureAwait(false);
+                return;
+            }
+
+            // The host gets the Client Info PDU with the mapped account; the host answers the client.
+            if (outcome.Session is { Backend: { } backend } session && _rewritten is { } rewritten)
+            {
+                await backend.Stream.WriteAsync(rewritten.WrittenMemory, clientClosed).ConfigureAwait(false);
+                await backend.Stream.FlushAsync(clientClosed).ConfigureAwait(false);
+                session.Counters.Add(0, rewritten.WrittenCount);
+            }
+        }
+
+        public CancellationToken Decide()
+        {
+            Deciding?.Dispose();
+            Deciding = new CancellationTokenSource(method.Limits.SignInDecisionTimeout, method.Clock);
+            return Deciding.Token;
+        }
+
+        public void EndDecision()
+        {
+            Deciding?.Dispose();
+            Deciding = null;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            EndDecision();
+            if (ClientInfo is { } clientInfo)
+            {
+                // It holds the user's password.
+                CryptographicOperations.ZeroMemory(clientInfo);
+            }
+
+            if (_rewritten is { } rewritten)
+            {
+                // It holds the injected password.
+                CryptographicOperations.ZeroMemory(MemoryMarshal.AsMemory(rewritten.WrittenMemory).Span);
+            }
+
+            if (Backend is { } backend)
+            {
+                Backend = null;
+                await backend.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (CountedHost is { } counted)
+            {
+                method._unauthenticatedLegs.AddOrUpdate(counted, 0, (_, n) => Math.Max(0, n - 1));
+            }
+        }
     }
 }

@@ -3,18 +3,16 @@ using Gatehouse.Access;
 using Gatehouse.Gateway;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Nla;
-using Gatehouse.Gateway.WebAccount;
-using Gatehouse.Protocol.CredSsp;
-using Gatehouse.Protocol.RdsAad;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Protocol.X224;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Gatehouse.Identity.Gateway;
 
 /// <summary>
-/// NLA's view of the identity provider, in process: users and their NT hashes (decrypted only here), the password
-/// checks with smart lockout, and the one access call with amr <c>pwd</c>, mapped to NTSTATUS. The host label of an
-/// authorisation resolves in the user's tenant only.
+/// The password sign-ins' view of the identity provider, in process: users and their NT hashes (decrypted only here),
+/// the password checks with smart lockout, and the host leg of a TLS sign-in (authorisation is
+/// <see cref="AccessSignInAuthorizer"/>'s).
 /// </summary>
 public sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, TimeProvider time, HostKeyTrust hostKeys) : INlaDirectory
 {
@@ -96,45 +94,6 @@ public sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, TimeProvid
     }
 
     /// <inheritdoc/>
-    public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(connection);
-        ArgumentNullException.ThrowIfNull(account);
-        ArgumentNullException.ThrowIfNull(hostLabel);
-        await using var scope = scopes.CreateAsyncScope();
-        var host = hostLabel.Length == 0
-            ? null
-            : await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindHostByLabelAsync(account.TenantId, hostLabel, cancellationToken).ConfigureAwait(false);
-        if (host is null)
-        {
-            return new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), hostLabel.Length == 0
-                ? "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)"
-                : $"unknown_host: no host or alias '{hostLabel}' is registered")
-            {
-                TenantId = account.TenantId,
-                UserId = account.UserId,
-                Fix = "Connect with the registered host name ('gatehouse host list').",
-            };
-        }
-
-        var now = time.GetUtcNow();
-        IReadOnlyList<string> methods = ["pwd"];
-        var decision = await scope.ServiceProvider.GetRequiredService<AccessService>().AuthorizeSignInAsync(
-            new AccessRequest
-            {
-                UserId = account.UserId,
-                HostId = host.Id,
-                ClientAddress = connection.RemoteAddress,
-                AuthenticationMethods = methods,
-                AuthenticatedAt = now,
-                Application = RdpApplications.AzureWindowsVmSignIn,
-            },
-            cancellationToken).ConfigureAwait(false);
-        var mapped = AccessWebAccountAuthorizer.ToAuthorization(decision, account.TenantId, methods, now, hostKeys);
-        return mapped with { ResultCode = unchecked((int)ToNtStatus(decision.Refusal, mapped.ResultCode)) };
-    }
-
-    /// <inheritdoc/>
     public async Task<HostLegLookup> FindHostLegAsync(string hostLabel, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(hostLabel);
@@ -155,21 +114,13 @@ public sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, TimeProvid
             return new HostLegLookup(
                 null,
                 $"backend_security_unsupported: {host.Name} is registered with backend security {host.BackendSecurity}; TLS sign-in relays the host's connection sequence before the password arrives, which a host that requires NLA cannot do",
-                $"Sign in to {host.Name} with NLA (FreeRDP /sec:nla) or a web account (/sec:aad).");
+                $"Sign in to {host.Name} with NLA (FreeRDP /sec:nla) or a web account (/sec:aad).")
+            {
+                Failure = SignInFailure.BackendSecurityUnsupported,
+            };
         }
 
         // The cookie names no account: which mapped account logs on is decided by the role, after the password.
         return new HostLegLookup(new PasswordHostLeg(host.Id, host.Name, hostKeys.Pin(new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, "gatehouse"), host)), "found");
     }
-
-    /// <summary>The CredSSP errorCode for an access decision (the web-account mapping decides host problems).</summary>
-    public static uint ToNtStatus(AccessRefusal refusal, int webAccountCode) => refusal switch
-    {
-        AccessRefusal.None when webAccountCode == RdsAadAuthResult.Success => 0,
-        AccessRefusal.None => NtStatus.NoLogonServers,
-        AccessRefusal.UserDisabled => NtStatus.AccountDisabled,
-        AccessRefusal.PasswordChangeRequired => NtStatus.PasswordMustChange,
-        AccessRefusal.UnknownUser => NtStatus.LogonFailure,
-        _ => NtStatus.AccessDenied,
-    };
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Identity.Gateway;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -112,9 +113,9 @@ internal static class GatewayRegistration
         services.AddSingleton(new GatewayNode(nodeName));
         services.AddSingleton<IWebAccountDirectory, IdentityWebAccountDirectory>();
         services.AddSingleton<HostKeyTrust>();
-        services.AddSingleton<IWebAccountAuthorizer, AccessWebAccountAuthorizer>();
+        services.AddSingleton<ISignInAuthorizer, AccessSignInAuthorizer>();
         services.AddSingleton<AssertionValidator>();
-        services.AddSingleton<IClientAuthenticator, WebAccountAuthenticator>();
+        services.AddSingleton<ISignInMethod, WebAccountAuthenticator>();
         if ((options.SignInMethods & (SignInMethods.Nla | SignInMethods.Tls)) != 0)
         {
             services.AddSingleton<Nla.INlaDirectory, IdentityNlaDirectory>();
@@ -122,12 +123,12 @@ internal static class GatewayRegistration
 
         if (options.SignInMethods.HasFlag(SignInMethods.Nla))
         {
-            services.AddSingleton<IClientAuthenticator, Nla.NlaAuthenticator>();
+            services.AddSingleton<ISignInMethod, Nla.NlaAuthenticator>();
         }
 
         if (options.SignInMethods.HasFlag(SignInMethods.Tls))
         {
-            services.AddSingleton<IClientAuthenticator, Tls.TlsAuthenticator>();
+            services.AddSingleton<ISignInMethod, Tls.TlsAuthenticator>();
         }
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<SessionOpener>();

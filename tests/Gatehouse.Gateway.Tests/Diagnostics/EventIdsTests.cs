@@ -25,7 +25,7 @@ public sealed class EventIdsTests
     public void EveryLoggerMessage_HasItsOwnEventId()
     {
         var messages = LoggerMessages();
-        Assert.True(messages.Count >= 20, $"only {messages.Count} [LoggerMessage] methods found in the gateway assembly");
+        Assert.True(messages.Count >= 15, $"only {messages.Count} [LoggerMessage] methods found in the gateway assembly");
         var shared = messages.GroupBy(m => m.EventId).Where(g => g.Count() > 1)
             .Select(g => $"{g.Key}: {string.Join(", ", g.Select(m => m.Method))}")
             .ToList();

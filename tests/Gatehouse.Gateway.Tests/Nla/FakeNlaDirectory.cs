@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol.Ntlm;
 
@@ -11,7 +12,7 @@ namespace Gatehouse.Gateway.Tests.Nla;
 /// alice@contoso.test with password Correct-Horse-1; state, lockout and the authorisation answer are set by each test.
 /// Like the real directory, every call yields and honours its cancellation token; a test can hold a call with a <see cref="Gate"/>.
 /// </summary>
-internal sealed class FakeNlaDirectory : INlaDirectory
+internal sealed class FakeNlaDirectory : INlaDirectory, ISignInAuthorizer
 {
     private static readonly NlaAccount Alice = new(Guid.NewGuid(), Guid.NewGuid(), "alice@contoso.test", NtlmV2.NtHash("Correct-Horse-1"));
     private readonly ConcurrentQueue<string> _passwordChecks = new();
@@ -28,7 +29,7 @@ internal sealed class FakeNlaDirectory : INlaDirectory
 
     public SessionGrant? Grant { get; init; }
 
-    public WebAccountAuthorization? Authorization { get; init; }
+    public AccessOutcome? Authorization { get; init; }
 
     /// <summary>Holds the password check (the TSCredentials' or the Client Info PDU's password) until opened.</summary>
     public Gate? HoldPasswordCheck { get; init; }
@@ -101,11 +102,11 @@ internal sealed class FakeNlaDirectory : INlaDirectory
             : new HostLegLookup(null, $"unknown_host: no host or alias '{hostLabel}' is registered");
     }
 
-    public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, NlaAccount account, string hostLabel, CancellationToken cancellationToken)
+    public async Task<AccessOutcome> AuthorizeAsync(GatewayConnection connection, SignInSubject subject, CancellationToken cancellationToken)
     {
         await WorkAsync(null, cancellationToken);
-        AuthorizedHostLabel = hostLabel;
-        return Authorization ?? new WebAccountAuthorization(0, "allowed by test") { Grant = Grant };
+        AuthorizedHostLabel = subject.HostLabel ?? string.Empty;
+        return Authorization ?? AccessOutcome.Allow("allowed by test", Grant);
     }
 
     /// <summary>What a store call does before it answers: yields, waits at its gate if held, and honours the token.</summary>

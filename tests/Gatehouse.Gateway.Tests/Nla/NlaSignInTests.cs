@@ -4,6 +4,7 @@ using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.Relay;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.Tests.Pipeline;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol.CredSsp;
@@ -123,7 +124,7 @@ public sealed class NlaSignInTests
     [Fact]
     public async Task NoRole_OnHybridEx_GetsAccessDeniedEarlyResult_AndTheLogSaysWhy()
     {
-        var directory = new FakeNlaDirectory { Authorization = new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), "no_role: no assignment") };
+        var directory = new FakeNlaDirectory { Authorization = AccessOutcome.Deny(SignInFailure.AccessDenied, "no_role: no assignment") };
         await using var gateway = await StartAsync(directory);
         var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions());
         using (tcp)
@@ -142,7 +143,7 @@ public sealed class NlaSignInTests
     public async Task MfaPolicy_OnHybrid_GetsAccessDeniedErrorCode_WithThePolicySentence()
     {
         const string message = "The sign-in method you're trying to use isn't allowed. Try a different sign-in method or contact your system administrator.";
-        var directory = new FakeNlaDirectory { Authorization = new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), "policy_control_missing: mfa") { UserMessage = message } };
+        var directory = new FakeNlaDirectory { Authorization = AccessOutcome.Deny(SignInFailure.AccessDenied, "policy_control_missing: mfa", message) };
         await using var gateway = await StartAsync(directory);
         var entry = await RefusedAsync(gateway, new CredSspClientOptions { Requested = SecurityProtocol.Hybrid }, NtStatus.AccessDenied);
         Assert.Equal(message, entry.UserMessage);
@@ -353,7 +354,7 @@ public sealed class NlaSignInTests
     [Fact]
     public async Task Refusal_IsLoggedBeforeTheClientHearsIt_AndTheEntryStaysWhenTheClientLeavesMeanwhile()
     {
-        var directory = new FakeNlaDirectory { Authorization = new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), "no_role: no assignment") };
+        var directory = new FakeNlaDirectory { Authorization = AccessOutcome.Deny(SignInFailure.AccessDenied, "no_role: no assignment") };
         await using var gateway = await StartAsync(directory);
         var hold = new Gate();
         gateway.SignInLog.Hold = hold;
@@ -475,7 +476,7 @@ public sealed class NlaSignInTests
     [Fact]
     public async Task BackendConnector_NlaTarget_EarlyAuthorizationDenied_IsALogonFailure()
     {
-        var directory = new FakeNlaDirectory { Authorization = new WebAccountAuthorization(unchecked((int)NtStatus.AccessDenied), "no_role: no assignment") };
+        var directory = new FakeNlaDirectory { Authorization = AccessOutcome.Deny(SignInFailure.AccessDenied, "no_role: no assignment") };
         await using var gateway = await StartAsync(directory);
 
         var result = await BackendConnector.ConnectAsync(NlaTarget(gateway.Port), new InjectedCredentials(string.Empty, "alice@contoso.test", "Correct-Horse-1"), TimeSpan.FromSeconds(10), CancellationToken.None);
@@ -576,7 +577,8 @@ public sealed class NlaSignInTests
         return GatewayHost.StartAsync(options, services =>
         {
             services.AddSingleton<INlaDirectory>(directory);
-            services.AddSingleton<IClientAuthenticator, NlaAuthenticator>();
+            services.AddSingleton<ISignInAuthorizer>(directory);
+            services.AddSingleton<ISignInMethod, NlaAuthenticator>();
         });
     }
 }

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -50,7 +51,7 @@ internal sealed class GatewayHost : IAsyncDisposable
     /// <summary>Connections whose closing Kestrel has signalled to the gateway (its ConnectionClosed token).</summary>
     public int ClosedConnections => _closed.Count;
 
-    public static Task<GatewayHost> StartAsync(GatewayOptions options, params IClientAuthenticator[] authenticators) =>
+    public static Task<GatewayHost> StartAsync(GatewayOptions options, params ISignInMethod[] authenticators) =>
         StartAsync(options, services =>
         {
             foreach (var authenticator in authenticators)
@@ -71,6 +72,7 @@ internal sealed class GatewayHost : IAsyncDisposable
         configure(builder.Services);
         builder.Services.TryAddSingleton<SessionRegistry>();
         builder.Services.TryAddSingleton<SessionOpener>();
+        builder.Services.TryAddSingleton<ISignInAuthorizer>(new AllowEveryoneAuthorizer());
         builder.Services.TryAddSingleton<RecordingSignInLog>();
         builder.Services.TryAddSingleton<IGatewaySignInLog>(sp => sp.GetRequiredService<RecordingSignInLog>());
         builder.Services.TryAddSingleton<RecordingJournal>();
@@ -127,22 +129,50 @@ internal sealed class ClosedCounter
     public void Increment() => Interlocked.Increment(ref _count);
 }
 
-/// <summary>Records what reached the sign-in phase and answers with a marker line.</summary>
-internal sealed class RecordingAuthenticator(SignInMethods method) : IClientAuthenticator
+/// <summary>Records what reached the sign-in phase, proves a test user and answers with a marker line.</summary>
+internal sealed class RecordingAuthenticator(SignInMethods method) : ISignInMethod
 {
     private readonly TaskCompletionSource<GatewayConnection> _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public SignInMethods Method { get; } = method;
 
+    public string ProtocolName => "test";
+
+    public bool QualifiesAccessRefusals => false;
+
     public Task<GatewayConnection> Reached => _reached.Task;
 
-    public async Task<ClientAuthenticationResult> AuthenticateAsync(GatewayConnection connection, Stream tls, CancellationToken cancellationToken)
+    public ISignInAttempt Begin(GatewayConnection connection, Stream client) => new Attempt(this, connection, client);
+
+    private sealed class Attempt(RecordingAuthenticator method, GatewayConnection connection, Stream tls) : ISignInAttempt
     {
-        _reached.TrySetResult(connection);
-        await tls.WriteAsync("signed-in\n"u8.ToArray(), cancellationToken);
-        await tls.FlushAsync(cancellationToken);
-        return ClientAuthenticationResult.Success;
+        public SignInSubject Subject { get; } = new() { TenantId = Guid.NewGuid(), UserId = Guid.NewGuid(), UserPrincipalName = "test@contoso.test", HostLabel = "vm1" };
+
+        public Task<SignInProof> ProveAsync(CancellationToken clientClosed)
+        {
+            method._reached.TrySetResult(connection);
+            return Task.FromResult(SignInProof.Of(Subject));
+        }
+
+        public SignInRefusal? PrepareAnswer(SessionGrant grant) => null;
+
+        public string? AnswerCode(SignInOutcome outcome) => null;
+
+        public async Task AnswerAsync(SignInOutcome outcome, CancellationToken clientClosed)
+        {
+            await tls.WriteAsync("signed-in\n"u8.ToArray(), clientClosed);
+            await tls.FlushAsync(clientClosed);
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
+}
+
+/// <summary>Allows every proven subject, without a session (the pipeline tests stop at the answer).</summary>
+internal sealed class AllowEveryoneAuthorizer : ISignInAuthorizer
+{
+    public Task<AccessOutcome> AuthorizeAsync(GatewayConnection connection, SignInSubject subject, CancellationToken cancellationToken) =>
+        Task.FromResult(AccessOutcome.Allow("allowed by test", null));
 }
 
 /// <summary>

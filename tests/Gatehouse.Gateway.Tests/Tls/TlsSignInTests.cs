@@ -3,6 +3,7 @@ using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.Relay;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.Tests.Nla;
 using Gatehouse.Gateway.Tests.Pipeline;
 using Gatehouse.Gateway.Tls;
@@ -154,7 +155,7 @@ public sealed class TlsSignInTests
         await using var gateway = await StartAsync(new FakeNlaDirectory
         {
             HostLeg = good.HostLeg,
-            Authorization = new WebAccountAuthorization(unchecked((int)Gatehouse.Protocol.CredSsp.NtStatus.AccessDenied), "no_role: no assignment") { UserMessage = message },
+            Authorization = AccessOutcome.Deny(SignInFailure.AccessDenied, "no_role: no assignment", message),
         });
         var entry = await RefusedAsync(gateway, host, new TlsClientOptions(), ErrorInfoCode.ServerInsufficientPrivileges);
         Assert.Equal("authorization: no_role: no assignment", entry.Reason);
@@ -171,7 +172,7 @@ public sealed class TlsSignInTests
         await using var gateway = await StartAsync(new FakeNlaDirectory
         {
             HostLeg = good.HostLeg,
-            Authorization = new WebAccountAuthorization(unchecked((int)Gatehouse.Protocol.CredSsp.NtStatus.AccessDenied), "policy_control_missing: Require MFA requires mfa") { UserMessage = message },
+            Authorization = AccessOutcome.Deny(SignInFailure.AccessDenied, "policy_control_missing: Require MFA requires mfa", message),
         });
         var entry = await RefusedAsync(gateway, host, new TlsClientOptions(), ErrorInfoCode.ServerInsufficientPrivileges);
         Assert.Equal(message, entry.UserMessage);
@@ -185,8 +186,10 @@ public sealed class TlsSignInTests
         var options = new GatewayOptions { SignInMethods = SignInMethods.WebAccount | SignInMethods.Nla };
         await using var gateway = await GatewayHost.StartAsync(options, services =>
         {
-            services.AddSingleton<INlaDirectory>(Directory(host));
-            services.AddSingleton<IClientAuthenticator, NlaAuthenticator>();
+            var fake = Directory(host);
+            services.AddSingleton<INlaDirectory>(fake);
+            services.AddSingleton<ISignInAuthorizer>(fake);
+            services.AddSingleton<ISignInMethod, NlaAuthenticator>();
         });
         var outcome = await TlsTestClient.RunAsync(gateway.Port, new TlsClientOptions());
         Assert.True(outcome.Negotiation!.Value.IsFailure);
@@ -468,7 +471,8 @@ public sealed class TlsSignInTests
         return GatewayHost.StartAsync(options, services =>
         {
             services.AddSingleton<INlaDirectory>(directory);
-            services.AddSingleton<IClientAuthenticator, TlsAuthenticator>();
+            services.AddSingleton<ISignInAuthorizer>(directory);
+            services.AddSingleton<ISignInMethod, TlsAuthenticator>();
         });
     }
 

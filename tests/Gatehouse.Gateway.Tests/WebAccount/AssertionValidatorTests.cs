@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.Tests.Pipeline;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol.RdsAad;
@@ -129,10 +130,10 @@ public sealed class AssertionValidatorTests
         await using var gateway = await GatewayHost.StartAsync(options, services =>
         {
             services.AddSingleton<IWebAccountDirectory>(_directory);
-            services.AddSingleton<IWebAccountAuthorizer>(new AllowEveryone());
+            services.AddSingleton<ISignInAuthorizer>(new AllowEveryone());
             services.AddSingleton(new WebAccountOptions());
             services.AddSingleton<AssertionValidator>();
-            services.AddSingleton<IClientAuthenticator, WebAccountAuthenticator>();
+            services.AddSingleton<ISignInMethod, WebAccountAuthenticator>();
             services.AddSingleton<TimeProvider>(_time);
         });
         await using var bystander = await AadTestClient.ConnectAsync(gateway.Port);
@@ -271,10 +272,10 @@ public sealed class AssertionValidatorTests
         return RdsAadCorpusMessage($"{{\"rdp_assertion\":\"{signingInput}.{B64(signature)}\"}}");
     }
 
-    private sealed class AllowEveryone : IWebAccountAuthorizer
+    private sealed class AllowEveryone : ISignInAuthorizer
     {
-        public Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, AssertionVerdict verdict, CancellationToken cancellationToken) =>
-            Task.FromResult(new WebAccountAuthorization(RdsAadAuthResult.Success, "allowed by test"));
+        public Task<AccessOutcome> AuthorizeAsync(GatewayConnection connection, SignInSubject subject, CancellationToken cancellationToken) =>
+            Task.FromResult(AccessOutcome.Allow("allowed by test", null));
     }
 
     private Task<AssertionVerdict> Validate(byte[] request, ServerNonce nonce) =>

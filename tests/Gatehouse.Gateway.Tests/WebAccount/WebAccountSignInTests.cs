@@ -8,6 +8,7 @@ using System.Text;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Relay;
 using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.Tests.Pipeline;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol.RdsAad;
@@ -395,10 +396,10 @@ public sealed class WebAccountSignInTests
         return GatewayHost.StartAsync(options, services =>
         {
             services.AddSingleton<IWebAccountDirectory>(directory);
-            services.AddSingleton<IWebAccountAuthorizer>(authorizer);
+            services.AddSingleton<ISignInAuthorizer>(authorizer);
             services.AddSingleton(new WebAccountOptions());
             services.AddSingleton<AssertionValidator>();
-            services.AddSingleton<IClientAuthenticator, WebAccountAuthenticator>();
+            services.AddSingleton<ISignInMethod, WebAccountAuthenticator>();
         });
     }
 
@@ -421,14 +422,14 @@ public sealed class WebAccountSignInTests
 
     private static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
-    private sealed class FakeAuthorizer(int code) : IWebAccountAuthorizer
+    private sealed class FakeAuthorizer(int code) : ISignInAuthorizer
     {
         private int _calls;
 
         public int Calls => _calls;
 
         /// <summary>Like the real one, it yields and honours its token.</summary>
-        public async Task<WebAccountAuthorization> AuthorizeAsync(GatewayConnection connection, AssertionVerdict verdict, CancellationToken cancellationToken)
+        public async Task<AccessOutcome> AuthorizeAsync(GatewayConnection connection, SignInSubject subject, CancellationToken cancellationToken)
         {
             await Task.Yield();
             if (Hold is { } hold)
@@ -438,7 +439,9 @@ public sealed class WebAccountSignInTests
 
             cancellationToken.ThrowIfCancellationRequested();
             Interlocked.Increment(ref _calls);
-            return new WebAccountAuthorization(code, code == 0 ? "allowed by test" : "no role") { Grant = code == 0 ? Grant : null };
+            return code == 0
+                ? AccessOutcome.Allow("allowed by test", Grant)
+                : AccessOutcome.Deny(code == RdsAadAuthResult.AccessDenied ? SignInFailure.AccessDenied : SignInFailure.AccessNotPossible, "no role");
         }
 
         public SessionGrant? Grant { get; init; }

@@ -116,7 +116,7 @@ public sealed class HostKeyPinningTests
             AuthenticationMethods = ["pwd"],
             AuthenticatedAt = now,
         });
-        var authorization = AccessWebAccountAuthorizer.ToAuthorization(decision, tenantId, ["pwd"], now, hostKeys);
+        var authorization = AccessSignInAuthorizer.ToAuthorization(decision, tenantId, ["pwd"], now, hostKeys);
         return Assert.IsType<Gatehouse.Gateway.Sessions.SessionGrant>(authorization.Grant, exactMatch: false).Backend;
     }
 

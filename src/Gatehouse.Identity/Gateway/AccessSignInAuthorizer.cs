@@ -1,0 +1,120 @@
+using Gatehouse.Access;
+using Gatehouse.Gateway;
+using Gatehouse.Gateway.Backend;
+using Gatehouse.Gateway.Relay;
+using Gatehouse.Gateway.Sessions;
+using Gatehouse.Gateway.SignIn;
+using Gatehouse.Protocol.X224;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gatehouse.Identity.Gateway;
+
+/// <summary>
+/// The session driver's authorisation, for every sign-in method, with the one access call
+/// (<see cref="AccessService.AuthorizeSignInAsync"/>: user state, role assignment, Conditional Access, mapped account):
+/// the host the proof resolved (a web-account assertion), else the label the client asked for, resolved in the user's
+/// tenant only. The answer is the typed refusal (each edge maps it to its own code) or the session grant.
+/// </summary>
+public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyTrust hostKeys) : ISignInAuthorizer
+{
+    /// <inheritdoc/>
+    public async Task<AccessOutcome> AuthorizeAsync(GatewayConnection connection, SignInSubject subject, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(subject);
+        if (subject is not { TenantId: { } tenantId, UserId: { } userId })
+        {
+            throw new ArgumentException("a proven subject names its tenant and user", nameof(subject));
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        var hostId = subject.HostId;
+        if (hostId is null)
+        {
+            var label = subject.HostLabel ?? string.Empty;
+            var host = label.Length == 0
+                ? null
+                : await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindHostByLabelAsync(tenantId, label, cancellationToken).ConfigureAwait(false);
+            if (host is null)
+            {
+                return AccessOutcome.Deny(
+                    SignInFailure.AccessNotPossible,
+                    label.Length == 0 ? "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)" : $"unknown_host: no host or alias '{label}' is registered",
+                    fix: "Connect with the registered host name ('gatehouse host list').") with
+                { TenantId = tenantId, UserId = userId };
+            }
+
+            hostId = host.Id;
+        }
+
+        var decision = await scope.ServiceProvider.GetRequiredService<AccessService>().AuthorizeSignInAsync(
+            new AccessRequest
+            {
+                UserId = userId,
+                HostId = hostId.Value,
+                ClientAddress = connection.RemoteAddress,
+                AuthenticationMethods = subject.Methods,
+                AuthenticatedAt = subject.AuthenticatedAt,
+                Application = RdpApplications.AzureWindowsVmSignIn,
+            },
+            cancellationToken).ConfigureAwait(false);
+        return ToAuthorization(decision, tenantId, subject.Methods, subject.AuthenticatedAt, hostKeys);
+    }
+
+    /// <summary>The gateway's failure for an access refusal.</summary>
+    public static SignInFailure ToFailure(AccessRefusal refusal) => refusal switch
+    {
+        AccessRefusal.UserDisabled => SignInFailure.AccessUserDisabled,
+        AccessRefusal.PasswordChangeRequired => SignInFailure.AccessPasswordChangeRequired,
+        AccessRefusal.UnknownUser => SignInFailure.AccessUnknownUser,
+        AccessRefusal.NoRole or AccessRefusal.PolicyBlocked or AccessRefusal.PolicyControlMissing => SignInFailure.AccessDenied,
+        _ => SignInFailure.AccessNotPossible,
+    };
+
+    /// <summary>Maps an access decision to the gateway's answer (the grant when allowed, its host leg pinned to the host's key).</summary>
+    public static AccessOutcome ToAuthorization(AccessDecision decision, Guid tenantId, IReadOnlyList<string> methods, DateTimeOffset authenticatedAt, HostKeyTrust hostKeys)
+    {
+        ArgumentNullException.ThrowIfNull(hostKeys);
+        var common = new AccessOutcome
+        {
+            Refusal = decision.Allowed ? null : new SignInRefusal(ToFailure(decision.Refusal), decision.Reason) { UserMessage = decision.UserMessage, Fix = decision.Fix },
+            Reason = decision.Reason,
+            TenantId = tenantId,
+            UserId = decision.User?.Id,
+            PoliciesJson = decision.PoliciesJson,
+        };
+        if (!decision.Allowed)
+        {
+            return common;
+        }
+
+        var host = decision.Host!;
+        var account = decision.Account!;
+        return common with
+        {
+            Grant = new SessionGrant
+            {
+                TenantId = tenantId,
+                UserId = decision.User!.Id,
+                UserPrincipalName = decision.User.UserPrincipalName,
+                HostId = host.Id,
+                HostName = host.Name,
+                RoleName = decision.Rbac?.Role?.Name ?? "?",
+                RoleAssignmentId = decision.Rbac?.GrantedBy?.Id,
+                Backend = hostKeys.Pin(
+                    new BackendTarget(
+                        host.BackendHost,
+                        host.BackendPort,
+                        host.BackendSecurity == Gatehouse.Storage.BackendSecurity.Nla ? BackendTarget.NlaProtocols : SecurityProtocol.Ssl,
+                        account.UserName),
+                    host),
+                Credentials = new InjectedCredentials(account.Domain, account.UserName, account.Password),
+                MaxDuration = decision.MaxSessionDuration,
+                Methods = methods,
+                AuthenticatedAt = authenticatedAt,
+                PoliciesJson = decision.PoliciesJson,
+                Reason = decision.Reason,
+            },
+        };
+    }
+}
