@@ -440,24 +440,33 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     {
         var input = connection.Transport.Input;
         using var deadline = Deadline(_options.NegotiationTimeout);
-        var preconnectionDone = false;
-        while (true)
+        try
         {
-            ReadResult read;
-            try
+            // The optional preconnection PDU: it starts with a byte that is not TPKT's version 3.
+            while (true)
             {
-                read = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-            {
-                LogTimeout(state.Id, state.RemoteAddress, "negotiation", _options.NegotiationTimeout);
-                return null;
-            }
+                var read = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
+                var buffer = read.Buffer;
+                if (buffer.IsEmpty)
+                {
+                    if (read.IsCompleted)
+                    {
+                        LogMalformed(state.Id, state.RemoteAddress, "the client closed before a whole X.224 Connection Request");
+                        return null;
+                    }
 
-            var buffer = read.Buffer;
-            var reader = new SequenceReader<byte>(buffer);
-            if (!preconnectionDone && !buffer.IsEmpty && PreconnectionPdu.StartsPreconnection(buffer.FirstSpan[0]))
-            {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                if (!PreconnectionPdu.StartsPreconnection(buffer.FirstSpan[0]))
+                {
+                    // Nothing consumed or examined: the frame reader below sees the same bytes at once.
+                    input.AdvanceTo(buffer.Start);
+                    break;
+                }
+
+                var reader = new SequenceReader<byte>(buffer);
                 var pcbStatus = PreconnectionPdu.TryReadFrame(ref reader, MaxPreconnectionBytes, out var pcbFrame, out var pcbError);
                 if (pcbStatus == OperationStatus.NeedMoreData && !read.IsCompleted)
                 {
@@ -473,37 +482,41 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
                 }
 
                 state.Preconnection = preconnection;
-                preconnectionDone = true;
                 input.AdvanceTo(reader.Position);
                 LogPreconnection(state.Id, preconnection.Version, preconnection.Id);
-                continue;
+                break;
             }
 
-            var status = Tpkt.TryReadFrame(ref reader, out var frame, out var error);
-            switch (status)
+            // Exactly one TPKT frame of at most MaxNegotiationBytes; what follows (the TLS ClientHello) stays in the pipe.
+            RdpFrame? frame;
+            try
             {
-                case OperationStatus.Done:
-                    var bytes = frame.ToArray();
-                    input.AdvanceTo(reader.Position);
-                    if (!ConnectionRequest.TryParse(bytes, out var request, out error))
-                    {
-                        LogMalformed(state.Id, state.RemoteAddress, error!.ToString());
-                        return null;
-                    }
-
-                    return request;
-                case OperationStatus.NeedMoreData when buffer.Length < MaxNegotiationBytes && !read.IsCompleted:
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    continue;
-                case OperationStatus.NeedMoreData:
-                    input.AdvanceTo(buffer.End);
-                    LogMalformed(state.Id, state.RemoteAddress, read.IsCompleted ? "the client closed before a whole X.224 Connection Request" : $"more than {MaxNegotiationBytes} bytes without a whole X.224 Connection Request");
-                    return null;
-                default:
-                    input.AdvanceTo(buffer.End);
-                    LogMalformed(state.Id, state.RemoteAddress, error?.ToString() ?? "not a TPKT frame");
-                    return null;
+                frame = await new RdpFrameReader(input, MaxNegotiationBytes, acceptFastPath: false).ReadAsync(deadline.Token).ConfigureAwait(false);
             }
+            catch (RdpFrameException e)
+            {
+                LogMalformed(state.Id, state.RemoteAddress, e.IsTooLarge ? $"more than {MaxNegotiationBytes} bytes without a whole X.224 Connection Request ({e.Message})" : e.Message);
+                return null;
+            }
+
+            if (frame is not { } request)
+            {
+                LogMalformed(state.Id, state.RemoteAddress, "the client closed before a whole X.224 Connection Request");
+                return null;
+            }
+
+            if (!ConnectionRequest.TryParse(request.Bytes, out var parsed, out var error))
+            {
+                LogMalformed(state.Id, state.RemoteAddress, error!.ToString());
+                return null;
+            }
+
+            return parsed;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            LogTimeout(state.Id, state.RemoteAddress, "negotiation", _options.NegotiationTimeout);
+            return null;
         }
     }
 

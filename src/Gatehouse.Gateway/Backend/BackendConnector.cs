@@ -4,6 +4,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using Gatehouse.Gateway.Transport;
 using Gatehouse.Protocol;
 using Gatehouse.Protocol.X224;
 
@@ -107,6 +108,12 @@ public sealed record BackendConnectResult(BackendConnection? Connection, Backend
 /// </summary>
 public static class BackendConnector
 {
+    /// <summary>Largest X.224 Connection Confirm accepted from a host (it is 19 bytes).</summary>
+    public const int MaxConnectionConfirmBytes = 1024;
+
+    /// <summary>Largest TPKT frame read from a host before the session relay (an MCS Connect Response and its certificates).</summary>
+    public const int MaxHostFrameBytes = Protocol.FastPath.RdpFraming.MaxFrameBytes;
+
     /// <summary>Connects within <paramref name="timeout"/> (an NLA host only up to TLS); failures come back typed, never as exceptions.</summary>
     public static Task<BackendConnectResult> ConnectAsync(BackendTarget target, TimeSpan timeout, CancellationToken cancellationToken, TimeProvider? time = null) =>
         ConnectAsync(target, null, timeout, cancellationToken, time);
@@ -145,8 +152,18 @@ public static class BackendConnector
             request.Write(buffer);
             await stream.WriteAsync(buffer.WrittenMemory, deadline.Token).ConfigureAwait(false);
 
-            var confirmBytes = await ReadTpktAsync(stream, deadline.Token).ConfigureAwait(false);
-            if (confirmBytes is null)
+            // Exactly the Connection Confirm's bytes: TLS starts on the same stream right behind it.
+            RdpFrame? confirmFrame;
+            try
+            {
+                confirmFrame = await new RdpFrameReader(stream, MaxConnectionConfirmBytes, acceptFastPath: false).ReadAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (RdpFrameException e)
+            {
+                return Fail(BackendFailure.Protocol, $"backend_protocol: malformed Connection Confirm: {e.Message}");
+            }
+
+            if (confirmFrame is not { Bytes: var confirmBytes })
             {
                 return Fail(BackendFailure.Protocol, $"backend_protocol: {target.Host}:{target.Port} closed or sent no whole X.224 Connection Confirm");
             }
@@ -284,38 +301,6 @@ public static class BackendConnector
         return HostKeyFingerprint.Matches(trusted, presented)
             ? (trusted, firstUse, null)
             : (trusted, false, $"backend_certificate_changed: {where} presented the TLS key {presented}, not the trusted {trusted}; no credentials were sent");
-    }
-
-    /// <summary>Reads one TPKT frame (at most 64 KiB); null when the peer closes first.</summary>
-    internal static async Task<byte[]?> ReadTpktAsync(Stream stream, CancellationToken cancellationToken)
-    {
-        var header = new byte[TpktHeader.Size];
-        if (!await ReadExactlyOrEndAsync(stream, header, cancellationToken).ConfigureAwait(false))
-        {
-            return null;
-        }
-
-        if (!TpktHeader.TryParse(header, out var parsed, out _))
-        {
-            return null;
-        }
-
-        var frame = new byte[parsed.PacketLength];
-        header.CopyTo(frame, 0);
-        return await ReadExactlyOrEndAsync(stream, frame.AsMemory(TpktHeader.Size), cancellationToken).ConfigureAwait(false) ? frame : null;
-    }
-
-    private static async Task<bool> ReadExactlyOrEndAsync(Stream stream, Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await stream.ReadExactlyAsync(buffer, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (EndOfStreamException)
-        {
-            return false;
-        }
     }
 
     private static BackendConnectResult Fail(BackendFailure failure, string reason) => new(null, failure, reason);

@@ -1,10 +1,7 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
-using Gatehouse.Protocol;
+using Gatehouse.Gateway.Transport;
 using Gatehouse.Protocol.FastPath;
-using Gatehouse.Protocol.Mcs;
 using Gatehouse.Protocol.Rdp;
 using Gatehouse.Protocol.X224;
 
@@ -94,11 +91,14 @@ public enum RelayEnd
 public sealed record RelayOutcome(RelayEnd End, string Reason, long BytesFromClient, long BytesFromBackend);
 
 /// <summary>
-/// The relay after both legs are authenticated: it rewrites the PDUs that must change on the way
-/// (client core <c>serverSelectedProtocol</c> = what the host selected; server core <c>clientRequestedProtocols</c> =
-/// what the client asked for; the Client Info PDU gets the injected account with AUTOLOGON and no auto-reconnect
-/// cookie), refuses a Server Redirection from the host, and then copies bytes both ways. Each direction reads only
-/// when the other side has taken what was read before, so a slow reader slows its sender instead of filling memory.
+/// The relay after both legs are authenticated: every PDU of the connection sequence goes through one
+/// <see cref="ConnectionSequenceInterceptor"/>, which rewrites the PDUs that must change on the way (client core
+/// <c>serverSelectedProtocol</c> = what the host selected; server core <c>clientRequestedProtocols</c> = what the client
+/// asked for; the Client Info PDU gets the injected account with AUTOLOGON and no auto-reconnect cookie) and refuses a
+/// Server Redirection from the host. Once it says a direction's sequence is over, that direction is a plain byte pump.
+/// Frames come from one <see cref="RdpFrameReader"/> per direction over the same pipe the pump then drains, so no byte
+/// is lost between the two. Each direction reads only when the other side has taken what was read before, so a slow
+/// reader slows its sender instead of filling memory.
 /// </summary>
 public static class SessionRelay
 {
@@ -116,8 +116,16 @@ public static class SessionRelay
         var fromClient = PipeReader.Create(client, new StreamPipeReaderOptions(bufferSize: bufferBytes, minimumReadSize: Math.Min(bufferBytes, 4096), leaveOpen: true, useZeroByteReads: true));
         var fromBackend = PipeReader.Create(backend, new StreamPipeReaderOptions(bufferSize: bufferBytes, minimumReadSize: Math.Min(bufferBytes, 4096), leaveOpen: true, useZeroByteReads: true));
         counters ??= new RelayCounters();
-        var upstream = ClientToBackendAsync(fromClient, backend, settings, counters, stop.Token);
-        var downstream = BackendToClientAsync(fromBackend, client, settings, counters, stop.Token);
+        var credentials = settings.Credentials;
+        var sequence = new Sequence(new ConnectionSequenceInterceptor(new ConnectionSequenceOptions
+        {
+            ClientRequestedProtocols = settings.ClientRequestedProtocols,
+            HostSelectedProtocol = settings.BackendSelectedProtocol,
+            Account = new ConnectionSequenceAccount(credentials.Domain, credentials.UserName, credentials.Password),
+            ClientInfoRelayed = settings.ClientInfoRelayed,
+        }));
+        var upstream = RelayAsync(new Direction(fromClient, backend, ConnectionSequenceDirection.ClientToHost, 0), sequence, counters, stop.Token);
+        var downstream = RelayAsync(new Direction(fromBackend, client, ConnectionSequenceDirection.HostToClient, 1), sequence, counters, stop.Token);
         var first = await Task.WhenAny(upstream, downstream).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
         (RelayEnd End, string Reason) result;
@@ -129,7 +137,7 @@ public static class SessionRelay
         {
             result = (RelayEnd.Cancelled, "the session was ended by the gateway");
         }
-        catch (InvalidDataException e)
+        catch (RdpFrameException e)
         {
             result = (RelayEnd.ProtocolError, $"a PDU could not be framed: {e.Message}");
         }
@@ -142,7 +150,7 @@ public static class SessionRelay
         {
             await Task.WhenAll(upstream, downstream).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or InvalidDataException)
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or RdpFrameException)
         {
             // The other direction stops because this one ended.
         }
@@ -152,193 +160,49 @@ public static class SessionRelay
         return new RelayOutcome(result.End, result.Reason, counters.FromClient, counters.FromBackend);
     }
 
-    private static async Task<(RelayEnd, string)> ClientToBackendAsync(PipeReader input, Stream output, RelaySettings settings, RelayCounters counters, CancellationToken cancellationToken)
+    /// <summary>One direction: frames through the interceptor until its part of the sequence is over, then bytes as they come.</summary>
+    private static async Task<(RelayEnd, string)> RelayAsync(Direction direction, Sequence sequence, RelayCounters counters, CancellationToken cancellationToken)
     {
-        if (settings.ClientInfoRelayed)
+        var fromClient = direction.Way == ConnectionSequenceDirection.ClientToHost;
+        var reader = new RdpFrameReader(direction.Input, RdpFraming.MaxFrameBytes);
+        while (!sequence.IsDone(direction.Way))
         {
-            return await CopyAsync(input, output, counters, 0, RelayEnd.ClientClosed, "the client closed the session", cancellationToken).ConfigureAwait(false);
-        }
-
-        // 1. MCS Connect Initial: tell the host what its own leg selected.
-        var connectInitial = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
-        if (connectInitial is null)
-        {
-            return (RelayEnd.ClientClosed, "the client closed before its MCS Connect Initial");
-        }
-
-        PduError? error = null;
-        if (connectInitial.Value.Kind != RdpFrameKind.SlowPath
-            || !McsConnectPatch.TrySetServerSelectedProtocol(connectInitial.Value.Bytes.AsSpan(X224Data.FrameOverhead), settings.BackendSelectedProtocol, out error))
-        {
-            return (RelayEnd.ProtocolError, $"the client's first PDU is not a usable MCS Connect Initial: {error?.ToString() ?? "fast-path PDU"}");
-        }
-
-        await SendAsync(output, connectInitial.Value.Bytes, counters, 0, cancellationToken).ConfigureAwait(false);
-
-        // 2. Until the Client Info PDU: frame by frame, so it can be rewritten.
-        while (true)
-        {
-            var frame = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
+            var frame = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             if (frame is null)
             {
-                return (RelayEnd.ClientClosed, "the client closed during the connection sequence");
+                return fromClient
+                    ? (RelayEnd.ClientClosed, sequence.Interceptor.ClientPdus == 0 ? "the client closed before its MCS Connect Initial" : "the client closed during the connection sequence")
+                    : (RelayEnd.BackendClosed, sequence.Interceptor.McsConnected ? "the host closed during the connection sequence" : "the host closed before its MCS Connect Response");
             }
 
-            var bytes = frame.Value.Bytes;
-            if (frame.Value.Kind == RdpFrameKind.SlowPath && IsClientInfo(bytes))
+            var verdict = sequence.Intercept(direction.Way, frame.Value);
+            switch (verdict.Action)
             {
-                var rewritten = new ArrayBufferWriter<byte>(bytes.Length + 1024);
-                var credentials = settings.Credentials;
-                if (!ClientInfoRewriter.TryRewrite(bytes, new ClientInfoCredentials(credentials.Domain, credentials.UserName, credentials.Password), rewritten, out error))
-                {
-                    return (RelayEnd.ProtocolError, $"the client's Client Info PDU cannot be rewritten: {error}");
-                }
+                case ConnectionSequenceAction.Forward or ConnectionSequenceAction.Rewrite:
+                    try
+                    {
+                        await SendAsync(direction.Output, verdict.Bytes, counters, direction.Counter, cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        if (verdict.HoldsSecret)
+                        {
+                            // The injected password must not linger in memory.
+                            CryptographicOperations.ZeroMemory(verdict.Bytes);
+                        }
+                    }
 
-                try
-                {
-                    await SendAsync(output, rewritten.WrittenMemory, counters, 0, cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    // The injected password must not linger in memory.
-                    CryptographicOperations.ZeroMemory(MemoryMarshalSpan(rewritten));
-                }
-
-                break;
-            }
-
-            await SendAsync(output, bytes, counters, 0, cancellationToken).ConfigureAwait(false);
-        }
-
-        // 3. The rest of the session: bytes as they come.
-        return await CopyAsync(input, output, counters, 0, RelayEnd.ClientClosed, "the client closed the session", cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task<(RelayEnd, string)> BackendToClientAsync(PipeReader input, Stream output, RelaySettings settings, RelayCounters counters, CancellationToken cancellationToken)
-    {
-        // 1. MCS Connect Response: give the client back the protocols it asked for (unless the sign-in relayed it).
-        if (!settings.ClientInfoRelayed)
-        {
-            var response = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
-            if (response is null)
-            {
-                return (RelayEnd.BackendClosed, "the host closed before its MCS Connect Response");
-            }
-
-            PduError? error = null;
-            if (response.Value.Kind != RdpFrameKind.SlowPath
-                || !McsConnectPatch.TrySetClientRequestedProtocols(response.Value.Bytes.AsSpan(X224Data.FrameOverhead), settings.ClientRequestedProtocols, out error))
-            {
-                return (RelayEnd.ProtocolError, $"the host's first PDU is not a usable MCS Connect Response: {error?.ToString() ?? "fast-path PDU"}");
-            }
-
-            await SendAsync(output, response.Value.Bytes, counters, 1, cancellationToken).ConfigureAwait(false);
-        }
-
-        // 2. Until the Demand Active PDU (redirection comes before it): refuse Server Redirection.
-        while (true)
-        {
-            var frame = await ReadFrameAsync(input, cancellationToken).ConfigureAwait(false);
-            if (frame is null)
-            {
-                return (RelayEnd.BackendClosed, "the host closed during the connection sequence");
-            }
-
-            var bytes = frame.Value.Bytes;
-            var kind = frame.Value.Kind == RdpFrameKind.SlowPath ? Classify(bytes) : ServerPdu.Other;
-            if (kind == ServerPdu.Redirection)
-            {
-                return (RelayEnd.RedirectionRefused, "the host sent a Server Redirection PDU; a gateway session cannot be redirected (check the host's load-balancing or connection broker)");
-            }
-
-            if (kind != ServerPdu.Other || frame.Value.Kind == RdpFrameKind.SlowPath)
-            {
-                await SendAsync(output, bytes, counters, 1, cancellationToken).ConfigureAwait(false);
-                if (kind == ServerPdu.DemandActive)
-                {
                     break;
-                }
-
-                continue;
-            }
-
-            await SendAsync(output, bytes, counters, 1, cancellationToken).ConfigureAwait(false);
-            if (frame.Value.Kind == RdpFrameKind.FastPath)
-            {
-                break;
+                case ConnectionSequenceAction.Hold:
+                    // The relay always has an account to inject, so nothing is held; never forward what was not decided.
+                    CryptographicOperations.ZeroMemory(verdict.Bytes);
+                    return (RelayEnd.ProtocolError, "the connection sequence held a PDU the relay cannot decide");
+                default:
+                    return ConnectionSequenceReasons.ForRelay(verdict);
             }
         }
 
-        return await CopyAsync(input, output, counters, 1, RelayEnd.BackendClosed, "the host closed the session", cancellationToken).ConfigureAwait(false);
-    }
-
-    private static bool IsClientInfo(byte[] frame)
-    {
-        if (!X224Data.TryUnwrapFrame(frame, out var mcs, out _) || !McsSendData.TryParseRequest(mcs, out _, out var userData, out _) || userData.Length < 4)
-        {
-            return false;
-        }
-
-        var flags = (BasicSecurityFlags)BinaryPrimitives.ReadUInt16LittleEndian(userData);
-        return (flags & BasicSecurityFlags.InfoPkt) != 0;
-    }
-
-    private enum ServerPdu
-    {
-        Other,
-        Redirection,
-        DemandActive,
-    }
-
-    private static ServerPdu Classify(byte[] frame)
-    {
-        if (!X224Data.TryUnwrapFrame(frame, out var mcs, out _) || !McsSendData.TryParseIndication(mcs, out _, out var userData, out _))
-        {
-            return ServerPdu.Other;
-        }
-
-        if (ServerRedirection.IsRedirection(userData))
-        {
-            return ServerPdu.Redirection;
-        }
-
-        return ShareControlHeader.TryParse(userData, out var header, out _) && header.Type == ShareControlPduType.DemandActive
-            ? ServerPdu.DemandActive
-            : ServerPdu.Other;
-    }
-
-    private static Span<byte> MemoryMarshalSpan(ArrayBufferWriter<byte> buffer) =>
-        System.Runtime.InteropServices.MemoryMarshal.AsMemory(buffer.WrittenMemory).Span;
-
-    /// <summary>One whole TPKT or fast-path PDU, copied out of the pipe; null at the end of the stream.</summary>
-    private static async Task<(byte[] Bytes, RdpFrameKind Kind)?> ReadFrameAsync(PipeReader input, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            var read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var reader = new SequenceReader<byte>(read.Buffer);
-            var status = RdpFraming.TryReadFrame(ref reader, out var frame, out var kind, out var error);
-            if (status == OperationStatus.Done)
-            {
-                var bytes = frame.ToArray();
-                input.AdvanceTo(reader.Position);
-                return (bytes, kind);
-            }
-
-            if (status == OperationStatus.InvalidData)
-            {
-                input.AdvanceTo(read.Buffer.End);
-                throw new InvalidDataException(error!.ToString());
-            }
-
-            if (read.IsCompleted)
-            {
-                input.AdvanceTo(read.Buffer.End);
-                return null;
-            }
-
-            input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
-        }
+        return await CopyAsync(direction.Input, direction.Output, counters, direction.Counter, fromClient ? RelayEnd.ClientClosed : RelayEnd.BackendClosed, fromClient ? "the client closed the session" : "the host closed the session", cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<(RelayEnd, string)> CopyAsync(PipeReader input, Stream output, RelayCounters counters, int direction, RelayEnd end, string reason, CancellationToken cancellationToken)
@@ -370,5 +234,32 @@ public static class SessionRelay
         await output.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
         await output.FlushAsync(cancellationToken).ConfigureAwait(false);
         counters.Add(direction, bytes.Length);
+    }
+
+    /// <summary>A direction of the relay: where its bytes come from and go, and which counter they add to.</summary>
+    private sealed record Direction(PipeReader Input, Stream Output, ConnectionSequenceDirection Way, int Counter);
+
+    /// <summary>The interceptor, shared by the two directions (one PDU at a time).</summary>
+    private sealed class Sequence(ConnectionSequenceInterceptor interceptor)
+    {
+        private readonly Lock _gate = new();
+
+        public ConnectionSequenceInterceptor Interceptor { get; } = interceptor;
+
+        public bool IsDone(ConnectionSequenceDirection way)
+        {
+            lock (_gate)
+            {
+                return way == ConnectionSequenceDirection.ClientToHost ? Interceptor.ClientDone : Interceptor.HostDone;
+            }
+        }
+
+        public ConnectionSequenceVerdict Intercept(ConnectionSequenceDirection way, RdpFrame frame)
+        {
+            lock (_gate)
+            {
+                return Interceptor.Intercept(way, frame.Bytes, frame.Kind);
+            }
+        }
     }
 }

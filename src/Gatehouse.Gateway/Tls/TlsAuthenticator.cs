@@ -4,10 +4,13 @@ using System.Security.Cryptography;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Diagnostics;
 using Gatehouse.Gateway.Nla;
+using Gatehouse.Gateway.Relay;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.SignIn;
+using Gatehouse.Gateway.Transport;
 using Gatehouse.Gateway.WebAccount;
 using Gatehouse.Protocol;
+using Gatehouse.Protocol.FastPath;
 using Gatehouse.Protocol.Mcs;
 using Gatehouse.Protocol.Rdp;
 using Gatehouse.Protocol.X224;
@@ -203,132 +206,95 @@ public sealed partial class TlsAuthenticator(
     /// <summary>
     /// Relays client PDUs to the host and the host's answers back, one at a time (each request the host answers has
     /// exactly one answer in this phase), until the client's Client Info PDU, which is kept in <see cref="Attempt.ClientInfo"/>
-    /// and not forwarded. Reads are exact, so nothing either side sends after is lost to the relay that follows.
-    /// Returns the problem for the log, or null (then a null ClientInfo means the client left).
+    /// and not forwarded. Each PDU goes through the <see cref="ConnectionSequenceInterceptor"/> (with the sign-in's rules),
+    /// the same one the session relay uses. Reads are exact, so nothing either side sends after is lost to the relay
+    /// that follows. Returns the problem for the log, or null (then a null ClientInfo means the client left).
     /// </summary>
     private async Task<string?> RelayUntilClientInfoAsync(Attempt x, CancellationToken cancellationToken)
     {
         var backend = x.Backend!;
         var cap = Math.Max(MaxConnectionSequencePduBytes, options.Value.MaxClientInfoBytes);
-        for (var index = 0; index < MaxConnectionSequencePdus; index++)
+
+        // Over the streams themselves, reading exactly each frame: the session relay reads on from the same streams.
+        var fromClient = new RdpFrameReader(x.Tls, cap, acceptFastPath: false);
+        var fromHost = new RdpFrameReader(backend.Stream, BackendConnector.MaxHostFrameBytes, acceptFastPath: false);
+        var sequence = new ConnectionSequenceInterceptor(new ConnectionSequenceOptions
         {
-            var (frame, problem) = await ReadClientFrameAsync(x.Tls, cap, cancellationToken).ConfigureAwait(false);
+            ClientRequestedProtocols = x.Connection.ConnectionRequest?.RequestedProtocols ?? SecurityProtocol.Ssl,
+            HostSelectedProtocol = backend.Selected,
+            SignInRules = true,
+            MaxClientPdus = MaxConnectionSequencePdus,
+        });
+        while (!sequence.ClientPduLimitReached)
+        {
+            var (frame, problem) = await ReadClientFrameAsync(fromClient, cancellationToken).ConfigureAwait(false);
             if (frame is null)
             {
                 return problem;
             }
 
-            if (!X224Data.TryUnwrapFrame(frame, out var payload, out var error) || payload.IsEmpty)
+            var verdict = sequence.Intercept(ConnectionSequenceDirection.ClientToHost, frame, RdpFrameKind.SlowPath);
+            x.ErrorInfoAnnounced = sequence.ErrorInfoAnnounced;
+            switch (verdict.Action)
             {
-                return $"malformed_connection_sequence: {error?.ToString() ?? "an empty X.224 Data PDU"}";
+                case ConnectionSequenceAction.Hold:
+                    x.ClientInfo = verdict.Bytes;
+                    return null;
+                case ConnectionSequenceAction.Refuse:
+                    return ConnectionSequenceReasons.ForSignIn(verdict, MaxConnectionSequencePdus);
             }
 
-            bool answered;
-            if (index == 0)
+            await SendAsync(backend.Stream, verdict.Bytes, cancellationToken).ConfigureAwait(false);
+            if (!verdict.AwaitsAnswer)
             {
-                if (!McsConnectInitial.TryParse(payload, out var initial, out error))
-                {
-                    return $"malformed_connection_sequence: the first PDU after TLS is not a usable MCS Connect Initial: {error}";
-                }
-
-                x.ErrorInfoAnnounced = initial.Find(GccBlockType.ClientCore) is not null
-                    && ((initial.Core.EarlyCapabilityFlags ?? 0) & ServerRefusal.SupportErrorInfoPdu) != 0;
-                if (!McsConnectPatch.TrySetServerSelectedProtocol(frame.AsSpan(X224Data.FrameOverhead), backend.Selected, out error))
-                {
-                    return $"malformed_connection_sequence: the MCS Connect Initial cannot be rewritten: {error}";
-                }
-
-                await SendAsync(backend.Stream, frame, cancellationToken).ConfigureAwait(false);
-                var response = await BackendConnector.ReadTpktAsync(backend.Stream, cancellationToken).ConfigureAwait(false);
-                if (response is null)
-                {
-                    return "host_closed: the host closed or sent no whole MCS Connect Response";
-                }
-
-                if (!McsConnectPatch.TrySetClientRequestedProtocols(response.AsSpan(X224Data.FrameOverhead), x.Connection.ConnectionRequest?.RequestedProtocols ?? SecurityProtocol.Ssl, out error))
-                {
-                    return $"host_protocol: the host's answer is not a usable MCS Connect Response: {error}";
-                }
-
-                await SendAsync(x.Tls, response, cancellationToken).ConfigureAwait(false);
-                x.McsConnected = true;
                 continue;
             }
 
-            switch ((DomainMcsPduType)(payload[0] >> 2))
+            var first = sequence.ClientPdus == 1;
+            RdpFrame? answer;
+            try
             {
-                case DomainMcsPduType.ErectDomainRequest:
-                    answered = false;
-                    break;
-                case DomainMcsPduType.AttachUserRequest or DomainMcsPduType.ChannelJoinRequest:
-                    answered = true;
-                    break;
-                case DomainMcsPduType.SendDataRequest when IsClientInfo(payload):
-                    x.ClientInfo = frame;
-                    return null;
-                case DomainMcsPduType.SendDataRequest:
-                    return "malformed_connection_sequence: a Send Data Request other than the Client Info PDU came before it (standard RDP security is not supported)";
-                case DomainMcsPduType.DisconnectProviderUltimatum:
-                    return null;
-                default:
-                    return $"malformed_connection_sequence: MCS {(DomainMcsPduType)(payload[0] >> 2)} is not expected before the Client Info PDU";
+                answer = await fromHost.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (RdpFrameException e)
+            {
+                return $"host_protocol: the host's answer cannot be framed: {e.Message}";
             }
 
-            await SendAsync(backend.Stream, frame, cancellationToken).ConfigureAwait(false);
-            if (answered)
+            if (answer is not { } reply)
             {
-                var answer = await BackendConnector.ReadTpktAsync(backend.Stream, cancellationToken).ConfigureAwait(false);
-                if (answer is null)
-                {
-                    return "host_closed: the host closed during the MCS phase";
-                }
-
-                await SendAsync(x.Tls, answer, cancellationToken).ConfigureAwait(false);
+                return first ? "host_closed: the host closed or sent no whole MCS Connect Response" : "host_closed: the host closed during the MCS phase";
             }
+
+            var passed = sequence.Intercept(ConnectionSequenceDirection.HostToClient, reply.Bytes, reply.Kind);
+            if (passed.Action == ConnectionSequenceAction.Refuse)
+            {
+                return ConnectionSequenceReasons.ForSignIn(passed, MaxConnectionSequencePdus);
+            }
+
+            await SendAsync(x.Tls, passed.Bytes, cancellationToken).ConfigureAwait(false);
+            x.McsConnected = sequence.McsConnected;
         }
 
-        return $"malformed_connection_sequence: more than {MaxConnectionSequencePdus} PDUs without a Client Info PDU";
+        return ConnectionSequenceReasons.TooManyPdus(MaxConnectionSequencePdus);
     }
 
-    private static bool IsClientInfo(ReadOnlySpan<byte> mcs) =>
-        McsSendData.TryParseRequest(mcs, out _, out var userData, out _) && userData.Length >= ClientInfoPdu.SecurityHeaderSize
-        && ((BasicSecurityFlags)System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(userData) & BasicSecurityFlags.InfoPkt) != 0;
-
-    /// <summary>One TPKT frame from the client, at most <paramref name="cap"/> bytes; (null, null) when the client closed.</summary>
-    private static async Task<(byte[]? Frame, string? Problem)> ReadClientFrameAsync(Stream client, int cap, CancellationToken cancellationToken)
+    /// <summary>One TPKT frame from the client, at most the reader's cap; (null, null) when the client closed.</summary>
+    private static async Task<(byte[]? Frame, string? Problem)> ReadClientFrameAsync(RdpFrameReader client, CancellationToken cancellationToken)
     {
-        var header = new byte[TpktHeader.Size];
         try
         {
-            await client.ReadExactlyAsync(header, cancellationToken).ConfigureAwait(false);
+            var frame = await client.ReadAsync(cancellationToken).ConfigureAwait(false);
+            return (frame?.Bytes, null);
         }
-        catch (EndOfStreamException)
+        catch (RdpFrameException e) when (e.IsTooLarge)
         {
-            return (null, null);
+            return (null, $"client_info_too_large: a {e.DeclaredLength}-byte PDU before the session started, the limit is {client.MaxFrameBytes}");
         }
-
-        if (!TpktHeader.TryParse(header, out var parsed, out var error))
+        catch (RdpFrameException e)
         {
-            return (null, $"malformed_connection_sequence: {error} (a fast-path PDU before the Client Info PDU, or not RDP)");
+            return (null, $"malformed_connection_sequence: {e.Error} (a fast-path PDU before the Client Info PDU, or not RDP)");
         }
-
-        if (parsed.PacketLength > cap)
-        {
-            return (null, $"client_info_too_large: a {parsed.PacketLength}-byte PDU before the session started, the limit is {cap}");
-        }
-
-        var frame = new byte[parsed.PacketLength];
-        header.CopyTo(frame, 0);
-        try
-        {
-            await client.ReadExactlyAsync(frame.AsMemory(TpktHeader.Size), cancellationToken).ConfigureAwait(false);
-        }
-        catch (EndOfStreamException)
-        {
-            return (null, null);
-        }
-
-        return (frame, null);
     }
 
     private static async Task SendAsync(Stream stream, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)

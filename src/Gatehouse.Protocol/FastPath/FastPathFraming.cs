@@ -116,10 +116,110 @@ public readonly record struct FastPathHeader(byte First, int Length, bool LongLe
     }
 }
 
-/// <summary>Frames the PDUs of an RDP connection after the connection sequence: TPKT (slow path) or fast path.</summary>
+/// <summary>
+/// What <see cref="RdpFraming.Inspect"/> found at the front of the buffered bytes: a whole frame
+/// (<see cref="OperationStatus.Done"/>, <see cref="Kind"/> and <see cref="Length"/>), not enough bytes yet
+/// (<see cref="OperationStatus.NeedMoreData"/>, with <see cref="BytesNeeded"/>), or a typed error
+/// (<see cref="OperationStatus.InvalidData"/>: <see cref="PduErrorKind.UnexpectedMessageType"/> for a bad TPKT version
+/// or a first byte that starts no RDP PDU, <see cref="PduErrorKind.InvalidField"/> for a length shorter than its
+/// header, <see cref="PduErrorKind.TooLarge"/> for a frame larger than the cap).
+/// </summary>
+/// <param name="Status">Done, NeedMoreData or InvalidData.</param>
+/// <param name="Kind">The framing (meaningful once the first byte is known).</param>
+/// <param name="Length">The frame's declared length, header included (0 while the header is incomplete; set for a frame over the cap).</param>
+/// <param name="BytesNeeded">
+/// How many bytes the buffer must hold before the next call can make progress: the header size while the header is
+/// incomplete, then <see cref="Length"/>. A stream reader that reads exactly this many never reads past the frame.
+/// </param>
+/// <param name="Error">The typed error when <paramref name="Status"/> is InvalidData.</param>
+public readonly record struct RdpFrameResult(OperationStatus Status, RdpFrameKind Kind, int Length, int BytesNeeded, PduError? Error);
+
+/// <summary>Frames the PDUs of an RDP connection: TPKT (slow path) or fast path, each with a size cap.</summary>
 public static class RdpFraming
 {
     private const string Pdu = "RDP frame";
+
+    /// <summary>The largest frame either framing can describe (a TPKT's 16-bit length).</summary>
+    public const int MaxFrameBytes = Tpkt.MaxPacketLength;
+
+    /// <summary>
+    /// Looks at the front of <paramref name="buffered"/> without consuming anything and says whether it holds one
+    /// whole frame of at most <paramref name="maxFrameBytes"/> bytes. With <paramref name="acceptFastPath"/> false only
+    /// TPKT is accepted (a first byte other than 3 is a bad TPKT version). A wrong first byte fails at once, before the
+    /// rest of the header arrives; a length over the cap fails as soon as the header is complete.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxFrameBytes"/> is below the smallest header.</exception>
+    public static RdpFrameResult Inspect(ReadOnlySequence<byte> buffered, int maxFrameBytes, bool acceptFastPath = true)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxFrameBytes, TpktHeader.Size);
+        if (buffered.IsEmpty)
+        {
+            return new(OperationStatus.NeedMoreData, RdpFrameKind.SlowPath, 0, 1, null);
+        }
+
+        Span<byte> header = stackalloc byte[TpktHeader.Size];
+        var available = (int)Math.Min(buffered.Length, TpktHeader.Size);
+        buffered.Slice(0, available).CopyTo(header);
+        header = header[..available];
+        var first = header[0];
+        if (!acceptFastPath || first == TpktHeader.Version)
+        {
+            if (first != TpktHeader.Version)
+            {
+                return Invalid(RdpFrameKind.SlowPath, 0, PduError.Unexpected(Tpkt.Name, "version", $"got {first}, expected 3"));
+            }
+
+            if (available < TpktHeader.Size)
+            {
+                return new(OperationStatus.NeedMoreData, RdpFrameKind.SlowPath, 0, TpktHeader.Size, null);
+            }
+
+            if (!TpktHeader.TryParse(header, out var tpkt, out var error))
+            {
+                return Invalid(RdpFrameKind.SlowPath, 0, error!);
+            }
+
+            return Sized(buffered, RdpFrameKind.SlowPath, tpkt.PacketLength, maxFrameBytes, Tpkt.Name);
+        }
+
+        if (!FastPathHeader.TryClassify(first, out _))
+        {
+            return Invalid(RdpFrameKind.FastPath, 0, PduError.Unexpected(Pdu, "first byte", $"0x{first:x2} starts neither a TPKT nor a fast-path PDU"));
+        }
+
+        // The length is one byte, or two when the high bit of the first is set.
+        var headerSize = available >= 2 && (header[1] & 0x80) != 0 ? 3 : 2;
+        if (available < headerSize)
+        {
+            return new(OperationStatus.NeedMoreData, RdpFrameKind.FastPath, 0, headerSize, null);
+        }
+
+        if (!FastPathHeader.TryParse(header[..headerSize], out var fast, out var fastError))
+        {
+            return Invalid(RdpFrameKind.FastPath, 0, fastError!);
+        }
+
+        return Sized(buffered, RdpFrameKind.FastPath, fast.Length, maxFrameBytes, "fast-path header");
+    }
+
+    /// <summary>
+    /// Takes one whole frame of at most <paramref name="maxFrameBytes"/> off the front of a stream (see
+    /// <see cref="Inspect"/>). Done advances the reader past the frame and nothing more; NeedMoreData and InvalidData
+    /// leave it where it was.
+    /// </summary>
+    public static RdpFrameResult TryReadFrame(ref SequenceReader<byte> reader, int maxFrameBytes, bool acceptFastPath, out ReadOnlySequence<byte> frame)
+    {
+        frame = default;
+        var unread = reader.UnreadSequence;
+        var result = Inspect(unread, maxFrameBytes, acceptFastPath);
+        if (result.Status == OperationStatus.Done)
+        {
+            frame = unread.Slice(0, result.Length);
+            reader.Advance(result.Length);
+        }
+
+        return result;
+    }
 
     /// <summary>
     /// Reads one whole PDU of either kind: Done, NeedMoreData (nothing consumed), or InvalidData when the first byte is
@@ -127,46 +227,24 @@ public static class RdpFraming
     /// </summary>
     public static OperationStatus TryReadFrame(ref SequenceReader<byte> reader, out ReadOnlySequence<byte> frame, out RdpFrameKind kind, out PduError? error)
     {
-        frame = default;
-        kind = RdpFrameKind.SlowPath;
-        error = null;
-        if (!reader.TryPeek(out var first))
-        {
-            return OperationStatus.NeedMoreData;
-        }
-
-        if (!FastPathHeader.TryClassify(first, out kind))
-        {
-            error = PduError.Unexpected(Pdu, "first byte", $"0x{first:x2} starts neither a TPKT nor a fast-path PDU");
-            return OperationStatus.InvalidData;
-        }
-
-        if (kind == RdpFrameKind.SlowPath)
-        {
-            return Tpkt.TryReadFrame(ref reader, out frame, out error);
-        }
-
-        Span<byte> header = stackalloc byte[3];
-        var available = (int)Math.Min(reader.Remaining, 3);
-        reader.TryCopyTo(header[..available]);
-        if (!FastPathHeader.TryParse(header[..available], out var parsed, out error))
-        {
-            if (error!.Kind == PduErrorKind.NotEnoughBytes)
-            {
-                error = null;
-                return OperationStatus.NeedMoreData;
-            }
-
-            return OperationStatus.InvalidData;
-        }
-
-        if (reader.Remaining < parsed.Length)
-        {
-            return OperationStatus.NeedMoreData;
-        }
-
-        frame = reader.UnreadSequence.Slice(0, parsed.Length);
-        reader.Advance(parsed.Length);
-        return OperationStatus.Done;
+        var result = TryReadFrame(ref reader, MaxFrameBytes, acceptFastPath: true, out frame);
+        kind = result.Kind;
+        error = result.Error;
+        return result.Status;
     }
+
+    private static RdpFrameResult Sized(ReadOnlySequence<byte> buffered, RdpFrameKind kind, int length, int maxFrameBytes, string pdu)
+    {
+        if (length > maxFrameBytes)
+        {
+            return new(OperationStatus.InvalidData, kind, length, length, PduError.TooLarge(pdu, "length", length, maxFrameBytes));
+        }
+
+        return buffered.Length < length
+            ? new(OperationStatus.NeedMoreData, kind, length, length, null)
+            : new(OperationStatus.Done, kind, length, length, null);
+    }
+
+    private static RdpFrameResult Invalid(RdpFrameKind kind, int length, PduError error) =>
+        new(OperationStatus.InvalidData, kind, length, 0, error);
 }

@@ -66,34 +66,9 @@ public static class Tpkt
     /// </summary>
     public static OperationStatus TryReadFrame(ref SequenceReader<byte> reader, out ReadOnlySequence<byte> frame, out PduError? error)
     {
-        frame = default;
-        error = null;
-        Span<byte> header = stackalloc byte[TpktHeader.Size];
-        if (!reader.TryCopyTo(header))
-        {
-            // Fail fast on a wrong first byte even before the header is complete.
-            if (reader.TryPeek(out var first) && first != TpktHeader.Version)
-            {
-                error = PduError.Unexpected(Name, "version", $"got {first}, expected 3");
-                return OperationStatus.InvalidData;
-            }
-
-            return OperationStatus.NeedMoreData;
-        }
-
-        if (!TpktHeader.TryParse(header, out var parsed, out error))
-        {
-            return OperationStatus.InvalidData;
-        }
-
-        if (reader.Remaining < parsed.PacketLength)
-        {
-            return OperationStatus.NeedMoreData;
-        }
-
-        frame = reader.UnreadSequence.Slice(0, parsed.PacketLength);
-        reader.Advance(parsed.PacketLength);
-        return OperationStatus.Done;
+        var result = FastPath.RdpFraming.TryReadFrame(ref reader, MaxPacketLength, acceptFastPath: false, out frame);
+        error = result.Error;
+        return result.Status;
     }
 
     /// <summary>

@@ -95,14 +95,34 @@ public sealed class SessionRelayTests
         Assert.Equal(RelayEnd.ProtocolError, outcome.End);
     }
 
-    private static async Task<(ScriptedStream Client, ScriptedStream Backend, RelayOutcome Outcome)> RunAsync(byte[] clientScript, byte[] backendScript)
+    [Fact]
+    public async Task HostStartingWithFastPath_IsAProtocolError_AndNothingReachesTheClient()
+    {
+        var (client, _, outcome) = await RunAsync(Frames(ClientFrames), Capture("s2c-016-fastpath-update.bin"));
+        Assert.Equal(RelayEnd.ProtocolError, outcome.End);
+        Assert.Equal("the host's first PDU is not a usable MCS Connect Response: fast-path PDU", outcome.Reason);
+        Assert.Empty(client.Written);
+    }
+
+    [Fact]
+    public async Task AfterTheTlsSignIn_ARedirectionIsStillRefused()
+    {
+        // The TLS sign-in relayed the MCS phase and the Client Info PDU itself: no Connect Response comes first.
+        var redirection = IndicationFrame(ClientInfoCorpus.EnhancedRedirection);
+        byte[] client = [.. Capture("c2s-017-fastpath-input.bin"), .. Capture("c2s-021-share-data.bin")];
+        var (toClient, _, outcome) = await RunAsync(client, [.. Capture("s2c-010-license-error.bin"), .. redirection], Settings with { ClientInfoRelayed = true });
+        Assert.Equal(RelayEnd.RedirectionRefused, outcome.End);
+        Assert.Equal(Capture("s2c-010-license-error.bin"), toClient.Written);
+    }
+
+    private static async Task<(ScriptedStream Client, ScriptedStream Backend, RelayOutcome Outcome)> RunAsync(byte[] clientScript, byte[] backendScript, RelaySettings? settings = null)
     {
         // Each side's end of stream waits until the other side's script was read, so both directions finish their work.
         var backendDrained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var clientDrained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var backend = new ScriptedStream(backendScript, holdAtEnd: clientDrained.Task, backendDrained);
         var client = new ScriptedStream(clientScript, holdAtEnd: backendDrained.Task, clientDrained);
-        var outcome = await SessionRelay.RunAsync(client, backend, Settings, CancellationToken.None).WaitAsync(Until.Backstop);
+        var outcome = await SessionRelay.RunAsync(client, backend, settings ?? Settings, CancellationToken.None).WaitAsync(Until.Backstop);
         return (client, backend, outcome);
     }
 
