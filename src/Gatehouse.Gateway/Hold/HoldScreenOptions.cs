@@ -1,0 +1,64 @@
+namespace Gatehouse.Gateway.Hold;
+
+/// <summary>
+/// <c>Gatehouse:Gateway:HoldScreen:*</c>: the screens the gateway paints inside the client's RDP window before it hands
+/// the client to the host. On by default; each use can be switched off.
+/// </summary>
+public sealed class HoldScreenOptions
+{
+    /// <summary>Longest a routing token may live (the design's bound).</summary>
+    public static readonly TimeSpan MaxRoutingTokenLifetime = TimeSpan.FromSeconds(60);
+
+    /// <summary>All hold screens; off means every sign-in is answered inside its protocol as before.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Ask NLA users for their one-time code when a policy requires MFA, instead of refusing.</summary>
+    public bool StepUpMfa { get; set; } = true;
+
+    /// <summary>Show refusals after a right password as a screen with the reason, what to do and the reference id.</summary>
+    public bool Refusals { get; set; } = true;
+
+    /// <summary>How long the user has to type the code (the whole hold, from the first paint).</summary>
+    public TimeSpan PromptTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Wrong codes before the client is disconnected (the identity provider's per-account limit applies too).</summary>
+    public int MaxCodeAttempts { get; set; } = 3;
+
+    /// <summary>How long a handover's routing token is valid (at most 60 s).</summary>
+    public TimeSpan RoutingTokenLifetime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most routing tokens outstanding at once (each is a few hundred bytes until it is used or expires).</summary>
+    public int MaxOutstandingRoutingTokens { get; set; } = 10_000;
+
+    /// <summary>The organisation name on the screens.</summary>
+    public string OrganizationName { get; set; } = "Gatehouse";
+
+    /// <summary>Checks the values; the message names the setting.</summary>
+    public IEnumerable<string> Validate()
+    {
+        if (PromptTimeout < TimeSpan.FromSeconds(10) || PromptTimeout > TimeSpan.FromMinutes(15))
+        {
+            yield return "Gatehouse:Gateway:HoldScreen:PromptTimeout must be between 10 seconds and 15 minutes.";
+        }
+
+        if (MaxCodeAttempts is < 1 or > 10)
+        {
+            yield return "Gatehouse:Gateway:HoldScreen:MaxCodeAttempts must be between 1 and 10.";
+        }
+
+        if (RoutingTokenLifetime < TimeSpan.FromSeconds(5) || RoutingTokenLifetime > MaxRoutingTokenLifetime)
+        {
+            yield return "Gatehouse:Gateway:HoldScreen:RoutingTokenLifetime must be between 5 and 60 seconds.";
+        }
+
+        if (MaxOutstandingRoutingTokens is < 1 or > 1_000_000)
+        {
+            yield return "Gatehouse:Gateway:HoldScreen:MaxOutstandingRoutingTokens must be between 1 and 1000000.";
+        }
+
+        if (string.IsNullOrWhiteSpace(OrganizationName) || OrganizationName.Length > 64)
+        {
+            yield return "Gatehouse:Gateway:HoldScreen:OrganizationName must be 1 to 64 characters.";
+        }
+    }
+}
