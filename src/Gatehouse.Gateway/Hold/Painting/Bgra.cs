@@ -19,13 +19,13 @@ public static class Bgra
     public static uint FromRgb(uint rgb) => 0xFF000000u | (rgb & 0x00FFFFFFu);
 
     /// <summary>The red component.</summary>
-    public static byte Red(uint pixel) => (byte)(pixel >> 16);
+    public static byte Red(uint pixel) => unchecked((byte)(pixel >> 16));
 
     /// <summary>The green component.</summary>
-    public static byte Green(uint pixel) => (byte)(pixel >> 8);
+    public static byte Green(uint pixel) => unchecked((byte)(pixel >> 8));
 
     /// <summary>The blue component.</summary>
-    public static byte Blue(uint pixel) => (byte)pixel;
+    public static byte Blue(uint pixel) => unchecked((byte)pixel);
 
     /// <summary>
     /// <paramref name="over"/> (with its own alpha, straight, not premultiplied) composed onto the opaque

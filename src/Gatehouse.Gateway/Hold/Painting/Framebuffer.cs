@@ -68,8 +68,10 @@ public sealed class Framebuffer
     {
         get
         {
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)x, (uint)Width, nameof(x));
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)y, (uint)Height, nameof(y));
+            ArgumentOutOfRangeException.ThrowIfNegative(x);
+            ArgumentOutOfRangeException.ThrowIfNegative(y);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(x, Width);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(y, Height);
             return pixels[(y * Width) + x];
         }
     }
@@ -80,7 +82,7 @@ public sealed class Framebuffer
     /// <summary>Sets one pixel; nothing happens outside the buffer.</summary>
     public void SetPixel(int x, int y, uint color)
     {
-        if ((uint)x < (uint)Width && (uint)y < (uint)Height)
+        if (x >= 0 && x < Width && y >= 0 && y < Height)
         {
             pixels[(y * Width) + x] = color;
         }

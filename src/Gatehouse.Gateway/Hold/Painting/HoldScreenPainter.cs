@@ -113,7 +113,7 @@ public sealed class HoldScreenPainter
         var minimum = qr.SizeWithQuietZone * 2;
         var code = column.Flexible(minimum, Math.Max(minimum, qr.SizeWithQuietZone * 8 * ui), (fb, area) => qr.Draw(fb, area));
         column.Space(8 * ui);
-        column.Text(view.UserCode, 3 * ui, appearance.Accent, maxLines: 1);
+        column.Text(view.UserCode, (target.Height < 700 ? 2 : 3) * ui, appearance.Accent, maxLines: 1);
         column.Space(8 * ui);
         column.Text(
             view.Instructions ?? "Scan the code with your phone, check that the code on your phone matches the one above, then approve the sign-in.",

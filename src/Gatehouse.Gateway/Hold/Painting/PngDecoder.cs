@@ -212,7 +212,7 @@ public static class PngDecoder
             return new(PngErrorKind.Malformed, $"image size {rawWidth}×{rawHeight}");
         }
 
-        if (rawWidth > (uint)limits.MaxWidth || rawHeight > (uint)limits.MaxHeight)
+        if (rawWidth > (long)limits.MaxWidth || rawHeight > (long)limits.MaxHeight)
         {
             return new(PngErrorKind.ImageTooLarge, $"{rawWidth}×{rawHeight}, more than {limits.MaxWidth}×{limits.MaxHeight}");
         }
