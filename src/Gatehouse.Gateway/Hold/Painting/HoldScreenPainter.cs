@@ -6,6 +6,8 @@ namespace Gatehouse.Gateway.Hold.Painting;
 /// same view always gives the same pixels, so <see cref="TileTracker"/> finds exactly what a change of the view
 /// touched (a typed digit changes only the digit boxes). Layout: a centred card holding the logo, the organisation's
 /// name as a heading and the screen's content; on screens of 2560 × 1440 and larger everything is drawn twice as big.
+/// A painter holds only its appearance and logo, so one instance may serve every connection at once; each connection
+/// paints into its own <see cref="Framebuffer"/>.
 /// </summary>
 public sealed class HoldScreenPainter
 {
@@ -100,7 +102,10 @@ public sealed class HoldScreenPainter
         return new HoldScreenLayout(card, column.AreaOf(boxes));
     }
 
-    /// <summary>Paints the QR sign-in screen.</summary>
+    /// <summary>
+    /// Paints the QR sign-in screen. The URL is the gateway's own: <see cref="QrCode.Encode"/> throws when it is empty
+    /// or longer than <see cref="QrCode.MaxTextLength"/> bytes.
+    /// </summary>
     public HoldScreenLayout Paint(Framebuffer target, QrSignInView view)
     {
         ArgumentNullException.ThrowIfNull(target);

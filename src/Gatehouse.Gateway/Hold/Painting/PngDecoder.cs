@@ -265,8 +265,11 @@ public static class PngDecoder
                 return new(PngErrorKind.Malformed, "the image data inflates to more bytes than the image holds");
             }
         }
-        catch (InvalidDataException exception)
+        catch (Exception exception) when (exception is InvalidDataException or IOException)
         {
+            // Corrupt deflate data surfaces as InvalidDataException, or as ZLibException (an IOException) for some
+            // streams zlib itself rejects (found by the png-logo-fixed-crc fuzz target); the stream is in memory, so
+            // no other I/O can fail here.
             return new(PngErrorKind.Malformed, $"the image data is not valid zlib: {exception.Message}");
         }
 

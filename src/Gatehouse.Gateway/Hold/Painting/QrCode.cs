@@ -11,7 +11,7 @@ public sealed class QrCode
     /// <summary>The quiet zone around the code, in modules, as ISO/IEC 18004 asks.</summary>
     public const int QuietZone = 4;
 
-    /// <summary>The longest text encoded (a sign-in URL is far shorter; QR version 40 holds about 2,300 bytes at level M).</summary>
+    /// <summary>The most UTF-8 bytes encoded (a sign-in URL is far shorter; QR version 40 holds 2,331 bytes at level M).</summary>
     public const int MaxTextLength = 1024;
 
     private readonly bool[] modules;
@@ -33,12 +33,12 @@ public sealed class QrCode
 
     /// <summary>
     /// Encodes <paramref name="text"/> (UTF-8, error correction level M). Throws <see cref="ArgumentException"/>
-    /// when it is empty or longer than <see cref="MaxTextLength"/>: the gateway builds this text itself.
+    /// when it is empty or longer than <see cref="MaxTextLength"/> UTF-8 bytes: the gateway builds this text itself.
     /// </summary>
     public static QrCode Encode(string text)
     {
         ArgumentException.ThrowIfNullOrEmpty(text);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(text.Length, MaxTextLength, nameof(text));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(System.Text.Encoding.UTF8.GetByteCount(text), MaxTextLength, nameof(text));
         using var data = QRCodeGenerator.GenerateQrCode(text, QRCodeGenerator.ECCLevel.M);
         var matrix = data.ModuleMatrix;
         var size = 21 + (4 * (data.Version - 1));

@@ -147,6 +147,17 @@ public sealed class PngDecoderTests
         Assert.Contains(PngErrorKind.BadChecksum, refused);
     }
 
+    [Fact]
+    public void TryDecode_FuzzFindings_AreRefusedNotThrown()
+    {
+        // crash-667451eac47749c3: deflate data that zlib rejects with ZLibException rather than InvalidDataException.
+        var folder = Path.Combine(RepoPaths.RegressionsDirectory, "png-logo-fixed-crc");
+        var target = FuzzTargets.Find("png-logo-fixed-crc")!;
+        var files = Directory.GetFiles(folder, "*.bin");
+        Assert.NotEmpty(files);
+        Assert.All(files, file => Assert.Null(FuzzEngine.RunOne(target, File.ReadAllBytes(file))));
+    }
+
     internal static uint Expected(int x, int y, bool alpha)
     {
         var r = (uint)((x * 40) + 7) & 0xFF;

@@ -43,7 +43,9 @@ public sealed class QrCodeTests
     public void Encode_TooLongOrEmpty_Throws()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => QrCode.Encode(new string('a', QrCode.MaxTextLength + 1)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => QrCode.Encode(new string('é', (QrCode.MaxTextLength / 2) + 1)));
         Assert.Throws<ArgumentException>(() => QrCode.Encode(string.Empty));
+        Assert.InRange(QrCode.Encode(new string('é', QrCode.MaxTextLength / 2)).Size, 21, 177); // The longest text still encodes.
     }
 
     /// <summary>QRCoder's own matrix with a 4-module quiet zone, true = dark.</summary>
