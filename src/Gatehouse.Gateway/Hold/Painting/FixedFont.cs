@@ -24,6 +24,9 @@ public static class FixedFont
     /// </summary>
     public const int MaxCharacters = 1024;
 
+    /// <summary>The largest scale accepted (every method taking a scale throws outside 1 to this).</summary>
+    public const int MaxScale = 16;
+
     /// <summary>What an overflowing line ends with (three dots: the font has no single-cell ellipsis).</summary>
     public const string Ellipsis = "...";
 
@@ -70,7 +73,11 @@ public static class FixedFont
     }
 
     /// <summary>The width in pixels of <paramref name="text"/> drawn at <paramref name="scale"/> (one cell per code point).</summary>
-    public static int Measure(string? text, int scale = 1) => ToGlyphs(text).Length * CellWidth * scale;
+    public static int Measure(string? text, int scale = 1)
+    {
+        CheckScale(scale);
+        return ToGlyphs(text).Length * CellWidth * scale;
+    }
 
     /// <summary>
     /// Draws <paramref name="text"/> with its top-left corner at (<paramref name="x"/>, <paramref name="y"/>) and returns
@@ -79,6 +86,7 @@ public static class FixedFont
     public static int DrawText(Framebuffer target, string? text, int x, int y, uint color, int scale = 1)
     {
         ArgumentNullException.ThrowIfNull(target);
+        CheckScale(scale);
         var glyphs = ToGlyphs(text);
         var advance = CellWidth * scale;
         for (var i = 0; i < glyphs.Length; i++)
@@ -105,6 +113,7 @@ public static class FixedFont
     /// </summary>
     public static string Ellipsize(string? text, int maxWidth, int scale = 1)
     {
+        CheckScale(scale);
         var glyphs = ToGlyphs(text);
         var fit = Math.Max(0, maxWidth / (CellWidth * scale));
         var cut = (text?.Length ?? 0) > MaxCharacters && glyphs.Length == MaxCharacters;
@@ -129,6 +138,7 @@ public static class FixedFont
     /// </summary>
     public static IReadOnlyList<string> Wrap(string? text, int maxWidth, int scale = 1, int maxLines = int.MaxValue)
     {
+        CheckScale(scale);
         var glyphs = ToGlyphs(text);
         var perLine = Math.Max(1, maxWidth / (CellWidth * scale));
         var lines = new List<string>();
@@ -180,5 +190,11 @@ public static class FixedFont
         }
 
         return lines;
+    }
+
+    private static void CheckScale(int scale)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(scale, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(scale, MaxScale);
     }
 }

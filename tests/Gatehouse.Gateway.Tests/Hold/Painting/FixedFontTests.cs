@@ -93,6 +93,19 @@ public sealed class FixedFontTests
         Assert.Equal(FixedFont.MaxCharacters * 10, FixedFont.Measure(new string('x', 100_000)));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-3)]
+    [InlineData(17)]
+    [InlineData(int.MaxValue)]
+    public void Scale_OutsideOneToSixteen_Throws(int scale)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => FixedFont.Measure("x", scale));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FixedFont.Wrap("x", 100, scale));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FixedFont.Ellipsize("x", 100, scale));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FixedFont.DrawText(Framebuffer.Create(4, 4), "x", 0, 0, Bgra.White, scale));
+    }
+
     [Fact]
     public void Ellipsize_FitsOrCutsWithDots()
     {
