@@ -77,6 +77,21 @@ public sealed class HoldScreenPainterTests
         }
     }
 
+    [Fact]
+    public void EveryScreen_HostileTextEverywhere_StaysInsideTheCard()
+    {
+        var evil = "\u202E\u001B[2J\u0007\u0085\u200B" + new string('M', 100_000);
+        var painter = new HoldScreenPainter(Look with { OrganisationName = evil });
+        foreach (var (width, height) in new[] { (640, 480), (1024, 768) })
+        {
+            var fb = Framebuffer.Create(width, height);
+            AssertCardOnBackground(fb, painter.Paint(fb, new QrSignInView("https://gatehouse.example/d", evil, evil, evil)));
+            AssertCardOnBackground(fb, painter.Paint(fb, new RefusalView(evil, evil, evil)));
+            AssertCardOnBackground(fb, painter.Paint(fb, new HostPickerView([evil, evil, "ok"], 1, evil)));
+            AssertCardOnBackground(fb, painter.Paint(fb, new CodePromptView(evil, int.MaxValue, int.MinValue, evil, evil)));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Sizes))]
     public void QrSignIn_QrCodeReadsBackFromTheScreen(int width, int height)
