@@ -220,6 +220,13 @@ public sealed class Framebuffer
     }
 
     /// <summary>
+    /// Draws <paramref name="text"/> in the 10x20 font with its top-left corner at (<paramref name="x"/>,
+    /// <paramref name="y"/>) and returns the width drawn (see <see cref="FixedFont.DrawText"/>: unsafe characters are
+    /// drawn as <c>?</c>).
+    /// </summary>
+    public int DrawText(string? text, int x, int y, uint color, int scale = 1) => FixedFont.DrawText(this, text, x, y, color, scale);
+
+    /// <summary>
     /// Draws <paramref name="image"/> (straight alpha) scaled by nearest neighbour into <paramref name="area"/>,
     /// blending it over what is there.
     /// </summary>

@@ -28,7 +28,7 @@ public sealed class FixedFontTests
     {
         var fb = Framebuffer.Create(64, 64);
         fb.Clear(Bgra.Black);
-        var width = FixedFont.DrawText(fb, "A", 3, 5, Bgra.White, scale);
+        var width = fb.DrawText("A", 3, 5, Bgra.White, scale);
         Assert.Equal(FixedFont.CellWidth * scale, width);
         for (var y = 0; y < 64; y++)
         {
