@@ -16,6 +16,7 @@ public static class FuzzTargets
         .. CredSspServerTargets.All(),
         .. FramingTargets.All(),
         .. ConnectionSequenceTargets.All(),
+        .. PngTargets.All(),
     ];
 
     public static FuzzTarget? Find(string name) =>

@@ -12,7 +12,8 @@ internal static class Program
     private const string Usage = """
         Usage: gatehouse-fuzz [options]
 
-        Runs the in-repo mutation fuzzer over every Gatehouse.Protocol parser (or the ones named with --target).
+        Runs the in-repo mutation fuzzer over every Gatehouse.Protocol parser and the gateway's PNG logo decoder
+        (or the ones named with --target).
         Any exception other than the parser's own PduError, a broken round trip, or an allocation beyond the
         input-length bound is a finding; findings are saved under testdata/fuzz-regressions/<target>/ and the
         test suite replays them.
