@@ -145,7 +145,7 @@ public sealed class HoldFront
             (HoldFrontState.WaitingForAttachUser, DomainMcsPduType.AttachUserRequest) => ReceiveAttachUser(payload),
             (HoldFrontState.JoiningChannels or HoldFrontState.WaitingForClientInfo, DomainMcsPduType.ChannelJoinRequest) => ReceiveChannelJoin(payload),
             (HoldFrontState.JoiningChannels or HoldFrontState.WaitingForClientInfo, DomainMcsPduType.SendDataRequest) => ReceiveClientInfo(frame, payload),
-            (>= HoldFrontState.WaitingForConfirmActive, DomainMcsPduType.SendDataRequest) => ReceiveSendData(payload),
+            ( >= HoldFrontState.WaitingForConfirmActive, DomainMcsPduType.SendDataRequest) => ReceiveSendData(payload),
             _ => Failure(HoldFrontError.UnexpectedPdu, $"MCS {type} is not expected in state {State}", null),
         };
     }
