@@ -15,6 +15,7 @@ public static class FuzzTargets
         .. CredSspTargets.All(),
         .. CredSspServerTargets.All(),
         .. FramingTargets.All(),
+        .. HoldFrontTargets.All(),
     ];
 
     public static FuzzTarget? Find(string name) =>
