@@ -35,8 +35,11 @@ public static class FrontOutput
     /// <summary>FASTPATH_UPDATETYPE_BITMAP.</summary>
     public const byte UpdateCodeBitmap = 0x1;
 
-    /// <summary>FASTPATH_UPDATETYPE_PTR_DEFAULT.</summary>
-    public const byte UpdateCodePointerDefault = 0xB;
+    /// <summary>
+    /// FASTPATH_UPDATETYPE_PTR_DEFAULT ([MS-RDPBCGR] 2.2.9.1.2.1). Not 0xB, which is FASTPATH_UPDATETYPE_POINTER (a new
+    /// pointer shape): FreeRDP 3.10 drops the connection when it gets 0xB with no data.
+    /// </summary>
+    public const byte UpdateCodePointerDefault = 0x6;
 
     /// <summary>FASTPATH_FRAGMENT_SINGLE.</summary>
     public const byte FragmentSingle = 0x0;

@@ -196,7 +196,7 @@ internal sealed class FrontTestClient(HoldFrontClientSettings settings)
         Assert.Equal(3, BinaryPrimitives.ReadUInt16LittleEndian(types[3].Body.AsSpan(4))); // mapFlags
         if (defaultPointer)
         {
-            Assert.Equal(new byte[] { 0x00, 0x05, 0x0B, 0x00, 0x00 }, frames[4]);
+            Assert.Equal(new byte[] { 0x00, 0x05, 0x06, 0x00, 0x00 }, frames[4]);
         }
     }
 

@@ -201,7 +201,7 @@ public sealed class HoldFrontTests
         client.ReadFinalization(front.Receive(frames[^1]), defaultPointer: false);
         var pointer = new ArrayBufferWriter<byte>();
         front.WriteDefaultPointer(pointer);
-        Assert.Equal(new byte[] { 0x00, 0x05, 0x0B, 0x00, 0x00 }, pointer.WrittenSpan.ToArray());
+        Assert.Equal(new byte[] { 0x00, 0x05, 0x06, 0x00, 0x00 }, pointer.WrittenSpan.ToArray());
     }
 
     [Fact]
