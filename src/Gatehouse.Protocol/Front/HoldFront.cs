@@ -174,8 +174,8 @@ public sealed class HoldFront
     }
 
     /// <summary>
-    /// Ends the connection with a reason the client shows: a Set Error Info PDU (when the client supports it) and an
-    /// MCS Disconnect Provider Ultimatum. The front is Closed afterwards.
+    /// Ends the connection with a reason the client shows: a Set Error Info PDU and an MCS Disconnect Provider
+    /// Ultimatum. The front is Closed afterwards.
     /// </summary>
     /// <exception cref="InvalidOperationException">No MCS domain exists yet (before the Connect Response).</exception>
     public void WriteRefusal(IBufferWriter<byte> output, ErrorInfoCode errorInfo)
@@ -186,12 +186,11 @@ public sealed class HoldFront
             throw new InvalidOperationException($"a refusal cannot be written in state {State}");
         }
 
-        if (ClientSupportsErrorInfo)
-        {
-            var pdu = new ArrayBufferWriter<byte>(SetErrorInfoPdu.EncodedSize);
-            SetErrorInfoPdu.Create(_options.ShareId, errorInfo, pduSource: 0).Write(pdu);
-            FrontPdus.WriteIndication(output, FrontPdus.IoChannelId, pdu.WrittenSpan);
-        }
+        // Sent even when the client did not announce RNS_UD_CS_SUPPORT_ERRINFO_PDU: FreeRDP 3.10 never announces it
+        // (earlyCapabilityFlags 0x0FB2) yet shows the reason, and a client that does not know the PDU ignores it.
+        var pdu = new ArrayBufferWriter<byte>(SetErrorInfoPdu.EncodedSize);
+        SetErrorInfoPdu.Create(_options.ShareId, errorInfo, pduSource: 0).Write(pdu);
+        FrontPdus.WriteIndication(output, FrontPdus.IoChannelId, pdu.WrittenSpan);
 
         ServerRefusal.WriteDisconnectProviderUltimatum(output);
         State = HoldFrontState.Closed;
