@@ -274,10 +274,12 @@ public sealed class HoldFront
         }
 
         _earlyFlags = coreData.EarlyCapabilityFlags ?? 0;
+        var highColorDepth = core.Length >= 142 ? BinaryPrimitives.ReadUInt16LittleEndian(core[140..]) : (ushort)0;
         var supportedDepths = core.Length >= 144 ? BinaryPrimitives.ReadUInt16LittleEndian(core[142..]) : (ushort)0;
 
-        // 32 bpp when the client wants a 32-bit session (RNS_UD_CS_WANT_32BPP_SESSION) or lists it (RNS_UD_32BPP_SUPPORT).
-        BitsPerPixel = (_earlyFlags & EarlyWant32Bpp) != 0 || (supportedDepths & 0x0008) != 0 ? 32 : 16;
+        // 32 bpp when the client wants a 32-bit session (RNS_UD_CS_WANT_32BPP_SESSION), or asks for 24 bpp and lists
+        // RNS_UD_32BPP_SUPPORT; otherwise 16. FreeRDP's /bpp:16 lists 32 bpp support but asks for highColorDepth 16.
+        BitsPerPixel = (_earlyFlags & EarlyWant32Bpp) != 0 || (highColorDepth >= 24 && (supportedDepths & 0x0008) != 0) ? 32 : 16;
 
         if (initial.Find(GccBlockType.ClientNetwork) is { } network)
         {

@@ -16,6 +16,9 @@ public sealed record HoldFrontClientSettings
 
     public bool Want32Bpp { get; init; } = true;
 
+    /// <summary>CS_CORE highColorDepth (FreeRDP writes 16 for /bpp:16, 24 otherwise).</summary>
+    public int HighColorDepth { get; init; } = 24;
+
     public bool SkipChannelJoin { get; init; }
 
     public bool SupportErrorInfo { get; init; } = true;
@@ -63,8 +66,8 @@ public static class HoldFrontClientPdus
         BinaryPrimitives.WriteUInt32LittleEndian(core.AsSpan(64), 12); // keyboardFunctionKey
         BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(132), 0xCA01); // postBeta2ColorDepth
         BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(134), 1); // clientProductId
-        BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(140), (ushort)(settings.Want32Bpp ? 24 : 16)); // highColorDepth
-        BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(142), (ushort)(settings.Want32Bpp ? 0x000F : 0x0007)); // supportedColorDepths
+        BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(140), (ushort)settings.HighColorDepth); // highColorDepth
+        BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(142), 0x000F); // supportedColorDepths: 24, 16, 15 and 32, as FreeRDP lists them
         var early = (settings.SupportErrorInfo ? 0x0001 : 0) | (settings.Want32Bpp ? 0x0002 : 0) | (settings.SkipChannelJoin ? 0x0800 : 0);
         BinaryPrimitives.WriteUInt16LittleEndian(core.AsSpan(144), (ushort)early);
         BinaryPrimitives.WriteUInt32LittleEndian(core.AsSpan(212), (uint)selected);

@@ -26,7 +26,7 @@ public static class HoldFrontTargets
     private static byte[][] Seeds()
     {
         var plain = new HoldFrontClientSettings();
-        var skip = new HoldFrontClientSettings { SkipChannelJoin = true, MessageChannel = true, Want32Bpp = false, Channels = ["drdynvc", "rdpgfx"] };
+        var skip = new HoldFrontClientSettings { SkipChannelJoin = true, MessageChannel = true, Want32Bpp = false, HighColorDepth = 16, Channels = ["drdynvc", "rdpgfx"] };
         var none = new HoldFrontClientSettings { Channels = [], MaxRequestSize = null };
         return
         [

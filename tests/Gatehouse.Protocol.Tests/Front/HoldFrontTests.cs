@@ -515,7 +515,7 @@ public sealed class HoldFrontTests
     [InlineData(16, 0u)]
     public void WriteBitmap_RoundTripsThePixels_WithinTheFragmentLimits(int bpp, uint maxRequestSize)
     {
-        var settings = new HoldFrontClientSettings { Want32Bpp = bpp == 32, MaxRequestSize = maxRequestSize == 0 ? null : maxRequestSize, SkipChannelJoin = true };
+        var settings = new HoldFrontClientSettings { Want32Bpp = bpp == 32, HighColorDepth = bpp == 32 ? 24 : 16, MaxRequestSize = maxRequestSize == 0 ? null : maxRequestSize, SkipChannelJoin = true };
         var front = new FrontTestClient(settings).RunToActive(NewFront());
         Assert.Equal(bpp, front.BitsPerPixel);
         const int X = 5, Y = 7, W = 130, H = 70;
@@ -577,6 +577,21 @@ public sealed class HoldFrontTests
         FrontOutput.WriteUpdate(output, FrontOutput.UpdateCodeBitmap, new byte[(2 * FrontOutput.MaxUpdateDataPerPdu) + 1]);
 
         Assert.Equal([0x21, 0x31, 0x11], FrontTestClient.Frames(output.WrittenMemory).Select(UpdateHeader));
+    }
+
+    [Theory]
+    [InlineData(true, 16, 32)]
+    [InlineData(false, 24, 32)]
+    [InlineData(false, 16, 16)]
+    [InlineData(false, 15, 16)]
+    public void ColourDepth_FollowsWant32BppAndHighColorDepth(bool want32, int highColorDepth, int expected)
+    {
+        var client = new FrontTestClient(new HoldFrontClientSettings { Want32Bpp = want32, HighColorDepth = highColorDepth });
+        var front = NewFront();
+
+        client.ReadConnectResponse(front.Receive(client.ConnectInitial()));
+
+        Assert.Equal(expected, front.BitsPerPixel);
     }
 
     [Fact]
