@@ -17,6 +17,7 @@ public static class FuzzTargets
         .. FramingTargets.All(),
         .. ConnectionSequenceTargets.All(),
         .. PngTargets.All(),
+        .. HoldFrontTargets.All(),
     ];
 
     public static FuzzTarget? Find(string name) =>

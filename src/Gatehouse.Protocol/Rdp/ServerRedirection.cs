@@ -241,6 +241,63 @@ public static class ServerRedirection
         return error is null;
     }
 
+    /// <summary>
+    /// Writes the user data of an [MS-RDPBCGR] 2.2.13.3.1 Enhanced Security Server Redirection PDU that carries only a
+    /// LoadBalanceInfo (RedirFlags LB_LOAD_BALANCE_INFO, SessionID 0): share control header (PDUTYPE_SERVER_REDIR_PKT),
+    /// pad2Octets and the redirection packet. The client reconnects to the same address with the LoadBalanceInfo as its
+    /// X.224 routing token.
+    /// </summary>
+    public static byte[] CreateLoadBalanceRedirection(ReadOnlySpan<byte> loadBalanceInfo, ushort pduSource)
+    {
+        var packet = FixedSize + 4 /* LoadBalanceInfoLength */ + loadBalanceInfo.Length;
+        var total = ShareControlHeader.Size + 2 /* pad2Octets */ + packet;
+        if (total > ushort.MaxValue)
+        {
+            throw new ArgumentException($"a {loadBalanceInfo.Length}-byte LoadBalanceInfo does not fit the PDU", nameof(loadBalanceInfo));
+        }
+
+        var pdu = new byte[total];
+        ShareControlHeader.Create(ShareControlPduType.ServerRedirect, (ushort)total, pduSource).WriteTo(pdu);
+        var o = ShareControlHeader.Size + 2;
+        BinaryPrimitives.WriteUInt16LittleEndian(pdu.AsSpan(o), RedirectionPacketFlag);
+        BinaryPrimitives.WriteUInt16LittleEndian(pdu.AsSpan(o + 2), (ushort)packet);
+        BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o + 4), 0); // SessionID 0: no REDIRECTED_SESSIONID_FIELD_VALID on reconnect.
+        BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o + 8), (uint)ServerRedirectionFlags.LoadBalanceInfo);
+        BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o + 12), (uint)loadBalanceInfo.Length);
+        loadBalanceInfo.CopyTo(pdu.AsSpan(o + 16));
+        return pdu;
+    }
+
+    /// <summary>
+    /// The LoadBalanceInfo of a Server Redirection PDU in either (unencrypted) form, or false when the PDU has none or
+    /// does not parse.
+    /// </summary>
+    public static bool TryGetLoadBalanceInfo(ReadOnlySpan<byte> sendDataUserData, out ReadOnlySpan<byte> loadBalanceInfo, out PduError? error)
+    {
+        loadBalanceInfo = default;
+        if (!TryParse(sendDataUserData, out var header, out error))
+        {
+            return false;
+        }
+
+        if (header.Encrypted || (header.RedirFlags & ServerRedirectionFlags.LoadBalanceInfo) == 0)
+        {
+            error = PduError.Unexpected(Name, "RedirFlags", "no LB_LOAD_BALANCE_INFO");
+            return false;
+        }
+
+        // The packet was walked by TryParse; the packet starts after the security or share control header.
+        var start = header.Form == ServerRedirectionForm.EnhancedSecurity ? ShareControlHeader.Size + 2 : 4;
+        var fields = sendDataUserData.Slice(start + FixedSize, header.Length - FixedSize);
+        if ((header.RedirFlags & ServerRedirectionFlags.TargetNetAddress) != 0)
+        {
+            fields = fields[(4 + (int)BinaryPrimitives.ReadUInt32LittleEndian(fields))..];
+        }
+
+        loadBalanceInfo = fields.Slice(4, (int)BinaryPrimitives.ReadUInt32LittleEndian(fields));
+        return true;
+    }
+
     /// <summary>Each present optional field is a 32-bit length and that many bytes; none may run past Length.</summary>
     private static bool WalkFields(ReadOnlySpan<byte> fields, ServerRedirectionFlags redirFlags, ref WireReader outer)
     {
