@@ -11,7 +11,7 @@ namespace Gatehouse.Protocol.Front;
 /// <summary>
 /// The hold front: the server side of the RDP connection sequence ([MS-RDPBCGR] 1.3.1.1) after TLS and CredSSP, from
 /// the client's MCS Connect Initial to the end of finalization, then the paint-and-read phase. Sans-IO: the caller
-/// frames the client's bytes (<see cref="RdpFraming.TryReadFrame"/>), hands each whole frame to <see cref="Receive"/>,
+/// frames the client's bytes (<see cref="RdpFraming.Inspect"/>), hands each whole frame to <see cref="Receive"/>,
 /// sends <see cref="HoldFrontResult.Output"/>, and reacts to the events. Once Active it paints with
 /// <see cref="WriteBitmap"/> and ends with <see cref="WriteRefusal"/> or <see cref="WriteRedirection"/>.
 /// The front never speaks on the virtual channels: data on them is ignored, so their state machines stay fresh.
