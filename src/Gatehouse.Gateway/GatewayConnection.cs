@@ -37,6 +37,9 @@ public sealed class GatewayConnection
     /// <summary>What the client leg's TLS established (server name, the key the client saw), once it is up.</summary>
     public SignIn.TlsFacts? Tls { get; internal set; }
 
+    /// <summary>The hold screen's handover this connection continues (its routing token was honoured), if any.</summary>
+    public Hold.HandoverGrant? Handover { get; internal set; }
+
     /// <summary>True once this connection's sign-in log entry is written (there is at most one).</summary>
     public bool SignInLogged => Volatile.Read(ref _signInLogged) != 0;
 

@@ -90,4 +90,7 @@ public sealed class GatewayOptions
 
     /// <summary>How often live sessions are authorised again (roles, user state, Conditional Access); zero turns it off.</summary>
     public TimeSpan ReevaluationInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary><c>Gatehouse:Gateway:HoldScreen:*</c>: the screens the gateway paints inside the RDP window.</summary>
+    public Hold.HoldScreenOptions HoldScreen { get; set; } = new();
 }

@@ -7,6 +7,7 @@ using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Diagnostics;
+using Gatehouse.Gateway.Hold;
 using Gatehouse.Gateway.Negotiation;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.SignIn;
@@ -50,6 +51,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     private readonly SessionOpener _sessions;
     private readonly IGatewaySignInLog _signInLog;
     private readonly ILogger<RdpConnectionHandler> _logger;
+    private readonly HoldPhase? _hold;
 
     /// <summary>Creates the handler.</summary>
     public RdpConnectionHandler(
@@ -61,7 +63,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         SessionOpener sessions,
         IGatewaySignInLog signInLog,
         TimeProvider time,
-        ILogger<RdpConnectionHandler> logger)
+        ILogger<RdpConnectionHandler> logger,
+        HoldPhase? hold = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(methods);
@@ -74,6 +77,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         _sessions = sessions;
         _signInLog = signInLog;
         _logger = logger;
+        _hold = hold;
     }
 
     /// <inheritdoc />
@@ -122,6 +126,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
 
         connection.ConnectionRequest = request;
+        RedeemRoutingToken(connection, request);
 
         // ── Negotiation: the sign-in method, or a refusal (a decision: logged before the client hears it). ──
         var negotiation = NegotiationPolicy.Decide(request, _options.SignInMethods);
@@ -153,7 +158,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         // ── The sign-in method proves who the client is. ──
         var attempt = method.Begin(connection, tls);
         await using var attemptScope = attempt.ConfigureAwait(false);
-        var proof = await ProveAsync(method, attempt, connection, clientClosed).ConfigureAwait(false);
+        var proof = ContinueHandover(connection, await ProveAsync(method, attempt, connection, clientClosed).ConfigureAwait(false));
         await using var hostLeg = new OwnedHostLeg(proof.HostLeg);
         if (proof.Unfinished is { } unfinished)
         {
@@ -169,6 +174,14 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         {
             // Nothing of a refused sign-in reaches the host: a leg the method opened closes before the client is answered.
             await hostLeg.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // ── The hold screen: a second factor, or a readable refusal, painted inside the client's RDP window. ──
+        if (proof.Proven && decision.Refusal is { } held && _hold?.Use(method, held, decision.Authorization) is { } use)
+        {
+            await attempt.AnswerAsync(SignInOutcome.Proceed, clientClosed).ConfigureAwait(false);
+            await _hold.RunAsync(connection, tls, use, proof.Subject, held, decision.Authorization, d => LogHeldAsync(method, connection, d), clientClosed).ConfigureAwait(false);
+            return;
         }
 
         var session = decision.Session;
@@ -344,6 +357,73 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
 
         return outcome.Allowed;
+    }
+
+    /// <summary>
+    /// A routing token in the X.224 Connection Request continues a hold screen's handover when it is this gateway's, unused,
+    /// unexpired and from the same address; anything else makes an ordinary connection (logged).
+    /// </summary>
+    private void RedeemRoutingToken(GatewayConnection connection, ConnectionRequest request)
+    {
+        if (_hold is null || request.TokenKind != ConnectionRequestTokenKind.RoutingToken)
+        {
+            return;
+        }
+
+        var refusal = _hold.Tokens.TryRedeem(request.TokenValue, connection.RemoteAddress, out var grant);
+        connection.Handover = grant;
+        if (refusal != RoutingTokenRefusal.None)
+        {
+            LogRoutingTokenRefused(connection.Id, connection.RemoteAddress, refusal);
+        }
+    }
+
+    /// <summary>
+    /// A proof on a connection that continues a handover: the same user proved again, so the methods of the hold screen
+    /// (the second factor) and its host count; another user gets no part of the handover.
+    /// </summary>
+    private SignInProof ContinueHandover(GatewayConnection connection, SignInProof proof)
+    {
+        if (connection.Handover is not { } handover || !proof.Proven)
+        {
+            return proof;
+        }
+
+        if (proof.Subject.UserId != handover.UserId || proof.Subject.TenantId != handover.TenantId)
+        {
+            LogHandoverUserMismatch(connection.Id, connection.RemoteAddress, proof.Subject.UserPrincipalName ?? "?");
+            connection.Handover = null;
+            return proof;
+        }
+
+        return SignInProof.Of(proof.Subject with
+        {
+            Methods = [.. proof.Subject.Methods.Union(handover.Methods, StringComparer.Ordinal)],
+            HostId = handover.HostId,
+            AuthenticatedAt = handover.AuthenticatedAt,
+        }) with { HostLeg = proof.HostLeg };
+    }
+
+    /// <summary>The entry of a held sign-in, written before the hold's last answer (the redirection or the refusal).</summary>
+    private async Task LogHeldAsync(ISignInMethod method, GatewayConnection connection, HoldDecision held)
+    {
+        var refusal = held.Refusal;
+        var entry = Entry(method, connection, held.Subject, refusal is null, refusal?.Reason ?? held.Reason) with
+        {
+            Code = refusal is null ? null : $"0x{(uint)SignInFailures.ErrorInfo(refusal.Failure):X8}",
+            UserMessage = refusal?.Message,
+            Fix = refusal?.Fix,
+            TenantId = held.Authorization?.TenantId ?? held.Subject.TenantId,
+            UserId = held.Authorization?.UserId ?? held.Subject.UserId,
+            PoliciesJson = held.Authorization?.PoliciesJson,
+            RoleAssignmentId = held.Authorization?.Grant?.RoleAssignmentId,
+            RoleName = held.Authorization?.Grant?.RoleName,
+            HostName = held.Authorization?.Grant?.HostName ?? held.Subject.HostName,
+        };
+        if (await _signInLog.WriteOnceAsync(connection, entry, _options.SignInDecisionTimeout, _time).ConfigureAwait(false))
+        {
+            LogHoldEnded(connection.Id, MethodName(method.Method), held.Subject.UserPrincipalName ?? "?", entry.Reason);
+        }
     }
 
     /// <summary>The negotiation refusal's entry (nobody signed in; the cookie's user name when the client sent one).</summary>
@@ -587,6 +667,15 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
 
     [LoggerMessage(EventIds.SignedIn, LogLevel.Information, "RDP connection {ConnectionId}: {Upn} signed in with {Method} to {Host} ({Decision}).")]
     private partial void LogSignedIn(string connectionId, string method, string upn, string host, string decision);
+
+    [LoggerMessage(EventIds.RoutingTokenRefused, LogLevel.Information, "RDP connection {ConnectionId} from {Remote}: its routing token is not honoured ({Refusal}); an ordinary connection.")]
+    private partial void LogRoutingTokenRefused(string connectionId, IPAddress remote, RoutingTokenRefusal refusal);
+
+    [LoggerMessage(EventIds.HandoverUserMismatch, LogLevel.Warning, "RDP connection {ConnectionId} from {Remote}: {User} signed in on a handover minted for another user; the handover is ignored.")]
+    private partial void LogHandoverUserMismatch(string connectionId, IPAddress remote, string user);
+
+    [LoggerMessage(EventIds.HoldEnded, LogLevel.Information, "RDP connection {ConnectionId}: the hold screen of the {Method} sign-in of {User} ended: {Reason}")]
+    private partial void LogHoldEnded(string connectionId, string method, string user, string reason);
 
     [LoggerMessage(EventIds.SignInRefused, LogLevel.Information, "RDP connection {ConnectionId}: {Method} sign-in of {User} refused: {Reason}")]
     private partial void LogRefused(string connectionId, string method, string user, string reason);

@@ -28,4 +28,16 @@ public static class SignInMessages
 
     /// <summary>The client named no host, or an IP address, so the host cannot be identified.</summary>
     public const string UseHostName = "IP address can't be used with this sign-in; connect with the host name.";
+
+    /// <summary>The hold screen's one-time code was wrong too many times.</summary>
+    public const string WrongOneTimeCode = "The code you entered didn't work. Sign in again and enter the current code from your authenticator app.";
+
+    /// <summary>Too many code or password attempts for the account.</summary>
+    public const string TooManyAttempts = "You've tried to sign in too many times. Wait a minute and try again.";
+
+    /// <summary>A policy requires MFA and the user has no method yet.</summary>
+    public const string MfaEnrollmentRequired = "Your organization requires more information to keep your account secure. Set up your authenticator app, then sign in again.";
+
+    /// <summary>The user did not finish on the hold screen in time.</summary>
+    public const string HoldTimeout = "The sign-in took too long. Connect again to start over.";
 }

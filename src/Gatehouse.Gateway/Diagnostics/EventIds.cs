@@ -21,6 +21,9 @@ internal static class EventIds
     public const int SignInUnfinished = 111;
     public const int SignedIn = 112;
     public const int SignInRefused = 113;
+    public const int RoutingTokenRefused = 114;
+    public const int HandoverUserMismatch = 115;
+    public const int HoldEnded = 116;
 
     // 2xx: web account (RDSAAD) sign-in; none of its own (the driver logs every decision).
 

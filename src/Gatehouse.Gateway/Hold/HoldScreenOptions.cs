@@ -31,7 +31,10 @@ public sealed class HoldScreenOptions
     public int MaxOutstandingRoutingTokens { get; set; } = 10_000;
 
     /// <summary>The organisation name on the screens.</summary>
-    public string OrganizationName { get; set; } = "Gatehouse";
+    public string OrganisationName { get; set; } = "Gatehouse";
+
+    /// <summary>An optional logo for the screens (a small 8-bit RGB or RGBA PNG).</summary>
+    public string? LogoPath { get; set; }
 
     /// <summary>Checks the values; the message names the setting.</summary>
     public IEnumerable<string> Validate()
@@ -56,9 +59,9 @@ public sealed class HoldScreenOptions
             yield return "Gatehouse:Gateway:HoldScreen:MaxOutstandingRoutingTokens must be between 1 and 1000000.";
         }
 
-        if (string.IsNullOrWhiteSpace(OrganizationName) || OrganizationName.Length > 64)
+        if (string.IsNullOrWhiteSpace(OrganisationName) || OrganisationName.Length > 64 || OrganisationName.EnumerateRunes().Any(Protocol.DisplayText.IsUnsafe))
         {
-            yield return "Gatehouse:Gateway:HoldScreen:OrganizationName must be 1 to 64 characters.";
+            yield return "Gatehouse:Gateway:HoldScreen:OrganisationName must be 1 to 64 characters, without control or bidirectional characters.";
         }
     }
 }

@@ -42,6 +42,9 @@ public sealed class NlaAuthenticator(INlaDirectory directory, IOptions<GatewayOp
     public bool QualifiesAccessRefusals => true;
 
     /// <inheritdoc />
+    public bool CanHold => true;
+
+    /// <inheritdoc />
     public ISignInAttempt Begin(GatewayConnection connection, Stream client)
     {
         ArgumentNullException.ThrowIfNull(connection);

@@ -114,6 +114,21 @@ public enum SignInFailure
 
     /// <summary><c>gateway_error</c>: the gateway failed.</summary>
     GatewayError,
+
+    /// <summary><c>wrong_one_time_code</c>: the hold screen's one-time code was wrong too many times.</summary>
+    WrongOneTimeCode,
+
+    /// <summary><c>throttled</c>: more code attempts for the account than the per-account limit allows.</summary>
+    Throttled,
+
+    /// <summary><c>mfa_enrollment_required</c>: a policy requires MFA and the user has no authenticator app yet.</summary>
+    MfaEnrollmentRequired,
+
+    /// <summary><c>hold_timeout</c>: the user did not finish on the hold screen in time.</summary>
+    HoldTimeout,
+
+    /// <summary><c>handover_unavailable</c>: no routing token could be minted (the table is full).</summary>
+    HandoverUnavailable,
 }
 
 /// <summary>A refused sign-in: the typed failure, the precise reason for the log, and what the user sees and should do.</summary>
@@ -171,6 +186,11 @@ public static class SignInFailures
         SignInFailure.SessionRecordFailed => "session_record_failed",
         SignInFailure.DecisionTimeout => "decision_timeout",
         SignInFailure.GatewayError => "gateway_error",
+        SignInFailure.WrongOneTimeCode => "wrong_one_time_code",
+        SignInFailure.Throttled => "throttled",
+        SignInFailure.MfaEnrollmentRequired => "mfa_enrollment_required",
+        SignInFailure.HoldTimeout => "hold_timeout",
+        SignInFailure.HandoverUnavailable => "handover_unavailable",
         _ => throw new ArgumentOutOfRangeException(nameof(failure), failure, null),
     };
 
@@ -206,8 +226,12 @@ public static class SignInFailures
     };
 
     /// <summary>The Set Error Info code a TLS client is sent after the Client Info PDU ([MS-RDPBCGR] 2.2.5.1.1).</summary>
-    public static ErrorInfoCode ErrorInfo(SignInFailure failure) =>
-        IsAccessRefusal(failure) ? ErrorInfoCode.ServerInsufficientPrivileges : ErrorInfoCode.ServerDeniedConnection;
+    public static ErrorInfoCode ErrorInfo(SignInFailure failure) => failure switch
+    {
+        _ when IsAccessRefusal(failure) => ErrorInfoCode.ServerInsufficientPrivileges,
+        SignInFailure.HoldTimeout => ErrorInfoCode.LogonTimeout,
+        _ => ErrorInfoCode.ServerDeniedConnection,
+    };
 
     /// <summary>The sentence the user sees (null when the client shows its own).</summary>
     public static string? UserMessage(SignInFailure failure) => failure switch
@@ -220,7 +244,11 @@ public static class SignInFailures
         SignInFailure.PasswordChangeRequired => SignInMessages.MustChangePassword,
         SignInFailure.UnknownHost => SignInMessages.UseHostName,
         SignInFailure.HostUnreachable or SignInFailure.HostFailed or SignInFailure.TooManyUnauthenticated or SignInFailure.SessionRecordFailed
-            or SignInFailure.DecisionTimeout or SignInFailure.BackendSecurityUnsupported => SignInMessages.HostUnreachable,
+            or SignInFailure.DecisionTimeout or SignInFailure.BackendSecurityUnsupported or SignInFailure.HandoverUnavailable => SignInMessages.HostUnreachable,
+        SignInFailure.WrongOneTimeCode => SignInMessages.WrongOneTimeCode,
+        SignInFailure.Throttled => SignInMessages.TooManyAttempts,
+        SignInFailure.MfaEnrollmentRequired => SignInMessages.MfaEnrollmentRequired,
+        SignInFailure.HoldTimeout => SignInMessages.HoldTimeout,
         _ => null,
     };
 

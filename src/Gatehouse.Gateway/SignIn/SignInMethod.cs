@@ -30,6 +30,13 @@ public interface ISignInMethod
     /// </summary>
     bool QualifiesAccessRefusals { get; }
 
+    /// <summary>
+    /// True when, after a <see cref="SignInOutcome.Proceed"/> answer, the client's next bytes are its MCS Connect Initial
+    /// on the same stream, so the gateway can run the hold screen (web account and NLA; not TLS, whose MCS phase is the
+    /// host's).
+    /// </summary>
+    bool CanHold { get; }
+
     /// <summary>Starts the sign-in of one connection over its TLS stream.</summary>
     ISignInAttempt Begin(GatewayConnection connection, Stream client);
 }
@@ -152,8 +159,17 @@ public sealed record SignInOutcome
     /// <summary>True when allowed.</summary>
     public bool Allowed => Refusal is null;
 
+    /// <summary>
+    /// The client may go on to the connection sequence, which the gateway's hold screen answers (the sign-in continues
+    /// there: a second factor, or a readable refusal). The method answers it as it answers an allowed sign-in.
+    /// </summary>
+    public bool Held { get; private init; }
+
     /// <summary>Allowed.</summary>
     public static SignInOutcome Allow(SessionGrant? grant, LiveSession? session) => new() { Grant = grant, Session = session };
+
+    /// <summary>The client proceeds to the hold screen (no session).</summary>
+    public static SignInOutcome Proceed { get; } = new() { Held = true };
 
     /// <summary>Refused.</summary>
     public static SignInOutcome Refuse(SignInRefusal refusal) => new() { Refusal = refusal };
@@ -189,6 +205,12 @@ public sealed record AccessOutcome
 
     /// <summary>Each policy's outcome (JSON).</summary>
     public string? PoliciesJson { get; init; }
+
+    /// <summary>True when the refusal is a policy that a second factor would satisfy (the hold screen can ask for it).</summary>
+    public bool MfaWouldSatisfy { get; init; }
+
+    /// <summary>The host the decision is about, when it was resolved.</summary>
+    public Guid? HostId { get; init; }
 
     /// <summary>Allowed.</summary>
     public static AccessOutcome Allow(string reason, SessionGrant? grant) => new() { Reason = reason, Grant = grant };

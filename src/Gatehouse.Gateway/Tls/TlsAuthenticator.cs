@@ -67,6 +67,9 @@ public sealed partial class TlsAuthenticator(
     public bool QualifiesAccessRefusals => true;
 
     /// <inheritdoc />
+    public bool CanHold => false;
+
+    /// <inheritdoc />
     public ISignInAttempt Begin(GatewayConnection connection, Stream client)
     {
         ArgumentNullException.ThrowIfNull(connection);

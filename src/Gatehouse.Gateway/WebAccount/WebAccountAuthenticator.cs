@@ -35,6 +35,9 @@ public sealed class WebAccountAuthenticator(AssertionValidator validator, IOptio
     public bool QualifiesAccessRefusals => false;
 
     /// <inheritdoc />
+    public bool CanHold => true;
+
+    /// <inheritdoc />
     public ISignInAttempt Begin(GatewayConnection connection, Stream client)
     {
         ArgumentNullException.ThrowIfNull(connection);

@@ -82,6 +82,8 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
             TenantId = tenantId,
             UserId = decision.User?.Id,
             PoliciesJson = decision.PoliciesJson,
+            HostId = decision.Host?.Id,
+            MfaWouldSatisfy = !methods.Contains("mfa") && decision is { Refusal: AccessRefusal.PolicyControlMissing, Policies.SatisfiableWithMfa: true },
         };
         if (!decision.Allowed)
         {

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
+using Gatehouse.Gateway.Hold;
+using Gatehouse.Gateway.Hold.Painting;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.WebAccount;
@@ -94,6 +96,16 @@ internal static class GatewayRegistration
             throw new Hosting.StartupException("Gatehouse:Gateway: MaxAssertionBytes must be 1 KiB-1 MiB and the pending-connection caps at least 1.");
         }
 
+        if (options.HoldScreen.Validate().FirstOrDefault() is { } holdProblem)
+        {
+            throw new Hosting.StartupException(holdProblem);
+        }
+
+        if (!HoldScreenPainter.TryCreate(new HoldScreenAppearance { OrganisationName = options.HoldScreen.OrganisationName, LogoPath = options.HoldScreen.LogoPath }, out var painter, out var logoError))
+        {
+            throw new Hosting.StartupException($"Gatehouse:Gateway:HoldScreen:LogoPath '{options.HoldScreen.LogoPath}' cannot be used: {logoError}. Use a small 8-bit RGB or RGBA PNG.");
+        }
+
         var jwksUrl = options.JwksUrl;
         if (!string.IsNullOrWhiteSpace(jwksUrl))
         {
@@ -130,6 +142,14 @@ internal static class GatewayRegistration
         {
             services.AddSingleton<ISignInMethod, Tls.TlsAuthenticator>();
         }
+        services.AddSingleton(painter!);
+        services.AddSingleton(sp => new RoutingTokens(sp.GetRequiredService<TimeProvider>(), options.HoldScreen.RoutingTokenLifetime, options.HoldScreen.MaxOutstandingRoutingTokens));
+        services.AddSingleton<IHoldDirectory>(sp => new IdentityHoldDirectory(
+            sp.GetRequiredService<IServiceScopeFactory>(),
+            sp.GetRequiredService<Idp.AccountAttemptLimiter>(),
+            sp.GetRequiredService<TimeProvider>(),
+            "sign in once on the identity provider's page ('gatehouse login' opens it) and follow its set-up steps"));
+        services.AddSingleton<HoldPhase>();
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<SessionOpener>();
         services.AddSingleton<IGatewaySignInLog, StoreGatewaySignInLog>();

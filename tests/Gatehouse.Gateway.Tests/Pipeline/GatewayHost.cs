@@ -140,6 +140,8 @@ internal sealed class RecordingAuthenticator(SignInMethods method) : ISignInMeth
 
     public bool QualifiesAccessRefusals => false;
 
+    public bool CanHold => false;
+
     public Task<GatewayConnection> Reached => _reached.Task;
 
     public ISignInAttempt Begin(GatewayConnection connection, Stream client) => new Attempt(this, connection, client);
