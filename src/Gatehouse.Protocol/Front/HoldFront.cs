@@ -163,7 +163,7 @@ public sealed class HoldFront
             throw new ArgumentException($"the rectangle leaves the {DesktopWidth}x{DesktopHeight} desktop");
         }
 
-        return FrontOutput.WriteBitmap(output, x, y, width, height, pixels, stride, BitsPerPixel, ClientMaxRequestSize);
+        return FrontOutput.WriteBitmap(output, x, y, width, height, pixels, stride, BitsPerPixel, ClientMaxRequestSize, _options.CompressBitmaps);
     }
 
     /// <summary>Writes PTR_DEFAULT (the front already sends it once on activation unless told not to).</summary>
