@@ -603,6 +603,21 @@ public sealed class HoldFrontTests
     }
 
     [Fact]
+    public void WriteBitmap_FlatTile_TakesFewHundredBytes()
+    {
+        // The bytes a flat 64x64 tile costs on the wire (fast-path PDU included), against 16,406 + headers raw.
+        var front = new FrontTestClient(new HoldFrontClientSettings { SkipChannelJoin = true }).RunToActive(NewFront());
+        var pixels = new uint[64 * 64];
+        Array.Fill(pixels, 0xFF2B579Au);
+        var output = new ArrayBufferWriter<byte>();
+
+        front.WriteBitmap(output, 0, 0, 64, 64, pixels, 64);
+
+        Assert.Single(FrontTestClient.Frames(output.WrittenMemory));
+        Assert.Equal(430, output.WrittenCount);
+    }
+
+    [Fact]
     public void WriteBitmap_WithoutCompression_SendsRawTiles()
     {
         var options = new HoldFrontOptions { ShareId = ShareId, CompressBitmaps = false };
