@@ -299,7 +299,9 @@ public sealed class HoldFrontTests
         var refresh = front.Receive(HoldFrontClientPdus.RefreshRect(user, ShareId, (0, 0, 63, 63), (64, 0, 127, 31)));
         Assert.Equal([new HoldRectangle(0, 0, 63, 63), new HoldRectangle(64, 0, 127, 31)], Assert.IsType<RefreshRequested>(Assert.Single(refresh.Events)).Areas);
         Assert.Equal(new SuppressOutput(false, null), Assert.Single(front.Receive(HoldFrontClientPdus.SuppressOutput(user, ShareId, false)).Events));
+        Assert.True(front.OutputSuppressed);
         Assert.Equal(new SuppressOutput(true, new HoldRectangle(0, 0, 1023, 767)), Assert.Single(front.Receive(HoldFrontClientPdus.SuppressOutput(user, ShareId, true, 1024, 768)).Events));
+        Assert.False(front.OutputSuppressed);
         Assert.IsType<ClientShutdownRequested>(Assert.Single(front.Receive(HoldFrontClientPdus.ShutdownRequest(user, ShareId)).Events));
         FrontTestClient.AssertQuiet(front.Receive(HoldFrontClientPdus.Synchronize(user, ShareId)));
         FrontTestClient.AssertQuiet(front.Receive(HoldFrontClientPdus.PersistentKeyList(user, ShareId)));
