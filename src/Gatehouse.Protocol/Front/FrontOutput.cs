@@ -32,6 +32,12 @@ public static class FrontOutput
     /// <summary>TS_BITMAP_DATA without bitmapDataStream.</summary>
     public const int BitmapDataHeaderSize = 2 * 9;
 
+    /// <summary>TS_CD_HEADER: cbCompFirstRowSize, cbCompMainBodySize, cbScanWidth, cbUncompressedSize.</summary>
+    public const int CompressedDataHeaderSize = 8;
+
+    /// <summary>TS_BITMAP_DATA flags BITMAP_COMPRESSION.</summary>
+    public const ushort BitmapCompression = 0x0001;
+
     /// <summary>FASTPATH_UPDATETYPE_BITMAP.</summary>
     public const byte UpdateCodeBitmap = 0x1;
 
@@ -67,10 +73,11 @@ public static class FrontOutput
     /// <summary>
     /// Writes <paramref name="width"/>×<paramref name="height"/> pixels at (<paramref name="x"/>, <paramref name="y"/>) as Bitmap
     /// Updates. <paramref name="pixels"/> are 0xAARRGGBB values (BGRA bytes in memory), row-major top-down, with
-    /// <paramref name="stride"/> pixels per row. Returns the number of tiles written.
+    /// <paramref name="stride"/> pixels per row. With <paramref name="compress"/> at 32 bpp, each tile is sent RDP 6.0
+    /// planar compressed when that is smaller. Returns the number of tiles written.
     /// </summary>
     /// <exception cref="ArgumentException">The rectangle or the pixel buffer is inconsistent (a caller bug).</exception>
-    public static int WriteBitmap(IBufferWriter<byte> output, int x, int y, int width, int height, ReadOnlySpan<uint> pixels, int stride, int bitsPerPixel, uint maxRequestSize)
+    public static int WriteBitmap(IBufferWriter<byte> output, int x, int y, int width, int height, ReadOnlySpan<uint> pixels, int stride, int bitsPerPixel, uint maxRequestSize, bool compress = false)
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentOutOfRangeException.ThrowIfNegative(x);
@@ -93,9 +100,13 @@ public static class FrontOutput
             throw new ArgumentOutOfRangeException(nameof(bitsPerPixel), bitsPerPixel, "only 16 and 32 bits per pixel are written");
         }
 
+        // Planar compression exists for 32 bpp only; below 32 bpp the codec would be interleaved RLE, not written here.
+        compress &= bitsPerPixel == 32;
         var bytesPerPixel = bitsPerPixel / 8;
         var rows = TileRows(bitsPerPixel, maxRequestSize);
-        var update = new byte[BitmapUpdateHeaderSize + BitmapDataHeaderSize + (TileSize * rows * bytesPerPixel)];
+        var raw = new byte[TileSize * rows * bytesPerPixel];
+        var planar = compress ? new byte[Rdp6Planar.MaxSize(TileSize, rows)] : [];
+        var update = new byte[BitmapUpdateHeaderSize + BitmapDataHeaderSize + CompressedDataHeaderSize + Math.Max(raw.Length, planar.Length)];
         var tiles = 0;
         for (var ty = 0; ty < height; ty += rows)
         {
@@ -105,24 +116,9 @@ public static class FrontOutput
                 var tileWidth = Math.Min(TileSize, width - tx);
                 var paddedWidth = (tileWidth + 3) & ~3;
                 var rowBytes = paddedWidth * bytesPerPixel;
-                var dataLength = rowBytes * tileHeight;
-                var length = BitmapUpdateHeaderSize + BitmapDataHeaderSize + dataLength;
-                var u = update.AsSpan(0, length);
-                u.Clear();
-                BinaryPrimitives.WriteUInt16LittleEndian(u, 1); // updateType UPDATETYPE_BITMAP
-                BinaryPrimitives.WriteUInt16LittleEndian(u[2..], 1); // numberRectangles
-                var left = x + tx;
-                var top = y + ty;
-                BinaryPrimitives.WriteUInt16LittleEndian(u[4..], unchecked((ushort)left)); // destLeft
-                BinaryPrimitives.WriteUInt16LittleEndian(u[6..], unchecked((ushort)top)); // destTop
-                BinaryPrimitives.WriteUInt16LittleEndian(u[8..], unchecked((ushort)(left + tileWidth - 1))); // destRight (inclusive)
-                BinaryPrimitives.WriteUInt16LittleEndian(u[10..], unchecked((ushort)(top + tileHeight - 1))); // destBottom (inclusive)
-                BinaryPrimitives.WriteUInt16LittleEndian(u[12..], unchecked((ushort)paddedWidth)); // width
-                BinaryPrimitives.WriteUInt16LittleEndian(u[14..], unchecked((ushort)tileHeight)); // height
-                BinaryPrimitives.WriteUInt16LittleEndian(u[16..], unchecked((ushort)bitsPerPixel)); // bitsPerPixel
-                BinaryPrimitives.WriteUInt16LittleEndian(u[18..], 0); // flags: uncompressed
-                BinaryPrimitives.WriteUInt16LittleEndian(u[20..], unchecked((ushort)dataLength)); // bitmapLength
-                var data = u[(BitmapUpdateHeaderSize + BitmapDataHeaderSize)..];
+                var rawLength = rowBytes * tileHeight;
+                var data = raw.AsSpan(0, rawLength);
+                data.Clear();
                 for (var row = 0; row < tileHeight; row++)
                 {
                     // Bitmap rows are stored bottom-up; the padding columns stay zero (clients crop to destRight).
@@ -142,6 +138,40 @@ public static class FrontOutput
                             BinaryPrimitives.WriteUInt16LittleEndian(line[(2 * i)..], ToRgb565(source[i]));
                         }
                     }
+                }
+
+                // A compressed tile is sent only when it is smaller than the raw one, header included.
+                var compressedLength = compress ? Rdp6Planar.Encode(data, paddedWidth, tileHeight, planar) : int.MaxValue;
+                var compressed = compressedLength < int.MaxValue && compressedLength + CompressedDataHeaderSize < rawLength;
+                var bitmapLength = compressed ? CompressedDataHeaderSize + compressedLength : rawLength;
+                var length = BitmapUpdateHeaderSize + BitmapDataHeaderSize + bitmapLength;
+                var u = update.AsSpan(0, length);
+                BinaryPrimitives.WriteUInt16LittleEndian(u, 1); // updateType UPDATETYPE_BITMAP
+                BinaryPrimitives.WriteUInt16LittleEndian(u[2..], 1); // numberRectangles
+                var left = x + tx;
+                var top = y + ty;
+                BinaryPrimitives.WriteUInt16LittleEndian(u[4..], unchecked((ushort)left)); // destLeft
+                BinaryPrimitives.WriteUInt16LittleEndian(u[6..], unchecked((ushort)top)); // destTop
+                BinaryPrimitives.WriteUInt16LittleEndian(u[8..], unchecked((ushort)(left + tileWidth - 1))); // destRight (inclusive)
+                BinaryPrimitives.WriteUInt16LittleEndian(u[10..], unchecked((ushort)(top + tileHeight - 1))); // destBottom (inclusive)
+                BinaryPrimitives.WriteUInt16LittleEndian(u[12..], unchecked((ushort)paddedWidth)); // width
+                BinaryPrimitives.WriteUInt16LittleEndian(u[14..], unchecked((ushort)tileHeight)); // height
+                BinaryPrimitives.WriteUInt16LittleEndian(u[16..], unchecked((ushort)bitsPerPixel)); // bitsPerPixel
+                BinaryPrimitives.WriteUInt16LittleEndian(u[18..], compressed ? BitmapCompression : (ushort)0); // flags
+                BinaryPrimitives.WriteUInt16LittleEndian(u[20..], unchecked((ushort)bitmapLength)); // bitmapLength
+                var body = u[(BitmapUpdateHeaderSize + BitmapDataHeaderSize)..];
+                if (compressed)
+                {
+                    // TS_CD_HEADER: the General capability set did not offer NO_BITMAP_COMPRESSION_HDR.
+                    BinaryPrimitives.WriteUInt16LittleEndian(body, 0); // cbCompFirstRowSize
+                    BinaryPrimitives.WriteUInt16LittleEndian(body[2..], unchecked((ushort)compressedLength)); // cbCompMainBodySize
+                    BinaryPrimitives.WriteUInt16LittleEndian(body[4..], unchecked((ushort)rowBytes)); // cbScanWidth
+                    BinaryPrimitives.WriteUInt16LittleEndian(body[6..], unchecked((ushort)rawLength)); // cbUncompressedSize
+                    planar.AsSpan(0, compressedLength).CopyTo(body[CompressedDataHeaderSize..]);
+                }
+                else
+                {
+                    data.CopyTo(body);
                 }
 
                 WriteUpdate(output, UpdateCodeBitmap, u);

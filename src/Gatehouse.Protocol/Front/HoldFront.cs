@@ -93,6 +93,9 @@ public sealed class HoldFront
     /// <summary>What the Client Info PDU said, once it arrived.</summary>
     public HoldClientInfo? ClientInfo { get; private set; }
 
+    /// <summary>True after a Suppress Output PDU that stopped display updates, until one resumes them (paint nothing meanwhile).</summary>
+    public bool OutputSuppressed { get; private set; }
+
     /// <summary>Input events that arrived before activation and were dropped.</summary>
     public int DroppedInputFrames { get; private set; }
 
@@ -163,7 +166,7 @@ public sealed class HoldFront
             throw new ArgumentException($"the rectangle leaves the {DesktopWidth}x{DesktopHeight} desktop");
         }
 
-        return FrontOutput.WriteBitmap(output, x, y, width, height, pixels, stride, BitsPerPixel, ClientMaxRequestSize);
+        return FrontOutput.WriteBitmap(output, x, y, width, height, pixels, stride, BitsPerPixel, ClientMaxRequestSize, _options.CompressBitmaps);
     }
 
     /// <summary>Writes PTR_DEFAULT (the front already sends it once on activation unless told not to).</summary>
@@ -541,6 +544,7 @@ public sealed class HoldFront
                     return Failure(HoldFrontError.MalformedPdu, "the Suppress Output PDU is malformed", error);
                 }
 
+                OutputSuppressed = !suppress.AllowDisplayUpdates;
                 _events.Add(suppress);
                 return Success();
             case (ushort)ShareDataPduType.ShutdownRequest:

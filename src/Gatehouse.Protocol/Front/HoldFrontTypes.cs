@@ -163,6 +163,12 @@ public sealed class HoldFrontOptions
     /// <summary>Send PTR_DEFAULT right after the Font Map (true unless the painter sets a pointer itself).</summary>
     public bool SendDefaultPointer { get; init; } = true;
 
+    /// <summary>
+    /// Send 32 bpp tiles RDP 6.0 planar compressed when that is smaller ([MS-RDPEGDI] 3.1.9). 16 bpp tiles are always
+    /// sent uncompressed.
+    /// </summary>
+    public bool CompressBitmaps { get; init; } = true;
+
     /// <summary>Largest desktop size the front accepts from the client (both sides).</summary>
     public int MaxDesktopSize { get; init; } = 8192;
 }

@@ -293,14 +293,28 @@ internal sealed class FrontTestClient(HoldFrontClientSettings settings)
         Assert.Equal(1, BinaryPrimitives.ReadUInt16LittleEndian(update.AsSpan(2))); // one rectangle per update
         int U(int offset) => BinaryPrimitives.ReadUInt16LittleEndian(update.AsSpan(4 + offset));
         int left = U(0), top = U(2), right = U(4), bottom = U(6), width = U(8), height = U(10), bpp = U(12), flags = U(14), length = U(16);
-        Assert.Equal(0, flags);
         Assert.Equal(0, width % 4);
         Assert.True(width <= 64 && height <= 64);
         Assert.Equal(bottom - top + 1, height);
         Assert.InRange(right - left + 1, width - 3, width);
         var bytesPerPixel = bpp / 8;
-        Assert.Equal(width * height * bytesPerPixel, length);
         Assert.Equal(22 + length, update.Length);
+        if (flags == FrontOutput.BitmapCompression)
+        {
+            Assert.Equal(32, bpp);
+            var header = update.AsSpan(22, 8);
+            Assert.Equal(0, BinaryPrimitives.ReadUInt16LittleEndian(header)); // cbCompFirstRowSize
+            Assert.Equal(length - 8, BinaryPrimitives.ReadUInt16LittleEndian(header[2..])); // cbCompMainBodySize
+            Assert.Equal(width * 4, BinaryPrimitives.ReadUInt16LittleEndian(header[4..])); // cbScanWidth
+            Assert.Equal(width * height * 4, BinaryPrimitives.ReadUInt16LittleEndian(header[6..])); // cbUncompressedSize
+            Assert.True(length - 8 < width * height * 4, "a compressed tile must be smaller than the raw one");
+            update = [.. update.AsSpan(0, 22), .. DecodePlanar(update.AsSpan(30), width, height)];
+        }
+        else
+        {
+            Assert.Equal(0, flags);
+            Assert.Equal(width * height * bytesPerPixel, length);
+        }
         var visible = right - left + 1;
         var pixels = new uint[visible * height];
         for (var row = 0; row < height; row++)
@@ -315,5 +329,77 @@ internal sealed class FrontTestClient(HoldFrontClientSettings settings)
         }
 
         return new DecodedBitmap(left, top, right, bottom, width, height, bpp, pixels);
+    }
+
+    /// <summary>
+    /// [MS-RDPEGDI] 3.1.9 RDP 6.0 planar decoding for the form the front writes (RLE, no alpha, no colour loss): the
+    /// planes red, green, blue, each scanline in RLE segments, the first scanline absolute and the rest deltas.
+    /// Returns BGRA rows in the order they were sent, alpha 0xFF.
+    /// </summary>
+    public static byte[] DecodePlanar(ReadOnlySpan<byte> stream, int width, int height)
+    {
+        Assert.Equal(Rdp6Planar.FormatHeader, stream[0]);
+        var bgra = new byte[width * height * 4];
+        for (var i = 3; i < bgra.Length; i += 4)
+        {
+            bgra[i] = 0xFF;
+        }
+
+        var o = 1;
+        foreach (var channel in new[] { 2, 1, 0 })
+        {
+            var plane = DecodePlane(stream, ref o, width, height);
+            for (var p = 0; p < width * height; p++)
+            {
+                bgra[(4 * p) + channel] = plane[p];
+            }
+        }
+
+        Assert.Equal(stream.Length, o);
+        return bgra;
+    }
+
+    /// <summary>Decodes one RLE plane at <paramref name="o"/> (absolute first scanline, then deltas).</summary>
+    public static byte[] DecodePlane(ReadOnlySpan<byte> stream, ref int o, int width, int height)
+    {
+        var plane = new byte[width * height];
+        for (var y = 0; y < height; y++)
+        {
+            var x = 0;
+            byte value = 0;
+            while (x < width)
+            {
+                var control = stream[o++];
+                int raw = control >> 4, run = control & 0x0F;
+                if (run is 1 or 2)
+                {
+                    run = (run * 16) + raw;
+                    raw = 0;
+                }
+
+                Assert.True(x + raw + run <= width, $"a segment runs past the {width}-byte scanline");
+                for (var i = 0; i < raw + run; i++)
+                {
+                    if (i < raw)
+                    {
+                        value = stream[o++];
+                    }
+
+                    plane[(y * width) + x++] = value;
+                }
+            }
+
+            if (y > 0)
+            {
+                for (var i = 0; i < width; i++)
+                {
+                    var encoded = plane[(y * width) + i];
+                    var delta = (encoded & 1) != 0 ? -((encoded >> 1) + 1) : encoded >> 1;
+                    plane[(y * width) + i] = unchecked((byte)(plane[((y - 1) * width) + i] + delta));
+                }
+            }
+        }
+
+        return plane;
     }
 }

@@ -299,7 +299,9 @@ public sealed class HoldFrontTests
         var refresh = front.Receive(HoldFrontClientPdus.RefreshRect(user, ShareId, (0, 0, 63, 63), (64, 0, 127, 31)));
         Assert.Equal([new HoldRectangle(0, 0, 63, 63), new HoldRectangle(64, 0, 127, 31)], Assert.IsType<RefreshRequested>(Assert.Single(refresh.Events)).Areas);
         Assert.Equal(new SuppressOutput(false, null), Assert.Single(front.Receive(HoldFrontClientPdus.SuppressOutput(user, ShareId, false)).Events));
+        Assert.True(front.OutputSuppressed);
         Assert.Equal(new SuppressOutput(true, new HoldRectangle(0, 0, 1023, 767)), Assert.Single(front.Receive(HoldFrontClientPdus.SuppressOutput(user, ShareId, true, 1024, 768)).Events));
+        Assert.False(front.OutputSuppressed);
         Assert.IsType<ClientShutdownRequested>(Assert.Single(front.Receive(HoldFrontClientPdus.ShutdownRequest(user, ShareId)).Events));
         FrontTestClient.AssertQuiet(front.Receive(HoldFrontClientPdus.Synchronize(user, ShareId)));
         FrontTestClient.AssertQuiet(front.Receive(HoldFrontClientPdus.PersistentKeyList(user, ShareId)));
@@ -551,10 +553,119 @@ public sealed class HoldFrontTests
         Assert.Equal(expected, painted);
     }
 
+    [Theory]
+    [InlineData(64, 64)]
+    [InlineData(803, 601)]
+    [InlineData(7, 3)]
+    public void WriteBitmap_CompressibleImage_IsPlanarCompressed_AndDecodesBack(int w, int h)
+    {
+        // A gradient with a flat box and a one-pixel marker: what a hold screen looks like to the codec.
+        var front = new FrontTestClient(new HoldFrontClientSettings { Width = 1024, Height = 768, SkipChannelJoin = true }).RunToActive(NewFront());
+        var pixels = new uint[w * h];
+        for (var y = 0; y < h; y++)
+        {
+            for (var x = 0; x < w; x++)
+            {
+                pixels[(y * w) + x] = 0xFF000000u | ((uint)(x * 255 / w) << 16) | ((uint)(y * 255 / h) << 8) | (y < h / 6 ? 0xFFu : 0x40u);
+            }
+        }
+
+        for (var y = h / 6; y < h / 4; y++)
+        {
+            for (var x = w / 8; x < w / 3; x++)
+            {
+                pixels[(y * w) + x] = 0xFFFFFFFF;
+            }
+        }
+
+        pixels[0] = 0xFFFF0000;
+        var output = new ArrayBufferWriter<byte>();
+
+        front.WriteBitmap(output, 0, 0, w, h, pixels, w);
+
+        var bitmaps = FrontTestClient.DecodeBitmaps(output.WrittenMemory, front.ClientMaxRequestSize);
+        var painted = new uint[w * h];
+        foreach (var b in bitmaps)
+        {
+            var visible = b.Right - b.Left + 1;
+            for (var row = 0; row < b.Height; row++)
+            {
+                for (var col = 0; col < visible; col++)
+                {
+                    painted[((b.Top + row) * w) + b.Left + col] = b.Pixels[(row * visible) + col];
+                }
+            }
+        }
+
+        Assert.Equal(pixels, painted);
+        if (w * h > 1000)
+        {
+            Assert.True(output.WrittenCount * 10 < w * h * 4, $"{output.WrittenCount} bytes for {w}x{h}: planar should save at least 90 % here");
+        }
+    }
+
+    [Fact]
+    public void WriteBitmap_FlatTile_TakesFewHundredBytes()
+    {
+        // The bytes a flat 64x64 tile costs on the wire (fast-path PDU included), against 16,406 + headers raw.
+        var front = new FrontTestClient(new HoldFrontClientSettings { SkipChannelJoin = true }).RunToActive(NewFront());
+        var pixels = new uint[64 * 64];
+        Array.Fill(pixels, 0xFF2B579Au);
+        var output = new ArrayBufferWriter<byte>();
+
+        front.WriteBitmap(output, 0, 0, 64, 64, pixels, 64);
+
+        Assert.Single(FrontTestClient.Frames(output.WrittenMemory));
+        Assert.Equal(430, output.WrittenCount);
+    }
+
+    [Fact]
+    public void WriteBitmap_WithoutCompression_SendsRawTiles()
+    {
+        var options = new HoldFrontOptions { ShareId = ShareId, CompressBitmaps = false };
+        var front = new FrontTestClient(new HoldFrontClientSettings { SkipChannelJoin = true }).RunToActive(new HoldFront(options));
+        var output = new ArrayBufferWriter<byte>();
+
+        front.WriteBitmap(output, 0, 0, 64, 64, new uint[64 * 64], 64);
+
+        Assert.True(output.WrittenCount > 64 * 64 * 4);
+    }
+
+    [Fact]
+    public void Rdp6Planar_SpecExample_DecodesAsTheSpecSays()
+    {
+        // [MS-RDPEGDI] 3.1.9.2.3: a 6x3 plane; the first scanline decodes to 255 255 255 255 254 253.
+        byte[] encoded = [0x13, 0xFF, 0x20, 0xFE, 0xFD, 0x60, 0x01, 0x7D, 0xF5, 0xC2, 0x9A, 0x38, 0x60, 0x01, 0x67, 0x8B, 0xA3, 0x78, 0xAF];
+        var o = 0;
+
+        var plane = FrontTestClient.DecodePlane(encoded, ref o, 6, 3);
+
+        Assert.Equal(encoded.Length, o);
+        Assert.Equal(new byte[] { 255, 255, 255, 255, 254, 253 }, plane[..6]);
+    }
+
+    [Theory]
+    [InlineData(110, 0xF2)] // 16 + 47 + 47
+    [InlineData(83, 0x41)] // 16 + 47 + 20: nRunLength 1, 16 + 4
+    [InlineData(68, 0x05)] // 16 + 47 + 5: a short run of the last value, no raw byte
+    public void Rdp6Planar_LongRuns_UseTheLongForms(int width, byte lastControl)
+    {
+        // One row of equal non-zero bytes per plane: one raw byte and a run of 15, then runs of the last value.
+        var bgra = new byte[width * 4];
+        bgra.AsSpan().Fill(0x80);
+        var encoded = new byte[Rdp6Planar.MaxSize(width, 1)];
+
+        var length = Rdp6Planar.Encode(bgra, width, 1, encoded);
+
+        Assert.Equal(1 + (3 * 4), length);
+        Assert.Equal(new byte[] { 0x30, 0x1F, 0x80, 0xF2, lastControl }, encoded[..5]); // header; raw 1 + run 15; run 32 + 15
+        Assert.Equal(bgra.Select((b, i) => i % 4 == 3 ? (byte)0xFF : b), FrontTestClient.DecodePlanar(encoded.AsSpan(0, length), width, 1));
+    }
+
     [Fact]
     public void WriteBitmap_FullTileAt32Bpp_IsFragmentedFirstNextLast()
     {
-        var front = new FrontTestClient(new HoldFrontClientSettings { SkipChannelJoin = true }).RunToActive(NewFront());
+        var front = new FrontTestClient(new HoldFrontClientSettings { SkipChannelJoin = true }).RunToActive(new HoldFront(new HoldFrontOptions { ShareId = ShareId, CompressBitmaps = false }));
         var output = new ArrayBufferWriter<byte>();
 
         front.WriteBitmap(output, 0, 0, 64, 64, new uint[64 * 64], 64);
