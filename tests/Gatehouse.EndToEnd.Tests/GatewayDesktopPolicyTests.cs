@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Gatehouse.Cli;
 using Gatehouse.EndToEnd.Tests.Support;
+using Gatehouse.Gateway.Sessions;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
 using Microsoft.Data.Sqlite;
@@ -80,16 +81,22 @@ public sealed partial class GatewayDesktopTests
         output.WriteLine($"Sign-in log: web_account {entry.Methods}; browser {browser.Methods}; policies {entry.PoliciesJson}");
     }
 
+    /// <summary>
+    /// Step-up MFA on the hold screen with the stock client: NLA proves the password, the policy requires MFA, the gateway
+    /// paints its code prompt inside the FreeRDP window, the test types the authenticator app's code into that window
+    /// (xdotool), the gateway hands the client over with a Server Redirection and a one-time routing token, FreeRDP
+    /// reconnects and signs in again, and the desktop of the role's account appears on xrdp.
+    /// </summary>
     [Fact]
-    public async Task MfaPolicy_NlaPasswordSignIn_IsRefused_WithTheSignInMethodSentence()
+    public async Task MfaPolicy_NlaPasswordSignIn_AsksForTheCodeInTheRdpWindow_ThenLandsOnTheDesktop()
     {
-        if (!await gateway.ReadyAsync(output))
+        if (!await gateway.ReadyAsync(output) || !Peers.Require(output, Peers.XDoTool, Peers.Import))
         {
             return;
         }
 
         const string upn = "hugo@contoso.test";
-        await CreateUserWithAuthenticatorAsync(upn);
+        var secret = await CreateUserWithAuthenticatorAsync(upn);
         await CreatePolicyAsync("Require MFA for hugo", $$"""
             {
               "displayName": "Require MFA for hugo",
@@ -101,14 +108,111 @@ public sealed partial class GatewayDesktopTests
 
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
         await using var client = StartNlaClient(display, upn, Password);
+        await WaitForHoldScreenAsync(display, client, "mfa-prompt");
+        await TypeAsync(display, Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow) + 1));
+
+        LiveSession? session = null;
+        await Wait.UntilAsync(
+            () => (session = gateway.Sessions.List().FirstOrDefault(s => s.Grant.UserPrincipalName == upn)) is not null,
+            Wait.Generous,
+            $"a live session of {upn} after the handover",
+            () => client.Transcript);
+        Assert.Contains("mfa", session!.Grant.Methods);
+        await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp!.UserAccount).Count > 0, Wait.Generous, "a process of the user account on the host", () => client.Transcript);
+
+        var rows = await SignInRowsAsync(upn);
+        var handedOver = Assert.Single(rows, r => r.Reason.StartsWith("handed_over:", StringComparison.Ordinal));
+        Assert.Equal("success", handedOver.Result);
+        Assert.Null(handedOver.SessionId);
+        Assert.Contains("mfa", handedOver.Methods, StringComparison.Ordinal);
+        var signedIn = Assert.Single(rows, r => r.SessionId == session.Id);
+        Assert.Equal("success", signedIn.Result);
+        Assert.Contains("mfa", signedIn.Methods, StringComparison.Ordinal);
+        output.WriteLine($"Sign-in log: {handedOver.Reason} | {signedIn.Reason} ({signedIn.Methods})");
+    }
+
+    /// <summary>Three wrong codes on the hold screen disconnect the client and leave one sign-in log row with the reason.</summary>
+    [Fact]
+    public async Task MfaPolicy_ThreeWrongCodesOnTheHoldScreen_Disconnect_AndLeaveOneRow()
+    {
+        if (!await gateway.ReadyAsync(output) || !Peers.Require(output, Peers.XDoTool, Peers.Import))
+        {
+            return;
+        }
+
+        const string upn = "ivan@contoso.test";
+        var secret = await CreateUserWithAuthenticatorAsync(upn);
+        await CreatePolicyAsync("Require MFA for ivan", $$"""
+            {
+              "displayName": "Require MFA for ivan",
+              "state": "enabled",
+              "conditions": { "users": { "includeUsers": ["{{upn}}"] }, "applications": { "includeApplications": ["All"] } },
+              "grantControls": { "operator": "OR", "builtInControls": ["mfa"] }
+            }
+            """);
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartNlaClient(display, upn, Password);
+        await WaitForHoldScreenAsync(display, client, "mfa-wrong");
+        var wrong = WrongCode(secret);
+        for (var i = 0; i < 3; i++)
+        {
+            await TypeAsync(display, wrong);
+        }
+
         var entry = await WaitForSignInAsync(upn, "failure", "nla");
-        Assert.Contains("The sign-in method you're trying to use isn't allowed", entry.UserMessage, StringComparison.Ordinal);
-        Assert.Contains("Require MFA for hugo", entry.Reason + " " + entry.PoliciesJson, StringComparison.Ordinal);
+        Assert.StartsWith("wrong_one_time_code: 3 wrong one-time codes", entry.Reason, StringComparison.Ordinal);
         Assert.Null(entry.SessionId);
         await Wait.UntilAsync(() => client.HasExited, Wait.Generous, "the refused client to exit", () => client.Transcript);
+        Assert.Single(await SignInRowsAsync(upn));
         Assert.DoesNotContain(gateway.Sessions.List(), s => s.Grant.UserPrincipalName == upn);
         output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}");
-        output.WriteLine($"Client: {LastLines(client)}");
+    }
+
+    /// <summary>A code that is none of the authenticator app's codes around now.</summary>
+    private static string WrongCode(byte[] secret)
+    {
+        var step = Totp.StepAt(DateTimeOffset.UtcNow);
+        var near = Enumerable.Range(-3, 8).Select(d => Totp.Compute(secret, step + d)).ToHashSet(StringComparer.Ordinal);
+        return Enumerable.Range(0, 1000).Select(n => (123457 + (n * 7919)).ToString("D6", System.Globalization.CultureInfo.InvariantCulture)).First(c => !near.Contains(c));
+    }
+
+    /// <summary>Waits until the gateway's hold screen is painted in the client's window (the screens' background colour).</summary>
+    private static async Task WaitForHoldScreenAsync(XvfbDisplay display, FreeRdpClient client, string name)
+    {
+        var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", $"hold-{name}.png");
+        await Wait.UntilAsync(
+            async () =>
+            {
+                Assert.False(client.HasExited, $"the client exited before the hold screen appeared: {client.Transcript}");
+                await Screenshot.TakeAsync(display.Display, shot);
+                return await Screenshot.PixelAsync(shot, 4, 4) == "srgb(30,41,59)";
+            },
+            Wait.Generous,
+            "the gateway's hold screen in the client's window",
+            () => client.Transcript);
+    }
+
+    /// <summary>Types digits into the FreeRDP window as key presses (XTEST, like a user at the keyboard).</summary>
+    private static async Task TypeAsync(XvfbDisplay display, string digits)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/xdotool") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { "search", "--sync", "--name", "FreeRDP", "windowfocus", "--sync", "%1", "type", "--delay", "120", digits })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["DISPLAY"] = display.Display;
+        using var process = System.Diagnostics.Process.Start(info)!;
+        using var deadline = new CancellationTokenSource(Wait.Generous);
+        await process.WaitForExitAsync(deadline.Token);
+        Assert.True(process.ExitCode == 0, $"xdotool failed: {await process.StandardError.ReadToEndAsync()}");
+    }
+
+    private async Task<List<SignInRecord>> SignInRowsAsync(string upn)
+    {
+        await using var scope = gateway.App!.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().SignIns.AsNoTracking().Where(s => s.UserPrincipalName == upn).ToListAsync();
     }
 
     [Fact]

@@ -35,7 +35,11 @@ public sealed class WebAccountAuthenticator(AssertionValidator validator, IOptio
     public bool QualifiesAccessRefusals => false;
 
     /// <inheritdoc />
-    public bool CanHold => true;
+    /// <remarks>
+    /// Not yet: a refused web-account client is answered with the RDS AAD result code FreeRDP shows; the hold screen
+    /// for web accounts (readable refusals, the host picker) comes with the handover of a web-account reconnect.
+    /// </remarks>
+    public bool CanHold => false;
 
     /// <inheritdoc />
     public ISignInAttempt Begin(GatewayConnection connection, Stream client)

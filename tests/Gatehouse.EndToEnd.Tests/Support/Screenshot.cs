@@ -13,6 +13,10 @@ internal static class Screenshot
         return path;
     }
 
+    /// <summary>The colour of one pixel as ImageMagick prints it (<c>srgb(30,41,59)</c>).</summary>
+    public static async Task<string> PixelAsync(string path, int x, int y) =>
+        (await RunAsync("/usr/bin/convert", [path, "-format", $"%[pixel:p{{{x},{y}}}]", "info:"])).Trim();
+
     public static async Task<int> DistinctColoursAsync(string path)
     {
         var output = await RunAsync("/usr/bin/identify", ["-format", "%k", path]);
