@@ -401,7 +401,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             Methods = [.. proof.Subject.Methods.Union(handover.Methods, StringComparer.Ordinal)],
             HostId = handover.HostId,
             AuthenticatedAt = handover.AuthenticatedAt,
-        }) with { HostLeg = proof.HostLeg };
+        }) with
+        { HostLeg = proof.HostLeg };
     }
 
     /// <summary>The entry of a held sign-in, written before the hold's last answer (the redirection or the refusal).</summary>

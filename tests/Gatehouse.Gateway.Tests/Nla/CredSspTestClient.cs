@@ -50,6 +50,9 @@ internal sealed record CredSspClientOptions
     /// <summary>Closing resets the connection (RST) instead of closing it (FIN).</summary>
     public bool Abort { get; init; }
 
+    /// <summary>A routing token for the X.224 Connection Request (<c>Cookie: msts=</c>), as a client sends after a redirection.</summary>
+    public string? RoutingToken { get; init; }
+
     /// <summary>
     /// After a tampered TSRequest that is not exactly one whole frame, stop sending (half-close) so the gateway ends on
     /// what it has instead of waiting for the rest (the mutation fuzzer; a silent client keeps the connection open).
@@ -104,9 +107,20 @@ internal static class CredSspTestClient
         await tcp.ConnectAsync(IPAddress.Loopback, port);
         o.Connected?.Invoke(tcp);
         var stream = tcp.GetStream();
-        var request = new byte[19];
-        Convert.FromHexString("030000130ee000000000000100080000000000").CopyTo(request, 0);
-        BinaryPrimitives.WriteUInt32LittleEndian(request.AsSpan(15), (uint)o.Requested);
+        byte[] request;
+        if (o.RoutingToken is { } routingToken)
+        {
+            var writer = new System.Buffers.ArrayBufferWriter<byte>(128);
+            new ConnectionRequest(tokenKind: ConnectionRequestTokenKind.RoutingToken, tokenValue: routingToken, negotiation: new NegotiationRequest(0, o.Requested)).Write(writer);
+            request = writer.WrittenSpan.ToArray();
+        }
+        else
+        {
+            request = new byte[19];
+            Convert.FromHexString("030000130ee000000000000100080000000000").CopyTo(request, 0);
+            BinaryPrimitives.WriteUInt32LittleEndian(request.AsSpan(15), (uint)o.Requested);
+        }
+
         await stream.WriteAsync(request);
         var header = new byte[4];
         await stream.ReadExactlyAsync(header);

@@ -43,6 +43,9 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public RecordingJournal Journal => _app.Services.GetRequiredService<RecordingJournal>();
 
+    /// <summary>The gateway's services.</summary>
+    public IServiceProvider Services => _app.Services;
+
     public SessionRegistry Sessions => _app.Services.GetRequiredService<SessionRegistry>();
 
     /// <summary>The gateway's clock (the test moves it).</summary>
