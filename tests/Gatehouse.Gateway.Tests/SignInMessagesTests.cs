@@ -19,13 +19,22 @@ public sealed class SignInMessagesTests
     }
 
     [Fact]
+    public void HoldScreenMessages_SayWhatToDoNext()
+    {
+        Assert.Contains("Sign in again", SignInMessages.WrongOneTimeCode, StringComparison.Ordinal);
+        Assert.Contains("Wait a minute", SignInMessages.TooManyAttempts, StringComparison.Ordinal);
+        Assert.Contains("Set up your authenticator app", SignInMessages.MfaEnrollmentRequired, StringComparison.Ordinal);
+        Assert.Contains("Connect again", SignInMessages.HoldTimeout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Messages_AreDistinct()
     {
         var messages = typeof(SignInMessages).GetFields()
             .Where(field => field.IsLiteral)
             .Select(field => (string)field.GetRawConstantValue()!)
             .ToList();
-        Assert.Equal(7, messages.Count);
+        Assert.Equal(11, messages.Count);
         Assert.Equal(messages.Count, messages.Distinct(StringComparer.Ordinal).Count());
     }
 

@@ -62,7 +62,9 @@ public sealed class SignInFailuresTests
     {
         foreach (var failure in Enum.GetValues<SignInFailure>())
         {
-            var expected = SignInFailures.IsAccessRefusal(failure) ? ErrorInfoCode.ServerInsufficientPrivileges : ErrorInfoCode.ServerDeniedConnection;
+            var expected = SignInFailures.IsAccessRefusal(failure) ? ErrorInfoCode.ServerInsufficientPrivileges
+                : failure == SignInFailure.HoldTimeout ? ErrorInfoCode.LogonTimeout
+                : ErrorInfoCode.ServerDeniedConnection;
             Assert.Equal(expected, SignInFailures.ErrorInfo(failure));
         }
     }
