@@ -38,12 +38,21 @@ public sealed class HoldPhase(
     TimeProvider time,
     IHoldDirectory? directory = null)
 {
+    private int _held;
+
     private HoldScreenOptions Limits => options.Value.HoldScreen;
+
+    /// <summary>Clients held right now.</summary>
+    public int Held => Volatile.Read(ref _held);
 
     /// <summary>The one-time routing tokens (the driver redeems them on reconnects).</summary>
     public RoutingTokens Tokens => tokens;
 
-    /// <summary>What, if anything, the hold screen does with this refused decision.</summary>
+    /// <summary>
+    /// What, if anything, the hold screen does with this refused decision. A non-null answer takes one of the
+    /// <see cref="HoldScreenOptions.MaxConcurrentHolds"/> places, which <see cref="RunAsync"/> gives back: the caller
+    /// must run it.
+    /// </summary>
     public HoldUse? Use(ISignInMethod method, SignInRefusal refusal, AccessOutcome? authorization)
     {
         ArgumentNullException.ThrowIfNull(method);
@@ -53,12 +62,21 @@ public sealed class HoldPhase(
             return null;
         }
 
-        if (authorization is { MfaWouldSatisfy: true } && Limits.StepUpMfa && directory is not null)
+        HoldUse? use = authorization is { MfaWouldSatisfy: true } && Limits.StepUpMfa && directory is not null ? HoldUse.StepUpMfa
+            : Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) ? HoldUse.Refusal
+            : null;
+        if (use is null)
         {
-            return HoldUse.StepUpMfa;
+            return null;
         }
 
-        return Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) ? HoldUse.Refusal : null;
+        if (Interlocked.Increment(ref _held) > Limits.MaxConcurrentHolds)
+        {
+            Interlocked.Decrement(ref _held);
+            return null;
+        }
+
+        return use;
     }
 
     /// <summary>
@@ -69,6 +87,18 @@ public sealed class HoldPhase(
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(log);
+        try
+        {
+            await HoldAsync(connection, client, use, subject, refusal, authorization, log, clientClosed).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _held);
+        }
+    }
+
+    private async Task HoldAsync(GatewayConnection connection, Stream client, HoldUse use, SignInSubject subject, SignInRefusal refusal, AccessOutcome? authorization, Func<HoldDecision, Task> log, CancellationToken clientClosed)
+    {
         var logged = false;
         Task Log(HoldDecision decision)
         {
@@ -82,7 +112,7 @@ public sealed class HoldPhase(
         HoldSession? session = null;
         try
         {
-            (session, var problem) = await HoldSession.StartAsync(connection, client, painter, both.Token).ConfigureAwait(false);
+            (session, var problem) = await HoldSession.StartAsync(connection, client, painter, Limits.MaxDesktopPixels, both.Token).ConfigureAwait(false);
             if (session is null)
             {
                 await Log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} ({problem})" }, authorization, subject, string.Empty)).ConfigureAwait(false);

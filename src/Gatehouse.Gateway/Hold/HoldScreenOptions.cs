@@ -30,6 +30,15 @@ public sealed class HoldScreenOptions
     /// <summary>Most routing tokens outstanding at once (each is a few hundred bytes until it is used or expires).</summary>
     public int MaxOutstandingRoutingTokens { get; set; } = 10_000;
 
+    /// <summary>
+    /// Most clients held at once (each holds a framebuffer of its desktop: 8 MiB at 1920×1080); beyond it a refusal is
+    /// answered inside the client's protocol, as with the hold screen off.
+    /// </summary>
+    public int MaxConcurrentHolds { get; set; } = 64;
+
+    /// <summary>Largest desktop the hold screen paints (pixels); a larger one is refused with Set Error Info.</summary>
+    public int MaxDesktopPixels { get; set; } = 3840 * 2400;
+
     /// <summary>The organisation name on the screens.</summary>
     public string OrganisationName { get; set; } = "Gatehouse";
 
@@ -52,6 +61,16 @@ public sealed class HoldScreenOptions
         if (RoutingTokenLifetime < TimeSpan.FromSeconds(5) || RoutingTokenLifetime > MaxRoutingTokenLifetime)
         {
             yield return "Gatehouse:Gateway:HoldScreen:RoutingTokenLifetime must be between 5 and 60 seconds.";
+        }
+
+        if (MaxConcurrentHolds is < 1 or > 100_000)
+        {
+            yield return "Gatehouse:Gateway:HoldScreen:MaxConcurrentHolds must be between 1 and 100000.";
+        }
+
+        if (MaxDesktopPixels is < 640 * 480 or > Painting.Framebuffer.MaxPixels)
+        {
+            yield return $"Gatehouse:Gateway:HoldScreen:MaxDesktopPixels must be between {640 * 480} and {Painting.Framebuffer.MaxPixels}.";
         }
 
         if (MaxOutstandingRoutingTokens is < 1 or > 1_000_000)

@@ -56,7 +56,7 @@ public sealed class HoldSession
     /// Runs the connection sequence until the front is active (within <paramref name="cancellationToken"/>'s deadline);
     /// null, with the reason, when the client left or broke the sequence.
     /// </summary>
-    public static async Task<(HoldSession? Session, string? Problem)> StartAsync(GatewayConnection connection, Stream client, HoldScreenPainter painter, CancellationToken cancellationToken)
+    public static async Task<(HoldSession? Session, string? Problem)> StartAsync(GatewayConnection connection, Stream client, HoldScreenPainter painter, int maxDesktopPixels, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
         var shareId = 0x0001_0000u | (uint)RandomNumberGenerator.GetInt32(0x03EA, 0xFFFF);
@@ -88,6 +88,12 @@ public sealed class HoldSession
             {
                 if (e is Activated activated)
                 {
+                    if ((long)activated.DesktopWidth * activated.DesktopHeight > maxDesktopPixels)
+                    {
+                        await session.RefuseAsync(ErrorInfoCode.ServerDeniedConnection, cancellationToken).ConfigureAwait(false);
+                        return (null, $"the client's {activated.DesktopWidth}×{activated.DesktopHeight} desktop is larger than the hold screen paints (Gatehouse:Gateway:HoldScreen:MaxDesktopPixels)");
+                    }
+
                     if (!Framebuffer.TryCreate(activated.DesktopWidth, activated.DesktopHeight, out var screen, out var error))
                     {
                         return (null, $"the client's desktop cannot be painted: {error}");

@@ -129,6 +129,46 @@ public sealed class HoldPhaseTests
     }
 
     [Fact]
+    public async Task BeyondMaxConcurrentHolds_TheRefusalIsAnsweredInsideCredSsp()
+    {
+        var authorizer = new StepUpAuthorizer(NlaSignInTests.Grant(1));
+        await using var gateway = await StartAsync(authorizer, new FakeHoldDirectory(), o => o.HoldScreen.MaxConcurrentHolds = 1);
+
+        // The first client is held at the prompt (its connection sequence done, nothing typed).
+        var (_, heldTls, heldTcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions());
+        using (heldTcp)
+        await using (heldTls)
+        {
+            var held = new HoldTestClient(heldTls);
+            await held.ConnectAsync();
+            Assert.True(await held.ReadBitmapsAsync() > 0);
+            Assert.Equal(1, gateway.Services.GetRequiredService<HoldPhase>().Held);
+
+            // The second gets the policy's refusal as before the hold screen: AUTHZ_ACCESS_DENIED, and its row.
+            var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions());
+            using (tcp)
+            await using (tls)
+            {
+                Assert.Equal(NtStatus.AuthzAccessDenied, outcome.EarlyResult);
+                var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+                Assert.Equal("authorization: policy_control_missing: Require MFA requires mfa", entry.Reason);
+            }
+        }
+
+        await Until.TrueAsync(() => gateway.Services.GetRequiredService<HoldPhase>().Held == 0, "the held client to be let go");
+    }
+
+    [Fact]
+    public async Task DesktopLargerThanTheHoldPaints_IsRefused_WithItsRow()
+    {
+        await using var gateway = await StartAsync(new StepUpAuthorizer(NlaSignInTests.Grant(1)), new FakeHoldDirectory(), o => o.HoldScreen.MaxDesktopPixels = 640 * 480);
+        var ended = await HoldAsync(gateway, async client => await client.ReadRefusalAsync());
+        Assert.Equal(ErrorInfoCode.ServerDeniedConnection, ended);
+        var entry = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.Contains("larger than the hold screen paints", entry.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RoutingToken_ForAnotherUser_IsIgnored_AndTheSignInIsHeldAgain()
     {
         var authorizer = new StepUpAuthorizer(NlaSignInTests.Grant(1));
@@ -171,9 +211,10 @@ public sealed class HoldPhaseTests
         }
     }
 
-    private static Task<GatewayHost> StartAsync(StepUpAuthorizer authorizer, FakeHoldDirectory codes)
+    private static Task<GatewayHost> StartAsync(StepUpAuthorizer authorizer, FakeHoldDirectory codes, Action<GatewayOptions>? change = null)
     {
         var options = new GatewayOptions { SignInMethods = SignInMethods.Nla | SignInMethods.WebAccount, CredSspTimeout = NlaSignInTests.CredSspTimeout };
+        change?.Invoke(options);
         var directory = new FakeNlaDirectory();
         return GatewayHost.StartAsync(options, services =>
         {
