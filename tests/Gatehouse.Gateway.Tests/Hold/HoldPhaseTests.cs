@@ -129,6 +129,42 @@ public sealed class HoldPhaseTests
     }
 
     [Fact]
+    public async Task ClientThatNeverAnswers_TheHoldRunsOut_WithLogonTimeout_AndOneRow_WhileAnotherClientIsHandedOver()
+    {
+        await using var host = Gatehouse.Gateway.Tests.WebAccount.WebAccountSignInTests.TlsBackend.Start();
+        var codes = new FakeHoldDirectory();
+        await using var gateway = await StartAsync(new StepUpAuthorizer(NlaSignInTests.Grant(host.Port)), codes, o => o.HoldScreen.PromptTimeout = TimeSpan.FromMinutes(3));
+
+        // The silent client reaches the prompt and types nothing.
+        var (_, silentTls, silentTcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions());
+        using (silentTcp)
+        await using (silentTls)
+        {
+            var silent = new HoldTestClient(silentTls);
+            await silent.ConnectAsync();
+            Assert.True(await silent.ReadBitmapsAsync() > 0);
+
+            // Another client, meanwhile, types its code and is handed over: one connection's hold does not touch another's.
+            var token = await HoldAsync(gateway, async client =>
+            {
+                await client.TypeAsync(RightCode);
+                return await client.ReadRedirectionAsync();
+            });
+            Assert.Matches("^[A-Z2-7]{32}$", token);
+
+            // Only the gateway's clock runs the silent client's deadline out.
+            await gateway.Time.AdvanceWhenArmedAsync(TimeSpan.FromMinutes(3), count: 1);
+            Assert.Equal(ErrorInfoCode.LogonTimeout, await silent.ReadRefusalAsync());
+        }
+
+        var entries = await gateway.SignInLog.WaitForAsync(2);
+        var timedOut = Assert.Single(entries, e => !e.Succeeded);
+        Assert.StartsWith("hold_timeout: the hold screen got no answer within 180 s", timedOut.Reason, StringComparison.Ordinal);
+        Assert.Equal(SignInMessages.HoldTimeout, timedOut.UserMessage);
+        Assert.Single(entries, e => e.Succeeded && e.Reason.StartsWith("handed_over:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task BeyondMaxConcurrentHolds_TheRefusalIsAnsweredInsideCredSsp()
     {
         var authorizer = new StepUpAuthorizer(NlaSignInTests.Grant(1));
