@@ -140,11 +140,11 @@ public sealed partial class GatewayDesktopTests
             return;
         }
 
-        const string upn = "ivan@contoso.test";
+        const string upn = "hilda@contoso.test";
         var secret = await CreateUserWithAuthenticatorAsync(upn);
-        await CreatePolicyAsync("Require MFA for ivan", $$"""
+        await CreatePolicyAsync("Require MFA for hilda", $$"""
             {
-              "displayName": "Require MFA for ivan",
+              "displayName": "Require MFA for hilda",
               "state": "enabled",
               "conditions": { "users": { "includeUsers": ["{{upn}}"] }, "applications": { "includeApplications": ["All"] } },
               "grantControls": { "operator": "OR", "builtInControls": ["mfa"] }

@@ -142,9 +142,10 @@ public sealed class HoldPhase(
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
+            // The decision stands (its reason first); the row says the client did not stay for the screen.
             if (!logged)
             {
-                await Log(new HoldDecision(new SignInRefusal(SignInFailure.ClientDisconnected, $"client_disconnected: the client left the hold screen; before it: {refusal.Reason}"), authorization, subject, string.Empty)).ConfigureAwait(false);
+                await Log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} (the client left the hold screen)" }, authorization, subject, string.Empty)).ConfigureAwait(false);
             }
         }
     }
@@ -183,7 +184,7 @@ public sealed class HoldPhase(
             switch (input)
             {
                 case null:
-                    await log(new HoldDecision(new SignInRefusal(SignInFailure.ClientDisconnected, $"client_disconnected: the client left the one-time code prompt; before it: {refusal.Reason}"), authorization, subject, string.Empty)).ConfigureAwait(false);
+                    await log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} (the client left the one-time code prompt)" }, authorization, subject, string.Empty)).ConfigureAwait(false);
                     return;
                 case DigitTyped d when typed.Length < digits:
                     typed.Append((char)('0' + d.Digit));
