@@ -5,7 +5,7 @@ namespace Gatehouse.Benchmarks;
 
 /// <summary>
 /// The hold screens (issue 14): painting each screen, finding the tiles a keystroke dirtied, the first full paint as
-/// bottom-up Bitmap Update data, and what one held client costs in memory (a framebuffer and the last-sent copy).
+/// bottom-up Bitmap Update data, and what one held client costs in memory (a framebuffer and a digest per tile).
 /// </summary>
 [MemoryDiagnoser]
 public class HoldScreenBenchmarks
@@ -79,7 +79,7 @@ public class HoldScreenBenchmarks
         return bytes;
     }
 
-    /// <summary>What a held client keeps: its framebuffer and the tracker's last-sent copy (see Allocated).</summary>
+    /// <summary>What a held client keeps: its framebuffer and the tracker's per-tile digests (see Allocated).</summary>
     [Benchmark]
     public int NewHeldClient()
     {

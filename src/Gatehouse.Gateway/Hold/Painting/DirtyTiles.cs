@@ -66,7 +66,7 @@ public sealed class DirtyTile(int x, int y, int width, int destinationWidth, int
 /// <summary>
 /// Remembers what the client was last sent and finds what changed: the screen is cut into
 /// <see cref="TileSize"/> × <see cref="TileSize"/> tiles (one rectangle per Bitmap Update, see hold-screen.md §2),
-/// and <see cref="CollectChanges"/> returns the tiles whose pixels differ from the last-sent copy, then takes them
+/// and <see cref="CollectChanges"/> returns the tiles whose pixels differ from what was last sent, then takes them
 /// as sent. The first call returns every tile. It keeps a 64-bit digest per tile, not a copy of the screen (about 4 KiB
 /// for 1920×1080 instead of 8 MiB); a changed tile whose digest stays the same has a chance of 2^-64.
 /// </summary>
