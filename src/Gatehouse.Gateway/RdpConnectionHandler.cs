@@ -179,8 +179,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         // ── The hold screen: a second factor, or a readable refusal, painted inside the client's RDP window. ──
         if (proof.Proven && decision.Refusal is { } held && _hold?.Use(method, held, decision.Authorization) is { } use)
         {
-            await attempt.AnswerAsync(SignInOutcome.Proceed, clientClosed).ConfigureAwait(false);
-            await _hold.RunAsync(connection, tls, use, proof.Subject, held, decision.Authorization, d => LogHeldAsync(method, connection, d), clientClosed).ConfigureAwait(false);
+            // The method tells the client to go on (inside the hold, so a client gone by then still leaves its row).
+            await _hold.RunAsync(connection, tls, use, proof.Subject, held, decision.Authorization, () => attempt.AnswerAsync(SignInOutcome.Proceed, clientClosed), d => LogHeldAsync(method, connection, d), clientClosed).ConfigureAwait(false);
             return;
         }
 

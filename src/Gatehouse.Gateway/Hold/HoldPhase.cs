@@ -83,13 +83,14 @@ public sealed class HoldPhase(
     /// Runs the hold on <paramref name="client"/> (the method has told the client to go on). <paramref name="log"/> writes
     /// the connection's one sign-in log entry; it is called exactly once, before the client hears the end.
     /// </summary>
-    public async Task RunAsync(GatewayConnection connection, Stream client, HoldUse use, SignInSubject subject, SignInRefusal refusal, AccessOutcome? authorization, Func<HoldDecision, Task> log, CancellationToken clientClosed)
+    public async Task RunAsync(GatewayConnection connection, Stream client, HoldUse use, SignInSubject subject, SignInRefusal refusal, AccessOutcome? authorization, Func<Task> proceed, Func<HoldDecision, Task> log, CancellationToken clientClosed)
     {
         ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(proceed);
         ArgumentNullException.ThrowIfNull(log);
         try
         {
-            await HoldAsync(connection, client, use, subject, refusal, authorization, log, clientClosed).ConfigureAwait(false);
+            await HoldAsync(connection, client, use, subject, refusal, authorization, proceed, log, clientClosed).ConfigureAwait(false);
         }
         finally
         {
@@ -97,7 +98,7 @@ public sealed class HoldPhase(
         }
     }
 
-    private async Task HoldAsync(GatewayConnection connection, Stream client, HoldUse use, SignInSubject subject, SignInRefusal refusal, AccessOutcome? authorization, Func<HoldDecision, Task> log, CancellationToken clientClosed)
+    private async Task HoldAsync(GatewayConnection connection, Stream client, HoldUse use, SignInSubject subject, SignInRefusal refusal, AccessOutcome? authorization, Func<Task> proceed, Func<HoldDecision, Task> log, CancellationToken clientClosed)
     {
         var logged = false;
         Task Log(HoldDecision decision)
@@ -112,6 +113,7 @@ public sealed class HoldPhase(
         HoldSession? session = null;
         try
         {
+            await proceed().ConfigureAwait(false);
             (session, var problem) = await HoldSession.StartAsync(connection, client, painter, Limits.MaxDesktopPixels, both.Token).ConfigureAwait(false);
             if (session is null)
             {
@@ -140,13 +142,19 @@ public sealed class HoldPhase(
                 await TryAsync(() => session.RefuseAsync(SignInFailures.ErrorInfo(timedOut.Failure), CancellationToken.None)).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
         {
             // The decision stands (its reason first); the row says the client did not stay for the screen.
             if (!logged)
             {
                 await Log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} (the client left the hold screen)" }, authorization, subject, string.Empty)).ConfigureAwait(false);
             }
+        }
+        catch (Exception e) when (!logged)
+        {
+            // A failure of the gateway's own: the decided connection still leaves its one row, then the error surfaces.
+            await Log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} (the hold screen failed: {e.GetType().Name})" }, authorization, subject, string.Empty)).ConfigureAwait(false);
+            throw;
         }
     }
 
