@@ -412,6 +412,22 @@ public sealed class AccessService
         return (host, hostGroup, null);
     }
 
+    /// <summary>
+    /// The hosts of the user's tenant that a role assignment lets the user sign in to (the hold screen's host picker), by
+    /// name, at most <paramref name="max"/>. Conditional Access is evaluated when one is chosen, not here.
+    /// </summary>
+    public async Task<IReadOnlyList<Host>> HostsUserMaySignInToAsync(User user, int max, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var principal = await ExpandPrincipalAsync(user, cancellationToken).ConfigureAwait(false);
+        var rbac = await LoadRbacAsync(user.TenantId, cancellationToken).ConfigureAwait(false);
+        var groups = await _db.HostGroups.AsNoTracking().Where(g => g.TenantId == user.TenantId).ToDictionaryAsync(g => g.Id, g => g.Name, cancellationToken).ConfigureAwait(false);
+        var hosts = await _db.Hosts.AsNoTracking().Where(h => h.TenantId == user.TenantId).OrderBy(h => h.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return [.. hosts
+            .Where(h => rbac.AuthorizeSignIn(principal, new HostRef(h.Name, h.HostGroupId is { } g && groups.TryGetValue(g, out var name) ? name : null)).Allowed)
+            .Take(max)];
+    }
+
     /// <summary>The user with every group they belong to, directly or through nested groups.</summary>
     public async Task<Principal> ExpandPrincipalAsync(User user, CancellationToken cancellationToken = default)
     {

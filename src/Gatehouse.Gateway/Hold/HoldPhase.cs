@@ -12,6 +12,9 @@ public enum HoldUse
 
     /// <summary>Show why the sign-in was refused, what to do and the reference id, then disconnect.</summary>
     Refusal,
+
+    /// <summary>The client named no registered host: offer the ones the user may sign in to, then hand the client over.</summary>
+    HostPicker,
 }
 
 /// <summary>How a hold ended, for the session driver's one sign-in log entry (written before the last answer).</summary>
@@ -63,6 +66,7 @@ public sealed class HoldPhase(
         }
 
         HoldUse? use = authorization is { MfaWouldSatisfy: true } && Limits.StepUpMfa && directory is not null ? HoldUse.StepUpMfa
+            : authorization is { HostUnknown: true } && Limits.HostPicker && directory is not null ? HoldUse.HostPicker
             : Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) ? HoldUse.Refusal
             : null;
         if (use is null)
@@ -124,6 +128,12 @@ public sealed class HoldPhase(
             if (use == HoldUse.Refusal)
             {
                 await RefuseAsync(session, connection, refusal, authorization, subject, Log, both.Token).ConfigureAwait(false);
+                return;
+            }
+
+            if (use == HoldUse.HostPicker)
+            {
+                await PickHostAsync(session, connection, subject, refusal, authorization, Log, both.Token).ConfigureAwait(false);
                 return;
             }
 
@@ -213,7 +223,7 @@ public sealed class HoldPhase(
             var check = await directory.CheckOneTimeCodeAsync(userId, code, cancellationToken).ConfigureAwait(false);
             if (check == OneTimeCodeCheck.Ok)
             {
-                await HandOverAsync(session, connection, subject, log, cancellationToken).ConfigureAwait(false);
+                await SecondFactorProvedAsync(session, connection, subject, log, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
@@ -242,43 +252,100 @@ public sealed class HoldPhase(
         }
     }
 
-    /// <summary>The policies again with the second factor; allowed: a routing token and the redirection, else the refusal screen.</summary>
-    private async Task HandOverAsync(HoldSession session, GatewayConnection connection, SignInSubject subject, Func<HoldDecision, Task> log, CancellationToken cancellationToken)
+    /// <summary>Most hosts on the picker.</summary>
+    public const int MaxPickerHosts = 200;
+
+    /// <summary>
+    /// The host picker: the hosts a role lets the user sign in to, chosen with the arrows and Enter; the choice is
+    /// decided as a sign-in to that host (a policy that wants MFA then asks for the code), and handed over.
+    /// </summary>
+    private async Task PickHostAsync(HoldSession session, GatewayConnection connection, SignInSubject subject, SignInRefusal refusal, AccessOutcome? authorization, Func<HoldDecision, Task> log, CancellationToken cancellationToken)
     {
-        var stepped = subject with { Methods = [.. subject.Methods.Union(["mfa", "otp"], StringComparer.Ordinal)] };
-        AccessOutcome again;
-        using (var deciding = new CancellationTokenSource(options.Value.SignInDecisionTimeout, time))
-        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(deciding.Token, cancellationToken))
+        var hosts = await directory!.ListHostsAsync(subject.UserId!.Value, MaxPickerHosts, cancellationToken).ConfigureAwait(false);
+        if (hosts.Count == 0)
         {
-            again = await authorizer.AuthorizeAsync(connection, stepped, linked.Token).ConfigureAwait(false);
+            await RefuseAsync(session, connection, refusal, authorization, subject, log, cancellationToken).ConfigureAwait(false);
+            return;
         }
 
+        var selected = 0;
+        while (true)
+        {
+            await session.ShowAsync(new HostPickerView([.. hosts.Select(h => h.Name)], selected, "Choose a computer with the arrow keys, then press Enter."), cancellationToken).ConfigureAwait(false);
+            switch (await session.NextInputAsync(cancellationToken).ConfigureAwait(false))
+            {
+                case null:
+                    await log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} (the client left the host picker)" }, authorization, subject, string.Empty)).ConfigureAwait(false);
+                    return;
+                case ArrowTyped arrow:
+                    selected = Math.Clamp(selected + (arrow.Down ? 1 : -1), 0, hosts.Count - 1);
+                    break;
+                case EnterTyped:
+                    var host = hosts[selected];
+                    var chosen = subject with { HostId = host.Id, HostName = host.Name };
+                    var decided = await AuthorizeAsync(connection, chosen, cancellationToken).ConfigureAwait(false);
+                    if (decided.Refusal is not { } still)
+                    {
+                        await HandOverAsync(session, connection, chosen, decided, $"handed_over: {chosen.UserPrincipalName} chose {host.Name} on the host picker", log, cancellationToken).ConfigureAwait(false);
+                    }
+                    else if (decided.MfaWouldSatisfy && Limits.StepUpMfa)
+                    {
+                        await StepUpAsync(session, connection, chosen, still with { Reason = $"authorization: {still.Reason}" }, decided, log, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await RefuseAsync(session, connection, still with { Reason = $"authorization: {still.Reason}" }, decided, chosen, log, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    return;
+            }
+        }
+    }
+
+    private async Task<AccessOutcome> AuthorizeAsync(GatewayConnection connection, SignInSubject subject, CancellationToken cancellationToken)
+    {
+        using var deciding = new CancellationTokenSource(options.Value.SignInDecisionTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deciding.Token, cancellationToken);
+        return await authorizer.AuthorizeAsync(connection, subject, linked.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>The policies again with the second factor; allowed: the handover, else the refusal screen.</summary>
+    private async Task SecondFactorProvedAsync(HoldSession session, GatewayConnection connection, SignInSubject subject, Func<HoldDecision, Task> log, CancellationToken cancellationToken)
+    {
+        var stepped = subject with { Methods = [.. subject.Methods.Union(["mfa", "otp"], StringComparer.Ordinal)] };
+        var again = await AuthorizeAsync(connection, stepped, cancellationToken).ConfigureAwait(false);
         if (again.Refusal is { } still)
         {
             await RefuseAsync(session, connection, still with { Reason = $"authorization: {still.Reason}" }, again, stepped, log, cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        var hostId = again.Grant?.HostId ?? again.HostId ?? stepped.HostId;
+        await HandOverAsync(session, connection, stepped, again, $"handed_over: {stepped.UserPrincipalName} proved a second factor on the hold screen; the client reconnects with a one-time routing token ({again.Reason})", log, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>An allowed decision: a routing token for its host, the entry, then the redirection.</summary>
+    private async Task HandOverAsync(HoldSession session, GatewayConnection connection, SignInSubject subject, AccessOutcome allowed, string reason, Func<HoldDecision, Task> log, CancellationToken cancellationToken)
+    {
+        var hostId = allowed.Grant?.HostId ?? allowed.HostId ?? subject.HostId;
         var token = hostId is { } host ? tokens.Mint(new HandoverGrant
         {
             ClientAddress = connection.RemoteAddress,
-            TenantId = stepped.TenantId!.Value,
-            UserId = stepped.UserId!.Value,
+            TenantId = subject.TenantId!.Value,
+            UserId = subject.UserId!.Value,
             HostId = host,
-            Methods = stepped.Methods,
+            Methods = subject.Methods,
             AuthenticatedAt = time.GetUtcNow(),
             ConnectionId = connection.Id,
         }) : null;
         if (token is null)
         {
             var unavailable = SignInRefusal.Of(SignInFailure.HandoverUnavailable, "no routing token could be minted (Gatehouse:Gateway:HoldScreen:MaxOutstandingRoutingTokens)");
-            await log(new HoldDecision(unavailable, again, stepped, string.Empty)).ConfigureAwait(false);
+            await log(new HoldDecision(unavailable, allowed, subject, string.Empty)).ConfigureAwait(false);
             await session.RefuseAsync(SignInFailures.ErrorInfo(unavailable.Failure), cancellationToken).ConfigureAwait(false);
             return;
         }
 
-        await log(new HoldDecision(null, again, stepped, $"handed_over: {stepped.UserPrincipalName} proved a second factor on the hold screen; the client reconnects with a one-time routing token ({again.Reason})")).ConfigureAwait(false);
+        await log(new HoldDecision(null, allowed, subject, reason)).ConfigureAwait(false);
         await session.RedirectAsync(token, cancellationToken).ConfigureAwait(false);
     }
 

@@ -18,6 +18,9 @@ public sealed class HoldScreenOptions
     /// <summary>Show refusals after a right password as a screen with the reason, what to do and the reference id.</summary>
     public bool Refusals { get; set; } = true;
 
+    /// <summary>Offer the hosts the user may sign in to when the client named none the gateway knows (its own name, say).</summary>
+    public bool HostPicker { get; set; } = true;
+
     /// <summary>How long the user has to type the code (the whole hold, from the first paint).</summary>
     public TimeSpan PromptTimeout { get; set; } = TimeSpan.FromMinutes(2);
 

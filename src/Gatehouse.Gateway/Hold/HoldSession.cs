@@ -21,6 +21,10 @@ public sealed record BackspaceTyped : HoldInput;
 /// <summary>Enter (main or keypad), down.</summary>
 public sealed record EnterTyped : HoldInput;
 
+/// <summary>An arrow key (up or down), down.</summary>
+/// <param name="Down">True for the down arrow.</param>
+public sealed record ArrowTyped(bool Down) : HoldInput;
+
 /// <summary>
 /// One client held by the gateway's own RDP front: it runs the server side of the connection sequence over the client's
 /// TLS stream (<see cref="HoldFront"/>, sans-IO), paints with the <see cref="HoldScreenPainter"/> (dirty tiles only),
@@ -110,6 +114,9 @@ public sealed class HoldSession
 
     /// <summary>Paints the one-time code prompt.</summary>
     public Task ShowAsync(CodePromptView view, CancellationToken cancellationToken) => PaintAsync(s => _painter.Paint(s, view), cancellationToken);
+
+    /// <summary>Paints the host picker.</summary>
+    public Task ShowAsync(HostPickerView view, CancellationToken cancellationToken) => PaintAsync(s => _painter.Paint(s, view), cancellationToken);
 
     /// <summary>Paints a refusal.</summary>
     public Task ShowAsync(RefusalView view, CancellationToken cancellationToken) => PaintAsync(s => _painter.Paint(s, view), cancellationToken);
@@ -213,6 +220,8 @@ public sealed class HoldSession
         (0x52, false) => new DigitTyped(0),
         (0x0E, false) => new BackspaceTyped(),
         (0x1C, _) => new EnterTyped(),
+        (0x48, true) => new ArrowTyped(Down: false),
+        (0x50, true) => new ArrowTyped(Down: true),
         _ => null,
     };
 

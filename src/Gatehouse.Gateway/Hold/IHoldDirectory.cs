@@ -38,6 +38,14 @@ public interface IHoldDirectory
     /// <summary>Checks a one-time code, counting it against the same per-account limit as the identity provider's pages.</summary>
     Task<OneTimeCodeCheck> CheckOneTimeCodeAsync(Guid userId, string code, CancellationToken cancellationToken);
 
+    /// <summary>The hosts a role assignment lets the user sign in to, by name (the host picker; at most <paramref name="max"/>).</summary>
+    Task<IReadOnlyList<HoldHost>> ListHostsAsync(Guid userId, int max, CancellationToken cancellationToken);
+
     /// <summary>Where the user sets up an authenticator app (shown on the screen), e.g. the identity provider's sign-in page.</summary>
     string EnrollmentHint { get; }
 }
+
+/// <summary>A host on the picker.</summary>
+/// <param name="Id">The host.</param>
+/// <param name="Name">Its name.</param>
+public sealed record HoldHost(Guid Id, string Name);

@@ -212,6 +212,9 @@ public sealed record AccessOutcome
     /// <summary>The host the decision is about, when it was resolved.</summary>
     public Guid? HostId { get; init; }
 
+    /// <summary>True when the refusal is that the host the client named is not registered (the host picker can offer one).</summary>
+    public bool HostUnknown { get; init; }
+
     /// <summary>Allowed.</summary>
     public static AccessOutcome Allow(string reason, SessionGrant? grant) => new() { Reason = reason, Grant = grant };
 

@@ -41,7 +41,7 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
                     SignInFailure.AccessNotPossible,
                     label.Length == 0 ? "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)" : $"unknown_host: no host or alias '{label}' is registered",
                     fix: "Connect with the registered host name ('gatehouse host list').") with
-                { TenantId = tenantId, UserId = userId };
+                { TenantId = tenantId, UserId = userId, HostUnknown = true };
             }
 
             hostId = host.Id;

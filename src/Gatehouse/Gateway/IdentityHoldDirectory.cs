@@ -29,6 +29,20 @@ internal sealed class IdentityHoldDirectory(IServiceScopeFactory scopes, Account
     }
 
     /// <inheritdoc/>
+    public async Task<IReadOnlyList<HoldHost>> ListHostsAsync(Guid userId, int max, CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var user = await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserAsync(userId, cancellationToken).ConfigureAwait(false);
+        if (user is null || !user.Enabled)
+        {
+            return [];
+        }
+
+        var hosts = await scope.ServiceProvider.GetRequiredService<AccessService>().HostsUserMaySignInToAsync(user, max, cancellationToken).ConfigureAwait(false);
+        return [.. hosts.Select(h => new HoldHost(h.Id, h.Name))];
+    }
+
+    /// <inheritdoc/>
     public async Task<OneTimeCodeCheck> CheckOneTimeCodeAsync(Guid userId, string code, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(code);

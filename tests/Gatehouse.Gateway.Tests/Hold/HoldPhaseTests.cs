@@ -165,6 +165,40 @@ public sealed class HoldPhaseTests
     }
 
     [Fact]
+    public async Task HostPicker_ClientNamedNoRegisteredHost_ChoosesTheSecondOfTwo_AndTheReconnectLandsOnIt()
+    {
+        await using var backend = Gatehouse.Gateway.Tests.WebAccount.WebAccountSignInTests.TlsBackend.Start();
+        var grant = NlaSignInTests.Grant(backend.Port);
+        var vm1 = new HoldHost(Guid.NewGuid(), "vm1");
+        var vm2 = new HoldHost(grant.HostId, "vm2");
+        var authorizer = new PickerAuthorizer(grant with { HostName = "vm2" });
+        await using var gateway = await StartAsync(authorizer, new FakeHoldDirectory { Hosts = [vm1, vm2] });
+
+        var token = await HoldAsync(gateway, async client =>
+        {
+            Assert.True(await client.ReadBitmapsAsync() > 0);
+            await client.ExtendedKeyAsync(0x50); // down arrow: vm2
+            await client.KeysAsync([0x1C]);      // Enter
+            return await client.ReadRedirectionAsync();
+        });
+        var handedOver = Assert.Single(await gateway.SignInLog.WaitForAsync(1));
+        Assert.StartsWith("handed_over: alice@contoso.test chose vm2 on the host picker", handedOver.Reason, StringComparison.Ordinal);
+        Assert.Equal(vm2.Id, authorizer.Seen[^1].HostId);
+
+        // The reconnect still names no registered host; the token names the one chosen.
+        var (outcome, tls, tcp) = await CredSspTestClient.RunAsync(gateway.Port, new CredSspClientOptions { RoutingToken = token });
+        using (tcp)
+        await using (tls)
+        {
+            Assert.Equal(NtStatus.AuthzSuccess, outcome.EarlyResult);
+            var signedIn = (await gateway.SignInLog.WaitForAsync(2))[1];
+            Assert.True(signedIn.Succeeded, signedIn.Reason);
+            Assert.Equal("vm2", signedIn.HostName);
+            Assert.Equal(vm2.Id, authorizer.Seen[^1].HostId);
+        }
+    }
+
+    [Fact]
     public async Task BeyondMaxConcurrentHolds_TheRefusalIsAnsweredInsideCredSsp()
     {
         var authorizer = new StepUpAuthorizer(NlaSignInTests.Grant(1));
@@ -247,7 +281,7 @@ public sealed class HoldPhaseTests
         }
     }
 
-    private static Task<GatewayHost> StartAsync(StepUpAuthorizer authorizer, FakeHoldDirectory codes, Action<GatewayOptions>? change = null)
+    private static Task<GatewayHost> StartAsync(ISignInAuthorizer authorizer, FakeHoldDirectory codes, Action<GatewayOptions>? change = null)
     {
         var options = new GatewayOptions { SignInMethods = SignInMethods.Nla | SignInMethods.WebAccount, CredSspTimeout = NlaSignInTests.CredSspTimeout };
         change?.Invoke(options);
@@ -300,11 +334,44 @@ public sealed class HoldPhaseTests
         }
     }
 
+    /// <summary>Refuses a subject with no host as an unknown host; allows the grant's host.</summary>
+    private sealed class PickerAuthorizer(SessionGrant grant) : ISignInAuthorizer
+    {
+        private readonly List<SignInSubject> _seen = [];
+
+        public List<SignInSubject> Seen
+        {
+            get
+            {
+                lock (_seen)
+                {
+                    return [.. _seen];
+                }
+            }
+        }
+
+        public Task<AccessOutcome> AuthorizeAsync(GatewayConnection connection, SignInSubject subject, CancellationToken cancellationToken)
+        {
+            lock (_seen)
+            {
+                _seen.Add(subject);
+            }
+
+            return Task.FromResult(subject.HostId == grant.HostId
+                ? AccessOutcome.Allow("allowed on the chosen host", grant)
+                : AccessOutcome.Deny(SignInFailure.AccessNotPossible, "unknown_host: no host or alias 'gatehouse' is registered") with { HostUnknown = true });
+        }
+    }
+
     private sealed class FakeHoldDirectory : IHoldDirectory
     {
         private readonly List<string> _checked = [];
 
         public string EnrollmentHint => "the sign-in page";
+
+        public IReadOnlyList<HoldHost> Hosts { get; init; } = [];
+
+        public Task<IReadOnlyList<HoldHost>> ListHostsAsync(Guid userId, int max, CancellationToken cancellationToken) => Task.FromResult(Hosts);
 
         public List<string> Checked
         {
@@ -359,6 +426,9 @@ public sealed class HoldPhaseTests
         }
 
         public Task TypeAsync(string digits) => KeysAsync([.. digits.Select(c => c == '0' ? (byte)0x0B : (byte)(c - '0' + 1))]);
+
+        public async Task ExtendedKeyAsync(byte scancode) =>
+            await SendAsync(HoldFrontClientPdus.FastPathInput(2, [0x02, scancode, 0x03, scancode]));
 
         public async Task KeysAsync(byte[] scancodes)
         {

@@ -34,6 +34,25 @@ public sealed class AccessServiceTests(StoreFixture fixture) : IClassFixture<Sto
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task HostsUserMaySignInTo_AreTheHostsARoleAllows_ByName(StoreProvider provider)
+    {
+        await using var t = await Scenario.CreateAsync(fixture, provider);
+        var second = await t.NewHostAsync("b", null);
+        var third = await t.NewHostAsync("c", null);
+        await t.AssignAsync("Virtual Machine User Login", t.UserUpn, $"/hosts/{t.HostName}");
+        await t.AssignAsync("Virtual Machine Administrator Login", t.UserUpn, $"/hosts/{third.Name}");
+        var user = (await t.Env.Get<DirectoryService>().FindUserAsync(t.UserId))!;
+
+        var hosts = await t.Env.Get<AccessService>().HostsUserMaySignInToAsync(user, 10);
+
+        Assert.Equal(new[] { t.HostName, third.Name }.Order(StringComparer.Ordinal), hosts.Select(h => h.Name).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(hosts, h => h.Id == second.Id);
+        Assert.Single(await t.Env.Get<AccessService>().HostsUserMaySignInToAsync(user, 1));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task AdminLogin_MapsToAdminAccount_AndWinsOverUserLogin(StoreProvider provider)
     {
         await using var t = await Scenario.CreateAsync(fixture, provider);
