@@ -139,6 +139,69 @@ public sealed partial class GatewayDesktopTests
         output.WriteLine($"Sign-in log: {handedOver.Reason} | {signedIn.Reason} ({signedIn.Methods})");
     }
 
+    /// <summary>
+    /// The host picker with the stock client: FreeRDP connects to a name that is no registered host, NLA proves the
+    /// password, the gateway lists the user's two hosts in the window, the test picks the second with the arrow keys
+    /// (xdotool), and the client is handed over and lands on that host's desktop.
+    /// </summary>
+    [Fact]
+    public async Task HostPicker_TwoHosts_TheSecondIsChosenInTheRdpWindow_AndReached()
+    {
+        if (!await gateway.ReadyAsync(output) || !Peers.Require(output, Peers.XDoTool, Peers.Import))
+        {
+            return;
+        }
+
+        const string upn = "jules@contoso.test";
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+            var xrdp = gateway.Xrdp!;
+            await directory.CreateHostAsync(tenant.Id, "vm2", "127.0.0.1", xrdp.Port, BackendSecurity.Tls, xrdp.AdminAccount, xrdp.AdminPassword, xrdp.UserAccount, xrdp.UserPassword);
+            await directory.CreateUserAsync(tenant.Id, upn, "jules", Password, temporary: false);
+            var access = scope.ServiceProvider.GetRequiredService<AccessService>();
+            await access.AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
+            await access.AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm2");
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = StartNlaClient(display, upn, Password, target: "login.gatehouse.test");
+        await WaitForHoldScreenAsync(display, client, "host-picker");
+        await KeysAsync(display, "Down", "Return");
+
+        LiveSession? session = null;
+        await Wait.UntilAsync(
+            () => (session = gateway.Sessions.List().FirstOrDefault(s => s.Grant.UserPrincipalName == upn)) is not null,
+            Wait.Generous,
+            $"a live session of {upn} after the host picker",
+            () => client.Transcript);
+        Assert.Equal("vm2", session!.Grant.HostName);
+        await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp!.UserAccount).Count > 0, Wait.Generous, "a process of the user account on the host", () => client.Transcript);
+
+        var rows = await SignInRowsAsync(upn);
+        Assert.Single(rows, r => r.Reason.StartsWith("handed_over: jules@contoso.test chose vm2 on the host picker", StringComparison.Ordinal));
+        var signedIn = Assert.Single(rows, r => r.SessionId == session.Id);
+        Assert.Equal("vm2", signedIn.HostName);
+        output.WriteLine($"Sign-in log: {string.Join(" | ", rows.Select(r => $"{r.Result} {r.HostName} {r.Reason}"))}");
+    }
+
+    /// <summary>Presses keys (xdotool key names) in the FreeRDP window.</summary>
+    private static async Task KeysAsync(XvfbDisplay display, params string[] keys)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/xdotool") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { "search", "--sync", "--name", "FreeRDP", "windowfocus", "--sync", "%1", "key", "--delay", "300" }.Concat(keys))
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["DISPLAY"] = display.Display;
+        using var process = System.Diagnostics.Process.Start(info)!;
+        using var deadline = new CancellationTokenSource(Wait.Generous);
+        await process.WaitForExitAsync(deadline.Token);
+        Assert.True(process.ExitCode == 0, $"xdotool failed: {await process.StandardError.ReadToEndAsync()}");
+    }
+
     /// <summary>Three wrong codes on the hold screen disconnect the client and leave one sign-in log row with the reason.</summary>
     [Fact]
     public async Task MfaPolicy_ThreeWrongCodesOnTheHoldScreen_Disconnect_AndLeaveOneRow()

@@ -275,13 +275,13 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         return client;
     }
 
-    private FreeRdpClient StartNlaClient(XvfbDisplay display, string userName, string password)
+    private FreeRdpClient StartNlaClient(XvfbDisplay display, string userName, string password, string target = "vm1.gatehouse.test")
     {
         var config = Path.Combine(Path.GetTempPath(), "gatehouse-e2e-openssl-legacy.cnf");
         File.WriteAllText(config, "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n[provider_sect]\ndefault = default_sect\nlegacy = legacy_sect\n[default_sect]\nactivate = 1\n[legacy_sect]\nactivate = 1\n");
         var client = FreeRdpClient.Start(
             display.Display,
-            [$"/v:vm1.gatehouse.test:{gateway.RdpPort}", "/sec:nla", $"/u:{userName}", $"/p:{password}", "/cert:ignore", "/size:1024x768", "-clipboard"],
+            [$"/v:{target}:{gateway.RdpPort}", "/sec:nla", $"/u:{userName}", $"/p:{password}", "/cert:ignore", "/size:1024x768", "-clipboard"],
             new Dictionary<string, string> { ["OPENSSL_CONF"] = config });
         output.WriteLine(client.CommandLine.Replace(password, "***", StringComparison.Ordinal));
         return client;
