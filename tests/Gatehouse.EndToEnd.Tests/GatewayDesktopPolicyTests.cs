@@ -96,15 +96,7 @@ public sealed partial class GatewayDesktopTests
         }
 
         const string upn = "hugo@contoso.test";
-        var secret = await CreateUserWithAuthenticatorAsync(upn);
-        await CreatePolicyAsync("Require MFA for hugo", $$"""
-            {
-              "displayName": "Require MFA for hugo",
-              "state": "enabled",
-              "conditions": { "users": { "includeUsers": ["{{upn}}"] }, "applications": { "includeApplications": ["All"] } },
-              "grantControls": { "operator": "OR", "builtInControls": ["mfa"] }
-            }
-            """);
+        var secret = await CreateUserUnderMfaPolicyAsync(upn);
 
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -186,22 +178,6 @@ public sealed partial class GatewayDesktopTests
         output.WriteLine($"Sign-in log: {string.Join(" | ", rows.Select(r => $"{r.Result} {r.HostName} {r.Reason}"))}");
     }
 
-    /// <summary>Presses keys (xdotool key names) in the FreeRDP window.</summary>
-    private static async Task KeysAsync(XvfbDisplay display, params string[] keys)
-    {
-        var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/xdotool") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { "search", "--sync", "--name", "FreeRDP", "windowfocus", "--sync", "%1", "key", "--delay", "300" }.Concat(keys))
-        {
-            info.ArgumentList.Add(argument);
-        }
-
-        info.Environment["DISPLAY"] = display.Display;
-        using var process = System.Diagnostics.Process.Start(info)!;
-        using var deadline = new CancellationTokenSource(Wait.Generous);
-        await process.WaitForExitAsync(deadline.Token);
-        Assert.True(process.ExitCode == 0, $"xdotool failed: {await process.StandardError.ReadToEndAsync()}");
-    }
-
     /// <summary>Three wrong codes on the hold screen disconnect the client and leave one sign-in log row with the reason.</summary>
     [Fact]
     public async Task MfaPolicy_ThreeWrongCodesOnTheHoldScreen_Disconnect_AndLeaveOneRow()
@@ -212,15 +188,7 @@ public sealed partial class GatewayDesktopTests
         }
 
         const string upn = "hilda@contoso.test";
-        var secret = await CreateUserWithAuthenticatorAsync(upn);
-        await CreatePolicyAsync("Require MFA for hilda", $$"""
-            {
-              "displayName": "Require MFA for hilda",
-              "state": "enabled",
-              "conditions": { "users": { "includeUsers": ["{{upn}}"] }, "applications": { "includeApplications": ["All"] } },
-              "grantControls": { "operator": "OR", "builtInControls": ["mfa"] }
-            }
-            """);
+        var secret = await CreateUserUnderMfaPolicyAsync(upn);
 
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
         await using var client = StartNlaClient(display, upn, Password);
@@ -265,10 +233,16 @@ public sealed partial class GatewayDesktopTests
     }
 
     /// <summary>Types digits into the FreeRDP window as key presses (XTEST, like a user at the keyboard).</summary>
-    private static async Task TypeAsync(XvfbDisplay display, string digits)
+    private static Task TypeAsync(XvfbDisplay display, string digits) => XdoToolAsync(display, "type", "--delay", "120", digits);
+
+    /// <summary>Presses keys (xdotool key names) in the FreeRDP window.</summary>
+    private static Task KeysAsync(XvfbDisplay display, params string[] keys) => XdoToolAsync(display, ["key", "--delay", "300", .. keys]);
+
+    /// <summary>Focuses the FreeRDP window and runs one xdotool command in it.</summary>
+    private static async Task XdoToolAsync(XvfbDisplay display, params string[] command)
     {
         var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/xdotool") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { "search", "--sync", "--name", "FreeRDP", "windowfocus", "--sync", "%1", "type", "--delay", "120", digits })
+        foreach (var argument in new[] { "search", "--sync", "--name", "FreeRDP", "windowfocus", "--sync", "%1" }.Concat(command))
         {
             info.ArgumentList.Add(argument);
         }
@@ -278,6 +252,22 @@ public sealed partial class GatewayDesktopTests
         using var deadline = new CancellationTokenSource(Wait.Generous);
         await process.WaitForExitAsync(deadline.Token);
         Assert.True(process.ExitCode == 0, $"xdotool failed: {await process.StandardError.ReadToEndAsync()}");
+    }
+
+    /// <summary>A user with a confirmed authenticator app and the User Login role on vm1, under an enabled policy that requires MFA.</summary>
+    private async Task<byte[]> CreateUserUnderMfaPolicyAsync(string upn)
+    {
+        var secret = await CreateUserWithAuthenticatorAsync(upn);
+        var name = upn.Split('@')[0];
+        await CreatePolicyAsync($"Require MFA for {name}", $$"""
+            {
+              "displayName": "Require MFA for {{name}}",
+              "state": "enabled",
+              "conditions": { "users": { "includeUsers": ["{{upn}}"] }, "applications": { "includeApplications": ["All"] } },
+              "grantControls": { "operator": "OR", "builtInControls": ["mfa"] }
+            }
+            """);
+        return secret;
     }
 
     private async Task<List<SignInRecord>> SignInRowsAsync(string upn)

@@ -91,8 +91,9 @@ public sealed partial class SessionOpener(
         }
         finally
         {
-            // The host leg closes as soon as the relay ends (before the end record is written).
+            // The host leg closes as soon as the relay ends (before the end record is written), once.
             registry.Remove(session);
+            session.Backend = null;
             await backend.DisposeAsync().ConfigureAwait(false);
         }
 
