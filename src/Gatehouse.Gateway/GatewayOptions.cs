@@ -15,6 +15,13 @@ public enum SignInMethods
 
     /// <summary>TLS with the password in the Client Info PDU (PROTOCOL_SSL); off by default.</summary>
     Tls = 4,
+
+    /// <summary>
+    /// TLS with no password: the hold screen shows a QR code and a short code, the user signs in on a phone (the
+    /// device-code page, with whatever the policies ask) and the client is handed over (PROTOCOL_SSL); off by default.
+    /// Needs the hold screen (<c>Gatehouse:Gateway:HoldScreen:Enabled</c>).
+    /// </summary>
+    QrSignIn = 8,
 }
 
 /// <summary>

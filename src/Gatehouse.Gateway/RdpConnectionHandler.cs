@@ -155,6 +155,13 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             return;
         }
 
+        // ── A TLS sign-in the hold screen takes from the start: the password, or the QR sign-in, proven on its own front. ──
+        if (negotiation.Method == SignInMethods.Tls && _hold is not null && _hold.TakesTlsSignIn(connection))
+        {
+            await _hold.RunTlsSignInAsync(connection, tls, d => LogHeldAsync(method, connection, d), clientClosed).ConfigureAwait(false);
+            return;
+        }
+
         // ── The sign-in method proves who the client is. ──
         var attempt = method.Begin(connection, tls);
         await using var attemptScope = attempt.ConfigureAwait(false);
@@ -409,6 +416,13 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     private async Task LogHeldAsync(ISignInMethod method, GatewayConnection connection, HoldDecision held)
     {
         var refusal = held.Refusal;
+        if (!held.Subject.Named)
+        {
+            // A TLS client that left the hold screen (or was refused) before naming anyone leaves no entry.
+            LogSignInFailed(connection.Id, connection.RemoteAddress, method.Method, refusal?.Reason ?? held.Reason);
+            return;
+        }
+
         var entry = Entry(method, connection, held.Subject, refusal is null, refusal?.Reason ?? held.Reason) with
         {
             Code = refusal is null ? null : $"0x{(uint)SignInFailures.ErrorInfo(refusal.Failure):X8}",

@@ -40,4 +40,13 @@ public static class SignInMessages
 
     /// <summary>The user did not finish on the hold screen in time.</summary>
     public const string HoldTimeout = "The sign-in took too long. Connect again to start over.";
+
+    /// <summary>The client cannot be handed over to the host (it does not follow a server redirection).</summary>
+    public const string HandoverUnsupported = "This Remote Desktop client can't continue to the remote computer through the gateway. Connect with FreeRDP 3, the Remote Desktop Connection app (mstsc) or Windows App.";
+
+    /// <summary>The QR sign-in was answered "no" on the phone, or refused there.</summary>
+    public const string QrSignInDenied = "The sign-in on your phone was cancelled or refused. Connect again to start over.";
+
+    /// <summary>The QR sign-in screen's instructions.</summary>
+    public const string QrSignInInstructions = "Scan the code with your phone's camera, or open the address on any device and enter the code. Then sign in with your work account.";
 }

@@ -25,6 +25,9 @@ public sealed class SignInMessagesTests
         Assert.Contains("Wait a minute", SignInMessages.TooManyAttempts, StringComparison.Ordinal);
         Assert.Contains("Set up your authenticator app", SignInMessages.MfaEnrollmentRequired, StringComparison.Ordinal);
         Assert.Contains("Connect again", SignInMessages.HoldTimeout, StringComparison.Ordinal);
+        Assert.Contains("Connect again", SignInMessages.QrSignInDenied, StringComparison.Ordinal);
+        Assert.Contains("Connect with FreeRDP 3", SignInMessages.HandoverUnsupported, StringComparison.Ordinal);
+        Assert.Contains("Scan the code", SignInMessages.QrSignInInstructions, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -34,7 +37,7 @@ public sealed class SignInMessagesTests
             .Where(field => field.IsLiteral)
             .Select(field => (string)field.GetRawConstantValue()!)
             .ToList();
-        Assert.Equal(11, messages.Count);
+        Assert.Equal(14, messages.Count);
         Assert.Equal(messages.Count, messages.Distinct(StringComparer.Ordinal).Count());
     }
 

@@ -1,5 +1,7 @@
 using Gatehouse.Gateway.Hold.Painting;
+using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.SignIn;
+using Gatehouse.Gateway.Tls;
 using Microsoft.Extensions.Options;
 
 namespace Gatehouse.Gateway.Hold;
@@ -39,7 +41,9 @@ public sealed class HoldPhase(
     RoutingTokens tokens,
     ISignInAuthorizer authorizer,
     TimeProvider time,
-    IHoldDirectory? directory = null)
+    IHoldDirectory? directory = null,
+    INlaDirectory? passwords = null,
+    IQrSignInDirectory? qr = null)
 {
     private int _held;
 
@@ -65,10 +69,9 @@ public sealed class HoldPhase(
             return null;
         }
 
-        HoldUse? use = authorization is { MfaWouldSatisfy: true } && Limits.StepUpMfa && directory is not null ? HoldUse.StepUpMfa
-            : authorization is { HostUnknown: true } && Limits.HostPicker && directory is not null ? HoldUse.HostPicker
-            : Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) ? HoldUse.Refusal
-            : null;
+        HoldUse? use = authorization is null
+            ? (Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) ? HoldUse.Refusal : null)
+            : UseFor(refusal, authorization);
         if (use is null)
         {
             return null;
@@ -84,6 +87,206 @@ public sealed class HoldPhase(
     }
 
     /// <summary>
+    /// True when the hold screen takes this TLS connection's sign-in from the start (see
+    /// <see cref="HoldScreenOptions.TlsSignIn"/>): not a handover's reconnect, a password or QR sign-in is enabled, and a
+    /// place is free. A true answer takes one of the <see cref="HoldScreenOptions.MaxConcurrentHolds"/> places, which
+    /// <see cref="RunTlsSignInAsync"/> gives back: the caller must run it.
+    /// </summary>
+    public bool TakesTlsSignIn(GatewayConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        if (!Limits.Enabled || !Limits.TlsSignIn || connection.Handover is not null || (!PasswordsOn && !QrOn))
+        {
+            return false;
+        }
+
+        if (Interlocked.Increment(ref _held) > Limits.MaxConcurrentHolds)
+        {
+            Interlocked.Decrement(ref _held);
+            return false;
+        }
+
+        return true;
+    }
+
+    private bool PasswordsOn => passwords is not null && options.Value.SignInMethods.HasFlag(SignInMethods.Tls);
+
+    private bool QrOn => qr is not null && options.Value.SignInMethods.HasFlag(SignInMethods.QrSignIn);
+
+    /// <summary>
+    /// A TLS sign-in on the gateway's own front (the client has only finished TLS): the connection sequence up to the
+    /// Client Info PDU, then its password through the same checks as a TLS sign-in (a wrong one is refused at once with
+    /// Set Error Info, no screen: nothing leaks to someone who does not know it), or, with no password, the QR sign-in;
+    /// then the access decision, and the handover (with the handover's secret, which the reconnect sends back inside
+    /// TLS), the one-time code prompt, the host picker or a readable refusal. <paramref name="log"/> writes the
+    /// connection's one sign-in log entry (a client that named nobody leaves none), before the client hears the end.
+    /// </summary>
+    public async Task RunTlsSignInAsync(GatewayConnection connection, Stream client, Func<HoldDecision, Task> log, CancellationToken clientClosed)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(log);
+        var label = TlsAuthenticator.HostLabel(connection);
+        var state = new HeldState(
+            SignInRefusal.Of(SignInFailure.ClientDisconnected, "the client left the hold screen before it signed in"),
+            null,
+            new SignInSubject { HostLabel = label, HostName = label, AuthenticatedAt = time.GetUtcNow() });
+        try
+        {
+            await HoldAsync(connection, client, state, QrOn ? Limits.QrSignInTimeout : Limits.PromptTimeout, log, async (session, logOnce, cancellationToken) =>
+            {
+                if (await ProveOnFrontAsync(session, connection, state, logOnce, cancellationToken).ConfigureAwait(false) is not { } subject)
+                {
+                    return;
+                }
+
+                session.Dispose(); // The kept Client Info PDU (a password) is not needed any more.
+                var decided = await AuthorizeAsync(connection, subject, cancellationToken).ConfigureAwait(false);
+                state.Set(decided.Refusal is { } r ? r with { Reason = $"authorization: {r.Reason}" } : state.Refusal, decided, subject);
+                if (decided.Refusal is null)
+                {
+                    await HandOverAsync(session, connection, subject, decided, $"handed_over: {subject.UserPrincipalName} signed in with {string.Join(' ', subject.Methods)} on the hold screen's TLS sign-in; the client reconnects with a one-time routing token and the handover's secret ({decided.Reason})", logOnce, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
+                switch (UseFor(state.Refusal, decided))
+                {
+                    case HoldUse.StepUpMfa:
+                        await StepUpAsync(session, connection, subject, state.Refusal, decided, logOnce, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case HoldUse.HostPicker:
+                        await PickHostAsync(session, connection, subject, state.Refusal, decided, logOnce, cancellationToken).ConfigureAwait(false);
+                        break;
+                    case HoldUse.Refusal:
+                        await RefuseAsync(session, connection, state.Refusal, decided, subject, logOnce, cancellationToken).ConfigureAwait(false);
+                        break;
+                    default:
+                        await logOnce(new HoldDecision(state.Refusal, decided, subject, string.Empty)).ConfigureAwait(false);
+                        await session.RefuseAsync(SignInFailures.ErrorInfo(state.Refusal.Failure), cancellationToken).ConfigureAwait(false);
+                        break;
+                }
+            }, null, clientClosed).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _held);
+        }
+    }
+
+    /// <summary>Who the front's client is: its password, or its QR sign-in; null when the attempt ended (logged).</summary>
+    private async Task<SignInSubject?> ProveOnFrontAsync(HoldSession session, GatewayConnection connection, HeldState state, Func<HoldDecision, Task> log, CancellationToken cancellationToken)
+    {
+        var info = session.ClientInfo;
+        var named = info is { UserName.Length: > 0 } ? (info.Domain.Length == 0 ? info.UserName : $"{info.Domain}\\{info.UserName}") : null;
+        if (PasswordsOn && info is { PasswordGiven: true } && session.ClientInfoFrame is { } frame)
+        {
+            using var deciding = new CancellationTokenSource(options.Value.SignInDecisionTimeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(deciding.Token, cancellationToken);
+            var proved = await TlsAuthenticator.ProvePasswordAsync(passwords!, frame, options.Value, connection.RemoteAddress, linked.Token).ConfigureAwait(false);
+            var subject = state.Subject with
+            {
+                TenantId = proved.Account?.TenantId,
+                UserId = proved.Account?.UserId,
+                UserPrincipalName = proved.Account?.UserPrincipalName ?? proved.Upn ?? proved.ClientUser ?? named,
+                Methods = proved.Account is null ? [] : ["pwd"],
+                AuthenticatedAt = time.GetUtcNow(),
+            };
+            if (proved.Refusal is { } refused)
+            {
+                // Refused inside the protocol, as a TLS sign-in always was: no screen before the password is right.
+                state.Set(refused, null, subject);
+                await log(new HoldDecision(refused, null, subject, string.Empty)).ConfigureAwait(false);
+                await session.RefuseAsync(SignInFailures.ErrorInfo(refused.Failure), cancellationToken).ConfigureAwait(false);
+                return null;
+            }
+
+            return subject;
+        }
+
+        if (QrOn)
+        {
+            return await QrSignInAsync(session, connection, state, log, cancellationToken).ConfigureAwait(false);
+        }
+
+        var none = SignInRefusal.Of(SignInFailure.NoPassword, "the Client Info PDU carries no password; TLS sign-in needs one (FreeRDP /p:, or save the password in the client), or use NLA");
+        state.Set(none, null, state.Subject with { UserPrincipalName = named });
+        await log(new HoldDecision(none, null, state.Subject, string.Empty)).ConfigureAwait(false);
+        await session.RefuseAsync(SignInFailures.ErrorInfo(none.Failure), cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>
+    /// The QR sign-in: a device code for the RDP application naming the host, painted as a QR code of the page with the
+    /// code filled in and the short code; polled at its interval while the screen answers refresh requests; approved, it
+    /// gives the user with the methods used on the phone. Null when it ended (denied, expired, the client left: logged).
+    /// </summary>
+    private async Task<SignInSubject?> QrSignInAsync(HoldSession session, GatewayConnection connection, HeldState state, Func<HoldDecision, Task> log, CancellationToken cancellationToken)
+    {
+        var started = await qr!.BeginAsync(state.Subject.HostLabel, connection.RemoteAddress, Limits.QrSignInTimeout, cancellationToken).ConfigureAwait(false);
+        if (started is null)
+        {
+            var unavailable = SignInRefusal.Of(SignInFailure.QrSignInUnavailable, "the identity provider issued no sign-in code for the QR sign-in (no tenant, or too many pending codes from this address)");
+            state.Set(unavailable, null, state.Subject);
+            await log(new HoldDecision(unavailable, null, state.Subject, string.Empty)).ConfigureAwait(false);
+            await session.RefuseAsync(SignInFailures.ErrorInfo(unavailable.Failure), cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        var host = started.HostName ?? "Remote Desktop";
+        state.Set(SignInRefusal.Of(SignInFailure.HoldTimeout, $"nobody finished the QR sign-in for {host} on the device-code page"), null, state.Subject);
+        await session.ShowAsync(new QrSignInView(started.CompleteUrl, started.UserCode, host, SignInMessages.QrSignInInstructions), cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            var input = session.InputPending(cancellationToken);
+            using (var wake = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                var interval = Task.Delay(started.Interval, time, wake.Token);
+                var first = await Task.WhenAny(input, interval).ConfigureAwait(false);
+                await wake.CancelAsync().ConfigureAwait(false);
+                if (first == input)
+                {
+                    session.ConsumePending();
+                    if (await input.ConfigureAwait(false) is null)
+                    {
+                        await log(new HoldDecision(state.Refusal with { Reason = $"{state.Refusal.Reason} (the client left the QR sign-in)" }, null, state.Subject, string.Empty)).ConfigureAwait(false);
+                        return null;
+                    }
+
+                    continue; // Keys do nothing on this screen.
+                }
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            var poll = await qr.PollAsync(started, cancellationToken).ConfigureAwait(false);
+            switch (poll.State)
+            {
+                case QrSignInState.Approved when poll.Subject is { } signedIn:
+                    return signedIn with { HostLabel = state.Subject.HostLabel, HostName = started.HostName ?? state.Subject.HostLabel };
+                case QrSignInState.Denied:
+                    var denied = SignInRefusal.Of(SignInFailure.QrSignInDenied, $"the QR sign-in for {host} was answered 'no' or refused on the device-code page (the sign-in log's browser entry says why)") with
+                    {
+                        Fix = "If it was the user, connect again and answer yes; if not, someone may have tried to get a user to sign in for them (device-code phishing).",
+                    };
+                    state.Set(denied, null, state.Subject);
+                    await RefuseAsync(session, connection, denied, null, state.Subject, log, cancellationToken).ConfigureAwait(false);
+                    return null;
+                case QrSignInState.Expired:
+                    var expired = SignInRefusal.Of(SignInFailure.HoldTimeout, $"the QR sign-in's code for {host} expired before anyone finished on the device-code page");
+                    state.Set(expired, null, state.Subject);
+                    await log(new HoldDecision(expired, null, state.Subject, string.Empty)).ConfigureAwait(false);
+                    await session.RefuseAsync(SignInFailures.ErrorInfo(expired.Failure), cancellationToken).ConfigureAwait(false);
+                    return null;
+            }
+        }
+    }
+
+    /// <summary>The hold screen's use for a refused access decision, as <see cref="Use"/> decides it (no place is taken).</summary>
+    private HoldUse? UseFor(SignInRefusal refusal, AccessOutcome decided) =>
+        decided is { MfaWouldSatisfy: true } && Limits.StepUpMfa && directory is not null ? HoldUse.StepUpMfa
+        : decided is { HostUnknown: true } && Limits.HostPicker && directory is not null ? HoldUse.HostPicker
+        : Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) ? HoldUse.Refusal
+        : null;
+
+    /// <summary>
     /// Runs the hold on <paramref name="client"/> (the method has told the client to go on). <paramref name="log"/> writes
     /// the connection's one sign-in log entry; it is called exactly once, before the client hears the end.
     /// </summary>
@@ -94,7 +297,14 @@ public sealed class HoldPhase(
         ArgumentNullException.ThrowIfNull(log);
         try
         {
-            await HoldAsync(connection, client, use, subject, refusal, authorization, proceed, log, clientClosed).ConfigureAwait(false);
+            // The method tells the client to go on first (inside the hold, so a client gone by then still leaves its row).
+            var state = new HeldState(refusal, authorization, subject);
+            await HoldAsync(connection, client, state, Limits.PromptTimeout, log, (session, logOnce, cancellationToken) => use switch
+            {
+                HoldUse.Refusal => RefuseAsync(session, connection, refusal, authorization, subject, logOnce, cancellationToken),
+                HoldUse.HostPicker => PickHostAsync(session, connection, subject, refusal, authorization, logOnce, cancellationToken),
+                _ => StepUpAsync(session, connection, subject, refusal, authorization, logOnce, cancellationToken),
+            }, proceed, clientClosed).ConfigureAwait(false);
         }
         finally
         {
@@ -102,7 +312,28 @@ public sealed class HoldPhase(
         }
     }
 
-    private async Task HoldAsync(GatewayConnection connection, Stream client, HoldUse use, SignInSubject subject, SignInRefusal refusal, AccessOutcome? authorization, Func<Task> proceed, Func<HoldDecision, Task> log, CancellationToken clientClosed)
+    /// <summary>What a hold has decided so far: the entry its end writes if nothing better is known (a timeout, the client leaving).</summary>
+    private sealed class HeldState(SignInRefusal refusal, AccessOutcome? authorization, SignInSubject subject)
+    {
+        public SignInRefusal Refusal { get; private set; } = refusal;
+
+        public AccessOutcome? Authorization { get; private set; } = authorization;
+
+        public SignInSubject Subject { get; private set; } = subject;
+
+        public void Set(SignInRefusal refusal, AccessOutcome? authorization, SignInSubject subject)
+        {
+            Refusal = refusal;
+            Authorization = authorization;
+            Subject = subject;
+        }
+    }
+
+    /// <summary>
+    /// One hold: the front's connection sequence, then <paramref name="body"/>, all under one deadline; the entry is
+    /// written exactly once (by the body, or here when the deadline passes, the client leaves or the gateway fails).
+    /// </summary>
+    private async Task HoldAsync(GatewayConnection connection, Stream client, HeldState state, TimeSpan timeout, Func<HoldDecision, Task> log, Func<HoldSession, Func<HoldDecision, Task>, CancellationToken, Task> body, Func<Task>? proceed, CancellationToken clientClosed)
     {
         var logged = false;
         Task Log(HoldDecision decision)
@@ -111,40 +342,31 @@ public sealed class HoldPhase(
             return log(decision);
         }
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(clientClosed);
-        using var timer = new CancellationTokenSource(Limits.PromptTimeout, time);
-        using var both = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, timer.Token);
+        using var timer = new CancellationTokenSource(timeout, time);
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(clientClosed, timer.Token);
         HoldSession? session = null;
         try
         {
-            await proceed().ConfigureAwait(false);
-            (session, var problem) = await HoldSession.StartAsync(connection, client, painter, Limits.MaxDesktopPixels, both.Token).ConfigureAwait(false);
+            if (proceed is not null)
+            {
+                await proceed().ConfigureAwait(false);
+            }
+
+            (session, var problem) = await HoldSession.StartAsync(connection, client, painter, Limits.MaxDesktopPixels, both.Token, keepClientInfo: proceed is null).ConfigureAwait(false);
             if (session is null)
             {
-                await Log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} ({problem})" }, authorization, subject, string.Empty)).ConfigureAwait(false);
+                await Log(new HoldDecision(state.Refusal with { Reason = $"{state.Refusal.Reason} ({problem})" }, state.Authorization, state.Subject, string.Empty)).ConfigureAwait(false);
                 return;
             }
 
-            if (use == HoldUse.Refusal)
-            {
-                await RefuseAsync(session, connection, refusal, authorization, subject, Log, both.Token).ConfigureAwait(false);
-                return;
-            }
-
-            if (use == HoldUse.HostPicker)
-            {
-                await PickHostAsync(session, connection, subject, refusal, authorization, Log, both.Token).ConfigureAwait(false);
-                return;
-            }
-
-            await StepUpAsync(session, connection, subject, refusal, authorization, Log, both.Token).ConfigureAwait(false);
+            await body(session, Log, both.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (timer.IsCancellationRequested && !clientClosed.IsCancellationRequested)
         {
-            var timedOut = SignInRefusal.Of(SignInFailure.HoldTimeout, $"the hold screen got no answer within {Limits.PromptTimeout.TotalSeconds:0} s (Gatehouse:Gateway:HoldScreen:PromptTimeout); before it: {refusal.Reason}");
+            var timedOut = SignInRefusal.Of(SignInFailure.HoldTimeout, $"the hold screen got no answer within {timeout.TotalSeconds:0} s (Gatehouse:Gateway:HoldScreen:{(timeout == Limits.PromptTimeout ? "PromptTimeout" : "QrSignInTimeout")}); before it: {state.Refusal.Reason}");
             if (!logged)
             {
-                await Log(new HoldDecision(timedOut, authorization, subject, string.Empty)).ConfigureAwait(false);
+                await Log(new HoldDecision(timedOut, state.Authorization, state.Subject, string.Empty)).ConfigureAwait(false);
             }
 
             if (session is not null)
@@ -157,14 +379,18 @@ public sealed class HoldPhase(
             // The decision stands (its reason first); the row says the client did not stay for the screen.
             if (!logged)
             {
-                await Log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} (the client left the hold screen)" }, authorization, subject, string.Empty)).ConfigureAwait(false);
+                await Log(new HoldDecision(state.Refusal with { Reason = $"{state.Refusal.Reason} (the client left the hold screen)" }, state.Authorization, state.Subject, string.Empty)).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (!logged)
         {
             // A failure of the gateway's own: the decided connection still leaves its one row, then the error surfaces.
-            await Log(new HoldDecision(refusal with { Reason = $"{refusal.Reason} (the hold screen failed: {e.GetType().Name})" }, authorization, subject, string.Empty)).ConfigureAwait(false);
+            await Log(new HoldDecision(state.Refusal with { Reason = $"{state.Refusal.Reason} (the hold screen failed: {e.GetType().Name})" }, state.Authorization, state.Subject, string.Empty)).ConfigureAwait(false);
             throw;
+        }
+        finally
+        {
+            session?.Dispose();
         }
     }
 
@@ -323,10 +549,26 @@ public sealed class HoldPhase(
         await HandOverAsync(session, connection, stepped, again, $"handed_over: {stepped.UserPrincipalName} proved a second factor on the hold screen; the client reconnects with a one-time routing token ({again.Reason})", log, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>An allowed decision: a routing token for its host, the entry, then the redirection.</summary>
+    /// <summary>
+    /// An allowed decision: a routing token for its host, the entry, then the redirection. A TLS client, which will not
+    /// prove anything itself on the reconnect, also gets its user name and a one-time secret (LB_USERNAME, LB_PASSWORD),
+    /// which its Client Info PDU sends back inside TLS; the routing token, visible before TLS, is useless without it.
+    /// </summary>
     private async Task HandOverAsync(HoldSession session, GatewayConnection connection, SignInSubject subject, AccessOutcome allowed, string reason, Func<HoldDecision, Task> log, CancellationToken cancellationToken)
     {
+        if (!session.SupportsRedirection)
+        {
+            var unsupported = SignInRefusal.Of(SignInFailure.HandoverUnsupported, "the client's cluster data does not say REDIRECTION_SUPPORTED, so it cannot be handed over to the host") with
+            {
+                Fix = "Use a client that follows a server redirection (FreeRDP 3, mstsc, Windows App); for TLS sign-ins, Gatehouse:Gateway:HoldScreen:TlsSignIn=false relays the host from the start instead.",
+            };
+            await RefuseAsync(session, connection, unsupported, allowed, subject, log, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         var hostId = allowed.Grant?.HostId ?? allowed.HostId ?? subject.HostId;
+        var tls = connection.Negotiation?.Method == SignInMethods.Tls;
+        var (secret, secretHash) = tls ? HandoverGrant.NewSecret() : (null, null);
         var token = hostId is { } host ? tokens.Mint(new HandoverGrant
         {
             ClientAddress = connection.RemoteAddress,
@@ -334,8 +576,11 @@ public sealed class HoldPhase(
             UserId = subject.UserId!.Value,
             HostId = host,
             Methods = subject.Methods,
-            AuthenticatedAt = time.GetUtcNow(),
+            AuthenticatedAt = subject.AuthenticatedAt == default ? time.GetUtcNow() : subject.AuthenticatedAt,
             ConnectionId = connection.Id,
+            UserPrincipalName = subject.UserPrincipalName,
+            HostName = allowed.Grant?.HostName ?? subject.HostName,
+            SecretHash = secretHash,
         }) : null;
         if (token is null)
         {
@@ -346,7 +591,7 @@ public sealed class HoldPhase(
         }
 
         await log(new HoldDecision(null, allowed, subject, reason)).ConfigureAwait(false);
-        await session.RedirectAsync(token, cancellationToken).ConfigureAwait(false);
+        await session.RedirectAsync(token, cancellationToken, tls ? subject.UserPrincipalName : null, secret).ConfigureAwait(false);
     }
 
     private static async Task TryAsync(Func<Task> send)

@@ -21,6 +21,18 @@ public sealed class HoldScreenOptions
     /// <summary>Offer the hosts the user may sign in to when the client named none the gateway knows (its own name, say).</summary>
     public bool HostPicker { get; set; } = true;
 
+    /// <summary>
+    /// TLS clients that have proven nothing yet are held from the start: their password (when SignInMethods has Tls) or
+    /// their QR sign-in (when it has QrSignIn) is proven on the gateway's own front, so MFA prompts, readable refusals and
+    /// the host picker work for them too and the host sees only signed-in clients; then they are handed over. Off: a TLS
+    /// password sign-in relays the host's connection sequence from the start (for clients that do not follow a server
+    /// redirection), and the QR sign-in is unavailable.
+    /// </summary>
+    public bool TlsSignIn { get; set; } = true;
+
+    /// <summary>How long the QR sign-in waits for the user to finish on the phone (the device code lives as long).</summary>
+    public TimeSpan QrSignInTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How long the user has to type the code (the whole hold, from the first paint).</summary>
     public TimeSpan PromptTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
@@ -54,6 +66,11 @@ public sealed class HoldScreenOptions
         if (PromptTimeout < TimeSpan.FromSeconds(10) || PromptTimeout > TimeSpan.FromMinutes(15))
         {
             yield return "Gatehouse:Gateway:HoldScreen:PromptTimeout must be between 10 seconds and 15 minutes.";
+        }
+
+        if (QrSignInTimeout < TimeSpan.FromMinutes(1) || QrSignInTimeout > TimeSpan.FromMinutes(15))
+        {
+            yield return "Gatehouse:Gateway:HoldScreen:QrSignInTimeout must be between 1 and 15 minutes.";
         }
 
         if (MaxCodeAttempts is < 1 or > 10)

@@ -32,7 +32,7 @@ public sealed record ArrowTyped(bool Down) : HoldInput;
 /// suppressed, and ends with a refusal (Set Error Info + ultimatum) or a redirection. Input before activation is dropped
 /// by the front, never fatal; the virtual channels are never spoken on.
 /// </summary>
-public sealed class HoldSession
+public sealed class HoldSession : IDisposable
 {
     /// <summary>Largest client PDU during the hold (input, finalization; the Connect Initial is about 1 KiB).</summary>
     public const int MaxFrameBytes = 16 * 1024;
@@ -41,9 +41,12 @@ public sealed class HoldSession
     private readonly Stream _client;
     private readonly RdpFrameReader _reader;
     private readonly HoldScreenPainter _painter;
+    private readonly SemaphoreSlim _output = new(1, 1);
     private Framebuffer? _screen;
     private TileTracker? _tiles;
     private bool _suppressed;
+    private Task<HoldInput?>? _pending;
+    private byte[]? _clientInfo;
 
     private HoldSession(HoldFront front, Stream client, HoldScreenPainter painter)
     {
@@ -57,10 +60,28 @@ public sealed class HoldSession
     public HoldClientInfo? ClientInfo => _front.ClientInfo;
 
     /// <summary>
+    /// The client's Client Info PDU as it came (it may hold a password), when <see cref="StartAsync"/> was asked to keep
+    /// it; wiped by <see cref="Dispose"/>.
+    /// </summary>
+    public byte[]? ClientInfoFrame => _clientInfo;
+
+    /// <summary>True when the client's cluster data says it follows a server redirection (the handover needs it).</summary>
+    public bool SupportsRedirection => _front.ClientSupportsRedirection;
+
+    /// <summary>Wipes the kept Client Info PDU.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _clientInfo, null) is { } kept)
+        {
+            CryptographicOperations.ZeroMemory(kept);
+        }
+    }
+
+    /// <summary>
     /// Runs the connection sequence until the front is active (within <paramref name="cancellationToken"/>'s deadline);
     /// null, with the reason, when the client left or broke the sequence.
     /// </summary>
-    public static async Task<(HoldSession? Session, string? Problem)> StartAsync(GatewayConnection connection, Stream client, HoldScreenPainter painter, int maxDesktopPixels, CancellationToken cancellationToken)
+    public static async Task<(HoldSession? Session, string? Problem)> StartAsync(GatewayConnection connection, Stream client, HoldScreenPainter painter, int maxDesktopPixels, CancellationToken cancellationToken, bool keepClientInfo = false)
     {
         ArgumentNullException.ThrowIfNull(connection);
         var shareId = 0x0001_0000u | (uint)RandomNumberGenerator.GetInt32(0x03EA, 0xFFFF);
@@ -78,9 +99,22 @@ public sealed class HoldSession
                 return (null, "the client left during the hold screen's connection sequence");
             }
 
+            // A TLS sign-in on the front proves the password in the Client Info PDU: that frame is kept (a copy, wiped
+            // by Dispose); every frame read here is wiped once handled.
+            var maybeClientInfo = keepClientInfo && front.State is HoldFrontState.JoiningChannels or HoldFrontState.WaitingForClientInfo ? (byte[])frame.Clone() : null;
             var result = front.Receive(frame);
-            // The frame that carried the Client Info PDU may hold a password: every frame is wiped once handled.
             CryptographicOperations.ZeroMemory(frame);
+            if (maybeClientInfo is not null)
+            {
+                if (result.Events.Any(e => e is ClientInfoReceived) && session._clientInfo is null)
+                {
+                    session._clientInfo = maybeClientInfo;
+                }
+                else
+                {
+                    CryptographicOperations.ZeroMemory(maybeClientInfo);
+                }
+            }
 
             await session.SendAsync(result.Output, cancellationToken).ConfigureAwait(false);
             if (result.Error != HoldFrontError.None)
@@ -121,11 +155,37 @@ public sealed class HoldSession
     /// <summary>Paints a refusal.</summary>
     public Task ShowAsync(RefusalView view, CancellationToken cancellationToken) => PaintAsync(s => _painter.Paint(s, view), cancellationToken);
 
+    /// <summary>Paints the QR sign-in.</summary>
+    public Task ShowAsync(QrSignInView view, CancellationToken cancellationToken) => PaintAsync(s => _painter.Paint(s, view), cancellationToken);
+
     /// <summary>
     /// The next thing the user did (digits, Backspace, Enter); null when the client left or asked to shut down. Refresh
-    /// and suppress requests are answered on the way.
+    /// and suppress requests are answered on the way. A read started by <see cref="InputPending"/> is taken over.
     /// </summary>
-    public async Task<HoldInput?> NextInputAsync(CancellationToken cancellationToken)
+    public Task<HoldInput?> NextInputAsync(CancellationToken cancellationToken)
+    {
+        var pending = _pending;
+        _pending = null;
+        return pending ?? ReadInputAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The read of the next input, started if none is under way: for waiting on the user and something else at once (the
+    /// QR sign-in's polling). The task stays pending until input arrives; <see cref="NextInputAsync"/> takes it over, so
+    /// no input is lost and no read is cancelled mid-frame. Painting meanwhile is safe: writes are serialised.
+    /// </summary>
+    public Task<HoldInput?> InputPending(CancellationToken cancellationToken) => _pending ??= ReadInputAsync(cancellationToken);
+
+    /// <summary>Forgets a completed pending read (its input was handled).</summary>
+    public void ConsumePending()
+    {
+        if (_pending is { IsCompleted: true })
+        {
+            _pending = null;
+        }
+    }
+
+    private async Task<HoldInput?> ReadInputAsync(CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -136,7 +196,7 @@ public sealed class HoldSession
             }
 
             var result = _front.Receive(frame);
-            await SendAsync(result.Output, cancellationToken).ConfigureAwait(false);
+            await SendLockedAsync(result.Output, cancellationToken).ConfigureAwait(false);
             if (result.Error != HoldFrontError.None)
             {
                 return null;
@@ -150,16 +210,20 @@ public sealed class HoldSession
                     case ClientShutdownRequested:
                         return null;
                     case RefreshRequested refresh:
-                        await RefreshAsync(refresh.Areas, cancellationToken).ConfigureAwait(false);
+                        await LockedAsync(() => RefreshAsync(refresh.Areas, cancellationToken), cancellationToken).ConfigureAwait(false);
                         break;
                     case SuppressOutput suppress:
-                        _suppressed = !suppress.AllowDisplayUpdates;
-                        if (!_suppressed)
-                        {
-                            _tiles?.Invalidate();
-                            await FlushTilesAsync(cancellationToken).ConfigureAwait(false);
-                        }
-
+                        await LockedAsync(
+                            async () =>
+                            {
+                                _suppressed = !suppress.AllowDisplayUpdates;
+                                if (!_suppressed)
+                                {
+                                    _tiles?.Invalidate();
+                                    await FlushTilesAsync(cancellationToken).ConfigureAwait(false);
+                                }
+                            },
+                            cancellationToken).ConfigureAwait(false);
                         break;
                     case KeyPressed { Released: false } key:
                         input ??= Key(key.Scancode, key.Extended);
@@ -187,17 +251,32 @@ public sealed class HoldSession
     public async Task RefuseAsync(ErrorInfoCode errorInfo, CancellationToken cancellationToken)
     {
         var output = new ArrayBufferWriter<byte>(64);
-        _front.WriteRefusal(output, errorInfo);
-        await SendAsync(output.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        await LockedAsync(
+            () =>
+            {
+                _front.WriteRefusal(output, errorInfo);
+                return SendAsync(output.WrittenMemory, cancellationToken);
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Hands the client back to the gateway with a one-time routing token (Server Redirection, LoadBalanceInfo).</summary>
-    public async Task RedirectAsync(string routingToken, CancellationToken cancellationToken)
+    /// <summary>
+    /// Hands the client back to the gateway with a one-time routing token (Server Redirection, LoadBalanceInfo), and,
+    /// for a client that proved nothing itself (a TLS sign-in on the front), the user name and the handover's secret
+    /// (LB_USERNAME, LB_PASSWORD), which the reconnect sends back inside TLS.
+    /// </summary>
+    public async Task RedirectAsync(string routingToken, CancellationToken cancellationToken, string? userName = null, string? secret = null)
     {
         ArgumentNullException.ThrowIfNull(routingToken);
-        var output = new ArrayBufferWriter<byte>(256);
-        _front.WriteRedirection(output, System.Text.Encoding.ASCII.GetBytes(routingToken));
-        await SendAsync(output.WrittenMemory, cancellationToken).ConfigureAwait(false);
+        var output = new ArrayBufferWriter<byte>(512);
+        await LockedAsync(
+            () =>
+            {
+                _front.WriteRedirection(output, System.Text.Encoding.ASCII.GetBytes(routingToken), userName, secret);
+                return SendAsync(output.WrittenMemory, cancellationToken);
+            },
+            cancellationToken).ConfigureAwait(false);
+        CryptographicOperations.ZeroMemory(System.Runtime.InteropServices.MemoryMarshal.AsMemory(output.WrittenMemory).Span);
     }
 
     /// <summary>
@@ -225,11 +304,31 @@ public sealed class HoldSession
         _ => null,
     };
 
-    private async Task PaintAsync(Action<Framebuffer> paint, CancellationToken cancellationToken)
+    private Task PaintAsync(Action<Framebuffer> paint, CancellationToken cancellationToken) =>
+        LockedAsync(
+            () =>
+            {
+                paint(_screen ?? throw new InvalidOperationException("the hold screen is not active"));
+                return FlushTilesAsync(cancellationToken);
+            },
+            cancellationToken);
+
+    /// <summary>Everything that writes to the client (or touches the framebuffer) runs one at a time: a pending input read answers refresh requests while the hold paints.</summary>
+    private async Task LockedAsync(Func<Task> write, CancellationToken cancellationToken)
     {
-        paint(_screen ?? throw new InvalidOperationException("the hold screen is not active"));
-        await FlushTilesAsync(cancellationToken).ConfigureAwait(false);
+        await _output.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await write().ConfigureAwait(false);
+        }
+        finally
+        {
+            _output.Release();
+        }
     }
+
+    private Task SendLockedAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken) =>
+        bytes.IsEmpty ? Task.CompletedTask : LockedAsync(() => SendAsync(bytes, cancellationToken), cancellationToken);
 
     private async Task FlushTilesAsync(CancellationToken cancellationToken)
     {

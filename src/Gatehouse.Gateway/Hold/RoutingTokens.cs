@@ -27,6 +27,41 @@ public sealed record HandoverGrant
 
     /// <summary>The connection that held the client (the sign-in it continues).</summary>
     public required string ConnectionId { get; init; }
+
+    /// <summary>The user's name (what a TLS reconnect must name in its Client Info PDU).</summary>
+    public string? UserPrincipalName { get; init; }
+
+    /// <summary>The host's name (a TLS reconnect's host comes from the grant, not from what the client names).</summary>
+    public string? HostName { get; init; }
+
+    /// <summary>
+    /// SHA-256 of the handover's secret, when the redirection carried one (LB_PASSWORD): a TLS reconnect proves it is
+    /// the held client by sending the secret in its Client Info PDU, inside TLS. The routing token, seen before TLS,
+    /// is then useless without it.
+    /// </summary>
+    public byte[]? SecretHash { get; init; }
+
+    /// <summary>True when <paramref name="secret"/> is the handover's secret (constant time).</summary>
+    public bool IsSecret(ReadOnlySpan<char> secret)
+    {
+        if (SecretHash is null)
+        {
+            return false;
+        }
+
+        Span<byte> hash = stackalloc byte[32];
+        var bytes = System.Text.Encoding.UTF8.GetBytes(secret.ToArray());
+        SHA256.HashData(bytes, hash);
+        CryptographicOperations.ZeroMemory(bytes);
+        return CryptographicOperations.FixedTimeEquals(hash, SecretHash);
+    }
+
+    /// <summary>A new handover secret (160 random bits, base32) and its hash for <see cref="SecretHash"/>.</summary>
+    public static (string Secret, byte[] Hash) NewSecret()
+    {
+        var secret = RoutingTokens.NewToken();
+        return (secret, SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(secret)));
+    }
 }
 
 /// <summary>Why a routing token was not honoured (the connection then goes on as an ordinary one).</summary>
@@ -127,7 +162,7 @@ public sealed class RoutingTokens(TimeProvider time, TimeSpan lifetime, int capa
         }
     }
 
-    private static string NewToken()
+    internal static string NewToken()
     {
         Span<byte> random = stackalloc byte[20];
         RandomNumberGenerator.Fill(random);

@@ -80,8 +80,9 @@ public static class NegotiationPolicy
             return NegotiationDecision.Select(SecurityProtocol.Hybrid, SignInMethods.Nla);
         }
 
-        if (methods.HasFlag(SignInMethods.Tls) && offered.HasFlag(SecurityProtocol.Ssl))
+        if ((methods & (SignInMethods.Tls | SignInMethods.QrSignIn)) != 0 && offered.HasFlag(SecurityProtocol.Ssl))
         {
+            // Both are TLS sign-ins: the password, or the QR sign-in, is proven after the handshake.
             return NegotiationDecision.Select(SecurityProtocol.Ssl, SignInMethods.Tls);
         }
 
@@ -101,7 +102,7 @@ public static class NegotiationPolicy
             reason += " Sign in with a web account: FreeRDP /sec:aad, or mstsc with \"Use a web account to sign in to the remote computer\".";
         }
 
-        if (offered.HasFlag(SecurityProtocol.Ssl) && !offered.HasFlag(SecurityProtocol.Hybrid) && !offered.HasFlag(SecurityProtocol.RdsAad) && !methods.HasFlag(SignInMethods.Tls))
+        if (offered.HasFlag(SecurityProtocol.Ssl) && !offered.HasFlag(SecurityProtocol.Hybrid) && !offered.HasFlag(SecurityProtocol.RdsAad) && (methods & (SignInMethods.Tls | SignInMethods.QrSignIn)) == 0)
         {
             reason += methods.HasFlag(SignInMethods.Nla)
                 ? " TLS with a password (FreeRDP /sec:tls) is turned off on this gateway: use NLA (FreeRDP /sec:nla, mstsc's default), or an administrator adds Tls to Gatehouse:Gateway:SignInMethods."
@@ -134,6 +135,11 @@ public static class NegotiationPolicy
         if (methods.HasFlag(SignInMethods.Tls))
         {
             parts.Add("TLS with a password");
+        }
+
+        if (methods.HasFlag(SignInMethods.QrSignIn))
+        {
+            parts.Add("TLS with the QR sign-in");
         }
 
         return parts.Count == 0 ? "nothing (every sign-in method is turned off)" : string.Join(" or ", parts);

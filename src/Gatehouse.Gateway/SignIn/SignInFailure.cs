@@ -129,6 +129,18 @@ public enum SignInFailure
 
     /// <summary><c>handover_unavailable</c>: no routing token could be minted (the table is full).</summary>
     HandoverUnavailable,
+
+    /// <summary><c>handover_unsupported</c>: the client does not follow a server redirection, so it cannot be handed over.</summary>
+    HandoverUnsupported,
+
+    /// <summary><c>handover_proof_failed</c>: a reconnect with a handover's routing token did not prove it is the held client (its Client Info PDU lacks the handover's user or secret).</summary>
+    HandoverProofFailed,
+
+    /// <summary><c>qr_sign_in_denied</c>: the user answered "no" to the QR sign-in's question, or the sign-in on the phone was refused.</summary>
+    QrSignInDenied,
+
+    /// <summary><c>qr_sign_in_unavailable</c>: no sign-in code could be issued for the QR sign-in (the identity provider refused or is down).</summary>
+    QrSignInUnavailable,
 }
 
 /// <summary>A refused sign-in: the typed failure, the precise reason for the log, and what the user sees and should do.</summary>
@@ -191,6 +203,10 @@ public static class SignInFailures
         SignInFailure.MfaEnrollmentRequired => "mfa_enrollment_required",
         SignInFailure.HoldTimeout => "hold_timeout",
         SignInFailure.HandoverUnavailable => "handover_unavailable",
+        SignInFailure.HandoverUnsupported => "handover_unsupported",
+        SignInFailure.HandoverProofFailed => "handover_proof_failed",
+        SignInFailure.QrSignInDenied => "qr_sign_in_denied",
+        SignInFailure.QrSignInUnavailable => "qr_sign_in_unavailable",
         _ => throw new ArgumentOutOfRangeException(nameof(failure), failure, null),
     };
 
@@ -237,14 +253,17 @@ public static class SignInFailures
     public static string? UserMessage(SignInFailure failure) => failure switch
     {
         SignInFailure.UnknownUser or SignInFailure.BadPassword or SignInFailure.NoNtHash or SignInFailure.NoPassword
-            or SignInFailure.AssertionRefused => SignInMessages.CredentialsDidNotWork,
+            or SignInFailure.AssertionRefused or SignInFailure.HandoverProofFailed => SignInMessages.CredentialsDidNotWork,
         SignInFailure.NotAWorkAccount => SignInMessages.NotAWorkAccount,
         SignInFailure.LockedOut => SignInMessages.AccountLocked,
         SignInFailure.UserDisabled => SignInMessages.AccountDisabled,
         SignInFailure.PasswordChangeRequired => SignInMessages.MustChangePassword,
         SignInFailure.UnknownHost => SignInMessages.UseHostName,
         SignInFailure.HostUnreachable or SignInFailure.HostFailed or SignInFailure.TooManyUnauthenticated or SignInFailure.SessionRecordFailed
-            or SignInFailure.DecisionTimeout or SignInFailure.BackendSecurityUnsupported or SignInFailure.HandoverUnavailable => SignInMessages.HostUnreachable,
+            or SignInFailure.DecisionTimeout or SignInFailure.BackendSecurityUnsupported or SignInFailure.HandoverUnavailable
+            or SignInFailure.QrSignInUnavailable => SignInMessages.HostUnreachable,
+        SignInFailure.HandoverUnsupported => SignInMessages.HandoverUnsupported,
+        SignInFailure.QrSignInDenied => SignInMessages.QrSignInDenied,
         SignInFailure.WrongOneTimeCode => SignInMessages.WrongOneTimeCode,
         SignInFailure.Throttled => SignInMessages.TooManyAttempts,
         SignInFailure.MfaEnrollmentRequired => SignInMessages.MfaEnrollmentRequired,

@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Gateway.Diagnostics;
+using Gatehouse.Gateway.Hold;
 using Gatehouse.Gateway.Nla;
 using Gatehouse.Gateway.Relay;
 using Gatehouse.Gateway.Sessions;
@@ -82,7 +83,15 @@ public sealed partial class TlsAuthenticator(
         var limits = options.Value;
 
         // 1. Which host: the preconnection PDU's payload when the client sent one, else the TLS server name.
-        x.HostLabel = HostLabel(x.Connection);
+        // A handover's reconnect goes to the host the hold screen decided, whatever name the client connects with.
+        var handover = x.Connection.Handover is { SecretHash: not null } h ? h : null;
+        if (handover is null && !limits.SignInMethods.HasFlag(SignInMethods.Tls))
+        {
+            // Only the QR sign-in is on, and the hold screen could not take this client (every place is taken).
+            return x.Refuse(SignInRefusal.Of(SignInFailure.TooManyUnauthenticated, $"TLS password sign-in is off and the hold screen, which shows the QR sign-in, is full (Gatehouse:Gateway:HoldScreen:MaxConcurrentHolds)") with { Fix = "Try again in a moment; if it persists, raise MaxConcurrentHolds or look for a flood of TLS connections in the sign-in log." });
+        }
+
+        x.HostLabel = handover?.HostName ?? HostLabel(x.Connection);
         if (x.HostLabel is null)
         {
             return x.Refuse(new SignInRefusal(SignInFailure.UnknownHost, "unknown_host: the client named no host (connect with the host's name, not an IP address, so TLS carries it)") { Fix = "Connect with the registered host name ('gatehouse host list')." });
@@ -93,6 +102,11 @@ public sealed partial class TlsAuthenticator(
         if (lookup.Leg is not { } leg)
         {
             return x.Refuse(new SignInRefusal(lookup.Failure, lookup.Reason) { Fix = lookup.Fix });
+        }
+
+        if (handover is not null && leg.HostId != handover.HostId)
+        {
+            return x.Refuse(SignInRefusal.Of(SignInFailure.HostChanged, $"{leg.HostName}'s registration changed while the client was handed over; connect again"));
         }
 
         x.Leg = leg;
@@ -142,62 +156,137 @@ public sealed partial class TlsAuthenticator(
         // does (under their own deadline), and every way this attempt ends leaves its sign-in log entry.
         var deciding = x.Decide();
 
-        // 4. The Client Info PDU: bounded, well formed, a work account name and a password.
-        if (x.ClientInfo.Length > limits.MaxClientInfoBytes)
+        // 4–5. The Client Info PDU: the password through the identity provider's checks, or, on a handover's reconnect,
+        // the handover's user and secret.
+        var proved = handover is not null
+            ? await ProveHandoverAsync(directory, x.ClientInfo, handover, limits, x.Connection.RemoteAddress, deciding).ConfigureAwait(false)
+            : await ProvePasswordAsync(directory, x.ClientInfo, limits, x.Connection.RemoteAddress, deciding).ConfigureAwait(false);
+        x.ClientUser = proved.ClientUser;
+        x.Upn = proved.Upn;
+        x.Account = proved.Account;
+        x.HandoverMethods = proved.HandoverMethods;
+        if (proved.Refusal is { } refused)
         {
-            return x.Refuse(SignInRefusal.Of(SignInFailure.ClientInfoTooLarge, $"{x.ClientInfo.Length} bytes, the limit is {limits.MaxClientInfoBytes} (Gatehouse:Gateway:MaxClientInfoBytes)"));
-        }
-
-        if (!ClientInfoPdu.TryParse(x.ClientInfo, out var pdu, out var pduError))
-        {
-            return x.Refuse(SignInRefusal.Of(SignInFailure.MalformedClientInfo, $"{pduError}"));
-        }
-
-        string password;
-        string upn;
-        try
-        {
-            var domain = pdu.Packet.Domain;
-            var user = pdu.Packet.UserName;
-            x.ClientUser = domain.Length == 0 ? user : $"{domain}\\{user}";
-            password = pdu.Packet.Password;
-            if (!NlaUserName.TryResolve(domain, user, out upn))
-            {
-                return x.Refuse(SignInRefusal.Of(SignInFailure.NotAWorkAccount, $"'{x.ClientUser}' is not a work account name ({SignInMessages.NotAWorkAccount})"));
-            }
-
-            x.Upn = upn;
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(MemoryMarshal.AsMemory(pdu.Packet.PasswordBytes).Span);
-        }
-
-        if (password.Length == 0)
-        {
-            return x.Refuse(SignInRefusal.Of(SignInFailure.NoPassword, "the Client Info PDU carries no password; TLS sign-in needs one (FreeRDP /p:, or save the password in the client), or use NLA"));
-        }
-
-        // 5. The same checks as NLA: the user, the password (lockout, disabled, temporary); roles and Conditional Access follow.
-        var account = await directory.FindAccountAsync(upn, deciding).ConfigureAwait(false);
-        if (account is null)
-        {
-            // The same password-hashing work as for a real user, so the answer's timing does not tell which names exist.
-            await directory.CheckUnknownUserPasswordAsync(password, deciding).ConfigureAwait(false);
-            return x.Refuse(SignInRefusal.Of(SignInFailure.UnknownUser, $"no user {upn}"));
-        }
-
-        x.Account = account;
-        var check = await directory.CheckPasswordAsync(account, password, x.Connection.RemoteAddress, deciding).ConfigureAwait(false);
-        if (check != NlaAccountCheck.Ok)
-        {
-            return x.Refuse(Describe(check));
+            return x.Refuse(refused);
         }
 
         // The proof hands the host leg over (the driver closes it when the sign-in is refused).
         var backend = x.Backend;
         x.Backend = null;
         return SignInProof.Of(x.Subject) with { HostLeg = new EarlyHostLeg(leg.HostId, backend, leg.Backend) };
+    }
+
+    /// <summary>What the Client Info PDU proved: the account, or the refusal (with what was named either way).</summary>
+    /// <param name="Refusal">Why not, or null.</param>
+    /// <param name="ClientUser">The name as typed (<c>DOMAIN\user</c> or a UPN).</param>
+    /// <param name="Upn">The resolved work account name.</param>
+    /// <param name="Account">The account, once found.</param>
+    /// <param name="HandoverMethods">On a handover's reconnect: the methods proven on the hold screen.</param>
+    public sealed record ClientInfoProof(SignInRefusal? Refusal, string? ClientUser, string? Upn, NlaAccount? Account, IReadOnlyList<string>? HandoverMethods = null);
+
+    /// <summary>
+    /// Steps 4 and 5 of a TLS sign-in, shared with the hold screen's front: the Client Info PDU bounded and well formed,
+    /// a work account name, and its password through the identity provider's checks (lockout, disabled, temporary); an
+    /// unknown user costs the same hashing work. The PDU's password bytes are wiped once read.
+    /// </summary>
+    public static async Task<ClientInfoProof> ProvePasswordAsync(INlaDirectory directory, byte[] clientInfo, GatewayOptions limits, System.Net.IPAddress client, CancellationToken deciding)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        ArgumentNullException.ThrowIfNull(clientInfo);
+        ArgumentNullException.ThrowIfNull(limits);
+        var (refusal, clientUser, upn, password) = ReadClientInfo(clientInfo, limits);
+        if (refusal is not null)
+        {
+            return new ClientInfoProof(refusal, clientUser, upn, null);
+        }
+
+        if (password!.Length == 0)
+        {
+            return new ClientInfoProof(SignInRefusal.Of(SignInFailure.NoPassword, "the Client Info PDU carries no password; TLS sign-in needs one (FreeRDP /p:, or save the password in the client), or use NLA"), clientUser, upn, null);
+        }
+
+        var account = await directory.FindAccountAsync(upn!, deciding).ConfigureAwait(false);
+        if (account is null)
+        {
+            // The same password-hashing work as for a real user, so the answer's timing does not tell which names exist.
+            await directory.CheckUnknownUserPasswordAsync(password, deciding).ConfigureAwait(false);
+            return new ClientInfoProof(SignInRefusal.Of(SignInFailure.UnknownUser, $"no user {upn}"), clientUser, upn, null);
+        }
+
+        var check = await directory.CheckPasswordAsync(account, password, client, deciding).ConfigureAwait(false);
+        return new ClientInfoProof(check == NlaAccountCheck.Ok ? null : Describe(check), clientUser, upn, account);
+    }
+
+    /// <summary>
+    /// A handover's reconnect (the hold screen's TLS sign-in sent the user name and a one-time secret in its Server
+    /// Redirection PDU): the Client Info PDU must name the held user and carry the secret (compared in constant time);
+    /// the account must still be usable. Nothing else is asked: the user proved who they are on the hold screen.
+    /// </summary>
+    public static async Task<ClientInfoProof> ProveHandoverAsync(INlaDirectory directory, byte[] clientInfo, HandoverGrant handover, GatewayOptions limits, System.Net.IPAddress client, CancellationToken deciding)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        ArgumentNullException.ThrowIfNull(clientInfo);
+        ArgumentNullException.ThrowIfNull(handover);
+        var (refusal, clientUser, upn, password) = ReadClientInfo(clientInfo, limits);
+        if (refusal is not null)
+        {
+            return new ClientInfoProof(refusal, clientUser, upn, null);
+        }
+
+        // FreeRDP sends the redirection password with its terminator: trailing NULs are not part of the secret.
+        var secretRight = handover.IsSecret(password!.AsSpan().TrimEnd('\0'));
+        var userRight = string.Equals(upn, handover.UserPrincipalName, StringComparison.OrdinalIgnoreCase);
+        if (!secretRight || !userRight)
+        {
+            return new ClientInfoProof(
+                SignInRefusal.Of(SignInFailure.HandoverProofFailed, !userRight
+                    ? $"the reconnect names '{clientUser}', not {handover.UserPrincipalName}, whose handover its routing token carries"
+                    : "the reconnect's Client Info PDU does not carry the handover's secret (a routing token seen on the wire, replayed by another client?)") with
+                { Fix = "Nothing to fix if this was not the user: the routing token was used without its secret and is spent. If it was the user, connect again." },
+                clientUser,
+                upn,
+                null);
+        }
+
+        var account = await directory.FindAccountAsync(upn!, deciding).ConfigureAwait(false);
+        if (account is null || account.UserId != handover.UserId)
+        {
+            return new ClientInfoProof(SignInRefusal.Of(SignInFailure.UnknownUser, $"{upn} no longer exists as the user who was handed over"), clientUser, upn, null);
+        }
+
+        var state = await directory.CheckStateAsync(account, client, deciding).ConfigureAwait(false);
+        return new ClientInfoProof(state == NlaAccountCheck.Ok ? null : Describe(state), clientUser, upn, account, handover.Methods);
+    }
+
+    /// <summary>The name and the password of a Client Info PDU (the PDU's password bytes wiped), or why not.</summary>
+    private static (SignInRefusal? Refusal, string? ClientUser, string? Upn, string? Password) ReadClientInfo(byte[] clientInfo, GatewayOptions limits)
+    {
+        if (clientInfo.Length > limits.MaxClientInfoBytes)
+        {
+            return (SignInRefusal.Of(SignInFailure.ClientInfoTooLarge, $"{clientInfo.Length} bytes, the limit is {limits.MaxClientInfoBytes} (Gatehouse:Gateway:MaxClientInfoBytes)"), null, null, null);
+        }
+
+        if (!ClientInfoPdu.TryParse(clientInfo, out var pdu, out var pduError))
+        {
+            return (SignInRefusal.Of(SignInFailure.MalformedClientInfo, $"{pduError}"), null, null, null);
+        }
+
+        try
+        {
+            var domain = pdu.Packet.Domain;
+            var user = pdu.Packet.UserName;
+            var clientUser = domain.Length == 0 ? user : $"{domain}\\{user}";
+            if (!NlaUserName.TryResolve(domain, user, out var upn))
+            {
+                return (SignInRefusal.Of(SignInFailure.NotAWorkAccount, $"'{clientUser}' is not a work account name ({SignInMessages.NotAWorkAccount})"), clientUser, null, null);
+            }
+
+            return (null, clientUser, upn, pdu.Packet.Password);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(MemoryMarshal.AsMemory(pdu.Packet.PasswordBytes).Span);
+        }
     }
 
     /// <summary>The class of a problem of the relayed MCS phase (its text starts with the code).</summary>
@@ -393,6 +482,9 @@ public sealed partial class TlsAuthenticator(
 
         public NlaAccount? Account { get; set; }
 
+        /// <summary>On a handover's reconnect: the methods the user proved on the hold screen.</summary>
+        public IReadOnlyList<string>? HandoverMethods { get; set; }
+
         /// <summary>The deadline of the decision under way (the directory), if any.</summary>
         public CancellationTokenSource? Deciding { get; set; }
 
@@ -403,7 +495,7 @@ public sealed partial class TlsAuthenticator(
             UserPrincipalName = Account?.UserPrincipalName ?? Upn ?? ClientUser,
             HostName = Leg?.HostName ?? HostLabel,
             HostLabel = HostLabel,
-            Methods = Account is null ? [] : ["pwd"],
+            Methods = Account is null ? [] : HandoverMethods ?? ["pwd"],
             AuthenticatedAt = method.Clock.GetUtcNow(),
         };
 

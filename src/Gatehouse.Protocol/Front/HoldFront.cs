@@ -202,11 +202,14 @@ public sealed class HoldFront
     /// <summary>
     /// Hands the client over: an Enhanced Security Server Redirection PDU (SessionID 0, RedirFlags LB_LOAD_BALANCE_INFO
     /// only) whose LoadBalanceInfo is <c>Cookie: msts=&lt;token&gt;\r\n</c>. The client reconnects to the same address with
-    /// that routing token. The front is Closed afterwards.
+    /// that routing token. The front is Closed afterwards. With <paramref name="userName"/> and
+    /// <paramref name="passwordCookie"/> it also carries LB_USERNAME and LB_PASSWORD: a client that reconnects with TLS
+    /// security then sends both in its Client Info PDU (inside TLS), which is how a client that proved nothing itself
+    /// (the QR sign-in) proves on the reconnect that it is the one that was held.
     /// </summary>
-    /// <exception cref="ArgumentException">The token is empty, too long, or not printable ASCII.</exception>
+    /// <exception cref="ArgumentException">The token is empty, too long, or not printable ASCII; or the user name or cookie is too long.</exception>
     /// <exception cref="InvalidOperationException">The front is not Active.</exception>
-    public void WriteRedirection(IBufferWriter<byte> output, ReadOnlySpan<byte> routingToken)
+    public void WriteRedirection(IBufferWriter<byte> output, ReadOnlySpan<byte> routingToken, string? userName = null, ReadOnlySpan<char> passwordCookie = default)
     {
         ArgumentNullException.ThrowIfNull(output);
         RequireActive();
@@ -229,7 +232,7 @@ public sealed class HoldFront
         routingToken.CopyTo(info.AsSpan(prefix.Length));
         info[^2] = (byte)'\r';
         info[^1] = (byte)'\n';
-        FrontPdus.WriteIndication(output, FrontPdus.IoChannelId, ServerRedirection.CreateLoadBalanceRedirection(info, FrontPdus.ServerChannelId));
+        FrontPdus.WriteIndication(output, FrontPdus.IoChannelId, ServerRedirection.CreateLoadBalanceRedirection(info, userName, passwordCookie, FrontPdus.ServerChannelId));
         State = HoldFrontState.Closed;
     }
 

@@ -247,9 +247,50 @@ public static class ServerRedirection
     /// pad2Octets and the redirection packet. The client reconnects to the same address with the LoadBalanceInfo as its
     /// X.224 routing token.
     /// </summary>
-    public static byte[] CreateLoadBalanceRedirection(ReadOnlySpan<byte> loadBalanceInfo, ushort pduSource)
+    public static byte[] CreateLoadBalanceRedirection(ReadOnlySpan<byte> loadBalanceInfo, ushort pduSource) =>
+        CreateLoadBalanceRedirection(loadBalanceInfo, null, default, pduSource);
+
+    /// <summary>Largest LB_PASSWORD accepted by <see cref="CreateLoadBalanceRedirection(ReadOnlySpan{byte}, string?, ReadOnlySpan{char}, ushort)"/>, in characters ([MS-RDPBCGR] 2.2.13.1: 512 bytes with the terminator).</summary>
+    public const int MaxPasswordChars = 255;
+
+    /// <summary>Largest LB_USERNAME accepted, in characters.</summary>
+    public const int MaxUserNameChars = 255;
+
+    /// <summary>
+    /// As <see cref="CreateLoadBalanceRedirection(ReadOnlySpan{byte}, ushort)"/>, and when given, LB_USERNAME (UTF-16LE,
+    /// null-terminated) and LB_PASSWORD (a plain, null-terminated UTF-16LE password cookie, not
+    /// LB_PASSWORD_IS_PK_ENCRYPTED). A client that reconnects with TLS security sends the user name and the cookie in its
+    /// Client Info PDU, inside TLS; the cookie never crosses the wire in the clear.
+    /// </summary>
+    /// <exception cref="ArgumentException">A field is too long, or holds a NUL.</exception>
+    public static byte[] CreateLoadBalanceRedirection(ReadOnlySpan<byte> loadBalanceInfo, string? userName, ReadOnlySpan<char> password, ushort pduSource)
     {
-        var packet = FixedSize + 4 /* LoadBalanceInfoLength */ + loadBalanceInfo.Length;
+        if (userName is not null && (userName.Length is 0 or > MaxUserNameChars || userName.Contains('\0', StringComparison.Ordinal)))
+        {
+            throw new ArgumentException($"the user name must have 1 to {MaxUserNameChars} characters and no NUL", nameof(userName));
+        }
+
+        if (password.Length > MaxPasswordChars || password.Contains('\0'))
+        {
+            throw new ArgumentException($"the password cookie must have at most {MaxPasswordChars} characters and no NUL", nameof(password));
+        }
+
+        var flags = ServerRedirectionFlags.LoadBalanceInfo;
+        var userBytes = userName is null ? 0 : (userName.Length + 1) * 2;
+        var passwordBytes = password.IsEmpty ? 0 : (password.Length + 1) * 2;
+        var packet = FixedSize + 4 + loadBalanceInfo.Length;
+        if (userName is not null)
+        {
+            flags |= ServerRedirectionFlags.UserName;
+            packet += 4 + userBytes;
+        }
+
+        if (!password.IsEmpty)
+        {
+            flags |= ServerRedirectionFlags.Password;
+            packet += 4 + passwordBytes;
+        }
+
         var total = ShareControlHeader.Size + 2 /* pad2Octets */ + packet;
         if (total > ushort.MaxValue)
         {
@@ -262,55 +303,94 @@ public static class ServerRedirection
         BinaryPrimitives.WriteUInt16LittleEndian(pdu.AsSpan(o), RedirectionPacketFlag);
         BinaryPrimitives.WriteUInt16LittleEndian(pdu.AsSpan(o + 2), (ushort)packet);
         BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o + 4), 0); // SessionID 0: no REDIRECTED_SESSIONID_FIELD_VALID on reconnect.
-        BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o + 8), (uint)ServerRedirectionFlags.LoadBalanceInfo);
-        BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o + 12), (uint)loadBalanceInfo.Length);
-        loadBalanceInfo.CopyTo(pdu.AsSpan(o + 16));
+        BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o + 8), (uint)flags);
+        o += FixedSize;
+        BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o), (uint)loadBalanceInfo.Length);
+        loadBalanceInfo.CopyTo(pdu.AsSpan(o + 4));
+        o += 4 + loadBalanceInfo.Length;
+        if (userName is not null)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o), (uint)userBytes);
+            System.Text.Encoding.Unicode.GetBytes(userName, pdu.AsSpan(o + 4));
+            o += 4 + userBytes; // The terminator is already zero.
+        }
+
+        if (!password.IsEmpty)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(pdu.AsSpan(o), (uint)passwordBytes);
+            System.Text.Encoding.Unicode.GetBytes(password, pdu.AsSpan(o + 4));
+        }
+
         return pdu;
+    }
+
+    /// <summary>
+    /// One optional field of a Server Redirection PDU in either (unencrypted) form — its bytes as sent (UTF-16 strings
+    /// keep their terminator) — or false when the PDU has no such field or does not parse.
+    /// </summary>
+    /// <param name="sendDataUserData">The MCS Send Data Indication's user data.</param>
+    /// <param name="field">Exactly one of the length-prefixed field flags.</param>
+    /// <param name="value">The field's bytes.</param>
+    /// <param name="error">Why not.</param>
+    public static bool TryGetField(ReadOnlySpan<byte> sendDataUserData, ServerRedirectionFlags field, out ReadOnlySpan<byte> value, out PduError? error)
+    {
+        value = default;
+        if (!TryParse(sendDataUserData, out var header, out error))
+        {
+            return false;
+        }
+
+        if (header.Encrypted || (header.RedirFlags & field) == 0 || System.Numerics.BitOperations.PopCount((uint)field) != 1)
+        {
+            error = PduError.Unexpected(Name, "RedirFlags", $"no {field}");
+            return false;
+        }
+
+        // The packet was walked by TryParse: every present field's length is within the packet.
+        var start = header.Form == ServerRedirectionForm.EnhancedSecurity ? ShareControlHeader.Size + 2 : 4;
+        var fields = sendDataUserData.Slice(start + FixedSize, header.Length - FixedSize);
+        foreach (var bit in FieldOrder)
+        {
+            if (((uint)header.RedirFlags & bit) == 0)
+            {
+                continue;
+            }
+
+            var length = (int)BinaryPrimitives.ReadUInt32LittleEndian(fields);
+            if (bit == (uint)field)
+            {
+                value = fields.Slice(4, length);
+                return true;
+            }
+
+            fields = fields[(4 + length)..];
+        }
+
+        error = PduError.Unexpected(Name, "RedirFlags", $"{field} is not a length-prefixed field");
+        return false;
     }
 
     /// <summary>
     /// The LoadBalanceInfo of a Server Redirection PDU in either (unencrypted) form, or false when the PDU has none or
     /// does not parse.
     /// </summary>
-    public static bool TryGetLoadBalanceInfo(ReadOnlySpan<byte> sendDataUserData, out ReadOnlySpan<byte> loadBalanceInfo, out PduError? error)
-    {
-        loadBalanceInfo = default;
-        if (!TryParse(sendDataUserData, out var header, out error))
-        {
-            return false;
-        }
+    public static bool TryGetLoadBalanceInfo(ReadOnlySpan<byte> sendDataUserData, out ReadOnlySpan<byte> loadBalanceInfo, out PduError? error) =>
+        TryGetField(sendDataUserData, ServerRedirectionFlags.LoadBalanceInfo, out loadBalanceInfo, out error);
 
-        if (header.Encrypted || (header.RedirFlags & ServerRedirectionFlags.LoadBalanceInfo) == 0)
-        {
-            error = PduError.Unexpected(Name, "RedirFlags", "no LB_LOAD_BALANCE_INFO");
-            return false;
-        }
-
-        // The packet was walked by TryParse; the packet starts after the security or share control header.
-        var start = header.Form == ServerRedirectionForm.EnhancedSecurity ? ShareControlHeader.Size + 2 : 4;
-        var fields = sendDataUserData.Slice(start + FixedSize, header.Length - FixedSize);
-        if ((header.RedirFlags & ServerRedirectionFlags.TargetNetAddress) != 0)
-        {
-            fields = fields[(4 + (int)BinaryPrimitives.ReadUInt32LittleEndian(fields))..];
-        }
-
-        loadBalanceInfo = fields.Slice(4, (int)BinaryPrimitives.ReadUInt32LittleEndian(fields));
-        return true;
-    }
+    private static ReadOnlySpan<uint> FieldOrder =>
+    [
+        (uint)ServerRedirectionFlags.TargetNetAddress, (uint)ServerRedirectionFlags.LoadBalanceInfo,
+        (uint)ServerRedirectionFlags.UserName, (uint)ServerRedirectionFlags.Domain, (uint)ServerRedirectionFlags.Password,
+        (uint)ServerRedirectionFlags.TargetFqdn, (uint)ServerRedirectionFlags.TargetNetBiosName,
+        (uint)ServerRedirectionFlags.ClientTsvUrl, (uint)ServerRedirectionFlags.RedirectionGuid,
+        (uint)ServerRedirectionFlags.TargetCertificate, (uint)ServerRedirectionFlags.TargetNetAddresses,
+    ];
 
     /// <summary>Each present optional field is a 32-bit length and that many bytes; none may run past Length.</summary>
     private static bool WalkFields(ReadOnlySpan<byte> fields, ServerRedirectionFlags redirFlags, ref WireReader outer)
     {
-        ReadOnlySpan<uint> order =
-        [
-            (uint)ServerRedirectionFlags.TargetNetAddress, (uint)ServerRedirectionFlags.LoadBalanceInfo,
-            (uint)ServerRedirectionFlags.UserName, (uint)ServerRedirectionFlags.Domain, (uint)ServerRedirectionFlags.Password,
-            (uint)ServerRedirectionFlags.TargetFqdn, (uint)ServerRedirectionFlags.TargetNetBiosName,
-            (uint)ServerRedirectionFlags.ClientTsvUrl, (uint)ServerRedirectionFlags.RedirectionGuid,
-            (uint)ServerRedirectionFlags.TargetCertificate, (uint)ServerRedirectionFlags.TargetNetAddresses,
-        ];
         var reader = new WireReader(fields, Name);
-        foreach (var bit in order)
+        foreach (var bit in FieldOrder)
         {
             if (((uint)redirFlags & bit) == 0)
             {

@@ -101,6 +101,11 @@ internal static class GatewayRegistration
             throw new Hosting.StartupException(holdProblem);
         }
 
+        if (options.SignInMethods.HasFlag(SignInMethods.QrSignIn) && (!options.HoldScreen.Enabled || !options.HoldScreen.TlsSignIn))
+        {
+            throw new Hosting.StartupException("Gatehouse:Gateway:SignInMethods has QrSignIn, which the hold screen shows: set Gatehouse:Gateway:HoldScreen:Enabled and HoldScreen:TlsSignIn to true, or remove QrSignIn.");
+        }
+
         if (!HoldScreenPainter.TryCreate(new HoldScreenAppearance { OrganisationName = options.HoldScreen.OrganisationName, LogoPath = options.HoldScreen.LogoPath }, out var painter, out var logoError))
         {
             throw new Hosting.StartupException($"Gatehouse:Gateway:HoldScreen:LogoPath '{options.HoldScreen.LogoPath}' cannot be used: {logoError}. Use a small 8-bit RGB or RGBA PNG.");
@@ -128,7 +133,7 @@ internal static class GatewayRegistration
         services.AddSingleton<ISignInAuthorizer, AccessSignInAuthorizer>();
         services.AddSingleton<AssertionValidator>();
         services.AddSingleton<ISignInMethod, WebAccountAuthenticator>();
-        if ((options.SignInMethods & (SignInMethods.Nla | SignInMethods.Tls)) != 0)
+        if ((options.SignInMethods & (SignInMethods.Nla | SignInMethods.Tls | SignInMethods.QrSignIn)) != 0)
         {
             services.AddSingleton<Nla.INlaDirectory, IdentityNlaDirectory>();
         }
@@ -138,8 +143,9 @@ internal static class GatewayRegistration
             services.AddSingleton<ISignInMethod, Nla.NlaAuthenticator>();
         }
 
-        if (options.SignInMethods.HasFlag(SignInMethods.Tls))
+        if ((options.SignInMethods & (SignInMethods.Tls | SignInMethods.QrSignIn)) != 0)
         {
+            // The QR sign-in's reconnect is a TLS sign-in that proves the handover's secret.
             services.AddSingleton<ISignInMethod, Tls.TlsAuthenticator>();
         }
         services.AddSingleton(painter!);
@@ -149,6 +155,10 @@ internal static class GatewayRegistration
             sp.GetRequiredService<Idp.AccountAttemptLimiter>(),
             sp.GetRequiredService<TimeProvider>(),
             "sign in once on the identity provider's page ('gatehouse login' opens it) and follow its set-up steps"));
+        services.AddSingleton<IQrSignInDirectory>(sp => new IdentityQrSignIn(
+            sp.GetRequiredService<IServiceScopeFactory>(),
+            sp.GetRequiredService<Idp.IdpUrls>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<HoldPhase>();
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton<SessionOpener>();
