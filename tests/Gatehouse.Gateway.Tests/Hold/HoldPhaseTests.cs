@@ -26,7 +26,7 @@ namespace Gatehouse.Gateway.Tests.Hold;
 /// </summary>
 public sealed class HoldPhaseTests
 {
-    private const string RightCode = "123456";
+    internal const string RightCode = "123456";
 
     [Fact]
     public async Task StepUp_RightCode_HandsOver_AndTheReconnectSignsInWithMfa()
@@ -363,7 +363,7 @@ public sealed class HoldPhaseTests
         }
     }
 
-    private sealed class FakeHoldDirectory : IHoldDirectory
+    internal sealed class FakeHoldDirectory : IHoldDirectory
     {
         private readonly List<string> _checked = [];
 
@@ -398,23 +398,26 @@ public sealed class HoldPhaseTests
     }
 
     /// <summary>The client side of the hold screen over the TLS stream: the connection sequence, key presses, and the end.</summary>
-    private sealed class HoldTestClient(SslStream tls)
+    internal sealed class HoldTestClient(SslStream tls, string password = "", SecurityProtocol selected = SecurityProtocol.Hybrid)
     {
         private static readonly HoldFrontClientSettings Settings = new() { SkipChannelJoin = true };
         private readonly RdpFrameReader _reader = new(tls, 65535);
         private ushort _user;
         private uint _shareId;
 
+        /// <summary>Fast-path bitmap updates (FASTPATH_UPDATETYPE_BITMAP, the first update of a frame) read so far.</summary>
+        public int BitmapFrames { get; private set; }
+
         public async Task ConnectAsync()
         {
-            await SendAsync(HoldFrontClientPdus.ConnectInitial(Settings));
+            await SendAsync(HoldFrontClientPdus.ConnectInitial(Settings, selected));
             Assert.True(McsConnectResponse.TryParseFrame(await ReadAsync(), out _, out var error), error?.ToString());
             await SendAsync(HoldFrontClientPdus.ErectDomain());
             await SendAsync(HoldFrontClientPdus.AttachUser());
             Assert.True(X224Data.TryUnwrapFrame(await ReadAsync(), out var payload, out error), error?.ToString());
             Assert.True(AttachUserConfirm.TryParse(payload, out var confirm, out error), error?.ToString());
             _user = confirm.Initiator!.Value;
-            await SendAsync(HoldFrontClientPdus.ClientInfo(_user, string.Empty, "alice@contoso.test", string.Empty));
+            await SendAsync(HoldFrontClientPdus.ClientInfo(_user, string.Empty, password.Length == 0 && selected == SecurityProtocol.Ssl ? string.Empty : "alice@contoso.test", password));
             await ReadAsync(); // License Error (valid client)
             var demand = Indication(await ReadAsync());
             _shareId = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(demand.AsSpan(6));
@@ -452,13 +455,22 @@ public sealed class HoldPhaseTests
             }
         }
 
-        public async Task<string> ReadRedirectionAsync()
+        public async Task<string> ReadRedirectionAsync() => (await ReadHandoverAsync()).Token;
+
+        /// <summary>The redirection's routing token, and the LB_USERNAME and LB_PASSWORD it carries (null when absent).</summary>
+        public async Task<(string Token, string? User, string? Secret)> ReadHandoverAsync()
         {
             while (true)
             {
-                if (Redirection(await ReadAsync()) is { } token)
+                var frame = await ReadAsync();
+                if (Redirection(frame) is { } token)
                 {
-                    return token;
+                    Assert.True(X224Data.TryUnwrapFrame(frame, out var payload, out _));
+                    Assert.True(McsSendData.TryParseIndication(payload, out _, out var indication, out _));
+                    var data = indication.ToArray();
+                    string? Field(ServerRedirectionFlags flag) =>
+                        ServerRedirection.TryGetField(data, flag, out var value, out _) ? System.Text.Encoding.Unicode.GetString(value).TrimEnd('\0') : null;
+                    return (token, Field(ServerRedirectionFlags.UserName), Field(ServerRedirectionFlags.Password));
                 }
             }
         }
@@ -510,6 +522,17 @@ public sealed class HoldPhaseTests
             using var deadline = new CancellationTokenSource(Until.Backstop);
             var frame = await _reader.ReadAsync(deadline.Token);
             Assert.NotNull(frame);
+            var bytes = frame.Value.Bytes;
+            if (bytes[0] != TpktHeader.Version)
+            {
+                // fpOutputHeader, a one- or two-byte length, then the first update's header (updateCode in the low 4 bits).
+                var header = (bytes[1] & 0x80) != 0 ? 3 : 2;
+                if (bytes.Length > header && (bytes[header] & 0x0F) == 0x1)
+                {
+                    BitmapFrames++;
+                }
+            }
+
             return frame.Value.Bytes;
         }
 

@@ -15,6 +15,9 @@ namespace Gatehouse.Gateway.Tests.Nla;
 internal sealed class FakeNlaDirectory : INlaDirectory, ISignInAuthorizer
 {
     private static readonly NlaAccount Alice = new(Guid.NewGuid(), Guid.NewGuid(), "alice@contoso.test", NtlmV2.NtHash("Correct-Horse-1"));
+
+    /// <summary>The one account.</summary>
+    public static NlaAccount Account => Alice;
     private readonly ConcurrentQueue<string> _passwordChecks = new();
     private int _lookups;
     private int _wrongProofs;

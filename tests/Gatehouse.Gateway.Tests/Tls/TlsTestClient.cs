@@ -38,6 +38,9 @@ internal sealed record TlsClientOptions
 
     /// <summary>Closing resets the connection (RST) instead of closing it (FIN).</summary>
     public bool Abort { get; init; }
+
+    /// <summary>A routing token for the X.224 Connection Request (<c>Cookie: msts=</c>), as a client sends after a redirection.</summary>
+    public string? RoutingToken { get; init; }
 }
 
 /// <summary>What came back after the Client Info PDU.</summary>
@@ -105,7 +108,17 @@ internal static class TlsTestClient
 
         await tcp.ConnectAsync(IPAddress.Loopback, port);
         var stream = tcp.GetStream();
-        await stream.WriteAsync(Capture("c2s-000-x224-connection-request.bin"));
+        if (options.RoutingToken is { } routingToken)
+        {
+            var writer = new ArrayBufferWriter<byte>(128);
+            new ConnectionRequest(tokenKind: ConnectionRequestTokenKind.RoutingToken, tokenValue: routingToken, negotiation: new NegotiationRequest(0, SecurityProtocol.Ssl)).Write(writer);
+            await stream.WriteAsync(writer.WrittenMemory);
+        }
+        else
+        {
+            await stream.WriteAsync(Capture("c2s-000-x224-connection-request.bin"));
+        }
+
         var confirmFrame = await ReadFrameAsync(stream);
         Assert.NotNull(confirmFrame);
         Assert.True(ConnectionConfirm.TryParse(confirmFrame, out var confirm, out _));

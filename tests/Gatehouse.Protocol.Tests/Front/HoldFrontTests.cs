@@ -798,6 +798,41 @@ public sealed class HoldFrontTests
         Assert.Equal(HoldFrontState.Closed, front.State);
     }
 
+    [Fact]
+    public void WriteRedirection_WithAUserAndASecret_CarriesLbUserNameAndLbPassword_NullTerminated()
+    {
+        var front = new FrontTestClient(new HoldFrontClientSettings()).RunToActive(NewFront());
+        var output = new ArrayBufferWriter<byte>();
+
+        front.WriteRedirection(output, "TOKEN"u8, "alice@contoso.test", "SECRET234");
+
+        var data = FrontTestClient.Indication(Assert.Single(FrontTestClient.Frames(output.WrittenMemory)));
+        Assert.True(ServerRedirection.TryParse(data, out var header, out var error), error?.ToString());
+        Assert.Equal(ServerRedirectionFlags.LoadBalanceInfo | ServerRedirectionFlags.UserName | ServerRedirectionFlags.Password, header.RedirFlags);
+        Assert.Equal(data.Length - 8, header.Length);
+        Assert.True(ServerRedirection.TryGetLoadBalanceInfo(data, out var info, out error), error?.ToString());
+        Assert.Equal("Cookie: msts=TOKEN\r\n"u8.ToArray(), info.ToArray());
+        Assert.True(ServerRedirection.TryGetField(data, ServerRedirectionFlags.UserName, out var user, out error), error?.ToString());
+        Assert.Equal(System.Text.Encoding.Unicode.GetBytes("alice@contoso.test\0"), user.ToArray());
+        Assert.True(ServerRedirection.TryGetField(data, ServerRedirectionFlags.Password, out var password, out error), error?.ToString());
+        Assert.Equal(System.Text.Encoding.Unicode.GetBytes("SECRET234\0"), password.ToArray());
+        Assert.False(ServerRedirection.TryGetField(data, ServerRedirectionFlags.Domain, out _, out error));
+        Assert.NotNull(error);
+        Assert.False(ServerRedirection.TryGetField(data, ServerRedirectionFlags.UserName | ServerRedirectionFlags.Password, out _, out _));
+        Assert.False(ServerRedirection.TryGetField(data, ServerRedirectionFlags.PasswordIsPkEncrypted, out _, out _));
+    }
+
+    [Theory]
+    [InlineData("", "x")]
+    [InlineData("nul\0inside", "x")]
+    [InlineData("alice", "nul\0inside")]
+    public void CreateLoadBalanceRedirection_RefusesFieldsThatCannotBeSent(string user, string password)
+    {
+        Assert.Throws<ArgumentException>(() => ServerRedirection.CreateLoadBalanceRedirection("x"u8, user, password, 1002));
+        Assert.Throws<ArgumentException>(() => ServerRedirection.CreateLoadBalanceRedirection("x"u8, "alice", new string('p', ServerRedirection.MaxPasswordChars + 1), 1002));
+        Assert.Throws<ArgumentException>(() => ServerRedirection.CreateLoadBalanceRedirection("x"u8, new string('u', ServerRedirection.MaxUserNameChars + 1), "p", 1002));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("with space")]
