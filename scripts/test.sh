@@ -80,7 +80,7 @@ SRC
 
 # install_peers: the real software the end-to-end tests drive (see ../shared/design/PEERS.md).
 install_peers() {
-  apt_install postgresql xvfb xauth chromium fonts-dejavu-core xrdp xorgxrdp xterm imagemagick python3-msal python3-impacket xdotool
+  apt_install postgresql xvfb xauth chromium fonts-dejavu-core xrdp xorgxrdp xterm imagemagick python3-msal python3-impacket xdotool zbar-tools
   local package
   for package in freerdp3-x11 freerdp3-shadow-x11; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -47,6 +47,6 @@ public static class SignInMessages
     /// <summary>The QR sign-in was answered "no" on the phone, or refused there.</summary>
     public const string QrSignInDenied = "The sign-in on your phone was cancelled or refused. Connect again to start over.";
 
-    /// <summary>The QR sign-in screen's instructions.</summary>
-    public const string QrSignInInstructions = "Scan the code with your phone's camera, or open the address on any device and enter the code. Then sign in with your work account.";
+    /// <summary>The QR sign-in screen's instructions (the device-code page's address follows them).</summary>
+    public const string QrSignInInstructions = "Scan the code with your phone's camera and sign in with your work account, or open this address on any device and enter the code:";
 }

@@ -132,6 +132,95 @@ public sealed partial class GatewayDesktopTests
     }
 
     /// <summary>
+    /// The QR sign-in with the stock client and no password: FreeRDP connects with TLS security and an empty password,
+    /// the gateway paints a QR code and a short code in its window, the test reads the QR code off a screenshot (zbarimg,
+    /// as a phone's camera would), opens it in Chromium, signs in there (user name, password, "Are you trying to sign in
+    /// to vm1?"), and the client is handed over and lands on the role's account's desktop on xrdp. The sign-in log has
+    /// the hold's row (methods of the phone's sign-in) and the session's.
+    /// </summary>
+    [Fact]
+    public async Task QrSignIn_TlsClientWithNoPassword_SignsInOnAPhone_AndLandsOnTheDesktop()
+    {
+        if (!await gateway.ReadyAsync(output) || !Peers.Require(output, Peers.Import, Peers.ZbarImg, Peers.Chromium))
+        {
+            return;
+        }
+
+        const string upn = "quinn@contoso.test";
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+            await directory.CreateUserAsync(tenant.Id, upn, "quinn", Password, temporary: false);
+            await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        // No password: FreeRDP does not prompt when a user name and an empty password are given.
+        await using var client = FreeRdpClient.Start(
+            display.Display,
+            [$"/v:vm1.gatehouse.test:{gateway.RdpPort}", "/sec:tls", "/u:phone", "/p:", "/cert:ignore", "/size:1024x768", "-clipboard"]);
+        output.WriteLine(client.CommandLine);
+        await WaitForHoldScreenAsync(display, client, "qr-sign-in");
+        var toScreen = clock.Elapsed;
+
+        // The phone's camera: the QR code holds the device-code page with the code filled in.
+        var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", "hold-qr-sign-in-read.png");
+        IReadOnlyList<string> codes = [];
+        await Wait.UntilAsync(
+            async () => (codes = await Screenshot.QrCodesAsync(await Screenshot.TakeAsync(display.Display, shot))).Count > 0,
+            Wait.Generous,
+            "a QR code that zbarimg can read in the client's window",
+            () => client.Transcript);
+        var url = Assert.Single(codes);
+        output.WriteLine($"QR code: {url}");
+        Assert.Matches($"^https://{Regex.Escape(gateway.PublicName!)}/devicelogin\\?otc=[BCDFGHJKLMNPQRSTVWXZ]{{8}}$", url);
+
+        await using (var chromium = await Chromium.LaunchAsync())
+        {
+            await using var context = await chromium.NewContextAsync();
+            var page = await context.NewPageAsync();
+            await page.GotoAsync(url);
+            await page.ClickAsync("#next");
+            await page.FillAsync("input[name=username]", upn);
+            await page.ClickAsync("#next");
+            await page.FillAsync("input[name=password]", Password);
+            await page.ClickAsync("#next");
+            await page.WaitForSelectorAsync("button[name=consent][value=allow]");
+            var question = await page.InnerTextAsync("h1");
+            output.WriteLine($"The page asks: {question}");
+            Assert.Contains("vm1", question, StringComparison.Ordinal);
+            await page.ScreenshotAsync(new() { Path = ScreenshotPath("qr-sign-in-question.png"), FullPage = true });
+            await page.ClickAsync("button[name=consent][value=allow]");
+            await page.WaitForSelectorAsync("#done");
+        }
+
+        var approved = clock.Elapsed;
+        LiveSession? session = null;
+        await Wait.UntilAsync(
+            () => (session = gateway.Sessions.List().FirstOrDefault(s => s.Grant.UserPrincipalName == upn)) is not null,
+            Wait.Generous,
+            $"a live session of {upn} after the QR sign-in",
+            () => client.Transcript);
+        var toSession = clock.Elapsed - approved;
+        Assert.Equal("tls", session!.Protocol);
+        Assert.Equal(gateway.Xrdp!.UserAccount, session.Grant.Credentials.UserName);
+        await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp.UserAccount).Count > 0, Wait.Generous, "a process of the user account on the host", () => client.Transcript);
+        output.WriteLine($"QR sign-in: client start to QR screen {toScreen.TotalSeconds:0.0} s; phone approved to session {toSession.TotalSeconds:0.0} s (the poll interval is 5 s).");
+
+        var rows = await SignInRowsAsync(upn);
+        var handedOver = Assert.Single(rows, r => r.Protocol == "tls" && r.Reason.StartsWith("handed_over:", StringComparison.Ordinal));
+        Assert.Equal("success", handedOver.Result);
+        Assert.Contains("pwd", handedOver.Methods, StringComparison.Ordinal);
+        var signedIn = Assert.Single(rows, r => r.SessionId == session.Id);
+        Assert.Equal("tls", signedIn.Protocol);
+        Assert.Single(rows, r => r.Protocol == "browser" && r.Result == "success");
+        output.WriteLine($"Sign-in log: {handedOver.Reason} | {signedIn.Reason} ({signedIn.Methods})");
+    }
+
+    /// <summary>
     /// The host picker with the stock client: FreeRDP connects to a name that is no registered host, NLA proves the
     /// password, the gateway lists the user's two hosts in the window, the test picks the second with the arrow keys
     /// (xdotool), and the client is handed over and lands on that host's desktop.

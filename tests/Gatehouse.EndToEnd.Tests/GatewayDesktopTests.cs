@@ -239,6 +239,14 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp.AdminAccount).Count > 0, Wait.Generous, "a process of the admin account on the host");
             var entry = await WaitForSignInAsync("frank@contoso.test", "success", "tls");
             Assert.Equal(session.Id, entry.SessionId);
+
+            // The hold screen took the sign-in on its own front and handed the client over (a Server Redirection with a
+            // one-time secret that FreeRDP sent back in its Client Info PDU): the host saw only the signed-in client.
+            await using var scope = gateway.App!.Services.CreateAsyncScope();
+            var rows = await scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().SignIns.AsNoTracking()
+                .Where(s => s.UserPrincipalName == "frank@contoso.test" && s.Protocol == "tls" && s.Sequence < entry.Sequence).OrderByDescending(s => s.Sequence).ToListAsync();
+            Assert.StartsWith("handed_over: frank@contoso.test signed in with pwd", rows[0].Reason, StringComparison.Ordinal);
+            output.WriteLine($"Sign-in log: {rows[0].Reason} | {entry.Reason}");
         }
         finally
         {
@@ -496,7 +504,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
                     ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
                     ["Gatehouse:RdpPort"] = "0",
                     ["Gatehouse:PublicName"] = PublicName,
-                    ["Gatehouse:Gateway:SignInMethods"] = "WebAccount, Nla, Tls",
+                    ["Gatehouse:Gateway:SignInMethods"] = "WebAccount, Nla, Tls, QrSignIn",
                 },
                 Console = new StringWriter(),
             });

@@ -233,7 +233,7 @@ public sealed class HoldPhase(
 
         var host = started.HostName ?? "Remote Desktop";
         state.Set(SignInRefusal.Of(SignInFailure.HoldTimeout, $"nobody finished the QR sign-in for {host} on the device-code page"), null, state.Subject);
-        await session.ShowAsync(new QrSignInView(started.CompleteUrl, started.UserCode, host, SignInMessages.QrSignInInstructions), cancellationToken).ConfigureAwait(false);
+        await session.ShowAsync(new QrSignInView(started.CompleteUrl, started.UserCode, host, $"{SignInMessages.QrSignInInstructions} {started.VerificationUrl}"), cancellationToken).ConfigureAwait(false);
         while (true)
         {
             var input = session.InputPending(cancellationToken);

@@ -74,17 +74,18 @@ internal static class ClientCommands
     {
         var admin = new AdminOptions();
         var (host, gateway, rdpPort, config) = CommonOptions();
+        var qr = QrOption();
         var command = new Command(
             "connect-command",
-            $"Print the xfreerdp3 command line that signs in to a host through this gateway with a web account (/sec:aad /azure:ad:PUBLIC-NAME). {AddressHelp}")
+            $"Print the xfreerdp3 command line that signs in to a host through this gateway with a web account (/sec:aad /azure:ad:PUBLIC-NAME), or with --qr-sign-in the one that signs in with no password on a phone. {AddressHelp}")
         {
-            host, gateway, rdpPort, config,
+            host, gateway, rdpPort, config, qr,
         };
         admin.AddTo(command);
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var target = await ResolveAsync(context, parse, host, gateway, rdpPort, ct).ConfigureAwait(false);
-            await context.Output.WriteLineAsync(ConnectCommandLine(target)).ConfigureAwait(false);
+            await context.Output.WriteLineAsync(parse.GetValue(qr) ? QrConnectCommandLine(target) : ConnectCommandLine(target)).ConfigureAwait(false);
             await NoteCertificateAsync(context, target).ConfigureAwait(false);
             return ExitCodes.Ok;
         }, config);
@@ -97,23 +98,29 @@ internal static class ClientCommands
         var (host, gateway, rdpPort, config) = CommonOptions();
         var user = new Option<string?>("--user") { Description = "The user's UPN (alice@contoso.test), written as username:s: so the client proposes it." };
         var output = new Option<FileInfo?>("--out") { Description = "Write the .rdp file here (default: standard output)." };
+        var qr = QrOption();
         var command = new Command(
             "rdp-file",
-            $"Write an .rdp file for Remote Desktop clients (mstsc, Windows App) that connects to a host through this gateway with web account (Microsoft Entra-style) sign-in: enablerdsaadauth:i:1, targetisaadjoined:i:1. {AddressHelp} Microsoft's clients take the identity provider from Windows' own account broker, not from the file; the file names the gateway and the host.")
+            $"Write an .rdp file for Remote Desktop clients (mstsc, Windows App) that connects to a host through this gateway with web account (Microsoft Entra-style) sign-in: enablerdsaadauth:i:1, targetisaadjoined:i:1; or, with --qr-sign-in, with no password at all: TLS security without CredSSP (enablecredsspsupport:i:0), so the gateway's hold screen shows a QR code the user signs in with on a phone (the gateway needs QrSignIn in Gatehouse:Gateway:SignInMethods). {AddressHelp} Microsoft's clients take the identity provider from Windows' own account broker, not from the file; the file names the gateway and the host.")
         {
-            host, gateway, rdpPort, config, user, output,
+            host, gateway, rdpPort, config, user, output, qr,
         };
         admin.AddTo(command);
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
             var target = await ResolveAsync(context, parse, host, gateway, rdpPort, ct).ConfigureAwait(false);
             var upn = parse.GetValue(user);
+            if (upn is not null && parse.GetValue(qr))
+            {
+                throw new CliException("--user does not go with --qr-sign-in: the user signs in on the phone, and the file names nobody. Leave out --user.");
+            }
+
             if (upn is not null)
             {
                 upn = (await context.Client.GetUserAsync(upn, ct).ConfigureAwait(false)).UserPrincipalName;
             }
 
-            var text = RdpFile(target, upn);
+            var text = parse.GetValue(qr) ? QrRdpFile(target) : RdpFile(target, upn);
             if (parse.GetValue(output) is { } file)
             {
                 await File.WriteAllTextAsync(file.FullName, text, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false), ct).ConfigureAwait(false);
@@ -136,6 +143,42 @@ internal static class ClientCommands
         ArgumentNullException.ThrowIfNull(target);
         return $"xfreerdp3 /v:{target.Address} /sec:aad /azure:ad:{target.PublicName}";
     }
+
+    /// <summary>
+    /// The xfreerdp3 command line of the QR sign-in: TLS security, any user name and an empty password, so FreeRDP neither
+    /// prompts nor proves a password; the gateway shows the QR code.
+    /// </summary>
+    public static string QrConnectCommandLine(ClientTarget target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        return $"xfreerdp3 /v:{target.Address} /sec:tls /u:qr /p:";
+    }
+
+    /// <summary>
+    /// The .rdp file of the QR sign-in: TLS security with CredSSP off (mstsc then asks for no credentials and shows the
+    /// gateway's hold screen), no web account, no user name (CRLF line ends, as mstsc writes them).
+    /// </summary>
+    public static string QrRdpFile(ClientTarget target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        string[] lines =
+        [
+            $"full address:s:{target.Address}",
+            "enablecredsspsupport:i:0",
+            "enablerdsaadauth:i:0",
+            "negotiate security layer:i:1",
+            "authentication level:i:2",
+            "prompt for credentials:i:0",
+            "prompt for credentials on client:i:0",
+            "screen mode id:i:2",
+        ];
+        return string.Concat(lines.Select(l => l + "\r\n"));
+    }
+
+    private static Option<bool> QrOption() => new("--qr-sign-in")
+    {
+        Description = "Sign in with no password: the gateway's hold screen shows a QR code and a short code, the user signs in on a phone (or any browser) at /devicelogin, and the client is let in. Needs QrSignIn in the gateway's Gatehouse:Gateway:SignInMethods.",
+    };
 
     /// <summary>The .rdp file (CRLF line ends, as mstsc writes them).</summary>
     public static string RdpFile(ClientTarget target, string? userPrincipalName)

@@ -23,6 +23,7 @@ internal static class Peers
     public static readonly Peer Import = new("ImageMagick import", "/usr/bin/import", "imagemagick");
     public static readonly Peer Python = new("Debian's Python 3", "/usr/bin/python3", "python3");
     public static readonly Peer XDoTool = new("xdotool", "/usr/bin/xdotool", "xdotool");
+    public static readonly Peer ZbarImg = new("zbarimg (QR decoder)", "/usr/bin/zbarimg", "zbar-tools");
     public static readonly Peer RdpCheck = new("impacket rdp_check.py", "/usr/share/doc/python3-impacket/examples/rdp_check.py", "python3-impacket");
 
     /// <summary>The DNS names the tests use; the test script maps them to 127.0.0.1 in /etc/hosts.</summary>

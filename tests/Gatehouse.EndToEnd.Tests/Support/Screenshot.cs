@@ -17,6 +17,25 @@ internal static class Screenshot
     public static async Task<string> PixelAsync(string path, int x, int y) =>
         (await RunAsync("/usr/bin/convert", [path, "-format", $"%[pixel:p{{{x},{y}}}]", "info:"])).Trim();
 
+    /// <summary>What the QR codes in a screenshot say (zbarimg, as a phone's camera would read them); empty when none is found.</summary>
+    public static async Task<IReadOnlyList<string>> QrCodesAsync(string path)
+    {
+        var info = new ProcessStartInfo("/usr/bin/zbarimg") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", path })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("zbarimg did not start");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(deadline.Token);
+
+        // zbarimg exits 4 when the image holds no symbol.
+        return process.ExitCode == 0 ? (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+    }
+
     public static async Task<int> DistinctColoursAsync(string path)
     {
         var output = await RunAsync("/usr/bin/identify", ["-format", "%k", path]);

@@ -107,6 +107,40 @@ public sealed class ClientCommandsTests
     }
 
     [Fact]
+    public async Task RdpFile_QrSignIn_TlsWithoutCredSsp_NoUserAndNoWebAccount()
+    {
+        var (cli, config) = await WithHostAsync();
+        await using var _ = cli;
+
+        var run = await cli.OkAsync("rdp-file", "--host", "vm1", "--qr-sign-in", "--config", config);
+
+        Assert.Equal(
+            "full address:s:vm1.login.contoso.test:3390\r\n"
+            + "enablecredsspsupport:i:0\r\n"
+            + "enablerdsaadauth:i:0\r\n"
+            + "negotiate security layer:i:1\r\n"
+            + "authentication level:i:2\r\n"
+            + "prompt for credentials:i:0\r\n"
+            + "prompt for credentials on client:i:0\r\n"
+            + "screen mode id:i:2\r\n",
+            run.Output);
+        var refused = await cli.RunAsync("rdp-file", "--host", "vm1", "--qr-sign-in", "--user", "alice@contoso.test", "--config", config);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("--user does not go with --qr-sign-in", refused.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ConnectCommand_QrSignIn_TlsWithAnEmptyPassword()
+    {
+        var (cli, config) = await WithHostAsync();
+        await using var _ = cli;
+
+        var run = await cli.OkAsync("connect-command", "--host", "vm1", "--qr-sign-in", "--config", config);
+
+        Assert.Equal("xfreerdp3 /v:vm1.login.contoso.test:3390 /sec:tls /u:qr /p:\n", run.Output.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
     public async Task RdpFile_UnknownUser_Refused()
     {
         var (cli, config) = await WithHostAsync();
