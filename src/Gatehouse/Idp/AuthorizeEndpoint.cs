@@ -1,7 +1,5 @@
-using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
-using Gatehouse.Access;
 using Gatehouse.Identity;
 using Microsoft.AspNetCore.Antiforgery;
 
