@@ -234,6 +234,97 @@ public sealed class SignInEngineTests
     }
 
     [Fact]
+    public async Task PolicyWantingAControlThePagesCannotDo_IsRefusedWithTheControlNamed()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await scenario.AddPolicyAsync(IdpScenario.Policy("Passkeys on vm1", "phishingResistantMfa"));
+
+        var refused = Assert.IsType<SignInRefused>(await StepAsync(scenario, await AtPasswordAsync(scenario), new SignInInput { Password = IdpScenario.Password }));
+
+        Assert.Equal(53003, refused.Error.Code);
+        Assert.Contains("which this sign-in page can't offer", refused.Error.Message, StringComparison.Ordinal);
+        Assert.True(refused.Forbidden);
+        Assert.Contains("Passkeys on vm1", refused.PoliciesJson, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Password_DisabledAccount_IsShownAgain_AndLogged()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await using (var scope = scenario.Server.App.Services.CreateAsyncScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().Users.Where(u => u.UserPrincipalName == IdpScenario.Alice).ExecuteUpdateAsync(s => s.SetProperty(u => u.Enabled, false));
+        }
+
+        var again = Assert.IsType<SignInNext>(await StepAsync(scenario, await AtPasswordAsync(scenario), new SignInInput { Password = IdpScenario.Password }));
+
+        Assert.Equal((SignInStep.Password, SignInInputProblem.Invalid, AadError.AccountDisabled.Describe()), (again.Transaction.Step, again.Problem, again.Error));
+        Assert.Equal("AADSTS50057", Assert.Single(await scenario.SignInsAsync()).Code);
+    }
+
+    [Fact]
+    public async Task Password_AfterTheLockoutThreshold_IsLockedWithoutBeingChecked()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        var tx = await AtPasswordAsync(scenario);
+        for (var i = 0; i < SignInService.LockoutThreshold; i++)
+        {
+            await StepAsync(scenario, tx, new SignInInput { Password = $"Wrong-Password-{i}" });
+        }
+
+        var locked = Assert.IsType<SignInNext>(await StepAsync(scenario, tx, new SignInInput { Password = IdpScenario.Password }));
+
+        Assert.Equal((SignInInputProblem.Invalid, AadError.AccountLocked.Describe()), (locked.Problem, locked.Error));
+        Assert.StartsWith("account_locked:", (await scenario.SignInsAsync())[^1].Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DeviceCode_ExpiredBeforeTheLastAnswer_IsRefused_AndNothingIsApproved()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await GrantUserLoginAsync(scenario, IdpScenario.Alice, "/hosts/vm1");
+        var (deviceCode, record) = await IssueRdpDeviceCodeAsync(scenario, RdpScope.For("vm1"));
+        var begun = Assert.IsType<SignInNext>(await BeginAsync(scenario, record));
+        var atPassword = Assert.IsType<SignInNext>(SignInEngine.Username(begun.Transaction, IdpScenario.Alice)).Transaction;
+        var question = Assert.IsType<SignInNext>(await StepAsync(scenario, atPassword, new SignInInput { Password = IdpScenario.Password }));
+        await using (var scope = scenario.Server.App.Services.CreateAsyncScope())
+        {
+            var past = DateTimeOffset.UtcNow.AddMinutes(-1);
+            await scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().DeviceCodes.ExecuteUpdateAsync(s => s.SetProperty(d => d.ExpiresAt, past));
+        }
+
+        var refused = Assert.IsType<SignInRefused>(await StepAsync(scenario, question.Transaction, new SignInInput { Consent = "allow" }));
+
+        Assert.Equal(AadError.DeviceCodeExpired, refused.Error);
+        Assert.False(refused.Forbidden);
+        Assert.Equal("Connect again and finish the sign-in within 15 minutes.", refused.Fix);
+        Assert.DoesNotContain(await scenario.SignInsAsync(), r => r.Result == "success");
+    }
+
+    [Fact]
+    public async Task CliDeviceCode_Cancel_DeniesIt_AndTheLogNamesTheCli()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await using var services = scenario.Server.App.Services.CreateAsyncScope();
+        var deviceCodes = services.ServiceProvider.GetRequiredService<DeviceCodeService>();
+        var issued = (await deviceCodes.IssueAsync(new DeviceCodeRequest { TenantId = scenario.TenantId, ClientId = GatehouseCliClient.ClientId, Scope = "api://gatehouse-admin/admin", ClientAddress = "198.51.100.4" }))!;
+        var begun = Assert.IsType<SignInNext>(await BeginAsync(scenario, (await deviceCodes.FindPendingAsync(issued.UserCode))!));
+        var atPassword = Assert.IsType<SignInNext>(SignInEngine.Username(begun.Transaction, IdpScenario.Alice)).Transaction;
+        var question = Assert.IsType<SignInNext>(await StepAsync(scenario, atPassword, new SignInInput { Password = IdpScenario.Password }));
+        Assert.Equal(SignInStep.Consent, question.Transaction.Step);
+
+        var unclear = Assert.IsType<SignInNext>(await StepAsync(scenario, question.Transaction, new SignInInput { Consent = "yes" }));
+        var denied = Assert.IsType<SignInDeviceDenied>(await StepAsync(scenario, question.Transaction, new SignInInput { Consent = "deny" }));
+
+        Assert.Equal("Choose Continue or Cancel.", unclear.Error);
+        Assert.Equal(IdpScenario.Alice, denied.UserPrincipalName);
+        var row = Assert.Single(await scenario.SignInsAsync());
+        Assert.Contains("'Are you trying to sign in to Gatehouse CLI?'", row.Reason, StringComparison.Ordinal);
+        Assert.Equal(GatehouseCliClient.ClientId, row.Application);
+        Assert.Equal(DevicePollStatus.Denied, (await deviceCodes.PollAsync(issued.DeviceCode, GatehouseCliClient.ClientId)).Status);
+    }
+
+    [Fact]
     public async Task UserDisabledDuringTheSignIn_IsRefusedAtTheNextStep()
     {
         await using var scenario = await IdpScenario.StartAsync();
