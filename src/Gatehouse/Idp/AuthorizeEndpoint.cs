@@ -266,7 +266,7 @@ internal sealed class AuthorizeEndpoint(
         var username = tx.Username ?? string.Empty;
         var (title, body) = tx.Step switch
         {
-            SignInStep.Username when tx.IsRdpDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {SignInEngine.DeviceApplicationName(tx)} on the screen that shows the code")),
+            SignInStep.Username when tx.IsRdpDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {SignInEngine.DeviceApplicationName(tx)}, for the remote desktop window that showed you the code")),
             SignInStep.Username when tx.IsDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {GatehouseCliClient.DisplayName} on your device")),
             SignInStep.Username => ("Sign in", SignInPages.Username(form, prefill, error)),
             SignInStep.Password => ("Enter password", SignInPages.Password(form, username, error)),
