@@ -33,6 +33,14 @@ public static class RdpScope
     /// <summary>The only scope value granted.</summary>
     public const string ScopeValue = "user_impersonation";
 
+    /// <summary>
+    /// The scope of a device sign-in (the hold screen's QR sign-in) for a client that named no host: the user signs in to
+    /// Remote Desktop as such, the policies for the RDP application are evaluated with no host, and the gateway asks
+    /// which host afterwards (the host picker). It is never accepted by <see cref="TryParse"/>: only device codes that
+    /// the gateway issues itself carry it.
+    /// </summary>
+    public const string AnyHostScope = ResourcePrefix + "*/" + ScopeValue;
+
     /// <summary>Longest label accepted (a DNS label).</summary>
     public const int MaxLabelLength = 63;
 

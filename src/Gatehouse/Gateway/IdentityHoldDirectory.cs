@@ -6,17 +6,37 @@ namespace Gatehouse.Gateway;
 
 /// <summary>
 /// The hold screen's view of the identity provider, in process: which second factor a user can give, and the one-time
-/// code checked by the same service and against the same per-account attempt limit as the sign-in pages.
+/// code checked by the sign-in engine's code step (<see cref="SignInEngine.CheckOneTimeCodeAsync"/>), so the per-account
+/// attempt limit it shares with the sign-in pages and the replay protection are the same. The engine writes no sign-in
+/// log row for the hold screen's codes: the held session writes its own one row with the reason.
 /// </summary>
-internal sealed class IdentityHoldDirectory(IServiceScopeFactory scopes, AccountAttemptLimiter attempts, TimeProvider time, string enrollmentHint) : IHoldDirectory
+internal sealed class IdentityHoldDirectory : IHoldDirectory
 {
+    private readonly IServiceScopeFactory _scopes;
+    private readonly TimeProvider _time;
+    private readonly string _enrollmentHint;
+
+    /// <summary>
+    /// Creates the directory. <paramref name="attempts"/> is the limiter the engine draws from (the one the container
+    /// holds); it is taken here only so the registration keeps naming it, and must be that same instance.
+    /// </summary>
+    public IdentityHoldDirectory(IServiceScopeFactory scopes, AccountAttemptLimiter attempts, TimeProvider time, string enrollmentHint)
+    {
+        ArgumentNullException.ThrowIfNull(scopes);
+        ArgumentNullException.ThrowIfNull(attempts);
+        ArgumentNullException.ThrowIfNull(time);
+        _scopes = scopes;
+        _time = time;
+        _enrollmentHint = enrollmentHint;
+    }
+
     /// <inheritdoc/>
-    public string EnrollmentHint => enrollmentHint;
+    public string EnrollmentHint => _enrollmentHint;
 
     /// <inheritdoc/>
     public async Task<SecondFactor> GetSecondFactorAsync(Guid userId, Guid? hostId, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = _scopes.CreateAsyncScope();
         var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
         var user = await directory.FindUserAsync(userId, cancellationToken).ConfigureAwait(false);
         if (user is null || !user.Enabled)
@@ -31,7 +51,7 @@ internal sealed class IdentityHoldDirectory(IServiceScopeFactory scopes, Account
     /// <inheritdoc/>
     public async Task<IReadOnlyList<HoldHost>> ListHostsAsync(Guid userId, int max, CancellationToken cancellationToken)
     {
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = _scopes.CreateAsyncScope();
         var user = await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserAsync(userId, cancellationToken).ConfigureAwait(false);
         if (user is null || !user.Enabled)
         {
@@ -46,7 +66,7 @@ internal sealed class IdentityHoldDirectory(IServiceScopeFactory scopes, Account
     public async Task<OneTimeCodeCheck> CheckOneTimeCodeAsync(Guid userId, string code, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(code);
-        await using var scope = scopes.CreateAsyncScope();
+        await using var scope = _scopes.CreateAsyncScope();
         var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
         var user = await directory.FindUserAsync(userId, cancellationToken).ConfigureAwait(false);
         if (user is null || !user.Enabled || user.TotpConfirmedAt is null)
@@ -54,12 +74,12 @@ internal sealed class IdentityHoldDirectory(IServiceScopeFactory scopes, Account
             return OneTimeCodeCheck.NoMethod;
         }
 
-        if (!attempts.TryAttempt(user.UserPrincipalName))
+        var engine = scope.ServiceProvider.GetRequiredService<SignInEngine>();
+        return await engine.CheckOneTimeCodeAsync(user, code, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false) switch
         {
-            return OneTimeCodeCheck.Throttled;
-        }
-
-        var signIn = scope.ServiceProvider.GetRequiredService<SignInService>();
-        return await signIn.VerifyTotpAsync(user, code, time.GetUtcNow(), cancellationToken).ConfigureAwait(false) ? OneTimeCodeCheck.Ok : OneTimeCodeCheck.Wrong;
+            OneTimeCodeOutcome.Accepted => OneTimeCodeCheck.Ok,
+            OneTimeCodeOutcome.Throttled => OneTimeCodeCheck.Throttled,
+            _ => OneTimeCodeCheck.Wrong,
+        };
     }
 }

@@ -14,6 +14,7 @@ internal sealed record AadError(int Code, string OAuthError, string Message)
     public static readonly AadError PasswordExpired = new(50055, "invalid_grant", "The password is expired. Choose a new password to continue.");
     public static readonly AadError AccountDisabled = new(50057, "invalid_grant", "The user account is disabled. Contact your administrator.");
     public static readonly AadError AccountLocked = new(50053, "invalid_grant", "Your account is locked because you've tried to sign in too many times with an incorrect user ID or password. Wait a minute and try again.");
+    public static readonly AadError NoRole = new(50105, "access_denied", Gatehouse.Access.RbacEvaluator.NoAccessMessage + " Ask your administrator for the Virtual Machine User Login role on this remote desktop.");
     public static readonly AadError BlockedByConditionalAccess = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.BlockedMessage);
     public static readonly AadError MethodNotAvailable = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.MethodNotAllowedMessage + " This remote desktop requires {0}, which this sign-in page can't offer.");
     public static readonly AadError ReauthenticationRequired = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.ReauthenticateMessage);

@@ -5,8 +5,10 @@ namespace Gatehouse.Idp;
 
 /// <summary>
 /// <c>/devicelogin</c> (RFC 8628 <c>verification_uri</c>, Entra's page of the same name): the user enters the code
-/// <c>gatehouse login</c> showed (field <c>otc</c>); a pending code starts the ordinary sign-in steps of
-/// <see cref="AuthorizeEndpoint"/> with a device transaction, and later posts of that transaction continue there.
+/// <c>gatehouse login</c> or the hold screen showed (field <c>otc</c>); a pending code starts the ordinary sign-in steps
+/// of <see cref="SignInEngine"/> (rendered by <see cref="AuthorizeEndpoint"/>) with a device transaction, and later posts
+/// of that transaction continue there. An RDP device code names its host in the scope; a host not in the code's tenant
+/// is refused before the user name is asked.
 /// Wrong codes are counted per address and per browser (<see cref="UserCodeAttemptLimiter"/>, an attempt taken before the
 /// lookup and given back for a right code): past the allowance the page refuses without looking codes up. Wrong and throttled codes go to the sign-in log (no user is known yet).
 /// </summary>
@@ -112,7 +114,7 @@ internal sealed class DeviceLoginEndpoint(
             ClientAddress = AuthorizeEndpoint.ClientAddress(context).ToString(),
             Code = error.OAuthError,
             UserMessage = error.Describe(),
-            Fix = "Enter the code 'gatehouse login' shows, within 15 minutes; repeated wrong codes from one address may be someone guessing.",
+            Fix = "Enter the code 'gatehouse login' (or the remote desktop's sign-in screen) shows, within 15 minutes; repeated wrong codes from one address may be someone guessing.",
         }).ConfigureAwait(false);
     }
 }

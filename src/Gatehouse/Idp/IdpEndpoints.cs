@@ -21,6 +21,7 @@ internal static class IdpEndpoints
         services.AddSingleton(sp => new SignInTransactionProtector(
             sp.GetRequiredService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>(), limits.SignInLifetime));
         services.AddSingleton<IdpSignInLog>();
+        services.AddScoped<SignInEngine>();
         services.AddScoped<AuthorizeEndpoint>();
         services.AddScoped<TokenEndpoint>();
         services.AddScoped<DiscoveryEndpoints>();

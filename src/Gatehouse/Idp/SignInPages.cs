@@ -140,12 +140,16 @@ internal static class SignInPages
 
     /// <summary>
     /// The device sign-in's last question, asked every time (a device code can be phished: someone else may have
-    /// started <c>gatehouse login</c> and sent the code). Same buttons as the consent page: <c>consent=allow|deny</c>.
+    /// started <c>gatehouse login</c>, or connected, and sent the code). Same buttons as the consent page:
+    /// <c>consent=allow|deny</c>. "Are you trying to sign in to Gatehouse CLI?", or for the hold screen's QR sign-in
+    /// "… to vm1 (Remote Desktop)?" (or "… to Remote Desktop?" when the connection named no host).
     /// </summary>
-    public static string DeviceConsent(FormContext form, string username, string? error = null) => $"""
+    public static string DeviceConsent(FormContext form, string username, DevicePurpose purpose, string? error = null) => $"""
         <p class="who" id="who">{E(username)}</p>
-        <h1>Are you trying to sign in to {E(Gatehouse.Identity.GatehouseCliClient.DisplayName)}?</h1>
-        <p>Only continue if you started <code>gatehouse login</code> yourself on a device you trust. Continuing lets that device administer Gatehouse as you until you run <code>gatehouse logout</code>.</p>
+        <h1 id="question">Are you trying to sign in to {E(purpose.Name)}?</h1>
+        <p>{(purpose.RemoteDesktop
+            ? "Only continue if you are connecting to this remote desktop yourself and its screen shows the code you entered. Continuing signs that connection in as you."
+            : "Only continue if you started <code>gatehouse login</code> yourself on a device you trust. Continuing lets that device administer Gatehouse as you until you run <code>gatehouse logout</code>.")}</p>
         {Error(error)}
         <form method="post" action="{E(form.Action)}" id="signin">
         {Hidden(form)}
@@ -155,18 +159,25 @@ internal static class SignInPages
         """;
 
     /// <summary>The end of an approved device sign-in.</summary>
-    public static string DeviceSignedIn(string username) => $"""
+    public static string DeviceSignedIn(string username, DevicePurpose purpose) => $"""
         <p class="who" id="who">{E(username)}</p>
-        <h1>{E(Gatehouse.Identity.GatehouseCliClient.DisplayName)}</h1>
-        <p id="done">You have signed in to the {E(Gatehouse.Identity.GatehouseCliClient.DisplayName)} application on your device. You may now close this window.</p>
+        <h1>{E(purpose.Name)}</h1>
+        <p id="done">{(purpose.RemoteDesktop
+            ? $"You have signed in to {E(purpose.Name)}. The remote desktop connection goes on; you may now close this window."
+            : $"You have signed in to the {E(purpose.Name)} application on your device. You may now close this window.")}</p>
         """;
 
     /// <summary>The end of a device sign-in the user cancelled.</summary>
-    public static string DeviceDenied(string username) => $"""
+    public static string DeviceDenied(string username, DevicePurpose purpose) => $"""
         <p class="who" id="who">{E(username)}</p>
-        <h1>{E(Gatehouse.Identity.GatehouseCliClient.DisplayName)}</h1>
-        <p id="denied">You have not signed in to the {E(Gatehouse.Identity.GatehouseCliClient.DisplayName)} application. The device that showed you the code gets no access. You may now close this window.</p>
+        <h1>{E(purpose.Name)}</h1>
+        <p id="denied">{(purpose.RemoteDesktop
+            ? $"You have not signed in to {E(purpose.Name)}. The connection that showed you the code gets no access. You may now close this window."
+            : $"You have not signed in to the {E(purpose.Name)} application. The device that showed you the code gets no access. You may now close this window.")}</p>
         """;
+
+    /// <summary>What a device sign-in is for: its name on the pages, and whether it is a Remote Desktop connection (else the Gatehouse CLI).</summary>
+    internal sealed record DevicePurpose(string Name, bool RemoteDesktop);
 
     /// <summary>The page that ends a sign-in; the correlation id finds the attempt in the sign-in log.</summary>
     public static string ErrorPage(AadError error, string? traceId, string? correlationId = null) => $"""

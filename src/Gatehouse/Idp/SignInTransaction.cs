@@ -67,13 +67,21 @@ internal sealed record SignInTransaction
 
     /// <summary>
     /// For a device sign-in (<c>/devicelogin</c>, <c>gatehouse login</c>): the SHA-256 of the device code the user is
-    /// approving; null for an authorize sign-in. A device sign-in has no host (<see cref="HostId"/> is empty).
+    /// approving; null for an authorize sign-in. A <c>gatehouse login</c> sign-in has no host (<see cref="HostId"/> is empty);
+    /// an RDP one (<see cref="IsRdpDevice"/>) has the host its scope names, or none for the any-host scope.
     /// </summary>
     public string? DeviceCodeHash { get; init; }
 
     /// <summary>True for a device sign-in.</summary>
     [JsonIgnore]
     public bool IsDevice => DeviceCodeHash is not null;
+
+    /// <summary>
+    /// True for a device sign-in of the RDP client (the hold screen's QR sign-in): a sign-in to the host its scope names
+    /// (<see cref="HostId"/>), or to Remote Desktop with no host yet (<see cref="Gatehouse.Identity.RdpScope.AnyHostScope"/>).
+    /// </summary>
+    [JsonIgnore]
+    public bool IsRdpDevice => IsDevice && Gatehouse.Identity.RdpClient.Is(ClientId);
 
     /// <summary>Random per transaction, so two transactions never encrypt to related ciphertexts.</summary>
     public string Id { get; init; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(12));

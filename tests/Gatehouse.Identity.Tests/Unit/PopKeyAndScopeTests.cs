@@ -126,4 +126,12 @@ public sealed class RdpScopeTests
         Assert.False(RdpClient.IsRegisteredRedirectUri(RdpClient.BrokerRedirectUri.ToUpperInvariant(), "login.test", "common"));
         Assert.Equal("a85cf173-4192-42f8-81fa-777a763e6e2c", RdpClient.ClientId);
     }
+
+    [Fact]
+    public void AnyHostScope_IsTheDeviceServiceScopeWithAStar_AndTryParseNeverAcceptsIt()
+    {
+        Assert.Equal("ms-device-service://termsrv.wvd.microsoft.com/name/*/user_impersonation", RdpScope.AnyHostScope);
+        Assert.False(RdpScope.TryParse(RdpScope.AnyHostScope, out _, out var error));
+        Assert.Equal("host name may contain only letters, digits and '-'", error);
+    }
 }
