@@ -15,9 +15,6 @@ namespace Gatehouse.Gateway;
 /// </summary>
 internal sealed class IdentityQrSignIn(IServiceScopeFactory scopes, IdpUrls urls, TimeProvider time) : IQrSignInDirectory
 {
-    /// <summary>The scope of a QR sign-in for no particular host (the host picker follows it).</summary>
-    public const string AnyHostScope = RdpScope.ResourcePrefix + "*/" + RdpScope.ScopeValue;
-
     /// <inheritdoc/>
     public async Task<QrSignInStart?> BeginAsync(string? hostLabel, IPAddress client, TimeSpan lifetime, CancellationToken cancellationToken)
     {
@@ -36,7 +33,7 @@ internal sealed class IdentityQrSignIn(IServiceScopeFactory scopes, IdpUrls urls
             {
                 TenantId = tenant,
                 ClientId = RdpClient.ClientId,
-                Scope = host is null ? AnyHostScope : RdpScope.For(host.Name),
+                Scope = host is null ? RdpScope.AnyHostScope : RdpScope.For(host.Name),
                 ClientAddress = client.ToString(),
                 Lifetime = lifetime,
             },
