@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Gatehouse.EndToEnd.Tests.Support;
+using Gatehouse.Gateway.Hold.Painting;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Hosting;
 using Gatehouse.Identity;
@@ -19,8 +20,8 @@ namespace Gatehouse.EndToEnd.Tests;
 /// IdP's sign-in URL, the test signs in on the IdP's pages and pastes the redirect URL back, the client signs in to
 /// the gateway with its PoP-bound token, and the gateway logs on to the real xrdp with the account the user's role
 /// maps to. The desktop must appear (a screenshot of the client's display that is not blank) and belong to that
-/// account (its processes run on the host); a user without a role is refused with E_ACCESSDENIED and the sign-in log
-/// says why.
+/// account (its processes run on the host); a user without a role sees the gateway's refusal screen with the
+/// sign-in log's reason and reference id.
 /// </summary>
 [Collection(RdpDesktopCollection.Name)]
 public sealed partial class GatewayDesktopTests(ITestOutputHelper output, GatewayDesktopTests.Gateway gateway) : IClassFixture<GatewayDesktopTests.Gateway>
@@ -49,10 +50,16 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         await ReachDesktopAsync("bob@contoso.test", gateway.Xrdp!.AdminAccount, "Virtual Machine Administrator Login");
     }
 
+    /// <summary>
+    /// A right web-account sign-in without a role: the gateway answers the RDS AAD request with success and paints its
+    /// refusal screen in the client's window: the seeds' words, what to do, and the sign-in log's reference id. The
+    /// screenshot is compared pixel by pixel with the painter's own rendering of that row (so the words, the fix and the
+    /// reference id on the screen are the row's); a key ends it with Set Error Info, which FreeRDP reports.
+    /// </summary>
     [Fact]
-    public async Task NoRole_IsRefusedWithAccessDenied_AndTheSignInLogSaysWhy()
+    public async Task NoRole_ShowsTheRefusalScreen_WithTheSeedsWords_AndTheRowsReferenceId()
     {
-        if (!await gateway.ReadyAsync(output))
+        if (!await gateway.ReadyAsync(output) || !Peers.Require(output, Peers.Import, Peers.XDoTool))
         {
             return;
         }
@@ -61,13 +68,28 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         await using var client = StartClient(display);
         await SignInAndPasteAsync(client, "carol@contoso.test");
 
-        await client.WaitForLineAsync(AccessDeniedLine(), Wait.Generous, "the client to report E_ACCESSDENIED");
+        await WaitForHoldScreenAsync(display, client, "refusal");
         var entry = await WaitForSignInAsync("carol@contoso.test", "failure");
-        Assert.Equal("0x80070005", entry.Code);
         Assert.StartsWith("no_role_assignment:", entry.Reason, StringComparison.Ordinal);
         Assert.Contains("Your account is configured to prevent you from using this device", entry.UserMessage, StringComparison.Ordinal);
         Assert.Contains("Virtual Machine User Login", entry.Fix, StringComparison.Ordinal);
+        Assert.Equal($"0x{(uint)Gatehouse.Protocol.Rdp.ErrorInfoCode.ServerInsufficientPrivileges:X8}", entry.Code);
         Assert.Null(entry.SessionId);
+
+        // What the painter draws for this row, against what the client shows.
+        var expected = Framebuffer.Create(1024, 768);
+        new HoldScreenPainter(new HoldScreenAppearance()).Paint(expected, new RefusalView(entry.UserMessage!, entry.Fix!, entry.CorrelationId));
+        var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", "hold-refusal-compared.png");
+        var differing = int.MaxValue;
+        await Wait.UntilAsync(
+            async () => (differing = await Screenshot.DifferingPixelsAsync(await Screenshot.TakeAsync(display.Display, shot), expected.Width, expected.Height, expected.Pixels.ToArray())) < 64,
+            Wait.Generous,
+            "the refusal screen of this row in the client's window",
+            () => $"{differing} pixels differ; {client.Transcript}");
+        output.WriteLine($"Refusal screen: {differing} of {1024 * 768} pixels differ from the painter's rendering; reference id {entry.CorrelationId}.");
+
+        await KeysAsync(display, "Return");
+        await client.WaitForLineAsync(InsufficientPrivilegesLine(), Wait.Generous, "the client to report the Set Error Info PDU");
         output.WriteLine($"Sign-in log: {entry.Result} {entry.Code} {entry.Reason}");
     }
 
@@ -448,8 +470,8 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
     [GeneratedRegex("id=\"redirect-url\">([^<]+)<")]
     private static partial Regex RedirectUrl();
 
-    [GeneratedRegex("E_ACCESSDENIED|0x80070005", RegexOptions.IgnoreCase)]
-    private static partial Regex AccessDeniedLine();
+    [GeneratedRegex("ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES|0x00000009", RegexOptions.IgnoreCase)]
+    private static partial Regex InsufficientPrivilegesLine();
 
     /// <summary>
     /// One <c>gatehouse serve</c> host for the class: the IdP on HTTPS and the gateway's RDP listener, with vm1 → the

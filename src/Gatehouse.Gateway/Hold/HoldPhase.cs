@@ -64,14 +64,14 @@ public sealed class HoldPhase(
     {
         ArgumentNullException.ThrowIfNull(method);
         ArgumentNullException.ThrowIfNull(refusal);
-        if (!Limits.Enabled || !method.CanHold)
+        if (!Limits.Enabled || method.HoldUses == HoldUses.None)
         {
             return null;
         }
 
         HoldUse? use = authorization is null
             ? (Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) ? HoldUse.Refusal : null)
-            : UseFor(refusal, authorization);
+            : UseFor(refusal, authorization, method.HoldUses);
         if (use is null)
         {
             return null;
@@ -280,10 +280,10 @@ public sealed class HoldPhase(
     }
 
     /// <summary>The hold screen's use for a refused access decision, as <see cref="Use"/> decides it (no place is taken).</summary>
-    private HoldUse? UseFor(SignInRefusal refusal, AccessOutcome decided) =>
-        decided is { MfaWouldSatisfy: true } && Limits.StepUpMfa && directory is not null ? HoldUse.StepUpMfa
-        : decided is { HostUnknown: true } && Limits.HostPicker && directory is not null ? HoldUse.HostPicker
-        : Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) ? HoldUse.Refusal
+    private HoldUse? UseFor(SignInRefusal refusal, AccessOutcome decided, HoldUses allowed = HoldUses.All) =>
+        decided is { MfaWouldSatisfy: true } && Limits.StepUpMfa && directory is not null && allowed.HasFlag(HoldUses.StepUpMfa) ? HoldUse.StepUpMfa
+        : decided is { HostUnknown: true } && Limits.HostPicker && directory is not null && allowed.HasFlag(HoldUses.HostPicker) ? HoldUse.HostPicker
+        : Limits.Refusals && SignInFailures.IsAccessRefusal(refusal.Failure) && allowed.HasFlag(HoldUses.Refusals) ? HoldUse.Refusal
         : null;
 
     /// <summary>

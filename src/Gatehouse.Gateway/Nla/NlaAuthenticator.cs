@@ -42,7 +42,7 @@ public sealed class NlaAuthenticator(INlaDirectory directory, IOptions<GatewayOp
     public bool QualifiesAccessRefusals => true;
 
     /// <inheritdoc />
-    public bool CanHold => true;
+    public HoldUses HoldUses => HoldUses.All;
 
     /// <inheritdoc />
     public ISignInAttempt Begin(GatewayConnection connection, Stream client)

@@ -31,14 +31,36 @@ public interface ISignInMethod
     bool QualifiesAccessRefusals { get; }
 
     /// <summary>
-    /// True when, after a <see cref="SignInOutcome.Proceed"/> answer, the client's next bytes are its MCS Connect Initial
-    /// on the same stream, so the gateway can run the hold screen (web account and NLA; not TLS, whose MCS phase is the
-    /// host's).
+    /// What the hold screen may do after this method's proof: after a <see cref="SignInOutcome.Proceed"/> answer the
+    /// client's next bytes are its MCS Connect Initial on the same stream, so the gateway can answer them with its own
+    /// front. A use that ends in a handover also needs the reconnect to prove the same user again without the user's
+    /// help (NLA reuses the password; a web-account client would go through the browser again), so web accounts get
+    /// readable refusals only. TLS sign-ins are held from the start instead (<c>HoldPhase.RunTlsSignInAsync</c>).
     /// </summary>
-    bool CanHold { get; }
+    HoldUses HoldUses { get; }
 
     /// <summary>Starts the sign-in of one connection over its TLS stream.</summary>
     ISignInAttempt Begin(GatewayConnection connection, Stream client);
+}
+
+/// <summary>What the hold screen may do for a sign-in method (<see cref="ISignInMethod.HoldUses"/>).</summary>
+[Flags]
+public enum HoldUses
+{
+    /// <summary>Nothing: refusals are answered inside the method's protocol.</summary>
+    None = 0,
+
+    /// <summary>A readable refusal screen after the proof (then disconnect).</summary>
+    Refusals = 1,
+
+    /// <summary>The one-time code prompt when a policy MFA would satisfy (then a handover).</summary>
+    StepUpMfa = 2,
+
+    /// <summary>The host picker when the client named no registered host (then a handover).</summary>
+    HostPicker = 4,
+
+    /// <summary>Every use.</summary>
+    All = Refusals | StepUpMfa | HostPicker,
 }
 
 /// <summary>One connection's sign-in: prove, then answer; disposing wipes what it holds (passwords, a held host leg).</summary>

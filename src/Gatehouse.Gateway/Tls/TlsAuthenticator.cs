@@ -68,7 +68,7 @@ public sealed partial class TlsAuthenticator(
     public bool QualifiesAccessRefusals => true;
 
     /// <inheritdoc />
-    public bool CanHold => false;
+    public HoldUses HoldUses => HoldUses.None;
 
     /// <inheritdoc />
     public ISignInAttempt Begin(GatewayConnection connection, Stream client)

@@ -36,10 +36,11 @@ public sealed class WebAccountAuthenticator(AssertionValidator validator, IOptio
 
     /// <inheritdoc />
     /// <remarks>
-    /// Not yet: a refused web-account client is answered with the RDS AAD result code FreeRDP shows; the hold screen
-    /// for web accounts (readable refusals, the host picker) comes with the handover of a web-account reconnect.
+    /// Readable refusals only: the RDS AAD result is then success and the hold screen says why. No handover: FreeRDP
+    /// makes a new PoP key and goes through the browser again on every connect, so a reconnect cannot prove the user
+    /// silently (MFA is asked in the browser already; the host picker would need a second browser sign-in).
     /// </remarks>
-    public bool CanHold => false;
+    public HoldUses HoldUses => HoldUses.Refusals;
 
     /// <inheritdoc />
     public ISignInAttempt Begin(GatewayConnection connection, Stream client)

@@ -36,6 +36,34 @@ internal static class Screenshot
         return process.ExitCode == 0 ? (await stdout).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
     }
 
+    /// <summary>
+    /// How many pixels of the screenshot's top-left <paramref name="width"/>×<paramref name="height"/> differ (by more than
+    /// 2 in a channel) from <paramref name="expected"/> (0xAARRGGBB, row by row).
+    /// </summary>
+    public static async Task<int> DifferingPixelsAsync(string path, int width, int height, uint[] expected)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        var raw = Path.ChangeExtension(path, ".rgb");
+        await RunAsync("/usr/bin/convert", [path, "-crop", $"{width}x{height}+0+0", "-depth", "8", $"rgb:{raw}"]);
+        var rgb = await File.ReadAllBytesAsync(raw);
+        if (rgb.Length != width * height * 3)
+        {
+            return int.MaxValue;
+        }
+
+        var differing = 0;
+        for (var i = 0; i < expected.Length; i++)
+        {
+            var e = expected[i];
+            if (Math.Abs(rgb[i * 3] - (int)((e >> 16) & 0xFF)) > 2 || Math.Abs(rgb[(i * 3) + 1] - (int)((e >> 8) & 0xFF)) > 2 || Math.Abs(rgb[(i * 3) + 2] - (int)(e & 0xFF)) > 2)
+            {
+                differing++;
+            }
+        }
+
+        return differing;
+    }
+
     public static async Task<int> DistinctColoursAsync(string path)
     {
         var output = await RunAsync("/usr/bin/identify", ["-format", "%k", path]);

@@ -143,7 +143,7 @@ internal sealed class RecordingAuthenticator(SignInMethods method) : ISignInMeth
 
     public bool QualifiesAccessRefusals => false;
 
-    public bool CanHold => false;
+    public HoldUses HoldUses => HoldUses.None;
 
     public Task<GatewayConnection> Reached => _reached.Task;
 
