@@ -16,7 +16,7 @@ public sealed class MetricsEndpointTests
         var text = await response.Content.ReadAsStringAsync();
         Assert.Contains("http_server_request_duration_seconds_bucket", text, StringComparison.Ordinal);
         Assert.Contains("http_route=\"/healthz\"", text, StringComparison.Ordinal);
-        PrometheusTextTests.AssertWellFormed(text);
+        PrometheusExposition.AssertWellFormed(text);
     }
 
     [Theory]
