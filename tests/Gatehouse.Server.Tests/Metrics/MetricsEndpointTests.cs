@@ -19,6 +19,20 @@ public sealed class MetricsEndpointTests
         PrometheusExposition.AssertWellFormed(text);
     }
 
+    [Fact]
+    public async Task Metrics_AfterASignIn_ShowsGatehouseInstruments()
+    {
+        await using var s = await IdpScenario.StartAsync();
+        using var browser = new SignInBrowser(s.Server);
+        await IdpScenario.SignInAsync(browser, password: "Wrong-Password-1");
+
+        var text = await s.Server.Client.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+
+        PrometheusExposition.AssertWellFormed(text);
+        Assert.True(PrometheusExposition.Value(text, "gatehouse_sign_ins_total", "gatehouse_protocol=\"browser\"", "gatehouse_result=\"failure\"") >= 1, text);
+        Assert.True(PrometheusExposition.Value(text, "gatehouse_db_duration_seconds_count", "db_system=\"sqlite\"") >= 1, text);
+    }
+
     [Theory]
     [InlineData("127.0.0.1", false, true)]
     [InlineData("::1", false, true)]
