@@ -77,6 +77,13 @@ public sealed class TelemetryTests
         var token = Assert.Single(telemetry.Spans, a => a.OperationName == "gatehouse.idp.token" && Tag(a, "gatehouse.grant_type") == "authorization_code" && OnPort(telemetry, a, port));
         Assert.Equal("200", Tag(token, "http.response.status_code"));
 
+        // The three traces of the sign-in are joined by links: the token endpoint to the page that granted the code, the
+        // RDP connection's proof to that page and to the token endpoint.
+        var granting = Assert.Single(token.Links).Context;
+        Assert.Contains(pages, p => p.SpanId == granting.SpanId && p.TraceId == granting.TraceId);
+        var proof = Assert.Single(telemetry.Spans, a => a.ParentSpanId == connection.SpanId && a.OperationName == "gatehouse.rdp.proof");
+        Assert.Equal([granting.SpanId, token.SpanId], proof.Links.Select(l => l.Context.SpanId));
+
         // Metrics: the sign-ins of both protocols, the phase durations, database latency and the pending connections.
         var metrics = telemetry.Metrics(s.Server);
         Assert.True(Sum(metrics, "gatehouse.sign_ins", ("gatehouse.protocol", "web_account"), ("gatehouse.result", "failure"), ("gatehouse.reason", "no_role_assignment")) >= 1);
