@@ -104,6 +104,10 @@ internal static class Telemetry
                     o.Filter = context => !context.Request.Path.StartsWithSegments(Gatehouse.Metrics.MetricsEndpoint.Path, StringComparison.Ordinal)
                         && !context.Request.Path.StartsWithSegments("/healthz", StringComparison.Ordinal);
                     o.RecordException = false;
+
+                    // The query string can carry an authorization code (the native client's redirect page): never recorded,
+                    // whatever OTEL_DOTNET_EXPERIMENTAL_ASPNETCORE_DISABLE_URL_QUERY_REDACTION says.
+                    o.EnrichWithHttpRequest = (activity, _) => activity.SetTag("url.query", null);
                 });
                 traces.AddHttpClientInstrumentation(o => o.RecordException = false);
                 Npgsql.TracerProviderBuilderExtensions.AddNpgsql(traces);
