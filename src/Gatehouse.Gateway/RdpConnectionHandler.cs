@@ -117,6 +117,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     private async Task RunAsync(ConnectionContext transport, GatewayConnection connection, PreauthAdmission.AdmissionLease? lease)
     {
         var clientClosed = transport.ConnectionClosed;
+        using var trace = GatewayTelemetry.StartConnection(connection, _time);
+        trace.Phase("negotiation");
 
         // ── Preconnection PDU and X.224 Connection Request, within the negotiation deadline. ──
         var request = await ReadConnectionRequestAsync(transport, connection).ConfigureAwait(false);
@@ -131,6 +133,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         // ── Negotiation: the sign-in method, or a refusal (a decision: logged before the client hears it). ──
         var negotiation = NegotiationPolicy.Decide(request, _options.SignInMethods);
         connection.Negotiation = negotiation;
+        trace.Negotiated(negotiation);
         new ConnectionConfirm(negotiation.Result).Write(transport.Transport.Output);
         if (negotiation.IsRefused)
         {
@@ -148,6 +151,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
 
         // ── TLS with the gateway's certificate, within its deadline; its facts are published on the connection. ──
+        trace.Phase("tls");
         var tls = new SslStream(new DuplexPipeStream(transport.Transport), leaveInnerStreamOpen: false);
         await using var tlsScope = tls.ConfigureAwait(false);
         if (!await HandshakeAsync(tls, connection).ConfigureAwait(false))
@@ -163,9 +167,11 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
 
         // ── The sign-in method proves who the client is. ──
+        trace.Phase("proof");
         var attempt = method.Begin(connection, tls);
         await using var attemptScope = attempt.ConfigureAwait(false);
         var proof = ContinueHandover(connection, await ProveAsync(method, attempt, connection, clientClosed).ConfigureAwait(false));
+        trace.Proved(proof);
         await using var hostLeg = new OwnedHostLeg(proof.HostLeg);
         if (proof.Unfinished is { } unfinished)
         {
@@ -174,6 +180,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         }
 
         // ── Authorisation, host leg and start record: one decision under its own deadline, not the client's. ──
+        trace.Phase("authorization");
         var decision = proof.Refusal is { } refused
             ? Decision.Refused(refused)
             : await DecideAsync(method, attempt, connection, proof, hostLeg).ConfigureAwait(false);
@@ -187,6 +194,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         if (proof.Proven && decision.Refusal is { } held && _hold?.Use(method, held, decision.Authorization) is { } use)
         {
             // The method tells the client to go on (inside the hold, so a client gone by then still leaves its row).
+            trace.Phase("hold");
             await _hold.RunAsync(connection, tls, use, proof.Subject, held, decision.Authorization, () => attempt.AnswerAsync(SignInOutcome.Proceed, clientClosed), d => LogHeldAsync(method, connection, d), clientClosed).ConfigureAwait(false);
             return;
         }
@@ -196,6 +204,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         try
         {
             // ── The sign-in log entry, then the method's answer in the client's own protocol. ──
+            trace.Phase("answer");
             var outcome = decision.Refusal is { } refusal ? SignInOutcome.Refuse(refusal) : SignInOutcome.Allow(decision.Grant, session);
             await LogDecisionAsync(method, attempt, connection, proof.Subject, decision, outcome).ConfigureAwait(false);
             answered = true;
@@ -208,6 +217,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             lease?.Dispose();
             var relayed = session;
             session = null;
+            trace.RelayStarting(relayed);
             await _sessions.RunAsync(relayed, connection, tls, clientClosed).ConfigureAwait(false);
         }
         finally
@@ -309,6 +319,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             }
 
             BackendConnection backend;
+            GatewayTelemetry.For(connection).Phase("host_leg");
             if (hostLeg.Take() is { } early)
             {
                 if (grant.HostId != early.HostId || !string.Equals(grant.Backend.Host, early.Target.Host, StringComparison.OrdinalIgnoreCase) || grant.Backend.Port != early.Target.Port)

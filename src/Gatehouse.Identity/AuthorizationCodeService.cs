@@ -134,6 +134,7 @@ public sealed class AuthorizationCodeService
         });
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         db.ChangeTracker.Clear();
+        Gatehouse.Gateway.Diagnostics.SignInTraces.Granted(grant.Id);
         return code;
     }
 

@@ -199,6 +199,7 @@ public sealed class TokenService
         var token = Handler.CreateToken(descriptor);
         db.IssuedTokens.Add(new IssuedToken { Jti = jti, GrantId = request.GrantId, ExpiresAt = expires });
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        Gatehouse.Gateway.Diagnostics.SignInTraces.TokenIssued(request.GrantId, jti);
         return token;
     }
 
@@ -287,6 +288,8 @@ public sealed class TokenService
         {
             return TokenValidationOutcome.Fail("token has been revoked");
         }
+
+        Gatehouse.Gateway.Diagnostics.SignInTraces.TokenPresented(jti);
 
         token.TryGetPayloadValue<string>("upn", out var upn);
         var amr = token.Claims.Where(c => c.Type == "amr").Select(c => c.Value).ToArray();

@@ -39,6 +39,7 @@ public sealed class StoreOptions
     public void Configure(DbContextOptionsBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        builder.AddInterceptors(StoreTelemetry.Interceptor);
         if (Provider == StoreProvider.Postgres)
         {
             builder.UseNpgsql(ConnectionString, o => o.MigrationsAssembly(typeof(StoreOptions).Assembly.GetName().Name));

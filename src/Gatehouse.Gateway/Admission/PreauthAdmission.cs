@@ -48,6 +48,7 @@ public sealed class PreauthAdmission
         if (Interlocked.Increment(ref _total) > _maxTotal)
         {
             Interlocked.Decrement(ref _total);
+            Diagnostics.GatewayTelemetry.AdmissionRefusals.Add(1, new KeyValuePair<string, object?>("gatehouse.refusal", "global_limit"));
             return AdmissionRefusal.GlobalLimit;
         }
 
@@ -56,10 +57,12 @@ public sealed class PreauthAdmission
         if (count > _maxPerAddress)
         {
             Release(key);
+            Diagnostics.GatewayTelemetry.AdmissionRefusals.Add(1, new KeyValuePair<string, object?>("gatehouse.refusal", "address_limit"));
             return AdmissionRefusal.AddressLimit;
         }
 
         lease = new AdmissionLease(this, key);
+        Diagnostics.GatewayTelemetry.PendingConnections.Add(1);
         return AdmissionRefusal.None;
     }
 
@@ -121,6 +124,7 @@ public sealed class PreauthAdmission
         {
             if (Interlocked.Exchange(ref _released, 1) == 0)
             {
+                Diagnostics.GatewayTelemetry.PendingConnections.Add(-1);
                 _owner.Release(_key);
             }
         }

@@ -57,6 +57,7 @@ public sealed class RelayCounters
 
     internal void Add(int direction, long bytes)
     {
+        Diagnostics.GatewayTelemetry.Relayed(direction, bytes);
         if (direction == 0)
         {
             Interlocked.Add(ref _fromClient, bytes);

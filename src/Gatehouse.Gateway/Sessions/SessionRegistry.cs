@@ -107,8 +107,15 @@ public sealed class SessionRegistry
     {
         var session = new LiveSession(Guid.NewGuid(), connectionId, clientAddress, protocol, grant, now);
         _sessions[session.Id] = session;
+        Diagnostics.GatewayTelemetry.LiveSessions.Add(1, new KeyValuePair<string, object?>("gatehouse.protocol", protocol));
         return session;
     }
 
-    internal void Remove(LiveSession session) => _sessions.TryRemove(session.Id, out _);
+    internal void Remove(LiveSession session)
+    {
+        if (_sessions.TryRemove(session.Id, out _))
+        {
+            Diagnostics.GatewayTelemetry.LiveSessions.Add(-1, new KeyValuePair<string, object?>("gatehouse.protocol", session.Protocol));
+        }
+    }
 }

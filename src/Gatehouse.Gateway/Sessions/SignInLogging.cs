@@ -89,6 +89,7 @@ internal static class GatewaySignInLogExtensions
             return false;
         }
 
+        Diagnostics.GatewayTelemetry.SignInLogged(connection, signIn);
         using var deadline = new CancellationTokenSource(timeout, time);
         await log.WriteAsync(signIn, deadline.Token).ConfigureAwait(false);
         return true;

@@ -13,7 +13,8 @@ namespace Gatehouse.Hosting;
 /// become one line each, with <c>\r\n</c>, <c>\x1b</c>, <c>\u202e</c> written out; an exception keeps its line breaks
 /// (the stack trace) and is indented under its entry, its other control characters escaped. This is the console
 /// formatter of <c>gatehouse serve</c> whatever <c>Logging:Console:FormatterName</c> says, except <c>json</c>, whose
-/// JSON writer escapes control and non-ASCII characters itself.
+/// JSON writer escapes control and non-ASCII characters itself. An entry written inside a span carries its ids after
+/// the event id (<c>info: Category[7] trace_id=… span_id=…</c>), so the line and its trace find each other.
 /// </summary>
 internal sealed class EscapingConsoleFormatter(IOptionsMonitor<SimpleConsoleFormatterOptions> options) : ConsoleFormatter(FormatterName)
 {
@@ -59,6 +60,7 @@ internal sealed class EscapingConsoleFormatter(IOptionsMonitor<SimpleConsoleForm
         textWriter.Write('[');
         textWriter.Write(logEntry.EventId.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         textWriter.Write(']');
+        WriteTraceContext(textWriter);
         if (!singleLine)
         {
             textWriter.Write('\n');
@@ -111,6 +113,23 @@ internal sealed class EscapingConsoleFormatter(IOptionsMonitor<SimpleConsoleForm
         {
             textWriter.Write('\n');
         }
+    }
+
+    /// <summary>
+    /// The trace and span ids of the activity the entry is written in (the console logger formats on the logging thread),
+    /// so a line can be found in the trace backend: <c> trace_id=… span_id=…</c>, lower-case hex only.
+    /// </summary>
+    private static void WriteTraceContext(TextWriter writer)
+    {
+        if (System.Diagnostics.Activity.Current is not { IdFormat: System.Diagnostics.ActivityIdFormat.W3C } activity)
+        {
+            return;
+        }
+
+        writer.Write(" trace_id=");
+        writer.Write(activity.TraceId.ToHexString());
+        writer.Write(" span_id=");
+        writer.Write(activity.SpanId.ToHexString());
     }
 
     private static bool UseColor(SimpleConsoleFormatterOptions settings) => settings.ColorBehavior switch

@@ -22,6 +22,9 @@ internal sealed record HostSettings
     public TextWriter Console { get; init; } = System.Console.Out;
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Last changes to the services before the host is built (tests add in-memory telemetry exporters here).</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; init; }
 }
 
 /// <summary>
@@ -101,7 +104,9 @@ internal static class GatehouseHost
 
         var metricsOptions = new Gatehouse.Metrics.MetricsOptions();
         builder.Configuration.GetSection("Gatehouse:Metrics").Bind(metricsOptions);
-        builder.Services.AddSingleton(_ => new Gatehouse.Metrics.MetricsCollector(Gatehouse.Metrics.MetricsEndpoint.MeterPrefixes));
+        var telemetryOptions = new TelemetryOptions();
+        builder.Configuration.GetSection(TelemetryOptions.Section).Bind(telemetryOptions);
+        builder.AddGatehouseTelemetry(telemetryOptions, metricsOptions.Enabled);
         builder.Services.AddSingleton(settings.Time);
         builder.Services.AddSingleton(new ServerCertificate(certificate));
         builder.Services.AddSingleton(settings);
@@ -176,8 +181,10 @@ internal static class GatehouseHost
             });
         });
 
+        settings.ConfigureServices?.Invoke(builder.Services);
         var app = builder.Build();
         app.UseHsts();
+        app.UseIdpSpans();
         app.UseMiddleware<ContentLengthMiddleware>();
         app.MapGet("/healthz", (HttpContext context) =>
         {
@@ -189,8 +196,6 @@ internal static class GatehouseHost
         app.MapIdp();
         Gatehouse.Admin.AdminApi.MapAdminApi(app);
 
-        // Start collecting at once, so the first scrape sees what happened since startup.
-        _ = app.Services.GetRequiredService<Gatehouse.Metrics.MetricsCollector>();
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse");
         LogCertificate(logger, source, certificatePath, certificate.Thumbprint);
         app.Lifetime.ApplicationStarted.Register(() =>

@@ -18,6 +18,7 @@ internal sealed partial class IdpSignInLog(IServiceScopeFactory scopes, ILogger<
     public async Task WriteAsync(SignInEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
+        IdpTelemetry.SignInLogged(entry);
         try
         {
             await using var scope = scopes.CreateAsyncScope();

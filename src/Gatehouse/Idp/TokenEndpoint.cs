@@ -41,7 +41,9 @@ internal sealed class TokenEndpoint(
             return;
         }
 
-        switch (OAuthForm.Single(form, "grant_type"))
+        var grantType = OAuthForm.Single(form, "grant_type");
+        IdpTelemetry.GrantType(grantType);
+        switch (grantType)
         {
             case "srv_challenge":
                 var nonce = await challenges.IssueAsync(time.GetUtcNow()).ConfigureAwait(false);

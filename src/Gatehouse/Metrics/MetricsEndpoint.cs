@@ -1,6 +1,4 @@
-using System.Diagnostics.Metrics;
 using System.Net;
-using System.Text;
 
 namespace Gatehouse.Metrics;
 
@@ -14,19 +12,14 @@ internal sealed class MetricsOptions
     public bool AllowRemote { get; set; }
 }
 
-/// <summary>Gatehouse's own instruments (meter <c>Gatehouse</c>); the gateway and identity provider record into them.</summary>
-internal static class GatehouseMeter
-{
-    public const string Name = "Gatehouse";
-
-    public static readonly Meter Meter = new(Name);
-}
-
-/// <summary><c>GET /metrics</c> in the Prometheus text format.</summary>
+/// <summary>
+/// <c>GET /metrics</c> in the Prometheus text format, written by OpenTelemetry's Prometheus exporter from the same
+/// meter provider that exports over OTLP (docs/decisions/0001-prometheus-exporter.md), behind the loopback gate.
+/// </summary>
 internal static class MetricsEndpoint
 {
-    /// <summary>The meters exported: Gatehouse's, ASP.NET Core hosting (request durations) and Kestrel (connections, TLS handshakes).</summary>
-    public static readonly string[] MeterPrefixes = [GatehouseMeter.Name, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"];
+    /// <summary>The scrape path.</summary>
+    public const string Path = "/metrics";
 
     /// <summary>True when a scrape from <paramref name="remote"/> is answered.</summary>
     public static bool IsAllowed(IPAddress? remote, MetricsOptions options) =>
@@ -40,19 +33,17 @@ internal static class MetricsEndpoint
             return;
         }
 
-        app.MapGet("/metrics", (HttpContext context, MetricsCollector collector) =>
+        app.MapPrometheusScrapingEndpoint(Path, meterProvider: null, configureBranchedPipeline: branch => branch.Use(async (context, next) =>
         {
             if (!IsAllowed(context.Connection.RemoteIpAddress, options))
             {
                 context.Response.StatusCode = StatusCodes.Status403Forbidden;
                 context.Response.ContentType = "text/plain; charset=utf-8";
-                return context.Response.WriteAsync("Metrics are served to loopback clients only; set Gatehouse:Metrics:AllowRemote=true to scrape from elsewhere.\n");
+                await context.Response.WriteAsync("Metrics are served to loopback clients only; set Gatehouse:Metrics:AllowRemote=true to scrape from elsewhere.\n").ConfigureAwait(false);
+                return;
             }
 
-            using var writer = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
-            collector.WriteTo(writer);
-            context.Response.ContentType = PrometheusText.ContentType;
-            return context.Response.WriteAsync(writer.ToString(), Encoding.UTF8);
-        });
+            await next(context).ConfigureAwait(false);
+        }), optionsName: null);
     }
 }

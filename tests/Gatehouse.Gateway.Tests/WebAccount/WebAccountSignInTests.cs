@@ -21,7 +21,7 @@ namespace Gatehouse.Gateway.Tests.WebAccount;
 /// RDS AAD Auth through the real connection handler on loopback, driven by a C# client that behaves like FreeRDP's
 /// /sec:aad (CR with PROTOCOL_RDSAAD, TLS, read the nonce, send the signed assertion, read the result).
 /// </summary>
-public sealed class WebAccountSignInTests
+public sealed partial class WebAccountSignInTests
 {
     private static readonly RSA Key = RSA.Create(2048);
 

@@ -31,9 +31,9 @@ internal sealed partial class IdpScenario : IAsyncDisposable
 
     public Guid TenantId { get; }
 
-    public static async Task<IdpScenario> StartAsync(IDictionary<string, string?>? overrides = null)
+    public static async Task<IdpScenario> StartAsync(IDictionary<string, string?>? overrides = null, Action<IServiceCollection>? configureServices = null)
     {
-        var server = await TestServer.StartAsync(overrides: overrides);
+        var server = await TestServer.StartAsync(overrides: overrides, configureServices: configureServices);
         await using var scope = server.App.Services.CreateAsyncScope();
         var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
         var tenant = (await directory.FindTenantAsync("contoso.test"))!;

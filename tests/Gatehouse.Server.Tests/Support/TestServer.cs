@@ -46,7 +46,7 @@ internal sealed class TestServer : IAsyncDisposable
         };
     }
 
-    public static async Task<TestServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null, string? configFile = null)
+    public static async Task<TestServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null, string? configFile = null, Action<IServiceCollection>? configureServices = null)
     {
         dataDirectory ??= TempDirectory.Create();
         var settings = new Dictionary<string, string?>
@@ -62,7 +62,7 @@ internal sealed class TestServer : IAsyncDisposable
         }
 
         var console = new StringWriter();
-        var app = GatehouseHost.Build(new HostSettings { Overrides = settings, Console = console, ConfigFile = configFile });
+        var app = GatehouseHost.Build(new HostSettings { Overrides = settings, Console = console, ConfigFile = configFile, ConfigureServices = configureServices });
         await app.StartAsync();
         return new TestServer(app, dataDirectory, console);
     }
