@@ -162,6 +162,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         // ── A TLS sign-in the hold screen takes from the start: the password, or the QR sign-in, proven on its own front. ──
         if (negotiation.Method == SignInMethods.Tls && _hold is not null && _hold.TakesTlsSignIn(connection))
         {
+            trace.Phase("hold");
             await _hold.RunTlsSignInAsync(connection, tls, d => LogHeldAsync(method, connection, d), clientClosed).ConfigureAwait(false);
             return;
         }
