@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Gatehouse.Cli;
 using Gatehouse.EndToEnd.Tests.Support;
+using Gatehouse.Gateway.Hold.Painting;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
@@ -221,6 +222,86 @@ public sealed partial class GatewayDesktopTests
     }
 
     /// <summary>
+    /// The QR sign-in to no particular host, then the host picker: FreeRDP connects to the gateway's own name with TLS and
+    /// an empty password, the QR code (read with zbarimg) opens the device-code page in the test's form client (a
+    /// cookie-keeping HTTP client that posts the pages' forms), which signs in and answers "Are you trying to sign in to
+    /// Remote Desktop?"; the hold screen then lists the user's hosts (compared pixel by pixel with the painter's
+    /// rendering), Enter picks vm1, and the client lands on its desktop.
+    /// </summary>
+    [Fact]
+    public async Task QrSignIn_ToTheGatewaysOwnName_FormClientSignsIn_ThenThePickerLeadsToTheDesktop()
+    {
+        if (!await gateway.ReadyAsync(output) || !Peers.Require(output, Peers.Import, Peers.ZbarImg, Peers.XDoTool))
+        {
+            return;
+        }
+
+        const string upn = "rosa@contoso.test";
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+            await directory.CreateUserAsync(tenant.Id, upn, "rosa", Password, temporary: false);
+            await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
+        }
+
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        await using var client = FreeRdpClient.Start(
+            display.Display,
+            [$"/v:login.gatehouse.test:{gateway.RdpPort}", "/sec:tls", "/u:qr", "/p:", "/cert:ignore", "/size:1024x768", "-clipboard"]);
+        output.WriteLine(client.CommandLine);
+        await WaitForHoldScreenAsync(display, client, "qr-sign-in-any-host");
+        var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", "hold-qr-any-host-read.png");
+        IReadOnlyList<string> codes = [];
+        await Wait.UntilAsync(
+            async () => (codes = await Screenshot.QrCodesAsync(await Screenshot.TakeAsync(display.Display, shot))).Count > 0,
+            Wait.Generous,
+            "a QR code that zbarimg can read in the client's window",
+            () => client.Transcript);
+        var url = new Uri(Assert.Single(codes));
+        var code = url.Query["?otc=".Length..];
+
+        // The phone: the test's form client on the page the QR code names.
+        using (var phone = new Gatehouse.Server.Tests.Support.SignInBrowser(gateway.BaseAddress, gateway.CertificateThumbprint))
+        {
+            await phone.OpenAsync(url.PathAndQuery);
+            Assert.Contains($"{code[..4]}-{code[4..]}", phone.Html, StringComparison.Ordinal); // The page shows the code filled in.
+            await phone.SubmitAsync(("otc", code));
+            await phone.SubmitAsync(("username", upn));
+            await phone.SubmitAsync(("password", Password));
+            Assert.True(phone.Shows("consent"), $"the question after the password; got: {phone.Error ?? phone.Html[..Math.Min(400, phone.Html.Length)]}");
+            Assert.Contains("Are you trying to sign in to Remote Desktop?", WebUtility.HtmlDecode(phone.Html), StringComparison.Ordinal);
+            await phone.SubmitAsync(("consent", "allow"));
+            Assert.Contains("id=\"done\"", phone.Html, StringComparison.Ordinal);
+        }
+
+        // The picker: the user's one host, as the painter draws it.
+        var expected = Framebuffer.Create(1024, 768);
+        new HoldScreenPainter(new HoldScreenAppearance()).Paint(expected, new HostPickerView(["vm1"], 0, "Choose a computer with the arrow keys, then press Enter."));
+        var pickerShot = Path.Combine(AppContext.BaseDirectory, "screenshots", "hold-qr-then-picker.png");
+        var differing = int.MaxValue;
+        await Wait.UntilAsync(
+            async () => (differing = await Screenshot.DifferingPixelsAsync(await Screenshot.TakeAsync(display.Display, pickerShot), expected.Width, expected.Height, expected.Pixels.ToArray())) < 64,
+            Wait.Generous,
+            "the host picker after the QR sign-in",
+            () => $"{differing} pixels differ; {client.Transcript}");
+        await KeysAsync(display, "Return");
+
+        LiveSession? session = null;
+        await Wait.UntilAsync(
+            () => (session = gateway.Sessions.List().FirstOrDefault(s => s.Grant.UserPrincipalName == upn)) is not null,
+            Wait.Generous,
+            $"a live session of {upn} after the picker",
+            () => client.Transcript);
+        Assert.Equal("vm1", session!.Grant.HostName);
+        await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp!.UserAccount).Count > 0, Wait.Generous, "a process of the user account on the host", () => client.Transcript);
+        var rows = await SignInRowsAsync(upn);
+        var handedOver = Assert.Single(rows, r => r.Protocol == "tls" && r.Reason.StartsWith("handed_over:", StringComparison.Ordinal));
+        Assert.Contains("chose vm1 on the host picker", handedOver.Reason, StringComparison.Ordinal);
+        output.WriteLine($"Sign-in log: {handedOver.Reason}");
+    }
+
+    /// <summary>
     /// The host picker with the stock client: FreeRDP connects to a name that is no registered host, NLA proves the
     /// password, the gateway lists the user's two hosts in the window, the test picks the second with the arrow keys
     /// (xdotool), and the client is handed over and lands on that host's desktop.
@@ -331,7 +412,7 @@ public sealed partial class GatewayDesktopTests
     private static async Task XdoToolAsync(XvfbDisplay display, params string[] command)
     {
         var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/xdotool") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { "search", "--sync", "--name", "FreeRDP", "windowfocus", "--sync", "%1" }.Concat(command))
+        foreach (var argument in new[] { "search", "--sync", "--onlyvisible", "--name", "FreeRDP", "windowfocus", "--sync", "%1" }.Concat(command))
         {
             info.ArgumentList.Add(argument);
         }

@@ -88,14 +88,16 @@ public sealed class HoldPhase(
 
     /// <summary>
     /// True when the hold screen takes this TLS connection's sign-in from the start (see
-    /// <see cref="HoldScreenOptions.TlsSignIn"/>): not a handover's reconnect, a password or QR sign-in is enabled, and a
-    /// place is free. A true answer takes one of the <see cref="HoldScreenOptions.MaxConcurrentHolds"/> places, which
+    /// <see cref="HoldScreenOptions.TlsSignIn"/>): not the reconnect of a TLS handover, a password or QR sign-in is
+    /// enabled, and a place is free. A true answer takes one of the <see cref="HoldScreenOptions.MaxConcurrentHolds"/> places, which
     /// <see cref="RunTlsSignInAsync"/> gives back: the caller must run it.
     /// </summary>
     public bool TakesTlsSignIn(GatewayConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        if (!Limits.Enabled || !Limits.TlsSignIn || connection.Handover is not null || (!PasswordsOn && !QrOn))
+        // A handover of a TLS sign-in (it carries a secret) is the reconnect's to prove; any other token on a TLS
+        // connection (spent at redemption) gives it nothing here: it is held from the start like any TLS client.
+        if (!Limits.Enabled || !Limits.TlsSignIn || connection.Handover is { SecretHash: not null } || (!PasswordsOn && !QrOn))
         {
             return false;
         }

@@ -166,6 +166,9 @@ public sealed class TelemetryTests
     {
         ["Gatehouse:Gateway:SignInMethods"] = "WebAccount, Nla",
         ["Gatehouse:Telemetry:Tracing"] = "true",
+
+        // The refusal is answered inside RDS AAD Auth (this test follows the answer phase, not the hold screen's).
+        ["Gatehouse:Gateway:HoldScreen:Refusals"] = "false",
     };
 
     private static string? Tag(Activity activity, string key) => Convert.ToString(activity.GetTagItem(key), CultureInfo.InvariantCulture);
