@@ -732,8 +732,8 @@ public sealed class StoreSetting
 
 /// <summary>
 /// A fixed-window attempt counter shared by every node: <see cref="Count"/> attempts for <see cref="Key"/> in the window
-/// numbered <see cref="Window"/> (for example Unix minutes). Incremented with one atomic upsert, so concurrent attempts
-/// on several nodes are all counted.
+/// that started at <see cref="Window"/>. Incremented with one atomic upsert (<c>StoreStartup.CountAttempt</c>), so
+/// concurrent attempts on several nodes are all counted.
 /// </summary>
 public sealed class AttemptCounter
 {
@@ -743,7 +743,7 @@ public sealed class AttemptCounter
     /// <summary>What is counted, e.g. <c>account:ADMIN@CONTOSO.TEST</c>.</summary>
     public string Key { get; set; } = "";
 
-    /// <summary>The number of the current window (the window's start divided by its length).</summary>
+    /// <summary>When the current window started (the first attempt in it), Unix milliseconds.</summary>
     public long Window { get; set; }
 
     /// <summary>Attempts in <see cref="Window"/>.</summary>

@@ -152,12 +152,13 @@ public static partial class StoreStartup
     }
 
     /// <summary>
-    /// Counts one attempt for <paramref name="key"/> in the window numbered <paramref name="window"/> and returns the
-    /// attempts counted in that window so far, this one included: one statement (an upsert with <c>RETURNING</c>), so
-    /// concurrent callers on any number of nodes each get a distinct count. A row left from an earlier window restarts
-    /// at 1; a call that names an older window than the row's (a node whose clock is behind) counts in the row's window.
+    /// Counts one attempt for <paramref name="key"/> at <paramref name="now"/> and returns the attempts counted in its
+    /// window so far, this one included. A window starts with the first attempt after the previous one ended and lasts
+    /// <paramref name="window"/>. One statement (an upsert with <c>RETURNING</c>), so concurrent callers on any number of
+    /// nodes each get a distinct count; an attempt stamped before the window's start (a node whose clock is behind)
+    /// counts in the running window.
     /// </summary>
-    public static int CountAttempt(GatehouseDbContext db, string key, long window)
+    public static int CountAttempt(GatehouseDbContext db, string key, DateTimeOffset now, TimeSpan window)
     {
         ArgumentNullException.ThrowIfNull(db);
         var opened = false;
@@ -167,7 +168,7 @@ public static partial class StoreStartup
             opened = true;
         }
 
-        using var command = CreateCountCommand(db, key, window);
+        using var command = CreateCountCommand(db, key, now, window);
         try
         {
             return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
@@ -182,7 +183,7 @@ public static partial class StoreStartup
     }
 
     /// <summary>Asynchronous <see cref="CountAttempt"/>.</summary>
-    public static async Task<int> CountAttemptAsync(GatehouseDbContext db, string key, long window, CancellationToken cancellationToken = default)
+    public static async Task<int> CountAttemptAsync(GatehouseDbContext db, string key, DateTimeOffset now, TimeSpan window, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(db);
         var opened = false;
@@ -192,7 +193,7 @@ public static partial class StoreStartup
             opened = true;
         }
 
-        var command = CreateCountCommand(db, key, window);
+        var command = CreateCountCommand(db, key, now, window);
         await using (command.ConfigureAwait(false))
         {
             try
@@ -209,14 +210,15 @@ public static partial class StoreStartup
         }
     }
 
-    /// <summary>Deletes the counters of windows before <paramref name="oldestKept"/>.</summary>
-    public static Task<int> PurgeAttemptCountersAsync(GatehouseDbContext db, long oldestKept, CancellationToken cancellationToken = default)
+    /// <summary>Deletes the counters whose window (of length <paramref name="window"/>) ended before <paramref name="now"/>.</summary>
+    public static Task<int> PurgeAttemptCountersAsync(GatehouseDbContext db, DateTimeOffset now, TimeSpan window, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(db);
-        return db.AttemptCounters.Where(c => c.Window < oldestKept).ExecuteDeleteAsync(cancellationToken);
+        var ended = (now - window).ToUnixTimeMilliseconds();
+        return db.AttemptCounters.Where(c => c.Window <= ended).ExecuteDeleteAsync(cancellationToken);
     }
 
-    private static DbCommand CreateCountCommand(GatehouseDbContext db, string key, long window)
+    private static DbCommand CreateCountCommand(GatehouseDbContext db, string key, DateTimeOffset now, TimeSpan window)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         if (key.Length > AttemptCounter.KeyLength)
@@ -229,20 +231,24 @@ public static partial class StoreStartup
 
         // The same statement on SQLite (3.35+) and PostgreSQL.
         command.CommandText = """
-            INSERT INTO "AttemptCounters" ("Key", "Window", "Count") VALUES (@key, @window, 1)
+            INSERT INTO "AttemptCounters" ("Key", "Window", "Count") VALUES (@key, @now, 1)
             ON CONFLICT ("Key") DO UPDATE SET
-                "Count" = CASE WHEN "AttemptCounters"."Window" >= excluded."Window" THEN "AttemptCounters"."Count" + 1 ELSE 1 END,
-                "Window" = CASE WHEN "AttemptCounters"."Window" >= excluded."Window" THEN "AttemptCounters"."Window" ELSE excluded."Window" END
+                "Count" = CASE WHEN excluded."Window" - "AttemptCounters"."Window" < @length THEN "AttemptCounters"."Count" + 1 ELSE 1 END,
+                "Window" = CASE WHEN excluded."Window" - "AttemptCounters"."Window" < @length THEN "AttemptCounters"."Window" ELSE excluded."Window" END
             RETURNING "Count"
             """;
         var keyParameter = command.CreateParameter();
         keyParameter.ParameterName = "key";
         keyParameter.Value = key;
         command.Parameters.Add(keyParameter);
-        var windowParameter = command.CreateParameter();
-        windowParameter.ParameterName = "window";
-        windowParameter.Value = window;
-        command.Parameters.Add(windowParameter);
+        var nowParameter = command.CreateParameter();
+        nowParameter.ParameterName = "now";
+        nowParameter.Value = now.ToUnixTimeMilliseconds();
+        command.Parameters.Add(nowParameter);
+        var lengthParameter = command.CreateParameter();
+        lengthParameter.ParameterName = "length";
+        lengthParameter.Value = Math.Max(1L, (long)window.TotalMilliseconds);
+        command.Parameters.Add(lengthParameter);
         return command;
     }
 

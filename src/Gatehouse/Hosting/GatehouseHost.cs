@@ -127,7 +127,9 @@ internal static class GatehouseHost
             }
         }
 
+        store.Startup = options.Database.ToStartup();
         builder.Services.AddGatehouseStore(store);
+        builder.Services.AddGatehouseReadiness(options.Database);
 
         // Before anything opens the key ring (Data Protection's own start-up service comes with AddDataProtection below).
         builder.Services.AddHostedService<KeyRingStartup>();
@@ -179,11 +181,8 @@ internal static class GatehouseHost
         var app = builder.Build();
         app.UseHsts();
         app.UseMiddleware<ContentLengthMiddleware>();
-        app.MapGet("/healthz", (HttpContext context) =>
-        {
-            context.Response.ContentType = "text/plain; charset=utf-8";
-            return context.Response.WriteAsync("ok\n");
-        });
+        app.UseMiddleware<StoreUnavailableMiddleware>();
+        app.MapGatehouseHealth();
 
         Gatehouse.Metrics.MetricsEndpoint.MapMetrics(app, metricsOptions);
         app.MapIdp();

@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using Gatehouse.Storage;
 using Microsoft.AspNetCore.RateLimiting;
 
 namespace Gatehouse.Idp;
@@ -12,7 +13,7 @@ internal static class IdpEndpoints
     {
         services.AddSingleton(new IdpUrls(publicName));
         services.AddSingleton(limits);
-        services.AddSingleton(new AccountAttemptLimiter(limits.AttemptsPerAccountPerMinute));
+        services.AddSingleton(sp => new AccountAttemptLimiter(limits.AttemptsPerAccountPerMinute, sp.GetRequiredService<IServiceScopeFactory>(), sp.GetService<TimeProvider>()));
         services.AddSingleton(sp => new UserCodeAttemptLimiter(limits.WrongUserCodesPerWindow, limits.WrongUserCodeWindow, sp.GetService<TimeProvider>()));
         services.AddScoped<DeviceCodeEndpoint>();
         services.AddScoped<DeviceLoginEndpoint>();
@@ -86,21 +87,38 @@ internal static class IdpEndpoints
 
 /// <summary>
 /// Caps password and one-time-code attempts per account (whatever the address), on top of the lockout: a slow spray
-/// across many addresses, or a code-guessing run, is throttled per account.
+/// across many addresses, or a code-guessing run, is throttled per account. The attempts are counted in the store
+/// (<see cref="StoreStartup.CountAttempt"/>, one atomic upsert per attempt), on SQLite as on PostgreSQL, so every node
+/// sharing a store counts into the same window: N nodes together allow <c>perMinute</c> attempts, not N times that.
+/// One code path for both providers; an attempt costs one small write, next to the password hash it guards.
 /// </summary>
-internal sealed class AccountAttemptLimiter(int perMinute) : IDisposable
+internal sealed class AccountAttemptLimiter(int perMinute, IServiceScopeFactory scopes, TimeProvider? time = null)
 {
-    private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(account =>
-        RateLimitPartition.GetFixedWindowLimiter(account, _ => new FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, perMinute), Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+    /// <summary>The window the limit applies to.</summary>
+    public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
-    /// <summary>True when one more attempt for <paramref name="account"/> is allowed now.</summary>
+    private readonly int _limit = Math.Max(1, perMinute);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>True when one more attempt for <paramref name="account"/> is allowed now (the attempt is counted).</summary>
     public bool TryAttempt(string account)
     {
-        using var lease = _limiter.AttemptAcquire(account.Trim().ToUpperInvariant());
-        return lease.IsAcquired;
+        ArgumentNullException.ThrowIfNull(account);
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        return StoreStartup.CountAttempt(db, Key(account), _time.GetUtcNow(), Window) <= _limit;
     }
 
-    public void Dispose() => _limiter.Dispose();
+    /// <summary>Asynchronous <see cref="TryAttempt"/>.</summary>
+    public async Task<bool> TryAttemptAsync(string account, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        return await StoreStartup.CountAttemptAsync(db, Key(account), _time.GetUtcNow(), Window, cancellationToken).ConfigureAwait(false) <= _limit;
+    }
+
+    private static string Key(string account) => "account:" + account.Trim().ToUpperInvariant();
 }
 
 /// <summary>Identity-provider limits (configuration section <c>Gatehouse:Limits</c>).</summary>
