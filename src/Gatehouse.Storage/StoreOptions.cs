@@ -45,13 +45,17 @@ public sealed class StoreOptions
     {
         ArgumentNullException.ThrowIfNull(builder);
 
-        // A failed command or save is reported where it is handled: an expected collision between nodes (a unique key
-        // or a concurrency token that another node won) is caught and is no error, and anything else propagates to a
-        // caller that logs it. EF Core's own Error entries, with their stack traces, would report both as failures.
+        // A failed command, query, connection or save is reported where it is handled: an expected collision between
+        // nodes (a unique key or a concurrency token that another node won) is caught and is no error, a database that
+        // does not answer is reported once by the caller (a 503, readiness, the startup wait), and anything else
+        // propagates to a caller that logs it. EF Core's own Error entries, each with a stack trace, would report all
+        // of them as failures, several times over.
         builder.ConfigureWarnings(w => w.Log(
             (CoreEventId.SaveChangesFailed, LogLevel.Debug),
             (CoreEventId.OptimisticConcurrencyException, LogLevel.Debug),
-            (RelationalEventId.CommandError, LogLevel.Debug)));
+            (RelationalEventId.CommandError, LogLevel.Debug),
+            (RelationalEventId.ConnectionError, LogLevel.Debug),
+            (CoreEventId.QueryIterationFailed, LogLevel.Debug)));
         if (Provider == StoreProvider.Postgres)
         {
             builder.UseNpgsql(ConnectionString, o => o.MigrationsAssembly(typeof(StoreOptions).Assembly.GetName().Name));

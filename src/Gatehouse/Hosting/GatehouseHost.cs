@@ -37,6 +37,10 @@ internal static class GatehouseHost
         ["Logging:LogLevel:Default"] = "Information",
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "Warning",
+
+        // Readiness reports a failed check itself, once per change (Gatehouse.Hosting.DatabaseHealthCheck); the health
+        // check service would add an Error entry for every probe of the load balancer.
+        ["Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks"] = "Critical",
     };
 
     public static WebApplication Build(HostSettings settings)

@@ -22,6 +22,7 @@ internal static class Readiness
     public static IServiceCollection AddGatehouseReadiness(this IServiceCollection services, DatabaseOptions database)
     {
         var timeout = database.ReadyTimeout > TimeSpan.Zero ? database.ReadyTimeout : TimeSpan.FromSeconds(2);
+        services.AddSingleton<DatabaseReadinessState>();
         services.AddHealthChecks()
             .AddCheck<StartedHealthCheck>("node")
             .AddTypeActivatedCheck<DatabaseHealthCheck>("database", failureStatus: null, tags: [], args: [timeout]);
@@ -78,7 +79,8 @@ internal sealed class StartedHealthCheck(IHostApplicationLifetime lifetime) : IH
 }
 
 /// <summary>Healthy when the database answers <c>SELECT 1</c> within the timeout.</summary>
-internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, TimeProvider time, ILogger<DatabaseHealthCheck> logger, TimeSpan timeout) : IHealthCheck
+/// <remarks>Health checks are created per probe, so whether the last one failed is kept in <see cref="DatabaseReadinessState"/>.</remarks>
+internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, TimeProvider time, DatabaseReadinessState state, ILogger<DatabaseHealthCheck> logger, TimeSpan timeout) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -88,20 +90,32 @@ internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, T
         {
             // WaitAsync as well as the token: a provider that ignores cancellation while it connects still times out.
             await PingAsync(cancel.Token).WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+            if (Interlocked.Exchange(ref state.Failing, 0) == 1)
+            {
+                LogReadyAgain(logger);
+            }
+
             return HealthCheckResult.Healthy("the database answered");
         }
         catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            var reason = $"the database did not answer within {timeout.TotalSeconds:0.#} s (Gatehouse:Database:ReadyTimeout)";
-            LogNotReady(logger, reason);
-            return HealthCheckResult.Unhealthy(reason);
+            return Failed($"the database did not answer within {timeout.TotalSeconds:0.#} s (Gatehouse:Database:ReadyTimeout)");
         }
         catch (Exception e) when (e is DbException or InvalidOperationException or IOException || StoreStartup.IsUnavailable(e))
         {
-            var reason = $"the database did not answer: {StoreStartup.Describe(e)}";
-            LogNotReady(logger, reason);
-            return HealthCheckResult.Unhealthy(reason);
+            return Failed($"the database did not answer: {StoreStartup.Describe(e)}");
         }
+    }
+
+    /// <summary>Unhealthy; logged when the check turns from healthy to failing, not at every probe.</summary>
+    private HealthCheckResult Failed(string reason)
+    {
+        if (Interlocked.Exchange(ref state.Failing, 1) == 0)
+        {
+            LogNotReady(logger, reason);
+        }
+
+        return HealthCheckResult.Unhealthy(reason);
     }
 
     private async Task PingAsync(CancellationToken cancellationToken)
@@ -122,6 +136,17 @@ internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, T
         }
     }
 
-    [LoggerMessage(ServerEventIds.NotReady, LogLevel.Warning, "Readiness check failed: {Reason}.")]
+    [LoggerMessage(ServerEventIds.NotReady, LogLevel.Warning, "Not ready: {Reason}. /healthz/ready answers 503 until the database answers again.")]
     private static partial void LogNotReady(ILogger logger, string reason);
+
+    [LoggerMessage(ServerEventIds.ReadyAgain, LogLevel.Information, "Ready again: the database answers.")]
+    private static partial void LogReadyAgain(ILogger logger);
+}
+
+/// <summary>Whether the last database readiness check failed (1) or not (0), so that only changes are logged.</summary>
+internal sealed class DatabaseReadinessState
+{
+#pragma warning disable CA1051 // A field, for Interlocked.
+    public int Failing;
+#pragma warning restore CA1051
 }
