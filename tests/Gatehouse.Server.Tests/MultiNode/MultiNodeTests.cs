@@ -6,6 +6,7 @@ using Gatehouse.Idp;
 using Gatehouse.Server.Tests.Hosting;
 using Gatehouse.Server.Tests.Support;
 using Gatehouse.Storage;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Gatehouse.Server.Tests.MultiNode;
@@ -72,6 +73,42 @@ public sealed class MultiNodeTests
             {
                 await StopAsync(app);
             }
+        }
+    }
+
+    [PostgresFact]
+    public async Task FirstRunSetup_ConcurrentWithoutTheLock_IsIdempotent()
+    {
+        // The first-run setup alone, four at once in one node, outside the startup lock: the losers of the race on the
+        // seed rows read the winner's tenant back instead of failing.
+        await using var database = await TestPostgres.CreateDatabaseAsync();
+        var console = new StringWriter();
+        var app = GatehouseHost.Build(new HostSettings { Console = console, Overrides = NodeSettings(database.ConnectionString(), null, null) });
+        var logs = new CapturedLogs();
+        app.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+        try
+        {
+            await app.Services.MigrateGatehouseStoreAsync();
+            var bootstrap = app.Services.GetServices<IHostedService>().OfType<BootstrapService>().Single();
+            using var go = new ManualResetEventSlim();
+            var runs = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+            {
+                go.Wait();
+                await using var scope = app.Services.CreateAsyncScope();
+                await bootstrap.SeedAsync(scope.ServiceProvider, CancellationToken.None);
+            })).ToList();
+            go.Set();
+            await Task.WhenAll(runs);
+
+            Assert.Equal(1, await database.CountAsync("SELECT count(*) FROM \"Tenants\""));
+            Assert.Equal(1, await database.CountAsync("SELECT count(*) FROM \"Users\""));
+            Assert.Equal(1, await database.CountAsync("SELECT count(*) FROM \"RoleAssignments\""));
+            Assert.Equal(1, console.ToString().Split("Temporary password").Length - 1);
+            Assert.DoesNotContain(logs.Messages, m => m.StartsWith("Error", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await app.DisposeAsync();
         }
     }
 
