@@ -54,7 +54,7 @@ internal sealed class IdentityHoldDirectory(IServiceScopeFactory scopes, Account
             return OneTimeCodeCheck.NoMethod;
         }
 
-        if (!attempts.TryAttempt(user.UserPrincipalName))
+        if (!await attempts.TryAttemptAsync(user.UserPrincipalName, cancellationToken).ConfigureAwait(false))
         {
             return OneTimeCodeCheck.Throttled;
         }
