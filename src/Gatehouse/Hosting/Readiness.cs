@@ -61,7 +61,8 @@ internal static class Readiness
 
         if (report.Status != HealthStatus.Healthy)
         {
-            context.Response.Headers.RetryAfter = "5";
+            var retryAfter = context.RequestServices.GetRequiredService<IOptions<GatehouseOptions>>().Value.Database.RetryAfter;
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
         return context.Response.WriteAsync(text.ToString());
@@ -99,20 +100,23 @@ internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, T
         }
         catch (Exception e) when (e is TimeoutException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            return Failed($"the database did not answer within {timeout.TotalSeconds:0.#} s (Gatehouse:Database:ReadyTimeout)");
+            var reason = $"the database did not answer within {timeout.TotalSeconds:0.#} s (Gatehouse:Database:ReadyTimeout)";
+            return Failed(reason, reason);
         }
         catch (Exception e) when (e is DbException or InvalidOperationException or IOException || StoreStartup.IsUnavailable(e))
         {
-            return Failed($"the database did not answer: {StoreStartup.Describe(e)}");
+            // The probe's body is public (the load balancer reaches it on the public port): the error, which may name
+            // the database's address, goes to the log only.
+            return Failed("the database did not answer (the node's log says why)", $"the database did not answer: {StoreStartup.Describe(e)}");
         }
     }
 
-    /// <summary>Unhealthy; logged when the check turns from healthy to failing, not at every probe.</summary>
-    private HealthCheckResult Failed(string reason)
+    /// <summary>Unhealthy with <paramref name="reason"/>; <paramref name="detail"/> is logged when the check turns from healthy to failing, not at every probe.</summary>
+    private HealthCheckResult Failed(string reason, string detail)
     {
         if (Interlocked.Exchange(ref state.Failing, 1) == 0)
         {
-            LogNotReady(logger, reason);
+            LogNotReady(logger, detail);
         }
 
         return HealthCheckResult.Unhealthy(reason);

@@ -182,6 +182,9 @@ public sealed class MultiNodeTests
             var reason = await ready.Content.ReadAsStringAsync();
             Assert.StartsWith("not ready\n", reason, StringComparison.Ordinal);
             Assert.Contains("database: the database did not answer", reason, StringComparison.Ordinal);
+            Assert.DoesNotContain(proxy.EndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), reason, StringComparison.Ordinal);
+            Assert.NotNull(ready.Headers.RetryAfter?.Delta);
+            Assert.Contains(logs.Messages, m => m.Contains("Not ready: the database did not answer", StringComparison.Ordinal));
 
             var token = await client.PostAsync("/contoso.test/oauth2/v2.0/token", new FormUrlEncodedContent(new Dictionary<string, string>
             {
