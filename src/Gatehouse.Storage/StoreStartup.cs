@@ -210,12 +210,39 @@ public static partial class StoreStartup
         }
     }
 
-    /// <summary>Deletes the counters whose window (of length <paramref name="window"/>) ended before <paramref name="now"/>.</summary>
-    public static Task<int> PurgeAttemptCountersAsync(GatehouseDbContext db, DateTimeOffset now, TimeSpan window, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Takes back one attempt <see cref="CountAttempt"/> counted for <paramref name="key"/>, when its window (of length
+    /// <paramref name="window"/>) is still running at <paramref name="now"/> and holds any; one statement.
+    /// </summary>
+    public static int UncountAttempt(GatehouseDbContext db, string key, DateTimeOffset now, TimeSpan window)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        if (key.Length > AttemptCounter.KeyLength)
+        {
+            key = key[..AttemptCounter.KeyLength];
+        }
+
+        var start = (now - window).ToUnixTimeMilliseconds();
+        return db.AttemptCounters.Where(c => c.Key == key && c.Count > 0 && c.Window > start)
+            .ExecuteUpdate(s => s.SetProperty(c => c.Count, c => c.Count - 1));
+    }
+
+    /// <summary>
+    /// Deletes the counters whose window (of length <paramref name="window"/>) ended before <paramref name="now"/>;
+    /// with <paramref name="keyPrefix"/>, only those whose key starts with it (each kind of counter has its own window).
+    /// </summary>
+    public static Task<int> PurgeAttemptCountersAsync(GatehouseDbContext db, DateTimeOffset now, TimeSpan window, string? keyPrefix = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(db);
         var ended = (now - window).ToUnixTimeMilliseconds();
-        return db.AttemptCounters.Where(c => c.Window <= ended).ExecuteDeleteAsync(cancellationToken);
+        var counters = db.AttemptCounters.Where(c => c.Window <= ended);
+        if (!string.IsNullOrEmpty(keyPrefix))
+        {
+            counters = counters.Where(c => c.Key.StartsWith(keyPrefix));
+        }
+
+        return counters.ExecuteDeleteAsync(cancellationToken);
     }
 
     private static DbCommand CreateCountCommand(GatehouseDbContext db, string key, DateTimeOffset now, TimeSpan window)

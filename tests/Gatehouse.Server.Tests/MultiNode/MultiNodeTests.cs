@@ -303,6 +303,16 @@ public sealed class MultiNodeTests
 
         // Another account has its own allowance.
         Assert.True(limiters[1].TryAttempt("bob@contoso.test"));
+
+        // Wrong device user codes (default: 5 per address or browser per 5 minutes) are counted once for both nodes too.
+        var codes = new[] { a.App.Services.GetRequiredService<UserCodeAttemptLimiter>(), b.App.Services.GetRequiredService<UserCodeAttemptLimiter>() };
+        var address = "address:203.0.113." + Random.Shared.Next(1, 255);
+        var guesses = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() =>
+            codes[i % 2].TryAcquire(address, "browser:" + (i % 4)))));
+        Assert.Equal(5, guesses.Count(allowed => allowed));
+        codes[0].Release(address, "browser:0");
+        Assert.True(codes[1].TryAcquire(address));
+        Assert.False(codes[0].TryAcquire(address));
     }
 
     private static Dictionary<string, string?> NodeSettings(string store, string? certPath, string? keyPath) => new()
