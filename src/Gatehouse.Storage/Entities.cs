@@ -729,3 +729,23 @@ public sealed class StoreSetting
     /// <summary>Value.</summary>
     public string Value { get; set; } = "";
 }
+
+/// <summary>
+/// A fixed-window attempt counter shared by every node: <see cref="Count"/> attempts for <see cref="Key"/> in the window
+/// that started at <see cref="Window"/>. Incremented with one atomic upsert (<c>StoreStartup.CountAttempt</c>), so
+/// concurrent attempts on several nodes are all counted.
+/// </summary>
+public sealed class AttemptCounter
+{
+    /// <summary>Longest key stored (a kind prefix and a user principal name).</summary>
+    public const int KeyLength = 320;
+
+    /// <summary>What is counted, e.g. <c>account:ADMIN@CONTOSO.TEST</c>.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>When the current window started (the first attempt in it), Unix milliseconds.</summary>
+    public long Window { get; set; }
+
+    /// <summary>Attempts in <see cref="Window"/>.</summary>
+    public int Count { get; set; }
+}

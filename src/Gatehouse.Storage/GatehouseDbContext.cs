@@ -93,6 +93,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Named values shared by every node.</summary>
     public DbSet<StoreSetting> Settings => Set<StoreSetting>();
 
+    /// <summary>Attempt counters shared by every node (per-account sign-in throttles), one row per key and window.</summary>
+    public DbSet<AttemptCounter> AttemptCounters => Set<AttemptCounter>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -244,6 +247,12 @@ public abstract class GatehouseDbContext : DbContext
             e.HasIndex(x => x.UserCodeHash).IsUnique();
             e.HasIndex(x => x.ClientAddress);
             e.HasIndex(x => x.ExpiresAt);
+        });
+        modelBuilder.Entity<AttemptCounter>(e =>
+        {
+            e.HasKey(x => x.Key);
+            e.Property(x => x.Key).HasMaxLength(AttemptCounter.KeyLength);
+            e.HasIndex(x => x.Window);
         });
         modelBuilder.Entity<RevokedToken>(e =>
         {

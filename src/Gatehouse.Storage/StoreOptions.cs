@@ -4,8 +4,10 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.Repositories;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Design;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Gatehouse.Storage;
@@ -32,6 +34,9 @@ public sealed class StoreOptions
     /// <summary>Apply migrations when the host starts (default true).</summary>
     public bool MigrateOnStartup { get; set; } = true;
 
+    /// <summary>How a starting node waits for the database (retries, delays, when to give up).</summary>
+    public StoreStartupOptions Startup { get; set; } = new();
+
     /// <inheritdoc/>
     public override string ToString() => $"StoreOptions {Provider}";
 
@@ -40,6 +45,18 @@ public sealed class StoreOptions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.AddInterceptors(StoreTelemetry.Interceptor);
+
+        // A failed command, query, connection or save is reported where it is handled: an expected collision between
+        // nodes (a unique key or a concurrency token that another node won) is caught and is no error, a database that
+        // does not answer is reported once by the caller (a 503, readiness, the startup wait), and anything else
+        // propagates to a caller that logs it. EF Core's own Error entries, each with a stack trace, would report all
+        // of them as failures, several times over.
+        builder.ConfigureWarnings(w => w.Log(
+            (CoreEventId.SaveChangesFailed, LogLevel.Debug),
+            (CoreEventId.OptimisticConcurrencyException, LogLevel.Debug),
+            (RelationalEventId.CommandError, LogLevel.Debug),
+            (RelationalEventId.ConnectionError, LogLevel.Debug),
+            (CoreEventId.QueryIterationFailed, LogLevel.Debug)));
         if (Provider == StoreProvider.Postgres)
         {
             builder.UseNpgsql(ConnectionString, o => o.MigrationsAssembly(typeof(StoreOptions).Assembly.GetName().Name));
@@ -97,13 +114,14 @@ public static class StoreServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Applies pending migrations.</summary>
-    public static async Task MigrateGatehouseStoreAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Applies pending migrations once the database answers, one node at a time (<see cref="StoreStartup.RunExclusiveAsync"/>):
+    /// nodes started together on an empty PostgreSQL database do not race to create the same tables.
+    /// </summary>
+    public static Task MigrateGatehouseStoreAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(services);
-        await using var scope = services.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
-        await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        return services.RunExclusiveAsync("migrations", (scope, ct) => scope.GetRequiredService<GatehouseDbContext>().Database.MigrateAsync(ct), cancellationToken);
     }
 
     /// <summary>Stores the Data Protection key ring in the <c>DataProtectionKeys</c> table (shared by every node).</summary>

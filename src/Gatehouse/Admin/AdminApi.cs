@@ -90,7 +90,7 @@ internal sealed class AdminApiMiddleware(RequestDelegate next)
         {
             await WriteProblemAsync(context, StatusCodes.Status400BadRequest, "Bad request", e.Message).ConfigureAwait(false);
         }
-        catch (DbUpdateException e) when (!context.Response.HasStarted)
+        catch (DbUpdateException e) when (!context.Response.HasStarted && !Gatehouse.Storage.StoreStartup.IsUnavailable(e))
         {
             await WriteProblemAsync(context, StatusCodes.Status409Conflict, "Conflict",
                 $"The store refused the change ({e.GetBaseException().Message}); it probably conflicts with an existing entry, so list the existing ones first.").ConfigureAwait(false);

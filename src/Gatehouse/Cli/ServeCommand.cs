@@ -45,7 +45,7 @@ internal static class ServeCommand
                 await app.RunAsync(cancellationToken).ConfigureAwait(false);
                 return 0;
             }
-            catch (StartupException e)
+            catch (Exception e) when (e is StartupException or Gatehouse.Storage.StoreUnavailableException)
             {
                 await parse.InvocationConfiguration.Error.WriteLineAsync($"gatehouse serve: {e.Message}").ConfigureAwait(false);
                 return 1;

@@ -95,7 +95,10 @@ internal sealed class EscapingConsoleFormatter(IOptionsMonitor<SimpleConsoleForm
 
         if (logEntry.Exception is { } exception)
         {
-            var text = DisplayText.EscapeKeepingLineBreaks(exception.ToString()).Replace("\r\n", "\n", StringComparison.Ordinal);
+            // A startup failure whose message says what to do (a bad setting, a database that never answered) is
+            // shown as that message: its stack trace says nothing an administrator can act on.
+            var shown = exception is StartupException or Gatehouse.Storage.StoreUnavailableException ? exception.Message : exception.ToString();
+            var text = DisplayText.EscapeKeepingLineBreaks(shown).Replace("\r\n", "\n", StringComparison.Ordinal);
             if (singleLine)
             {
                 textWriter.Write(' ');

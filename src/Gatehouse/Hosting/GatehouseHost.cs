@@ -40,6 +40,10 @@ internal static class GatehouseHost
         ["Logging:LogLevel:Default"] = "Information",
         ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
         ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "Warning",
+
+        // Readiness reports a failed check itself, once per change (Gatehouse.Hosting.DatabaseHealthCheck); the health
+        // check service would add an Error entry for every probe of the load balancer.
+        ["Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks"] = "Critical",
     };
 
     public static WebApplication Build(HostSettings settings)
@@ -132,7 +136,9 @@ internal static class GatehouseHost
             }
         }
 
+        store.Startup = options.Database.ToStartup();
         builder.Services.AddGatehouseStore(store);
+        builder.Services.AddGatehouseReadiness(options.Database);
 
         // Before anything opens the key ring (Data Protection's own start-up service comes with AddDataProtection below).
         builder.Services.AddHostedService<KeyRingStartup>();
@@ -186,11 +192,8 @@ internal static class GatehouseHost
         app.UseHsts();
         app.UseIdpSpans();
         app.UseMiddleware<ContentLengthMiddleware>();
-        app.MapGet("/healthz", (HttpContext context) =>
-        {
-            context.Response.ContentType = "text/plain; charset=utf-8";
-            return context.Response.WriteAsync("ok\n");
-        });
+        app.UseMiddleware<StoreUnavailableMiddleware>();
+        app.MapGatehouseHealth();
 
         Gatehouse.Metrics.MetricsEndpoint.MapMetrics(app, metricsOptions);
         app.MapIdp();

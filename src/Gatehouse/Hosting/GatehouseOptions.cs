@@ -41,6 +41,39 @@ internal sealed class GatehouseOptions
     public KeyRingOptions KeyRing { get; set; } = new();
 
     public LimitOptions Limits { get; set; } = new();
+
+    /// <summary>Waiting for the database at startup, readiness, and what clients are told while it does not answer.</summary>
+    public DatabaseOptions Database { get; set; } = new();
+}
+
+/// <summary>
+/// The <c>Gatehouse:Database</c> section: how a node behaves while its database (SQLite file or PostgreSQL) does not
+/// answer.
+/// </summary>
+internal sealed class DatabaseOptions
+{
+    /// <summary>How long a starting node waits for the database in all before it gives up (0 gives up at once).</summary>
+    public TimeSpan StartupWaitLimit { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The delay after the first failed attempt at startup; doubled after each further one.</summary>
+    public TimeSpan StartupRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest delay between two attempts at startup.</summary>
+    public TimeSpan StartupMaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the readiness check (<c>/healthz/ready</c>) waits for the database's answer.</summary>
+    public TimeSpan ReadyTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The <c>Retry-After</c> of a 503 answered because the database did not answer.</summary>
+    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The store's startup settings.</summary>
+    public Gatehouse.Storage.StoreStartupOptions ToStartup() => new()
+    {
+        WaitLimit = StartupWaitLimit < TimeSpan.Zero ? TimeSpan.Zero : StartupWaitLimit,
+        RetryDelay = StartupRetryDelay > TimeSpan.Zero ? StartupRetryDelay : TimeSpan.FromSeconds(1),
+        MaxRetryDelay = StartupMaxRetryDelay > TimeSpan.Zero ? StartupMaxRetryDelay : TimeSpan.FromSeconds(30),
+    };
 }
 
 /// <summary>PEM files for the HTTPS certificate; when both are empty one is generated into the data directory.</summary>

@@ -18,6 +18,10 @@ internal static class ServerEventIds
     public const int KeyRingOpened = 1013;
     public const int KeyFileMadePrivate = 1014;
     public const int KeyFileNotPrivate = 1015;
+    public const int FirstRunDoneElsewhere = 1021;
+    public const int StoreUnavailable = 1022;
+    public const int NotReady = 1023;
+    public const int ReadyAgain = 1024;
 
     // 11xx: identity provider (sign-in log, purge, form reading).
     public const int SignInLogWriteFailed = 1101;

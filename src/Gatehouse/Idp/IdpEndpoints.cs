@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using Gatehouse.Storage;
 using Microsoft.AspNetCore.RateLimiting;
 
 namespace Gatehouse.Idp;
@@ -12,8 +13,8 @@ internal static class IdpEndpoints
     {
         services.AddSingleton(new IdpUrls(publicName));
         services.AddSingleton(limits);
-        services.AddSingleton(new AccountAttemptLimiter(limits.AttemptsPerAccountPerMinute));
-        services.AddSingleton(sp => new UserCodeAttemptLimiter(limits.WrongUserCodesPerWindow, limits.WrongUserCodeWindow, sp.GetService<TimeProvider>()));
+        services.AddSingleton(sp => new AccountAttemptLimiter(limits.AttemptsPerAccountPerMinute, sp.GetRequiredService<IServiceScopeFactory>(), sp.GetService<TimeProvider>()));
+        services.AddSingleton(sp => new UserCodeAttemptLimiter(limits.WrongUserCodesPerWindow, limits.WrongUserCodeWindow, sp.GetRequiredService<IServiceScopeFactory>(), sp.GetService<TimeProvider>()));
         services.AddScoped<DeviceCodeEndpoint>();
         services.AddScoped<DeviceLoginEndpoint>();
         services.AddScoped<RevokeEndpoint>();
@@ -87,21 +88,41 @@ internal static class IdpEndpoints
 
 /// <summary>
 /// Caps password and one-time-code attempts per account (whatever the address), on top of the lockout: a slow spray
-/// across many addresses, or a code-guessing run, is throttled per account.
+/// across many addresses, or a code-guessing run, is throttled per account. The attempts are counted in the store
+/// (<see cref="StoreStartup.CountAttempt"/>, one atomic upsert per attempt), on SQLite as on PostgreSQL, so every node
+/// sharing a store counts into the same window: N nodes together allow <c>perMinute</c> attempts, not N times that.
+/// One code path for both providers; an attempt costs one small write, next to the password hash it guards.
 /// </summary>
-internal sealed class AccountAttemptLimiter(int perMinute) : IDisposable
+internal sealed class AccountAttemptLimiter(int perMinute, IServiceScopeFactory scopes, TimeProvider? time = null)
 {
-    private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(account =>
-        RateLimitPartition.GetFixedWindowLimiter(account, _ => new FixedWindowRateLimiterOptions { PermitLimit = Math.Max(1, perMinute), Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+    /// <summary>The window the limit applies to.</summary>
+    public static readonly TimeSpan Window = TimeSpan.FromMinutes(1);
 
-    /// <summary>True when one more attempt for <paramref name="account"/> is allowed now.</summary>
+    private readonly int _limit = Math.Max(1, perMinute);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>True when one more attempt for <paramref name="account"/> is allowed now (the attempt is counted).</summary>
     public bool TryAttempt(string account)
     {
-        using var lease = _limiter.AttemptAcquire(account.Trim().ToUpperInvariant());
-        return lease.IsAcquired;
+        ArgumentNullException.ThrowIfNull(account);
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        return StoreStartup.CountAttempt(db, Key(account), _time.GetUtcNow(), Window) <= _limit;
     }
 
-    public void Dispose() => _limiter.Dispose();
+    /// <summary>Asynchronous <see cref="TryAttempt"/>.</summary>
+    public async Task<bool> TryAttemptAsync(string account, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        return await StoreStartup.CountAttemptAsync(db, Key(account), _time.GetUtcNow(), Window, cancellationToken).ConfigureAwait(false) <= _limit;
+    }
+
+    /// <summary>The prefix of this limiter's keys in the store.</summary>
+    public const string KeyPrefix = "account:";
+
+    private static string Key(string account) => KeyPrefix + account.Trim().ToUpperInvariant();
 }
 
 /// <summary>Identity-provider limits (configuration section <c>Gatehouse:Limits</c>).</summary>
@@ -133,76 +154,61 @@ internal sealed record IdpLimits
 /// <summary>
 /// Throttles guessing of device sign-in user codes on <c>/devicelogin</c>: wrong codes are counted per address and per
 /// browser (its sign-in cookie); once either has used up its allowance, codes are not even looked up until the window
-/// has passed. An attempt is taken (<see cref="TryAcquire"/>) before the code is looked up, atomically for all its keys,
-/// so a concurrent burst gets no more than the allowance; a right code gives it back (<see cref="Release"/>): only wrong
-/// codes count. In memory, per node: the allowance multiplies by the number of nodes, against a code space of 2.5e10.
+/// has passed. An attempt is taken (<see cref="TryAcquire"/>) before the code is looked up, for all its keys, so a
+/// concurrent burst gets no more than the allowance; a right code gives it back (<see cref="Release"/>): only wrong
+/// codes count. Counted in the store (<see cref="StoreStartup.CountAttempt"/>), so every node sharing it counts into the
+/// same windows. A refused attempt takes back what it counted; under a concurrent burst a key may briefly count more
+/// than it holds, which only refuses sooner, never allows more.
 /// </summary>
-internal sealed class UserCodeAttemptLimiter(int perWindow, TimeSpan window, TimeProvider? time = null)
+internal sealed class UserCodeAttemptLimiter(int perWindow, TimeSpan window, IServiceScopeFactory scopes, TimeProvider? time = null)
 {
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, (DateTimeOffset Start, int Count)> _windows = new(StringComparer.Ordinal);
+    /// <summary>The prefix of this limiter's keys in the store.</summary>
+    public const string KeyPrefix = "usercode:";
+
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly int _limit = Math.Max(1, perWindow);
-    private readonly TimeSpan _window = window > TimeSpan.Zero ? window : TimeSpan.FromMinutes(5);
-    private DateTimeOffset _nextSweep = DateTimeOffset.MinValue;
+
+    /// <summary>The window the allowance applies to.</summary>
+    public TimeSpan Window { get; } = window > TimeSpan.Zero ? window : TimeSpan.FromMinutes(5);
 
     /// <summary>
-    /// Takes one attempt from every one of <paramref name="keys"/> at once; false, taking nothing, when any of them has
-    /// none left in its window.
+    /// Takes one attempt from every one of <paramref name="keys"/>; false, taking nothing, when any of them has none
+    /// left in its window.
     /// </summary>
     public bool TryAcquire(params string[] keys)
     {
         ArgumentNullException.ThrowIfNull(keys);
-        lock (_gate)
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        var now = _time.GetUtcNow();
+        var counted = new List<string>(keys.Length);
+        foreach (var key in keys)
         {
-            var now = _time.GetUtcNow();
-            Sweep(now);
-            foreach (var key in keys)
+            counted.Add(key);
+            if (StoreStartup.CountAttempt(db, KeyPrefix + key, now, Window) > _limit)
             {
-                if (_windows.TryGetValue(key, out var w) && now - w.Start < _window && w.Count >= _limit)
+                foreach (var taken in counted)
                 {
-                    return false;
+                    StoreStartup.UncountAttempt(db, KeyPrefix + taken, now, Window);
                 }
-            }
 
-            foreach (var key in keys)
-            {
-                _windows[key] = _windows.TryGetValue(key, out var w) && now - w.Start < _window ? (w.Start, w.Count + 1) : (now, 1);
+                return false;
             }
-
-            return true;
         }
+
+        return true;
     }
 
     /// <summary>Gives back the attempt <see cref="TryAcquire"/> took (the code was right), in windows still running.</summary>
     public void Release(params string[] keys)
     {
         ArgumentNullException.ThrowIfNull(keys);
-        lock (_gate)
+        using var scope = scopes.CreateScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        var now = _time.GetUtcNow();
+        foreach (var key in keys)
         {
-            var now = _time.GetUtcNow();
-            foreach (var key in keys)
-            {
-                if (_windows.TryGetValue(key, out var w) && now - w.Start < _window && w.Count > 0)
-                {
-                    _windows[key] = (w.Start, w.Count - 1);
-                }
-            }
-        }
-    }
-
-    /// <summary>Forgets windows that have ended (at most once per window length), so the table holds recent keys only.</summary>
-    private void Sweep(DateTimeOffset now)
-    {
-        if (now < _nextSweep)
-        {
-            return;
-        }
-
-        _nextSweep = now + _window;
-        foreach (var key in _windows.Where(e => now - e.Value.Start >= _window).Select(e => e.Key).ToList())
-        {
-            _windows.Remove(key);
+            StoreStartup.UncountAttempt(db, KeyPrefix + key, now, Window);
         }
     }
 }

@@ -6,9 +6,9 @@ namespace Gatehouse.Idp;
 /// <summary>
 /// Deletes what the identity provider no longer needs, every few minutes and once at startup: expired authorization
 /// codes, issued-token records and revocation-list entries (a revoked token that has expired is refused anyway), refresh
-/// tokens a day after they expired, and expired device codes. Each node runs it; the deletes are idempotent.
+/// tokens a day after they expired, expired device codes and the attempt counters of ended windows. Each node runs it; the deletes are idempotent.
 /// </summary>
-internal sealed partial class IdpPurgeService(IServiceScopeFactory scopes, TimeProvider time, ILogger<IdpPurgeService> logger) : BackgroundService
+internal sealed partial class IdpPurgeService(IServiceScopeFactory scopes, TimeProvider time, UserCodeAttemptLimiter userCodes, ILogger<IdpPurgeService> logger) : BackgroundService
 {
     /// <summary>How often the purge runs.</summary>
     public static readonly TimeSpan Period = TimeSpan.FromMinutes(10);
@@ -39,6 +39,9 @@ internal sealed partial class IdpPurgeService(IServiceScopeFactory scopes, TimeP
             var now = time.GetUtcNow();
             var removed = await scope.ServiceProvider.GetRequiredService<AuthorizationCodeService>().PurgeExpiredAsync(now, cancellationToken).ConfigureAwait(false);
             removed += await scope.ServiceProvider.GetRequiredService<DeviceCodeService>().PurgeExpiredAsync(now, cancellationToken).ConfigureAwait(false);
+            var db = scope.ServiceProvider.GetRequiredService<Gatehouse.Storage.GatehouseDbContext>();
+            removed += await Gatehouse.Storage.StoreStartup.PurgeAttemptCountersAsync(db, now, AccountAttemptLimiter.Window, AccountAttemptLimiter.KeyPrefix, cancellationToken).ConfigureAwait(false);
+            removed += await Gatehouse.Storage.StoreStartup.PurgeAttemptCountersAsync(db, now, userCodes.Window, UserCodeAttemptLimiter.KeyPrefix, cancellationToken).ConfigureAwait(false);
             if (removed > 0)
             {
                 LogPurged(removed);

@@ -182,7 +182,7 @@ internal sealed class SignInEngine(
             return new SignInNext(tx, "Please enter your password.", SignInInputProblem.Invalid);
         }
 
-        if (!attempts.TryAttempt(tx.Username!))
+        if (!await attempts.TryAttemptAsync(tx.Username!, CancellationToken.None).ConfigureAwait(false))
         {
             await LogFailureAsync(tx, null, client, null, $"throttled: more password or code attempts for '{tx.Username}' this minute than the per-account limit allows (a spray or a stuck client?); the password was not checked", AadError.TooManyRequests).ConfigureAwait(false);
             return new SignInNext(tx, AadError.TooManyRequests.Describe(), SignInInputProblem.Throttled);
@@ -250,7 +250,7 @@ internal sealed class SignInEngine(
     public async Task<OneTimeCodeOutcome> CheckOneTimeCodeAsync(User user, string? code, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(user);
-        if (!attempts.TryAttempt(user.UserPrincipalName))
+        if (!await attempts.TryAttemptAsync(user.UserPrincipalName, cancellationToken).ConfigureAwait(false))
         {
             return OneTimeCodeOutcome.Throttled;
         }
@@ -307,7 +307,7 @@ internal sealed class SignInEngine(
             return refused!;
         }
 
-        if (!attempts.TryAttempt(user.UserPrincipalName))
+        if (!await attempts.TryAttemptAsync(user.UserPrincipalName, CancellationToken.None).ConfigureAwait(false))
         {
             await LogFailureAsync(tx, user, client, AadError.TooManyRequests.Describe(), $"throttled: more password or code attempts for {user.UserPrincipalName} this minute than the per-account limit allows; the enrolment code was not checked", AadError.TooManyRequests).ConfigureAwait(false);
             return new SignInNext(tx, AadError.TooManyRequests.Describe(), SignInInputProblem.Throttled);

@@ -22,6 +22,25 @@ namespace Gatehouse.Storage.Migrations.Postgres
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
+            modelBuilder.Entity("Gatehouse.Storage.AttemptCounter", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasMaxLength(320)
+                        .HasColumnType("character varying(320)");
+
+                    b.Property<int>("Count")
+                        .HasColumnType("integer");
+
+                    b.Property<long>("Window")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("Key");
+
+                    b.HasIndex("Window");
+
+                    b.ToTable("AttemptCounters");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.AuthorizationCode", b =>
                 {
                     b.Property<string>("CodeHash")

@@ -17,6 +17,25 @@ namespace Gatehouse.Storage.Migrations.Sqlite
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.14");
 
+            modelBuilder.Entity("Gatehouse.Storage.AttemptCounter", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Count")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Window")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Key");
+
+                    b.HasIndex("Window");
+
+                    b.ToTable("AttemptCounters");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.AuthorizationCode", b =>
                 {
                     b.Property<string>("CodeHash")
