@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of one Gatehouse.Protocol target with afl++ and SharpFuzz.
 #
-#   scripts/fuzz.sh TARGET [--minutes N | --seconds N] [--timeout MS] [--no-save]
+#   scripts/fuzz.sh TARGET [--minutes N | --seconds N] [--timeout MS] [--no-save] [--no-build]
 #   scripts/fuzz.sh --list
 #
 # Installs what is missing (Debian's afl++ when running as root, the pinned SharpFuzz.CommandLine dotnet tool from
@@ -30,6 +30,7 @@ target=""
 seconds=300
 timeout_ms=5000
 save=1
+build=1
 list=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,8 +38,9 @@ while [ $# -gt 0 ]; do
     --seconds) [ $# -ge 2 ] || die "--seconds needs a value"; seconds=$2; shift 2 ;;
     --timeout) [ $# -ge 2 ] || die "--timeout needs a value"; timeout_ms=$2; shift 2 ;;
     --no-save) save=0; shift ;;
+    --no-build) build=0; shift ;;
     --list) list=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n "2,19p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [ -z "$target" ] || die "one target per run (got $target and $1)"; target=$1; shift ;;
   esac
@@ -58,12 +60,15 @@ fi
 dotnet tool restore >/dev/null || die "dotnet tool restore failed (SharpFuzz.CommandLine, .config/dotnet-tools.json)"
 
 # --- Build and instrument ---------------------------------------------------------------------------------------
-log "Publishing tests/Gatehouse.AflFuzz"
-dotnet publish "$root/tests/Gatehouse.AflFuzz" -c Release -o "$publish" -p:UseSharedCompilation=true -nologo -v quiet >/dev/null \
-  || die "dotnet publish tests/Gatehouse.AflFuzz failed"
-if ! out=$(dotnet sharpfuzz "$publish/Gatehouse.Protocol.dll" 2>&1); then
-  # The publish step leaves an already instrumented copy alone when the library did not change.
-  grep -q "already instrumented" <<<"$out" || die "dotnet sharpfuzz failed: $out"
+# --no-build reuses the instrumented publish folder (scripts/fuzz-compare.sh runs two engines from it at once).
+if [ "$build" -eq 1 ] || [ ! -f "$harness" ]; then
+  log "Publishing tests/Gatehouse.AflFuzz"
+  dotnet publish "$root/tests/Gatehouse.AflFuzz" -c Release -o "$publish" -p:UseSharedCompilation=true -nologo -v quiet >/dev/null \
+    || die "dotnet publish tests/Gatehouse.AflFuzz failed"
+  if ! out=$(dotnet sharpfuzz "$publish/Gatehouse.Protocol.dll" 2>&1); then
+    # The publish step leaves an already instrumented copy alone when the library did not change.
+    grep -q "already instrumented" <<<"$out" || die "dotnet sharpfuzz failed: $out"
+  fi
 fi
 
 if [ "$list" -eq 1 ]; then

@@ -23,7 +23,9 @@ internal static class Program
         Usage: Gatehouse.AflFuzz COMMAND [arguments]
 
         Commands:
-          run TARGET                   the afl++ fork-server harness (run under afl-fuzz); a finding is an exception
+          run TARGET                   the afl++ fork-server harness (run under afl-fuzz); a finding is an exception;
+                                       each input runs in a child process, so a stack overflow is a finding too
+          run-in-process TARGET        the same, every input in one process (faster; a stack overflow ends the run)
           list                         the target names
           seeds TARGET DIR             write the target's built-in seeds and its testdata/fuzz-corpus and
                                        testdata/fuzz-regressions files into DIR (afl-fuzz -i)
@@ -68,6 +70,9 @@ internal static class Program
         {
             case "run":
                 Fuzzer.OutOfProcess.Run(stream => Execute(target, stream));
+                return 0;
+            case "run-in-process":
+                Fuzzer.Run(stream => Execute(target, stream));
                 return 0;
             case "seeds" when args.Length == 3:
                 return WriteSeeds(target, args[2]);
