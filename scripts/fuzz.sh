@@ -13,6 +13,7 @@
 # replayed once through the oracle to show why it failed.
 # The target names are those of tests/Gatehouse.Fuzz (see --list); `selftest-crash` is a target whose oracle fails on
 # any input starting with 0xFF, to show that a finding fails the run (its findings are not saved).
+# --no-build reuses the instrumented publish folder (for runs side by side, as scripts/fuzz-compare.sh does).
 #
 # afl-fuzz's output stays in artifacts/fuzz/TARGET/ (queue, crashes, hangs, fuzzer_stats, plot_data).
 # Exit status: 0 when afl++ found nothing, 1 when it saved a crash or a hang, 2 on bad usage or a setup failure.
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
     --no-save) save=0; shift ;;
     --no-build) build=0; shift ;;
     --list) list=1; shift ;;
-    -h|--help) sed -n "2,19p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n "2,/^set -Eeuo/p" "$0" | sed "\$d" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) [ -z "$target" ] || die "one target per run (got $target and $1)"; target=$1; shift ;;
   esac
