@@ -253,6 +253,11 @@ for project in $(find tests -name '*.Tests.csproj' | sort); do
   [ "$rc" -ne 0 ] && status=1
 done
 
+# --- Coverage-guided fuzz smoke: afl++ on two pre-authentication parsers (scripts/fuzz-smoke.sh; docs/fuzzing.md) ---
+if [ -z "${GATEHOUSE_TEST_FILTER:-}" ]; then
+  log "Coverage-guided fuzz smoke (afl++)"; scripts/fuzz-smoke.sh || status=1
+fi
+
 # --- Coverage of the protocol library -------------------------------------------------------------------------
 coverage_file=$(find "$results/Gatehouse.Protocol.Tests" -name 'coverage.cobertura.xml' 2>/dev/null | head -n 1 || true)
 if [ -n "$coverage_file" ]; then

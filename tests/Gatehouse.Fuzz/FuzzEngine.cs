@@ -78,8 +78,11 @@ public static class FuzzEngine
             : null;
     }
 
-    /// <summary>Mutates the target's seeds until the limits are reached.</summary>
-    public static FuzzReport Run(FuzzTarget target, FuzzOptions options, IReadOnlyList<byte[]>? extraSeeds = null, Action<long>? progress = null)
+    /// <summary>
+    /// Mutates the target's seeds until the limits are reached. <paramref name="executed"/>, when given, sees every input
+    /// after it ran (the coverage measurement in tests/Gatehouse.AflFuzz keeps the ones that reached new edges).
+    /// </summary>
+    public static FuzzReport Run(FuzzTarget target, FuzzOptions options, IReadOnlyList<byte[]>? extraSeeds = null, Action<long>? progress = null, Action<byte[]>? executed = null)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(options);
@@ -104,6 +107,8 @@ public static class FuzzEngine
             {
                 failures.Add(failure);
             }
+
+            executed?.Invoke(seed);
         }
 
         while (executions < options.MaxExecutions && failures.Count < options.MaxFailures)
@@ -123,6 +128,8 @@ public static class FuzzEngine
             {
                 failures.Add(failure);
             }
+
+            executed?.Invoke(input);
         }
 
         return new FuzzReport(target.Name, executions, clock.Elapsed, failures);

@@ -14,7 +14,7 @@ internal sealed class MetricsOptions
 
 /// <summary>
 /// <c>GET /metrics</c> in the Prometheus text format, written by OpenTelemetry's Prometheus exporter from the same
-/// meter provider that exports over OTLP (docs/decisions/0001-prometheus-exporter.md), behind the loopback gate.
+/// meter provider that exports over OTLP (docs/decisions/0005-prometheus-exporter.md), behind the loopback gate.
 /// </summary>
 internal static class MetricsEndpoint
 {

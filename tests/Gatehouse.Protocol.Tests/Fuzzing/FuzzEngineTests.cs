@@ -33,6 +33,18 @@ public sealed class FuzzEngineTests
     }
 
     [Fact]
+    public void Run_Executed_SeesEveryInputThatRan()
+    {
+        // The afl++ comparison (tests/Gatehouse.AflFuzz mutate) keeps inputs through this hook: it must see each one.
+        var ran = new List<byte[]>();
+        var target = new FuzzTarget("observed", [[1, 2, 3]], input => ran.Add(input.ToArray()));
+        var seen = new List<byte[]>();
+        var report = FuzzEngine.Run(target, new FuzzOptions { MaxExecutions = 500, Seed = 1 }, executed: seen.Add);
+        Assert.Equal(report.Executions, seen.Count);
+        Assert.Equal(ran.Select(Convert.ToHexString), seen.Select(Convert.ToHexString));
+    }
+
+    [Fact]
     public void ParseWriteParse_RefusalWithoutError_IsAViolation()
     {
         SpanParser<int> silent = (ReadOnlySpan<byte> _, out int v, out PduError? e) =>
