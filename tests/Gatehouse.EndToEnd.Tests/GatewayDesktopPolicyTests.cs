@@ -148,13 +148,7 @@ public sealed partial class GatewayDesktopTests
         }
 
         const string upn = "quinn@contoso.test";
-        await using (var scope = gateway.App!.Services.CreateAsyncScope())
-        {
-            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
-            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
-            await directory.CreateUserAsync(tenant.Id, upn, "quinn", Password, temporary: false);
-            await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
-        }
+        await CreateUserWithRoleOnVm1Async(upn);
 
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -168,14 +162,7 @@ public sealed partial class GatewayDesktopTests
         var toScreen = clock.Elapsed;
 
         // The phone's camera: the QR code holds the device-code page with the code filled in.
-        var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", "hold-qr-sign-in-read.png");
-        IReadOnlyList<string> codes = [];
-        await Wait.UntilAsync(
-            async () => (codes = await Screenshot.QrCodesAsync(await Screenshot.TakeAsync(display.Display, shot))).Count > 0,
-            Wait.Generous,
-            "a QR code that zbarimg can read in the client's window",
-            () => client.Transcript);
-        var url = Assert.Single(codes);
+        var url = await ReadQrCodeAsync(display, client, "hold-qr-sign-in-read");
         output.WriteLine($"QR code: {url}");
         Assert.Matches($"^https://{Regex.Escape(gateway.PublicName!)}/devicelogin\\?otc=[BCDFGHJKLMNPQRSTVWXZ]{{8}}$", url);
 
@@ -237,13 +224,7 @@ public sealed partial class GatewayDesktopTests
         }
 
         const string upn = "rosa@contoso.test";
-        await using (var scope = gateway.App!.Services.CreateAsyncScope())
-        {
-            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
-            var tenant = (await directory.FindTenantAsync("contoso.test"))!;
-            await directory.CreateUserAsync(tenant.Id, upn, "rosa", Password, temporary: false);
-            await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
-        }
+        await CreateUserWithRoleOnVm1Async(upn);
 
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
         await using var client = FreeRdpClient.Start(
@@ -251,14 +232,7 @@ public sealed partial class GatewayDesktopTests
             [$"/v:login.gatehouse.test:{gateway.RdpPort}", "/sec:tls", "/u:qr", "/p:", "/cert:ignore", "/size:1024x768", "-clipboard"]);
         output.WriteLine(client.CommandLine);
         await WaitForHoldScreenAsync(display, client, "qr-sign-in-any-host");
-        var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", "hold-qr-any-host-read.png");
-        IReadOnlyList<string> codes = [];
-        await Wait.UntilAsync(
-            async () => (codes = await Screenshot.QrCodesAsync(await Screenshot.TakeAsync(display.Display, shot))).Count > 0,
-            Wait.Generous,
-            "a QR code that zbarimg can read in the client's window",
-            () => client.Transcript);
-        var url = new Uri(Assert.Single(codes));
+        var url = new Uri(await ReadQrCodeAsync(display, client, "hold-qr-any-host-read"));
         var code = url.Query["?otc=".Length..];
 
         // The phone: the test's form client on the page the QR code names.
@@ -384,6 +358,29 @@ public sealed partial class GatewayDesktopTests
         var step = Totp.StepAt(DateTimeOffset.UtcNow);
         var near = Enumerable.Range(-3, 8).Select(d => Totp.Compute(secret, step + d)).ToHashSet(StringComparer.Ordinal);
         return Enumerable.Range(0, 1000).Select(n => (123457 + (n * 7919)).ToString("D6", System.Globalization.CultureInfo.InvariantCulture)).First(c => !near.Contains(c));
+    }
+
+    /// <summary>A user with the User Login role on vm1 (the QR sign-in's tests).</summary>
+    private async Task CreateUserWithRoleOnVm1Async(string upn)
+    {
+        await using var scope = gateway.App!.Services.CreateAsyncScope();
+        var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+        var tenant = (await directory.FindTenantAsync("contoso.test"))!;
+        await directory.CreateUserAsync(tenant.Id, upn, upn.Split('@')[0], Password, temporary: false);
+        await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenant.Id, "Virtual Machine User Login", upn, "/hosts/vm1");
+    }
+
+    /// <summary>What the one QR code in the client's window says, read with zbarimg off a screenshot (as a phone's camera would).</summary>
+    private static async Task<string> ReadQrCodeAsync(XvfbDisplay display, FreeRdpClient client, string name)
+    {
+        var shot = Path.Combine(AppContext.BaseDirectory, "screenshots", $"{name}.png");
+        IReadOnlyList<string> codes = [];
+        await Wait.UntilAsync(
+            async () => (codes = await Screenshot.QrCodesAsync(await Screenshot.TakeAsync(display.Display, shot))).Count > 0,
+            Wait.Generous,
+            "a QR code that zbarimg can read in the client's window",
+            () => client.Transcript);
+        return Assert.Single(codes);
     }
 
     /// <summary>Waits until the gateway's hold screen is painted in the client's window (the screens' background colour).</summary>
