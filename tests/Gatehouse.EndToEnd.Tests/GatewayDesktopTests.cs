@@ -88,7 +88,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             () => $"{differing} pixels differ; {client.Transcript}");
         output.WriteLine($"Refusal screen: {differing} of {1024 * 768} pixels differ from the painter's rendering; reference id {entry.CorrelationId}.");
 
-        await KeysAsync(display, "Return");
+        await LastKeyAsync(display, "Return");
         await client.WaitForLineAsync(InsufficientPrivilegesLine(), Wait.Generous, "the client to report the Set Error Info PDU");
         output.WriteLine($"Sign-in log: {entry.Result} {entry.Code} {entry.Reason}");
     }
