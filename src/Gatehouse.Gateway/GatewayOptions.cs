@@ -34,6 +34,12 @@ public sealed class GatewayOptions
     /// <summary>The sign-in methods offered.</summary>
     public SignInMethods SignInMethods { get; set; } = SignInMethods.WebAccount;
 
+    /// <summary>
+    /// When the node stops (SIGTERM): how long live sessions are kept while the node takes no new connections, before
+    /// those still open are ended with <c>node_draining</c>. The host's shutdown timeout is raised to cover it.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Time for the optional preconnection PDU and the X.224 Connection Request.</summary>
     public TimeSpan NegotiationTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

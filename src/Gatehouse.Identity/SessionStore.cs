@@ -57,4 +57,69 @@ public sealed class SessionStore(GatehouseDbContext db, TimeProvider time)
         return db.Sessions.Where(s => s.Node == node && s.EndedAt == null)
             .ExecuteUpdateAsync(u => u.SetProperty(s => s.EndedAt, now).SetProperty(s => s.EndReason, reason), cancellationToken);
     }
+
+    /// <summary>Writes <paramref name="node"/>'s heartbeat: its row's last-seen time becomes <paramref name="now"/>.</summary>
+    public async Task BeatAsync(string node, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var updated = await db.NodeHeartbeats.Where(h => h.Node == node)
+            .ExecuteUpdateAsync(u => u.SetProperty(h => h.LastSeenAt, now), cancellationToken).ConfigureAwait(false);
+        if (updated > 0)
+        {
+            return;
+        }
+
+        var row = new NodeHeartbeat { Node = node, LastSeenAt = now };
+        db.NodeHeartbeats.Add(row);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            db.Entry(row).State = EntityState.Detached;
+        }
+    }
+
+    /// <summary>
+    /// Closes the open session records of every node other than <paramref name="self"/> whose heartbeat is older than
+    /// <paramref name="lostAfter"/> at <paramref name="now"/>, with the end reason <c>node_lost: node X stopped sending
+    /// heartbeats at T</c>. Each node's records are closed by one conditional UPDATE (still open, and the node's heartbeat
+    /// still stale), so when several nodes notice the same dead node at once each record is closed exactly once, and a
+    /// node that came back in the meantime keeps its sessions. Returns the nodes whose records this call closed.
+    /// </summary>
+    public async Task<IReadOnlyList<LostNode>> EndLostNodesAsync(string self, DateTimeOffset now, TimeSpan lostAfter, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(self);
+        var cutoff = now - lostAfter;
+        var stale = await db.NodeHeartbeats.AsNoTracking()
+            .Where(h => h.Node != self && h.LastSeenAt < cutoff && db.Sessions.Any(s => s.Node == h.Node && s.EndedAt == null))
+            .ToListAsync(cancellationToken).ConfigureAwait(false);
+        var lost = new List<LostNode>();
+        foreach (var heartbeat in stale)
+        {
+            var name = heartbeat.Node;
+            var reason = LostReason(name, heartbeat.LastSeenAt);
+            var ended = await db.Sessions
+                .Where(s => s.Node == name && s.EndedAt == null && db.NodeHeartbeats.Any(h => h.Node == name && h.LastSeenAt < cutoff))
+                .ExecuteUpdateAsync(u => u.SetProperty(s => s.EndedAt, now).SetProperty(s => s.EndReason, reason), cancellationToken).ConfigureAwait(false);
+            if (ended > 0)
+            {
+                lost.Add(new LostNode(name, heartbeat.LastSeenAt, ended));
+            }
+        }
+
+        return lost;
+    }
+
+    /// <summary>The end reason of a lost node's sessions (at most 1,024 characters, the column's length).</summary>
+    public static string LostReason(string node, DateTimeOffset lastSeenAt)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var reason = $"node_lost: node {node} stopped sending heartbeats at {lastSeenAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)}";
+        return reason.Length <= 1024 ? reason : reason[..1024];
+    }
 }
+
+/// <summary>A node taken for dead: its name, its last heartbeat, and how many open session records were closed.</summary>
+public sealed record LostNode(string Node, DateTimeOffset LastSeenAt, int SessionsEnded);

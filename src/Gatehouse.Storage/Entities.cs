@@ -749,3 +749,16 @@ public sealed class AttemptCounter
     /// <summary>Attempts in <see cref="Window"/>.</summary>
     public int Count { get; set; }
 }
+
+/// <summary>
+/// A node's heartbeat: every node of a cluster rewrites its row every few seconds; a node whose row grows older than
+/// the grace period is taken for dead, and another node closes its open session records (<c>node_lost</c>).
+/// </summary>
+public sealed class NodeHeartbeat
+{
+    /// <summary>The node's name, as in <see cref="SessionRecord.Node"/>.</summary>
+    public string Node { get; set; } = "";
+
+    /// <summary>When the node last wrote its heartbeat.</summary>
+    public DateTimeOffset LastSeenAt { get; set; }
+}

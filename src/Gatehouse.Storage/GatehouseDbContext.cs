@@ -96,6 +96,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Attempt counters shared by every node (per-account sign-in throttles), one row per key and window.</summary>
     public DbSet<AttemptCounter> AttemptCounters => Set<AttemptCounter>();
 
+    /// <summary>Each node's last heartbeat (dead nodes' session records are closed from these).</summary>
+    public DbSet<NodeHeartbeat> NodeHeartbeats => Set<NodeHeartbeat>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -352,6 +355,11 @@ public abstract class GatehouseDbContext : DbContext
             e.Property(x => x.Protocol).HasMaxLength(16);
             e.Property(x => x.Node).HasMaxLength(NameLength);
             e.Property(x => x.EndReason).HasMaxLength(1024);
+        });
+        modelBuilder.Entity<NodeHeartbeat>(e =>
+        {
+            e.HasKey(x => x.Node);
+            e.Property(x => x.Node).HasMaxLength(NameLength);
         });
     }
 }

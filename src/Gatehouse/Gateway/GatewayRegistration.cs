@@ -66,6 +66,11 @@ internal static class GatewayRegistration
             throw new Hosting.StartupException($"Gatehouse:Gateway:ClientInfoTimeout {options.ClientInfoTimeout} is out of range; use 00:00:01-00:05:00.");
         }
 
+        if (options.DrainTimeout < TimeSpan.Zero || options.DrainTimeout > TimeSpan.FromHours(24))
+        {
+            throw new Hosting.StartupException($"Gatehouse:Gateway:DrainTimeout {options.DrainTimeout} is out of range; use 00:00:00-1.00:00:00.");
+        }
+
         if (options.MaxUnauthenticatedHostLegsPerHost is < 1 or > 1024)
         {
             throw new Hosting.StartupException($"Gatehouse:Gateway:MaxUnauthenticatedHostLegsPerHost {options.MaxUnauthenticatedHostLegsPerHost} is out of range; use 1-1024.");
@@ -161,6 +166,17 @@ internal static class GatewayRegistration
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<HoldPhase>();
         services.AddSingleton<SessionRegistry>();
+        services.AddSingleton(sp => new SessionDrain(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddHostedService<SessionDrainOnStop>();
+        services.PostConfigure<HostOptions>(h =>
+        {
+            // The host must not give up on the live connections before the drain ends them.
+            var needed = options.DrainTimeout + TimeSpan.FromSeconds(5);
+            if (h.ShutdownTimeout < needed)
+            {
+                h.ShutdownTimeout = needed;
+            }
+        });
         services.AddSingleton<SessionOpener>();
         services.AddSingleton<IGatewaySignInLog, StoreGatewaySignInLog>();
         services.AddSingleton<ISessionJournal, StoreSessionJournal>();

@@ -161,6 +161,8 @@ internal static class GatehouseHost
         var rdpListener = new RdpListener();
         builder.Services.AddSingleton(rdpListener);
         builder.Services.AddRdpGateway(builder.Configuration.GetSection("Gatehouse:Gateway"), certificate, $"{Dns.GetHostName()}:{options.RdpPort}");
+        builder.Services.AddSingleton(ClusterOptions.From(builder.Configuration.GetSection("Gatehouse:Cluster")));
+        builder.Services.AddHostedService<NodeHeartbeatService>();
         builder.Services.AddSingleton<IOptions<GatehouseOptions>>(Options.Create(options));
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Limits.ShutdownTimeout);
         builder.WebHost.ConfigureKestrel(kestrel =>

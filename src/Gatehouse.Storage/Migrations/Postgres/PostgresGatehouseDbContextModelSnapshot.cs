@@ -500,6 +500,20 @@ namespace Gatehouse.Storage.Migrations.Postgres
                     b.ToTable("NamedLocations");
                 });
 
+            modelBuilder.Entity("Gatehouse.Storage.NodeHeartbeat", b =>
+                {
+                    b.Property<string>("Node")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<DateTimeOffset>("LastSeenAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Node");
+
+                    b.ToTable("NodeHeartbeats");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.PolicyRecord", b =>
                 {
                     b.Property<Guid>("Id")

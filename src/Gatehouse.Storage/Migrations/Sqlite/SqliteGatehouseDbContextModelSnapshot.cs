@@ -493,6 +493,20 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.ToTable("NamedLocations");
                 });
 
+            modelBuilder.Entity("Gatehouse.Storage.NodeHeartbeat", b =>
+                {
+                    b.Property<string>("Node")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("LastSeenAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Node");
+
+                    b.ToTable("NodeHeartbeats");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.PolicyRecord", b =>
                 {
                     b.Property<Guid>("Id")
