@@ -96,6 +96,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Attempt counters shared by every node (per-account sign-in throttles), one row per key and window.</summary>
     public DbSet<AttemptCounter> AttemptCounters => Set<AttemptCounter>();
 
+    /// <summary>Passkeys (FIDO2/WebAuthn credentials) of users.</summary>
+    public DbSet<Passkey> Passkeys => Set<Passkey>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -253,6 +256,16 @@ public abstract class GatehouseDbContext : DbContext
             e.HasKey(x => x.Key);
             e.Property(x => x.Key).HasMaxLength(AttemptCounter.KeyLength);
             e.HasIndex(x => x.Window);
+        });
+        modelBuilder.Entity<Passkey>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.CredentialId).HasMaxLength(Passkey.CredentialIdLength);
+            e.HasIndex(x => x.CredentialId).IsUnique();
+            e.Property(x => x.PublicKey).HasMaxLength(Passkey.PublicKeyLength);
+            e.Property(x => x.Name).HasMaxLength(Passkey.NameLength);
+            e.HasIndex(x => new { x.UserId, x.Name }).IsUnique();
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<RevokedToken>(e =>
         {
