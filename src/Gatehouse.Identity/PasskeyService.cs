@@ -379,17 +379,25 @@ public sealed class PasskeyService
             .ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false) > 0;
     }
 
-    /// <summary>A passkey name trimmed, or null when it is empty, longer than <see cref="Passkey.NameLength"/> or has control characters.</summary>
+    /// <summary>
+    /// A passkey name trimmed, or null when it is empty, longer than <see cref="Passkey.NameLength"/>, or has control,
+    /// format (bidirectional, invisible) or line-separator characters (the name is printed in tables and logs).
+    /// </summary>
     public static string? NormalizeName(string? name)
     {
         var trimmed = name?.Trim();
-        if (string.IsNullOrEmpty(trimmed) || trimmed.Length > Passkey.NameLength || trimmed.Any(char.IsControl))
+        if (string.IsNullOrEmpty(trimmed) || trimmed.Length > Passkey.NameLength || trimmed.Any(IsHostile))
         {
             return null;
         }
 
         return trimmed;
     }
+
+    private static bool IsHostile(char c) => char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Control
+        or System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator
+        or System.Globalization.UnicodeCategory.ParagraphSeparator or System.Globalization.UnicodeCategory.Surrogate
+        or System.Globalization.UnicodeCategory.PrivateUse or System.Globalization.UnicodeCategory.OtherNotAssigned;
 
     private static PasskeyRefusal Classify(Fido2ErrorCode code) => code switch
     {
