@@ -29,6 +29,7 @@ public static class IdentityServiceCollectionExtensions
         services.AddScoped<ISignInLogHeadStore, StoreSignInLogHeadStore>();
         services.AddScoped<SignInLogService>();
         services.AddScoped<SessionStore>();
+        services.AddScoped<PasskeyService>();
         return services;
     }
 }

@@ -762,3 +762,49 @@ public sealed class NodeHeartbeat
     /// <summary>When the node last wrote its heartbeat.</summary>
     public DateTimeOffset LastSeenAt { get; set; }
 }
+
+/// <summary>A passkey (FIDO2/WebAuthn discoverable credential) registered by a user.</summary>
+public sealed class Passkey
+{
+    /// <summary>Longest user-chosen name.</summary>
+    public const int NameLength = 64;
+
+    /// <summary>Longest credential id accepted (WebAuthn allows up to 1023 bytes).</summary>
+    public const int CredentialIdLength = 1023;
+
+    /// <summary>Longest COSE public key stored.</summary>
+    public const int PublicKeyLength = 2048;
+
+    /// <summary>Row id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Owning user (the WebAuthn user handle is this id's 16 bytes).</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>Credential id chosen by the authenticator, unique across the store.</summary>
+    public byte[] CredentialId { get; set; } = [];
+
+    /// <summary>Credential public key, COSE-encoded.</summary>
+    public byte[] PublicKey { get; set; } = [];
+
+    /// <summary>Last signature counter seen (0 when the authenticator does not count).</summary>
+    public long SignCount { get; set; }
+
+    /// <summary>The credential may be backed up (synced passkey), as the authenticator said at registration.</summary>
+    public bool BackupEligible { get; set; }
+
+    /// <summary>The credential was backed up at its last use.</summary>
+    public bool BackedUp { get; set; }
+
+    /// <summary>Authenticator model (AAGUID); all zero with attestation <c>none</c> on many authenticators.</summary>
+    public Guid Aaguid { get; set; }
+
+    /// <summary>Name the user chose (at most <see cref="NameLength"/> characters, unique per user).</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>When the passkey was registered.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the passkey last signed a user in; null if never.</summary>
+    public DateTimeOffset? LastUsedAt { get; set; }
+}

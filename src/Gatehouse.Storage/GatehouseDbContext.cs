@@ -99,6 +99,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Each node's last heartbeat (dead nodes' session records are closed from these).</summary>
     public DbSet<NodeHeartbeat> NodeHeartbeats => Set<NodeHeartbeat>();
 
+    /// <summary>Passkeys (FIDO2/WebAuthn credentials) of users.</summary>
+    public DbSet<Passkey> Passkeys => Set<Passkey>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -256,6 +259,16 @@ public abstract class GatehouseDbContext : DbContext
             e.HasKey(x => x.Key);
             e.Property(x => x.Key).HasMaxLength(AttemptCounter.KeyLength);
             e.HasIndex(x => x.Window);
+        });
+        modelBuilder.Entity<Passkey>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.CredentialId).HasMaxLength(Passkey.CredentialIdLength);
+            e.HasIndex(x => x.CredentialId).IsUnique();
+            e.Property(x => x.PublicKey).HasMaxLength(Passkey.PublicKeyLength);
+            e.Property(x => x.Name).HasMaxLength(Passkey.NameLength);
+            e.HasIndex(x => new { x.UserId, x.Name }).IsUnique();
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<RevokedToken>(e =>
         {

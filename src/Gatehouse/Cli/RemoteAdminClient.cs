@@ -42,6 +42,12 @@ internal sealed class RemoteAdminClient(HttpClient http, Uri server, Func<Cancel
 
     public Task<UserChangeView> ResetMfaAsync(string upn, CancellationToken cancellationToken) => SendAsync<UserChangeView>(HttpMethod.Delete, $"users/{E(upn)}/mfa", null, cancellationToken);
 
+    public Task<IReadOnlyList<PasskeyView>> ListPasskeysAsync(string upn, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<PasskeyView>>($"users/{E(upn)}/passkeys", cancellationToken);
+
+    public Task<UserChangeView> RemovePasskeyAsync(string upn, string name, CancellationToken cancellationToken) =>
+        SendAsync<UserChangeView>(HttpMethod.Delete, $"users/{E(upn)}/passkeys/{E(name)}", null, cancellationToken);
+
     // Groups.
     public Task<IReadOnlyList<GroupView>> ListGroupsAsync(CancellationToken cancellationToken) => GetAsync<IReadOnlyList<GroupView>>("groups", cancellationToken);
 

@@ -1,16 +1,17 @@
 using System.CommandLine;
+using System.Globalization;
 using Gatehouse.Admin.Operations;
 using QRCoder;
 
 namespace Gatehouse.Cli;
 
-/// <summary><c>gatehouse user …</c>: create, list, show, disable, enable, reset-password, mfa enroll/reset.</summary>
+/// <summary><c>gatehouse user …</c>: create, list, show, disable, enable, reset-password, mfa enroll/reset, passkey list/remove.</summary>
 internal static class UserCommands
 {
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var command = new Command("user", "Manage users: create, list, show, disable, enable, reset-password, mfa.");
+        var command = new Command("user", "Manage users: create, list, show, disable, enable, reset-password, mfa, passkey.");
         admin.AddTo(command);
         command.Subcommands.Add(CreateCommand(admin, environment));
         command.Subcommands.Add(ListCommand(admin, environment));
@@ -19,6 +20,7 @@ internal static class UserCommands
         command.Subcommands.Add(EnableCommand("enable", enabled: true, admin, environment));
         command.Subcommands.Add(ResetPasswordCommand(admin, environment));
         command.Subcommands.Add(MfaCommand(admin, environment));
+        command.Subcommands.Add(PasskeyCommand(admin, environment));
         return command;
     }
 
@@ -211,6 +213,50 @@ internal static class UserCommands
 
         command.Subcommands.Add(enroll);
         command.Subcommands.Add(reset);
+        return command;
+    }
+
+    private static Command PasskeyCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var command = new Command("passkey", "Passkeys (FIDO2/WebAuthn credentials) of a user: list, remove.");
+
+        var listUpn = UpnArgument();
+        var output = OutputOption.Create();
+        var list = new Command("list", "List the user's passkeys.") { listUpn, output };
+        list.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var rows = await context.Client.ListPasskeysAsync(parse.GetValue(listUpn)!, ct).ConfigureAwait(false);
+            if (OutputOption.IsJson(parse, output))
+            {
+                await context.WriteJsonAsync(rows).ConfigureAwait(false);
+            }
+            else
+            {
+                context.WriteTable(
+                    ["Name", "Created", "Last used", "Synced", "Counter", "AAGUID", "Credential"],
+                    rows.Select(r => (IReadOnlyList<string?>)[r.Name, r.CreatedAt.ToString("u", CultureInfo.InvariantCulture), r.LastUsedAt?.ToString("u", CultureInfo.InvariantCulture) ?? "never",
+                        r.BackedUp ? "yes" : r.BackupEligible ? "eligible" : "no", r.SignCount.ToString(CultureInfo.InvariantCulture), r.Aaguid.ToString(), $"{r.CredentialIdPrefix}…"]));
+            }
+
+            return ExitCodes.Ok;
+        });
+
+        var removeUpn = UpnArgument();
+        var name = new Option<string>("--name") { Description = "The passkey's name, as 'gatehouse user passkey list' shows it.", Required = true };
+        var remove = new Command("remove", "Remove one of the user's passkeys (it can no longer sign in). For a user who holds role assignments (directly or through groups) this needs the right to assign those roles as well.")
+        {
+            removeUpn, name,
+        };
+        remove.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var passkeyName = parse.GetValue(name)!;
+            var removed = await context.Client.RemovePasskeyAsync(parse.GetValue(removeUpn)!, passkeyName, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"The passkey '{passkeyName.Trim()}' of {removed.UserPrincipalName} was removed.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+
+        command.Subcommands.Add(list);
+        command.Subcommands.Add(remove);
         return command;
     }
 

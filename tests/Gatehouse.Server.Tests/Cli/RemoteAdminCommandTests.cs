@@ -122,6 +122,10 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         { 1, ["host", "trust", "vm1", "--fingerprint", "not-a-fingerprint"] },
         { 1, ["host", "trust", "vm9", "--output", "json"] },
         { 1, ["user", "show", "nobody@contoso.test"] },
+        { 0, ["user", "passkey", "list", "alice@contoso.test"] },
+        { 0, ["user", "passkey", "list", "alice@contoso.test", "--output", "json"] },
+        { 1, ["user", "passkey", "remove", "alice@contoso.test", "--name", "Phone"] },
+        { 1, ["user", "passkey", "list", "nobody@contoso.test"] },
         { 1, ["host", "show", "vm9"] },
         { 1, ["role", "assignment", "delete", "3f2b0000-0000-0000-0000-000000000000"] },
         { 1, ["diagnose", "--user", @"CONTOSO\alice", "--host", "vm1"] },
@@ -192,6 +196,27 @@ public sealed class RemoteAdminCommandTests(RemoteCliFixture fixture) : IClassFi
         Assert.Equal("none", after.GetProperty("mfa").GetString());
         Assert.False(after.GetProperty("enabled").GetBoolean());
         Assert.True(after.GetProperty("mustChangePassword").GetBoolean());
+    }
+
+    [Fact]
+    public async Task PasskeyListAndRemove_OverApi()
+    {
+        await fixture.OkAsync("Dave-Passphrase-1\n", "user", "create", "--upn", "dave@contoso.test", "--password-stdin");
+        await using (var scope = fixture.Server.App.Services.CreateAsyncScope())
+        {
+            var dave = (await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserByUpnAsync("dave@contoso.test"))!;
+            var db = scope.ServiceProvider.GetRequiredService<Gatehouse.Storage.GatehouseDbContext>();
+            db.Passkeys.Add(new Gatehouse.Storage.Passkey { Id = Guid.NewGuid(), UserId = dave.Id, CredentialId = [9, 8, 7], PublicKey = [1], Name = "Phone", CreatedAt = DateTimeOffset.UnixEpoch });
+            await db.SaveChangesAsync();
+        }
+
+        var listed = JsonDocument.Parse((await fixture.OkAsync(null, "user", "passkey", "list", "dave@contoso.test", "--output", "json")).Output).RootElement;
+        var removed = await fixture.OkAsync(null, "user", "passkey", "remove", "dave@contoso.test", "--name", "Phone");
+        var after = JsonDocument.Parse((await fixture.OkAsync(null, "user", "passkey", "list", "dave@contoso.test", "--output", "json")).Output).RootElement;
+
+        Assert.Equal("Phone", Assert.Single(listed.EnumerateArray()).GetProperty("name").GetString());
+        Assert.Contains("The passkey 'Phone' of dave@contoso.test was removed.", removed.Output, StringComparison.Ordinal);
+        Assert.Equal(0, after.GetArrayLength());
     }
 
     [Fact]

@@ -130,6 +130,33 @@ internal sealed partial class AdminOperations
         return new UserChangeView(user.UserPrincipalName, "mfaReset");
     }
 
+    public async Task<IReadOnlyList<PasskeyView>> ListPasskeysAsync(string upn, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersRead, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        var passkeys = await Passkeys.ListAsync(user.Id, cancellationToken).ConfigureAwait(false);
+        return [.. passkeys.Select(p => new PasskeyView(p.Name, p.Aaguid, p.BackupEligible, p.BackedUp, p.SignCount, p.CreatedAt, p.LastUsedAt,
+            Convert.ToHexStringLower(p.CredentialId.AsSpan(0, Math.Min(4, p.CredentialId.Length)))))];
+    }
+
+    public async Task<UserChangeView> RemovePasskeyAsync(string upn, string name, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersWrite, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignRolesOfUserAsync(user, $"remove a passkey of {user.UserPrincipalName}", cancellationToken).ConfigureAwait(false);
+        if (PasskeyService.NormalizeName(name) is null)
+        {
+            throw AdminProblemException.BadRequest($"Give the passkey's name (1 to {Passkey.NameLength} characters); 'gatehouse user passkey list {user.UserPrincipalName}' lists them.");
+        }
+
+        if (!await Passkeys.RemoveAsync(user.Id, name, cancellationToken).ConfigureAwait(false))
+        {
+            throw AdminProblemException.NotFound($"{user.UserPrincipalName} has no passkey named '{name.Trim()}'; 'gatehouse user passkey list {user.UserPrincipalName}' lists them.");
+        }
+
+        return new UserChangeView(user.UserPrincipalName, "passkeyRemoved");
+    }
+
     // Groups.
     public async Task<IReadOnlyList<GroupView>> ListGroupsAsync(CancellationToken cancellationToken)
     {

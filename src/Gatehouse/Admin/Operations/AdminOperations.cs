@@ -45,6 +45,8 @@ internal sealed partial class AdminOperations(AdminCaller caller, IServiceProvid
 
     private DirectoryService Directory => services.GetRequiredService<DirectoryService>();
 
+    private PasskeyService Passkeys => services.GetRequiredService<PasskeyService>();
+
     private AccessService Access => services.GetRequiredService<AccessService>();
 
     private TimeProvider Time => services.GetRequiredService<TimeProvider>();

@@ -25,6 +25,9 @@ internal sealed record MfaEnrollmentView(string UserPrincipalName, string OtpAut
 /// <summary>Whether a confirmation code matched.</summary>
 internal sealed record MfaConfirmationView(string UserPrincipalName, bool Confirmed);
 
+/// <summary>A user's passkey (never the key or the credential id's bytes beyond a short prefix).</summary>
+internal sealed record PasskeyView(string Name, Guid Aaguid, bool BackupEligible, bool BackedUp, long SignCount, DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, string CredentialIdPrefix);
+
 /// <summary>The answer of an operation on a user that returns nothing else.</summary>
 internal sealed record UserChangeView(string UserPrincipalName, string Change);
 

@@ -25,6 +25,10 @@ internal interface IAdminClient
 
     Task<UserChangeView> ResetMfaAsync(string upn, CancellationToken cancellationToken);
 
+    Task<IReadOnlyList<PasskeyView>> ListPasskeysAsync(string upn, CancellationToken cancellationToken);
+
+    Task<UserChangeView> RemovePasskeyAsync(string upn, string name, CancellationToken cancellationToken);
+
     // Groups.
     Task<IReadOnlyList<GroupView>> ListGroupsAsync(CancellationToken cancellationToken);
 
