@@ -121,7 +121,7 @@ public sealed partial class GatewayDesktopTests
         // Figures for the record (not asserted: the machine is shared): the hold against a direct NLA sign-in in this run.
         output.WriteLine($"Hold: client start to prompt {toPrompt.TotalSeconds:0.0} s; code typed to session {toSession.TotalSeconds:0.0} s, to a process of the account on the host {toDesktop.TotalSeconds:0.0} s (screenshot polling adds up to 0.5 s).");
 
-        var rows = await SignInRowsAsync(upn);
+        var rows = await SignInRowsAsync(upn, r => r.SessionId == session.Id);
         var handedOver = Assert.Single(rows, r => r.Reason.StartsWith("handed_over:", StringComparison.Ordinal));
         Assert.Equal("success", handedOver.Result);
         Assert.Null(handedOver.SessionId);
@@ -198,7 +198,7 @@ public sealed partial class GatewayDesktopTests
         await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp.UserAccount).Count > 0, Wait.Generous, "a process of the user account on the host", () => client.Transcript);
         output.WriteLine($"QR sign-in: client start to QR screen {toScreen.TotalSeconds:0.0} s; phone approved to session {toSession.TotalSeconds:0.0} s (the poll interval is 5 s).");
 
-        var rows = await SignInRowsAsync(upn);
+        var rows = await SignInRowsAsync(upn, r => r.SessionId == session.Id);
         var handedOver = Assert.Single(rows, r => r.Protocol == "tls" && r.Reason.StartsWith("handed_over:", StringComparison.Ordinal));
         Assert.Equal("success", handedOver.Result);
         Assert.Contains("pwd", handedOver.Methods, StringComparison.Ordinal);
@@ -315,7 +315,7 @@ public sealed partial class GatewayDesktopTests
         Assert.Equal("vm2", session!.Grant.HostName);
         await Wait.UntilAsync(() => XrdpHost.ProcessesOf(gateway.Xrdp!.UserAccount).Count > 0, Wait.Generous, "a process of the user account on the host", () => client.Transcript);
 
-        var rows = await SignInRowsAsync(upn);
+        var rows = await SignInRowsAsync(upn, r => r.SessionId == session.Id);
         Assert.Single(rows, r => r.Reason.StartsWith("handed_over: jules@contoso.test chose vm2 on the host picker", StringComparison.Ordinal));
         var signedIn = Assert.Single(rows, r => r.SessionId == session.Id);
         Assert.Equal("vm2", signedIn.HostName);
@@ -445,6 +445,17 @@ public sealed partial class GatewayDesktopTests
             }
             """);
         return secret;
+    }
+
+    /// <summary>
+    /// The user's rows once one matches <paramref name="until"/>: a session is registered before its row is written (the
+    /// row goes before the answer, not before the registry), so a test that saw the live session waits for its row.
+    /// </summary>
+    private async Task<List<SignInRecord>> SignInRowsAsync(string upn, Func<SignInRecord, bool> until)
+    {
+        List<SignInRecord> rows = [];
+        await Wait.UntilAsync(async () => (rows = await SignInRowsAsync(upn)).Any(until), Wait.Generous, $"the sign-in log row of {upn}'s session");
+        return rows;
     }
 
     private async Task<List<SignInRecord>> SignInRowsAsync(string upn)
