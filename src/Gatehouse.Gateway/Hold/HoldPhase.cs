@@ -392,7 +392,12 @@ public sealed class HoldPhase(
         }
         finally
         {
-            session?.Dispose();
+            if (session is not null)
+            {
+                // The client closes first, once it has read the end (or the wait runs out).
+                await session.WaitForCloseAsync(HoldSession.CloseWait, time, clientClosed).ConfigureAwait(false);
+                session.Dispose();
+            }
         }
     }
 

@@ -68,6 +68,42 @@ public sealed class HoldSession : IDisposable
     /// <summary>True when the client's cluster data says it follows a server redirection (the handover needs it).</summary>
     public bool SupportsRedirection => _front.ClientSupportsRedirection;
 
+    /// <summary>How long the gateway waits, after the hold's last PDU, for the client to close first.</summary>
+    public static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// After the last PDU (a redirection, or Set Error Info and the ultimatum): reads and drops what the client still
+    /// sends until it closes, at most <paramref name="wait"/>. A client that is still writing (input, a frame
+    /// acknowledgement) when the gateway closes first sees a broken pipe before it has read the end, and reports that
+    /// instead of following the redirection or showing the reason.
+    /// </summary>
+    public async Task WaitForCloseAsync(TimeSpan wait, TimeProvider time, CancellationToken clientClosed)
+    {
+        ArgumentNullException.ThrowIfNull(time);
+        using var deadline = new CancellationTokenSource(wait, time);
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, clientClosed);
+        try
+        {
+            if (Interlocked.Exchange(ref _pending, null) is { } pending)
+            {
+                var stop = Task.Delay(Timeout.InfiniteTimeSpan, both.Token);
+                if (await Task.WhenAny(pending, stop).ConfigureAwait(false) == stop || await pending.ConfigureAwait(false) is null)
+                {
+                    return;
+                }
+            }
+
+            while (await ReadFrameAsync(both.Token).ConfigureAwait(false) is { } frame)
+            {
+                CryptographicOperations.ZeroMemory(frame);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The wait is over, or the client is gone: either way the connection closes now.
+        }
+    }
+
     /// <summary>Wipes the kept Client Info PDU.</summary>
     public void Dispose()
     {
