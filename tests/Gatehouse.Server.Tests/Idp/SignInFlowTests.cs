@@ -100,21 +100,26 @@ public sealed class SignInFlowTests
     public async Task WrongOneTimeCode_IsRefused_AndARightOneIsAccepted()
     {
         byte[] secret = [];
+        var confirmation = "";
         await using var server = await StartAsync(async d =>
         {
             var alice = (await d.FindUserByUpnAsync("alice@contoso.test"))!;
             var enrollment = await d.BeginTotpEnrollmentAsync(alice);
             secret = Totp.Base32Decode(enrollment.SecretBase32);
-            Assert.True(await d.ConfirmTotpAsync(alice, Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow))));
+
+            // The previous step's code: whether or not the wall clock crosses a step before it is replayed below,
+            // it is refused (used, or out of the window), and the current and next steps' codes stay usable.
+            confirmation = Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow) - 1);
+            Assert.True(await d.ConfirmTotpAsync(alice, confirmation));
         });
         using var browser = new SignInBrowser(server);
         await SignInAsync(browser, "alice@contoso.test", Password);
         Assert.True(browser.Shows("otp"));
-        await browser.SubmitAsync(("otp", "000000"));
+        await browser.SubmitAsync(("otp", SignInEngineTests.WrongCode(secret)));
         Assert.Contains("one-time code is not valid", browser.Error, StringComparison.Ordinal);
 
         // The code used to confirm the enrollment cannot be used again.
-        await browser.SubmitAsync(("otp", Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow))));
+        await browser.SubmitAsync(("otp", confirmation));
         Assert.True(browser.Shows("otp"));
         await browser.SubmitAsync(("otp", Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow) + 1)));
         Assert.True(browser.Shows("consent"));
