@@ -105,12 +105,13 @@ install_msal_node() {
 # ensure_test_names: the RDP client derives the host label from the first DNS label of /v:, so the tests
 # connect to names, not addresses.
 ensure_test_names() {
-  local names="vm1.gatehouse.test login.gatehouse.test"
-  if getent hosts vm1.gatehouse.test >/dev/null && getent hosts login.gatehouse.test >/dev/null; then
-    return 0
-  fi
-  [ -w /etc/hosts ] || { echo "scripts/test.sh: add '127.0.0.1 $names' to /etc/hosts (as root)." >&2; return 1; }
-  echo "127.0.0.1 $names" >>/etc/hosts
+  local names="vm1.gatehouse.test vm2.gatehouse.test login.gatehouse.test" missing="" name
+  for name in $names; do
+    getent hosts "$name" >/dev/null || missing="$missing $name"
+  done
+  [ -n "$missing" ] || return 0
+  [ -w /etc/hosts ] || { echo "scripts/test.sh: add '127.0.0.1$missing' to /etc/hosts (as root)." >&2; return 1; }
+  echo "127.0.0.1$missing" >>/etc/hosts
 }
 
 # start_postgres: a private, throwaway PostgreSQL 15 cluster on loopback (no systemd needed); stopped on exit.
