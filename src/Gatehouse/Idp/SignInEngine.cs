@@ -233,7 +233,7 @@ internal sealed class SignInEngine(
         }
 
         if (string.IsNullOrEmpty(newPassword) || newPassword.Length < MinimumPasswordLength || newPassword.Length > 256
-            || hasher.Verify(user.PasswordHash, newPassword) != PasswordVerification.Failed)
+            || await hasher.VerifyAsync(user.PasswordHash, newPassword).ConfigureAwait(false) != PasswordVerification.Failed)
         {
             return new SignInNext(tx, AadError.WeakPassword.Describe(), SignInInputProblem.Invalid);
         }
