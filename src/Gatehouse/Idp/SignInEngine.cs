@@ -125,6 +125,7 @@ internal sealed class SignInEngine(
             Step = SignInStep.Username,
             BrowserBinding = browserBinding,
             DeviceCodeHash = deviceCode.DeviceCodeHash,
+            TraceParent = Gatehouse.Gateway.Diagnostics.SignInTraces.CurrentTraceParent(),
         };
         if (!tx.IsRdpDevice || string.Equals(deviceCode.Scope, RdpScope.AnyHostScope, StringComparison.OrdinalIgnoreCase))
         {
