@@ -87,6 +87,9 @@ public sealed class TelemetryTests
         Assert.All(pages.Skip(1), p => Assert.Equal((signInTrace, pages[0].SpanId), (p.TraceId, p.ParentSpanId)));
         var redemption = Assert.Single(telemetry.Spans, a => a.OperationName == "gatehouse.idp.code_redemption" && a.TraceId == signInTrace);
         Assert.Contains(pages, p => p.SpanId == redemption.ParentSpanId);
+        // What carried it to the gateway is the token itself (not this node's memory): its gh_trace claim names the redemption.
+        var payload = JsonDocument.Parse(Convert.FromBase64String(Pad(accessToken.Split('.')[1]))).RootElement;
+        Assert.StartsWith($"00-{redemption.TraceId.ToHexString()}-{redemption.SpanId.ToHexString()}-", payload.GetProperty("gh_trace").GetString(), StringComparison.Ordinal);
         var rdpSignIn = Assert.Single(telemetry.Spans, a => a.OperationName == "gatehouse.rdp.sign_in" && Tag(a, "gatehouse.correlation_id") == rdp.CorrelationId);
         Assert.Equal((signInTrace, redemption.SpanId), (rdpSignIn.TraceId, rdpSignIn.ParentSpanId));
         Assert.Equal(PhasesAfterToken, telemetry.Spans.Where(a => a.ParentSpanId == rdpSignIn.SpanId).Select(a => a.OperationName));
@@ -114,6 +117,12 @@ public sealed class TelemetryTests
 
         // No secret anywhere.
         AssertNoSecret(telemetry, metrics, [IdpScenario.Password, code, accessToken, refreshToken, .. accessToken.Split(".")]);
+    }
+
+    private static string Pad(string base64Url)
+    {
+        var text = base64Url.Replace('-', '+').Replace('_', '/');
+        return text + new string('=', (4 - (text.Length % 4)) % 4);
     }
 
     [Fact]
