@@ -181,8 +181,12 @@ internal static class Program
         Console.WriteLine($"  m=19 MiB t=2 p=1: Konscious, BouncyCastle and NSec (libsodium) agree: {agree}");
 
         var hasher = new PasswordHasher();
-        var stored = hasher.Hash("Correct horse battery staple!");
-        Measure("PBKDF2-HMAC-SHA512 210,000 (today) verify", () => (int)hasher.Verify(stored, "Correct horse battery staple!"), repeats: 10);
+        var pbkdfSalt = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
+        var pbkdf = System.Security.Cryptography.Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes("Correct horse battery staple!"), pbkdfSalt, PasswordHasher.MinimumIterations, System.Security.Cryptography.HashAlgorithmName.SHA512, 64);
+        var stored = $"$pbkdf2-sha512$i={PasswordHasher.MinimumIterations}${Convert.ToBase64String(pbkdfSalt)}${Convert.ToBase64String(pbkdf)}";
+        Measure("PBKDF2-HMAC-SHA512 210,000 (before) verify", () => (int)hasher.Verify(stored, "Correct horse battery staple!"), repeats: 10);
+        var argonStored = hasher.Hash("Correct horse battery staple!");
+        Measure($"Gatehouse PasswordHasher Argon2id m={hasher.MemoryKib} KiB t={hasher.Iterations} verify (adopted)", () => (int)hasher.Verify(argonStored, "Correct horse battery staple!"), repeats: 20);
         foreach (var (m, t) in new[] { (19 * 1024, 2), (46 * 1024, 1), (64 * 1024, 3) })
         {
             var label = $"m={m / 1024} MiB t={t} p=1";

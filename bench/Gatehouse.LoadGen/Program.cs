@@ -61,5 +61,20 @@ gateway.SetAction(async (parse, cancellationToken) =>
 });
 root.Subcommands.Add(gateway);
 
+var prototypeUrl = new Option<string>("--url") { Description = "The OpenIddict prototype's base address (dotnet run of prototypes/Gatehouse.OpenIddictPrototype).", DefaultValueFactory = _ => "http://127.0.0.1:5099" };
+var prototypeCodes = new Option<int>("--codes") { Description = "Codes minted through its authorize endpoint, then redeemed.", DefaultValueFactory = _ => 1000 };
+var prototypeConcurrency = new Option<int>("--concurrency") { Description = "Concurrent clients.", DefaultValueFactory = _ => 16 };
+var openIddict = new Command("openiddict", "Measures code redemption at the OpenIddict prototype's token endpoint (docs/decisions/0004), the same way as Gatehouse's.")
+{
+    prototypeUrl, prototypeCodes, prototypeConcurrency,
+};
+openIddict.SetAction(async (parse, cancellationToken) =>
+{
+    var (redeem, mintSeconds) = await OpenIddictRun.RunAsync(new Uri(parse.GetValue(prototypeUrl)!), parse.GetValue(prototypeCodes), parse.GetValue(prototypeConcurrency), message => parse.InvocationConfiguration.Error.WriteLine(message), cancellationToken);
+    await parse.InvocationConfiguration.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{redeem.Name}: {redeem.Requests} requests, {redeem.Errors} errors, {redeem.RequestsPerSecond:F0}/s, p50 {redeem.P50Ms:F1} ms, p99 {redeem.P99Ms:F1} ms (minting took {mintSeconds:F1} s)"));
+    return redeem.Errors == 0 ? 0 : 1;
+});
+root.Subcommands.Add(openIddict);
+
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 return await root.Parse(args).InvokeAsync();

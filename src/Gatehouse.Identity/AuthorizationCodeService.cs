@@ -131,6 +131,7 @@ public sealed class AuthorizationCodeService
             CreatedAt = now,
             ExpiresAt = now + lifetime,
             GrantId = grant.Id,
+            TraceParent = Gatehouse.Gateway.Diagnostics.SignInTraces.CurrentTraceParent(),
         });
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         db.ChangeTracker.Clear();

@@ -171,6 +171,7 @@ public sealed class DirectoryService
             temporary = true;
         }
 
+        var passwordHash = await hasher.HashAsync(password, cancellationToken).ConfigureAwait(false);
         var now = time.GetUtcNow();
         var user = new User
         {
@@ -180,7 +181,7 @@ public sealed class DirectoryService
             NormalizedUpn = NormalizeUpn(upn),
             DisplayName = displayName,
             Enabled = true,
-            PasswordHash = hasher.Hash(password),
+            PasswordHash = passwordHash,
             NtHashProtected = ProtectNtHash(password),
             MustChangePassword = temporary,
             PasswordChangedAt = now,
@@ -212,7 +213,7 @@ public sealed class DirectoryService
     {
         ArgumentNullException.ThrowIfNull(user);
         ArgumentNullException.ThrowIfNull(newPassword);
-        var hash = hasher.Hash(newPassword);
+        var hash = await hasher.HashAsync(newPassword, cancellationToken).ConfigureAwait(false);
         var ntHash = ProtectNtHash(newPassword);
         var now = time.GetUtcNow();
         await db.Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(

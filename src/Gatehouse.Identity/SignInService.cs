@@ -56,7 +56,6 @@ public sealed class SignInService
     /// <summary>Longest lock.</summary>
     public static readonly TimeSpan MaxLockout = TimeSpan.FromHours(1);
 
-    private static readonly Lazy<string> DummyHash = new(() => new PasswordHasher().Hash(Guid.NewGuid().ToString()));
     private readonly GatehouseDbContext db;
     private readonly PasswordHasher hasher;
     private readonly IDataProtector totpProtector;
@@ -122,7 +121,7 @@ public sealed class SignInService
             return new PasswordCheck(PasswordCheckResult.Locked, until);
         }
 
-        var verification = hasher.Verify(current.PasswordHash, password, out var fingerprint);
+        var (verification, fingerprint) = await hasher.VerifyWithFingerprintAsync(current.PasswordHash, password, cancellationToken).ConfigureAwait(false);
         if (verification == PasswordVerification.Failed)
         {
             return await CountFailureAsync(user.Id, familiar, state, fingerprint, now, cancellationToken).ConfigureAwait(false);
@@ -133,7 +132,7 @@ public sealed class SignInService
         await RecordFamiliarAsync(user.Id, network, now, cancellationToken).ConfigureAwait(false);
         if (verification == PasswordVerification.SuccessRehashNeeded)
         {
-            var rehashed = hasher.Hash(password);
+            var rehashed = await hasher.HashAsync(password, cancellationToken).ConfigureAwait(false);
             await db.Users.Where(u => u.Id == user.Id && u.PasswordHash == current.PasswordHash)
                 .ExecuteUpdateAsync(s => s.SetProperty(u => u.PasswordHash, rehashed), cancellationToken).ConfigureAwait(false);
         }
@@ -159,13 +158,13 @@ public sealed class SignInService
     }
 
     /// <summary>
-    /// For a user name that does not exist: spends the same PBKDF2 work as a real check (so response time does not reveal
+    /// For a user name that does not exist: spends the same password-hashing work as a real check (so response time does not reveal
     /// which accounts exist) and returns <see cref="PasswordCheckResult.InvalidPassword"/>.
     /// </summary>
     public PasswordCheck CheckUnknownUser(string password)
     {
         ArgumentNullException.ThrowIfNull(password);
-        hasher.Verify(DummyHash.Value, password);
+        hasher.Verify(hasher.DummyHash, password);
         return new PasswordCheck(PasswordCheckResult.InvalidPassword);
     }
 

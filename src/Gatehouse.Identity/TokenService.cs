@@ -196,6 +196,12 @@ public sealed class TokenService
                 ["ver"] = "2.0",
             },
         };
+        if (Gatehouse.Gateway.Diagnostics.SignInTraces.CurrentTraceParent() is { } traceParent)
+        {
+            // The sign-in's trace context (ids, no secret) for the gateway's spans: see SignInTraces.TraceClaim.
+            descriptor.Claims[Gatehouse.Gateway.Diagnostics.SignInTraces.TraceClaim] = traceParent;
+        }
+
         var token = Handler.CreateToken(descriptor);
         db.IssuedTokens.Add(new IssuedToken { Jti = jti, GrantId = request.GrantId, ExpiresAt = expires });
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
@@ -289,7 +295,8 @@ public sealed class TokenService
             return TokenValidationOutcome.Fail("token has been revoked");
         }
 
-        Gatehouse.Gateway.Diagnostics.SignInTraces.TokenPresented(jti);
+        token.TryGetPayloadValue<string>(Gatehouse.Gateway.Diagnostics.SignInTraces.TraceClaim, out var traceParent);
+        Gatehouse.Gateway.Diagnostics.SignInTraces.TokenPresented(jti, traceParent);
 
         token.TryGetPayloadValue<string>("upn", out var upn);
         var amr = token.Claims.Where(c => c.Type == "amr").Select(c => c.Value).ToArray();

@@ -319,6 +319,12 @@ public sealed class AuthorizationCode
     /// <summary>The grant every token minted from this code belongs to.</summary>
     public Guid GrantId { get; set; }
 
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the sign-in span that issued the code (null when nothing was traced): the token
+    /// endpoint continues the sign-in's trace from it, on whichever node redeems the code. Ids only, not a secret.
+    /// </summary>
+    public string? TraceParent { get; set; }
+
     /// <inheritdoc/>
     public override string ToString() => $"AuthorizationCode grant {GrantId}";
 }

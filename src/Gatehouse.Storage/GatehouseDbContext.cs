@@ -216,6 +216,7 @@ public abstract class GatehouseDbContext : DbContext
             e.Property(x => x.CodeChallenge).HasMaxLength(128);
             e.Property(x => x.CodeChallengeMethod).HasMaxLength(16);
             e.Property(x => x.Amr).HasMaxLength(64);
+            e.Property(x => x.TraceParent).HasMaxLength(64);
             e.HasIndex(x => x.ExpiresAt);
             e.HasIndex(x => x.GrantId);
         });

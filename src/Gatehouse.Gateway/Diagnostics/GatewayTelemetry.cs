@@ -120,6 +120,7 @@ public sealed class ConnectionTrace : IDisposable
     private readonly Lock _gate = new();
     private readonly TimeProvider _time = TimeProvider.System;
     private readonly Activity? _root;
+    private Activity? _signIn;
     private Activity? _phase;
     private string? _phaseName;
     private long _phaseStarted;
@@ -133,6 +134,7 @@ public sealed class ConnectionTrace : IDisposable
         {
             _root.SetTag("gatehouse.correlation_id", connection.Id);
             _root.SetTag("client.address", connection.RemoteAddress.ToString());
+            _root.SetCustomProperty(SignInTraces.ConnectionProperty, this);
         }
     }
 
@@ -143,6 +145,40 @@ public sealed class ConnectionTrace : IDisposable
 
     /// <summary>The connection's span (null when nobody listens).</summary>
     public Activity? Activity => _root;
+
+    /// <summary>The connection's span in its sign-in's trace, once a token named that trace (<see cref="SignedIn"/>).</summary>
+    public Activity? SignInActivity => _signIn;
+
+    /// <summary>
+    /// The presented token names its sign-in's trace: starts <c>gatehouse.rdp.sign_in</c> there, as a child of the token
+    /// endpoint's span that issued it, linked both ways with the connection's span (which started, at the X.224 request,
+    /// before any token was known, so it stays the root of its own trace). The phases after this one are its children.
+    /// The current activity is left as it is.
+    /// </summary>
+    public void SignedIn(ActivityContext signIn)
+    {
+        lock (_gate)
+        {
+            if (_ended || _root is null || _signIn is not null)
+            {
+                return;
+            }
+
+            var current = Activity.Current;
+            _signIn = GatewayTelemetry.Source.StartActivity(
+                "gatehouse.rdp.sign_in",
+                ActivityKind.Internal,
+                signIn,
+                tags: [new("gatehouse.correlation_id", _root.GetTagItem("gatehouse.correlation_id")), new("client.address", _root.GetTagItem("client.address"))],
+                links: [new ActivityLink(_root.Context, new ActivityTagsCollection { ["gatehouse.link"] = "connection" })]);
+            Activity.Current = current;
+            if (_signIn is not null)
+            {
+                _signIn.SetCustomProperty(SignInTraces.ConnectionProperty, this);
+                _root.AddLink(new ActivityLink(_signIn.Context, new ActivityTagsCollection { ["gatehouse.link"] = "sign_in" }));
+            }
+        }
+    }
 
     /// <summary>Ends the running phase and starts <paramref name="name"/> (<c>gatehouse.rdp.</c><paramref name="name"/>).</summary>
     public void Phase(string name)
@@ -159,13 +195,18 @@ public sealed class ConnectionTrace : IDisposable
             _phaseStarted = _time.GetTimestamp();
             if (_root is not null)
             {
-                _phase = GatewayTelemetry.Source.StartActivity("gatehouse.rdp." + name, ActivityKind.Internal, _root.Context);
+                _phase = GatewayTelemetry.Source.StartActivity("gatehouse.rdp." + name, ActivityKind.Internal, (_signIn ?? _root).Context);
+                _phase?.SetCustomProperty(SignInTraces.ConnectionProperty, this);
             }
         }
     }
 
-    /// <summary>Sets a tag on the connection's span (never a secret or free text a client chose).</summary>
-    public void Tag(string key, object? value) => _root?.SetTag(key, value);
+    /// <summary>Sets a tag on the connection's span and its sign-in span (never a secret or free text a client chose).</summary>
+    public void Tag(string key, object? value)
+    {
+        _root?.SetTag(key, value);
+        _signIn?.SetTag(key, value);
+    }
 
     /// <summary>The negotiation's outcome: the method chosen, or the refusal's failure code.</summary>
     public void Negotiated(Negotiation.NegotiationDecision negotiation)
@@ -195,27 +236,36 @@ public sealed class ConnectionTrace : IDisposable
             ["gatehouse.host_id"] = session.Grant.HostId.ToString(),
         }));
         _root?.SetTag("gatehouse.session_id", session.Id.ToString());
+        _signIn?.AddEvent(new ActivityEvent("gatehouse.relay.start", tags: new ActivityTagsCollection
+        {
+            ["gatehouse.session_id"] = session.Id.ToString(),
+            ["gatehouse.host_id"] = session.Grant.HostId.ToString(),
+        }));
+        _signIn?.SetTag("gatehouse.session_id", session.Id.ToString());
         Dispose();
     }
 
     internal void SignInLogged(string protocol, string result, string reason)
     {
-        if (_root is null)
+        foreach (var span in new[] { _root, _signIn })
         {
-            return;
-        }
+            if (span is null)
+            {
+                continue;
+            }
 
-        _root.SetTag("gatehouse.protocol", protocol);
-        _root.SetTag("gatehouse.result", result);
-        _root.SetTag("gatehouse.reason", reason);
-        _root.AddEvent(new ActivityEvent("gatehouse.sign_in_log", tags: new ActivityTagsCollection
-        {
-            ["gatehouse.result"] = result,
-            ["gatehouse.reason"] = reason,
-        }));
-        if (result != "success")
-        {
-            _root.SetStatus(ActivityStatusCode.Error, reason);
+            span.SetTag("gatehouse.protocol", protocol);
+            span.SetTag("gatehouse.result", result);
+            span.SetTag("gatehouse.reason", reason);
+            span.AddEvent(new ActivityEvent("gatehouse.sign_in_log", tags: new ActivityTagsCollection
+            {
+                ["gatehouse.result"] = result,
+                ["gatehouse.reason"] = reason,
+            }));
+            if (result != "success")
+            {
+                span.SetStatus(ActivityStatusCode.Error, reason);
+            }
         }
     }
 
@@ -231,6 +281,7 @@ public sealed class ConnectionTrace : IDisposable
 
             _ended = true;
             EndPhase();
+            _signIn?.Dispose();
             _root?.Dispose();
         }
     }

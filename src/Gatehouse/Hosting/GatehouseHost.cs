@@ -150,6 +150,16 @@ internal static class GatehouseHost
                 : throw new InvalidOperationException($"Gatehouse:Identity:RefreshTokenMaxLifetime must be a positive duration such as 14.00:00:00 (it is {refreshMax}).");
         }
 
+        var hashing = builder.Configuration.GetSection("Gatehouse:Identity:PasswordHashing").Get<Gatehouse.Identity.PasswordHashingOptions>() ?? new Gatehouse.Identity.PasswordHashingOptions();
+        try
+        {
+            builder.Services.AddSingleton(new Gatehouse.Identity.PasswordHasher(hashing));
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new StartupException(e.Message);
+        }
+
         builder.Services.AddGatehouseIdentity(identityOptions);
         builder.Services.AddDataProtection().SetApplicationName("Gatehouse").UseGatehouseKeyRing(
             keyRing,

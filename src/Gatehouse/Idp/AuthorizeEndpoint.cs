@@ -123,6 +123,7 @@ internal sealed class AuthorizeEndpoint(
             HostName = host.Name,
             Step = SignInStep.Username,
             BrowserBinding = SignInTransactionProtector.Bind(browser),
+            TraceParent = Gatehouse.Gateway.Diagnostics.SignInTraces.CurrentTraceParent(),
         };
         var hint = Single(query, "login_hint");
         await RenderAsync(context, transaction, StatusCodes.Status200OK, error: null, prefill: hint).ConfigureAwait(false);

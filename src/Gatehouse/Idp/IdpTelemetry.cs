@@ -47,7 +47,13 @@ internal static class IdpTelemetry
             return;
         }
 
-        using var activity = Source.StartActivity(name, ActivityKind.Internal);
+        // A later page of a browser sign-in continues the sign-in's trace (the transaction carries its first page's
+        // span context), so all its pages are one trace whichever node serves them; ASP.NET Core's request span, which
+        // starts a trace of its own, is linked both ways.
+        var signInTrace = await SignInTraceParentAsync(context, name).ConfigureAwait(false);
+        using var activity = signInTrace is not null
+            ? SignInTraces.Continue(Source, name, signInTrace)
+            : Source.StartActivity(name, ActivityKind.Internal);
         if (activity is not null)
         {
             activity.SetTag("gatehouse.correlation_id", context.TraceIdentifier);
@@ -64,6 +70,34 @@ internal static class IdpTelemetry
             }
         }
     });
+
+    /// <summary>The sign-in trace a posted page belongs to (from its transaction), or null.</summary>
+    private static async Task<string?> SignInTraceParentAsync(HttpContext context, string name)
+    {
+        if (name is not ("gatehouse.idp.authorize" or "gatehouse.idp.device_login")
+            || !HttpMethods.IsPost(context.Request.Method)
+            || !context.Request.HasFormContentType
+            || Activity.Current is null
+            || context.RequestServices.GetService<SignInTransactionProtector>() is not { } transactions)
+        {
+            return null;
+        }
+
+        IFormCollection form;
+        try
+        {
+            form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException or OperationCanceledException)
+        {
+            // The endpoint reads the form again and answers the problem itself.
+            return null;
+        }
+
+        return transactions.TryUnprotect(form[SignInTransactionProtector.FormField], context.Request.Cookies[SignInTransactionProtector.BrowserCookie], out var tx)
+            ? tx.TraceParent
+            : null;
+    }
 
     /// <summary>The grant type a token request asked for (a fixed word, or <c>other</c>).</summary>
     public static void GrantType(string? grantType)
@@ -106,7 +140,7 @@ internal static class IdpTelemetry
             ["gatehouse.reason"] = reason,
             ["gatehouse.code"] = SafeCode(entry.Code),
         }));
-        if (FirstSpanOf(entry.CorrelationId, activity.Context) is { } first && first.TraceId != activity.TraceId)
+        if (FirstSpanOf(entry.CorrelationId, activity.Context) is { } first && first.TraceId != activity.TraceId && !activity.Links.Any(l => l.Context.TraceId == first.TraceId))
         {
             activity.AddLink(new ActivityLink(first));
         }

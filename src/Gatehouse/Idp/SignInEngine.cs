@@ -125,6 +125,7 @@ internal sealed class SignInEngine(
             Step = SignInStep.Username,
             BrowserBinding = browserBinding,
             DeviceCodeHash = deviceCode.DeviceCodeHash,
+            TraceParent = Gatehouse.Gateway.Diagnostics.SignInTraces.CurrentTraceParent(),
         };
         if (!tx.IsRdpDevice || string.Equals(deviceCode.Scope, RdpScope.AnyHostScope, StringComparison.OrdinalIgnoreCase))
         {
@@ -233,7 +234,7 @@ internal sealed class SignInEngine(
         }
 
         if (string.IsNullOrEmpty(newPassword) || newPassword.Length < MinimumPasswordLength || newPassword.Length > 256
-            || hasher.Verify(user.PasswordHash, newPassword) != PasswordVerification.Failed)
+            || await hasher.VerifyAsync(user.PasswordHash, newPassword).ConfigureAwait(false) != PasswordVerification.Failed)
         {
             return new SignInNext(tx, AadError.WeakPassword.Describe(), SignInInputProblem.Invalid);
         }

@@ -83,6 +83,12 @@ internal sealed record SignInTransaction
     [JsonIgnore]
     public bool IsRdpDevice => IsDevice && Gatehouse.Identity.RdpClient.Is(ClientId);
 
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the span of the sign-in's first page (null when nothing was traced): every later page
+    /// of the sign-in is a span in that trace, on whichever node serves it (the transaction travels with the browser).
+    /// </summary>
+    public string? TraceParent { get; init; }
+
     /// <summary>Random per transaction, so two transactions never encrypt to related ciphertexts.</summary>
     public string Id { get; init; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
 }

@@ -112,6 +112,9 @@ internal sealed class TokenEndpoint(
         }
 
         var c = redeemed.Code!;
+
+        // The code's sign-in trace continues here (from the code's row: any node can redeem it).
+        using var redemption = Gatehouse.Gateway.Diagnostics.SignInTraces.Continue(IdpTelemetry.Source, "gatehouse.idp.code_redemption", c.TraceParent);
         await IssueAsync(context, new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime), thumbprint, now).ConfigureAwait(false);
     }
 

@@ -438,6 +438,52 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task OldPbkdf2Hash_SignIn_RehashedToArgon2idExactlyOnce(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var old = Unit.PasswordHasherTests.Pbkdf2Hash("Correct-Horse-1");
+        await env.Get<GatehouseDbContext>().Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.PasswordHash, old));
+        var address = IPAddress.Parse("203.0.113.7");
+        async Task<string> StoredAsync()
+        {
+            await using var scope = env.NewScope();
+            return (await scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().Users.AsNoTracking().SingleAsync(u => u.Id == user.Id)).PasswordHash;
+        }
+
+        // A wrong password never rehashes.
+        Assert.Equal(PasswordCheckResult.InvalidPassword, (await env.Get<SignInService>().CheckPasswordAsync(user, "Correct-Horse-2", address, env.Time.GetUtcNow())).Result);
+        Assert.Equal(old, await StoredAsync());
+
+        // Two sign-ins at once, each in its own scope (as two requests, or two nodes): both succeed, one new hash is kept.
+        async Task<PasswordCheckResult> SignInAsync()
+        {
+            await using var scope = env.NewScope();
+            return (await scope.ServiceProvider.GetRequiredService<SignInService>().CheckPasswordAsync(user, "Correct-Horse-1", address, env.Time.GetUtcNow())).Result;
+        }
+
+        var results = await Task.WhenAll(SignInAsync(), SignInAsync());
+        Assert.All(results, r => Assert.Equal(PasswordCheckResult.Success, r));
+        var rehashed = await StoredAsync();
+        Assert.StartsWith("$argon2id$v=19$m=19456,t=2,p=1$", rehashed, StringComparison.Ordinal);
+        var hasher = env.Get<PasswordHasher>();
+        Assert.Equal(PasswordVerification.Success, hasher.Verify(rehashed, "Correct-Horse-1"));
+
+        // The next sign-in finds nothing to upgrade: the stored string does not change again.
+        Assert.Equal(PasswordCheckResult.Success, await SignInAsync());
+        Assert.Equal(rehashed, await StoredAsync());
+
+        // A weaker Argon2id row (below the configured cost) is upgraded the same way.
+        var weak = PasswordHasher.HashUngated("Correct-Horse-1", 8192, 2);
+        await env.Get<GatehouseDbContext>().Users.Where(u => u.Id == user.Id).ExecuteUpdateAsync(s => s.SetProperty(u => u.PasswordHash, weak));
+        Assert.Equal(PasswordCheckResult.Success, await SignInAsync());
+        Assert.StartsWith("$argon2id$v=19$m=19456,t=2,p=1$", await StoredAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task Lockout_TenFailures_LocksSixtySecondsThenDoubles(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);

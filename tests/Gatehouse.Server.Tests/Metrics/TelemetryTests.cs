@@ -25,7 +25,10 @@ public sealed class TelemetryTests
 {
     private const string Broker = "ms-appx-web%3a%2f%2fMicrosoft.AAD.BrokerPlugin%2fa85cf173-4192-42f8-81fa-777a763e6e2c";
 
-    private static readonly string[] RdpPhases = ["gatehouse.rdp.negotiation", "gatehouse.rdp.tls", "gatehouse.rdp.proof", "gatehouse.rdp.authorization", "gatehouse.rdp.answer"];
+    /// <summary>The phases before the token is known (children of the connection's span), and after (children of the sign-in span).</summary>
+    private static readonly string[] PhasesBeforeToken = ["gatehouse.rdp.negotiation", "gatehouse.rdp.tls", "gatehouse.rdp.proof"];
+
+    private static readonly string[] PhasesAfterToken = ["gatehouse.rdp.authorization", "gatehouse.rdp.answer"];
 
     [Fact]
     public async Task WebAccountSignIn_IdpPagesTokenEndpointAndRdpConnection_AreTracedAndCounted_WithoutSecrets()
@@ -65,24 +68,44 @@ public sealed class TelemetryTests
         Assert.Equal("WebAccount", Tag(connection, "gatehouse.rdp.method"));
         Assert.Contains(connection.Events, e => e.Name == "gatehouse.sign_in_log");
         var phases = telemetry.Spans.Where(a => a.ParentSpanId == connection.SpanId && a.TraceId == connection.TraceId).Select(a => a.OperationName).ToList();
-        Assert.Equal(RdpPhases, phases);
+        Assert.Equal(PhasesBeforeToken, phases);
 
-        // The IdP: the sign-in pages' spans carry the sign-in's correlation id (one per page, linked to the first), and the
-        // token endpoint's span its grant type, each under ASP.NET Core's request span.
-        var pages = telemetry.Spans.Where(a => a.OperationName == "gatehouse.idp.authorize" && Tag(a, "gatehouse.correlation_id") == idp.CorrelationId).ToList();
-        Assert.NotEmpty(pages);
-        Assert.Contains(pages, p => Tag(p, "gatehouse.result") == "success" && Tag(p, "enduser.id") == idp.UserId?.ToString());
-        Assert.All(pages.Skip(1), p => Assert.Contains(p.Links, l => l.Context.SpanId == pages[0].SpanId));
+        // The IdP: the page that wrote the sign-in's log entry carries its correlation id, result and user.
+        var logged = Assert.Single(telemetry.Spans, a => a.OperationName == "gatehouse.idp.authorize" && Tag(a, "gatehouse.correlation_id") == idp.CorrelationId);
+        Assert.Equal(("success", idp.UserId?.ToString()), (Tag(logged, "gatehouse.result"), Tag(logged, "enduser.id")));
+        var pages = telemetry.Spans.Where(a => a.OperationName == "gatehouse.idp.authorize" && a.TraceId == logged.TraceId).ToList();
+        Assert.True(pages.Count >= 4, $"{pages.Count} pages in the sign-in's trace: the first, the user name, the password and the consent");
         var port = s.Server.BaseAddress.Port;
         var token = Assert.Single(telemetry.Spans, a => a.OperationName == "gatehouse.idp.token" && Tag(a, "gatehouse.grant_type") == "authorization_code" && OnPort(telemetry, a, port));
         Assert.Equal("200", Tag(token, "http.response.status_code"));
 
-        // The three traces of the sign-in are joined by links: the token endpoint to the page that granted the code, the
-        // RDP connection's proof to that page and to the token endpoint.
-        var granting = Assert.Single(token.Links).Context;
-        Assert.Contains(pages, p => p.SpanId == granting.SpanId && p.TraceId == granting.TraceId);
+        // One trace per sign-in: every page after the first is a child of the first page's span (the transaction carried
+        // it), the code's redemption a child of the page that issued the code (the code's row carried it), and the RDP
+        // connection's sign-in span a child of the redemption (the access token carried it); the phases after the token
+        // are its children. All of it is one trace id, from the browser's first page to the RDP connection's answer.
+        var signInTrace = pages[0].TraceId;
+        Assert.All(pages.Skip(1), p => Assert.Equal((signInTrace, pages[0].SpanId), (p.TraceId, p.ParentSpanId)));
+        var redemption = Assert.Single(telemetry.Spans, a => a.OperationName == "gatehouse.idp.code_redemption" && a.TraceId == signInTrace);
+        Assert.Contains(pages, p => p.SpanId == redemption.ParentSpanId);
+        // What carried it to the gateway is the token itself (not this node's memory): its gh_trace claim names the redemption.
+        var payload = JsonDocument.Parse(Convert.FromBase64String(Pad(accessToken.Split('.')[1]))).RootElement;
+        Assert.StartsWith($"00-{redemption.TraceId.ToHexString()}-{redemption.SpanId.ToHexString()}-", payload.GetProperty("gh_trace").GetString(), StringComparison.Ordinal);
+        var rdpSignIn = Assert.Single(telemetry.Spans, a => a.OperationName == "gatehouse.rdp.sign_in" && Tag(a, "gatehouse.correlation_id") == rdp.CorrelationId);
+        Assert.Equal((signInTrace, redemption.SpanId), (rdpSignIn.TraceId, rdpSignIn.ParentSpanId));
+        Assert.Equal(PhasesAfterToken, telemetry.Spans.Where(a => a.ParentSpanId == rdpSignIn.SpanId).Select(a => a.OperationName));
+        var inTrace = telemetry.Spans.Where(a => a.TraceId == signInTrace && a.Source.Name.StartsWith("Gatehouse", StringComparison.Ordinal)).Select(a => a.OperationName).ToHashSet();
+        Assert.Equal(["gatehouse.idp.authorize", "gatehouse.idp.code_redemption", "gatehouse.rdp.answer", "gatehouse.rdp.authorization", "gatehouse.rdp.sign_in"], inTrace.Order(StringComparer.Ordinal));
+        Assert.Equal("no_role_assignment", Tag(rdpSignIn, "gatehouse.reason"));
+        Assert.Equal(rdp.UserId?.ToString(), Tag(rdpSignIn, "enduser.id"));
+
+        // Where a request starts a trace of its own, it is linked both ways with the sign-in's: the token request's span
+        // with the redemption, the connection's span with its sign-in span; the proof still links to the issuing spans.
+        Assert.Contains(token.Links, l => l.Context.SpanId == redemption.SpanId);
+        Assert.Contains(redemption.Links, l => l.Context.SpanId == token.SpanId);
+        Assert.Contains(connection.Links, l => l.Context.SpanId == rdpSignIn.SpanId);
+        Assert.Contains(rdpSignIn.Links, l => l.Context.SpanId == connection.SpanId);
         var proof = Assert.Single(telemetry.Spans, a => a.ParentSpanId == connection.SpanId && a.OperationName == "gatehouse.rdp.proof");
-        Assert.Equal([granting.SpanId, token.SpanId], proof.Links.Select(l => l.Context.SpanId));
+        Assert.Contains(proof.Links, l => l.Context.SpanId == redemption.SpanId);
 
         // Metrics: the sign-ins of both protocols, the phase durations, database latency and the pending connections.
         var metrics = telemetry.Metrics(s.Server);
@@ -94,6 +117,12 @@ public sealed class TelemetryTests
 
         // No secret anywhere.
         AssertNoSecret(telemetry, metrics, [IdpScenario.Password, code, accessToken, refreshToken, .. accessToken.Split(".")]);
+    }
+
+    private static string Pad(string base64Url)
+    {
+        var text = base64Url.Replace('-', '+').Replace('_', '/');
+        return text + new string('=', (4 - (text.Length % 4)) % 4);
     }
 
     [Fact]

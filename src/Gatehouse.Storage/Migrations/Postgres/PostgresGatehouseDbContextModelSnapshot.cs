@@ -93,6 +93,10 @@ namespace Gatehouse.Storage.Migrations.Postgres
                         .HasMaxLength(2048)
                         .HasColumnType("character varying(2048)");
 
+                    b.Property<string>("TraceParent")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
                     b.Property<Guid>("UserId")
                         .HasColumnType("uuid");
 
