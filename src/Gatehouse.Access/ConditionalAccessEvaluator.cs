@@ -143,6 +143,30 @@ public sealed record AccessEvaluation
     /// <summary>The authentication strengths of enforced policies that the sign-in's methods did not meet.</summary>
     public IReadOnlyList<StrengthOutcome> UnmetStrengths { get; init; } = [];
 
+    /// <summary>
+    /// The sign-in pages' question for authentication strengths: after the methods in <paramref name="amr"/> (the
+    /// transaction's <c>amr</c>, the methods this evaluation saw), is every enforced strength met, and if not, which step
+    /// next: <see cref="StrengthStep.AskAppCode"/> when the one-time code after the password would do,
+    /// <see cref="StrengthStep.NeedsPasskey"/> when only a passkey would (the passkey step offers one; until then the
+    /// sign-in is refused), <see cref="StrengthStep.Unachievable"/> when nothing Gatehouse offers would.
+    /// </summary>
+    public StrengthStep NextStrengthStep(IEnumerable<string> amr)
+    {
+        ArgumentNullException.ThrowIfNull(amr);
+        if (UnmetStrengths.Count == 0)
+        {
+            return StrengthStep.Satisfied;
+        }
+
+        var done = amr.ToList();
+        if (SatisfiableWithMfa && done.Contains(AuthenticationStrengths.AmrPassword, StringComparer.Ordinal) && !done.Contains(AuthenticationStrengths.AmrOtp, StringComparer.Ordinal))
+        {
+            return StrengthStep.AskAppCode;
+        }
+
+        return SatisfiableWithPasskey ? StrengthStep.NeedsPasskey : StrengthStep.Unachievable;
+    }
+
     /// <summary>Every authentication strength of a policy that applied (enforced or report-only), met or not.</summary>
     public IEnumerable<StrengthOutcome> Strengths => Outcomes.Where(o => o.Strength is not null).Select(o => o.Strength!);
 
