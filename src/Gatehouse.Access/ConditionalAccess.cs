@@ -116,7 +116,10 @@ public sealed record LocationCondition
     public IReadOnlyList<string> ExcludeLocations { get; init; } = [];
 }
 
-/// <summary>Grant controls combined with <c>AND</c> or <c>OR</c>: <c>block</c>, <c>mfa</c>, <c>phishingResistantMfa</c>.</summary>
+/// <summary>
+/// Grant controls combined with <c>AND</c> or <c>OR</c>: <c>block</c>, <c>mfa</c>, <c>phishingResistantMfa</c>, and an
+/// <c>authenticationStrength</c> (which, as in Entra, cannot be combined with <c>mfa</c>).
+/// </summary>
 public sealed record GrantControls
 {
     /// <summary><c>AND</c> or <c>OR</c>.</summary>
@@ -124,6 +127,9 @@ public sealed record GrantControls
 
     /// <summary>The controls.</summary>
     public IReadOnlyList<string> BuiltInControls { get; init; } = [];
+
+    /// <summary>The authentication strength required: in full, or a reference by <c>id</c> or <c>displayName</c>.</summary>
+    public AuthenticationStrength? AuthenticationStrength { get; init; }
 }
 
 /// <summary>Session controls.</summary>

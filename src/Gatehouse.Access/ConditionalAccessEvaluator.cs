@@ -101,8 +101,14 @@ public enum PolicyResult
     ReportOnlyFailure,
 }
 
-/// <summary>One policy's outcome with the reason in words.</summary>
-public sealed record PolicyOutcome(ConditionalAccessPolicy Policy, PolicyResult Result, string Reason, IReadOnlyList<string> UnsatisfiedControls);
+/// <summary>One policy's outcome with the reason in words, and the authentication strength it requires (when it does).</summary>
+public sealed record PolicyOutcome(ConditionalAccessPolicy Policy, PolicyResult Result, string Reason, IReadOnlyList<string> UnsatisfiedControls, StrengthOutcome? Strength = null);
+
+/// <summary>
+/// A policy's authentication strength against one sign-in: the requirement, whether the sign-in's methods met it, and
+/// the precise reason for the log when not (<c>Phishing-resistant MFA (policy 'X') needs fido2; the sign-in used …</c>).
+/// </summary>
+public sealed record StrengthOutcome(StrengthRequirement Requirement, bool Satisfied, string Detail);
 
 /// <summary>The verdict of every policy on one sign-in.</summary>
 public sealed record AccessEvaluation
@@ -130,6 +136,39 @@ public sealed record AccessEvaluation
 
     /// <summary>True when doing MFA would satisfy every enforced policy (the IdP then asks for the one-time code).</summary>
     public bool SatisfiableWithMfa { get; init; }
+
+    /// <summary>True when a passkey (<c>fido</c>, <c>mfa</c>) would satisfy every enforced policy.</summary>
+    public bool SatisfiableWithPasskey { get; init; }
+
+    /// <summary>The authentication strengths of enforced policies that the sign-in's methods did not meet.</summary>
+    public IReadOnlyList<StrengthOutcome> UnmetStrengths { get; init; } = [];
+
+    /// <summary>
+    /// The sign-in pages' question for authentication strengths: after the methods in <paramref name="amr"/> (the
+    /// transaction's <c>amr</c>, the methods this evaluation saw), is every enforced strength met, and if not, which step
+    /// next: <see cref="StrengthStep.AskAppCode"/> when the one-time code after the password would do,
+    /// <see cref="StrengthStep.NeedsPasskey"/> when only a passkey would (the passkey step offers one; until then the
+    /// sign-in is refused), <see cref="StrengthStep.Unachievable"/> when nothing Gatehouse offers would.
+    /// </summary>
+    public StrengthStep NextStrengthStep(IEnumerable<string> amr)
+    {
+        ArgumentNullException.ThrowIfNull(amr);
+        if (UnmetStrengths.Count == 0)
+        {
+            return StrengthStep.Satisfied;
+        }
+
+        var done = amr.ToList();
+        if (SatisfiableWithMfa && done.Contains(AuthenticationStrengths.AmrPassword, StringComparer.Ordinal) && !done.Contains(AuthenticationStrengths.AmrOtp, StringComparer.Ordinal))
+        {
+            return StrengthStep.AskAppCode;
+        }
+
+        return SatisfiableWithPasskey ? StrengthStep.NeedsPasskey : StrengthStep.Unachievable;
+    }
+
+    /// <summary>Every authentication strength of a policy that applied (enforced or report-only), met or not.</summary>
+    public IEnumerable<StrengthOutcome> Strengths => Outcomes.Where(o => o.Strength is not null).Select(o => o.Strength!);
 
     /// <summary>The shortest maximum session duration of the enforced policies that applied.</summary>
     public TimeSpan? MaxSessionDuration { get; init; }
@@ -161,8 +200,15 @@ public static class ConditionalAccessEvaluator
         var result = EvaluateOnce(list, locations, context);
         if (!result.Allowed && !result.Blocked && !context.AuthenticationMethods.Contains("mfa"))
         {
-            var withMfa = EvaluateOnce(list, locations, context with { AuthenticationMethods = new HashSet<string>(context.AuthenticationMethods) { "mfa" } });
+            // The one-time code after the password: amr pwd, otp, mfa.
+            var withMfa = EvaluateOnce(list, locations, context with { AuthenticationMethods = new HashSet<string>(context.AuthenticationMethods) { "mfa", "otp" } });
             result = result with { SatisfiableWithMfa = withMfa.Allowed };
+        }
+
+        if (!result.Allowed && !result.Blocked && !context.AuthenticationMethods.Contains(AuthenticationStrengths.AmrFido))
+        {
+            var withPasskey = EvaluateOnce(list, locations, context with { AuthenticationMethods = new HashSet<string>(context.AuthenticationMethods) { AuthenticationStrengths.AmrFido, "mfa" } });
+            result = result with { SatisfiableWithPasskey = withPasskey.Allowed };
         }
 
         return result;
@@ -175,6 +221,7 @@ public static class ConditionalAccessEvaluator
         var reauth = false;
         var missing = new SortedSet<string>(StringComparer.Ordinal);
         TimeSpan? maxSession = null;
+        var unmetStrengths = new List<StrengthOutcome>();
         foreach (var policy in policies)
         {
             var reportOnly = policy.State == PolicyState.ReportOnly;
@@ -191,16 +238,22 @@ public static class ConditionalAccessEvaluator
                 continue;
             }
 
-            var (grantOk, unsatisfied, grantReason, isBlock) = EvaluateGrant(policy.GrantControls, context);
+            var strength = EvaluateStrength(policy, context);
+            var (grantOk, unsatisfied, grantReason, isBlock) = EvaluateGrant(policy.GrantControls, strength, context);
             var (sessionOk, sessionReason) = EvaluateFrequency(policy.SessionControls, context);
             var ok = grantOk && sessionOk;
             var reason = ok
                 ? "Conditions matched and the controls are satisfied."
                 : string.Join(" ", new[] { grantOk ? null : grantReason, sessionOk ? null : sessionReason }.Where(r => r is not null));
-            outcomes.Add(new PolicyOutcome(policy, reportOnly ? (ok ? PolicyResult.ReportOnlySuccess : PolicyResult.ReportOnlyFailure) : (ok ? PolicyResult.Success : PolicyResult.Failure), reason, unsatisfied));
+            outcomes.Add(new PolicyOutcome(policy, reportOnly ? (ok ? PolicyResult.ReportOnlySuccess : PolicyResult.ReportOnlyFailure) : (ok ? PolicyResult.Success : PolicyResult.Failure), reason, unsatisfied, strength));
             if (reportOnly)
             {
                 continue;
+            }
+
+            if (!grantOk && strength is { Satisfied: false })
+            {
+                unmetStrengths.Add(strength);
             }
 
             blocked |= isBlock;
@@ -224,7 +277,23 @@ public static class ConditionalAccessEvaluator
             ReauthenticationRequired = reauth,
             MissingControls = [.. missing],
             MaxSessionDuration = maxSession,
+            UnmetStrengths = unmetStrengths,
         };
+    }
+
+    /// <summary>The policy's authentication strength against the sign-in's methods; null when it requires none.</summary>
+    private static StrengthOutcome? EvaluateStrength(ConditionalAccessPolicy policy, SignInContext context)
+    {
+        if (policy.GrantControls?.AuthenticationStrength is not { } reference)
+        {
+            return null;
+        }
+
+        // Stored policies arrive resolved (AccessService fills custom strengths in); a bare built-in reference is resolved here.
+        var strength = AuthenticationStrengths.Resolve(reference, [], out _) ?? reference;
+        var requirement = new StrengthRequirement(strength, policy.DisplayName);
+        var satisfied = requirement.IsSatisfiedBy(context.AuthenticationMethods);
+        return new StrengthOutcome(requirement, satisfied, satisfied ? string.Empty : "authentication_strength_unmet: " + requirement.Describe(context.AuthenticationMethods));
     }
 
     /// <summary>Null when every condition matches; otherwise why the policy does not apply.</summary>
@@ -304,9 +373,9 @@ public static class ConditionalAccessEvaluator
         return null;
     }
 
-    private static (bool Ok, IReadOnlyList<string> Unsatisfied, string Reason, bool IsBlock) EvaluateGrant(GrantControls? grant, SignInContext context)
+    private static (bool Ok, IReadOnlyList<string> Unsatisfied, string Reason, bool IsBlock) EvaluateGrant(GrantControls? grant, StrengthOutcome? strength, SignInContext context)
     {
-        if (grant is null || grant.BuiltInControls.Count == 0)
+        if (grant is null || (grant.BuiltInControls.Count == 0 && strength is null))
         {
             return (true, [], string.Empty, false);
         }
@@ -317,6 +386,11 @@ public static class ConditionalAccessEvaluator
         }
 
         var results = grant.BuiltInControls.Select(c => (Control: c, Reason: Unsatisfied(c, context))).ToList();
+        if (strength is not null)
+        {
+            results.Add((AuthenticationStrengthControl, strength.Satisfied ? null : $"It requires the authentication strength {strength.Requirement.Describe(context.AuthenticationMethods)}."));
+        }
+
         var failing = results.Where(r => r.Reason is not null).ToList();
         var and = string.Equals(grant.Operator, "AND", StringComparison.OrdinalIgnoreCase);
         var ok = and ? failing.Count == 0 : failing.Count < results.Count;
@@ -334,6 +408,9 @@ public static class ConditionalAccessEvaluator
         _ => $"It requires '{control}', which Gatehouse does not support, so no sign-in can satisfy it; remove the control from the policy.",
     };
 
+    /// <summary>The name of the authentication-strength control in <see cref="AccessEvaluation.MissingControls"/>.</summary>
+    public const string AuthenticationStrengthControl = "authenticationStrength";
+
     /// <summary>A grant control in words a user understands (<c>phishingResistantMfa</c> → "phishing-resistant authentication (passkeys or certificates)").</summary>
     public static string DescribeControl(string control)
     {
@@ -343,6 +420,7 @@ public static class ConditionalAccessEvaluator
             "MFA" => "multi-factor authentication",
             "PHISHINGRESISTANTMFA" => "phishing-resistant authentication (passkeys or certificates)",
             "BLOCK" => "no access at all",
+            "AUTHENTICATIONSTRENGTH" => "a stronger sign-in method (the policy's authentication strength)",
             _ => $"'{control}'",
         };
     }

@@ -94,9 +94,27 @@ public static class PolicyJson
                 return $"grantControls.builtInControls: \"{unknown}\" is not supported; use {string.Join(", ", KnownControls.Select(c => $"\"{c}\""))}.";
             }
 
-            if (grant.BuiltInControls.Contains("block", StringComparer.OrdinalIgnoreCase) && grant.BuiltInControls.Count > 1)
+            if (grant.BuiltInControls.Contains("block", StringComparer.OrdinalIgnoreCase) && (grant.BuiltInControls.Count > 1 || grant.AuthenticationStrength is not null))
             {
                 return "grantControls: \"block\" cannot be combined with other controls.";
+            }
+
+            if (grant.AuthenticationStrength is { } strength)
+            {
+                if (grant.BuiltInControls.Contains("mfa", StringComparer.OrdinalIgnoreCase))
+                {
+                    return "grantControls: \"mfa\" and authenticationStrength cannot be used together (Entra refuses it too); an authentication strength such as \"Multifactor authentication\" already requires MFA.";
+                }
+
+                if (string.IsNullOrWhiteSpace(strength.Id) && string.IsNullOrWhiteSpace(strength.DisplayName) && strength.AllowedCombinations.Count == 0)
+                {
+                    return "grantControls.authenticationStrength needs an id, a displayName or allowedCombinations.";
+                }
+
+                if (AuthenticationStrengths.Validate(strength) is { } strengthError)
+                {
+                    return $"grantControls.{char.ToLowerInvariant(strengthError[0])}{strengthError[1..]}";
+                }
             }
         }
 

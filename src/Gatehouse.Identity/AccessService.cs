@@ -148,13 +148,50 @@ public sealed class AccessService
     private readonly GatehouseDbContext _db;
     private readonly DirectoryService _directory;
     private readonly TimeProvider _time;
+    private readonly GatehouseIdentityOptions _options;
 
     /// <summary>Creates the service.</summary>
-    public AccessService(GatehouseDbContext db, DirectoryService directory, TimeProvider time)
+    public AccessService(GatehouseDbContext db, DirectoryService directory, TimeProvider time, GatehouseIdentityOptions options)
     {
         _db = db;
         _directory = directory;
         _time = time;
+        _options = options;
+    }
+
+    /// <summary>Where a user registers a passkey (named by the fix of an unmet authentication strength).</summary>
+    public string SecurityInfoUrl => $"https://{_options.PublicName}/mysignins/security-info";
+
+    /// <summary>The custom authentication strengths of a tenant.</summary>
+    public async Task<List<AuthenticationStrength>> LoadStrengthsAsync(Guid tenantId, CancellationToken cancellationToken = default)
+    {
+        var records = await _db.AuthenticationStrengths.AsNoTracking().Where(s => s.TenantId == tenantId).OrderBy(s => s.CreatedAt).ToListAsync(cancellationToken).ConfigureAwait(false);
+        return [.. records.Select(ToStrength)];
+    }
+
+    /// <summary>A stored custom strength as the model.</summary>
+    public static AuthenticationStrength ToStrength(AuthenticationStrengthRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        List<string>? combinations;
+        try
+        {
+            combinations = JsonSerializer.Deserialize<List<string>>(record.CombinationsJson);
+        }
+        catch (JsonException)
+        {
+            combinations = null;
+        }
+
+        return new AuthenticationStrength
+        {
+            Id = record.Id.ToString("D"),
+            DisplayName = record.DisplayName,
+            Description = record.Description,
+            PolicyType = "custom",
+            RequirementsSatisfied = "mfa",
+            AllowedCombinations = combinations ?? [],
+        };
     }
 
     /// <summary>Decides whether the user may sign in to the host, and as which account.</summary>
@@ -458,10 +495,30 @@ public sealed class AccessService
         var records = await _db.Policies.AsNoTracking().Where(p => p.TenantId == tenantId).OrderBy(p => p.CreatedAt).ToListAsync(cancellationToken).ConfigureAwait(false);
         var policies = new List<ConditionalAccessPolicy>(records.Count);
         string? broken = null;
+        List<AuthenticationStrength>? strengths = null;
         foreach (var record in records)
         {
             if (PolicyJson.TryParse(record.Json, out var policy, out var error))
             {
+                if (policy.GrantControls?.AuthenticationStrength is { } reference)
+                {
+                    // A strength referred to by id or name is resolved now (custom ones are the tenant's); an unknown one
+                    // makes the policy unreadable, which refuses rather than silently requiring nothing.
+                    strengths ??= await LoadStrengthsAsync(tenantId, cancellationToken).ConfigureAwait(false);
+                    var resolved = AuthenticationStrengths.Resolve(reference, strengths, out var missing);
+                    if (resolved is null)
+                    {
+                        if (!string.Equals(record.State, "disabled", StringComparison.Ordinal))
+                        {
+                            broken ??= $"policy '{record.DisplayName}': {missing}";
+                        }
+
+                        continue;
+                    }
+
+                    policy = policy with { GrantControls = policy.GrantControls with { AuthenticationStrength = resolved } };
+                }
+
                 policies.Add(policy with { Id = record.Id });
             }
             else if (!string.Equals(record.State, "disabled", StringComparison.Ordinal))
@@ -566,8 +623,10 @@ public sealed class AccessService
                 AccessRefusal.PolicyControlMissing => "policy_control_missing",
                 _ => "sign_in_frequency",
             };
+            var strength = evaluation.UnmetStrengths.Count > 0 ? evaluation.UnmetStrengths[0] : null;
             var fix = refusal switch
             {
+                AccessRefusal.PolicyControlMissing when strength is not null && !evaluation.SatisfiableWithMfa => strength.Requirement.Fix(SecurityInfoUrl),
                 AccessRefusal.PolicyControlMissing when evaluation.SatisfiableWithMfa => "Sign in again with multi-factor authentication (enroll a one-time-code app if you have none).",
                 AccessRefusal.PolicyControlMissing => $"The policy requires {string.Join(", ", evaluation.MissingControls)}, which this sign-in cannot satisfy; an administrator must change the policy or exclude the user.",
                 AccessRefusal.ReauthenticationRequired => "Sign in again on the identity provider's page.",
@@ -576,7 +635,9 @@ public sealed class AccessService
             return common with
             {
                 Refusal = refusal,
-                Reason = $"{code}: {evaluation.Explanation}",
+                Reason = refusal == AccessRefusal.PolicyControlMissing && strength is not null && evaluation.MissingControls.SequenceEqual([ConditionalAccessEvaluator.AuthenticationStrengthControl])
+                    ? $"{strength.Detail}. {evaluation.Explanation}"
+                    : $"{code}: {evaluation.Explanation}",
                 UserMessage = evaluation.UserMessage,
                 Fix = fix,
             };

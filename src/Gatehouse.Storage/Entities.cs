@@ -570,6 +570,34 @@ public sealed class PolicyRecord
     public DateTimeOffset ModifiedAt { get; set; }
 }
 
+/// <summary>A custom authentication strength (allowed method combinations) that policies refer to by id or name.</summary>
+public sealed class AuthenticationStrengthRecord
+{
+    /// <summary>Strength id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>Display name.</summary>
+    public string DisplayName { get; set; } = "";
+
+    /// <summary>Display name upper-cased for lookups.</summary>
+    public string NormalizedName { get; set; } = "";
+
+    /// <summary>Description, if any.</summary>
+    public string? Description { get; set; }
+
+    /// <summary>The allowed combinations (JSON array of strings such as <c>"password,softwareOath"</c>).</summary>
+    public string CombinationsJson { get; set; } = "[]";
+
+    /// <summary>Creation time.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>Last change.</summary>
+    public DateTimeOffset ModifiedAt { get; set; }
+}
+
 /// <summary>A named location (IP ranges) that policies refer to.</summary>
 public sealed class NamedLocationRecord
 {

@@ -84,6 +84,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Named locations.</summary>
     public DbSet<NamedLocationRecord> NamedLocations => Set<NamedLocationRecord>();
 
+    /// <summary>Custom authentication strengths.</summary>
+    public DbSet<AuthenticationStrengthRecord> AuthenticationStrengths => Set<AuthenticationStrengthRecord>();
+
     /// <summary>The sign-in log.</summary>
     public DbSet<SignInRecord> SignIns => Set<SignInRecord>();
 
@@ -313,6 +316,16 @@ public abstract class GatehouseDbContext : DbContext
             e.HasIndex(x => new { x.TenantId, x.NormalizedName }).IsUnique();
             e.Property(x => x.State).HasMaxLength(40);
             e.Property(x => x.Json).HasMaxLength(65536);
+            e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<AuthenticationStrengthRecord>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.DisplayName).HasMaxLength(NameLength);
+            e.Property(x => x.NormalizedName).HasMaxLength(NameLength);
+            e.HasIndex(x => new { x.TenantId, x.NormalizedName }).IsUnique();
+            e.Property(x => x.Description).HasMaxLength(1024);
+            e.Property(x => x.CombinationsJson).HasMaxLength(16384);
             e.HasOne<Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<NamedLocationRecord>(e =>

@@ -19,6 +19,7 @@ public static class FuzzTargets
         .. PngTargets.All(),
         .. HoldFrontTargets.All(),
         .. PasswordHashTargets.All(),
+        .. StrengthJsonTargets.All(),
     ];
 
     public static FuzzTarget? Find(string name) =>

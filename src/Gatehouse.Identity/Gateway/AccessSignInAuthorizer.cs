@@ -6,6 +6,7 @@ using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.SignIn;
 using Gatehouse.Protocol.X224;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Gatehouse.Identity.Gateway;
 
@@ -15,8 +16,15 @@ namespace Gatehouse.Identity.Gateway;
 /// the host the proof resolved (a web-account assertion), else the label the client asked for, resolved in the user's
 /// tenant only. The answer is the typed refusal (each edge maps it to its own code) or the session grant.
 /// </summary>
-public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyTrust hostKeys) : ISignInAuthorizer
+/// <remarks>
+/// A refusal by an authentication strength that the password paths (NLA, TLS, the hold screen's code prompt) cannot meet
+/// but a passkey would names the way out in its fix: web account sign-in, or the hold screen's QR sign-in when the
+/// gateway offers it (<paramref name="gateway"/>).
+/// </remarks>
+public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyTrust hostKeys, IOptions<GatewayOptions>? gateway = null) : ISignInAuthorizer
 {
+    private bool QrSignInOffered => gateway?.Value is { } o && o.SignInMethods.HasFlag(SignInMethods.QrSignIn) && o.HoldScreen.Enabled;
+
     /// <inheritdoc/>
     public async Task<AccessOutcome> AuthorizeAsync(GatewayConnection connection, SignInSubject subject, CancellationToken cancellationToken)
     {
@@ -58,7 +66,28 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
                 Application = RdpApplications.AzureWindowsVmSignIn,
             },
             cancellationToken).ConfigureAwait(false);
-        return ToAuthorization(decision, tenantId, subject.Methods, subject.AuthenticatedAt, hostKeys);
+        return ToAuthorization(decision, tenantId, subject.Methods, subject.AuthenticatedAt, hostKeys, QrSignInOffered);
+    }
+
+    /// <summary>
+    /// The fix of a refusal by an authentication strength that a passkey would meet and this sign-in's methods cannot
+    /// (a password, with or without the one-time code): the paths that can offer a passkey. Null for any other refusal.
+    /// </summary>
+    public static string? StrengthWayOut(AccessDecision decision, IReadOnlyList<string> methods, bool qrSignIn)
+    {
+        ArgumentNullException.ThrowIfNull(decision);
+        ArgumentNullException.ThrowIfNull(methods);
+        if (decision is not { Refusal: AccessRefusal.PolicyControlMissing, Policies: { UnmetStrengths.Count: > 0, SatisfiableWithMfa: false, SatisfiableWithPasskey: true } policies })
+        {
+            return null;
+        }
+
+        var strength = policies.UnmetStrengths[0];
+        var fix = decision.Fix ?? string.Empty;
+        return $"This sign-in ({AuthenticationStrengths.DescribeMethods(methods)}) cannot meet the authentication strength '{strength.Requirement.Strength.Name}' of policy '{strength.Requirement.PolicyName}'. "
+            + "Connect with web account sign-in (\"Use a web account to sign in\" in the Remote Desktop app, /sec:aad in FreeRDP) and sign in with a passkey there"
+            + (qrSignIn ? ", or connect without typing a password and sign in on your phone with the hold screen's QR code" : string.Empty)
+            + $". {fix}".TrimEnd();
     }
 
     /// <summary>The gateway's failure for an access refusal.</summary>
@@ -72,12 +101,13 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
     };
 
     /// <summary>Maps an access decision to the gateway's answer (the grant when allowed, its host leg pinned to the host's key).</summary>
-    public static AccessOutcome ToAuthorization(AccessDecision decision, Guid tenantId, IReadOnlyList<string> methods, DateTimeOffset authenticatedAt, HostKeyTrust hostKeys)
+    public static AccessOutcome ToAuthorization(AccessDecision decision, Guid tenantId, IReadOnlyList<string> methods, DateTimeOffset authenticatedAt, HostKeyTrust hostKeys, bool qrSignIn = false)
     {
+        ArgumentNullException.ThrowIfNull(decision);
         ArgumentNullException.ThrowIfNull(hostKeys);
         var common = new AccessOutcome
         {
-            Refusal = decision.Allowed ? null : new SignInRefusal(ToFailure(decision.Refusal), decision.Reason) { UserMessage = decision.UserMessage, Fix = decision.Fix },
+            Refusal = decision.Allowed ? null : new SignInRefusal(ToFailure(decision.Refusal), decision.Reason) { UserMessage = decision.UserMessage, Fix = StrengthWayOut(decision, methods, qrSignIn) ?? decision.Fix },
             Reason = decision.Reason,
             TenantId = tenantId,
             UserId = decision.User?.Id,

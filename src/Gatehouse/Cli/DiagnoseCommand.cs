@@ -6,7 +6,8 @@ namespace Gatehouse.Cli;
 /// <summary>
 /// <c>gatehouse diagnose --user UPN --host NAME [--ip ADDRESS]</c>: can this user sign in to this host, by which role
 /// assignment, as which account (never the password), which policies apply, and what to fix. Built on the one access
-/// call, once with a password-only sign-in (amr pwd) and once with MFA (amr pwd mfa).
+/// call, once with a password-only sign-in (amr pwd) and once with MFA (amr pwd otp mfa); a policy requiring an
+/// authentication strength is explained with the methods each sign-in path can give.
 /// </summary>
 internal static class DiagnoseCommand
 {
@@ -17,7 +18,7 @@ internal static class DiagnoseCommand
         var host = new Option<string>("--host") { Description = "The host's name (or alias).", Required = true };
         var ip = new Option<string?>("--ip") { Description = "The client's IP address (for location conditions)." };
         var output = OutputOption.Create();
-        var command = new Command("diagnose", "Explain whether a user can sign in to a host now: the role assignment that allows it, the account the gateway logs on with, the policies, and what to fix.")
+        var command = new Command("diagnose", "Explain whether a user can sign in to a host now: the role assignment that allows it, the account the gateway logs on with, the policies (with the sign-in paths that meet an authentication strength), and what to fix.")
         {
             user, host, ip, output,
         };
@@ -58,6 +59,7 @@ internal static class DiagnoseCommand
                 await o.WriteLineAsync($"  unreadable: {d.BrokenPolicy}").ConfigureAwait(false);
             }
 
+            await StrengthReport.WriteAsync(o, d.Strengths).ConfigureAwait(false);
             await o.WriteLineAsync($"Password only: {d.PasswordVerdict}").ConfigureAwait(false);
             await o.WriteLineAsync($"With MFA:      {d.MfaVerdict}{(d.AllowedWithMfa && !d.AllowedWithPassword ? " (MFA would help)" : "")}").ConfigureAwait(false);
             if (!d.AllowedWithPassword)

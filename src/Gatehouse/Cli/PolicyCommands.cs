@@ -10,7 +10,7 @@ internal static class PolicyCommands
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var command = new Command("policy", "Conditional Access policies: create from JSON, list, show, replace, enable, disable, report-only, delete, what-if.");
+        var command = new Command("policy", "Conditional Access policies: create from JSON, list, show, replace, enable, disable, report-only, delete, what-if; authentication strengths (strength create|list|show|delete).");
         admin.AddTo(command);
         command.Subcommands.Add(CreateCommand(admin, environment));
         command.Subcommands.Add(ListCommand(admin, environment));
@@ -21,6 +21,85 @@ internal static class PolicyCommands
         command.Subcommands.Add(StateCommand("disable", "disabled", "Disable a policy (not evaluated).", admin, environment));
         command.Subcommands.Add(StateCommand("report-only", "enabledForReportingButNotEnforced", "Evaluate a policy and log its outcome without enforcing it.", admin, environment));
         command.Subcommands.Add(WhatIfCommand(admin, environment));
+        command.Subcommands.Add(StrengthCommand(admin, environment));
+        return command;
+    }
+
+    private static Command StrengthCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var command = new Command(
+            "strength",
+            "Authentication strengths a policy can require (grantControls.authenticationStrength, by id or displayName): the built-in 'Multifactor authentication', 'Passwordless MFA' and 'Phishing-resistant MFA', and custom ones. "
+            + "Gatehouse can achieve the combinations password, password,softwareOath, fido2 (a passkey) and temporaryAccessPassOneTime/MultiUse; the others are accepted and never met.");
+        var name = new Argument<string>("NAME") { Description = "The strength's display name." };
+        var combination = new Option<string[]>("--combination") { Description = "An allowed method combination (repeat it): fido2, password,softwareOath, password, temporaryAccessPassOneTime, windowsHelloForBusiness…", Required = true, AllowMultipleArgumentsPerToken = false };
+        var description = new Option<string?>("--description") { Description = "What the strength is for." };
+        var create = new Command("create", "Create a custom authentication strength.") { name, combination, description };
+        create.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var created = await context.Client.CreateStrengthAsync(new CreateStrengthRequest(parse.GetValue(name), parse.GetValue(description), parse.GetValue(combination)), ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Created authentication strength '{created.Name}' ({created.Id}): {string.Join(" | ", created.Combinations)}. Require it in a policy with \"grantControls\": {{\"authenticationStrength\": {{\"id\": \"{created.Id}\"}}}}.").ConfigureAwait(false);
+            if (created.AchievableInGatehouse.Count == 0)
+            {
+                await context.Output.WriteLineAsync("Note: none of these combinations can be achieved in Gatehouse today, so a policy requiring it refuses every sign-in.").ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        });
+        command.Subcommands.Add(create);
+
+        var output = OutputOption.Create();
+        var list = new Command("list", "List the built-in and custom authentication strengths.") { output };
+        list.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var rows = await context.Client.ListStrengthsAsync(ct).ConfigureAwait(false);
+            if (OutputOption.IsJson(parse, output))
+            {
+                await context.WriteJsonAsync(rows).ConfigureAwait(false);
+            }
+            else
+            {
+                context.WriteTable(["Name", "Type", "Achievable in Gatehouse", "Used by", "Id"], rows.Select(r => (IReadOnlyList<string?>)[r.Name, r.PolicyType, r.AchievableInGatehouse.Count == 0 ? "(none)" : string.Join(" | ", r.AchievableInGatehouse), string.Join(", ", r.UsedByPolicies), r.Id]));
+            }
+
+            return ExitCodes.Ok;
+        });
+        command.Subcommands.Add(list);
+
+        var showName = new Argument<string>("NAME") { Description = "The strength's display name or id." };
+        var showOutput = OutputOption.Create();
+        var show = new Command("show", "Show an authentication strength: its combinations, which of them Gatehouse can achieve, and the policies using it.") { showName, showOutput };
+        show.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var s = await context.Client.GetStrengthAsync(parse.GetValue(showName)!, ct).ConfigureAwait(false);
+            if (OutputOption.IsJson(parse, showOutput))
+            {
+                await context.WriteJsonAsync(s).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+
+            await context.Output.WriteLineAsync($"{s.Name} ({s.PolicyType}, {s.Id})").ConfigureAwait(false);
+            if (s.Description is { Length: > 0 })
+            {
+                await context.Output.WriteLineAsync(s.Description).ConfigureAwait(false);
+            }
+
+            await context.Output.WriteLineAsync($"Allowed combinations: {string.Join(" | ", s.Combinations)}").ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Achievable in Gatehouse: {(s.AchievableInGatehouse.Count == 0 ? "none" : string.Join(" | ", s.AchievableInGatehouse))}").ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Used by: {(s.UsedByPolicies.Count == 0 ? "no policy" : string.Join(", ", s.UsedByPolicies))}").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        command.Subcommands.Add(show);
+
+        var deleteName = new Argument<string>("NAME") { Description = "The custom strength's display name or id." };
+        var delete = new Command("delete", "Delete a custom authentication strength that no policy uses.") { deleteName };
+        delete.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var deleted = await context.Client.DeleteStrengthAsync(parse.GetValue(deleteName)!, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"Deleted authentication strength '{deleted.Deleted}'.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+        command.Subcommands.Add(delete);
         return command;
     }
 
@@ -135,12 +214,13 @@ internal static class PolicyCommands
         var user = new Option<string>("--user") { Description = "The user's UPN.", Required = true };
         var host = new Option<string>("--host") { Description = "The host's name.", Required = true };
         var ip = new Option<string?>("--ip") { Description = "The client's IP address (for location conditions)." };
-        var mfa = new Option<bool>("--mfa") { Description = "Suppose the sign-in did multi-factor authentication (default: password only)." };
+        var mfa = new Option<bool>("--mfa") { Description = "Suppose the sign-in did the password and the authenticator app's code (amr pwd otp mfa; default: password only)." };
+        var passkey = new Option<bool>("--passkey") { Description = "Suppose the sign-in used a passkey (amr fido mfa)." };
         var output = OutputOption.Create();
-        var command = new Command("what-if", "Show what every policy does to a sign-in of USER to HOST now, and the final verdict of the access check.") { user, host, ip, mfa, output };
+        var command = new Command("what-if", "Show what every policy does to a sign-in of USER to HOST now, and the final verdict of the access check; for a policy requiring an authentication strength, which sign-in paths (password, authenticator app, passkey) meet it and the fix.") { user, host, ip, mfa, passkey, output };
         command.SetAdminAction(admin, environment, async (context, parse, ct) =>
         {
-            var result = await context.Client.WhatIfAsync(new WhatIfRequest(parse.GetValue(user), parse.GetValue(host), parse.GetValue(ip), parse.GetValue(mfa)), ct).ConfigureAwait(false);
+            var result = await context.Client.WhatIfAsync(new WhatIfRequest(parse.GetValue(user), parse.GetValue(host), parse.GetValue(ip), parse.GetValue(mfa), parse.GetValue(passkey)), ct).ConfigureAwait(false);
             if (OutputOption.IsJson(parse, output))
             {
                 await context.WriteJsonAsync(result).ConfigureAwait(false);
@@ -154,6 +234,7 @@ internal static class PolicyCommands
                 await context.Output.WriteLineAsync($"Unreadable: {result.BrokenPolicy}").ConfigureAwait(false);
             }
 
+            await StrengthReport.WriteAsync(context.Output, result.Strengths).ConfigureAwait(false);
             await context.Output.WriteLineAsync($"Verdict: {result.Verdict}").ConfigureAwait(false);
             if (!result.Allowed)
             {
@@ -169,5 +250,38 @@ internal static class PolicyCommands
             return ExitCodes.Ok;
         });
         return command;
+    }
+}
+
+/// <summary>The authentication-strength part of <c>what-if</c> and <c>diagnose</c> in text.</summary>
+internal static class StrengthReport
+{
+    public static async Task WriteAsync(TextWriter output, IReadOnlyList<StrengthLine>? strengths)
+    {
+        if (strengths is not { Count: > 0 })
+        {
+            return;
+        }
+
+        await output.WriteLineAsync("Authentication strengths:").ConfigureAwait(false);
+        foreach (var s in strengths)
+        {
+            await output.WriteLineAsync($"  '{s.Policy}' ({s.State}) requires '{s.Strength}': {(s.Satisfied ? "met by this sign-in" : "NOT met by this sign-in")}.").ConfigureAwait(false);
+            if (s.Reason is not null)
+            {
+                await output.WriteLineAsync($"    {s.Reason}").ConfigureAwait(false);
+            }
+
+            await output.WriteLineAsync($"    Allowed: {string.Join(" | ", s.AllowedCombinations)}; achievable in Gatehouse today: {(s.AchievableInGatehouse.Count == 0 ? "none" : string.Join(" | ", s.AchievableInGatehouse))}.").ConfigureAwait(false);
+            foreach (var path in s.Paths)
+            {
+                await output.WriteLineAsync($"    {(path.Meets ? "meets   " : "does not")} {path.Path} ({path.Methods})").ConfigureAwait(false);
+            }
+
+            if (!s.Satisfied)
+            {
+                await output.WriteLineAsync($"    Fix: {s.Fix}").ConfigureAwait(false);
+            }
+        }
     }
 }

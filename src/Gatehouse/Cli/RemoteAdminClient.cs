@@ -117,6 +117,14 @@ internal sealed class RemoteAdminClient(HttpClient http, Uri server, Func<Cancel
 
     public Task<DiagnosisView> DiagnoseAsync(DiagnoseRequest request, CancellationToken cancellationToken) => SendAsync<DiagnosisView>(HttpMethod.Post, "diagnose", request, cancellationToken);
 
+    public Task<IReadOnlyList<StrengthView>> ListStrengthsAsync(CancellationToken cancellationToken) => GetAsync<IReadOnlyList<StrengthView>>("authenticationStrengths", cancellationToken);
+
+    public Task<StrengthView> GetStrengthAsync(string name, CancellationToken cancellationToken) => GetAsync<StrengthView>($"authenticationStrengths/{E(name)}", cancellationToken);
+
+    public Task<StrengthView> CreateStrengthAsync(CreateStrengthRequest request, CancellationToken cancellationToken) => SendAsync<StrengthView>(HttpMethod.Post, "authenticationStrengths", request, cancellationToken);
+
+    public Task<DeletedView> DeleteStrengthAsync(string name, CancellationToken cancellationToken) => SendAsync<DeletedView>(HttpMethod.Delete, $"authenticationStrengths/{E(name)}", null, cancellationToken);
+
     public Task<IReadOnlyList<LocationView>> ListLocationsAsync(CancellationToken cancellationToken) => GetAsync<IReadOnlyList<LocationView>>("namedLocations", cancellationToken);
 
     public Task<LocationView> CreateLocationAsync(CreateLocationRequest request, CancellationToken cancellationToken) => SendAsync<LocationView>(HttpMethod.Post, "namedLocations", request, cancellationToken);

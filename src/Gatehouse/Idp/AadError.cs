@@ -17,6 +17,10 @@ internal sealed record AadError(int Code, string OAuthError, string Message)
     public static readonly AadError NoRole = new(50105, "access_denied", Gatehouse.Access.RbacEvaluator.NoAccessMessage + " Ask your administrator for the Virtual Machine User Login role on this remote desktop.");
     public static readonly AadError BlockedByConditionalAccess = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.BlockedMessage);
     public static readonly AadError MethodNotAvailable = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.MethodNotAllowedMessage + " This remote desktop requires {0}, which this sign-in page can't offer.");
+    // An enforced authentication strength the sign-in's methods do not meet. Entra reports it as a Conditional Access
+    // failure; no dedicated AADSTS code for "authentication strength not satisfied" was found in the references at hand,
+    // so it keeps Conditional Access's 53003 with its own words (change the code here only).
+    public static readonly AadError AuthenticationStrengthUnmet = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.MethodNotAllowedMessage + " This remote desktop requires the authentication strength '{0}'. {1}");
     public static readonly AadError ReauthenticationRequired = new(53003, "access_denied", Gatehouse.Access.AccessEvaluation.ReauthenticateMessage);
     public static readonly AadError WrongOneTimeCode = new(500121, "invalid_grant", "Authentication failed during strong authentication request.");
     public static readonly AadError ConsentRequired = new(65001, "consent_required", "The user has not consented to the remote desktop connection to this host.");
@@ -58,4 +62,7 @@ internal sealed record AadError(int Code, string OAuthError, string Message)
 
     /// <summary>The same error with <c>{0}</c> filled in.</summary>
     public AadError With(string detail) => this with { Message = string.Format(System.Globalization.CultureInfo.InvariantCulture, Message, detail) };
+
+    /// <summary>The same error with <c>{0}</c> and <c>{1}</c> filled in.</summary>
+    public AadError With(string first, string second) => this with { Message = string.Format(System.Globalization.CultureInfo.InvariantCulture, Message, first, second) };
 }

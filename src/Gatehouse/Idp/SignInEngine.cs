@@ -475,8 +475,14 @@ internal sealed class SignInEngine(
     /// <summary>Ends the sign-in on a Conditional Access refusal, logged with every policy's outcome.</summary>
     private async Task<SignInResult> RefuseAsync(SignInTransaction tx, User user, IPAddress client, AccessDecision decision)
     {
+        // Authentication strengths (issue 19): the one question the pages ask is decision.Policies.NextStrengthStep(tx.Amr).
+        // AskAppCode never gets here (the one-time code step is asked as for MFA); NeedsPasskey and Unachievable are
+        // refused with the strength's name and the fix. The passkey step offers a passkey on NeedsPasskey instead.
+        var strengthStep = decision.Policies?.NextStrengthStep(tx.Amr) ?? StrengthStep.Satisfied;
         var error = decision.Refusal switch
         {
+            AccessRefusal.PolicyControlMissing when strengthStep is StrengthStep.NeedsPasskey or StrengthStep.Unachievable
+                => AadError.AuthenticationStrengthUnmet.With(decision.Policies!.UnmetStrengths[0].Requirement.Strength.Name, decision.Fix ?? string.Empty),
             AccessRefusal.PolicyBlocked => AadError.BlockedByConditionalAccess,
             AccessRefusal.PolicyControlMissing => AadError.MethodNotAvailable.With(string.Join(" or ", (decision.Policies?.MissingControls ?? []).Select(ConditionalAccessEvaluator.DescribeControl))),
             AccessRefusal.ReauthenticationRequired => AadError.ReauthenticationRequired,

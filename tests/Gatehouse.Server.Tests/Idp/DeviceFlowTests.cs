@@ -491,7 +491,7 @@ public sealed class DeviceFlowTests
         await services.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(scenario.TenantId, "Owner", upn, "/");
     }
 
-    private static async Task<(string DeviceCode, string UserCode)> StartAsync(IdpScenario scenario)
+    internal static async Task<(string DeviceCode, string UserCode)> StartAsync(IdpScenario scenario)
     {
         var (status, json) = await PostAsync(scenario.Server, "/common/oauth2/v2.0/devicecode", ("client_id", Cli), ("scope", "api://gatehouse-admin/admin offline_access"));
         Assert.Equal(HttpStatusCode.OK, status);

@@ -36,6 +36,48 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.ToTable("AttemptCounters");
                 });
 
+            modelBuilder.Entity("Gatehouse.Storage.AuthenticationStrengthRecord", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("CombinationsJson")
+                        .IsRequired()
+                        .HasMaxLength(16384)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Description")
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DisplayName")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ModifiedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("NormalizedName")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TenantId", "NormalizedName")
+                        .IsUnique();
+
+                    b.ToTable("AuthenticationStrengths");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.AuthorizationCode", b =>
                 {
                     b.Property<string>("CodeHash")
@@ -1091,6 +1133,15 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.HasIndex("TenantId");
 
                     b.ToTable("Users");
+                });
+
+            modelBuilder.Entity("Gatehouse.Storage.AuthenticationStrengthRecord", b =>
+                {
+                    b.HasOne("Gatehouse.Storage.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
                 });
 
             modelBuilder.Entity("Gatehouse.Storage.Consent", b =>

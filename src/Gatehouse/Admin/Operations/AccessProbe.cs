@@ -16,7 +16,15 @@ namespace Gatehouse.Admin.Operations;
 internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAddress? ClientAddress, IReadOnlyList<string> Methods,
     AccessDecision Decision, AccessDecision WithMfa, AccessEvaluation Policies, string? BrokenPolicy, SignInAuthorization Rbac)
 {
-    public static async Task<AccessProbe> RunAsync(GatehouseDbContext db, AccessService access, User user, Host host, string? ip, bool mfa, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>The sign-in paths and the methods (<c>amr</c>) each can give, for explaining authentication strengths.</summary>
+    public static IReadOnlyList<(string Path, string[] Amr)> SignInPaths { get; } =
+    [
+        ("password only: NLA, TLS, the hold screen's password", ["pwd"]),
+        ("password and authenticator app: web account sign-in, the device-code page, the hold screen's code prompt", ["pwd", "otp", "mfa"]),
+        ("passkey: web account sign-in, the device-code page or the hold screen's QR sign-in on a phone", ["fido", "mfa"]),
+    ];
+
+    public static async Task<AccessProbe> RunAsync(GatehouseDbContext db, AccessService access, User user, Host host, string? ip, bool mfa, DateTimeOffset now, CancellationToken cancellationToken, bool passkey = false)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(access);
@@ -28,7 +36,8 @@ internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAd
             throw AdminProblemException.BadRequest($"--ip '{ip}' is not an IP address; give the client's address, e.g. 203.0.113.7.");
         }
 
-        IReadOnlyList<string> methods = mfa ? ["pwd", "mfa"] : ["pwd"];
+        // What the IdP records: pwd; pwd otp mfa after the authenticator app's code; fido mfa for a passkey.
+        IReadOnlyList<string> methods = passkey ? ["fido", "mfa"] : mfa ? ["pwd", "otp", "mfa"] : ["pwd"];
         AccessRequest Request(IReadOnlyList<string> amr) => new()
         {
             UserId = user.Id,
@@ -38,7 +47,7 @@ internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAd
             AuthenticatedAt = now,
         };
         var decision = await access.AuthorizeSignInAsync(Request(methods), cancellationToken).ConfigureAwait(false);
-        var withMfa = mfa ? decision : await access.AuthorizeSignInAsync(Request(["pwd", "mfa"]), cancellationToken).ConfigureAwait(false);
+        var withMfa = mfa && !passkey ? decision : await access.AuthorizeSignInAsync(Request(["pwd", "otp", "mfa"]), cancellationToken).ConfigureAwait(false);
 
         var hostGroup = host.HostGroupId is { } groupId
             ? await db.HostGroups.AsNoTracking().Where(g => g.Id == groupId).Select(g => g.Name).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false)
@@ -95,6 +104,17 @@ internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAd
 
     public IReadOnlyList<PolicyLine> PolicyLines =>
         [.. Policies.Outcomes.Select(o => new PolicyLine(o.Policy.DisplayName, StateName(o.Policy.State), ResultName(o.Result), o.Reason))];
+
+    /// <summary>Every authentication strength of a policy that applied: met by the probed sign-in or not, each path's methods, the fix.</summary>
+    public IReadOnlyList<StrengthLine> StrengthLines(string securityInfoUrl) =>
+        [.. Policies.Outcomes.Where(o => o.Strength is not null).Select(o =>
+        {
+            var requirement = o.Strength!.Requirement;
+            var paths = SignInPaths.Select(p => new StrengthPath(p.Path, AuthenticationStrengths.DescribeMethods(p.Amr), requirement.IsSatisfiedBy(p.Amr))).ToList();
+            return new StrengthLine(o.Policy.DisplayName, StateName(o.Policy.State), requirement.Strength.Name, requirement.Strength.Id ?? string.Empty,
+                requirement.Strength.AllowedCombinations, AuthenticationStrengths.AchievableIn(requirement.Strength), o.Strength.Satisfied,
+                o.Strength.Satisfied ? null : o.Strength.Detail, paths, requirement.Fix(securityInfoUrl));
+        })];
 
     /// <summary>One sentence for a decision: allowed as which account, or refused with the reason.</summary>
     public static string Verdict(AccessDecision decision) => decision.Allowed

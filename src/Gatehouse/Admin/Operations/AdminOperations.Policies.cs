@@ -30,6 +30,7 @@ internal sealed partial class AdminOperations
     {
         Caller.Require(PoliciesWrite, Scope.Tenant);
         var policy = ParsePolicy(json);
+        await CheckStrengthAsync(policy, cancellationToken).ConfigureAwait(false);
         var normalized = DirectoryService.NormalizeName(policy.DisplayName);
         if (await Db.Policies.AnyAsync(p => p.TenantId == Tenant && p.NormalizedName == normalized, cancellationToken).ConfigureAwait(false))
         {
@@ -57,6 +58,7 @@ internal sealed partial class AdminOperations
     {
         Caller.Require(PoliciesWrite, Scope.Tenant);
         var policy = ParsePolicy(json);
+        await CheckStrengthAsync(policy, cancellationToken).ConfigureAwait(false);
         var record = await FindPolicyAsync(name, tracked: true, cancellationToken).ConfigureAwait(false);
         var normalized = DirectoryService.NormalizeName(policy.DisplayName);
         if (normalized != record.NormalizedName
@@ -110,11 +112,11 @@ internal sealed partial class AdminOperations
         ArgumentNullException.ThrowIfNull(request);
         Caller.Require(PoliciesRead, Scope.Tenant);
         var (user, host) = await ProbeTargetsAsync(request.User, request.Host, cancellationToken).ConfigureAwait(false);
-        var probe = await AccessProbe.RunAsync(Db, Access, user, host, request.Ip, request.Mfa, Now, cancellationToken).ConfigureAwait(false);
+        var probe = await AccessProbe.RunAsync(Db, Access, user, host, request.Ip, request.Mfa, Now, cancellationToken, request.Passkey).ConfigureAwait(false);
         var decision = probe.Decision;
         return new WhatIfView(probe.User.UserPrincipalName, probe.Host.Name, probe.ClientAddress?.ToString(), probe.Methods, probe.PolicyLines,
             decision.Allowed, decision.Refusal.ToString(), decision.Reason, decision.UserMessage, decision.Fix,
-            probe.MfaWouldHelp && decision.Refusal == AccessRefusal.PolicyControlMissing, AccessProbe.Verdict(decision), probe.BrokenPolicy);
+            probe.MfaWouldHelp && decision.Refusal == AccessRefusal.PolicyControlMissing, AccessProbe.Verdict(decision), probe.BrokenPolicy, probe.StrengthLines(Access.SecurityInfoUrl));
     }
 
     public async Task<DiagnosisView> DiagnoseAsync(DiagnoseRequest request, CancellationToken cancellationToken)
@@ -135,7 +137,13 @@ internal sealed partial class AdminOperations
         var password = probe.Decision;
         var mfa = probe.WithMfa;
         var mfaEnrolled = probe.User.TotpConfirmedAt is not null;
+        var strengthFix = password.Allowed || probe.MfaWouldHelp || mfa.Policies is not { UnmetStrengths.Count: > 0 } unmet
+            ? null
+            : unmet.UnmetStrengths[0].Requirement is { AllowsPasskey: true } passkeyOnly
+                ? $"{passkeyOnly.Fix(Access.SecurityInfoUrl)}. Password-only paths (NLA, TLS) and the authenticator app cannot meet '{passkeyOnly.Strength.Name}': connect with web account sign-in, or the hold screen's QR sign-in, and use a passkey there."
+                : unmet.UnmetStrengths[0].Requirement.Fix(Access.SecurityInfoUrl);
         var fix = password.Allowed ? null
+            : strengthFix is not null ? strengthFix
             : probe.MfaWouldHelp
                 ? mfaEnrolled
                     ? "Sign in with web account sign-in, which asks for the one-time code (password-only NLA/TLS sign-ins cannot do MFA)."
@@ -157,8 +165,128 @@ internal sealed partial class AdminOperations
             password.Allowed, mfa.Allowed, mfaEnrolled,
             rbac.Role?.Name, rbac.GrantedBy?.Id, rbac.GrantedBy?.Scope.ToString(), decisive.Account?.DisplayName,
             password.Refusal.ToString(), password.Reason, password.UserMessage, mfa.Refusal.ToString(), mfa.Reason, fix, probe.PolicyLines,
-            probe.User.Enabled, probe.User.MustChangePassword, roleSummary, accountSummary, AccessProbe.Verdict(password), AccessProbe.Verdict(mfa), probe.BrokenPolicy);
+            probe.User.Enabled, probe.User.MustChangePassword, roleSummary, accountSummary, AccessProbe.Verdict(password), AccessProbe.Verdict(mfa), probe.BrokenPolicy, probe.StrengthLines(Access.SecurityInfoUrl));
     }
+
+    // Authentication strengths: the built-ins (read-only) and the tenant's custom ones.
+    public async Task<IReadOnlyList<StrengthView>> ListStrengthsAsync(CancellationToken cancellationToken)
+    {
+        Caller.Require(PoliciesRead, Scope.Tenant);
+        var custom = await Access.LoadStrengthsAsync(Tenant, cancellationToken).ConfigureAwait(false);
+        var usage = await StrengthUsageAsync(cancellationToken).ConfigureAwait(false);
+        return [.. AuthenticationStrengths.BuiltIn.Concat(custom).Select(s => ToView(s, usage))];
+    }
+
+    public async Task<StrengthView> GetStrengthAsync(string name, CancellationToken cancellationToken)
+    {
+        Caller.Require(PoliciesRead, Scope.Tenant);
+        var strength = await FindStrengthAsync(name, cancellationToken).ConfigureAwait(false);
+        return ToView(strength, await StrengthUsageAsync(cancellationToken).ConfigureAwait(false));
+    }
+
+    public async Task<StrengthView> CreateStrengthAsync(CreateStrengthRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Caller.Require(PoliciesWrite, Scope.Tenant);
+        var display = AdminNames.Require("The strength's name", request.Name, AuthenticationStrengths.MaxNameLength);
+        var description = AdminNames.Optional("The strength's description (--description)", request.Description, 1024);
+        var combinations = request.Combinations ?? [];
+        if (combinations.Count is 0 or > AuthenticationStrengths.MaxCombinations)
+        {
+            throw AdminProblemException.BadRequest($"Give 1-{AuthenticationStrengths.MaxCombinations} combinations with --combination (e.g. --combination fido2 --combination password,softwareOath).");
+        }
+
+        var strength = new AuthenticationStrength
+        {
+            DisplayName = display,
+            Description = description,
+            PolicyType = "custom",
+            RequirementsSatisfied = "mfa",
+            AllowedCombinations = [.. combinations.Select(c => c is null ? string.Empty : AuthenticationStrengths.Normalize(c)).Distinct(StringComparer.Ordinal)],
+        };
+        if (AuthenticationStrengths.Validate(strength) is { } error)
+        {
+            throw AdminProblemException.BadRequest($"{error} Check --combination.");
+        }
+
+        if (AuthenticationStrengths.BuiltIn.Any(b => string.Equals(b.DisplayName, display, StringComparison.OrdinalIgnoreCase)))
+        {
+            throw AdminProblemException.Conflict($"'{display}' is a built-in authentication strength; choose another name.");
+        }
+
+        var normalized = DirectoryService.NormalizeName(display);
+        if (await Db.AuthenticationStrengths.AnyAsync(s => s.TenantId == Tenant && s.NormalizedName == normalized, cancellationToken).ConfigureAwait(false))
+        {
+            throw AdminProblemException.Conflict($"An authentication strength named '{display}' already exists; delete it first or choose another name.");
+        }
+
+        var now = Now;
+        var record = new AuthenticationStrengthRecord
+        {
+            Id = Guid.NewGuid(),
+            TenantId = Tenant,
+            DisplayName = display,
+            NormalizedName = normalized,
+            Description = description,
+            CombinationsJson = JsonSerializer.Serialize(strength.AllowedCombinations),
+            CreatedAt = now,
+            ModifiedAt = now,
+        };
+        Db.AuthenticationStrengths.Add(record);
+        await Db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        return ToView(AccessService.ToStrength(record), new Dictionary<string, List<string>>());
+    }
+
+    public async Task<DeletedView> DeleteStrengthAsync(string name, CancellationToken cancellationToken)
+    {
+        Caller.Require(PoliciesDelete, Scope.Tenant);
+        var strength = await FindStrengthAsync(name, cancellationToken).ConfigureAwait(false);
+        if (strength.PolicyType == "builtIn")
+        {
+            throw AdminProblemException.BadRequest($"'{strength.Name}' is a built-in authentication strength; it cannot be deleted.");
+        }
+
+        var usage = await StrengthUsageAsync(cancellationToken).ConfigureAwait(false);
+        if (usage.TryGetValue(strength.Id!, out var policies) && policies.Count > 0)
+        {
+            throw AdminProblemException.Conflict($"The authentication strength '{strength.Name}' is used by {string.Join(", ", policies.Select(p => $"'{p}'"))}; change or delete those policies first.");
+        }
+
+        var id = Guid.Parse(strength.Id!);
+        await Db.AuthenticationStrengths.Where(s => s.TenantId == Tenant && s.Id == id).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        return new DeletedView(strength.Name);
+    }
+
+    /// <summary>Refuses a policy whose authentication strength names no built-in or custom strength of the tenant.</summary>
+    private async Task CheckStrengthAsync(ConditionalAccessPolicy policy, CancellationToken cancellationToken)
+    {
+        if (policy.GrantControls?.AuthenticationStrength is { } reference
+            && AuthenticationStrengths.Resolve(reference, await Access.LoadStrengthsAsync(Tenant, cancellationToken).ConfigureAwait(false), out var error) is null)
+        {
+            throw AdminProblemException.BadRequest($"{error} Create it first ('gatehouse policy strength create') or use a built-in one.");
+        }
+    }
+
+    private async Task<AuthenticationStrength> FindStrengthAsync(string name, CancellationToken cancellationToken)
+    {
+        var custom = await Access.LoadStrengthsAsync(Tenant, cancellationToken).ConfigureAwait(false);
+        var reference = Guid.TryParse(name, out _) ? new AuthenticationStrength { Id = name } : new AuthenticationStrength { DisplayName = name };
+        return AuthenticationStrengths.Resolve(reference, custom, out _)
+            ?? throw AdminProblemException.NotFound($"There is no authentication strength '{name}'; 'gatehouse policy strength list' shows them.");
+    }
+
+    /// <summary>The policies that use each strength, by the strength's id.</summary>
+    private async Task<Dictionary<string, List<string>>> StrengthUsageAsync(CancellationToken cancellationToken)
+    {
+        var (policies, _, _) = await Access.LoadPoliciesAsync(Tenant, cancellationToken).ConfigureAwait(false);
+        return policies.Where(p => p.GrantControls?.AuthenticationStrength?.Id is not null)
+            .GroupBy(p => p.GrantControls!.AuthenticationStrength!.Id!, StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => g.Select(p => p.DisplayName).ToList(), StringComparer.OrdinalIgnoreCase);
+    }
+
+    private static StrengthView ToView(AuthenticationStrength s, Dictionary<string, List<string>> usage) =>
+        new(s.Id ?? string.Empty, s.Name, s.PolicyType ?? "custom", s.Description, s.AllowedCombinations, AuthenticationStrengths.AchievableIn(s),
+            s.Id is not null && usage.TryGetValue(s.Id, out var used) ? used : []);
 
     // Named locations.
     public async Task<IReadOnlyList<LocationView>> ListLocationsAsync(CancellationToken cancellationToken)
@@ -295,9 +423,15 @@ internal sealed partial class AdminOperations
     private static string Controls(ConditionalAccessPolicy policy)
     {
         var parts = new List<string>();
-        if (policy.GrantControls is { BuiltInControls.Count: > 0 } grant)
+        if (policy.GrantControls is { } grant && (grant.BuiltInControls.Count > 0 || grant.AuthenticationStrength is not null))
         {
-            parts.Add(string.Join($" {grant.Operator} ", grant.BuiltInControls));
+            var controls = grant.BuiltInControls.ToList();
+            if (grant.AuthenticationStrength is { } strength)
+            {
+                controls.Add($"authentication strength '{strength.Name}'");
+            }
+
+            parts.Add(string.Join($" {grant.Operator} ", controls));
         }
 
         if (policy.SessionControls?.SignInFrequency is { } frequency)

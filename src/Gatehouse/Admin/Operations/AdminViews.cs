@@ -90,13 +90,31 @@ internal sealed record PolicyView(Guid Id, string Name, string State, string Con
 
 /// <summary>What <c>policy what-if</c> decides.</summary>
 internal sealed record WhatIfView(string User, string Host, string? ClientAddress, IReadOnlyList<string> Methods, IReadOnlyList<PolicyLine> Policies,
-    bool Allowed, string Refusal, string Reason, string? UserMessage, string? Fix, bool MfaRequired, string Verdict, string? BrokenPolicy);
+    bool Allowed, string Refusal, string Reason, string? UserMessage, string? Fix, bool MfaRequired, string Verdict, string? BrokenPolicy,
+    IReadOnlyList<StrengthLine>? Strengths = null);
+
+/// <summary>
+/// An authentication strength a policy requires, for <c>what-if</c> and <c>diagnose</c>: whether the probed sign-in met
+/// it, the methods each sign-in path can give and whether they would, and the fix.
+/// </summary>
+internal sealed record StrengthLine(string Policy, string State, string Strength, string StrengthId, IReadOnlyList<string> AllowedCombinations,
+    IReadOnlyList<string> AchievableInGatehouse, bool Satisfied, string? Reason, IReadOnlyList<StrengthPath> Paths, string Fix);
+
+/// <summary>A sign-in path, the methods it gives (as combinations) and whether they meet the strength.</summary>
+internal sealed record StrengthPath(string Path, string Methods, bool Meets);
 
 /// <summary>What <c>diagnose</c> finds.</summary>
 internal sealed record DiagnosisView(string User, string Host, string? HostGroup, string? ClientAddress, bool AllowedWithPassword, bool AllowedWithMfa, bool MfaEnrolled,
     string? Role, Guid? RoleAssignmentId, string? Scope, string? Account, string PasswordRefusal, string PasswordReason, string? UserMessage,
     string MfaRefusal, string MfaReason, string? Fix, IReadOnlyList<PolicyLine> Policies,
-    bool UserEnabled, bool MustChangePassword, string RoleSummary, string AccountSummary, string PasswordVerdict, string MfaVerdict, string? BrokenPolicy);
+    bool UserEnabled, bool MustChangePassword, string RoleSummary, string AccountSummary, string PasswordVerdict, string MfaVerdict, string? BrokenPolicy,
+    IReadOnlyList<StrengthLine>? Strengths = null);
+
+/// <summary>An authentication strength (built-in or custom) as listed and shown.</summary>
+internal sealed record StrengthView(string Id, string Name, string PolicyType, string? Description, IReadOnlyList<string> Combinations, IReadOnlyList<string> AchievableInGatehouse, IReadOnlyList<string> UsedByPolicies);
+
+/// <summary>A new custom authentication strength: its name and allowed combinations (<c>fido2</c>, <c>password,softwareOath</c>…).</summary>
+internal sealed record CreateStrengthRequest(string? Name, string? Description, IReadOnlyList<string>? Combinations);
 
 /// <summary>A named location.</summary>
 internal sealed record LocationView(Guid Id, string Name, bool Trusted, IReadOnlyList<string> Ranges);
@@ -155,7 +173,7 @@ internal sealed record CreateRoleAssignmentRequest(string? Role, string? Assigne
 
 internal sealed record PolicyStateRequest(string? State);
 
-internal sealed record WhatIfRequest(string? User, string? Host, string? Ip, bool Mfa);
+internal sealed record WhatIfRequest(string? User, string? Host, string? Ip, bool Mfa, bool Passkey = false);
 
 internal sealed record DiagnoseRequest(string? User, string? Host, string? Ip);
 

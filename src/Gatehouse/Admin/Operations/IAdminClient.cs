@@ -89,6 +89,14 @@ internal interface IAdminClient
 
     Task<DiagnosisView> DiagnoseAsync(DiagnoseRequest request, CancellationToken cancellationToken);
 
+    Task<IReadOnlyList<StrengthView>> ListStrengthsAsync(CancellationToken cancellationToken);
+
+    Task<StrengthView> GetStrengthAsync(string name, CancellationToken cancellationToken);
+
+    Task<StrengthView> CreateStrengthAsync(CreateStrengthRequest request, CancellationToken cancellationToken);
+
+    Task<DeletedView> DeleteStrengthAsync(string name, CancellationToken cancellationToken);
+
     Task<IReadOnlyList<LocationView>> ListLocationsAsync(CancellationToken cancellationToken);
 
     Task<LocationView> CreateLocationAsync(CreateLocationRequest request, CancellationToken cancellationToken);
