@@ -42,11 +42,19 @@ internal sealed partial class StoreGatewaySignInLog(IServiceScopeFactory scopes,
                 },
                 cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception e) when (StoreStartup.IsUnavailable(e))
+        {
+            // Expected while the database is down (the listener then refuses sign-ins): not a failure of the gateway.
+            LogWriteUnavailable(signIn.ConnectionId, StoreStartup.Describe(e));
+        }
         catch (Exception e)
         {
             LogWriteFailed(signIn.ConnectionId, e.GetType().Name, e.Message);
         }
     }
+
+    [LoggerMessage(51, LogLevel.Warning, "RDP connection {ConnectionId}: the sign-in log entry could not be written, the database does not answer ({Reason}).")]
+    private partial void LogWriteUnavailable(string connectionId, string reason);
 
     [LoggerMessage(50, LogLevel.Error, "RDP connection {ConnectionId}: the sign-in log entry could not be written ({Kind}: {Message}).")]
     private partial void LogWriteFailed(string connectionId, string kind, string message);
