@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gatehouse.LoadGen;
 
 /// <summary>What to run: requests per plain endpoint, concurrent clients, codes to redeem.</summary>
-internal sealed record LoadSettings(int Requests, int Concurrency, int Codes);
+internal sealed record LoadSettings(int Requests, int Concurrency, int Codes, string? Store = null);
 
 /// <summary>
 /// One measurement run: starts the host <c>gatehouse serve</c> builds (<see cref="GatehouseHost.Build"/>) on loopback
@@ -34,7 +34,9 @@ internal static class LoadRun
 
     public static async Task<LoadReport> RunAsync(LoadSettings settings, Action<string> progress, CancellationToken cancellationToken)
     {
-        await using var host = await BenchHost.StartAsync("https://127.0.0.1:0", "login.gatehouse.test", new Dictionary<string, string?>(), progress, cancellationToken);
+        // With --store, a PostgreSQL database (Npgsql connection string) instead of the throwaway SQLite file.
+        var store = settings.Store is null ? new Dictionary<string, string?>() : new Dictionary<string, string?> { ["Gatehouse:Store"] = settings.Store };
+        await using var host = await BenchHost.StartAsync("https://127.0.0.1:0", "login.gatehouse.test", store, progress, cancellationToken);
         var app = host.App;
         var dataDirectory = host.DataDirectory;
         var baseAddress = GatehouseHost.BoundAddresses(app).Single();

@@ -8,14 +8,15 @@ var concurrency = new Option<int>("--concurrency") { Description = "Concurrent c
 var codes = new Option<int>("--codes") { Description = "Authorization codes minted beforehand and redeemed at the token endpoint (they live 60 s).", DefaultValueFactory = _ => 1000 };
 var output = new Option<string>("--output") { Description = "table or json.", DefaultValueFactory = _ => "table" };
 output.AcceptOnlyFromAmong("table", "json");
+var store = new Option<string?>("--store") { Description = "A PostgreSQL connection string (Npgsql) to run on, instead of a throwaway SQLite file; use an empty database." };
 
 var root = new RootCommand("Measures the identity provider under local load: codes redeemed per second at the token endpoint, and discovery and JWKS against /healthz, on a real in-process host over HTTPS.")
 {
-    requests, concurrency, codes, output,
+    requests, concurrency, codes, output, store,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
-    var settings = new LoadSettings(parse.GetValue(requests), parse.GetValue(concurrency), parse.GetValue(codes));
+    var settings = new LoadSettings(parse.GetValue(requests), parse.GetValue(concurrency), parse.GetValue(codes), parse.GetValue(store));
     if (settings.Requests < 1 || settings.Concurrency < 1 || settings.Codes < 1)
     {
         await parse.InvocationConfiguration.Error.WriteLineAsync("gatehouse-loadgen: --requests, --concurrency and --codes must be at least 1.");

@@ -52,6 +52,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
     private readonly IGatewaySignInLog _signInLog;
     private readonly ILogger<RdpConnectionHandler> _logger;
     private readonly HoldPhase? _hold;
+    private readonly IStoreAvailability _store;
 
     /// <summary>Creates the handler.</summary>
     public RdpConnectionHandler(
@@ -64,7 +65,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         IGatewaySignInLog signInLog,
         TimeProvider time,
         ILogger<RdpConnectionHandler> logger,
-        HoldPhase? hold = null)
+        HoldPhase? hold = null,
+        IStoreAvailability? store = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(methods);
@@ -78,6 +80,7 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         _signInLog = signInLog;
         _logger = logger;
         _hold = hold;
+        _store = store ?? AlwaysAvailable.Instance;
     }
 
     /// <inheritdoc />
@@ -95,6 +98,18 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             return;
         }
 
+        // ── The store down: a sign-in could not be decided (nor logged), so it is refused at once, before negotiation. ──
+        if (_store.Unavailable is { } down)
+        {
+            using (lease)
+            {
+                RefuseStoreDown(connection.ConnectionId, remote, down);
+                connection.Abort(new ConnectionAbortedException("the gateway's database does not answer"));
+            }
+
+            return;
+        }
+
         var state = new GatewayConnection(connection.ConnectionId, remote, _time.GetUtcNow());
         using (lease)
         {
@@ -109,6 +124,17 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             catch (Exception e) when (e is IOException or AuthenticationException or ConnectionResetException)
             {
                 LogTransportError(state.Id, remote, e.GetType().Name, e.Message);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The store stopped answering during this sign-in: one line with the reason, no stack trace.
+                if (!await _store.ConfirmUnavailableAsync(e, CancellationToken.None).ConfigureAwait(false))
+                {
+                    throw;
+                }
+
+                RefuseStoreDown(state.Id, remote, _store.Unavailable ?? e.Message);
+                connection.Abort(new ConnectionAbortedException("the gateway's database does not answer"));
             }
         }
     }
@@ -670,6 +696,16 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             }
         }
     }
+
+    private void RefuseStoreDown(string connectionId, IPAddress remote, string reason)
+    {
+        var count = _store.CountRefusal();
+        GatewayTelemetry.AdmissionRefusals.Add(1, new KeyValuePair<string, object?>("gatehouse.refusal", "store_unavailable"));
+        LogStoreDown(connectionId, remote, reason, count);
+    }
+
+    [LoggerMessage(EventIds.StoreUnavailable, LogLevel.Warning, "RDP connection {ConnectionId} from {Remote}: sign-in refused, the database does not answer ({Reason}); {Count} sign-in(s) refused since it stopped answering. Live sessions go on.")]
+    private partial void LogStoreDown(string connectionId, IPAddress remote, string reason, long count);
 
     [LoggerMessage(EventIds.AdmissionRefused, LogLevel.Warning, "RDP connection {ConnectionId} from {Remote} refused before negotiation: {Refusal} (Gatehouse:Gateway:MaxPendingConnections / MaxPendingConnectionsPerAddress).")]
     private partial void LogAdmissionRefused(string connectionId, IPAddress remote, AdmissionRefusal refusal);

@@ -32,12 +32,38 @@ public sealed class SessionStore(GatehouseDbContext db, TimeProvider time)
             cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Asks whichever node holds <paramref name="id"/> to end it; false when no live session has that id.</summary>
+    /// <summary>
+    /// The PostgreSQL <c>NOTIFY</c> channel of kill requests; the payload is the session id (<c>"D"</c> format). Each
+    /// node listens on it and ends at once the sessions it holds; polling <see cref="KillRequestsAsync"/> stays as the
+    /// fallback (a node that was not listening) and is the only way on SQLite.
+    /// </summary>
+    public const string KillChannel = "gatehouse_sessions";
+
+    /// <summary>
+    /// Asks whichever node holds <paramref name="id"/> to end it; false when no live session has that id. On PostgreSQL
+    /// the request and a <c>NOTIFY</c> on <see cref="KillChannel"/> are one transaction: the notification is delivered
+    /// when, and only when, the request is committed.
+    /// </summary>
     public async Task<bool> RequestKillAsync(Guid id, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
+        if (!db.Database.IsNpgsql())
+        {
+            var marked = await db.Sessions.Where(s => s.Id == id && s.EndedAt == null)
+                .ExecuteUpdateAsync(u => u.SetProperty(s => s.KillRequestedAt, now), cancellationToken).ConfigureAwait(false);
+            return marked == 1;
+        }
+
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var updated = await db.Sessions.Where(s => s.Id == id && s.EndedAt == null)
             .ExecuteUpdateAsync(u => u.SetProperty(s => s.KillRequestedAt, now), cancellationToken).ConfigureAwait(false);
+        if (updated == 1)
+        {
+            var payload = id.ToString("D");
+            await db.Database.ExecuteSqlAsync($"SELECT pg_notify({KillChannel}, {payload})", cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return updated == 1;
     }
 

@@ -16,6 +16,14 @@ public sealed class SigningKeyService
     private const string Purpose = "Gatehouse.Identity.SigningKey.v1";
     private const int MaxCachedPublicKeys = 1024;
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, JsonWebKey> PublicKeys = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The decrypted private keys, by kid: a kid names one key for good, so each is decrypted and imported once per
+    /// process (key version), not on every token. Bounded like <see cref="PublicKeys"/>.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, RsaSecurityKey> PrivateKeys = new(StringComparer.Ordinal);
+
+    private static long version;
     private readonly GatehouseDbContext db;
     private readonly IDataProtector protector;
     private readonly TimeProvider time;
@@ -49,10 +57,31 @@ public sealed class SigningKeyService
         var key = await db.SigningKeys.AsNoTracking().Where(k => k.RetiredAt == null)
             .OrderByDescending(k => k.ActivatedAt).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
         key ??= await CreateAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
-        var rsa = RSA.Create();
-        rsa.ImportFromPem(protector.Unprotect(key.PrivateKeyProtected));
-        return new SigningCredentials(new RsaSecurityKey(rsa) { KeyId = key.Kid }, SecurityAlgorithms.RsaSha256);
+        if (!PrivateKeys.TryGetValue(key.Kid, out var securityKey))
+        {
+            var rsa = RSA.Create();
+            rsa.ImportFromPem(protector.Unprotect(key.PrivateKeyProtected));
+            securityKey = new RsaSecurityKey(rsa) { KeyId = key.Kid };
+            if (PrivateKeys.Count >= MaxCachedPublicKeys)
+            {
+                PrivateKeys.Clear();
+            }
+
+            // A racing request may have imported the same key: keep one (the other is collected).
+            securityKey = PrivateKeys.GetOrAdd(key.Kid, securityKey);
+        }
+
+        return new SigningCredentials(securityKey, SecurityAlgorithms.RsaSha256);
     }
+
+    /// <summary>
+    /// Counts the changes to the signing keys made by this process (a key created, rotated or purged): what is built from
+    /// the published keys (the JWKS document) is rebuilt when it moves.
+    /// </summary>
+    public static long Version => Interlocked.Read(ref version);
+
+    /// <summary>How many private keys this process has decrypted and keeps (for tests: once per key version).</summary>
+    public static int DecryptedKeys => PrivateKeys.Count;
 
     /// <summary>The JWKS: the active key(s) and retired keys whose tokens may still be valid at the current time.</summary>
     public async Task<JsonWebKeySet> GetPublishedKeysAsync(CancellationToken cancellationToken = default)
@@ -125,14 +154,21 @@ public sealed class SigningKeyService
         var key = await CreateAsync(now, cancellationToken).ConfigureAwait(false);
         await db.SigningKeys.Where(k => k.RetiredAt == null && k.Kid != key.Kid)
             .ExecuteUpdateAsync(s => s.SetProperty(k => k.RetiredAt, now), cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref version);
         return key.Kid;
     }
 
     /// <summary>Removes retired keys that no token can need any more; returns how many were removed.</summary>
-    public Task<int> PurgeAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
+    public async Task<int> PurgeAsync(DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         var cutoff = now - RetentionWindow;
-        return db.SigningKeys.Where(k => k.RetiredAt != null && k.RetiredAt <= cutoff).ExecuteDeleteAsync(cancellationToken);
+        var purged = await db.SigningKeys.Where(k => k.RetiredAt != null && k.RetiredAt <= cutoff).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
+        if (purged > 0)
+        {
+            Interlocked.Increment(ref version);
+        }
+
+        return purged;
     }
 
     /// <summary>RFC 7638 SHA-256 thumbprint (base64url) of an RSA public key.</summary>
@@ -155,6 +191,7 @@ public sealed class SigningKeyService
         db.SigningKeys.Add(entity);
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         db.Entry(entity).State = EntityState.Detached;
+        Interlocked.Increment(ref version);
         return entity;
     }
 }

@@ -24,6 +24,7 @@ internal static class EventIds
     public const int RoutingTokenRefused = 114;
     public const int HandoverUserMismatch = 115;
     public const int HoldEnded = 116;
+    public const int StoreUnavailable = 117;
 
     // 2xx: web account (RDSAAD) sign-in; none of its own (the driver logs every decision).
 

@@ -181,6 +181,8 @@ internal static class GatewayRegistration
         services.AddSingleton<IGatewaySignInLog, StoreGatewaySignInLog>();
         services.AddSingleton<ISessionJournal, StoreSessionJournal>();
         services.AddHostedService<SessionKillWatcher>();
+        services.AddSingleton<SessionKillListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<SessionKillListener>());
         services.AddSingleton<LiveSessionReevaluator>();
         services.AddHostedService(sp => sp.GetRequiredService<LiveSessionReevaluator>());
         return services;

@@ -42,11 +42,19 @@ internal sealed partial class StoreGatewaySignInLog(IServiceScopeFactory scopes,
                 },
                 cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception e) when (StoreStartup.IsUnavailable(e))
+        {
+            // Expected while the database is down (the listener then refuses sign-ins): not a failure of the gateway.
+            LogWriteUnavailable(signIn.ConnectionId, StoreStartup.Describe(e));
+        }
         catch (Exception e)
         {
             LogWriteFailed(signIn.ConnectionId, e.GetType().Name, e.Message);
         }
     }
+
+    [LoggerMessage(51, LogLevel.Warning, "RDP connection {ConnectionId}: the sign-in log entry could not be written, the database does not answer ({Reason}).")]
+    private partial void LogWriteUnavailable(string connectionId, string reason);
 
     [LoggerMessage(50, LogLevel.Error, "RDP connection {ConnectionId}: the sign-in log entry could not be written ({Kind}: {Message}).")]
     private partial void LogWriteFailed(string connectionId, string kind, string message);
@@ -92,17 +100,23 @@ internal sealed class StoreSessionJournal(IServiceScopeFactory scopes, GatewayNo
 internal sealed record GatewayNode(string Name);
 
 /// <summary>
-/// Watches for kill requests addressed to this node (from <c>gatehouse sessions kill</c> on any node) and ends those
-/// sessions; on start, marks sessions an earlier run of this node left open as ended; on stop, ends every session.
+/// Polls for kill requests addressed to this node (from <c>gatehouse sessions kill</c> on any node) every
+/// <see cref="Interval"/> on the injected clock and ends those sessions; on start, marks sessions an earlier run of this
+/// node left open as ended; on stop, ends every session. On PostgreSQL, <see cref="SessionKillListener"/> ends them at
+/// once through <c>LISTEN/NOTIFY</c>, and this poll is the fallback.
 /// </summary>
 internal sealed partial class SessionKillWatcher(
     IServiceScopeFactory scopes,
     SessionRegistry registry,
     GatewayNode node,
+    TimeProvider time,
     ILogger<SessionKillWatcher> logger) : BackgroundService
 {
     /// <summary>How often the store is asked for kill requests.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The end reason of a session killed by an administrator.</summary>
+    public const string KilledReason = "killed: ended by an administrator (gatehouse sessions kill)";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -117,7 +131,7 @@ internal sealed partial class SessionKillWatcher(
                 }
             }
 
-            using var timer = new PeriodicTimer(Interval);
+            using var timer = new PeriodicTimer(Interval, time);
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
                 if (registry.Count == 0)
@@ -131,7 +145,7 @@ internal sealed partial class SessionKillWatcher(
                     var kills = await scope.ServiceProvider.GetRequiredService<SessionStore>().KillRequestsAsync(node.Name, stoppingToken).ConfigureAwait(false);
                     foreach (var id in kills)
                     {
-                        if (registry.Kill(id, "killed: ended by an administrator (gatehouse sessions kill)"))
+                        if (registry.Kill(id, KilledReason))
                         {
                             LogKilled(id);
                         }

@@ -23,6 +23,8 @@ internal static class Readiness
     {
         var timeout = database.ReadyTimeout > TimeSpan.Zero ? database.ReadyTimeout : TimeSpan.FromSeconds(2);
         services.AddSingleton<DatabaseReadinessState>();
+        services.AddSingleton(sp => new StoreAvailability(sp.GetRequiredService<IServiceScopeFactory>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<StoreAvailability>>(), timeout));
+        services.AddSingleton<Gatehouse.Gateway.Admission.IStoreAvailability>(sp => sp.GetRequiredService<StoreAvailability>());
         services.AddHealthChecks()
             .AddCheck<StartedHealthCheck>("node")
             .AddTypeActivatedCheck<DatabaseHealthCheck>("database", failureStatus: null, tags: [], args: [timeout]);
@@ -81,7 +83,7 @@ internal sealed class StartedHealthCheck(IHostApplicationLifetime lifetime) : IH
 
 /// <summary>Healthy when the database answers <c>SELECT 1</c> within the timeout.</summary>
 /// <remarks>Health checks are created per probe, so whether the last one failed is kept in <see cref="DatabaseReadinessState"/>.</remarks>
-internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, TimeProvider time, DatabaseReadinessState state, ILogger<DatabaseHealthCheck> logger, TimeSpan timeout) : IHealthCheck
+internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, TimeProvider time, DatabaseReadinessState state, StoreAvailability availability, ILogger<DatabaseHealthCheck> logger, TimeSpan timeout) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -90,11 +92,13 @@ internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, T
         try
         {
             // WaitAsync as well as the token: a provider that ignores cancellation while it connects still times out.
-            await PingAsync(cancel.Token).WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
+            await PingAsync(scopes, cancel.Token).WaitAsync(timeout, time, cancellationToken).ConfigureAwait(false);
             if (Interlocked.Exchange(ref state.Failing, 0) == 1)
             {
                 LogReadyAgain(logger);
             }
+
+            availability.MarkUp();
 
             return HealthCheckResult.Healthy("the database answered");
         }
@@ -114,6 +118,7 @@ internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, T
     /// <summary>Unhealthy with <paramref name="reason"/>; <paramref name="detail"/> is logged when the check turns from healthy to failing, not at every probe.</summary>
     private HealthCheckResult Failed(string reason, string detail)
     {
+        availability.MarkDown(detail);
         if (Interlocked.Exchange(ref state.Failing, 1) == 0)
         {
             LogNotReady(logger, detail);
@@ -122,7 +127,8 @@ internal sealed partial class DatabaseHealthCheck(IServiceScopeFactory scopes, T
         return HealthCheckResult.Unhealthy(reason);
     }
 
-    private async Task PingAsync(CancellationToken cancellationToken)
+    /// <summary><c>SELECT 1</c> on a connection of the store's pool.</summary>
+    internal static async Task PingAsync(IServiceScopeFactory scopes, CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();

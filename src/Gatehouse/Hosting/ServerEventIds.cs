@@ -22,6 +22,8 @@ internal static class ServerEventIds
     public const int StoreUnavailable = 1022;
     public const int NotReady = 1023;
     public const int ReadyAgain = 1024;
+    public const int StoreDownForSignIns = 1025;
+    public const int StoreBackForSignIns = 1026;
 
     // 11xx: identity provider (sign-in log, purge, form reading).
     public const int SignInLogWriteFailed = 1101;

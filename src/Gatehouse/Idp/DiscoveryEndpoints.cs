@@ -7,10 +7,16 @@ namespace Gatehouse.Idp;
 /// (<c>/{tenant}/discovery/v2.0/keys</c>), shaped like Entra's: FreeRDP reads only <c>authorization_endpoint</c> and
 /// <c>token_endpoint</c>, other clients read the rest.
 /// </summary>
-internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyService keys, IdpUrls urls)
+internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyService keys, IdpUrls urls, IdpDocumentCache cache)
 {
     public async Task ConfigurationAsync(HttpContext context, string tenant)
     {
+        if (cache.Discovery(tenant) is { } kept)
+        {
+            await Responses.JsonAsync(context, StatusCodes.Status200OK, kept, noStore: false).ConfigureAwait(false);
+            return;
+        }
+
         var found = await directory.FindTenantAsync(tenant).ConfigureAwait(false);
         if (found is null)
         {
@@ -22,7 +28,7 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
         var issuer = DirectoryService.IsMultiTenantSegment(tenant)
             ? $"{urls.Base}/{{tenantid}}/v2.0"
             : urls.Issuer(found.Id);
-        await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
+        var body = Responses.Json(w =>
         {
             w.WriteStartObject();
             w.WriteString("issuer", issuer);
@@ -43,39 +49,55 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
             Strings(w, "claims_supported", "sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "tid", "oid", "upn", "preferred_username", "name", "amr", "scp", "cnf");
             w.WriteBoolean("authorization_response_iss_parameter_supported", true);
             w.WriteEndObject();
-        }, noStore: false).ConfigureAwait(false);
+        });
+        cache.KeepDiscovery(tenant, body);
+        await Responses.JsonAsync(context, StatusCodes.Status200OK, body, noStore: false).ConfigureAwait(false);
     }
 
     public async Task KeysAsync(HttpContext context, string tenant)
     {
-        if (await directory.FindTenantAsync(tenant).ConfigureAwait(false) is null)
+        if (!cache.TenantKnown(tenant))
         {
-            await Responses.OAuthErrorAsync(context, AadError.UnknownTenant).ConfigureAwait(false);
-            return;
-        }
-
-        // Make sure a signing key exists, so the first JWKS fetch already lists the key tokens will be signed with.
-        await keys.GetActiveAsync().ConfigureAwait(false);
-        var set = await keys.GetPublishedKeysAsync().ConfigureAwait(false);
-        await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
-        {
-            w.WriteStartObject();
-            w.WriteStartArray("keys");
-            foreach (var key in set.Keys)
+            if (await directory.FindTenantAsync(tenant).ConfigureAwait(false) is null)
             {
-                w.WriteStartObject();
-                w.WriteString("kty", key.Kty);
-                w.WriteString("use", "sig");
-                w.WriteString("alg", "RS256");
-                w.WriteString("kid", key.Kid);
-                w.WriteString("n", key.N);
-                w.WriteString("e", key.E);
-                w.WriteEndObject();
+                await Responses.OAuthErrorAsync(context, AadError.UnknownTenant).ConfigureAwait(false);
+                return;
             }
 
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }, noStore: false).ConfigureAwait(false);
+            cache.KeepTenant(tenant);
+        }
+
+        if (cache.Jwks() is not { } body)
+        {
+            // Make sure a signing key exists, so the first JWKS fetch already lists the key tokens will be signed with.
+            await keys.GetActiveAsync().ConfigureAwait(false);
+
+            // The version is read before the published keys: a change made meanwhile leaves the kept document stale.
+            var version = SigningKeyService.Version;
+            var set = await keys.GetPublishedKeysAsync().ConfigureAwait(false);
+            body = Responses.Json(w =>
+            {
+                w.WriteStartObject();
+                w.WriteStartArray("keys");
+                foreach (var key in set.Keys)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("kty", key.Kty);
+                    w.WriteString("use", "sig");
+                    w.WriteString("alg", "RS256");
+                    w.WriteString("kid", key.Kid);
+                    w.WriteString("n", key.N);
+                    w.WriteString("e", key.E);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            });
+            cache.KeepJwks(body, version);
+        }
+
+        await Responses.JsonAsync(context, StatusCodes.Status200OK, body, noStore: false).ConfigureAwait(false);
     }
 
     private static void Strings(System.Text.Json.Utf8JsonWriter w, string name, params string[] values)

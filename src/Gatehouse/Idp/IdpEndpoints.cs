@@ -26,6 +26,7 @@ internal static class IdpEndpoints
         services.AddScoped<AuthorizeEndpoint>();
         services.AddScoped<TokenEndpoint>();
         services.AddScoped<DiscoveryEndpoints>();
+        services.AddSingleton(sp => new IdpDocumentCache(sp.GetRequiredService<TimeProvider>()));
         services.AddAntiforgery(options =>
         {
             options.Cookie.Name = "__Host-gatehouse-af";
@@ -54,8 +55,15 @@ internal static class IdpEndpoints
     {
         app.UseRateLimiter();
         var idp = app.MapGroup("/{tenant}").RequireRateLimiting(PerAddressPolicy);
-        idp.MapGet("/v2.0/.well-known/openid-configuration", (HttpContext c, string tenant, DiscoveryEndpoints e) => e.ConfigurationAsync(c, tenant));
-        idp.MapGet("/discovery/v2.0/keys", (HttpContext c, string tenant, DiscoveryEndpoints e) => e.KeysAsync(c, tenant));
+        // A document kept in memory is sent without creating the scoped services (and their database context).
+        idp.MapGet("/v2.0/.well-known/openid-configuration", (HttpContext c, string tenant, IdpDocumentCache cache) =>
+            cache.Discovery(tenant) is { } kept
+                ? Responses.JsonAsync(c, StatusCodes.Status200OK, kept, noStore: false)
+                : c.RequestServices.GetRequiredService<DiscoveryEndpoints>().ConfigurationAsync(c, tenant));
+        idp.MapGet("/discovery/v2.0/keys", (HttpContext c, string tenant, IdpDocumentCache cache) =>
+            cache.TenantKnown(tenant) && cache.Jwks() is { } kept
+                ? Responses.JsonAsync(c, StatusCodes.Status200OK, kept, noStore: false)
+                : c.RequestServices.GetRequiredService<DiscoveryEndpoints>().KeysAsync(c, tenant));
         idp.MapGet("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.GetAsync(c, tenant));
         idp.MapPost("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
         idp.MapPost("/oauth2/v2.0/token", (HttpContext c, string tenant, TokenEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();

@@ -16,12 +16,26 @@ internal static class Responses
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(write);
+        return JsonAsync(context, status, Json(write), noStore);
+    }
+
+    /// <summary>The JSON <paramref name="write"/> writes, as UTF-8 bytes (what <see cref="JsonAsync(HttpContext, int, ReadOnlyMemory{byte}, bool)"/> sends).</summary>
+    public static ReadOnlyMemory<byte> Json(Action<Utf8JsonWriter> write)
+    {
+        ArgumentNullException.ThrowIfNull(write);
         var buffer = new ArrayBufferWriter<byte>(512);
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.Default }))
         {
             write(writer);
         }
 
+        return buffer.WrittenMemory;
+    }
+
+    /// <summary>A JSON response of bytes already written (a document kept in memory).</summary>
+    public static Task JsonAsync(HttpContext context, int status, ReadOnlyMemory<byte> body, bool noStore = true)
+    {
+        ArgumentNullException.ThrowIfNull(context);
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json; charset=utf-8";
         if (noStore)
@@ -31,7 +45,7 @@ internal static class Responses
         }
 
         context.Response.Headers.XContentTypeOptions = "nosniff";
-        return context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted).AsTask();
+        return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
     }
 
     /// <summary>An Entra-shaped OAuth error body: error, error_description (AADSTS…), error_codes, timestamp, trace and correlation ids.</summary>

@@ -55,4 +55,25 @@ public sealed class SigningKeyStorageTests(StoreFixture fixture) : IClassFixture
         Assert.Equal(0, await keys.PurgeAsync(windowEnd.AddSeconds(-1)));
         Assert.Equal(1, await keys.PurgeAsync(windowEnd));
     }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task ActiveKey_DecryptedOncePerKeyVersion_NotPerToken(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var keys = env.Get<SigningKeyService>();
+
+        // Two calls (as two token issues) get the one imported key; a rotation brings a new one, imported once too.
+        var first = (await keys.GetActiveAsync()).Key;
+        var again = (await keys.GetActiveAsync()).Key;
+        Assert.Same(first, again);
+        var version = SigningKeyService.Version;
+        var newKid = await keys.RotateAsync(env.Time.GetUtcNow());
+        Assert.True(SigningKeyService.Version > version);
+        var rotated = (await keys.GetActiveAsync()).Key;
+        Assert.Equal(newKid, rotated.KeyId);
+        Assert.NotSame(first, rotated);
+        Assert.Same(rotated, (await keys.GetActiveAsync()).Key);
+    }
 }

@@ -58,6 +58,52 @@ public sealed class IdpEndpointTests
     }
 
     [Fact]
+    public async Task Jwks_RebuiltAtOnceWhenTheKeysChangeInThisProcess()
+    {
+        await using var server = await TestServer.StartAsync();
+        var keysUri = new Uri("/common/discovery/v2.0/keys", UriKind.Relative);
+        using (var first = JsonDocument.Parse(await server.Client.GetStringAsync(keysUri)))
+        {
+            Assert.Single(first.RootElement.GetProperty("keys").EnumerateArray());
+        }
+
+        // (Whether it is kept is not asserted here: other tests in this process create keys, which makes it stale.)
+
+        // A rotation in this process: the next JWKS already lists the new key next to the retired one.
+        string newKid;
+        await using (var scope = server.App.Services.CreateAsyncScope())
+        {
+            newKid = await scope.ServiceProvider.GetRequiredService<Gatehouse.Identity.SigningKeyService>().RotateAsync(DateTimeOffset.UtcNow);
+        }
+
+        using var doc = JsonDocument.Parse(await server.Client.GetStringAsync(keysUri));
+        var kids = doc.RootElement.GetProperty("keys").EnumerateArray().Select(k => k.GetProperty("kid").GetString()).ToList();
+        Assert.Contains(newKid, kids);
+        Assert.Equal(2, kids.Count);
+    }
+
+    [Fact]
+    public async Task Discovery_KeptForAKnownTenant_NeverForAnUnknownOne()
+    {
+        await using var server = await TestServer.StartAsync();
+        var cache = server.App.Services.GetRequiredService<Gatehouse.Idp.IdpDocumentCache>();
+        var known = await server.Client.GetStringAsync(new Uri("/common/v2.0/.well-known/openid-configuration", UriKind.Relative));
+        Assert.Equal(known, System.Text.Encoding.UTF8.GetString(cache.Discovery("common")!.Value.Span));
+        Assert.Equal(known, await server.Client.GetStringAsync(new Uri("/common/v2.0/.well-known/openid-configuration", UriKind.Relative)));
+
+        for (var i = 0; i < 2; i++)
+        {
+            var unknown = await server.Client.GetAsync(new Uri("/fabrikam.test/v2.0/.well-known/openid-configuration", UriKind.Relative));
+            Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+            var keys = await server.Client.GetAsync(new Uri("/fabrikam.test/discovery/v2.0/keys", UriKind.Relative));
+            Assert.Equal(HttpStatusCode.BadRequest, keys.StatusCode);
+        }
+
+        Assert.Null(cache.Discovery("fabrikam.test"));
+        Assert.False(cache.TenantKnown("fabrikam.test"));
+    }
+
+    [Fact]
     public async Task SrvChallenge_AnswersNonceWithACapitalN()
     {
         await using var server = await TestServer.StartAsync();
