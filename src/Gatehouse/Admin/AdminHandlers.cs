@@ -178,7 +178,9 @@ internal static class AdminHandlers
         {
             var options = services.GetRequiredService<IOptions<GatehouseOptions>>().Value;
             var certificate = services.GetRequiredService<ServerCertificate>().Certificate;
-            return new GatewayInfo(options.PublicName ?? GatehouseHost.PublicHost(http.Request.Host.Value ?? "localhost"), options.RdpPort,
+            // Port 0 in the configuration asks for a free port: clients need the one the listener bound.
+            var rdpPort = options.RdpPort != 0 ? options.RdpPort : services.GetRequiredService<Gatehouse.Gateway.RdpListener>().EndPoint.Port;
+            return new GatewayInfo(options.PublicName ?? GatehouseHost.PublicHost(http.Request.Host.Value ?? "localhost"), rdpPort,
                 Convert.ToHexString(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256)));
         });
     }

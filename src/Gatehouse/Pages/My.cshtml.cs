@@ -54,13 +54,17 @@ internal sealed class MyModel(IOptions<GatewayOptions> gateway) : PortalPageMode
         return File(new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(text), "application/x-rdp", $"{mine.Host}{(qr ? "-qr" : string.Empty)}.rdp");
     }
 
-    public static string Command(MyHostView host) => Target(host) is { } t ? ClientCommands.ConnectCommandLine(t) : "(no address: the gateway's public name is not a DNS name)";
-
-    public static string QrCommand(MyHostView host) => Target(host) is { } t ? ClientCommands.QrConnectCommandLine(t) : string.Empty;
-
-    private static ClientTarget? Target(MyHostView host)
+    /// <summary>The <c>xfreerdp3</c> command of <c>gatehouse connect-command</c>, or why there is none.</summary>
+    public static string Command(MyHostView host)
     {
         ArgumentNullException.ThrowIfNull(host);
-        return ClientCommands.TryTarget(host.Target, null, null, out var target, out _) ? target : null;
+        return ClientCommands.TryTarget(host.Target, null, null, out var target, out var error) ? ClientCommands.ConnectCommandLine(target) : error;
+    }
+
+    /// <summary>The command of <c>gatehouse connect-command --qr-sign-in</c>, or why there is none.</summary>
+    public static string QrCommand(MyHostView host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        return ClientCommands.TryTarget(host.Target, null, null, out var target, out var error) ? ClientCommands.QrConnectCommandLine(target) : error;
     }
 }
