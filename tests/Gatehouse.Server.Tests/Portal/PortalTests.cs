@@ -215,6 +215,49 @@ public sealed class PortalTests
         Assert.Contains("No role assignment grants Gatehouse/signIns/read at /", browser.Html, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Roles_OwnerAssignsAndTheUsersMyHostsListsTheHost_ReaderIsRefused()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await AssignAsync(scenario, "Owner", IdpScenario.Bob, "/");
+        await AssignAsync(scenario, "Reader", IdpScenario.Alice, "/");
+        using var alice = new PortalBrowser(scenario.Server);
+        await alice.SignInAsync(IdpScenario.Alice, path: "/admin/roles");
+        Assert.Equal(HttpStatusCode.OK, alice.Status);
+
+        // The Reader's own form: the operation refuses it.
+        await alice.SubmitAsync("handler=Create", ("role", UserLogin), ("assignee", IdpScenario.Alice), ("scope", "/hosts/vm2"));
+        Assert.Equal(HttpStatusCode.Forbidden, alice.Status);
+
+        using var owner = new PortalBrowser(scenario.Server);
+        await owner.SignInAsync(IdpScenario.Bob, path: "/admin/roles");
+        await owner.SubmitAsync("handler=Create", ("role", UserLogin), ("assignee", IdpScenario.Alice), ("scope", "/hosts/vm2"));
+        Assert.Equal(HttpStatusCode.OK, owner.Status);
+        Assert.Contains($"Assigned '{UserLogin}' to {IdpScenario.Alice} at /hosts/vm2.", System.Net.WebUtility.HtmlDecode(owner.Html), StringComparison.Ordinal);
+
+        await alice.GetAsync("/my");
+        Assert.Contains("data-host=\"vm2\"", alice.Html, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-host=\"vm1\"", alice.Html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Policies_OwnerSetsReportOnly()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await AssignAsync(scenario, "Owner", IdpScenario.Bob, "/");
+        await scenario.AddPolicyAsync(IdpScenario.Policy("Require MFA on vm1", "mfa"));
+        using var owner = new PortalBrowser(scenario.Server);
+        await owner.SignInAsync(IdpScenario.Bob, path: "/admin/policies");
+        Assert.Contains("Require MFA on vm1", owner.Html, StringComparison.Ordinal);
+
+        await owner.SubmitAsync("handler=State", ("name", "Require MFA on vm1"), ("state", "enabledForReportingButNotEnforced"));
+
+        Assert.Equal(HttpStatusCode.OK, owner.Status);
+        await using var services = scenario.Server.App.Services.CreateAsyncScope();
+        var stored = services.ServiceProvider.GetRequiredService<GatehouseDbContext>().Policies.Single();
+        Assert.Equal("enabledForReportingButNotEnforced", stored.State);
+    }
+
     private static async Task<Guid> StartSessionAsync(IdpScenario scenario, string host)
     {
         await using var services = scenario.Server.App.Services.CreateAsyncScope();
