@@ -23,7 +23,7 @@ public sealed class PortalBrowserTests(ITestOutputHelper output)
     private const string Password = "Correct-Horse-9!";
 
     [Fact]
-    public async Task Portal_SignIn_MyHosts_RdpFile_SignInLog_KillSession_Accessible()
+    public async Task Portal_SignIn_MyHosts_RdpFile_SignInLog_KillSession_AssignRole_Accessible()
     {
         if (!Peers.Require(output, Peers.Chromium))
         {
@@ -146,6 +146,20 @@ public sealed class PortalBrowserTests(ITestOutputHelper output)
             Assert.NotNull(record!.KillRequestedAt);
         }
 
+        // alice, an Owner, assigns herself a role on vm2 with the form; My hosts then lists vm2.
+        await page.GotoAsync($"https://{publicName}/admin/roles");
+        await page.SelectOptionAsync("#role", "Virtual Machine User Login");
+        await page.FillAsync("#assignee", "alice@contoso.test");
+        await page.FillAsync("#scope", "/hosts/vm2");
+        await page.ClickAsync("form[action*='handler=Create'] button");
+        await page.WaitForSelectorAsync("#message");
+        await ScreenshotAsync(page, "roles");
+        await AssertAccessibleAsync(page, "Role assignments");
+        await page.GotoAsync($"https://{publicName}/my");
+        await page.WaitForSelectorAsync("section[data-host=vm2]");
+
+        await page.GotoAsync($"https://{publicName}/admin/directory");
+        await AssertAccessibleAsync(page, "Directory");
         await page.GotoAsync($"https://{publicName}/admin");
         await page.WaitForSelectorAsync("svg#chart-week");
         await ScreenshotAsync(page, "admin");
