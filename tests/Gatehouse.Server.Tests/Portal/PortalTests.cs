@@ -39,6 +39,22 @@ public sealed class PortalTests
     }
 
     [Fact]
+    public async Task MyHosts_HostAPolicyBlocks_ShowsDiagnoseSentence()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        await AssignAsync(scenario, UserLogin, IdpScenario.Alice, "/hosts/vm1");
+        await scenario.AddPolicyAsync(IdpScenario.Policy("Block vm1", "block"));
+        using var browser = new PortalBrowser(scenario.Server);
+
+        await browser.SignInAsync(IdpScenario.Alice);
+
+        Assert.Equal(HttpStatusCode.OK, browser.Status);
+        Assert.Contains("data-host=\"vm1\"", browser.Html, StringComparison.Ordinal);
+        Assert.Contains("A sign-in now would be refused:", browser.Html, StringComparison.Ordinal);
+        Assert.Contains("Block vm1", System.Net.WebUtility.HtmlDecode(browser.Html), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RdpFile_ForAnAssignedHost_IsTheFileOfRdpFile_AndAnotherHostIsRefused()
     {
         await using var scenario = await IdpScenario.StartAsync();
