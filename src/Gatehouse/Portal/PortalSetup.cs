@@ -61,7 +61,9 @@ internal static class PortalSetup
             headers["Referrer-Policy"] = "no-referrer";
             if (!context.Request.Path.Equals(StylesheetPath, StringComparison.Ordinal))
             {
-                headers.CacheControl = "no-store";
+                // What antiforgery sets on every page with a form (it logs a warning when it has to override another value).
+                headers.CacheControl = "no-cache, no-store";
+                headers.Pragma = "no-cache";
             }
 
             return next(context);
