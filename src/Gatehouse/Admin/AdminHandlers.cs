@@ -175,15 +175,21 @@ internal static class AdminHandlers
     }
 
     /// <summary>The operations for the request's caller, with the server's own gateway address and certificate.</summary>
-    private static AdminOperations Ops(HttpContext http)
+    private static AdminOperations Ops(HttpContext http) =>
+        OperationsFor(http, AdminCaller.From(http) ?? throw new InvalidOperationException("The admin API middleware did not attach the caller."));
+
+    /// <summary>The operations for <paramref name="caller"/> (the API's bearer, the portal's cookie session), with the server's own gateway address and certificate.</summary>
+    internal static AdminOperations OperationsFor(HttpContext http, AdminCaller caller)
     {
-        var caller = AdminCaller.From(http) ?? throw new InvalidOperationException("The admin API middleware did not attach the caller.");
+        ArgumentNullException.ThrowIfNull(http);
         var services = http.RequestServices;
         return new AdminOperations(caller, services, () =>
         {
             var options = services.GetRequiredService<IOptions<GatehouseOptions>>().Value;
             var certificate = services.GetRequiredService<ServerCertificate>().Certificate;
-            return new GatewayInfo(options.PublicName ?? GatehouseHost.PublicHost(http.Request.Host.Value ?? "localhost"), options.RdpPort,
+            // Port 0 in the configuration asks for a free port: clients need the one the listener bound.
+            var rdpPort = options.RdpPort != 0 ? options.RdpPort : services.GetRequiredService<Gatehouse.Gateway.RdpListener>().EndPoint.Port;
+            return new GatewayInfo(options.PublicName ?? GatehouseHost.PublicHost(http.Request.Host.Value ?? "localhost"), rdpPort,
                 Convert.ToHexString(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256)));
         });
     }

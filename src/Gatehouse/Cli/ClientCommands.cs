@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Gatehouse.Admin.Operations;
 using Gatehouse.Hosting;
 using Microsoft.Extensions.Configuration;
 
@@ -223,24 +224,43 @@ internal static class ClientCommands
         // The server (or, on its machine, its configuration) gives the public name and RDP port; the host's label is
         // the name or alias the caller asked for.
         var target = await context.Client.GetClientTargetAsync(parse.GetValue(hostOption)!.Trim(), cancellationToken).ConfigureAwait(false);
-        var port = parse.GetValue(portOption) ?? target.RdpPort;
+        return TryTarget(target, parse.GetValue(gatewayOption), parse.GetValue(portOption), out var resolved, out var error)
+            ? resolved
+            : throw new CliException(error);
+    }
+
+    /// <summary>
+    /// The address a client connects to for <paramref name="target"/>: <c>LABEL.GATEWAY:PORT</c>, with the gateway's DNS
+    /// name (default: the host part of the public name) and RDP port (default: the server's); false with the sentence
+    /// to show when either cannot work (the CLI's <c>connect-command</c> and <c>rdp-file</c>, and the portal, use it).
+    /// </summary>
+    public static bool TryTarget(ClientTargetView target, string? gatewayAddress, int? rdpPort, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out ClientTarget? resolved, out string error)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        resolved = null;
+        var port = rdpPort ?? target.RdpPort;
         if (port is < 1 or > 65535)
         {
-            throw new CliException($"The RDP port {port.ToString(CultureInfo.InvariantCulture)} is not a port clients can use; give the gateway's RDP port with --rdp-port.");
+            error = $"The RDP port {port.ToString(CultureInfo.InvariantCulture)} is not a port clients can use; give the gateway's RDP port with --rdp-port.";
+            return false;
         }
 
-        var gateway = (parse.GetValue(gatewayOption) ?? target.PublicHost).Trim().TrimEnd('.').ToLowerInvariant();
+        var gateway = (gatewayAddress ?? target.PublicHost).Trim().TrimEnd('.').ToLowerInvariant();
         if (gateway.Length == 0 || IPAddress.TryParse(gateway, out _) || gateway.StartsWith('['))
         {
-            throw new CliException($"The gateway address '{gateway}' is not a DNS name, so FreeRDP could not take the host's name from /v: (an IP address gives its first number); give a DNS name of the gateway with --gateway-address NAME (with a wildcard record *.NAME pointing at it).");
+            error = $"The gateway address '{gateway}' is not a DNS name, so FreeRDP could not take the host's name from /v: (an IP address gives its first number); give a DNS name of the gateway with --gateway-address NAME (with a wildcard record *.NAME pointing at it).";
+            return false;
         }
 
         if (gateway.Contains(':', StringComparison.Ordinal) || gateway.Contains('/', StringComparison.Ordinal))
         {
-            throw new CliException($"The gateway address '{gateway}' must be a DNS name only (no scheme or port); give the RDP port with --rdp-port.");
+            error = $"The gateway address '{gateway}' must be a DNS name only (no scheme or port); give the RDP port with --rdp-port.";
+            return false;
         }
 
-        return new ClientTarget($"{target.Label}.{gateway}:{port.ToString(CultureInfo.InvariantCulture)}", target.PublicName, target.CertificateSha256);
+        error = string.Empty;
+        resolved = new ClientTarget($"{target.Label}.{gateway}:{port.ToString(CultureInfo.InvariantCulture)}", target.PublicName, target.CertificateSha256);
+        return true;
     }
 
     /// <summary>On stderr (the command line or file stays as it is): the certificate clients should see, when the server gave it.</summary>

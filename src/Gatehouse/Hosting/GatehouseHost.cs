@@ -167,6 +167,7 @@ internal static class GatehouseHost
 
         builder.Services.AddIdp(options.PublicName, builder.Configuration.GetSection("Gatehouse:Limits").Get<Gatehouse.Idp.IdpLimits>() ?? new Gatehouse.Idp.IdpLimits());
         builder.AddGatehouseHsts();
+        Gatehouse.Portal.PortalSetup.AddPortal(builder.Services, builder.Configuration);
         builder.Services.AddHostedService<BootstrapService>();
         var rdpListener = new RdpListener();
         builder.Services.AddSingleton(rdpListener);
@@ -210,6 +211,7 @@ internal static class GatehouseHost
         Gatehouse.Metrics.MetricsEndpoint.MapMetrics(app, metricsOptions);
         app.MapIdp();
         Gatehouse.Admin.AdminApi.MapAdminApi(app);
+        Gatehouse.Portal.PortalSetup.MapPortal(app);
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse");
         LogCertificate(logger, source, certificatePath, certificate.Thumbprint);

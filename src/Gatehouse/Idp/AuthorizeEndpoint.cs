@@ -43,6 +43,12 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
+        if (GatehousePortalClient.Is(clientId))
+        {
+            await BeginPortalAsync(context, tenant, found.Id, query).ConfigureAwait(false);
+            return;
+        }
+
         if (!string.Equals(clientId, RdpClient.ClientId, StringComparison.OrdinalIgnoreCase))
         {
             await ErrorAsync(context, AadError.UnknownClient).ConfigureAwait(false);
@@ -127,6 +133,60 @@ internal sealed class AuthorizeEndpoint(
         };
         var hint = Single(query, "login_hint");
         await RenderAsync(context, transaction, StatusCodes.Status200OK, error: null, prefill: hint).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The portal's sign-in (<see cref="GatehousePortalClient"/>): its one redirect URI on this server's public origin,
+    /// <c>response_type=code</c>, PKCE with S256 (required: the portal is a public client), scope <c>openid</c>
+    /// (<c>profile</c> allowed); no host, so the transaction names none and Conditional Access evaluates the admin API's
+    /// application policies. Errors before the redirect URI is known to be ours get the error page.
+    /// </summary>
+    private async Task BeginPortalAsync(HttpContext context, string tenant, Guid tenantId, IQueryCollection query)
+    {
+        var redirectUri = Single(query, "redirect_uri");
+        if (redirectUri is null || !string.Equals(redirectUri, GatehousePortalClient.RedirectUri(urls.PublicName), StringComparison.Ordinal))
+        {
+            await ErrorAsync(context, AadError.RedirectMismatch).ConfigureAwait(false);
+            return;
+        }
+
+        if (Single(query, "response_type") != "code")
+        {
+            await ErrorAsync(context, AadError.UnsupportedResponseType).ConfigureAwait(false);
+            return;
+        }
+
+        var scope = Single(query, "scope");
+        if (!GatehousePortalClient.IsAllowedScope(scope))
+        {
+            await ErrorAsync(context, AadError.InvalidScope).ConfigureAwait(false);
+            return;
+        }
+
+        var challenge = Single(query, "code_challenge");
+        if (Single(query, "code_challenge_method") is not "S256" || challenge is not { Length: 43 })
+        {
+            await ErrorAsync(context, AadError.BadRequest.With("the portal signs in with PKCE: code_challenge_method=S256 and code_challenge, the base64url SHA-256 of the code_verifier (43 characters)")).ConfigureAwait(false);
+            return;
+        }
+
+        var browser = EnsureBrowserCookie(context);
+        var transaction = new SignInTransaction
+        {
+            TenantSegment = tenant,
+            TenantId = tenantId,
+            ClientId = GatehousePortalClient.ClientId,
+            RedirectUri = redirectUri,
+            Scope = scope!,
+            State = Single(query, "state"),
+            CodeChallenge = challenge,
+            CodeChallengeMethod = "S256",
+            HostId = Guid.Empty,
+            HostName = string.Empty,
+            Step = SignInStep.Username,
+            BrowserBinding = SignInTransactionProtector.Bind(browser),
+        };
+        await RenderAsync(context, transaction, StatusCodes.Status200OK, error: null, prefill: Single(query, "login_hint")).ConfigureAwait(false);
     }
 
     public async Task PostAsync(HttpContext context, string tenant)
@@ -269,6 +329,7 @@ internal sealed class AuthorizeEndpoint(
         {
             SignInStep.Username when tx.IsRdpDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {SignInEngine.DeviceApplicationName(tx)}, for the remote desktop window that showed you the code")),
             SignInStep.Username when tx.IsDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {GatehouseCliClient.DisplayName} on your device")),
+            SignInStep.Username when tx.IsPortal => ("Sign in", SignInPages.Username(form, prefill, error, $"to the {GatehousePortalClient.DisplayName}")),
             SignInStep.Username => ("Sign in", SignInPages.Username(form, prefill, error)),
             SignInStep.Password => ("Enter password", SignInPages.Password(form, username, error)),
             SignInStep.ChangePassword => ("Update your password", SignInPages.ChangePassword(form, username, error)),

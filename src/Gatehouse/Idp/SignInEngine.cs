@@ -408,7 +408,7 @@ internal sealed class SignInEngine(
             ClientAddress = client,
             AuthenticationMethods = tx.Amr,
             AuthenticatedAt = tx.AuthTime ?? time.GetUtcNow(),
-            Application = tx.IsDevice && !tx.IsRdpDevice ? GatehouseApplications.AdminApi : RdpApplications.AzureWindowsVmSignIn, // Counts for both RDP applications (RdpApplications.Both).
+            Application = (tx.IsDevice && !tx.IsRdpDevice) || tx.IsPortal ? GatehouseApplications.AdminApi : RdpApplications.AzureWindowsVmSignIn, // Counts for both RDP applications (RdpApplications.Both).
         };
 
         // A sign-in with no host (the CLI, or Remote Desktop before the host is picked) evaluates the application's policies only.
@@ -443,7 +443,8 @@ internal sealed class SignInEngine(
         }
 
         // A device sign-in asks every time (device-code phishing); an RDP sign-in remembers the answer per host.
-        if (!consented && (tx.IsDevice || !await consents.HasConsentAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false)))
+        // The portal is first-party and signs in to no host: nothing to consent to.
+        if (!consented && !tx.IsPortal && (tx.IsDevice || !await consents.HasConsentAsync(user.Id, tx.HostId, time.GetUtcNow()).ConfigureAwait(false)))
         {
             return new SignInNext(tx with { Step = SignInStep.Consent });
         }
@@ -501,7 +502,7 @@ internal sealed class SignInEngine(
             RedirectUri = tx.RedirectUri,
             UserId = user.Id,
             Scope = tx.Scope,
-            HostId = tx.HostId,
+            HostId = tx.IsPortal ? null : tx.HostId,
             CodeChallenge = tx.CodeChallenge,
             CodeChallengeMethod = tx.CodeChallengeMethod,
             Amr = tx.Amr,
@@ -510,7 +511,7 @@ internal sealed class SignInEngine(
         await log.WriteAsync(Entry(tx, user, client) with
         {
             Succeeded = true,
-            Reason = $"signed_in: authorization code issued for {tx.HostName} with {string.Join(' ', tx.Amr)}{(consented ? ", consent given now" : string.Empty)}; Conditional Access satisfied",
+            Reason = $"signed_in: authorization code issued for {(tx.IsPortal ? GatehousePortalClient.DisplayName : tx.HostName)} with {string.Join(' ', tx.Amr)}{(consented ? ", consent given now" : string.Empty)}; Conditional Access satisfied",
             PoliciesJson = decision.PoliciesJson,
         }).ConfigureAwait(false);
         return new SignInCodeIssued(tx, code);

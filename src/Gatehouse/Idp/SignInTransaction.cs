@@ -89,6 +89,10 @@ internal sealed record SignInTransaction
     /// </summary>
     public string? TraceParent { get; init; }
 
+    /// <summary>True for a sign-in of the web portal (<see cref="Gatehouse.Identity.GatehousePortalClient"/>): no host, no consent.</summary>
+    [JsonIgnore]
+    public bool IsPortal => !IsDevice && Gatehouse.Identity.GatehousePortalClient.Is(ClientId);
+
     /// <summary>Random per transaction, so two transactions never encrypt to related ciphertexts.</summary>
     public string Id { get; init; } = Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
 }

@@ -90,9 +90,15 @@ internal sealed class TokenEndpoint(
             }
         }
 
+        if (GatehousePortalClient.Is(clientId))
+        {
+            await RedeemPortalCodeAsync(context, code!, redirectUri!, OAuthForm.Single(form, "code_verifier")).ConfigureAwait(false);
+            return;
+        }
+
         if (!RdpClient.Is(clientId))
         {
-            // Only the RDP client signs in through /authorize; the Gatehouse CLI uses the device code grant.
+            // Only the RDP and portal clients sign in through /authorize; the Gatehouse CLI uses the device code grant.
             await Responses.OAuthErrorAsync(context, GatehouseCliClient.Is(clientId) ? AadError.UnsupportedGrant : AadError.UnknownClient).ConfigureAwait(false);
             return;
         }
@@ -116,6 +122,46 @@ internal sealed class TokenEndpoint(
         // The code's sign-in trace continues here (from the code's row: any node can redeem it).
         using var redemption = Gatehouse.Gateway.Diagnostics.SignInTraces.Continue(IdpTelemetry.Source, "gatehouse.idp.code_redemption", c.TraceParent);
         await IssueAsync(context, new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime), thumbprint, now).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The portal's code (<see cref="GatehousePortalClient"/>): single use, PKCE required (the code was issued only with
+    /// an S256 challenge), no <c>req_cnf</c>; the answer is an ID token for the portal (no access or refresh token: the
+    /// portal keeps its own cookie session and calls the admin operations in process).
+    /// </summary>
+    private async Task RedeemPortalCodeAsync(HttpContext context, string code, string redirectUri, string? verifier)
+    {
+        if (string.IsNullOrEmpty(verifier))
+        {
+            await Responses.OAuthErrorAsync(context, AadError.MissingParameter.With("code_verifier")).ConfigureAwait(false);
+            return;
+        }
+
+        var redeemed = await codes.RedeemAsync(code, GatehousePortalClient.ClientId, redirectUri, verifier, time.GetUtcNow()).ConfigureAwait(false);
+        if (!redeemed.Success)
+        {
+            await Responses.OAuthErrorAsync(context, new AadError(redeemed.ErrorCode, redeemed.Error ?? "invalid_grant", StripCode(redeemed.ErrorDescription) ?? AadError.CodeInvalid.Message)).ConfigureAwait(false);
+            return;
+        }
+
+        var user = await directory.FindUserAsync(redeemed.Code!.UserId).ConfigureAwait(false);
+        if (user is null || !user.Enabled)
+        {
+            await Responses.OAuthErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
+            return;
+        }
+
+        var idToken = await tokens.IssueIdTokenAsync(new IdTokenRequest { User = user, ClientId = GatehousePortalClient.ClientId, Issuer = urls.Issuer(user.TenantId) }, context.RequestAborted).ConfigureAwait(false);
+        var expiresIn = (int)OidcClaims.IdTokenLifetime.TotalSeconds - 1;
+        await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("token_type", "Bearer");
+            w.WriteString("scope", redeemed.Code.Scope);
+            w.WriteNumber("expires_in", expiresIn);
+            w.WriteString("id_token", idToken);
+            w.WriteEndObject();
+        }).ConfigureAwait(false);
     }
 
     private async Task RefreshAsync(HttpContext context, IFormCollection form)

@@ -133,7 +133,13 @@ internal sealed partial class AdminOperations
         }
 
         var (user, host) = await ProbeTargetsAsync(upn, request.Host, cancellationToken).ConfigureAwait(false);
-        var probe = await AccessProbe.RunAsync(Db, Access, user, host, request.Ip, mfa: false, Now, cancellationToken).ConfigureAwait(false);
+        return await DiagnoseCoreAsync(user, host, request.Ip, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>What <c>diagnose</c> finds for <paramref name="user"/> on <paramref name="host"/>, once the caller may know it.</summary>
+    private async Task<DiagnosisView> DiagnoseCoreAsync(User user, Gatehouse.Storage.Host host, string? ip, CancellationToken cancellationToken)
+    {
+        var probe = await AccessProbe.RunAsync(Db, Access, user, host, ip, mfa: false, Now, cancellationToken).ConfigureAwait(false);
         var password = probe.Decision;
         var mfa = probe.WithMfa;
         var mfaEnrolled = probe.User.TotpConfirmedAt is not null;
