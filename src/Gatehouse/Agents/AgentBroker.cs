@@ -96,6 +96,9 @@ public sealed partial class AgentBroker(IServiceScopeFactory scopes, TimeProvide
         }
     }
 
+    /// <summary>Logons waiting for an agent's answer (tests wait on it).</summary>
+    public int PendingLogons => _pending.Count;
+
     /// <summary>The agent's long poll: the work waiting (at most <see cref="MaxItemsPerPoll"/>), waiting up to <paramref name="wait"/> for some.</summary>
     public async Task<IReadOnlyList<AgentWorkItem>> PollAsync(Guid agentId, TimeSpan wait, CancellationToken cancellationToken)
     {

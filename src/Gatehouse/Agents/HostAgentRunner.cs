@@ -306,21 +306,21 @@ public sealed partial class HostAgentRunner(
         LogRotated(logger, name);
     }
 
-    [LoggerMessage(EventId = 1301, Level = LogLevel.Information, Message = "Agent {AgentId} running against {Server} for host {Host}")]
+    [LoggerMessage(EventId = Hosting.ServerEventIds.AgentStarted, Level = LogLevel.Information, Message = "Agent {AgentId} running against {Server} for host {Host}")]
     private static partial void LogStarted(ILogger logger, Guid agentId, Uri server, string? host);
 
-    [LoggerMessage(EventId = 1302, Level = LogLevel.Warning, Message = "Agent channel failed ({Error}); retrying in {Seconds} s")]
+    [LoggerMessage(EventId = Hosting.ServerEventIds.AgentChannelFailed, Level = LogLevel.Warning, Message = "Agent channel failed ({Error}); retrying in {Seconds} s")]
     private static partial void LogChannelFailed(ILogger logger, string error, double seconds);
 
-    [LoggerMessage(EventId = 1303, Level = LogLevel.Information, Message = "Account {Account} prepared for {User} ({Level}) with a password for one logon")]
+    [LoggerMessage(EventId = Hosting.ServerEventIds.AgentAccountPrepared, Level = LogLevel.Information, Message = "Account {Account} prepared for {User} ({Level}) with a password for one logon")]
     private static partial void LogLogon(ILogger logger, string account, string user, string? level);
 
-    [LoggerMessage(EventId = 1304, Level = LogLevel.Information, Message = "Password of {Account} rotated after the logon")]
+    [LoggerMessage(EventId = Hosting.ServerEventIds.AgentPasswordRotated, Level = LogLevel.Information, Message = "Password of {Account} rotated after the logon")]
     private static partial void LogRotated(ILogger logger, string account);
 
-    [LoggerMessage(EventId = 1305, Level = LogLevel.Warning, Message = "Account {Account} of {User} locked (user disabled or no longer holds a role)")]
+    [LoggerMessage(EventId = Hosting.ServerEventIds.AgentAccountLocked, Level = LogLevel.Warning, Message = "Account {Account} of {User} locked (user disabled or no longer holds a role)")]
     private static partial void LogLocked(ILogger logger, string account, string user);
 
-    [LoggerMessage(EventId = 1306, Level = LogLevel.Warning, Message = "Agent work {Kind} for {User} failed: {Error}")]
+    [LoggerMessage(EventId = Hosting.ServerEventIds.AgentWorkFailed, Level = LogLevel.Warning, Message = "Agent work {Kind} for {User} failed: {Error}")]
     private static partial void LogWorkFailed(ILogger logger, string kind, string user, string error);
 }
