@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.Channels;
 using Gatehouse.Access;
+using Gatehouse.Gateway.Agents;
 using Gatehouse.Identity;
 using Gatehouse.Identity.Gateway;
 using Gatehouse.Storage;

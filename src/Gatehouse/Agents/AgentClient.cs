@@ -5,6 +5,8 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 
+using Gatehouse.Gateway.Agents;
+
 namespace Gatehouse.Agents;
 
 /// <summary>The server refused an agent request, or answered something else than expected.</summary>

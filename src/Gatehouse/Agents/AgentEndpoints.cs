@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Gatehouse.Gateway.Agents;
 using Gatehouse.Hosting;
 using Microsoft.Extensions.Options;
 

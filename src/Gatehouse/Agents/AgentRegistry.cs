@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
+using Gatehouse.Gateway.Agents;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Storage;
 using Microsoft.EntityFrameworkCore;
-
 using Host = Gatehouse.Storage.Host;
 
 namespace Gatehouse.Agents;

@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 
+using Gatehouse.Gateway.Agents;
+
 namespace Gatehouse.Agents;
 
 /// <summary>What <c>gatehouse agent join</c> records in the state directory (<c>agent.json</c>); the key is beside it.</summary>

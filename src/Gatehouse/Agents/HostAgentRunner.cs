@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Security.Cryptography;
+using Gatehouse.Gateway.Agents;
 using Gatehouse.Gateway.Backend;
 using Gatehouse.Protocol.X224;
 

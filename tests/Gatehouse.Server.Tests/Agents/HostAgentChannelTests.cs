@@ -5,6 +5,7 @@ using Gatehouse.Access;
 using Gatehouse.Admin.Operations;
 using Gatehouse.Agents;
 using Gatehouse.Gateway;
+using Gatehouse.Gateway.Agents;
 using Gatehouse.Gateway.SignIn;
 using Gatehouse.Gateway.Tests;
 using Gatehouse.Hosting;

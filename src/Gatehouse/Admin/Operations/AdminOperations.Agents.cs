@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Gatehouse.Access;
 using Gatehouse.Agents;
+using Gatehouse.Gateway.Agents;
 using Microsoft.EntityFrameworkCore;
 
 namespace Gatehouse.Admin.Operations;

@@ -6,7 +6,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Gatehouse.Agents;
+namespace Gatehouse.Gateway.Agents;
 
 /// <summary>
 /// The one-time enrolment token <c>gatehouse host enroll</c> prints: <c>ghjoin1.SECRET.FINGERPRINT</c>, where SECRET is
@@ -149,7 +149,7 @@ public static class AgentAssertion
 
             claims = JsonSerializer.Deserialize<AssertionClaims>(Base64Url.DecodeFromChars(parts[1]), AgentJson.Options);
         }
-        catch (Exception e) when (e is FormatException or JsonException or ArgumentException)
+        catch (Exception e) when (e is FormatException or JsonException or ArgumentException or InvalidOperationException)
         {
             error = "the assertion's header or claims are not base64url JSON";
             return false;
