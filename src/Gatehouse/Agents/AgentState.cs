@@ -61,15 +61,7 @@ public sealed class AgentState(string directory)
     /// <summary>Creates the directory (0700) and a new key pair (0600), replacing an old key.</summary>
     public ECDsa CreateKey()
     {
-        if (OperatingSystem.IsWindows())
-        {
-            System.IO.Directory.CreateDirectory(Directory);
-        }
-        else
-        {
-            System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-
+        EnsureDirectory();
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         File.Delete(KeyPath);
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
@@ -85,6 +77,18 @@ public sealed class AgentState(string directory)
         }
 
         return key;
+    }
+
+    private void EnsureDirectory()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+        }
+        else
+        {
+            System.IO.Directory.CreateDirectory(Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
     }
 
     /// <summary>Loads the key.</summary>
@@ -128,8 +132,9 @@ public sealed class AgentState(string directory)
         }
     }
 
-    private static void WritePrivate(string path, string text)
+    private void WritePrivate(string path, string text)
     {
+        EnsureDirectory();
         var temporary = path + ".tmp";
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())

@@ -116,6 +116,15 @@ public sealed class LinuxHostAccountsTests
 
         public Dictionary<string, ProcessResult> Results { get; } = [];
 
+        /// <summary>A copy of the calls so far (a background rotation may be adding one).</summary>
+        public List<(string File, List<string> Arguments, string? Input)> Snapshot()
+        {
+            lock (Calls)
+            {
+                return [.. Calls];
+            }
+        }
+
         public Task<ProcessResult> RunAsync(string fileName, IReadOnlyList<string> arguments, string? standardInput, CancellationToken cancellationToken)
         {
             lock (Calls)
