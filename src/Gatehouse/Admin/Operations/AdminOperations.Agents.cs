@@ -54,7 +54,7 @@ internal sealed partial class AdminOperations
             throw AdminProblemException.BadRequest("The server's TLS certificate is not known here: run 'gatehouse host enroll' against the running server (--server URL), so the token carries the certificate the agent will pin.");
         }
 
-        var registry = services.GetRequiredService<AgentRegistry>();
+        var registry = new AgentRegistry(Db, Time);
         var issued = await registry.IssueAsync(host, TimeSpan.FromSeconds(seconds), info.CertificateSha256, Caller.Name, cancellationToken).ConfigureAwait(false);
         var server = $"https://{info.PublicName}";
         return new HostEnrollmentView(host.Name, issued.Token, issued.ExpiresAt, server, $"gatehouse agent join --server {server} --token {issued.Token}");
