@@ -83,8 +83,8 @@ internal static class HostCommands
             else
             {
                 context.WriteTable(
-                    ["Name", "Aliases", "Backend", "Security", "Host group", "Admin account", "User account"],
-                    rows.Select(r => (IReadOnlyList<string?>)[r.Name, string.Join(", ", r.Aliases), r.Backend, r.BackendSecurity, r.HostGroup, r.AdminAccount, r.UserAccount]));
+                    ["Name", "Aliases", "Backend", "Security", "Host group", "Admin account", "User account", "Agent"],
+                    rows.Select(r => (IReadOnlyList<string?>)[r.Name, string.Join(", ", r.Aliases), r.Backend, r.BackendSecurity, r.HostGroup, r.AdminAccount, r.UserAccount, r.Agent]));
             }
 
             return ExitCodes.Ok;

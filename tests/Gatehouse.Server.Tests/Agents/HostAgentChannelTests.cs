@@ -225,6 +225,7 @@ public sealed class HostAgentChannelTests
         await down.ReportHealthAsync(CancellationToken.None);
         var unhealthy = await Operations(scope, tenantId, server).GetHostStatusAsync("vm1", CancellationToken.None);
         Assert.Equal("unhealthy", unhealthy.Health);
+        Assert.Equal("host_unhealthy", (await Operations(scope, tenantId, server).GetHostAsync("vm1", CancellationToken.None)).Agent);
         Assert.Contains(unhealthy.Checks, c => c.Check == "rdp" && c.Status == "error");
         var refused = await server.App.Services.GetRequiredService<AgentBroker>().RequestLogonAsync(config.AgentId, hostId, "alice@contoso.test", LoginLevel.User, TimeSpan.FromSeconds(15), CancellationToken.None);
         Assert.StartsWith("host_unhealthy: the agent on vm1 reports that the RDP service is not listening", refused.Reason, StringComparison.Ordinal);

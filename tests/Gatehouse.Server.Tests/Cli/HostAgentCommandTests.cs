@@ -30,6 +30,10 @@ public sealed class HostAgentCommandTests
         Assert.NotEqual(0, tooLong.ExitCode);
         Assert.Contains("--lifetime must be between 1m and 1h", tooLong.Error, StringComparison.Ordinal);
 
+        var list = await cli.OkAsync("host", "list");
+        Assert.Contains("Agent", list.Output, StringComparison.Ordinal);
+        Assert.Matches("vm1 .* none", list.Output);
+
         var status = await cli.OkAsync("host", "status", "vm1");
         Assert.Contains("not enrolled", status.Output, StringComparison.Ordinal);
         Assert.Contains("gatehouse host enroll vm1", status.Output, StringComparison.Ordinal);
