@@ -375,6 +375,13 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             }
 
             session.ClientInfoRelayed = proof.HostLeg is not null;
+            if (grant.Backend.IsNla)
+            {
+                // CredSSP succeeded: the host accepted the injected password (a TLS host checks it only later, in its
+                // own login screen, so a just-in-time password there is rotated by the agent's own deadline).
+                grant.HostLogonAccepted?.Invoke();
+            }
+
             return Decision.Allowed(authorization, session);
         }
         catch (OperationCanceledException) when (deciding.IsCancellationRequested)

@@ -105,8 +105,11 @@ public sealed record AccessDecision
     /// <summary>The Conditional Access answer, when evaluated.</summary>
     public AccessEvaluation? Policies { get; init; }
 
-    /// <summary>The account to inject, when allowed.</summary>
+    /// <summary>The account to inject, when allowed (null when <see cref="AgentId"/> is set: the agent gives one per logon).</summary>
     public MappedAccount? Account { get; init; }
+
+    /// <summary>The host's enrolled agent, when it has one: the gateway asks it for a just-in-time account and password.</summary>
+    public Guid? AgentId { get; init; }
 
     /// <summary>The shortest maximum session duration of the policies that applied.</summary>
     public TimeSpan? MaxSessionDuration => Policies?.MaxSessionDuration;
@@ -261,6 +264,13 @@ public sealed class AccessService
         if (!common.Allowed)
         {
             return common;
+        }
+
+        var agentId = await _db.HostAgents.AsNoTracking().Where(a => a.HostId == host.Id).Select(a => (Guid?)a.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        if (agentId is not null)
+        {
+            // An enrolled host: no stored password is used; the agent gives the user's own account for this logon.
+            return common with { Reason = authorization.Explanation, AgentId = agentId };
         }
 
         var (accountName, secret) = authorization.Level == LoginLevel.Administrator

@@ -842,3 +842,96 @@ public sealed class Passkey
     /// <summary>When the passkey last signed a user in; null if never.</summary>
     public DateTimeOffset? LastUsedAt { get; set; }
 }
+
+/// <summary>
+/// A one-time host enrolment token (<c>gatehouse host enroll</c>): only the SHA-256 of its secret is stored; it is
+/// consumed once, atomically, by the agent that joins with it, and it expires after at most an hour.
+/// </summary>
+public sealed class AgentEnrollment
+{
+    /// <summary>Enrolment id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Owning tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>The host the token enrols.</summary>
+    public Guid HostId { get; set; }
+
+    /// <summary>Lower-case hex SHA-256 of the token's secret (unique).</summary>
+    public string SecretHash { get; set; } = "";
+
+    /// <summary>When it was issued.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When it stops working.</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    /// <summary>When an agent used it (null while unused).</summary>
+    public DateTimeOffset? ConsumedAt { get; set; }
+
+    /// <summary>Who issued it (UPN or "operator").</summary>
+    public string? CreatedBy { get; set; }
+}
+
+/// <summary>
+/// The agent enrolled on a host: its public key (the host's identity; the private key never leaves the host), the
+/// facts it registered and its last health report. One agent per host; a new join replaces the old agent.
+/// </summary>
+public sealed class HostAgent
+{
+    /// <summary>Longest public key stored (base64 of a SubjectPublicKeyInfo).</summary>
+    public const int PublicKeyLength = 1024;
+
+    /// <summary>Agent id: the <c>iss</c> and <c>sub</c> of its assertions.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>Owning tenant.</summary>
+    public Guid TenantId { get; set; }
+
+    /// <summary>The host (unique).</summary>
+    public Guid HostId { get; set; }
+
+    /// <summary>Base64 SubjectPublicKeyInfo of the agent's ECDSA P-256 key.</summary>
+    public string PublicKey { get; set; } = "";
+
+    /// <summary>When it joined.</summary>
+    public DateTimeOffset JoinedAt { get; set; }
+
+    /// <summary>When it last reached the server (poll, result or health).</summary>
+    public DateTimeOffset? LastSeenAt { get; set; }
+
+    /// <summary>The host's operating system, as the agent reported it.</summary>
+    public string? OperatingSystem { get; set; }
+
+    /// <summary>The agent's version.</summary>
+    public string? AgentVersion { get; set; }
+
+    /// <summary>The host's RDP port, as the agent reported it.</summary>
+    public int RdpPort { get; set; }
+
+    /// <summary>Whether the RDP service listened at the last health report.</summary>
+    public bool? RdpListening { get; set; }
+
+    /// <summary>How often the agent reports its health, in seconds.</summary>
+    public int HealthIntervalSeconds { get; set; }
+
+    /// <summary>When the last health report arrived.</summary>
+    public DateTimeOffset? HealthAt { get; set; }
+
+    /// <summary>The last health report (JSON, as the agent sent it, capped).</summary>
+    public string? HealthJson { get; set; }
+}
+
+/// <summary>An agent assertion's <c>jti</c>, kept until it expires so that the same assertion is refused a second time.</summary>
+public sealed class AgentAssertionUse
+{
+    /// <summary>The assertion's <c>jti</c> (primary key).</summary>
+    public string Jti { get; set; } = "";
+
+    /// <summary>The agent that sent it.</summary>
+    public Guid AgentId { get; set; }
+
+    /// <summary>When the assertion expires (the row may be deleted after).</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+}

@@ -105,6 +105,15 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Passkeys (FIDO2/WebAuthn credentials) of users.</summary>
     public DbSet<Passkey> Passkeys => Set<Passkey>();
 
+    /// <summary>One-time host enrolment tokens (hashes only).</summary>
+    public DbSet<AgentEnrollment> AgentEnrollments => Set<AgentEnrollment>();
+
+    /// <summary>The agents enrolled on hosts.</summary>
+    public DbSet<HostAgent> HostAgents => Set<HostAgent>();
+
+    /// <summary>Agent assertion ids already used (replay protection).</summary>
+    public DbSet<AgentAssertionUse> AgentAssertionUses => Set<AgentAssertionUse>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -387,6 +396,31 @@ public abstract class GatehouseDbContext : DbContext
         {
             e.HasKey(x => x.Node);
             e.Property(x => x.Node).HasMaxLength(NameLength);
+        });
+        modelBuilder.Entity<AgentEnrollment>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.SecretHash).HasMaxLength(64);
+            e.HasIndex(x => x.SecretHash).IsUnique();
+            e.Property(x => x.CreatedBy).HasMaxLength(NameLength);
+            e.HasIndex(x => x.HostId);
+            e.HasOne<Host>().WithMany().HasForeignKey(x => x.HostId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<HostAgent>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.HostId).IsUnique();
+            e.Property(x => x.PublicKey).HasMaxLength(HostAgent.PublicKeyLength);
+            e.Property(x => x.OperatingSystem).HasMaxLength(NameLength);
+            e.Property(x => x.AgentVersion).HasMaxLength(64);
+            e.Property(x => x.HealthJson).HasMaxLength(8192);
+            e.HasOne<Host>().WithMany().HasForeignKey(x => x.HostId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<AgentAssertionUse>(e =>
+        {
+            e.HasKey(x => x.Jti);
+            e.Property(x => x.Jti).HasMaxLength(64);
+            e.HasIndex(x => x.ExpiresAt);
         });
     }
 }

@@ -20,6 +20,7 @@ public static class FuzzTargets
         .. HoldFrontTargets.All(),
         .. PasswordHashTargets.All(),
         .. StrengthJsonTargets.All(),
+        .. AgentTargets.All(),
     ];
 
     public static FuzzTarget? Find(string name) =>

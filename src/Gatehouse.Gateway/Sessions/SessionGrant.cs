@@ -9,6 +9,12 @@ public sealed record SessionGrant
     /// <summary>Tenant.</summary>
     public required Guid TenantId { get; init; }
 
+    /// <summary>
+    /// Called once the host accepted the injected logon (NLA: CredSSP succeeded), so that a just-in-time password
+    /// from the host's agent is changed at once; null for mapped accounts.
+    /// </summary>
+    public Action? HostLogonAccepted { get; init; }
+
     /// <summary>User.</summary>
     public required Guid UserId { get; init; }
 

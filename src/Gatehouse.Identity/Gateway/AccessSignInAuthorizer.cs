@@ -66,6 +66,37 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
                 Application = RdpApplications.AzureWindowsVmSignIn,
             },
             cancellationToken).ConfigureAwait(false);
+        var agents = scope.ServiceProvider.GetService<IHostAgentLogons>();
+        if (agents is not null && !decision.Allowed && decision.User is { } refusedUser
+            && decision.Refusal is AccessRefusal.UserDisabled or AccessRefusal.NoRole)
+        {
+            // The user was disabled or lost the role: the agents lock the account they manage for them.
+            agents.RequestDisable(tenantId, null, refusedUser.UserPrincipalName);
+        }
+
+        if (decision is { Allowed: true, AgentId: { } agentId, Host: { } agentHost, User: { } agentUser })
+        {
+            if (agents is null)
+            {
+                return FailClosed(decision, tenantId, $"agent_unavailable: {agentHost.Name} has an agent but this node has no agent channel", null);
+            }
+
+            var gateway = scope.ServiceProvider.GetService<Microsoft.Extensions.Options.IOptions<GatewayOptions>>()?.Value;
+            var logon = await agents.RequestLogonAsync(
+                agentId, agentHost.Id, agentUser.UserPrincipalName, decision.Rbac?.Level ?? LoginLevel.User, gateway?.BackendConnectTimeout ?? TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+            if (logon.Account is null)
+            {
+                return FailClosed(decision, tenantId, logon.Reason ?? "agent_unavailable: no answer", logon.Fix);
+            }
+
+            var granted = ToAuthorization(decision with { Account = logon.Account }, tenantId, subject.Methods, subject.AuthenticatedAt, hostKeys, QrSignInOffered);
+            var upn = agentUser.UserPrincipalName;
+            return granted.Grant is null ? granted : granted with
+            {
+                Grant = granted.Grant with { HostLogonAccepted = () => agents.ReportAccepted(agentId, logon.LogonId, upn) },
+            };
+        }
+
         return ToAuthorization(decision, tenantId, subject.Methods, subject.AuthenticatedAt, hostKeys, QrSignInOffered);
     }
 
@@ -89,6 +120,16 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
             + (qrSignIn ? ", or connect without typing a password and sign in on your phone with the hold screen's QR code" : string.Empty)
             + $". {fix}".TrimEnd();
     }
+
+    /// <summary>The refusal when the host's agent cannot give an account: the sign-in fails closed with the agent's reason.</summary>
+    private static AccessOutcome FailClosed(AccessDecision decision, Guid tenantId, string reason, string? fix) =>
+        AccessOutcome.Deny(SignInFailure.AccessNotPossible, reason, "The computer you are connecting to cannot prepare your account right now. Try again later or contact your system administrator.", fix) with
+        {
+            TenantId = tenantId,
+            UserId = decision.User?.Id,
+            HostId = decision.Host?.Id,
+            PoliciesJson = decision.PoliciesJson,
+        };
 
     /// <summary>The gateway's failure for an access refusal.</summary>
     public static SignInFailure ToFailure(AccessRefusal refusal) => refusal switch

@@ -291,7 +291,16 @@ internal static class CliRunner
             var operations = new AdminOperations(AdminCaller.Operator(tenant.Id), store.Scope.ServiceProvider, () =>
             {
                 var addresses = ServerAddresses.Load(configFile);
-                return new GatewayInfo(addresses.PublicName, addresses.RdpPort, null);
+                // The server's generated certificate, when it uses one (a configured certificate is known only to the server).
+                var generated = Path.Combine(location.DataDirectory, Gatehouse.Hosting.TlsCertificates.FolderName, Gatehouse.Hosting.TlsCertificates.CertificateFileName);
+                string? sha256 = null;
+                if (File.Exists(generated))
+                {
+                    using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(generated));
+                    sha256 = Convert.ToHexString(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256));
+                }
+
+                return new GatewayInfo(addresses.PublicName, addresses.RdpPort, sha256);
             });
             return await action(new CliContext(operations, output, error, environment), parse, cancellationToken).ConfigureAwait(false);
         }

@@ -27,6 +27,7 @@ internal static class GatehouseCli
             ClientCommands.CreateRdpFileCommand(environment),
             ClientCommands.CreateConnectCommand(environment),
             KeyRingCommands.Create(environment),
+            AgentCommands.Create(environment),
         };
         return root;
     }

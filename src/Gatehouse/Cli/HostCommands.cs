@@ -10,7 +10,7 @@ internal static class HostCommands
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var command = new Command("host", "Manage RDP hosts: create, list, show, update, test, trust, delete.");
+        var command = new Command("host", "Manage RDP hosts: create, list, show, update, test, trust, delete, enroll (the host's agent), status.");
         admin.AddTo(command);
         command.Subcommands.Add(CreateCommand(admin, environment));
         command.Subcommands.Add(ListCommand(admin, environment));
@@ -19,6 +19,8 @@ internal static class HostCommands
         command.Subcommands.Add(HostTestCommand.Create(admin, environment));
         command.Subcommands.Add(HostTrustCommand.Create(admin, environment));
         command.Subcommands.Add(DeleteCommand(admin, environment));
+        command.Subcommands.Add(HostAgentCommands.Enroll(admin, environment));
+        command.Subcommands.Add(HostAgentCommands.Status(admin, environment));
         return command;
     }
 
@@ -81,8 +83,8 @@ internal static class HostCommands
             else
             {
                 context.WriteTable(
-                    ["Name", "Aliases", "Backend", "Security", "Host group", "Admin account", "User account"],
-                    rows.Select(r => (IReadOnlyList<string?>)[r.Name, string.Join(", ", r.Aliases), r.Backend, r.BackendSecurity, r.HostGroup, r.AdminAccount, r.UserAccount]));
+                    ["Name", "Aliases", "Backend", "Security", "Host group", "Admin account", "User account", "Agent"],
+                    rows.Select(r => (IReadOnlyList<string?>)[r.Name, string.Join(", ", r.Aliases), r.Backend, r.BackendSecurity, r.HostGroup, r.AdminAccount, r.UserAccount, r.Agent]));
             }
 
             return ExitCodes.Ok;

@@ -78,6 +78,11 @@ internal sealed class RemoteAdminClient(HttpClient http, Uri server, Func<Cancel
 
     public Task<ClientTargetView> GetClientTargetAsync(string name, CancellationToken cancellationToken) => GetAsync<ClientTargetView>($"hosts/{E(name)}/connection", cancellationToken);
 
+    public Task<HostEnrollmentView> EnrollHostAgentAsync(string name, HostEnrollRequest request, CancellationToken cancellationToken) =>
+        SendAsync<HostEnrollmentView>(HttpMethod.Post, $"hosts/{E(name)}/enroll", request, cancellationToken);
+
+    public Task<HostStatusView> GetHostStatusAsync(string name, CancellationToken cancellationToken) => GetAsync<HostStatusView>($"hosts/{E(name)}/status", cancellationToken);
+
     public Task<IReadOnlyList<HostGroupView>> ListHostGroupsAsync(CancellationToken cancellationToken) => GetAsync<IReadOnlyList<HostGroupView>>("hostGroups", cancellationToken);
 
     public Task<HostGroupView> CreateHostGroupAsync(string name, CancellationToken cancellationToken) =>

@@ -174,6 +174,9 @@ internal static class GatehouseHost
         builder.Services.AddRdpGateway(builder.Configuration.GetSection("Gatehouse:Gateway"), certificate, $"{Dns.GetHostName()}:{options.RdpPort}");
         builder.Services.AddSingleton(ClusterOptions.From(builder.Configuration.GetSection("Gatehouse:Cluster")));
         builder.Services.AddHostedService<NodeHeartbeatService>();
+        builder.Services.AddScoped<Gatehouse.Agents.AgentRegistry>();
+        builder.Services.AddSingleton<Gatehouse.Agents.AgentBroker>();
+        builder.Services.AddSingleton<Gatehouse.Identity.Gateway.IHostAgentLogons>(s => s.GetRequiredService<Gatehouse.Agents.AgentBroker>());
         builder.Services.AddSingleton<IOptions<GatehouseOptions>>(Options.Create(options));
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Limits.ShutdownTimeout);
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -212,6 +215,7 @@ internal static class GatehouseHost
         app.MapIdp();
         Gatehouse.Admin.AdminApi.MapAdminApi(app);
         Gatehouse.Portal.PortalSetup.MapPortal(app);
+        Gatehouse.Agents.AgentEndpoints.MapAgentApi(app);
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse");
         LogCertificate(logger, source, certificatePath, certificate.Thumbprint);

@@ -31,4 +31,16 @@ internal static class ServerEventIds
     public const int PurgeFailed = 1112;
     public const int FormRefused = 1121;
     public const int BodyTooLarge = 1122;
+
+    // 12xx: host agents (join, assertions, logons).
+    public const int AgentJoined = 1201;
+    public const int AgentRefused = 1202;
+    public const int AgentLogonAnswered = 1203;
+    public const int AgentHealth = 1204;
+    public const int AgentStarted = 1211;
+    public const int AgentChannelFailed = 1212;
+    public const int AgentAccountPrepared = 1213;
+    public const int AgentPasswordRotated = 1214;
+    public const int AgentAccountLocked = 1215;
+    public const int AgentWorkFailed = 1216;
 }

@@ -22,6 +22,65 @@ namespace Gatehouse.Storage.Migrations.Postgres
 
             NpgsqlModelBuilderExtensions.UseIdentityByDefaultColumns(modelBuilder);
 
+            modelBuilder.Entity("Gatehouse.Storage.AgentAssertionUse", b =>
+                {
+                    b.Property<string>("Jti")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<Guid>("AgentId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("Jti");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("AgentAssertionUses");
+                });
+
+            modelBuilder.Entity("Gatehouse.Storage.AgentEnrollment", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset?>("ConsumedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset>("CreatedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("CreatedBy")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("SecretHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("HostId");
+
+                    b.HasIndex("SecretHash")
+                        .IsUnique();
+
+                    b.ToTable("AgentEnrollments");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.AttemptCounter", b =>
                 {
                     b.Property<string>("Key")
@@ -431,6 +490,61 @@ namespace Gatehouse.Storage.Migrations.Postgres
                     b.HasIndex("TenantId");
 
                     b.ToTable("Hosts");
+                });
+
+            modelBuilder.Entity("Gatehouse.Storage.HostAgent", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid");
+
+                    b.Property<string>("AgentVersion")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset?>("HealthAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<int>("HealthIntervalSeconds")
+                        .HasColumnType("integer");
+
+                    b.Property<string>("HealthJson")
+                        .HasMaxLength(8192)
+                        .HasColumnType("character varying(8192)");
+
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("uuid");
+
+                    b.Property<DateTimeOffset>("JoinedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<DateTimeOffset?>("LastSeenAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("OperatingSystem")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)");
+
+                    b.Property<string>("PublicKey")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("character varying(1024)");
+
+                    b.Property<bool?>("RdpListening")
+                        .HasColumnType("boolean");
+
+                    b.Property<int>("RdpPort")
+                        .HasColumnType("integer");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("HostId")
+                        .IsUnique();
+
+                    b.ToTable("HostAgents");
                 });
 
             modelBuilder.Entity("Gatehouse.Storage.HostAlias", b =>
@@ -1142,6 +1256,15 @@ namespace Gatehouse.Storage.Migrations.Postgres
                     b.ToTable("Users");
                 });
 
+            modelBuilder.Entity("Gatehouse.Storage.AgentEnrollment", b =>
+                {
+                    b.HasOne("Gatehouse.Storage.Host", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.AuthenticationStrengthRecord", b =>
                 {
                     b.HasOne("Gatehouse.Storage.Tenant", null)
@@ -1213,6 +1336,15 @@ namespace Gatehouse.Storage.Migrations.Postgres
                     b.HasOne("Gatehouse.Storage.Tenant", null)
                         .WithMany()
                         .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Gatehouse.Storage.HostAgent", b =>
+                {
+                    b.HasOne("Gatehouse.Storage.Host", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -17,6 +17,65 @@ namespace Gatehouse.Storage.Migrations.Sqlite
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.14");
 
+            modelBuilder.Entity("Gatehouse.Storage.AgentAssertionUse", b =>
+                {
+                    b.Property<string>("Jti")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("AgentId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Jti");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("AgentAssertionUses");
+                });
+
+            modelBuilder.Entity("Gatehouse.Storage.AgentEnrollment", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("ConsumedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("CreatedBy")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SecretHash")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("HostId");
+
+                    b.HasIndex("SecretHash")
+                        .IsUnique();
+
+                    b.ToTable("AgentEnrollments");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.AttemptCounter", b =>
                 {
                     b.Property<string>("Key")
@@ -424,6 +483,61 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.HasIndex("TenantId");
 
                     b.ToTable("Hosts");
+                });
+
+            modelBuilder.Entity("Gatehouse.Storage.HostAgent", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("AgentVersion")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("HealthAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("HealthIntervalSeconds")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("HealthJson")
+                        .HasMaxLength(8192)
+                        .HasColumnType("TEXT");
+
+                    b.Property<Guid>("HostId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("JoinedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("LastSeenAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("OperatingSystem")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PublicKey")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool?>("RdpListening")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("RdpPort")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("HostId")
+                        .IsUnique();
+
+                    b.ToTable("HostAgents");
                 });
 
             modelBuilder.Entity("Gatehouse.Storage.HostAlias", b =>
@@ -1135,6 +1249,15 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.ToTable("Users");
                 });
 
+            modelBuilder.Entity("Gatehouse.Storage.AgentEnrollment", b =>
+                {
+                    b.HasOne("Gatehouse.Storage.Host", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.AuthenticationStrengthRecord", b =>
                 {
                     b.HasOne("Gatehouse.Storage.Tenant", null)
@@ -1206,6 +1329,15 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.HasOne("Gatehouse.Storage.Tenant", null)
                         .WithMany()
                         .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Gatehouse.Storage.HostAgent", b =>
+                {
+                    b.HasOne("Gatehouse.Storage.Host", null)
+                        .WithMany()
+                        .HasForeignKey("HostId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -118,7 +118,7 @@ internal sealed record AccessProbe(User User, Host Host, string? HostGroup, IPAd
 
     /// <summary>One sentence for a decision: allowed as which account, or refused with the reason.</summary>
     public static string Verdict(AccessDecision decision) => decision.Allowed
-        ? $"allowed as {decision.Account} ({(decision.Rbac?.Level == LoginLevel.Administrator ? "administrator" : "regular user")}, by '{decision.Rbac?.Role?.Name}' at {decision.Rbac?.GrantedBy?.Scope})"
+        ? $"allowed as {(decision.AgentId is null ? decision.Account?.ToString() : $"their own account on the host ({Gatehouse.Agents.AgentNames.Candidate(decision.User?.UserPrincipalName ?? "?")} or a collision-safe variant, created just in time by the host's agent with a password for one logon)")} ({(decision.Rbac?.Level == LoginLevel.Administrator ? "administrator" : "regular user")}, by '{decision.Rbac?.Role?.Name}' at {decision.Rbac?.GrantedBy?.Scope})"
         : $"refused: {decision.Reason}";
 }
 

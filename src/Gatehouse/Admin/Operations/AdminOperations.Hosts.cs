@@ -560,6 +560,8 @@ internal sealed partial class AdminOperations
 
         var hosts = await query.OrderBy(h => h.Name).ToListAsync(cancellationToken).ConfigureAwait(false);
         var groups = await Db.HostGroups.AsNoTracking().Where(g => g.TenantId == Tenant).ToDictionaryAsync(g => g.Id, g => g.Name, cancellationToken).ConfigureAwait(false);
+        var agents = await Db.HostAgents.AsNoTracking().Where(a => a.TenantId == Tenant).ToDictionaryAsync(a => a.HostId, cancellationToken).ConfigureAwait(false);
+        var now = Now;
         return [.. hosts.Select(h => new HostView(
             h.Id,
             h.Name,
@@ -578,6 +580,9 @@ internal sealed partial class AdminOperations
             CertificatePin = h.CertificatePin,
             CertificatePinnedAt = h.CertificatePinnedAt,
             CertificatePinnedBy = h.CertificatePinnedBy,
+            Agent = agents.TryGetValue(h.Id, out var agent)
+                ? Gatehouse.Agents.AgentRegistry.Unhealthy(agent, h.Name, now) is { } reason ? reason.Split(':')[0] : "healthy"
+                : "none",
         })];
     }
 

@@ -76,6 +76,13 @@ internal sealed partial class AdminOperations
 
         await (enabled ? Directory.EnableAsync(user, cancellationToken) : Directory.DisableAsync(user, cancellationToken)).ConfigureAwait(false);
         user.Enabled = enabled;
+        if (!enabled)
+        {
+            // Host agents connected to this node lock the account they manage for the user (best effort; a sign-in
+            // attempt sends it again, and no logon is prepared for a disabled user anyway).
+            services.GetService<Gatehouse.Identity.Gateway.IHostAgentLogons>()?.RequestDisable(Tenant, null, user.UserPrincipalName);
+        }
+
         return ToView(user);
     }
 

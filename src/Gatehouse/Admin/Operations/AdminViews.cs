@@ -52,6 +52,9 @@ internal sealed record HostView(Guid Id, string Name, IReadOnlyList<string> Alia
 
     /// <summary>Only from create and update: what became of the host's key (trusted on first use, or why not yet).</summary>
     public string? CertificatePinNote { get; init; }
+
+    /// <summary>The host's agent: <c>none</c> (mapped accounts), <c>healthy</c>, <c>agent_unavailable</c> or <c>host_unhealthy</c> (<c>host status</c> explains).</summary>
+    public string Agent { get; init; } = "none";
 }
 
 /// <summary>

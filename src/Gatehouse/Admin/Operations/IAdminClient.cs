@@ -55,6 +55,10 @@ internal interface IAdminClient
 
     Task<ClientTargetView> GetClientTargetAsync(string name, CancellationToken cancellationToken);
 
+    Task<HostEnrollmentView> EnrollHostAgentAsync(string name, HostEnrollRequest request, CancellationToken cancellationToken);
+
+    Task<HostStatusView> GetHostStatusAsync(string name, CancellationToken cancellationToken);
+
     Task<IReadOnlyList<HostGroupView>> ListHostGroupsAsync(CancellationToken cancellationToken);
 
     Task<HostGroupView> CreateHostGroupAsync(string name, CancellationToken cancellationToken);
