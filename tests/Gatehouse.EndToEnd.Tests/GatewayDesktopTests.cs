@@ -493,6 +493,9 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
 
         public string CertificateThumbprint { get; private set; } = string.Empty;
 
+        /// <summary>The server certificate's SHA-256 (hex), as host enrolment tokens carry it.</summary>
+        public string CertificateSha256 { get; private set; } = string.Empty;
+
         /// <summary>The server's data directory (its SQLite store and Data Protection keys), for the admin commands.</summary>
         public string DataDirectory { get; private set; } = string.Empty;
 
@@ -534,6 +537,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
             RdpPort = GatehouseHost.RdpEndPoint(App).Port;
             BaseAddress = GatehouseHost.BoundAddresses(App)[0];
             CertificateThumbprint = App.Services.GetRequiredService<ServerCertificate>().Certificate.GetCertHashString();
+            CertificateSha256 = App.Services.GetRequiredService<ServerCertificate>().Certificate.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256);
 
             await using var scope = App.Services.CreateAsyncScope();
             var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();

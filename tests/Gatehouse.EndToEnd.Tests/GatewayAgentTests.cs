@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using Gatehouse.Admin.Operations;
+using Gatehouse.Agents;
+using Gatehouse.EndToEnd.Tests.Support;
+using Gatehouse.Hosting;
+using Gatehouse.Identity;
+using Gatehouse.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Gatehouse.EndToEnd.Tests;
+
+/// <summary>
+/// The host agent with the real peers: vm2 (the same xrdp) is enrolled with <c>host enroll</c>, an agent joins it
+/// (pinning the server from the token, registering xrdp's key as the host's pin) and runs with the real Linux account
+/// tools. Ivy (User Login) and Judy (Administrator Login) sign in with the stock client (NLA) and land on the xrdp
+/// desktop each as her own account: Judy's in <c>sudo</c>, Ivy's not; the injected password stops working once the
+/// agent rotates it; disabling Ivy locks her host account. Needs root (the agent creates accounts), as CI runs.
+/// </summary>
+public sealed partial class GatewayDesktopTests
+{
+    [Fact]
+    public async Task AgentEnrolledHost_EachUserLandsAsHerOwnAccount_WithTheRolesGroups_AndAPasswordForOneLogon()
+    {
+        if (!await gateway.ReadyAsync(output))
+        {
+            return;
+        }
+
+        if (Environment.UserName != "root")
+        {
+            Assert.True(Peers.AllowMissing, "The host agent test creates local accounts and must run as root (./scripts/test.sh in CI runs as root).");
+            output.WriteLine("Not run: the host agent test needs root.");
+            return;
+        }
+
+        var app = gateway.App!;
+        Guid tenantId;
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
+            var access = scope.ServiceProvider.GetRequiredService<AccessService>();
+            tenantId = (await directory.FindTenantAsync("contoso.test"))!.Id;
+
+            // vm2 stores no host account at all: the agent gives each user her own.
+            await directory.CreateHostAsync(tenantId, "vm2", "127.0.0.1", gateway.Xrdp!.Port, BackendSecurity.Tls);
+            foreach (var name in new[] { "ivy", "judy" })
+            {
+                await directory.CreateUserAsync(tenantId, $"{name}@contoso.test", name, Password, temporary: false);
+            }
+
+            await access.AssignRoleAsync(tenantId, "Virtual Machine User Login", "ivy@contoso.test", "/hosts/vm2");
+            await access.AssignRoleAsync(tenantId, "Virtual Machine Administrator Login", "judy@contoso.test", "/hosts/vm2");
+        }
+
+        string token;
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            token = (await Operations(scope, tenantId).EnrollHostAgentAsync("vm2", new HostEnrollRequest(600), CancellationToken.None)).Token;
+        }
+
+        var state = new AgentState(Path.Combine(Path.GetTempPath(), "gatehouse-e2e-agent", Guid.NewGuid().ToString("N")));
+        var config = await HostAgentRunner.JoinAsync(state, gateway.BaseAddress, token, gateway.Xrdp.Port, 30, null, null, null, new LocalRdpProbe(), TimeProvider.System, CancellationToken.None);
+        using var key = state.LoadKey();
+        using var http = new HttpClient(AgentClient.PinnedHandler(config.ServerCertificateSha256));
+        using var agent = new HostAgentRunner(state, config, key, new AgentClient(http, TimeProvider.System), new LinuxHostAccounts(new ProcessRunner()), new LocalRdpProbe(), TimeProvider.System, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        var running = agent.RunAsync(stop.Token);
+        var created = new List<string>();
+        try
+        {
+            await Wait.UntilAsync(() => agent.HealthReports > 0, Wait.Generous, "the agent's first health report");
+
+            var judy = await SignInAsOwnAccountAsync("judy@contoso.test", created);
+            Assert.Contains("sudo", Groups(judy));
+            var ivy = await SignInAsOwnAccountAsync("ivy@contoso.test", created);
+            Assert.DoesNotContain("sudo", Groups(ivy));
+            Assert.NotEqual(judy, ivy);
+
+            // Disabling Ivy locks the account the agent manages for her.
+            await using (var scope = app.Services.CreateAsyncScope())
+            {
+                await Operations(scope, tenantId).SetUserEnabledAsync("ivy@contoso.test", enabled: false, CancellationToken.None);
+            }
+
+            await Wait.UntilAsync(() => ShadowHash(ivy).StartsWith('!'), Wait.Generous, $"{ivy}'s password locked (usermod -L) after Ivy was disabled");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await running;
+            foreach (var account in created.Concat(state.LoadAccounts().Values).Distinct(StringComparer.Ordinal))
+            {
+                await RunAsync("pkill", ["-KILL", "-u", account]);
+                await RunAsync("userdel", ["-r", account]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One NLA sign-in to vm2: the session's account is the agent's account for the user (not a shared one), xrdp runs
+    /// processes as it, and once the agent rotates (at most a minute after the logon) the injected password no longer
+    /// matches the account's hash.
+    /// </summary>
+    private async Task<string> SignInAsOwnAccountAsync(string upn, List<string> created)
+    {
+        await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
+        var client = StartNlaClient(display, upn, Password, "vm2.gatehouse.test");
+        string account;
+        try
+        {
+            var session = await WaitForLiveSessionAsync(upn, client);
+            account = session.Grant.Credentials.UserName;
+            created.Add(account);
+            var injected = session.Grant.Credentials.Password;
+            Assert.NotEqual(gateway.Xrdp!.UserAccount, account);
+            Assert.NotEqual(gateway.Xrdp.AdminAccount, account);
+            Assert.StartsWith(upn.Split('@')[0], account, StringComparison.Ordinal);
+            await Wait.UntilAsync(() => XrdpHost.ProcessesOf(account).Count > 0, Wait.Generous, $"a process of {account} on the xrdp host", () => client.Transcript);
+            var entry = await WaitForSignInAsync(upn, "success", "nla");
+            Assert.Equal(account, entry.TargetAccount);
+
+            // The password lived for this logon only.
+            await Wait.UntilAsync(
+                () => !PasswordMatches(account, injected),
+                HostAgentRunner.RotateAfter + Wait.Generous,
+                $"{account}'s password rotated after the logon");
+            output.WriteLine($"{upn} landed as {account} (groups: {string.Join(' ', Groups(account))}); its logon password was rotated after the logon.");
+        }
+        finally
+        {
+            await client.DisposeAsync();
+        }
+
+        await WaitForSessionEndAsync(upn);
+        return account;
+    }
+
+    private AdminOperations Operations(AsyncServiceScope scope, Guid tenantId) =>
+        new(AdminCaller.Operator(tenantId), scope.ServiceProvider, () => new GatewayInfo(gateway.PublicName, gateway.RdpPort, gateway.CertificateSha256));
+
+    private static string[] Groups(string account) =>
+        Run("id", ["-nG", "--", account]).Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>The account's password field in /etc/shadow.</summary>
+    private static string ShadowHash(string account) =>
+        File.ReadLines("/etc/shadow").Select(l => l.Split(':')).First(f => f[0] == account)[1];
+
+    /// <summary>Whether <paramref name="password"/> is the account's password: libxcrypt's crypt(3) over the stored hash (through Python).</summary>
+    private static bool PasswordMatches(string account, string password)
+    {
+        var hash = ShadowHash(account);
+        var answer = Run("python3", ["-W", "ignore", "-c", "import crypt,sys; p=sys.stdin.readline().rstrip('\\n'); print(crypt.crypt(p, sys.argv[1]) == sys.argv[1])", hash], password + "\n");
+        return answer.Trim() switch
+        {
+            "True" => true,
+            "False" => false,
+            var other => throw new InvalidOperationException($"crypt check printed '{other}'"),
+        };
+    }
+
+    private static string Run(string file, IReadOnlyList<string> arguments, string? input = null)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        if (input is not null)
+        {
+            process.StandardInput.Write(input);
+            process.StandardInput.Close();
+        }
+
+        var output = process.StandardOutput.ReadToEnd();
+        var error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return process.ExitCode == 0 ? output : throw new InvalidOperationException($"{file} {string.Join(' ', arguments)} failed ({process.ExitCode}): {error}");
+    }
+
+    private static async Task RunAsync(string file, IReadOnlyList<string> arguments)
+    {
+        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        await process.WaitForExitAsync();
+    }
+}
