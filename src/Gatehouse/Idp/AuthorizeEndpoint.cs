@@ -19,6 +19,7 @@ namespace Gatehouse.Idp;
 internal sealed class AuthorizeEndpoint(
     DirectoryService directory,
     SignInEngine engine,
+    PasskeyService passkeys,
     SignInTransactionProtector transactions,
     IAntiforgery antiforgery,
     IdpUrls urls)
@@ -176,6 +177,8 @@ internal sealed class AuthorizeEndpoint(
             NewPassword = form["new_password"],
             Code = form["otp"],
             Consent = form["consent"],
+            Passkey = form["passkey"],
+            Method = form["method"],
         };
         var result = await engine.StepAsync(tx, input, ClientAddress(context)).ConfigureAwait(false);
         await RenderResultAsync(context, result).ConfigureAwait(false);
@@ -257,6 +260,13 @@ internal sealed class AuthorizeEndpoint(
 
     private async Task RenderAsync(HttpContext context, SignInTransaction tx, int status, string? error, string? prefill = null)
     {
+        // Every rendering of a step that offers a passkey gets a fresh challenge, sealed in the transaction it posts back.
+        if (tx.Step is SignInStep.Username or SignInStep.PasskeyMfa)
+        {
+            var ceremony = passkeys.BeginAssertion();
+            tx = tx with { PasskeyOptions = ceremony.OptionsJson, PasskeyExpiresAt = ceremony.ExpiresAt };
+        }
+
         var tokens = antiforgery.GetAndStoreTokens(context);
         var form = new SignInPages.FormContext(
             tx.IsDevice ? urls.DeviceLogin : urls.Authorize(tx.TenantSegment),
@@ -264,19 +274,21 @@ internal sealed class AuthorizeEndpoint(
             tokens.FormFieldName,
             tokens.RequestToken!);
         var username = tx.Username ?? string.Empty;
+        var options = tx.PasskeyOptions ?? string.Empty;
         var (title, body) = tx.Step switch
         {
-            SignInStep.Username when tx.IsRdpDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {SignInEngine.DeviceApplicationName(tx)}, for the remote desktop window that showed you the code")),
-            SignInStep.Username when tx.IsDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {GatehouseCliClient.DisplayName} on your device")),
-            SignInStep.Username => ("Sign in", SignInPages.Username(form, prefill, error)),
-            SignInStep.Password => ("Enter password", SignInPages.Password(form, username, error)),
-            SignInStep.ChangePassword => ("Update your password", SignInPages.ChangePassword(form, username, error)),
-            SignInStep.Otp => ("Enter code", SignInPages.Otp(form, username, error)),
-            SignInStep.EnrollTotp => ("Set up your authenticator app", SignInPages.EnrollTotp(form, username, EnrollmentUri(tx), Totp.Base32Encode(tx.TotpEnrollmentSecret, pad: false), error)),
-            _ when tx.IsDevice => ("Sign in to " + SignInEngine.DeviceApplicationName(tx), SignInPages.DeviceConsent(form, username, DevicePurpose(tx), error)),
-            _ => ("Permissions requested", SignInPages.Consent(form, username, tx.HostName, error)),
+            SignInStep.Username when tx.IsRdpDevice => ("Sign in", (Func<string, string>)(n => SignInPages.Username(form, prefill, error, n, options, $"to {SignInEngine.DeviceApplicationName(tx)}, for the remote desktop window that showed you the code"))),
+            SignInStep.Username when tx.IsDevice => ("Sign in", n => SignInPages.Username(form, prefill, error, n, options, $"to {GatehouseCliClient.DisplayName} on your device")),
+            SignInStep.Username => ("Sign in", n => SignInPages.Username(form, prefill, error, n, options)),
+            SignInStep.PasskeyMfa => ("Verify your identity", n => SignInPages.PasskeyMfa(form, username, error, n, options, tx.MfaFallback == SignInStep.EnrollTotp)),
+            SignInStep.Password => ("Enter password", _ => SignInPages.Password(form, username, error)),
+            SignInStep.ChangePassword => ("Update your password", _ => SignInPages.ChangePassword(form, username, error)),
+            SignInStep.Otp => ("Enter code", _ => SignInPages.Otp(form, username, error)),
+            SignInStep.EnrollTotp => ("Set up your authenticator app", _ => SignInPages.EnrollTotp(form, username, EnrollmentUri(tx), Totp.Base32Encode(tx.TotpEnrollmentSecret, pad: false), error)),
+            _ when tx.IsDevice => ("Sign in to " + SignInEngine.DeviceApplicationName(tx), _ => SignInPages.DeviceConsent(form, username, DevicePurpose(tx), error)),
+            _ => ("Permissions requested", _ => SignInPages.Consent(form, username, tx.HostName, error)),
         };
-        await Responses.HtmlAsync(context, status, title, _ => body).ConfigureAwait(false);
+        await Responses.HtmlAsync(context, status, title, body).ConfigureAwait(false);
     }
 
     /// <summary>The otpauth:// URI of the secret being set up, labelled with the account as the user typed it.</summary>

@@ -13,16 +13,109 @@ internal static class SignInPages
     /// <summary>The hidden inputs every form carries.</summary>
     internal sealed record FormContext(string Action, string Transaction, string AntiforgeryField, string AntiforgeryToken);
 
-    public static string Username(FormContext form, string? prefill, string? error, string purpose = "to connect to a remote desktop") => $"""
+    /// <summary>
+    /// The user-name page: the name (autocomplete <c>username webauthn</c>, so the browser's conditional UI offers the
+    /// passkeys it has for this site) and, when the browser has WebAuthn, "Sign in with a passkey". The script (allowed
+    /// by this response's <paramref name="nonce"/>) posts the assertion in the hidden <c>passkey</c> field; without
+    /// JavaScript the page is the plain password sign-in.
+    /// </summary>
+    public static string Username(FormContext form, string? prefill, string? error, string nonce, string passkeyOptions, string purpose = "to connect to a remote desktop") => $"""
         <h1>Sign in</h1>
         <p class="hint">{E(purpose)}</p>
         {Error(error)}
-        <form method="post" action="{E(form.Action)}" id="signin">
+        <form method="post" action="{E(form.Action)}" id="signin" data-passkey-options="{E(passkeyOptions)}" data-conditional="true">
         {Hidden(form)}
+        {Html.Hidden("passkey", string.Empty)}
         <label for="username">Email or user name</label>
-        <input type="email" id="username" name="username" value="{E(prefill)}" autocomplete="username" required autofocus>
+        <input type="email" id="username" name="username" value="{E(prefill)}" autocomplete="username webauthn" required autofocus>
         <button type="submit" id="next">Next</button>
+        <p class="error" role="alert" id="passkey-error" hidden></p>
+        <p><button type="button" class="secondary" id="passkey-signin" hidden>Sign in with a passkey</button></p>
         </form>
+        {PasskeyScript(nonce)}
+        """;
+
+    /// <summary>
+    /// The second factor when the user has a passkey: the passkey first, "Use your authenticator app instead" (a plain
+    /// submit, <c>method=otp</c>) as the alternative, so the page works without JavaScript too.
+    /// </summary>
+    public static string PasskeyMfa(FormContext form, string username, string? error, string nonce, string passkeyOptions, bool appNotSetUp) => $"""
+        <p class="who" id="who">{E(username)}</p>
+        <h1>Verify your identity</h1>
+        <p>Use the passkey on this device, your phone or your security key.</p>
+        {Error(error)}
+        <form method="post" action="{E(form.Action)}" id="signin" data-passkey-options="{E(passkeyOptions)}" data-conditional="false">
+        {Hidden(form)}
+        {Html.Hidden("passkey", string.Empty)}
+        <p class="error" role="alert" id="passkey-error" hidden></p>
+        <noscript><p class="hint">Passkeys need JavaScript in this browser. Use your authenticator app instead.</p></noscript>
+        <button type="button" id="passkey-signin" hidden>Use your passkey</button>
+        <p><button type="submit" class="secondary" name="method" value="otp" id="use-otp">{(appNotSetUp ? "Set up an authenticator app instead" : "Use your authenticator app instead")}</button></p>
+        </form>
+        {PasskeyScript(nonce)}
+        """;
+
+    /// <summary>
+    /// The pages' WebAuthn script: reads the options from the form's <c>data-passkey-options</c>, calls
+    /// <c>navigator.credentials.get</c> (conditional mediation on the user-name page where the browser offers it, or
+    /// on the button), and posts the credential as JSON with base64url members in the hidden <c>passkey</c> field.
+    /// </summary>
+    internal static string PasskeyScript(string nonce) => $$"""
+        <script nonce="{{E(nonce)}}">
+        (function () {
+          var form = document.getElementById('signin');
+          var field = form && form.elements['passkey'];
+          var button = document.getElementById('passkey-signin');
+          var problem = document.getElementById('passkey-error');
+          if (!field || !window.PublicKeyCredential || !navigator.credentials) { return; }
+          var options = JSON.parse(form.getAttribute('data-passkey-options') || '{}');
+          if (!options.challenge) { return; }
+          function decode(s) {
+            s = s.replace(/-/g, '+').replace(/_/g, '/');
+            while (s.length % 4) { s += '='; }
+            var b = atob(s), a = new Uint8Array(b.length);
+            for (var i = 0; i < b.length; i++) { a[i] = b.charCodeAt(i); }
+            return a.buffer;
+          }
+          function encode(buffer) {
+            var a = new Uint8Array(buffer), s = '';
+            for (var i = 0; i < a.length; i++) { s += String.fromCharCode(a[i]); }
+            return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+          }
+          function request() {
+            return { challenge: decode(options.challenge), rpId: options.rpId, timeout: options.timeout, userVerification: 'required', allowCredentials: [] };
+          }
+          function post(credential) {
+            var r = credential.response;
+            var response = { authenticatorData: encode(r.authenticatorData), clientDataJSON: encode(r.clientDataJSON), signature: encode(r.signature) };
+            if (r.userHandle) { response.userHandle = encode(r.userHandle); }
+            field.value = JSON.stringify({ id: credential.id, rawId: encode(credential.rawId), type: credential.type, response: response, clientExtensionResults: {} });
+            form.submit();
+          }
+          var pending = null;
+          function ask(conditional) {
+            if (pending) { pending.abort(); }
+            pending = new AbortController();
+            var call = { publicKey: request(), signal: pending.signal };
+            if (conditional) { call.mediation = 'conditional'; }
+            navigator.credentials.get(call).then(function (credential) {
+              if (credential) { post(credential); }
+            }, function (e) {
+              if (!conditional && e && e.name !== 'AbortError' && problem) {
+                problem.textContent = 'No passkey was used. Try again, or sign in another way.';
+                problem.hidden = false;
+              }
+            });
+          }
+          if (button) {
+            button.hidden = false;
+            button.addEventListener('click', function () { ask(false); });
+          }
+          if (form.getAttribute('data-conditional') === 'true' && PublicKeyCredential.isConditionalMediationAvailable) {
+            PublicKeyCredential.isConditionalMediationAvailable().then(function (available) { if (available) { ask(true); } });
+          }
+        })();
+        </script>
         """;
 
     public static string Password(FormContext form, string username, string? error) => $"""

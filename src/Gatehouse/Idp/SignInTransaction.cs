@@ -15,6 +15,9 @@ internal enum SignInStep
     Otp,
     EnrollTotp,
     Consent,
+
+    /// <summary>The second factor with a passkey, offered before the authenticator app (<see cref="SignInTransaction.MfaFallback"/>).</summary>
+    PasskeyMfa,
 }
 
 /// <summary>
@@ -62,6 +65,19 @@ internal sealed record SignInTransaction
     /// the password step.
     /// </summary>
     public byte[]? TotpEnrollmentSecret { get; init; }
+
+    /// <summary>
+    /// The WebAuthn assertion options (challenge, RP ID) the page showing this transaction handed to the browser, made
+    /// afresh for every rendering of a step that offers a passkey; sealed with the transaction, so the challenge the
+    /// response must answer is the one this browser was given.
+    /// </summary>
+    public string? PasskeyOptions { get; init; }
+
+    /// <summary>When <see cref="PasskeyOptions"/> stop being accepted.</summary>
+    public DateTimeOffset? PasskeyExpiresAt { get; init; }
+
+    /// <summary>At <see cref="SignInStep.PasskeyMfa"/>: the step "Use your authenticator app instead" goes to (the code, or setting up the app).</summary>
+    public SignInStep? MfaFallback { get; init; }
 
     public required string BrowserBinding { get; init; }
 
