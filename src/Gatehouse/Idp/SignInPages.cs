@@ -17,13 +17,14 @@ internal static class SignInPages
     /// The user-name page: the name (autocomplete <c>username webauthn</c>, so the browser's conditional UI offers the
     /// passkeys it has for this site) and, when the browser has WebAuthn, "Sign in with a passkey". The script (allowed
     /// by this response's <paramref name="nonce"/>) posts the assertion in the hidden <c>passkey</c> field; without
-    /// JavaScript the page is the plain password sign-in.
+    /// JavaScript the page is the plain password sign-in. A page shown again with an error does not start the conditional
+    /// request by itself (the button asks again), so a refused passkey is not offered in a loop.
     /// </summary>
     public static string Username(FormContext form, string? prefill, string? error, string nonce, string passkeyOptions, string purpose = "to connect to a remote desktop") => $"""
         <h1>Sign in</h1>
         <p class="hint">{E(purpose)}</p>
         {Error(error)}
-        <form method="post" action="{E(form.Action)}" id="signin" data-passkey-options="{E(passkeyOptions)}" data-conditional="true">
+        <form method="post" action="{E(form.Action)}" id="signin" data-passkey-options="{E(passkeyOptions)}" data-conditional="{(error is null ? "true" : "false")}">
         {Hidden(form)}
         {Html.Hidden("passkey", string.Empty)}
         <label for="username">Email or user name</label>
@@ -68,8 +69,8 @@ internal static class SignInPages
           var button = document.getElementById('passkey-signin');
           var problem = document.getElementById('passkey-error');
           if (!field || !window.PublicKeyCredential || !navigator.credentials) { return; }
-          var options = JSON.parse(form.getAttribute('data-passkey-options') || '{}');
-          if (!options.challenge) { return; }
+          function options() { return JSON.parse(form.getAttribute('data-passkey-options') || '{}'); }
+          if (!options().challenge) { return; }
           function decode(s) {
             s = s.replace(/-/g, '+').replace(/_/g, '/');
             while (s.length % 4) { s += '='; }
@@ -83,7 +84,8 @@ internal static class SignInPages
             return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
           }
           function request() {
-            return { challenge: decode(options.challenge), rpId: options.rpId, timeout: options.timeout, userVerification: 'required', allowCredentials: [] };
+            var o = options();
+            return { challenge: decode(o.challenge), rpId: o.rpId, timeout: o.timeout, userVerification: 'required', allowCredentials: [] };
           }
           function post(credential) {
             var r = credential.response;
