@@ -18,6 +18,7 @@ public static class FuzzTargets
         .. ConnectionSequenceTargets.All(),
         .. PngTargets.All(),
         .. HoldFrontTargets.All(),
+        .. WebAuthnTargets.All(),
     ];
 
     public static FuzzTarget? Find(string name) =>

@@ -21,7 +21,7 @@ public enum WebAuthnFormError
     /// <summary><c>type</c> is not <c>public-key</c>.</summary>
     WrongType,
 
-    /// <summary>A binary member is not unpadded base64url, or decodes to more bytes than its cap.</summary>
+    /// <summary>A binary member is not unpadded base64url (padding and white space are refused), or decodes to more bytes than its cap.</summary>
     BadEncoding,
 
     /// <summary><c>id</c> and <c>rawId</c> differ.</summary>
@@ -145,17 +145,31 @@ public sealed record WebAuthnAssertionForm(byte[] CredentialId, byte[] Authentic
         return true;
     }
 
-    /// <summary>Unpadded base64url of 1 to <paramref name="maxBytes"/> bytes.</summary>
+    /// <summary>Unpadded base64url (only its alphabet: no padding, no white space) of 1 to <paramref name="maxBytes"/> bytes.</summary>
     private static bool TryDecode(string? text, int maxBytes, out byte[] bytes)
     {
         bytes = [];
-        if (string.IsNullOrEmpty(text) || text.Length > ((maxBytes + 2) / 3 * 4) || !Base64Url.IsValid(text.AsSpan(), out var length)
-            || length == 0 || length > maxBytes || text.Contains('=', StringComparison.Ordinal))
+        if (string.IsNullOrEmpty(text) || text.Length % 4 == 1 || (long)text.Length * 3 / 4 > maxBytes)
         {
             return false;
         }
 
-        bytes = Base64Url.DecodeFromChars(text.AsSpan());
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c != '-' && c != '_')
+            {
+                return false;
+            }
+        }
+
+        // The non-throwing decoder: a last character with non-zero unused bits is "invalid data", not an exception.
+        var buffer = new byte[Base64Url.GetMaxDecodedLength(text.Length)];
+        if (Base64Url.DecodeFromChars(text.AsSpan(), buffer, out _, out var written) != System.Buffers.OperationStatus.Done || written == 0)
+        {
+            return false;
+        }
+
+        bytes = written == buffer.Length ? buffer : buffer[..written];
         return true;
     }
 }
