@@ -65,6 +65,21 @@ internal sealed record SignInInput
 
     /// <summary>At the passkey step: <c>otp</c> is "Use your authenticator app instead".</summary>
     public string? Method { get; init; }
+
+    /// <summary>Security info: the browser's registration response (JSON, binary members base64url) of a passkey being added.</summary>
+    public string? Credential { get; init; }
+
+    /// <summary>Security info: the name for the passkey being added.</summary>
+    public string? NewPasskeyName { get; init; }
+
+    /// <summary>Security info: the passkey to rename.</summary>
+    public string? PasskeyName { get; init; }
+
+    /// <summary>Security info: its new name.</summary>
+    public string? NewName { get; init; }
+
+    /// <summary>Security info: the name of the passkey to remove.</summary>
+    public string? Remove { get; init; }
 }
 
 /// <summary>What checking a one-time code said (<see cref="SignInEngine.CheckOneTimeCodeAsync"/>).</summary>
@@ -103,6 +118,7 @@ internal sealed class SignInEngine(
     PasswordHasher hasher,
     AccountAttemptLimiter attempts,
     PasskeyService passkeys,
+    GatehouseIdentityOptions identityOptions,
     IdpSignInLog log,
     TimeProvider time)
 {
@@ -161,6 +177,7 @@ internal sealed class SignInEngine(
             SignInStep.Username when !string.IsNullOrEmpty(input.Passkey) => PasskeySignInAsync(tx, input.Passkey, client),
             SignInStep.Username => Task.FromResult(Username(tx, input.Username)),
             SignInStep.PasskeyMfa => PasskeyMfaAsync(tx, input, client),
+            SignInStep.SecurityInfo => SecurityInfoAsync(tx, input, client),
             SignInStep.Password => PasswordAsync(tx, input.Password, client),
             SignInStep.ChangePassword => ChangePasswordAsync(tx, input.NewPassword, client),
             SignInStep.Otp => OneTimeCodeAsync(tx, input.Code, client),
@@ -401,6 +418,120 @@ internal sealed class SignInEngine(
         return builder.ToString();
     }
 
+    /// <summary>
+    /// True when the sign-in may add a passkey: a sign-in with MFA within <see cref="GatehouseIdentityOptions.PasskeyRecentMfaWindow"/>,
+    /// or a Temporary Access Pass sign-in.
+    /// </summary>
+    public bool CanRegisterPasskey(SignInTransaction tx)
+    {
+        ArgumentNullException.ThrowIfNull(tx);
+        return tx.Amr.Contains(AuthenticationMethods.Tap)
+            || (tx.Amr.Contains(AuthenticationMethods.Mfa) && tx.AuthTime is { } at && time.GetUtcNow() - at <= identityOptions.PasskeyRecentMfaWindow);
+    }
+
+    /// <summary>
+    /// A security-info sign-in that has proved who it is: a user with an authenticator app is asked for MFA (the passkey
+    /// first when they have one), so the page can add passkeys; a user with neither may only look (and remove).
+    /// </summary>
+    private async Task<SignInResult> ContinueToSecurityInfoAsync(SignInTransaction tx, User user, IPAddress client)
+    {
+        if (!tx.Amr.Contains(AuthenticationMethods.Mfa) && !tx.Amr.Contains(AuthenticationMethods.Tap) && user.TotpConfirmedAt is not null)
+        {
+            return await OfferPasskeyFirstAsync(tx with { Step = SignInStep.Otp }, user).ConfigureAwait(false);
+        }
+
+        await log.WriteAsync(Entry(tx, user, client) with
+        {
+            Succeeded = true,
+            Reason = $"signed_in: security info opened with {string.Join(' ', tx.Amr)}",
+        }).ConfigureAwait(false);
+        return new SignInNext(ClearPasskey(tx) with { Step = SignInStep.SecurityInfo, MfaFallback = null });
+    }
+
+    /// <summary>
+    /// One action on the security-info page: add a passkey (the browser's registration response and a name; only when
+    /// <see cref="CanRegisterPasskey"/>), rename one, or remove one. Each is written to the sign-in log.
+    /// </summary>
+    public async Task<SignInResult> SecurityInfoAsync(SignInTransaction tx, SignInInput input, IPAddress client)
+    {
+        ArgumentNullException.ThrowIfNull(tx);
+        ArgumentNullException.ThrowIfNull(input);
+        if (!tx.SecurityInfo)
+        {
+            return new SignInRefused(AadError.SessionExpired, "session_expired: a security-info action was posted by a transaction that is not a security-info sign-in");
+        }
+
+        var (user, refused) = await FindEnabledUserAsync(tx, client).ConfigureAwait(false);
+        if (user is null)
+        {
+            return refused!;
+        }
+
+        var page = tx with { Notice = null, RegistrationOptions = null, RegistrationExpiresAt = null };
+        if (!string.IsNullOrEmpty(input.Credential))
+        {
+            if (!CanRegisterPasskey(tx))
+            {
+                const string message = "To add a passkey, sign in again with multi-factor authentication (it must be recent), or with a Temporary Access Pass from your administrator.";
+                await LogFailureAsync(tx, user, client, message, $"passkey_registration_refused: {user.UserPrincipalName} tried to add a passkey with {string.Join(' ', tx.Amr)}, without MFA in the last {identityOptions.PasskeyRecentMfaWindow.TotalMinutes:0} minutes or a Temporary Access Pass", AadError.PasskeyRefused).ConfigureAwait(false);
+                return new SignInNext(page, message, SignInInputProblem.Invalid);
+            }
+
+            var outcome = tx.RegistrationOptions is null || tx.RegistrationExpiresAt is null
+                ? new PasskeyOutcome { Refusal = PasskeyRefusal.Expired, Reason = PasskeyService.ReasonFor(PasskeyRefusal.Expired) }
+                : await passkeys.CompleteRegistrationAsync(user.Id, new PasskeyCeremony(tx.RegistrationOptions, tx.RegistrationExpiresAt.Value), input.Credential, input.NewPasskeyName ?? string.Empty).ConfigureAwait(false);
+            if (!outcome.Succeeded)
+            {
+                var message = RegistrationMessage(outcome.Refusal!.Value);
+                await LogFailureAsync(tx, user, client, message, $"passkey_registration_{SnakeCase(outcome.Refusal.Value)}: {outcome.Reason}", AadError.PasskeyRefused).ConfigureAwait(false);
+                return new SignInNext(page, message, SignInInputProblem.Invalid);
+            }
+
+            await log.WriteAsync(Entry(tx, user, client) with
+            {
+                Succeeded = true,
+                Reason = $"passkey_registered: {user.UserPrincipalName} added the passkey '{outcome.Passkey!.Name}' (AAGUID {outcome.Passkey.Aaguid:D}) after signing in with {string.Join(' ', tx.Amr)}",
+            }).ConfigureAwait(false);
+            return new SignInNext(page with { Notice = $"Passkey '{outcome.Passkey.Name}' added. You can now sign in with it." });
+        }
+
+        if (!string.IsNullOrEmpty(input.Remove))
+        {
+            if (!await passkeys.RemoveAsync(user.Id, input.Remove).ConfigureAwait(false))
+            {
+                return new SignInNext(page, "There is no passkey with that name.", SignInInputProblem.Invalid);
+            }
+
+            await log.WriteAsync(Entry(tx, user, client) with { Succeeded = true, Reason = $"passkey_removed: {user.UserPrincipalName} removed the passkey '{input.Remove.Trim()}'" }).ConfigureAwait(false);
+            return new SignInNext(page with { Notice = $"Passkey '{input.Remove.Trim()}' removed." });
+        }
+
+        if (!string.IsNullOrEmpty(input.PasskeyName))
+        {
+            return await passkeys.RenameAsync(user.Id, input.PasskeyName, input.NewName ?? string.Empty).ConfigureAwait(false) switch
+            {
+                null => new SignInNext(page with { Notice = $"Passkey renamed to '{input.NewName!.Trim()}'." }),
+                PasskeyRefusal.UnknownCredential => new SignInNext(page, "There is no passkey with that name.", SignInInputProblem.Invalid),
+                _ => new SignInNext(page, NameMessage, SignInInputProblem.Invalid),
+            };
+        }
+
+        return new SignInNext(page, "Choose what to do: add, rename or remove a passkey.", SignInInputProblem.Invalid);
+    }
+
+    private const string NameMessage = "Give the passkey a name of 1 to 64 characters (letters, digits, spaces, punctuation) that none of your other passkeys has.";
+
+    private static string RegistrationMessage(PasskeyRefusal refusal) => refusal switch
+    {
+        PasskeyRefusal.InvalidName => NameMessage,
+        PasskeyRefusal.CredentialAlreadyRegistered => "This passkey is already registered.",
+        PasskeyRefusal.AuthenticatorNotAllowed => "Your organisation doesn't allow passkeys from this kind of authenticator. Use another device or security key, or ask your administrator which ones are allowed.",
+        PasskeyRefusal.UserVerificationMissing => "Your device didn't verify that it's you (PIN, fingerprint or face). Try again and complete the check on your device.",
+        PasskeyRefusal.Expired or PasskeyRefusal.ChallengeMismatch => "The request to add a passkey expired. Try again.",
+        PasskeyRefusal.WrongOrigin or PasskeyRefusal.WrongRpId => "This passkey was made for a different website. Add it from your organisation's sign-in page.",
+        _ => "The passkey could not be added. Try again, or use another device or security key.",
+    };
+
     /// <summary>The forced password change: at least <see cref="MinimumPasswordLength"/> characters and not the current one.</summary>
     public async Task<SignInResult> ChangePasswordAsync(SignInTransaction tx, string? newPassword, IPAddress client)
     {
@@ -572,6 +703,11 @@ internal sealed class SignInEngine(
         if (user.MustChangePassword)
         {
             return new SignInNext(tx with { Step = SignInStep.ChangePassword });
+        }
+
+        if (tx.SecurityInfo)
+        {
+            return await ContinueToSecurityInfoAsync(tx, user, client).ConfigureAwait(false);
         }
 
         if (tx.IsRdpDevice && await RoleRefusalAsync(tx, user, client).ConfigureAwait(false) is { } noRole)

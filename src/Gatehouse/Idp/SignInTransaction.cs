@@ -18,6 +18,9 @@ internal enum SignInStep
 
     /// <summary>The second factor with a passkey, offered before the authenticator app (<see cref="SignInTransaction.MfaFallback"/>).</summary>
     PasskeyMfa,
+
+    /// <summary>The signed-in user's security info (passkeys: list, add, rename, remove); only for <see cref="SignInTransaction.SecurityInfo"/> sign-ins.</summary>
+    SecurityInfo,
 }
 
 /// <summary>
@@ -78,6 +81,21 @@ internal sealed record SignInTransaction
 
     /// <summary>At <see cref="SignInStep.PasskeyMfa"/>: the step "Use your authenticator app instead" goes to (the code, or setting up the app).</summary>
     public SignInStep? MfaFallback { get; init; }
+
+    /// <summary>
+    /// True for a sign-in to the security-info page (<c>/{tenant}/mysignins/security-info</c>): it ends on that page,
+    /// never with a code or an approved device code, whatever it proved.
+    /// </summary>
+    public bool SecurityInfo { get; init; }
+
+    /// <summary>At <see cref="SignInStep.SecurityInfo"/>: the passkey registration options the page handed to the browser (only when adding is allowed).</summary>
+    public string? RegistrationOptions { get; init; }
+
+    /// <summary>When <see cref="RegistrationOptions"/> stop being accepted.</summary>
+    public DateTimeOffset? RegistrationExpiresAt { get; init; }
+
+    /// <summary>What the security-info page says the last action did ("Passkey 'Laptop' added.").</summary>
+    public string? Notice { get; init; }
 
     public required string BrowserBinding { get; init; }
 
