@@ -186,17 +186,74 @@ public sealed class PasskeyBrowserTests(ITestOutputHelper output)
         Assert.StartsWith("passkey_wrong_rp_id:", row.Reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task RegisterOnTheSecurityInfoPage_SignInWithIt_RemoveIt_AndBeRefused_InChromium()
+    {
+        await using var site = await Site.StartAsync(output, requireMfa: true);
+        if (site is null)
+        {
+            return;
+        }
+
+        await using var browser = await VirtualBrowser.StartAsync();
+        var page = browser.Page;
+
+        // Sign in to the security-info page with the password and the authenticator app (recent MFA allows adding).
+        await page.GotoAsync(site.SecurityInfoUrl);
+        await page.FillAsync("input[name=username]", "alice@contoso.test");
+        await page.ClickAsync("#next");
+        await page.FillAsync("input[name=password]", Password);
+        await page.ClickAsync("#next");
+        await page.FillAsync("input[name=otp]", Totp.Compute(site.Secret!, Totp.StepAt(DateTimeOffset.UtcNow) + 1));
+        await page.ClickAsync("#next");
+        await page.WaitForSelectorAsync("#no-passkeys");
+
+        // The registration ceremony in Chromium: the virtual authenticator makes a resident, user-verified credential.
+        await page.FillAsync("input[name=new_passkey_name]", "Chromium <test>");
+        await page.ClickAsync("#add-passkey");
+        Assert.Contains("Passkey 'Chromium <test>' added.", await page.InnerTextAsync("#notice"), StringComparison.Ordinal);
+        Assert.Equal("Chromium <test>", await page.InnerTextAsync("td.passkey-name"));
+        var registered = await site.LastSignInAsync();
+        Assert.StartsWith("passkey_registered:", registered.Reason, StringComparison.Ordinal);
+
+        // Sign in to a host with it and no password (conditional UI picks it up at once).
+        await page.GotoAsync(site.AuthorizeUrl);
+        await page.ClickAsync("button[name=consent][value=allow]");
+        await page.WaitForSelectorAsync("#redirect-url");
+        var row = await site.LastSignInAsync();
+        Assert.Equal("success", row.Result);
+        Assert.Equal("fido mfa", row.Methods);
+
+        // Back to the security-info page, signed in with the passkey this time, and remove it there.
+        await page.GotoAsync(site.SecurityInfoUrl);
+        await page.WaitForSelectorAsync("button[name=remove]");
+        await page.ClickAsync("button[name=remove]");
+        await page.WaitForSelectorAsync("#no-passkeys");
+        Assert.StartsWith("passkey_removed:", (await site.LastSignInAsync()).Reason, StringComparison.Ordinal);
+
+        // The authenticator still has it; Gatehouse refuses it.
+        await page.GotoAsync(site.AuthorizeUrl);
+        Assert.Contains("We don't recognise this passkey", await page.InnerTextAsync("#error"), StringComparison.Ordinal);
+        Assert.StartsWith("passkey_unknown_credential:", (await site.LastSignInAsync()).Reason, StringComparison.Ordinal);
+    }
+
     /// <summary>Gatehouse on a free port with host vm1 and alice (password, and with <c>requireMfa</c> a policy asking for MFA and an authenticator app).</summary>
     private sealed class Site : IAsyncDisposable
     {
         public const string RpId = "login.gatehouse.test";
 
-        private Site(WebApplication app, string publicName, Guid aliceId)
+        private Site(WebApplication app, string publicName, Guid aliceId, byte[]? secret)
         {
             App = app;
             PublicName = publicName;
             AliceId = aliceId;
+            Secret = secret;
         }
+
+        /// <summary>Alice's authenticator-app secret (with <c>requireMfa</c>).</summary>
+        public byte[]? Secret { get; }
+
+        public string SecurityInfoUrl => $"https://{PublicName}/common/mysignins/security-info";
 
         public WebApplication App { get; }
 
@@ -235,14 +292,15 @@ public sealed class PasskeyBrowserTests(ITestOutputHelper output)
             var tenant = (await directory.FindTenantAsync("contoso.test"))!;
             await directory.CreateHostAsync(tenant.Id, "vm1", "127.0.0.1", 3389, BackendSecurity.Tls, "gh-admin", "a", "gh-user", "u");
             var (alice, _) = await directory.CreateUserAsync(tenant.Id, "alice@contoso.test", "Alice", Password, temporary: false);
+            byte[]? secret = null;
             if (requireMfa)
             {
                 var enrollment = await directory.BeginTotpEnrollmentAsync(alice);
-                var secret = Totp.Base32Decode(enrollment.SecretBase32);
+                secret = Totp.Base32Decode(enrollment.SecretBase32);
                 Assert.True(await directory.ConfirmTotpAsync(alice, Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow))));
             }
 
-            return new Site(app, publicName, alice.Id);
+            return new Site(app, publicName, alice.Id, secret);
         }
 
         /// <summary>Stores the public half of <paramref name="key"/> as alice's passkey "Laptop"; returns its credential id.</summary>
