@@ -102,6 +102,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Passkeys (FIDO2/WebAuthn credentials) of users.</summary>
     public DbSet<Passkey> Passkeys => Set<Passkey>();
 
+    /// <summary>Temporary Access Passes (hashes only).</summary>
+    public DbSet<TemporaryAccessPass> TemporaryAccessPasses => Set<TemporaryAccessPass>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -268,6 +271,14 @@ public abstract class GatehouseDbContext : DbContext
             e.Property(x => x.PublicKey).HasMaxLength(Passkey.PublicKeyLength);
             e.Property(x => x.Name).HasMaxLength(Passkey.NameLength);
             e.HasIndex(x => new { x.UserId, x.Name }).IsUnique();
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<TemporaryAccessPass>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.PassHash).HasMaxLength(32);
+            e.HasIndex(x => x.PassHash).IsUnique();
+            e.HasIndex(x => x.UserId);
             e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<RevokedToken>(e =>

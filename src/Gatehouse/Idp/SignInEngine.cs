@@ -118,6 +118,7 @@ internal sealed class SignInEngine(
     PasswordHasher hasher,
     AccountAttemptLimiter attempts,
     PasskeyService passkeys,
+    TemporaryAccessPassService accessPasses,
     GatehouseIdentityOptions identityOptions,
     IdpSignInLog log,
     TimeProvider time)
@@ -219,6 +220,13 @@ internal sealed class SignInEngine(
         if (user is not null && user.TenantId != tx.TenantId)
         {
             user = null;
+        }
+
+        // A Temporary Access Pass typed instead of the password: checked before the password, so it never counts
+        // towards smart lockout; good only for the security-info page (to register a passkey).
+        if (user is { Enabled: true } && await accessPasses.IsPassOfAsync(user.Id, password).ConfigureAwait(false))
+        {
+            return await TemporaryAccessPassAsync(tx, user, password, client, now).ConfigureAwait(false);
         }
 
         var result = user is null
@@ -532,10 +540,46 @@ internal sealed class SignInEngine(
         _ => "The passkey could not be added. Try again, or use another device or security key.",
     };
 
+    /// <summary>
+    /// A Temporary Access Pass in the password field. On the security-info page it signs the user in with <c>["tap"]</c>
+    /// (a single-use pass is spent); anywhere else (a host, a device) it is refused without being spent.
+    /// </summary>
+    private async Task<SignInResult> TemporaryAccessPassAsync(SignInTransaction tx, User user, string password, IPAddress client, DateTimeOffset now)
+    {
+        if (!tx.SecurityInfo)
+        {
+            const string message = "A Temporary Access Pass can't sign you in here. Use it on your organisation's security-info page (/common/mysignins/security-info) to add a passkey, then sign in with the passkey.";
+            var what = tx.IsDevice ? $"the device sign-in of {DeviceApplicationName(tx)}" : $"a sign-in to {tx.HostName}";
+            await LogFailureAsync(tx, user, client, message, $"tap_not_allowed: {user.UserPrincipalName} entered a Temporary Access Pass for {what}; a pass only opens the security-info page to register a passkey (the pass was not spent)", AadError.InvalidCredentials, $"Have {user.UserPrincipalName} open https://<public-name>/common/mysignins/security-info with the pass and add a passkey.").ConfigureAwait(false);
+            return new SignInNext(tx, message, SignInInputProblem.Invalid);
+        }
+
+        switch (await accessPasses.RedeemAsync(user.Id, password).ConfigureAwait(false))
+        {
+            case TapRedemption.Accepted:
+                await log.WriteAsync(Entry(tx, user, client) with
+                {
+                    Succeeded = true,
+                    Reason = $"tap_used: {user.UserPrincipalName} signed in to the security-info page with a Temporary Access Pass",
+                    Methods = [AuthenticationMethods.Tap],
+                }).ConfigureAwait(false);
+                return await ContinueAsync(tx with { UserId = user.Id, Amr = [AuthenticationMethods.Tap], AuthTime = now }, user, client).ConfigureAwait(false);
+            default:
+                const string spentMessage = "That Temporary Access Pass has expired or was already used. Ask your administrator for a new one.";
+                await LogFailureAsync(tx, user, client, spentMessage, $"tap_expired_or_used: {user.UserPrincipalName} entered a Temporary Access Pass that has expired or (single use) was already used", AadError.InvalidCredentials, $"gatehouse user tap create {user.UserPrincipalName} --lifetime 1h").ConfigureAwait(false);
+                return new SignInNext(tx, spentMessage, SignInInputProblem.Invalid);
+        }
+    }
+
     /// <summary>The forced password change: at least <see cref="MinimumPasswordLength"/> characters and not the current one.</summary>
     public async Task<SignInResult> ChangePasswordAsync(SignInTransaction tx, string? newPassword, IPAddress client)
     {
         ArgumentNullException.ThrowIfNull(tx);
+        if (!tx.Amr.Contains(AuthenticationMethods.Password))
+        {
+            return new SignInRefused(AadError.SessionExpired, "session_expired: the password change was posted by a transaction that did not pass the password step");
+        }
+
         var (user, refused) = await FindEnabledUserAsync(tx, client).ConfigureAwait(false);
         if (user is null)
         {
@@ -700,7 +744,8 @@ internal sealed class SignInEngine(
     /// </summary>
     private async Task<SignInResult> ContinueAsync(SignInTransaction tx, User user, IPAddress client, bool consented = false)
     {
-        if (user.MustChangePassword)
+        // A Temporary Access Pass proves nothing about the password: it never leads to setting one.
+        if (user.MustChangePassword && !tx.Amr.Contains(AuthenticationMethods.Tap))
         {
             return new SignInNext(tx with { Step = SignInStep.ChangePassword });
         }
