@@ -237,6 +237,42 @@ public sealed class PasskeyBrowserTests(ITestOutputHelper output)
         Assert.StartsWith("passkey_unknown_credential:", (await site.LastSignInAsync()).Reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AfterATemporaryAccessPass_AUserRegistersAFirstPasskey_AndSignsInWithNoPassword_InChromium()
+    {
+        await using var site = await Site.StartAsync(output);
+        if (site is null)
+        {
+            return;
+        }
+
+        string pass;
+        await using (var scope = site.App.Services.CreateAsyncScope())
+        {
+            pass = (await scope.ServiceProvider.GetRequiredService<TemporaryAccessPassService>().CreateAsync(site.AliceId, TimeSpan.FromHours(1), multiUse: false)).Pass;
+        }
+
+        await using var browser = await VirtualBrowser.StartAsync();
+        var page = browser.Page;
+        await page.GotoAsync(site.SecurityInfoUrl);
+        await page.FillAsync("input[name=username]", "alice@contoso.test");
+        await page.ClickAsync("#next");
+        await page.FillAsync("input[name=password]", pass);
+        await page.ClickAsync("#next");
+        await page.WaitForSelectorAsync("#no-passkeys");
+
+        await page.FillAsync("input[name=new_passkey_name]", "Phone");
+        await page.ClickAsync("#add-passkey");
+        Assert.Contains("Passkey 'Phone' added.", await page.InnerTextAsync("#notice"), StringComparison.Ordinal);
+
+        await page.GotoAsync(site.AuthorizeUrl);
+        await page.ClickAsync("button[name=consent][value=allow]");
+        await page.WaitForSelectorAsync("#redirect-url");
+        var row = await site.LastSignInAsync();
+        Assert.Equal("success", row.Result);
+        Assert.Equal("fido mfa", row.Methods);
+    }
+
     /// <summary>Gatehouse on a free port with host vm1 and alice (password, and with <c>requireMfa</c> a policy asking for MFA and an authenticator app).</summary>
     private sealed class Site : IAsyncDisposable
     {
