@@ -162,8 +162,8 @@ public sealed class AccessService
         _options = options;
     }
 
-    /// <summary>Where a user registers a passkey (named by the fix of an unmet authentication strength).</summary>
-    public string SecurityInfoUrl => $"https://{_options.PublicName}/mysignins/security-info";
+    /// <summary>Where a user of <paramref name="tenantId"/> registers a passkey (named by the fix of an unmet authentication strength).</summary>
+    public string SecurityInfoUrl(Guid tenantId) => $"https://{_options.PublicName}/{tenantId}/mysignins/security-info";
 
     /// <summary>The custom authentication strengths of a tenant.</summary>
     public async Task<List<AuthenticationStrength>> LoadStrengthsAsync(Guid tenantId, CancellationToken cancellationToken = default)
@@ -636,7 +636,7 @@ public sealed class AccessService
             var strength = evaluation.UnmetStrengths.Count > 0 ? evaluation.UnmetStrengths[0] : null;
             var fix = refusal switch
             {
-                AccessRefusal.PolicyControlMissing when strength is not null && !evaluation.SatisfiableWithMfa => strength.Requirement.Fix(SecurityInfoUrl),
+                AccessRefusal.PolicyControlMissing when strength is not null && !evaluation.SatisfiableWithMfa => strength.Requirement.Fix(SecurityInfoUrl(user.TenantId)),
                 AccessRefusal.PolicyControlMissing when evaluation.SatisfiableWithMfa => "Sign in again with multi-factor authentication (enroll a one-time-code app if you have none).",
                 AccessRefusal.PolicyControlMissing => $"The policy requires {string.Join(", ", evaluation.MissingControls)}, which this sign-in cannot satisfy; an administrator must change the policy or exclude the user.",
                 AccessRefusal.ReauthenticationRequired => "Sign in again on the identity provider's page.",

@@ -35,6 +35,18 @@ public sealed class GatehouseIdentityOptions
     /// </summary>
     public bool RequireMfaEnrollment { get; set; }
 
+    /// <summary>
+    /// How recent a sign-in with MFA must be for the user to add a passkey on the security-info page
+    /// (<c>Gatehouse:Identity:Passkeys:RecentMfaWindow</c>, default 10 minutes).
+    /// </summary>
+    public TimeSpan PasskeyRecentMfaWindow { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// The authenticator models (AAGUIDs) a new passkey may come from (<c>Gatehouse:Identity:Passkeys:AllowedAaguids</c>);
+    /// empty allows any. With attestation <c>none</c> the AAGUID is what the authenticator says, not a proof.
+    /// </summary>
+    public IReadOnlyList<Guid> PasskeyAllowedAaguids { get; set; } = [];
+
     /// <summary>Issuer for <paramref name="tenantId"/>: <c>https://&lt;public-name&gt;/&lt;tenant id&gt;/v2.0</c>.</summary>
     public string IssuerFor(Guid tenantId) => $"https://{PublicName}/{tenantId:D}/v2.0";
 }

@@ -30,6 +30,7 @@ public static class IdentityServiceCollectionExtensions
         services.AddScoped<SignInLogService>();
         services.AddScoped<SessionStore>();
         services.AddScoped<PasskeyService>();
+        services.AddScoped<TemporaryAccessPassService>();
         return services;
     }
 }

@@ -51,6 +51,9 @@ public enum PasskeyRefusal
 
     /// <summary>Any other verification failure reported by the FIDO2 library.</summary>
     Invalid,
+
+    /// <summary>The authenticator's model (AAGUID) is not in <c>Gatehouse:Identity:Passkeys:AllowedAaguids</c>.</summary>
+    AuthenticatorNotAllowed,
 }
 
 /// <summary>
@@ -106,6 +109,7 @@ public sealed class PasskeyService
     private readonly GatehouseDbContext db;
     private readonly TimeProvider time;
     private readonly Fido2 fido2;
+    private readonly IReadOnlyList<Guid> allowedAaguids;
 
     /// <summary>Creates the service.</summary>
     public PasskeyService(GatehouseDbContext db, TimeProvider time, GatehouseIdentityOptions options)
@@ -115,6 +119,7 @@ public sealed class PasskeyService
         ArgumentNullException.ThrowIfNull(options);
         this.db = db;
         this.time = time;
+        allowedAaguids = options.PasskeyAllowedAaguids;
         RpId = RpIdOf(options.PublicName);
         Origin = $"https://{options.PublicName}";
         fido2 = new Fido2(new Fido2Configuration
@@ -148,6 +153,7 @@ public sealed class PasskeyService
         PasskeyRefusal.CredentialAlreadyRegistered => "The passkey is already registered",
         PasskeyRefusal.InvalidName => "The passkey name is empty, too long, or already used",
         PasskeyRefusal.UserUnavailable => "The account does not exist or is disabled",
+        PasskeyRefusal.AuthenticatorNotAllowed => "The authenticator's model (AAGUID) is not allowed by Gatehouse:Identity:Passkeys:AllowedAaguids",
         _ => "The passkey was refused",
     };
 
@@ -239,6 +245,11 @@ public sealed class PasskeyService
         catch (Exception e) when (IsMalformedInput(e))
         {
             return PasskeyOutcome.Refused(PasskeyRefusal.Malformed, e.GetType().Name);
+        }
+
+        if (allowedAaguids.Count > 0 && !allowedAaguids.Contains(credential.AaGuid))
+        {
+            return PasskeyOutcome.Refused(PasskeyRefusal.AuthenticatorNotAllowed, $"AAGUID {credential.AaGuid:D}");
         }
 
         if (credential.Id.Length > Passkey.CredentialIdLength || credential.PublicKey.Length > Passkey.PublicKeyLength)
@@ -377,6 +388,47 @@ public sealed class PasskeyService
 
         return await db.Passkeys.Where(p => p.UserId == userId && p.Name == cleanName)
             .ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false) > 0;
+    }
+
+    /// <summary>Renames the user's passkey <paramref name="name"/> to <paramref name="newName"/> (validated as at registration).</summary>
+    /// <returns>Null when renamed; otherwise why not (<see cref="PasskeyRefusal.InvalidName"/>, or <see cref="PasskeyRefusal.UnknownCredential"/> when there is no such passkey).</returns>
+    public async Task<PasskeyRefusal?> RenameAsync(Guid userId, string name, string newName, CancellationToken cancellationToken = default)
+    {
+        var oldName = NormalizeName(name);
+        var cleanName = NormalizeName(newName);
+        if (cleanName is null)
+        {
+            return PasskeyRefusal.InvalidName;
+        }
+
+        var passkey = oldName is null ? null : await db.Passkeys.FirstOrDefaultAsync(p => p.UserId == userId && p.Name == oldName, cancellationToken).ConfigureAwait(false);
+        if (passkey is null)
+        {
+            return PasskeyRefusal.UnknownCredential;
+        }
+
+        if (cleanName == passkey.Name)
+        {
+            return null;
+        }
+
+        if (await db.Passkeys.AnyAsync(p => p.UserId == userId && p.Name == cleanName, cancellationToken).ConfigureAwait(false))
+        {
+            return PasskeyRefusal.InvalidName;
+        }
+
+        passkey.Name = cleanName;
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbUpdateException)
+        {
+            db.Entry(passkey).State = EntityState.Detached;
+            return PasskeyRefusal.InvalidName;
+        }
+
+        return null;
     }
 
     /// <summary>

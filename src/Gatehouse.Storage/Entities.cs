@@ -935,3 +935,31 @@ public sealed class AgentAssertionUse
     /// <summary>When the assertion expires (the row may be deleted after).</summary>
     public DateTimeOffset ExpiresAt { get; set; }
 }
+
+/// <summary>
+/// A Temporary Access Pass an administrator issued to a user: good only for signing in to the security-info page to
+/// register a passkey. Only the SHA-256 of the pass is stored; the pass is shown once when it is made.
+/// </summary>
+public sealed class TemporaryAccessPass
+{
+    /// <summary>Row id.</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>The user it signs in.</summary>
+    public Guid UserId { get; set; }
+
+    /// <summary>SHA-256 of the pass (32 bytes), unique across the store.</summary>
+    public byte[] PassHash { get; set; } = [];
+
+    /// <summary>When it was made.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When it stops working.</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    /// <summary>True when it may be used more than once until it expires.</summary>
+    public bool MultiUse { get; set; }
+
+    /// <summary>When it was (last) used; a single-use pass with a value here is spent.</summary>
+    public DateTimeOffset? UsedAt { get; set; }
+}

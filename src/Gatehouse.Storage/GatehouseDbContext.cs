@@ -114,6 +114,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Agent assertion ids already used (replay protection).</summary>
     public DbSet<AgentAssertionUse> AgentAssertionUses => Set<AgentAssertionUse>();
 
+    /// <summary>Temporary Access Passes (hashes only).</summary>
+    public DbSet<TemporaryAccessPass> TemporaryAccessPasses => Set<TemporaryAccessPass>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -281,6 +284,14 @@ public abstract class GatehouseDbContext : DbContext
             e.Property(x => x.PublicKey).HasMaxLength(Passkey.PublicKeyLength);
             e.Property(x => x.Name).HasMaxLength(Passkey.NameLength);
             e.HasIndex(x => new { x.UserId, x.Name }).IsUnique();
+            e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+        modelBuilder.Entity<TemporaryAccessPass>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.Property(x => x.PassHash).HasMaxLength(32);
+            e.HasIndex(x => x.PassHash).IsUnique();
+            e.HasIndex(x => x.UserId);
             e.HasOne<User>().WithMany().HasForeignKey(x => x.UserId).OnDelete(DeleteBehavior.Cascade);
         });
         modelBuilder.Entity<RevokedToken>(e =>

@@ -52,6 +52,16 @@ internal static class AdminHandlers
             (string upn, HttpContext h, CancellationToken ct) => Ok(Ops(h).ListPasskeysAsync(upn, ct))),
         new("DELETE", "/users/{upn}/passkeys/{name}", "removePasskey", "Remove the user's passkey with this name (it can no longer sign in). 404 when the user has none by that name.", UsersWrite,
             (string upn, string name, HttpContext h, CancellationToken ct) => Ok(Ops(h).RemovePasskeyAsync(upn, name, ct)), Note: ProtectedUser),
+        new("POST", "/users/{upn}/temporaryAccessPasses", "createTemporaryAccessPass", "Issue a Temporary Access Pass (10 to 480 minutes, default 60; single use unless multiUse). The answer carries the pass, once; only its hash is stored. It only lets the user open the security-info page to add a passkey.", UsersWrite,
+            async (string upn, HttpContext h, CancellationToken ct) =>
+            {
+                var body = await BodyAsync<TemporaryAccessPassRequest>(h, ct);
+                return await Ok(Ops(h).CreateTemporaryAccessPassAsync(upn, body.LifetimeMinutes ?? 60, body.MultiUse, ct));
+            }, RequestSchema: "TemporaryAccessPassRequest", Note: ProtectedUser),
+        new("GET", "/users/{upn}/temporaryAccessPasses", "listTemporaryAccessPasses", "List the user's Temporary Access Passes (created, expires, single or multi use, used; never the pass).", UsersRead,
+            (string upn, HttpContext h, CancellationToken ct) => Ok(Ops(h).ListTemporaryAccessPassesAsync(upn, ct))),
+        new("DELETE", "/users/{upn}/temporaryAccessPasses", "removeTemporaryAccessPasses", "Remove every Temporary Access Pass of the user.", UsersWrite,
+            (string upn, HttpContext h, CancellationToken ct) => Ok(Ops(h).RemoveTemporaryAccessPassesAsync(upn, ct))),
         new("GET", "/groups", "listGroups", "List the groups with their members.", AdminOperations.GroupsRead,
             (HttpContext h, CancellationToken ct) => Ok(Ops(h).ListGroupsAsync(ct))),
         new("POST", "/groups", "createGroup", "Create a group of users (a name of at most 256 characters, without @, control, bidirectional or invisible characters).", AdminOperations.GroupsWrite,
@@ -158,6 +168,7 @@ internal static class AdminHandlers
             ["CreateUserRequest"] = Obj(("userPrincipalName", "string"), ("displayName", "string"), ("password", "string"), ("temporaryPassword", "boolean")),
             ["ResetPasswordRequest"] = Obj(("password", "string")),
             ["MfaConfirmRequest"] = Obj(("code", "string")),
+            ["TemporaryAccessPassRequest"] = Obj(("lifetimeMinutes", "integer"), ("multiUse", "boolean")),
             ["CreateGroupRequest"] = Obj(("name", "string")),
             ["GroupMemberRequest"] = Obj(("member", "string")),
             ["CreateHostRequest"] = Obj(("name", "string"), ("backendHost", "string"), ("backendPort", "integer"), ("backendSecurity", "string"), ("hostGroup", "string"), ("aliases", "string[]"),

@@ -48,6 +48,15 @@ internal sealed class RemoteAdminClient(HttpClient http, Uri server, Func<Cancel
     public Task<UserChangeView> RemovePasskeyAsync(string upn, string name, CancellationToken cancellationToken) =>
         SendAsync<UserChangeView>(HttpMethod.Delete, $"users/{E(upn)}/passkeys/{E(name)}", null, cancellationToken);
 
+    public Task<TemporaryAccessPassView> CreateTemporaryAccessPassAsync(string upn, int lifetimeMinutes, bool multiUse, CancellationToken cancellationToken) =>
+        SendAsync<TemporaryAccessPassView>(HttpMethod.Post, $"users/{E(upn)}/temporaryAccessPasses", new TemporaryAccessPassRequest(lifetimeMinutes, multiUse), cancellationToken);
+
+    public Task<IReadOnlyList<TemporaryAccessPassView>> ListTemporaryAccessPassesAsync(string upn, CancellationToken cancellationToken) =>
+        GetAsync<IReadOnlyList<TemporaryAccessPassView>>($"users/{E(upn)}/temporaryAccessPasses", cancellationToken);
+
+    public Task<UserChangeView> RemoveTemporaryAccessPassesAsync(string upn, CancellationToken cancellationToken) =>
+        SendAsync<UserChangeView>(HttpMethod.Delete, $"users/{E(upn)}/temporaryAccessPasses", null, cancellationToken);
+
     // Groups.
     public Task<IReadOnlyList<GroupView>> ListGroupsAsync(CancellationToken cancellationToken) => GetAsync<IReadOnlyList<GroupView>>("groups", cancellationToken);
 

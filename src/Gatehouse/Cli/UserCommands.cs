@@ -5,13 +5,13 @@ using QRCoder;
 
 namespace Gatehouse.Cli;
 
-/// <summary><c>gatehouse user …</c>: create, list, show, disable, enable, reset-password, mfa enroll/reset, passkey list/remove.</summary>
+/// <summary><c>gatehouse user …</c>: create, list, show, disable, enable, reset-password, mfa enroll/reset, passkey list/remove, tap create/list/remove.</summary>
 internal static class UserCommands
 {
     public static Command Create(CliEnvironment environment)
     {
         var admin = new AdminOptions();
-        var command = new Command("user", "Manage users: create, list, show, disable, enable, reset-password, mfa, passkey.");
+        var command = new Command("user", "Manage users: create, list, show, disable, enable, reset-password, mfa, passkey, tap.");
         admin.AddTo(command);
         command.Subcommands.Add(CreateCommand(admin, environment));
         command.Subcommands.Add(ListCommand(admin, environment));
@@ -21,6 +21,7 @@ internal static class UserCommands
         command.Subcommands.Add(ResetPasswordCommand(admin, environment));
         command.Subcommands.Add(MfaCommand(admin, environment));
         command.Subcommands.Add(PasskeyCommand(admin, environment));
+        command.Subcommands.Add(TapCommand(admin, environment));
         return command;
     }
 
@@ -214,6 +215,91 @@ internal static class UserCommands
         command.Subcommands.Add(enroll);
         command.Subcommands.Add(reset);
         return command;
+    }
+
+    private static Command TapCommand(AdminOptions admin, CliEnvironment environment)
+    {
+        var command = new Command("tap", "Temporary Access Passes: a pass that lets a user open the security-info page and add a first passkey (nothing else).");
+
+        var createUpn = UpnArgument();
+        var lifetime = new Option<string>("--lifetime") { Description = "How long the pass works: 10m to 8h (for example 30m, 1h, 8h).", DefaultValueFactory = _ => "1h" };
+        var multiUse = new Option<bool>("--multi-use") { Description = "The pass may be used more than once until it expires (default: once)." };
+        var createOutput = OutputOption.Create();
+        var create = new Command("create", "Issue a Temporary Access Pass and print it once (only its hash is stored).") { createUpn, lifetime, multiUse, createOutput };
+        create.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            if (ParseLifetime(parse.GetValue(lifetime)) is not { } minutes)
+            {
+                await context.Error.WriteLineAsync("--lifetime must be 10m to 8h, written like 30m, 90m, 1h or 8h.").ConfigureAwait(false);
+                return ExitCodes.Failed;
+            }
+
+            var made = await context.Client.CreateTemporaryAccessPassAsync(parse.GetValue(createUpn)!, minutes, parse.GetValue(multiUse), ct).ConfigureAwait(false);
+            if (OutputOption.IsJson(parse, createOutput))
+            {
+                await context.WriteJsonAsync(made).ConfigureAwait(false);
+            }
+            else
+            {
+                await context.Output.WriteLineAsync($"Temporary Access Pass for {made.UserPrincipalName}: {made.Pass}").ConfigureAwait(false);
+                await context.Output.WriteLineAsync($"It works until {made.ExpiresAt.ToString("u", CultureInfo.InvariantCulture)}, {(made.MultiUse ? "any number of times" : "once")}, only to add a passkey at https://<public-name>/common/mysignins/security-info. It is not shown again.").ConfigureAwait(false);
+            }
+
+            return ExitCodes.Ok;
+        });
+
+        var listUpn = UpnArgument();
+        var listOutput = OutputOption.Create();
+        var list = new Command("list", "List the user's Temporary Access Passes (never the pass).") { listUpn, listOutput };
+        list.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var rows = await context.Client.ListTemporaryAccessPassesAsync(parse.GetValue(listUpn)!, ct).ConfigureAwait(false);
+            if (OutputOption.IsJson(parse, listOutput))
+            {
+                await context.WriteJsonAsync(rows).ConfigureAwait(false);
+            }
+            else
+            {
+                context.WriteTable(
+                    ["Created", "Expires", "Use", "Used"],
+                    rows.Select(r => (IReadOnlyList<string?>)[r.CreatedAt.ToString("u", CultureInfo.InvariantCulture), r.ExpiresAt.ToString("u", CultureInfo.InvariantCulture), r.MultiUse ? "multi" : "single", r.UsedAt?.ToString("u", CultureInfo.InvariantCulture) ?? "never"]));
+            }
+
+            return ExitCodes.Ok;
+        });
+
+        var removeUpn = UpnArgument();
+        var remove = new Command("remove", "Remove every Temporary Access Pass of the user.") { removeUpn };
+        remove.SetAdminAction(admin, environment, async (context, parse, ct) =>
+        {
+            var removed = await context.Client.RemoveTemporaryAccessPassesAsync(parse.GetValue(removeUpn)!, ct).ConfigureAwait(false);
+            await context.Output.WriteLineAsync($"The Temporary Access Passes of {removed.UserPrincipalName} were removed.").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        });
+
+        command.Subcommands.Add(create);
+        command.Subcommands.Add(list);
+        command.Subcommands.Add(remove);
+        return command;
+    }
+
+    /// <summary><c>30m</c>, <c>1h</c>, <c>8h</c> → minutes, when within 10 minutes to 8 hours; otherwise null.</summary>
+    internal static int? ParseLifetime(string? text)
+    {
+        var t = text?.Trim().ToLowerInvariant();
+        if (string.IsNullOrEmpty(t) || t.Length > 8)
+        {
+            return null;
+        }
+
+        var unit = t[^1];
+        if (unit is not ('m' or 'h') || !int.TryParse(t.AsSpan(0, t.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        {
+            return null;
+        }
+
+        var minutes = unit == 'h' ? value * 60L : value;
+        return minutes is >= 10 and <= 480 ? (int)minutes : null;
     }
 
     private static Command PasskeyCommand(AdminOptions admin, CliEnvironment environment)

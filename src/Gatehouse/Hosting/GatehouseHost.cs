@@ -142,7 +142,13 @@ internal static class GatehouseHost
 
         // Before anything opens the key ring (Data Protection's own start-up service comes with AddDataProtection below).
         builder.Services.AddHostedService<KeyRingStartup>();
-        var identityOptions = new Gatehouse.Identity.GatehouseIdentityOptions { PublicName = options.PublicName, RequireMfaEnrollment = builder.Configuration.GetValue<bool>("Gatehouse:Identity:RequireMfaEnrollment") };
+        var identityOptions = new Gatehouse.Identity.GatehouseIdentityOptions
+        {
+            PublicName = options.PublicName,
+            RequireMfaEnrollment = builder.Configuration.GetValue<bool>("Gatehouse:Identity:RequireMfaEnrollment"),
+            PasskeyRecentMfaWindow = builder.Configuration.GetValue<TimeSpan?>("Gatehouse:Identity:Passkeys:RecentMfaWindow") ?? TimeSpan.FromMinutes(10),
+            PasskeyAllowedAaguids = [.. (builder.Configuration.GetSection("Gatehouse:Identity:Passkeys:AllowedAaguids").Get<string[]>() ?? []).Select(a => Guid.Parse(a, System.Globalization.CultureInfo.InvariantCulture))],
+        };
         if (builder.Configuration.GetValue<TimeSpan?>("Gatehouse:Identity:RefreshTokenMaxLifetime") is { } refreshMax)
         {
             identityOptions.RefreshTokenMaxLifetime = refreshMax > TimeSpan.Zero

@@ -25,6 +25,7 @@ internal sealed record AadError(int Code, string OAuthError, string Message)
     public static readonly AadError WrongOneTimeCode = new(500121, "invalid_grant", "Authentication failed during strong authentication request.");
     public static readonly AadError ConsentRequired = new(65001, "consent_required", "The user has not consented to the remote desktop connection to this host.");
     public static readonly AadError ConsentDenied = new(65004, "access_denied", "The user declined to consent to the remote desktop connection.");
+    public static readonly AadError PasskeyRefused = new(0, "invalid_grant", "The passkey was refused.");
     public static readonly AadError InvalidOtp = new(0, "invalid_grant", "The one-time code is not valid. Enter the current code from your authenticator app.");
     public static readonly AadError InvalidEnrollmentOtp = new(0, "invalid_grant", "That code didn't work. Scan the QR code on this page (or type the key) into your authenticator app, check that your device's clock is right, and enter the code it shows now.");
     public static readonly AadError WeakPassword = new(0, "invalid_request", "The new password does not meet the requirements: at least 12 characters, and different from the current one.");

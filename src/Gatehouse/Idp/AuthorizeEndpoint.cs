@@ -19,6 +19,7 @@ namespace Gatehouse.Idp;
 internal sealed class AuthorizeEndpoint(
     DirectoryService directory,
     SignInEngine engine,
+    PasskeyService passkeys,
     SignInTransactionProtector transactions,
     IAntiforgery antiforgery,
     IdpUrls urls)
@@ -189,7 +190,38 @@ internal sealed class AuthorizeEndpoint(
         await RenderAsync(context, transaction, StatusCodes.Status200OK, error: null, prefill: Single(query, "login_hint")).ConfigureAwait(false);
     }
 
-    public async Task PostAsync(HttpContext context, string tenant)
+    /// <summary>
+    /// <c>/{tenant}/mysignins/security-info</c>: the user's own passkeys. Gatehouse keeps no sign-in session, so the page
+    /// is reached by a sign-in of its own (user name or passkey, password, MFA when the user has it) that ends on the
+    /// page instead of issuing anything; the page's actions post the sealed transaction like any step.
+    /// </summary>
+    public async Task SecurityInfoGetAsync(HttpContext context, string tenant)
+    {
+        var found = await directory.FindTenantAsync(tenant).ConfigureAwait(false);
+        if (found is null)
+        {
+            await ErrorAsync(context, AadError.UnknownTenant, StatusCodes.Status400BadRequest).ConfigureAwait(false);
+            return;
+        }
+
+        var browser = EnsureBrowserCookie(context);
+        var transaction = new SignInTransaction
+        {
+            TenantSegment = tenant,
+            TenantId = found.Id,
+            ClientId = "gatehouse-security-info",
+            RedirectUri = string.Empty,
+            Scope = string.Empty,
+            HostId = Guid.Empty,
+            HostName = string.Empty,
+            Step = SignInStep.Username,
+            BrowserBinding = SignInTransactionProtector.Bind(browser),
+            SecurityInfo = true,
+        };
+        await RenderAsync(context, transaction, StatusCodes.Status200OK, error: null).ConfigureAwait(false);
+    }
+
+    public async Task PostAsync(HttpContext context, string tenant, bool securityInfo = false)
     {
         if (!context.Request.HasFormContentType)
         {
@@ -204,16 +236,17 @@ internal sealed class AuthorizeEndpoint(
             return;
         }
 
-        await StepAsync(context, read.Form, tenant).ConfigureAwait(false);
+        await StepAsync(context, read.Form, tenant, securityInfo).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Moves the posted transaction on by one step: an authorize transaction for <paramref name="tenant"/>, or with
     /// <paramref name="tenant"/> null (<c>/devicelogin</c>) a device transaction.
     /// </summary>
-    internal async Task StepAsync(HttpContext context, IFormCollection form, string? tenant)
+    internal async Task StepAsync(HttpContext context, IFormCollection form, string? tenant, bool securityInfo = false)
     {
         if (!transactions.TryUnprotect(form[SignInTransactionProtector.FormField], context.Request.Cookies[SignInTransactionProtector.BrowserCookie], out var tx)
+            || tx.SecurityInfo != securityInfo
             || (tenant is null ? !tx.IsDevice : tx.IsDevice || !string.Equals(tx.TenantSegment, tenant, StringComparison.OrdinalIgnoreCase)))
         {
             await ErrorAsync(context, AadError.SessionExpired).ConfigureAwait(false);
@@ -237,6 +270,13 @@ internal sealed class AuthorizeEndpoint(
             NewPassword = form["new_password"],
             Code = form["otp"],
             Consent = form["consent"],
+            Passkey = form["passkey"],
+            Method = form["method"],
+            Credential = form["credential"],
+            NewPasskeyName = form["new_passkey_name"],
+            PasskeyName = form["passkey_name"],
+            NewName = form["new_name"],
+            Remove = form["remove"],
         };
         var result = await engine.StepAsync(tx, input, ClientAddress(context)).ConfigureAwait(false);
         await RenderResultAsync(context, result).ConfigureAwait(false);
@@ -318,27 +358,48 @@ internal sealed class AuthorizeEndpoint(
 
     private async Task RenderAsync(HttpContext context, SignInTransaction tx, int status, string? error, string? prefill = null)
     {
+        // Every rendering of a step that offers a passkey gets a fresh challenge, sealed in the transaction it posts back.
+        if (tx.Step is SignInStep.Username or SignInStep.PasskeyMfa)
+        {
+            var ceremony = passkeys.BeginAssertion();
+            tx = tx with { PasskeyOptions = ceremony.OptionsJson, PasskeyExpiresAt = ceremony.ExpiresAt };
+        }
+
+        IReadOnlyList<Gatehouse.Storage.Passkey> owned = [];
+        var canRegister = false;
+        if (tx.Step == SignInStep.SecurityInfo && tx.UserId is { } userId)
+        {
+            owned = await passkeys.ListAsync(userId).ConfigureAwait(false);
+            canRegister = engine.CanRegisterPasskey(tx);
+            var registration = canRegister ? await passkeys.BeginRegistrationAsync(userId).ConfigureAwait(false) : null;
+            tx = tx with { RegistrationOptions = registration?.OptionsJson, RegistrationExpiresAt = registration?.ExpiresAt };
+        }
+
         var tokens = antiforgery.GetAndStoreTokens(context);
         var form = new SignInPages.FormContext(
-            tx.IsDevice ? urls.DeviceLogin : urls.Authorize(tx.TenantSegment),
+            tx.IsDevice ? urls.DeviceLogin : tx.SecurityInfo ? urls.SecurityInfo(tx.TenantSegment) : urls.Authorize(tx.TenantSegment),
             transactions.Protect(tx),
             tokens.FormFieldName,
             tokens.RequestToken!);
         var username = tx.Username ?? string.Empty;
+        var options = tx.PasskeyOptions ?? string.Empty;
         var (title, body) = tx.Step switch
         {
-            SignInStep.Username when tx.IsRdpDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {SignInEngine.DeviceApplicationName(tx)}, for the remote desktop window that showed you the code")),
-            SignInStep.Username when tx.IsDevice => ("Sign in", SignInPages.Username(form, prefill, error, $"to {GatehouseCliClient.DisplayName} on your device")),
-            SignInStep.Username when tx.IsPortal => ("Sign in", SignInPages.Username(form, prefill, error, $"to the {GatehousePortalClient.DisplayName}")),
-            SignInStep.Username => ("Sign in", SignInPages.Username(form, prefill, error)),
-            SignInStep.Password => ("Enter password", SignInPages.Password(form, username, error)),
-            SignInStep.ChangePassword => ("Update your password", SignInPages.ChangePassword(form, username, error)),
-            SignInStep.Otp => ("Enter code", SignInPages.Otp(form, username, error)),
-            SignInStep.EnrollTotp => ("Set up your authenticator app", SignInPages.EnrollTotp(form, username, EnrollmentUri(tx), Totp.Base32Encode(tx.TotpEnrollmentSecret, pad: false), error)),
-            _ when tx.IsDevice => ("Sign in to " + SignInEngine.DeviceApplicationName(tx), SignInPages.DeviceConsent(form, username, DevicePurpose(tx), error)),
-            _ => ("Permissions requested", SignInPages.Consent(form, username, tx.HostName, error)),
+            SignInStep.Username when tx.SecurityInfo => ("Sign in", (Func<string, string>)(n => SignInPages.Username(form, prefill, error, n, options, "to see and change your security info (passkeys)"))),
+            SignInStep.SecurityInfo => ("Security info", n => SignInPages.SecurityInfo(form, username, owned, tx.Notice, error, n, tx.RegistrationOptions, canRegister)),
+            SignInStep.Username when tx.IsRdpDevice => ("Sign in", n => SignInPages.Username(form, prefill, error, n, options, $"to {SignInEngine.DeviceApplicationName(tx)}, for the remote desktop window that showed you the code")),
+            SignInStep.Username when tx.IsDevice => ("Sign in", n => SignInPages.Username(form, prefill, error, n, options, $"to {GatehouseCliClient.DisplayName} on your device")),
+            SignInStep.Username when tx.IsPortal => ("Sign in", n => SignInPages.Username(form, prefill, error, n, options, $"to the {GatehousePortalClient.DisplayName}")),
+            SignInStep.Username => ("Sign in", n => SignInPages.Username(form, prefill, error, n, options)),
+            SignInStep.PasskeyMfa => ("Verify your identity", n => SignInPages.PasskeyMfa(form, username, error, n, options, tx.MfaFallback == SignInStep.EnrollTotp)),
+            SignInStep.Password => ("Enter password", _ => SignInPages.Password(form, username, error)),
+            SignInStep.ChangePassword => ("Update your password", _ => SignInPages.ChangePassword(form, username, error)),
+            SignInStep.Otp => ("Enter code", _ => SignInPages.Otp(form, username, error)),
+            SignInStep.EnrollTotp => ("Set up your authenticator app", _ => SignInPages.EnrollTotp(form, username, EnrollmentUri(tx), Totp.Base32Encode(tx.TotpEnrollmentSecret, pad: false), error)),
+            _ when tx.IsDevice => ("Sign in to " + SignInEngine.DeviceApplicationName(tx), _ => SignInPages.DeviceConsent(form, username, DevicePurpose(tx), error)),
+            _ => ("Permissions requested", _ => SignInPages.Consent(form, username, tx.HostName, error)),
         };
-        await Responses.HtmlAsync(context, status, title, _ => body).ConfigureAwait(false);
+        await Responses.HtmlAsync(context, status, title, body).ConfigureAwait(false);
     }
 
     /// <summary>The otpauth:// URI of the secret being set up, labelled with the account as the user typed it.</summary>

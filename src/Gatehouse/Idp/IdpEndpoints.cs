@@ -66,6 +66,8 @@ internal static class IdpEndpoints
                 : c.RequestServices.GetRequiredService<DiscoveryEndpoints>().KeysAsync(c, tenant));
         idp.MapGet("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.GetAsync(c, tenant));
         idp.MapPost("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
+        idp.MapGet("/mysignins/security-info", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.SecurityInfoGetAsync(c, tenant));
+        idp.MapPost("/mysignins/security-info", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.PostAsync(c, tenant, securityInfo: true)).DisableAntiforgery();
         idp.MapPost("/oauth2/v2.0/token", (HttpContext c, string tenant, TokenEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
         idp.MapPost("/oauth2/v2.0/devicecode", (HttpContext c, string tenant, DeviceCodeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
         idp.MapPost("/oauth2/v2.0/revoke", (HttpContext c, string tenant, RevokeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();

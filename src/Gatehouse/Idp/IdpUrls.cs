@@ -26,4 +26,7 @@ internal sealed class IdpUrls(string publicName)
 
     /// <summary>The page where the user enters a device sign-in's code (RFC 8628 <c>verification_uri</c>), as Entra's <c>/devicelogin</c>.</summary>
     public string DeviceLogin => $"{Base}/devicelogin";
+
+    /// <summary>The user's own security-info page (passkeys), as Entra's <c>mysignins.microsoft.com/security-info</c>.</summary>
+    public string SecurityInfo(string segment) => $"{Base}/{segment}/mysignins/security-info";
 }

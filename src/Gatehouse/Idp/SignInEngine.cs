@@ -59,6 +59,27 @@ internal sealed record SignInInput
 
     /// <summary>The answer to the last question: <c>allow</c> or <c>deny</c>.</summary>
     public string? Consent { get; init; }
+
+    /// <summary>The browser's WebAuthn assertion (the page's script posts it as JSON, binary members base64url).</summary>
+    public string? Passkey { get; init; }
+
+    /// <summary>At the passkey step: <c>otp</c> is "Use your authenticator app instead".</summary>
+    public string? Method { get; init; }
+
+    /// <summary>Security info: the browser's registration response (JSON, binary members base64url) of a passkey being added.</summary>
+    public string? Credential { get; init; }
+
+    /// <summary>Security info: the name for the passkey being added.</summary>
+    public string? NewPasskeyName { get; init; }
+
+    /// <summary>Security info: the passkey to rename.</summary>
+    public string? PasskeyName { get; init; }
+
+    /// <summary>Security info: its new name.</summary>
+    public string? NewName { get; init; }
+
+    /// <summary>Security info: the name of the passkey to remove.</summary>
+    public string? Remove { get; init; }
 }
 
 /// <summary>What checking a one-time code said (<see cref="SignInEngine.CheckOneTimeCodeAsync"/>).</summary>
@@ -96,6 +117,9 @@ internal sealed class SignInEngine(
     DeviceCodeService deviceCodes,
     PasswordHasher hasher,
     AccountAttemptLimiter attempts,
+    PasskeyService passkeys,
+    TemporaryAccessPassService accessPasses,
+    GatehouseIdentityOptions identityOptions,
     IdpSignInLog log,
     TimeProvider time)
 {
@@ -152,7 +176,10 @@ internal sealed class SignInEngine(
         ArgumentNullException.ThrowIfNull(input);
         return tx.Step switch
         {
+            SignInStep.Username when !string.IsNullOrEmpty(input.Passkey) => PasskeySignInAsync(tx, input.Passkey, client),
             SignInStep.Username => Task.FromResult(Username(tx, input.Username)),
+            SignInStep.PasskeyMfa => PasskeyMfaAsync(tx, input, client),
+            SignInStep.SecurityInfo => SecurityInfoAsync(tx, input, client),
             SignInStep.Password => PasswordAsync(tx, input.Password, client),
             SignInStep.ChangePassword => ChangePasswordAsync(tx, input.NewPassword, client),
             SignInStep.Otp => OneTimeCodeAsync(tx, input.Code, client),
@@ -196,15 +223,22 @@ internal sealed class SignInEngine(
             user = null;
         }
 
+        // A Temporary Access Pass typed instead of the password: checked before the password, so it never counts
+        // towards smart lockout; good only for the security-info page (to register a passkey).
+        if (user is { Enabled: true } && await accessPasses.IsPassOfAsync(user.Id, password).ConfigureAwait(false))
+        {
+            return await TemporaryAccessPassAsync(tx, user, password, client, now).ConfigureAwait(false);
+        }
+
         var result = user is null
             ? signIn.CheckUnknownUser(password)
             : await signIn.CheckPasswordAsync(user, password, client, now).ConfigureAwait(false);
         switch (result.Result)
         {
             case PasswordCheckResult.Success:
-                return await ContinueAsync(tx with { UserId = user!.Id, Amr = ["pwd"], AuthTime = now }, user, client).ConfigureAwait(false);
+                return await ContinueAsync(tx with { UserId = user!.Id, Amr = [AuthenticationMethods.Password], AuthTime = now }, user, client).ConfigureAwait(false);
             case PasswordCheckResult.MustChangePassword:
-                return new SignInNext(tx with { Step = SignInStep.ChangePassword, UserId = user!.Id, Amr = ["pwd"], AuthTime = now });
+                return new SignInNext(tx with { Step = SignInStep.ChangePassword, UserId = user!.Id, Amr = [AuthenticationMethods.Password], AuthTime = now });
             case PasswordCheckResult.Locked:
                 var until = result.LockedUntil?.ToString("u", CultureInfo.InvariantCulture) ?? "(unknown)";
                 await LogFailureAsync(tx, user, client, AadError.AccountLocked.Describe(), $"account_locked: {user!.UserPrincipalName} is locked by smart lockout after {SignInService.LockoutThreshold} wrong passwords from this kind of network, until {until}; the password was not checked", AadError.AccountLocked, $"Wait until {until}, or find the failed attempts in the sign-in log (a saved old password, or someone guessing).").ConfigureAwait(false);
@@ -223,10 +257,330 @@ internal sealed class SignInEngine(
         }
     }
 
+    /// <summary>
+    /// "Sign in with a passkey" on the user-name page (username-less: the credential's user handle names the user). A
+    /// verified passkey is password-free multi-factor (<c>["fido","mfa"]</c>); a refusal is logged with its precise
+    /// reason and the user-name page is shown again with a plain message.
+    /// </summary>
+    public async Task<SignInResult> PasskeySignInAsync(SignInTransaction tx, string? response, IPAddress client)
+    {
+        ArgumentNullException.ThrowIfNull(tx);
+        var (passkey, refused) = await CheckPasskeyAsync(tx, response, null, client).ConfigureAwait(false);
+        if (passkey is null)
+        {
+            return refused!;
+        }
+
+        var user = await directory.FindUserAsync(passkey.UserId).ConfigureAwait(false);
+        if (user is null || user.TenantId != tx.TenantId || !user.Enabled)
+        {
+            var reason = user is null
+                ? "passkey_user_unavailable: the passkey's owner no longer exists"
+                : user.Enabled
+                    ? $"passkey_other_tenant: the passkey of {user.UserPrincipalName} was used to sign in to tenant '{tx.TenantSegment}', which is not the user's"
+                    : $"passkey_user_unavailable: {user.UserPrincipalName} is disabled";
+            await LogFailureAsync(tx, user, client, PasskeyMessage(PasskeyRefusal.UserUnavailable), reason, AadError.PasskeyRefused).ConfigureAwait(false);
+            return new SignInNext(ClearPasskey(tx), PasskeyMessage(PasskeyRefusal.UserUnavailable), SignInInputProblem.Invalid);
+        }
+
+        var signedIn = ClearPasskey(tx) with
+        {
+            UserId = user.Id,
+            Username = user.UserPrincipalName,
+            Amr = [AuthenticationMethods.Fido, AuthenticationMethods.Mfa],
+            AuthTime = time.GetUtcNow(),
+        };
+        return await ContinueAsync(signedIn, user, client).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The passkey as the second factor after the password: the passkey must be the signed-in user's own; it adds
+    /// <c>fido</c> and <c>mfa</c>. "Use your authenticator app instead" (<c>method=otp</c>) goes to the code step (or to
+    /// setting up the app).
+    /// </summary>
+    public async Task<SignInResult> PasskeyMfaAsync(SignInTransaction tx, SignInInput input, IPAddress client)
+    {
+        ArgumentNullException.ThrowIfNull(tx);
+        ArgumentNullException.ThrowIfNull(input);
+        if (string.Equals(input.Method, "otp", StringComparison.Ordinal))
+        {
+            return new SignInNext(ClearPasskey(tx) with { Step = tx.MfaFallback ?? SignInStep.Otp, MfaFallback = null });
+        }
+
+        if (string.IsNullOrEmpty(input.Passkey))
+        {
+            return new SignInNext(tx, "Use your passkey, or choose to use your authenticator app instead.", SignInInputProblem.Invalid);
+        }
+
+        var (user, refusedUser) = await FindEnabledUserAsync(tx, client).ConfigureAwait(false);
+        if (user is null)
+        {
+            return refusedUser!;
+        }
+
+        if (!await attempts.TryAttemptAsync(user.UserPrincipalName, CancellationToken.None).ConfigureAwait(false))
+        {
+            await LogFailureAsync(tx, user, client, AadError.TooManyRequests.Describe(), $"throttled: more password, code or passkey attempts for {user.UserPrincipalName} this minute than the per-account limit allows; the passkey was not checked", AadError.TooManyRequests).ConfigureAwait(false);
+            return new SignInNext(tx, AadError.TooManyRequests.Describe(), SignInInputProblem.Throttled);
+        }
+
+        var (passkey, refused) = await CheckPasskeyAsync(tx, input.Passkey, user, client).ConfigureAwait(false);
+        if (passkey is null)
+        {
+            return refused!;
+        }
+
+        return await ContinueAsync(ClearPasskey(tx) with { Amr = [.. tx.Amr.Union([AuthenticationMethods.Fido, AuthenticationMethods.Mfa])], MfaFallback = null }, user, client).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Verifies a posted assertion against the options sealed in <paramref name="tx"/> (for the second factor: it must be
+    /// a passkey of <paramref name="owner"/>). On a refusal the attempt is logged (<c>passkey_…</c> reasons) and the
+    /// result is the same step shown again with a message.
+    /// </summary>
+    private async Task<(Passkey? Passkey, SignInResult? Refused)> CheckPasskeyAsync(SignInTransaction tx, string? response, User? owner, IPAddress client)
+    {
+        PasskeyOutcome outcome;
+        if (!Gatehouse.Protocol.WebAuthn.WebAuthnAssertionForm.TryParse(response, out _, out var formError))
+        {
+            outcome = new PasskeyOutcome { Refusal = PasskeyRefusal.Malformed, Reason = $"{PasskeyService.ReasonFor(PasskeyRefusal.Malformed)} ({formError})" };
+        }
+        else if (tx.PasskeyOptions is null || tx.PasskeyExpiresAt is null)
+        {
+            outcome = new PasskeyOutcome { Refusal = PasskeyRefusal.Expired, Reason = $"{PasskeyService.ReasonFor(PasskeyRefusal.Expired)} (the page offered no passkey request)" };
+        }
+        else
+        {
+            outcome = await passkeys.CompleteAssertionAsync(new PasskeyCeremony(tx.PasskeyOptions, tx.PasskeyExpiresAt.Value), response!).ConfigureAwait(false);
+        }
+
+        if (outcome.Succeeded && owner is not null && outcome.Passkey!.UserId != owner.Id)
+        {
+            const string message = "That passkey belongs to another account. Use a passkey of the account you signed in with, or your authenticator app.";
+            var other = await directory.FindUserAsync(outcome.Passkey.UserId).ConfigureAwait(false);
+            await LogFailureAsync(tx, owner, client, message, $"passkey_wrong_user: {owner.UserPrincipalName} presented a passkey of {other?.UserPrincipalName ?? "another user"} as the second factor", AadError.PasskeyRefused).ConfigureAwait(false);
+            return (null, new SignInNext(ClearPasskey(tx), message, SignInInputProblem.Invalid));
+        }
+
+        if (outcome.Succeeded)
+        {
+            return (outcome.Passkey, null);
+        }
+
+        var refusal = outcome.Refusal!.Value;
+        var user = owner ?? (outcome.Passkey is { } presented ? await directory.FindUserAsync(presented.UserId).ConfigureAwait(false) : null);
+        var named = outcome.Passkey is { } p ? $" (passkey '{p.Name}' of {user?.UserPrincipalName ?? "an unknown user"})" : string.Empty;
+        var reason = $"passkey_{SnakeCase(refusal)}: {outcome.Reason}{named}";
+        var userMessage = PasskeyMessage(refusal);
+        await LogFailureAsync(tx, user, client, userMessage, reason, AadError.PasskeyRefused, PasskeyFix(refusal)).ConfigureAwait(false);
+        return (null, new SignInNext(ClearPasskey(tx), userMessage, SignInInputProblem.Invalid));
+    }
+
+    /// <summary>When MFA is asked and the user has a passkey, the passkey is offered first; the authenticator app stays the alternative.</summary>
+    private async Task<SignInResult> OfferPasskeyFirstAsync(SignInTransaction tx, User user)
+    {
+        if ((await passkeys.ListAsync(user.Id).ConfigureAwait(false)).Count == 0)
+        {
+            return new SignInNext(tx);
+        }
+
+        return new SignInNext(tx with { MfaFallback = tx.Step, Step = SignInStep.PasskeyMfa });
+    }
+
+    private static SignInTransaction ClearPasskey(SignInTransaction tx) => tx with { PasskeyOptions = null, PasskeyExpiresAt = null };
+
+    /// <summary>What the user reads when a passkey is refused (the log has the precise reason).</summary>
+    internal static string PasskeyMessage(PasskeyRefusal refusal) => refusal switch
+    {
+        PasskeyRefusal.WrongOrigin or PasskeyRefusal.WrongRpId => "This passkey was made for a different website, so it can't be used here. Check that the address in your browser is your organisation's sign-in page.",
+        PasskeyRefusal.UnknownCredential => "We don't recognise this passkey. It may have been removed from your account. Sign in with your password, or use another passkey.",
+        PasskeyRefusal.CounterRegression => "This passkey was refused to protect your account (it may have been copied). Sign in another way and tell your administrator.",
+        PasskeyRefusal.UserVerificationMissing => "Your device didn't verify that it's you (PIN, fingerprint or face). Try again and complete the check on your device.",
+        PasskeyRefusal.Expired or PasskeyRefusal.ChallengeMismatch => "The passkey request expired. Try again.",
+        PasskeyRefusal.UserUnavailable => AadError.AccountDisabled.Describe(),
+        _ => "That passkey didn't work. Try again, or sign in with your password.",
+    };
+
+    private static string? PasskeyFix(PasskeyRefusal refusal) => refusal switch
+    {
+        PasskeyRefusal.WrongOrigin or PasskeyRefusal.WrongRpId => "The passkey was made for another site or used through a look-alike page (phishing?); passkeys work only at https://<Gatehouse:PublicName>.",
+        PasskeyRefusal.UnknownCredential => "The passkey was removed or never registered here ('gatehouse user passkey list <upn>').",
+        PasskeyRefusal.CounterRegression => "Treat the authenticator as cloned: remove the passkey ('gatehouse user passkey remove <upn> --name <name>') and have the user register a new one.",
+        _ => null,
+    };
+
+    /// <summary><c>WrongRpId</c> → <c>wrong_rp_id</c>, the log's failure-code style.</summary>
+    internal static string SnakeCase(PasskeyRefusal refusal)
+    {
+        var name = refusal.ToString();
+        var builder = new System.Text.StringBuilder(name.Length + 4);
+        for (var i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0 && !char.IsUpper(name[i - 1]))
+            {
+                builder.Append('_');
+            }
+
+            builder.Append(char.ToLowerInvariant(name[i]));
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>
+    /// True when the sign-in may add a passkey: a sign-in with MFA within <see cref="GatehouseIdentityOptions.PasskeyRecentMfaWindow"/>,
+    /// or a Temporary Access Pass sign-in.
+    /// </summary>
+    public bool CanRegisterPasskey(SignInTransaction tx)
+    {
+        ArgumentNullException.ThrowIfNull(tx);
+        return tx.Amr.Contains(AuthenticationMethods.Tap)
+            || (tx.Amr.Contains(AuthenticationMethods.Mfa) && tx.AuthTime is { } at && time.GetUtcNow() - at <= identityOptions.PasskeyRecentMfaWindow);
+    }
+
+    /// <summary>
+    /// A security-info sign-in that has proved who it is: a user with an authenticator app is asked for MFA (the passkey
+    /// first when they have one), so the page can add passkeys; a user with neither may only look (and remove).
+    /// </summary>
+    private async Task<SignInResult> ContinueToSecurityInfoAsync(SignInTransaction tx, User user, IPAddress client)
+    {
+        if (!tx.Amr.Contains(AuthenticationMethods.Mfa) && !tx.Amr.Contains(AuthenticationMethods.Tap) && user.TotpConfirmedAt is not null)
+        {
+            return await OfferPasskeyFirstAsync(tx with { Step = SignInStep.Otp }, user).ConfigureAwait(false);
+        }
+
+        await log.WriteAsync(Entry(tx, user, client) with
+        {
+            Succeeded = true,
+            Reason = $"signed_in: security info opened with {string.Join(' ', tx.Amr)}",
+        }).ConfigureAwait(false);
+        return new SignInNext(ClearPasskey(tx) with { Step = SignInStep.SecurityInfo, MfaFallback = null });
+    }
+
+    /// <summary>
+    /// One action on the security-info page: add a passkey (the browser's registration response and a name; only when
+    /// <see cref="CanRegisterPasskey"/>), rename one, or remove one. Each is written to the sign-in log.
+    /// </summary>
+    public async Task<SignInResult> SecurityInfoAsync(SignInTransaction tx, SignInInput input, IPAddress client)
+    {
+        ArgumentNullException.ThrowIfNull(tx);
+        ArgumentNullException.ThrowIfNull(input);
+        if (!tx.SecurityInfo)
+        {
+            return new SignInRefused(AadError.SessionExpired, "session_expired: a security-info action was posted by a transaction that is not a security-info sign-in");
+        }
+
+        var (user, refused) = await FindEnabledUserAsync(tx, client).ConfigureAwait(false);
+        if (user is null)
+        {
+            return refused!;
+        }
+
+        var page = tx with { Notice = null, RegistrationOptions = null, RegistrationExpiresAt = null };
+        if (!string.IsNullOrEmpty(input.Credential))
+        {
+            if (!CanRegisterPasskey(tx))
+            {
+                const string message = "To add a passkey, sign in again with multi-factor authentication (it must be recent), or with a Temporary Access Pass from your administrator.";
+                await LogFailureAsync(tx, user, client, message, $"passkey_registration_refused: {user.UserPrincipalName} tried to add a passkey with {string.Join(' ', tx.Amr)}, without MFA in the last {identityOptions.PasskeyRecentMfaWindow.TotalMinutes:0} minutes or a Temporary Access Pass", AadError.PasskeyRefused).ConfigureAwait(false);
+                return new SignInNext(page, message, SignInInputProblem.Invalid);
+            }
+
+            var outcome = tx.RegistrationOptions is null || tx.RegistrationExpiresAt is null
+                ? new PasskeyOutcome { Refusal = PasskeyRefusal.Expired, Reason = PasskeyService.ReasonFor(PasskeyRefusal.Expired) }
+                : await passkeys.CompleteRegistrationAsync(user.Id, new PasskeyCeremony(tx.RegistrationOptions, tx.RegistrationExpiresAt.Value), input.Credential, input.NewPasskeyName ?? string.Empty).ConfigureAwait(false);
+            if (!outcome.Succeeded)
+            {
+                var message = RegistrationMessage(outcome.Refusal!.Value);
+                await LogFailureAsync(tx, user, client, message, $"passkey_registration_{SnakeCase(outcome.Refusal.Value)}: {outcome.Reason}", AadError.PasskeyRefused).ConfigureAwait(false);
+                return new SignInNext(page, message, SignInInputProblem.Invalid);
+            }
+
+            await log.WriteAsync(Entry(tx, user, client) with
+            {
+                Succeeded = true,
+                Reason = $"passkey_registered: {user.UserPrincipalName} added the passkey '{outcome.Passkey!.Name}' (AAGUID {outcome.Passkey.Aaguid:D}) after signing in with {string.Join(' ', tx.Amr)}",
+            }).ConfigureAwait(false);
+            return new SignInNext(page with { Notice = $"Passkey '{outcome.Passkey.Name}' added. You can now sign in with it." });
+        }
+
+        if (!string.IsNullOrEmpty(input.Remove))
+        {
+            if (!await passkeys.RemoveAsync(user.Id, input.Remove).ConfigureAwait(false))
+            {
+                return new SignInNext(page, "There is no passkey with that name.", SignInInputProblem.Invalid);
+            }
+
+            await log.WriteAsync(Entry(tx, user, client) with { Succeeded = true, Reason = $"passkey_removed: {user.UserPrincipalName} removed the passkey '{input.Remove.Trim()}'" }).ConfigureAwait(false);
+            return new SignInNext(page with { Notice = $"Passkey '{input.Remove.Trim()}' removed." });
+        }
+
+        if (!string.IsNullOrEmpty(input.PasskeyName))
+        {
+            return await passkeys.RenameAsync(user.Id, input.PasskeyName, input.NewName ?? string.Empty).ConfigureAwait(false) switch
+            {
+                null => new SignInNext(page with { Notice = $"Passkey renamed to '{input.NewName!.Trim()}'." }),
+                PasskeyRefusal.UnknownCredential => new SignInNext(page, "There is no passkey with that name.", SignInInputProblem.Invalid),
+                _ => new SignInNext(page, NameMessage, SignInInputProblem.Invalid),
+            };
+        }
+
+        return new SignInNext(page, "Choose what to do: add, rename or remove a passkey.", SignInInputProblem.Invalid);
+    }
+
+    private const string NameMessage = "Give the passkey a name of 1 to 64 characters (letters, digits, spaces, punctuation) that none of your other passkeys has.";
+
+    private static string RegistrationMessage(PasskeyRefusal refusal) => refusal switch
+    {
+        PasskeyRefusal.InvalidName => NameMessage,
+        PasskeyRefusal.CredentialAlreadyRegistered => "This passkey is already registered.",
+        PasskeyRefusal.AuthenticatorNotAllowed => "Your organisation doesn't allow passkeys from this kind of authenticator. Use another device or security key, or ask your administrator which ones are allowed.",
+        PasskeyRefusal.UserVerificationMissing => "Your device didn't verify that it's you (PIN, fingerprint or face). Try again and complete the check on your device.",
+        PasskeyRefusal.Expired or PasskeyRefusal.ChallengeMismatch => "The request to add a passkey expired. Try again.",
+        PasskeyRefusal.WrongOrigin or PasskeyRefusal.WrongRpId => "This passkey was made for a different website. Add it from your organisation's sign-in page.",
+        _ => "The passkey could not be added. Try again, or use another device or security key.",
+    };
+
+    /// <summary>
+    /// A Temporary Access Pass in the password field. On the security-info page it signs the user in with <c>["tap"]</c>
+    /// (a single-use pass is spent); anywhere else (a host, a device) it is refused without being spent.
+    /// </summary>
+    private async Task<SignInResult> TemporaryAccessPassAsync(SignInTransaction tx, User user, string password, IPAddress client, DateTimeOffset now)
+    {
+        if (!tx.SecurityInfo)
+        {
+            const string message = "A Temporary Access Pass can't sign you in here. Use it on your organisation's security-info page (/common/mysignins/security-info) to add a passkey, then sign in with the passkey.";
+            var what = tx.IsDevice ? $"the device sign-in of {DeviceApplicationName(tx)}" : $"a sign-in to {tx.HostName}";
+            await LogFailureAsync(tx, user, client, message, $"tap_not_allowed: {user.UserPrincipalName} entered a Temporary Access Pass for {what}; a pass only opens the security-info page to register a passkey (the pass was not spent)", AadError.InvalidCredentials, $"Have {user.UserPrincipalName} open https://<public-name>/common/mysignins/security-info with the pass and add a passkey.").ConfigureAwait(false);
+            return new SignInNext(tx, message, SignInInputProblem.Invalid);
+        }
+
+        switch (await accessPasses.RedeemAsync(user.Id, password).ConfigureAwait(false))
+        {
+            case TapRedemption.Accepted:
+                await log.WriteAsync(Entry(tx, user, client) with
+                {
+                    Succeeded = true,
+                    Reason = $"tap_used: {user.UserPrincipalName} signed in to the security-info page with a Temporary Access Pass",
+                    Methods = [AuthenticationMethods.Tap],
+                }).ConfigureAwait(false);
+                return await ContinueAsync(tx with { UserId = user.Id, Amr = [AuthenticationMethods.Tap], AuthTime = now }, user, client).ConfigureAwait(false);
+            default:
+                const string spentMessage = "That Temporary Access Pass has expired or was already used. Ask your administrator for a new one.";
+                await LogFailureAsync(tx, user, client, spentMessage, $"tap_expired_or_used: {user.UserPrincipalName} entered a Temporary Access Pass that has expired or (single use) was already used", AadError.InvalidCredentials, $"gatehouse user tap create {user.UserPrincipalName} --lifetime 1h").ConfigureAwait(false);
+                return new SignInNext(tx, spentMessage, SignInInputProblem.Invalid);
+        }
+    }
+
     /// <summary>The forced password change: at least <see cref="MinimumPasswordLength"/> characters and not the current one.</summary>
     public async Task<SignInResult> ChangePasswordAsync(SignInTransaction tx, string? newPassword, IPAddress client)
     {
         ArgumentNullException.ThrowIfNull(tx);
+        if (!tx.Amr.Contains(AuthenticationMethods.Password))
+        {
+            return new SignInRefused(AadError.SessionExpired, "session_expired: the password change was posted by a transaction that did not pass the password step");
+        }
+
         var (user, refused) = await FindEnabledUserAsync(tx, client).ConfigureAwait(false);
         if (user is null)
         {
@@ -284,7 +638,7 @@ internal sealed class SignInEngine(
                 await LogFailureAsync(tx, user, client, AadError.InvalidOtp.Describe(), reason, AadError.WrongOneTimeCode, "Enter the current code from the authenticator app; if codes keep failing, check the device's clock, or reset the method ('gatehouse user mfa').").ConfigureAwait(false);
                 return new SignInNext(tx, AadError.InvalidOtp.Describe(), SignInInputProblem.Invalid);
             default:
-                return await ContinueAsync(tx with { Amr = [.. tx.Amr.Union(["mfa", "otp"])] }, user, client).ConfigureAwait(false);
+                return await ContinueAsync(tx with { Amr = [.. tx.Amr.Union([AuthenticationMethods.Mfa, AuthenticationMethods.Otp])] }, user, client).ConfigureAwait(false);
         }
     }
 
@@ -297,7 +651,7 @@ internal sealed class SignInEngine(
         ArgumentNullException.ThrowIfNull(tx);
 
         // Only a transaction that passed the password step reaches this step (it is sealed); check anyway.
-        if (tx.UserId is null || tx.TotpEnrollmentSecret is null || !tx.Amr.Contains("pwd"))
+        if (tx.UserId is null || tx.TotpEnrollmentSecret is null || !tx.Amr.Contains(AuthenticationMethods.Password))
         {
             return new SignInRefused(AadError.SessionExpired, "session_expired: the enrolment step was posted by a transaction that did not pass the password step");
         }
@@ -324,7 +678,7 @@ internal sealed class SignInEngine(
             return new SignInNext(tx, AadError.InvalidEnrollmentOtp.Describe(), SignInInputProblem.Invalid);
         }
 
-        return await ContinueAsync(tx with { Amr = [.. tx.Amr.Union(["mfa", "otp"])], TotpEnrollmentSecret = null }, user, client).ConfigureAwait(false);
+        return await ContinueAsync(tx with { Amr = [.. tx.Amr.Union([AuthenticationMethods.Mfa, AuthenticationMethods.Otp])], TotpEnrollmentSecret = null }, user, client).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -391,9 +745,15 @@ internal sealed class SignInEngine(
     /// </summary>
     private async Task<SignInResult> ContinueAsync(SignInTransaction tx, User user, IPAddress client, bool consented = false)
     {
-        if (user.MustChangePassword)
+        // A Temporary Access Pass proves nothing about the password: it never leads to setting one.
+        if (user.MustChangePassword && !tx.Amr.Contains(AuthenticationMethods.Tap))
         {
             return new SignInNext(tx with { Step = SignInStep.ChangePassword });
+        }
+
+        if (tx.SecurityInfo)
+        {
+            return await ContinueToSecurityInfoAsync(tx, user, client).ConfigureAwait(false);
         }
 
         if (tx.IsRdpDevice && await RoleRefusalAsync(tx, user, client).ConfigureAwait(false) is { } noRole)
@@ -415,22 +775,22 @@ internal sealed class SignInEngine(
         var decision = tx.HostId == Guid.Empty
             ? await access.EvaluateApplicationConditionalAccessAsync(request).ConfigureAwait(false)
             : await access.EvaluateConditionalAccessAsync(request).ConfigureAwait(false);
-        var mfaWouldDo = !tx.Amr.Contains("mfa") && decision is { Refusal: AccessRefusal.PolicyControlMissing, Policies.SatisfiableWithMfa: true };
+        var mfaWouldDo = !tx.Amr.Contains(AuthenticationMethods.Mfa) && decision is { Refusal: AccessRefusal.PolicyControlMissing, Policies.SatisfiableWithMfa: true };
         if (!decision.Allowed && !mfaWouldDo)
         {
             return await RefuseAsync(tx, user, client, decision).ConfigureAwait(false);
         }
 
-        if (!tx.Amr.Contains("mfa"))
+        if (!tx.Amr.Contains(AuthenticationMethods.Mfa))
         {
             switch (signIn.GetMfaRequirement(user, decision.Host, decision.Policies))
             {
                 case MfaRequirement.Verify:
-                    return new SignInNext(tx with { Step = SignInStep.Otp });
+                    return await OfferPasskeyFirstAsync(tx with { Step = SignInStep.Otp }, user).ConfigureAwait(false);
                 case MfaRequirement.Enroll:
                     // An enrolment the administrator started keeps its secret (the user may have scanned it already).
                     var secret = tx.TotpEnrollmentSecret ?? directory.PendingTotpSecret(user) ?? DirectoryService.NewTotpSecret();
-                    return new SignInNext(tx with { Step = SignInStep.EnrollTotp, TotpEnrollmentSecret = secret });
+                    return await OfferPasskeyFirstAsync(tx with { Step = SignInStep.EnrollTotp, TotpEnrollmentSecret = secret }, user).ConfigureAwait(false);
                 default:
                     break;
             }
@@ -480,6 +840,15 @@ internal sealed class SignInEngine(
         // AskAppCode never gets here (the one-time code step is asked as for MFA); NeedsPasskey and Unachievable are
         // refused with the strength's name and the fix. The passkey step offers a passkey on NeedsPasskey instead.
         var strengthStep = decision.Policies?.NextStrengthStep(tx.Amr) ?? StrengthStep.Satisfied;
+        if (decision.Refusal is AccessRefusal.PolicyControlMissing && strengthStep is StrengthStep.NeedsPasskey
+            && !tx.Amr.Contains(AuthenticationMethods.Fido) && !tx.Amr.Contains(AuthenticationMethods.Otp) && tx.Step != SignInStep.PasskeyMfa
+            && (await passkeys.ListAsync(user.Id).ConfigureAwait(false)).Count > 0)
+        {
+            // A passkey would meet the strength and the user has one: ask for it (the authenticator app cannot help, so
+            // "use the app instead" leads back here and to the refusal with the fix).
+            return new SignInNext(ClearPasskey(tx) with { MfaFallback = null, Step = SignInStep.PasskeyMfa });
+        }
+
         var error = decision.Refusal switch
         {
             AccessRefusal.PolicyControlMissing when strengthStep is StrengthStep.NeedsPasskey or StrengthStep.Unachievable

@@ -15,6 +15,12 @@ internal enum SignInStep
     Otp,
     EnrollTotp,
     Consent,
+
+    /// <summary>The second factor with a passkey, offered before the authenticator app (<see cref="SignInTransaction.MfaFallback"/>).</summary>
+    PasskeyMfa,
+
+    /// <summary>The signed-in user's security info (passkeys: list, add, rename, remove); only for <see cref="SignInTransaction.SecurityInfo"/> sign-ins.</summary>
+    SecurityInfo,
 }
 
 /// <summary>
@@ -62,6 +68,34 @@ internal sealed record SignInTransaction
     /// the password step.
     /// </summary>
     public byte[]? TotpEnrollmentSecret { get; init; }
+
+    /// <summary>
+    /// The WebAuthn assertion options (challenge, RP ID) the page showing this transaction handed to the browser, made
+    /// afresh for every rendering of a step that offers a passkey; sealed with the transaction, so the challenge the
+    /// response must answer is the one this browser was given.
+    /// </summary>
+    public string? PasskeyOptions { get; init; }
+
+    /// <summary>When <see cref="PasskeyOptions"/> stop being accepted.</summary>
+    public DateTimeOffset? PasskeyExpiresAt { get; init; }
+
+    /// <summary>At <see cref="SignInStep.PasskeyMfa"/>: the step "Use your authenticator app instead" goes to (the code, or setting up the app).</summary>
+    public SignInStep? MfaFallback { get; init; }
+
+    /// <summary>
+    /// True for a sign-in to the security-info page (<c>/{tenant}/mysignins/security-info</c>): it ends on that page,
+    /// never with a code or an approved device code, whatever it proved.
+    /// </summary>
+    public bool SecurityInfo { get; init; }
+
+    /// <summary>At <see cref="SignInStep.SecurityInfo"/>: the passkey registration options the page handed to the browser (only when adding is allowed).</summary>
+    public string? RegistrationOptions { get; init; }
+
+    /// <summary>When <see cref="RegistrationOptions"/> stop being accepted.</summary>
+    public DateTimeOffset? RegistrationExpiresAt { get; init; }
+
+    /// <summary>What the security-info page says the last action did ("Passkey 'Laptop' added.").</summary>
+    public string? Notice { get; init; }
 
     public required string BrowserBinding { get; init; }
 

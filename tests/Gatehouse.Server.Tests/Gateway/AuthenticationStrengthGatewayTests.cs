@@ -41,7 +41,7 @@ public sealed class AuthenticationStrengthGatewayTests
         Assert.Equal(AccessEvaluation.MethodNotAllowedMessage, refusal.Message);
         Assert.StartsWith("authentication_strength_unmet: Phishing-resistant MFA (policy 'Passkeys on vm1') needs fido2; the sign-in used " + used, refusal.Reason, StringComparison.Ordinal);
         Assert.Contains("Connect with web account sign-in", refusal.Fix, StringComparison.Ordinal);
-        Assert.Contains("register one at https://login.gatehouse.test/mysignins/security-info", refusal.Fix, StringComparison.Ordinal);
+        Assert.Matches("register one at https://login\\.gatehouse\\.test/[0-9a-f-]{36}/mysignins/security-info", refusal.Fix);
         Assert.Equal(qrSignIn, refusal.Fix!.Contains("QR code", StringComparison.Ordinal));
 
         // The hold screen must not prompt for a one-time code: it cannot meet the strength.

@@ -14,7 +14,7 @@ namespace Gatehouse.Server.Tests.Idp;
 [Collection(ProcessEnvironmentCollection.Name)]
 public sealed class AuthenticationStrengthSignInTests
 {
-    private const string SecurityInfo = "https://login.gatehouse.test/mysignins/security-info";
+    private static string SecurityInfo(IdpScenario s) => $"https://login.gatehouse.test/{s.TenantId}/mysignins/security-info";
 
     private static string StrengthPolicy(string name, string strengthJson, string application = "All", string hostCondition = """, "hosts": { "includeHosts": ["vm1"] }""") => $$"""
         { "displayName": "{{name}}", "state": "enabled",
@@ -36,13 +36,13 @@ public sealed class AuthenticationStrengthSignInTests
         Assert.False(browser.Shows("otp"));
         Assert.StartsWith("AADSTS53003: " + AccessEvaluation.MethodNotAllowedMessage, browser.Error, StringComparison.Ordinal);
         Assert.Contains("'Phishing-resistant MFA'", browser.Error, StringComparison.Ordinal);
-        Assert.Contains("Sign in with a passkey, or register one at " + SecurityInfo, browser.Error, StringComparison.Ordinal);
+        Assert.Contains("Sign in with a passkey, or register one at " + SecurityInfo(s), browser.Error, StringComparison.Ordinal);
         Assert.Equal(0, await s.AuthorizationCodeCountAsync());
 
         var row = (await s.SignInsAsync()).Last();
         Assert.Equal("failure", row.Result);
         Assert.StartsWith("authentication_strength_unmet: Phishing-resistant MFA (policy 'Passkeys on vm1') needs fido2; the sign-in used password", row.Reason, StringComparison.Ordinal);
-        Assert.Equal("Sign in with a passkey, or register one at " + SecurityInfo, row.Fix);
+        Assert.Equal("Sign in with a passkey, or register one at " + SecurityInfo(s), row.Fix);
         Assert.Contains("Passkeys on vm1", row.PoliciesJson, StringComparison.Ordinal);
 
         // vm2 is not under the policy: the refusal above was the strength's doing.

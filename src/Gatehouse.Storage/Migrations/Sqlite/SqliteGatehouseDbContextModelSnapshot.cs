@@ -1146,6 +1146,42 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.ToTable("Settings");
                 });
 
+            modelBuilder.Entity("Gatehouse.Storage.TemporaryAccessPass", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("MultiUse")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("PassHash")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("BLOB");
+
+                    b.Property<long?>("UsedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<Guid>("UserId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("PassHash")
+                        .IsUnique();
+
+                    b.HasIndex("UserId");
+
+                    b.ToTable("TemporaryAccessPasses");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.Tenant", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1410,6 +1446,15 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.HasOne("Gatehouse.Storage.Tenant", null)
                         .WithMany()
                         .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("Gatehouse.Storage.TemporaryAccessPass", b =>
+                {
+                    b.HasOne("Gatehouse.Storage.User", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

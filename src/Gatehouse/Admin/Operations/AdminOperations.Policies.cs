@@ -116,7 +116,7 @@ internal sealed partial class AdminOperations
         var decision = probe.Decision;
         return new WhatIfView(probe.User.UserPrincipalName, probe.Host.Name, probe.ClientAddress?.ToString(), probe.Methods, probe.PolicyLines,
             decision.Allowed, decision.Refusal.ToString(), decision.Reason, decision.UserMessage, decision.Fix,
-            probe.MfaWouldHelp && decision.Refusal == AccessRefusal.PolicyControlMissing, AccessProbe.Verdict(decision), probe.BrokenPolicy, probe.StrengthLines(Access.SecurityInfoUrl));
+            probe.MfaWouldHelp && decision.Refusal == AccessRefusal.PolicyControlMissing, AccessProbe.Verdict(decision), probe.BrokenPolicy, probe.StrengthLines(Access.SecurityInfoUrl(Tenant)));
     }
 
     public async Task<DiagnosisView> DiagnoseAsync(DiagnoseRequest request, CancellationToken cancellationToken)
@@ -146,8 +146,8 @@ internal sealed partial class AdminOperations
         var strengthFix = password.Allowed || probe.MfaWouldHelp || mfa.Policies is not { UnmetStrengths.Count: > 0 } unmet
             ? null
             : unmet.UnmetStrengths[0].Requirement is { AllowsPasskey: true } passkeyOnly
-                ? $"{passkeyOnly.Fix(Access.SecurityInfoUrl)}. Password-only paths (NLA, TLS) and the authenticator app cannot meet '{passkeyOnly.Strength.Name}': connect with web account sign-in, or the hold screen's QR sign-in, and use a passkey there."
-                : unmet.UnmetStrengths[0].Requirement.Fix(Access.SecurityInfoUrl);
+                ? $"{passkeyOnly.Fix(Access.SecurityInfoUrl(Tenant))}. Password-only paths (NLA, TLS) and the authenticator app cannot meet '{passkeyOnly.Strength.Name}': connect with web account sign-in, or the hold screen's QR sign-in, and use a passkey there."
+                : unmet.UnmetStrengths[0].Requirement.Fix(Access.SecurityInfoUrl(Tenant));
         var fix = password.Allowed ? null
             : strengthFix is not null ? strengthFix
             : probe.MfaWouldHelp
@@ -171,7 +171,7 @@ internal sealed partial class AdminOperations
             password.Allowed, mfa.Allowed, mfaEnrolled,
             rbac.Role?.Name, rbac.GrantedBy?.Id, rbac.GrantedBy?.Scope.ToString(), decisive.Account?.DisplayName,
             password.Refusal.ToString(), password.Reason, password.UserMessage, mfa.Refusal.ToString(), mfa.Reason, fix, probe.PolicyLines,
-            probe.User.Enabled, probe.User.MustChangePassword, roleSummary, accountSummary, AccessProbe.Verdict(password), AccessProbe.Verdict(mfa), probe.BrokenPolicy, probe.StrengthLines(Access.SecurityInfoUrl));
+            probe.User.Enabled, probe.User.MustChangePassword, roleSummary, accountSummary, AccessProbe.Verdict(password), AccessProbe.Verdict(mfa), probe.BrokenPolicy, probe.StrengthLines(Access.SecurityInfoUrl(Tenant)));
     }
 
     // Authentication strengths: the built-ins (read-only) and the tenant's custom ones.

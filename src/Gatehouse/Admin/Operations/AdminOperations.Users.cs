@@ -164,6 +164,42 @@ internal sealed partial class AdminOperations
         return new UserChangeView(user.UserPrincipalName, "passkeyRemoved");
     }
 
+    public async Task<TemporaryAccessPassView> CreateTemporaryAccessPassAsync(string upn, int lifetimeMinutes, bool multiUse, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersWrite, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        await RequireCanAssignRolesOfUserAsync(user, $"issue a Temporary Access Pass to {user.UserPrincipalName}", cancellationToken).ConfigureAwait(false);
+        var lifetime = TimeSpan.FromMinutes(lifetimeMinutes);
+        if (lifetime < TemporaryAccessPassService.MinimumLifetime || lifetime > TemporaryAccessPassService.MaximumLifetime)
+        {
+            throw AdminProblemException.BadRequest("A Temporary Access Pass lives 10 minutes to 8 hours (--lifetime 10m..8h).");
+        }
+
+        if (!user.Enabled)
+        {
+            throw AdminProblemException.BadRequest($"{user.UserPrincipalName} is disabled; enable the user first ('gatehouse user enable {user.UserPrincipalName}').");
+        }
+
+        var (pass, record) = await AccessPasses.CreateAsync(user.Id, lifetime, multiUse, cancellationToken).ConfigureAwait(false);
+        return new TemporaryAccessPassView(user.UserPrincipalName, pass, record.CreatedAt, record.ExpiresAt, record.MultiUse, null);
+    }
+
+    public async Task<IReadOnlyList<TemporaryAccessPassView>> ListTemporaryAccessPassesAsync(string upn, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersRead, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        var passes = await AccessPasses.ListAsync(user.Id, cancellationToken).ConfigureAwait(false);
+        return [.. passes.Select(t => new TemporaryAccessPassView(user.UserPrincipalName, null, t.CreatedAt, t.ExpiresAt, t.MultiUse, t.UsedAt))];
+    }
+
+    public async Task<UserChangeView> RemoveTemporaryAccessPassesAsync(string upn, CancellationToken cancellationToken)
+    {
+        Caller.Require(UsersWrite, Scope.Tenant);
+        var user = await FindUserAsync(upn, cancellationToken).ConfigureAwait(false);
+        await AccessPasses.RemoveAllAsync(user.Id, cancellationToken).ConfigureAwait(false);
+        return new UserChangeView(user.UserPrincipalName, "temporaryAccessPassesRemoved");
+    }
+
     // Groups.
     public async Task<IReadOnlyList<GroupView>> ListGroupsAsync(CancellationToken cancellationToken)
     {

@@ -47,6 +47,8 @@ internal sealed partial class AdminOperations(AdminCaller caller, IServiceProvid
 
     private PasskeyService Passkeys => services.GetRequiredService<PasskeyService>();
 
+    private TemporaryAccessPassService AccessPasses => services.GetRequiredService<TemporaryAccessPassService>();
+
     private AccessService Access => services.GetRequiredService<AccessService>();
 
     private TimeProvider Time => services.GetRequiredService<TimeProvider>();

@@ -31,6 +31,9 @@ internal sealed record PasskeyView(string Name, Guid Aaguid, bool BackupEligible
 /// <summary>The answer of an operation on a user that returns nothing else.</summary>
 internal sealed record UserChangeView(string UserPrincipalName, string Change);
 
+/// <summary>A Temporary Access Pass: <see cref="Pass"/> only in the answer that made it (never stored, never listed).</summary>
+internal sealed record TemporaryAccessPassView(string UserPrincipalName, string? Pass, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, bool MultiUse, DateTimeOffset? UsedAt);
+
 /// <summary>A group with its direct members (users by UPN) and nested groups.</summary>
 internal sealed record GroupView(Guid Id, string Name, IReadOnlyList<string> Members, IReadOnlyList<string> Groups);
 
@@ -153,6 +156,9 @@ internal sealed record CreateUserRequest(string? UserPrincipalName, string? Disp
 internal sealed record ResetPasswordRequest(string? Password);
 
 internal sealed record MfaConfirmRequest(string? Code);
+
+/// <summary>Body of <c>POST /users/{upn}/temporaryAccessPasses</c>: the lifetime in minutes (10 to 480, default 60) and whether it may be used more than once.</summary>
+internal sealed record TemporaryAccessPassRequest(int? LifetimeMinutes, bool MultiUse);
 
 internal sealed record CreateGroupRequest(string? Name);
 

@@ -29,6 +29,12 @@ internal interface IAdminClient
 
     Task<UserChangeView> RemovePasskeyAsync(string upn, string name, CancellationToken cancellationToken);
 
+    Task<TemporaryAccessPassView> CreateTemporaryAccessPassAsync(string upn, int lifetimeMinutes, bool multiUse, CancellationToken cancellationToken);
+
+    Task<IReadOnlyList<TemporaryAccessPassView>> ListTemporaryAccessPassesAsync(string upn, CancellationToken cancellationToken);
+
+    Task<UserChangeView> RemoveTemporaryAccessPassesAsync(string upn, CancellationToken cancellationToken);
+
     // Groups.
     Task<IReadOnlyList<GroupView>> ListGroupsAsync(CancellationToken cancellationToken);
 
