@@ -4,9 +4,10 @@
 #   scripts/package-test.sh DEB        (as root; DEB from scripts/package.sh)
 #
 # Steps: `dpkg -i DEB`; `/usr/bin/gatehouse --version`; `systemd-analyze verify` of the installed units when the tool
-# exists (a warning only, since it may not run without systemd as PID 1); `gatehouse serve` started as the gatehouse
-# user with the installed unit's ExecStart, Environment and WorkingDirectory, on free loopback ports (HTTPS and RDP),
-# until /healthz answers 200; stopped with SIGTERM; `dpkg --purge gatehouse`; then nothing may be left: /usr/lib/gatehouse,
+# exists (its findings fail the test; a warning only when it cannot run without systemd as PID 1); `gatehouse serve` as the
+# gatehouse user with the installed unit's ExecStart, Environment and WorkingDirectory, on free loopback ports (HTTPS, RDP),
+# until /healthz answers 200; stopped with SIGTERM; `dpkg -i DEB` again (the upgrade path: the database is copied to
+# /var/lib/gatehouse/backups); `dpkg --purge gatehouse`; then nothing may be left: /usr/lib/gatehouse,
 # /usr/bin/gatehouse, /etc/gatehouse, /var/lib/gatehouse, the units, the gatehouse user and group.
 #
 # Refuses to run when a gatehouse package it did not install is already there (it would purge its data). A run that
@@ -19,6 +20,7 @@ if [ -z "$deb" ] || [ ! -f "$deb" ]; then
   echo "usage: scripts/package-test.sh DEB (the .deb built by scripts/package.sh)" >&2
   exit 2
 fi
+deb=$(readlink -f "$deb")
 if [ "$(id -u)" -ne 0 ]; then
   echo "scripts/package-test.sh: must run as root (dpkg -i, setpriv)." >&2
   exit 2
@@ -169,6 +171,12 @@ say "/healthz answered 200 after $(($(date +%s) - started)) s since dpkg -i"
 
 say "Stopping gatehouse serve (SIGTERM)"
 stop_server || fail "gatehouse serve exited with status $? after SIGTERM (expected 0: a clean shutdown)."
+
+say "dpkg -i again (the upgrade path: preinst copies the database, postinst runs a second time)"
+dpkg -i "$deb" >/dev/null || fail "installing $deb over itself (the upgrade path) failed."
+ls /var/lib/gatehouse/backups/*/gatehouse.db >/dev/null 2>&1 || fail "the upgrade made no copy of the database under /var/lib/gatehouse/backups."
+[ "$(stat -c '%U:%a' /var/lib/gatehouse/backups)" = "gatehouse:700" ] || fail "/var/lib/gatehouse/backups is not gatehouse:700."
+[ "$(stat -c '%U:%a' /var/lib/gatehouse)" = "gatehouse:700" ] || fail "/var/lib/gatehouse is no longer gatehouse:700 after the upgrade."
 
 say "dpkg --purge gatehouse"
 dpkg --purge gatehouse >/dev/null || fail "dpkg --purge gatehouse failed."

@@ -61,7 +61,7 @@ for unit in packaging/systemd/*.service; do
   install -m 0644 "$unit" "$tree/lib/systemd/system/$(basename "$unit")"
 done
 install -m 0644 README.md "$tree/usr/share/doc/gatehouse/README.md"
-for script in postinst prerm postrm; do
+for script in preinst postinst prerm postrm; do
   install -m 0755 "packaging/debian/$script" "$tree/DEBIAN/$script"
 done
 echo /etc/gatehouse/appsettings.json >"$tree/DEBIAN/conffiles"
