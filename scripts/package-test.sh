@@ -182,7 +182,7 @@ say "dpkg --purge gatehouse"
 dpkg --purge gatehouse >/dev/null || fail "dpkg --purge gatehouse failed."
 rm -f "$marker"
 left=()
-for path in /usr/lib/gatehouse /usr/bin/gatehouse /etc/gatehouse /var/lib/gatehouse /lib/systemd/system/gatehouse.service \
+for path in /usr/lib/gatehouse /usr/bin/gatehouse /etc/gatehouse /var/lib/gatehouse /var/lib/gatehouse-agent /lib/systemd/system/gatehouse.service \
   /lib/systemd/system/gatehouse-agent.service /usr/share/doc/gatehouse; do
   [ -e "$path" ] || [ -L "$path" ] && left+=("$path")
 done

@@ -57,8 +57,11 @@ chmod -R u=rwX,go=rX "$tree/usr/lib/gatehouse"
 chmod 0755 "$tree/usr/lib/gatehouse/gatehouse"
 ln -s ../lib/gatehouse/gatehouse "$tree/usr/bin/gatehouse"
 install -m 0644 packaging/etc/appsettings.json "$tree/etc/gatehouse/appsettings.json"
+# Every unit of packaging/systemd (gatehouse.service, and gatehouse-agent.service where the host agent exists). A unit
+# written for a hand installation in /usr/local/bin runs the packaged /usr/bin/gatehouse instead.
 for unit in packaging/systemd/*.service; do
-  install -m 0644 "$unit" "$tree/lib/systemd/system/$(basename "$unit")"
+  sed 's#/usr/local/bin/gatehouse\b#/usr/bin/gatehouse#g' "$unit" >"$tree/lib/systemd/system/$(basename "$unit")"
+  chmod 0644 "$tree/lib/systemd/system/$(basename "$unit")"
 done
 install -m 0644 README.md "$tree/usr/share/doc/gatehouse/README.md"
 for script in preinst postinst prerm postrm; do
