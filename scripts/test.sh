@@ -10,6 +10,9 @@
 #   GATEHOUSE_COVERAGE_MIN   minimum line coverage of Gatehouse.Protocol, in percent (default 90)
 #   GATEHOUSE_TEST_FILTER    passed to `dotnet test --filter` (default: all tests)
 #   GATEHOUSE_FUZZ_EXECUTIONS  mutations per fuzz target in the in-suite fuzz run (default 50000)
+#
+# Without GATEHOUSE_TEST_FILTER it also runs the afl++ fuzz smoke and, as root, builds the Debian package and tests it
+# (scripts/package.sh, scripts/package-test.sh: about two minutes).
 set -Eeuo pipefail
 
 cd "$(dirname "$0")/.."
@@ -257,6 +260,21 @@ done
 # --- Coverage-guided fuzz smoke: afl++ on two pre-authentication parsers (scripts/fuzz-smoke.sh; docs/fuzzing.md) ---
 if [ -z "${GATEHOUSE_TEST_FILTER:-}" ]; then
   log "Coverage-guided fuzz smoke (afl++)"; scripts/fuzz-smoke.sh || status=1
+fi
+
+# --- The Debian package: built, installed, started as the gatehouse user, purged (scripts/package.sh, package-test.sh) ---
+if [ -z "${GATEHOUSE_TEST_FILTER:-}" ]; then
+  log "Debian package (scripts/package.sh, scripts/package-test.sh)"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIPPED: the package test installs a .deb and creates the gatehouse user, so it needs root; run scripts/test.sh as root (CI does)."
+  elif ! scripts/package.sh >"$results/package.log" 2>&1 || [ ! -f "$(tail -n 1 "$results/package.log")" ]; then
+    tail -n 30 "$results/package.log" >&2
+    echo "scripts/package.sh failed: the Debian package was not built (log: $results/package.log)." >&2
+    status=1
+  else
+    grep '^== Built' "$results/package.log" || true
+    scripts/package-test.sh "$(tail -n 1 "$results/package.log")" || status=1
+  fi
 fi
 
 # --- Coverage of the protocol library -------------------------------------------------------------------------
