@@ -71,7 +71,7 @@ public sealed partial class GatewayDesktopTests
         await using var nlaDisplay = await XvfbDisplay.StartAsync(Wait.Generous);
         await using var nla = StartNlaClient(nlaDisplay, upn, Password);
         var refused = await WaitForSignInAsync(upn, "failure", "nla");
-        Assert.StartsWith("authentication_strength_unmet:", refused.Reason, StringComparison.Ordinal);
+        Assert.Contains("authentication_strength_unmet: Phishing-resistant MFA", refused.Reason, StringComparison.Ordinal);
         Assert.Contains("web account sign-in", refused.Fix, StringComparison.Ordinal);
     }
 
