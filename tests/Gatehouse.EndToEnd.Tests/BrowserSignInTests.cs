@@ -3,11 +3,9 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Gatehouse.EndToEnd.Tests.Support;
-using Gatehouse.Hosting;
 using Gatehouse.Identity;
 using Gatehouse.Protocol.RdsAad;
 using Gatehouse.Storage;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
@@ -31,21 +29,9 @@ public sealed class BrowserSignInTests(ITestOutputHelper output)
         }
 
         Peers.RequireTestHostNames();
-        var port = FreePort();
-        var publicName = $"login.gatehouse.test:{port}";
-        var data = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N"));
-        await using var app = GatehouseHost.Build(new HostSettings
-        {
-            Overrides = new Dictionary<string, string?>
-            {
-                ["Gatehouse:DataDirectory"] = data,
-                ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
-                ["Gatehouse:RdpPort"] = "0",
-                ["Gatehouse:PublicName"] = publicName,
-            },
-            Console = new StringWriter(),
-        });
-        await app.StartAsync();
+        await using var app = await LoopbackGatehouse.StartAsync();
+        var publicName = LoopbackGatehouse.PublicName(app);
+        var port = LoopbackGatehouse.Port(app);
 
         // The directory: a host vm1 and alice with a password and a confirmed authenticator.
         byte[] secret;
@@ -134,12 +120,6 @@ public sealed class BrowserSignInTests(ITestOutputHelper output)
         await app.StopAsync();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }

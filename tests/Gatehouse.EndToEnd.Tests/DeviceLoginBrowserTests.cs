@@ -1,12 +1,9 @@
 using System.CommandLine;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using Gatehouse.Cli;
 using Gatehouse.EndToEnd.Tests.Support;
-using Gatehouse.Hosting;
 using Gatehouse.Identity;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
@@ -29,23 +26,10 @@ public sealed class DeviceLoginBrowserTests(ITestOutputHelper output)
         }
 
         Peers.RequireTestHostNames();
-        var port = FreePort();
-        var publicName = $"login.gatehouse.test:{port}";
         var root = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N"));
         var data = Path.Combine(root, "data");
-        await using var app = GatehouseHost.Build(new HostSettings
-        {
-            Overrides = new Dictionary<string, string?>
-            {
-                ["Gatehouse:DataDirectory"] = data,
-                ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
-                ["Gatehouse:RdpPort"] = "0",
-                ["Gatehouse:PublicName"] = publicName,
-                ["Gatehouse:Limits:DeviceCodePollInterval"] = "00:00:01",
-            },
-            Console = new StringWriter(),
-        });
-        await app.StartAsync();
+        await using var app = await LoopbackGatehouse.StartAsync(data, ("Gatehouse:Limits:DeviceCodePollInterval", "00:00:01"));
+        var publicName = LoopbackGatehouse.PublicName(app);
         await using (var scope = app.Services.CreateAsyncScope())
         {
             var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
@@ -120,12 +104,6 @@ public sealed class DeviceLoginBrowserTests(ITestOutputHelper output)
         await app.StopAsync();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>Standard error written by the command while the test reads it.</summary>
     private sealed class SynchronizedWriter(StringWriter inner) : TextWriter

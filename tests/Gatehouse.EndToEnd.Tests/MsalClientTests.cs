@@ -1,12 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Gatehouse.EndToEnd.Tests.Support;
-using Gatehouse.Hosting;
 using Gatehouse.Identity;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
 
@@ -76,22 +73,9 @@ public sealed class MsalClientTests(ITestOutputHelper output)
     private async Task RunAsync(string tenant, Func<string, string, ProcessStartInfo> client)
     {
         Peers.RequireTestHostNames();
-        var port = FreePort();
-        var publicName = $"login.gatehouse.test:{port}";
         var data = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N"), "data");
-        await using var app = GatehouseHost.Build(new HostSettings
-        {
-            Overrides = new Dictionary<string, string?>
-            {
-                ["Gatehouse:DataDirectory"] = data,
-                ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
-                ["Gatehouse:RdpPort"] = "0",
-                ["Gatehouse:PublicName"] = publicName,
-                ["Gatehouse:Limits:DeviceCodePollInterval"] = "00:00:01",
-            },
-            Console = new StringWriter(),
-        });
-        await app.StartAsync();
+        await using var app = await LoopbackGatehouse.StartAsync(data, ("Gatehouse:Limits:DeviceCodePollInterval", "00:00:01"));
+        var publicName = LoopbackGatehouse.PublicName(app);
         Guid aliceId, tenantId;
         await using (var scope = app.Services.CreateAsyncScope())
         {
@@ -233,10 +217,4 @@ public sealed class MsalClientTests(ITestOutputHelper output)
         return process.ExitCode;
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

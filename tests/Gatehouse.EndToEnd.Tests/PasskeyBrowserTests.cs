@@ -1,9 +1,7 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Gatehouse.EndToEnd.Tests.Support;
-using Gatehouse.Hosting;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
 using Microsoft.AspNetCore.Builder;
@@ -276,7 +274,7 @@ public sealed class PasskeyBrowserTests(ITestOutputHelper output)
     /// <summary>Gatehouse on a free port with host vm1 and alice (password, and with <c>requireMfa</c> a policy asking for MFA and an authenticator app).</summary>
     private sealed class Site : IAsyncDisposable
     {
-        public const string RpId = "login.gatehouse.test";
+        public const string RpId = LoopbackGatehouse.HostName;
 
         private Site(WebApplication app, string publicName, Guid aliceId, byte[]? secret)
         {
@@ -309,20 +307,8 @@ public sealed class PasskeyBrowserTests(ITestOutputHelper output)
             }
 
             Peers.RequireTestHostNames();
-            var port = FreePort();
-            var publicName = $"{RpId}:{port}";
-            var app = GatehouseHost.Build(new HostSettings
-            {
-                Overrides = new Dictionary<string, string?>
-                {
-                    ["Gatehouse:DataDirectory"] = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N")),
-                    ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
-                    ["Gatehouse:RdpPort"] = "0",
-                    ["Gatehouse:PublicName"] = publicName,
-                },
-                Console = new StringWriter(),
-            });
-            await app.StartAsync();
+            var app = await LoopbackGatehouse.StartAsync();
+            var publicName = LoopbackGatehouse.PublicName(app);
             await using var scope = app.Services.CreateAsyncScope();
             var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();
             var tenant = (await directory.FindTenantAsync("contoso.test"))!;
@@ -385,12 +371,6 @@ public sealed class PasskeyBrowserTests(ITestOutputHelper output)
             await App.DisposeAsync();
         }
 
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
 
         /// <summary>The COSE_Key (RFC 9053) of a P-256 public key: kty EC2, alg ES256, crv P-256, x, y.</summary>
         private static byte[] CoseKey(ECDsa key)

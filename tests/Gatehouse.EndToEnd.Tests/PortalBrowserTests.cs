@@ -1,11 +1,8 @@
 using System.Net;
-using System.Net.Sockets;
 using Deque.AxeCore.Playwright;
 using Gatehouse.EndToEnd.Tests.Support;
-using Gatehouse.Hosting;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
@@ -31,21 +28,8 @@ public sealed class PortalBrowserTests(ITestOutputHelper output)
         }
 
         Peers.RequireTestHostNames();
-        var port = FreePort();
-        var publicName = $"login.gatehouse.test:{port}";
-        var data = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N"));
-        await using var app = GatehouseHost.Build(new HostSettings
-        {
-            Overrides = new Dictionary<string, string?>
-            {
-                ["Gatehouse:DataDirectory"] = data,
-                ["Gatehouse:Urls"] = $"https://127.0.0.1:{port}",
-                ["Gatehouse:RdpPort"] = "0",
-                ["Gatehouse:PublicName"] = publicName,
-            },
-            Console = new StringWriter(),
-        });
-        await app.StartAsync();
+        await using var app = await LoopbackGatehouse.StartAsync();
+        var publicName = LoopbackGatehouse.PublicName(app);
 
         // alice may sign in to vm1 and is an Owner (which grants no sign-in); bob was refused on vm2; carol is connected to vm2.
         Guid session;
@@ -191,10 +175,4 @@ public sealed class PortalBrowserTests(ITestOutputHelper output)
         output.WriteLine($"Screenshot: {path}");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
