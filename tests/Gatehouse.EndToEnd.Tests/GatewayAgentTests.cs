@@ -11,11 +11,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Gatehouse.EndToEnd.Tests;
 
 /// <summary>
-/// The host agent with the real peers: vm2 (the same xrdp) is enrolled with <c>host enroll</c>, an agent joins it
+/// The host agent with the real peers: vm3 (the same xrdp) is enrolled with <c>host enroll</c>, an agent joins it
 /// (pinning the server from the token, registering xrdp's key as the host's pin) and runs with the real Linux account
-/// tools. Ivy (User Login) and Judy (Administrator Login) sign in with the stock client (NLA) and land on the xrdp
-/// desktop each as her own account: Judy's in <c>sudo</c>, Ivy's not; the injected password stops working once the
-/// agent rotates it; disabling Ivy locks her host account. Needs root (the agent creates accounts), as CI runs.
+/// tools. Ines (User Login) and Jana (Administrator Login) sign in with the stock client (NLA) and land on the xrdp
+/// desktop each as her own account: Jana's in <c>sudo</c>, Ines's not; the injected password stops working once the
+/// agent rotates it; disabling Ines locks her host account. Needs root (the agent creates accounts), as CI runs.
 /// </summary>
 public sealed partial class GatewayDesktopTests
 {
@@ -42,21 +42,21 @@ public sealed partial class GatewayDesktopTests
             var access = scope.ServiceProvider.GetRequiredService<AccessService>();
             tenantId = (await directory.FindTenantAsync("contoso.test"))!.Id;
 
-            // vm2 stores no host account at all: the agent gives each user her own.
-            await directory.CreateHostAsync(tenantId, "vm2", "127.0.0.1", gateway.Xrdp!.Port, BackendSecurity.Tls);
-            foreach (var name in new[] { "ivy", "judy" })
+            // vm3 stores no host account at all: the agent gives each user her own.
+            await directory.CreateHostAsync(tenantId, "vm3", "127.0.0.1", gateway.Xrdp!.Port, BackendSecurity.Tls);
+            foreach (var name in new[] { "ines", "jana" })
             {
                 await directory.CreateUserAsync(tenantId, $"{name}@contoso.test", name, Password, temporary: false);
             }
 
-            await access.AssignRoleAsync(tenantId, "Virtual Machine User Login", "ivy@contoso.test", "/hosts/vm2");
-            await access.AssignRoleAsync(tenantId, "Virtual Machine Administrator Login", "judy@contoso.test", "/hosts/vm2");
+            await access.AssignRoleAsync(tenantId, "Virtual Machine User Login", "ines@contoso.test", "/hosts/vm3");
+            await access.AssignRoleAsync(tenantId, "Virtual Machine Administrator Login", "jana@contoso.test", "/hosts/vm3");
         }
 
         string token;
         await using (var scope = app.Services.CreateAsyncScope())
         {
-            token = (await Operations(scope, tenantId).EnrollHostAgentAsync("vm2", new HostEnrollRequest(600), CancellationToken.None)).Token;
+            token = (await Operations(scope, tenantId).EnrollHostAgentAsync("vm3", new HostEnrollRequest(600), CancellationToken.None)).Token;
         }
 
         var state = new AgentState(Path.Combine(Path.GetTempPath(), "gatehouse-e2e-agent", Guid.NewGuid().ToString("N")));
@@ -71,19 +71,19 @@ public sealed partial class GatewayDesktopTests
         {
             await Wait.UntilAsync(() => agent.HealthReports > 0, Wait.Generous, "the agent's first health report");
 
-            var judy = await SignInAsOwnAccountAsync("judy@contoso.test", created);
-            Assert.Contains("sudo", Groups(judy));
-            var ivy = await SignInAsOwnAccountAsync("ivy@contoso.test", created);
-            Assert.DoesNotContain("sudo", Groups(ivy));
-            Assert.NotEqual(judy, ivy);
+            var jana = await SignInAsOwnAccountAsync("jana@contoso.test", created);
+            Assert.Contains("sudo", Groups(jana));
+            var ines = await SignInAsOwnAccountAsync("ines@contoso.test", created);
+            Assert.DoesNotContain("sudo", Groups(ines));
+            Assert.NotEqual(jana, ines);
 
-            // Disabling Ivy locks the account the agent manages for her.
+            // Disabling Ines locks the account the agent manages for her.
             await using (var scope = app.Services.CreateAsyncScope())
             {
-                await Operations(scope, tenantId).SetUserEnabledAsync("ivy@contoso.test", enabled: false, CancellationToken.None);
+                await Operations(scope, tenantId).SetUserEnabledAsync("ines@contoso.test", enabled: false, CancellationToken.None);
             }
 
-            await Wait.UntilAsync(() => ShadowHash(ivy).StartsWith('!'), Wait.Generous, $"{ivy}'s password locked (usermod -L) after Ivy was disabled");
+            await Wait.UntilAsync(() => ShadowHash(ines).StartsWith('!'), Wait.Generous, $"{ines}'s password locked (usermod -L) after Ines was disabled");
         }
         finally
         {
@@ -98,14 +98,14 @@ public sealed partial class GatewayDesktopTests
     }
 
     /// <summary>
-    /// One NLA sign-in to vm2: the session's account is the agent's account for the user (not a shared one), xrdp runs
+    /// One NLA sign-in to vm3: the session's account is the agent's account for the user (not a shared one), xrdp runs
     /// processes as it, and once the agent rotates (at most a minute after the logon) the injected password no longer
     /// matches the account's hash.
     /// </summary>
     private async Task<string> SignInAsOwnAccountAsync(string upn, List<string> created)
     {
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
-        var client = StartNlaClient(display, upn, Password, "vm2.gatehouse.test");
+        var client = StartNlaClient(display, upn, Password, "vm3.gatehouse.test");
         string account;
         try
         {

@@ -5,6 +5,8 @@ using Gatehouse.Gateway.Relay;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.SignIn;
 using Gatehouse.Protocol.X224;
+using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -67,11 +69,21 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
             },
             cancellationToken).ConfigureAwait(false);
         var agents = scope.ServiceProvider.GetService<IHostAgentLogons>();
-        if (agents is not null && !decision.Allowed && decision.User is { } refusedUser
-            && decision.Refusal is AccessRefusal.UserDisabled or AccessRefusal.NoRole)
+        if (agents is not null && !decision.Allowed && decision.User is { } refusedUser)
         {
-            // The user was disabled or lost the role: the agents lock the account they manage for them.
-            agents.RequestDisable(tenantId, null, refusedUser.UserPrincipalName);
+            if (decision.Refusal is AccessRefusal.UserDisabled)
+            {
+                // The user was disabled: the tenant's agents lock the account they manage for them.
+                agents.RequestDisable(tenantId, null, refusedUser.UserPrincipalName);
+            }
+            else if (decision.Refusal is AccessRefusal.NoRole && decision.Host is { } refusedHost
+                && await scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().HostAgents.AsNoTracking()
+                    .Where(a => a.HostId == refusedHost.Id).Select(a => (Guid?)a.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false) is { } hostAgent)
+            {
+                // No role on this host (any more): only this host's agent locks the account; the user's accounts on
+                // hosts where a role still lets them in are left alone.
+                agents.RequestDisable(tenantId, hostAgent, refusedUser.UserPrincipalName);
+            }
         }
 
         if (decision is { Allowed: true, AgentId: { } agentId, Host: { } agentHost, User: { } agentUser })

@@ -28,6 +28,7 @@ public sealed partial class AgentBroker(IServiceScopeFactory scopes, TimeProvide
     public const int MaxItemsPerPoll = 16;
 
     private readonly ConcurrentDictionary<Guid, Channel<AgentWorkItem>> _mailboxes = new();
+    private readonly ConcurrentDictionary<Guid, Guid> _tenants = new();
     private readonly ConcurrentDictionary<Guid, (Guid AgentId, TaskCompletionSource<AgentWorkResult> Result)> _pending = new();
 
     /// <inheritdoc/>
@@ -90,12 +91,19 @@ public sealed partial class AgentBroker(IServiceScopeFactory scopes, TimeProvide
             return;
         }
 
-        // Every agent this node knows: an agent without an account for the user ignores it.
-        foreach (var mailbox in _mailboxes.Values)
+        // Every agent of the user's tenant that polls this node: an agent without an account for the user ignores it.
+        // Agents of other tenants never learn the user's name.
+        foreach (var (id, mailbox) in _mailboxes)
         {
-            mailbox.Writer.TryWrite(item with { Id = Guid.NewGuid() });
+            if (_tenants.TryGetValue(id, out var tenant) && tenant == tenantId)
+            {
+                mailbox.Writer.TryWrite(item with { Id = Guid.NewGuid() });
+            }
         }
     }
+
+    /// <summary>Records the tenant of an agent that polls this node (work for a tenant's users goes only to its agents).</summary>
+    public void Register(Guid agentId, Guid tenantId) => _tenants[agentId] = tenantId;
 
     /// <summary>Logons waiting for an agent's answer (tests wait on it).</summary>
     public int PendingLogons => _pending.Count;

@@ -56,7 +56,9 @@ internal static partial class AgentEndpoints
         try
         {
             var agent = await AuthenticateAsync(http, ct).ConfigureAwait(false);
-            var work = await http.RequestServices.GetRequiredService<AgentBroker>().PollAsync(agent.Id, AgentBroker.PollWait, ct).ConfigureAwait(false);
+            var broker = http.RequestServices.GetRequiredService<AgentBroker>();
+            broker.Register(agent.Id, agent.TenantId);
+            var work = await broker.PollAsync(agent.Id, AgentBroker.PollWait, ct).ConfigureAwait(false);
             return Results.Json(new AgentPollResponse(work), AgentJson.Options);
         }
         catch (AgentRefusedException e)

@@ -429,22 +429,25 @@ internal sealed class SignInEngine(
 
     /// <summary>
     /// True when the sign-in may add a passkey: a sign-in with MFA within <see cref="GatehouseIdentityOptions.PasskeyRecentMfaWindow"/>,
-    /// or a Temporary Access Pass sign-in.
+    /// or a Temporary Access Pass sign-in within the same window.
     /// </summary>
     public bool CanRegisterPasskey(SignInTransaction tx)
     {
         ArgumentNullException.ThrowIfNull(tx);
-        return tx.Amr.Contains(AuthenticationMethods.Tap)
-            || (tx.Amr.Contains(AuthenticationMethods.Mfa) && tx.AuthTime is { } at && time.GetUtcNow() - at <= identityOptions.PasskeyRecentMfaWindow);
+        // The window holds for a pass too: the page re-seals its transaction on every action, so without it a pass
+        // redeemed once (then removed or expired) would keep the page able to add passkeys for as long as it is open.
+        return (tx.Amr.Contains(AuthenticationMethods.Tap) || tx.Amr.Contains(AuthenticationMethods.Mfa))
+            && tx.AuthTime is { } at && time.GetUtcNow() - at <= identityOptions.PasskeyRecentMfaWindow;
     }
 
     /// <summary>
-    /// A security-info sign-in that has proved who it is: a user with an authenticator app is asked for MFA (the passkey
-    /// first when they have one), so the page can add passkeys; a user with neither may only look (and remove).
+    /// A security-info sign-in that has proved who it is: a user with an authenticator app or a passkey is asked for MFA
+    /// (the passkey first), so that a password alone can neither add nor remove a passkey; a user with neither may only look.
     /// </summary>
     private async Task<SignInResult> ContinueToSecurityInfoAsync(SignInTransaction tx, User user, IPAddress client)
     {
-        if (!tx.Amr.Contains(AuthenticationMethods.Mfa) && !tx.Amr.Contains(AuthenticationMethods.Tap) && user.TotpConfirmedAt is not null)
+        if (!tx.Amr.Contains(AuthenticationMethods.Mfa) && !tx.Amr.Contains(AuthenticationMethods.Tap)
+            && (user.TotpConfirmedAt is not null || (await passkeys.ListAsync(user.Id).ConfigureAwait(false)).Count > 0))
         {
             return await OfferPasskeyFirstAsync(tx with { Step = SignInStep.Otp }, user).ConfigureAwait(false);
         }
@@ -502,6 +505,15 @@ internal sealed class SignInEngine(
                 Reason = $"passkey_registered: {user.UserPrincipalName} added the passkey '{outcome.Passkey!.Name}' (AAGUID {outcome.Passkey.Aaguid:D}) after signing in with {string.Join(' ', tx.Amr)}",
             }).ConfigureAwait(false);
             return new SignInNext(page with { Notice = $"Passkey '{outcome.Passkey.Name}' added. You can now sign in with it." });
+        }
+
+        if ((!string.IsNullOrEmpty(input.Remove) || !string.IsNullOrEmpty(input.PasskeyName)) && !CanRegisterPasskey(tx))
+        {
+            // Removing or renaming a passkey needs the same recent MFA (or pass) as adding one: a phished password alone
+            // must not strip a user of the passkeys a phishing-resistant policy relies on.
+            const string message = "To change your passkeys, sign in again with multi-factor authentication (it must be recent).";
+            await LogFailureAsync(tx, user, client, message, $"passkey_change_refused: {user.UserPrincipalName} tried to remove or rename a passkey with {string.Join(' ', tx.Amr)}, without MFA in the last {identityOptions.PasskeyRecentMfaWindow.TotalMinutes:0} minutes", AadError.PasskeyRefused).ConfigureAwait(false);
+            return new SignInNext(page, message, SignInInputProblem.Invalid);
         }
 
         if (!string.IsNullOrEmpty(input.Remove))

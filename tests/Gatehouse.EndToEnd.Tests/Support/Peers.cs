@@ -27,7 +27,7 @@ internal static class Peers
     public static readonly Peer RdpCheck = new("impacket rdp_check.py", "/usr/share/doc/python3-impacket/examples/rdp_check.py", "python3-impacket");
 
     /// <summary>The DNS names the tests use; the test script maps them to 127.0.0.1 in /etc/hosts.</summary>
-    public static readonly string[] TestHostNames = ["vm1.gatehouse.test", "vm2.gatehouse.test", "login.gatehouse.test"];
+    public static readonly string[] TestHostNames = ["vm1.gatehouse.test", "vm3.gatehouse.test", "login.gatehouse.test"];
 
     public static bool AllowMissing => Environment.GetEnvironmentVariable(AllowMissingVariable) == "1";
 

@@ -119,6 +119,37 @@ public sealed partial class SecurityInfoTests
     }
 
     [Fact]
+    public async Task AUserWithAPasskey_IsAskedForItAfterThePassword_AndAnOldSignInCannotRemoveOrRename()
+    {
+        // A zero window: the passkey sign-in opens the page but is no longer recent enough to change anything.
+        await using var s = await IdpScenario.StartAsync(new Dictionary<string, string?> { ["Gatehouse:Identity:Passkeys:RecentMfaWindow"] = "00:00:00" });
+        using var key = await PasskeySignInTests.RegisterAsync(s, IdpScenario.Alice, "Laptop");
+
+        // A password alone does not open the page of a user who has a passkey (and no authenticator app).
+        using var phished = new SignInBrowser(s.Server);
+        await phished.OpenAsync(Page);
+        await phished.SubmitAsync(("username", IdpScenario.Alice));
+        await phished.SubmitAsync(("password", IdpScenario.Password));
+        Assert.DoesNotContain("<h1>Security info</h1>", phished.Html, StringComparison.Ordinal);
+        Assert.Contains("Use your passkey", phished.Html, StringComparison.Ordinal);
+
+        using var browser = new SignInBrowser(s.Server);
+        await browser.OpenAsync(Page);
+        await browser.SubmitAsync(("passkey", key.Get(PasskeySignInTests.Options(browser))));
+        Assert.Contains("<h1>Security info</h1>", browser.Html, StringComparison.Ordinal);
+        await browser.SubmitAsync(("remove", "Laptop"));
+        Assert.Equal(HttpStatusCode.BadRequest, browser.Status);
+        Assert.Contains("To change your passkeys", browser.Error, StringComparison.Ordinal);
+        Assert.StartsWith("passkey_change_refused:", (await s.SignInsAsync()).Last().Reason, StringComparison.Ordinal);
+        await browser.SubmitAsync(("passkey_name", "Laptop"), ("new_name", "Stolen"));
+        Assert.Contains("To change your passkeys", browser.Error, StringComparison.Ordinal);
+
+        await using var scope = s.Server.App.Services.CreateAsyncScope();
+        var alice = (await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserByUpnAsync(IdpScenario.Alice))!;
+        Assert.Equal("Laptop", Assert.Single(await scope.ServiceProvider.GetRequiredService<PasskeyService>().ListAsync(alice.Id)).Name);
+    }
+
+    [Fact]
     public async Task ASecurityInfoTransaction_CannotBePostedToAuthorize()
     {
         await using var s = await IdpScenario.StartAsync();

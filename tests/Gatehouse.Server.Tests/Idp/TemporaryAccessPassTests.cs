@@ -43,6 +43,17 @@ public sealed partial class TemporaryAccessPassTests
     }
 
     [Fact]
+    public async Task APass_AllowsAddingOnlyWithinTheRecentWindow_NotForAsLongAsThePageStaysOpen()
+    {
+        await using var s = await IdpScenario.StartAsync(new Dictionary<string, string?> { ["Gatehouse:Identity:Passkeys:RecentMfaWindow"] = "00:00:00" });
+        var pass = await CreateAsync(s, IdpScenario.Alice, multiUse: false);
+        using var browser = new SignInBrowser(s.Server);
+        await SignInToSecurityInfoAsync(browser, pass);
+        Assert.Contains("<h1>Security info</h1>", browser.Html, StringComparison.Ordinal);
+        Assert.Contains("id=\"add-needs-mfa\"", browser.Html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task APass_ForAHost_IsRefusedLoggedAndNotSpent()
     {
         await using var s = await IdpScenario.StartAsync();
