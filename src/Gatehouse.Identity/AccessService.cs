@@ -165,6 +165,10 @@ public sealed class AccessService
     /// <summary>Where a user of <paramref name="tenantId"/> registers a passkey (named by the fix of an unmet authentication strength).</summary>
     public string SecurityInfoUrl(Guid tenantId) => $"https://{_options.PublicName}/{tenantId}/mysignins/security-info";
 
+    /// <summary>The id of the agent enrolled on a host, or null when the host has none.</summary>
+    public Task<Guid?> AgentOfHostAsync(Guid hostId, CancellationToken cancellationToken = default) =>
+        _db.HostAgents.AsNoTracking().Where(a => a.HostId == hostId).Select(a => (Guid?)a.Id).FirstOrDefaultAsync(cancellationToken);
+
     /// <summary>The custom authentication strengths of a tenant.</summary>
     public async Task<List<AuthenticationStrength>> LoadStrengthsAsync(Guid tenantId, CancellationToken cancellationToken = default)
     {
@@ -266,7 +270,7 @@ public sealed class AccessService
             return common;
         }
 
-        var agentId = await _db.HostAgents.AsNoTracking().Where(a => a.HostId == host.Id).Select(a => (Guid?)a.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        var agentId = await AgentOfHostAsync(host.Id, cancellationToken).ConfigureAwait(false);
         if (agentId is not null)
         {
             // An enrolled host: no stored password is used; the agent gives the user's own account for this logon.

@@ -82,13 +82,12 @@ public sealed partial class GatewayDesktopTests
         var user = (await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserByUpnAsync(upn))!;
         var credentialId = RandomNumberGenerator.GetBytes(32);
         var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
-        var q = key.ExportParameters(false).Q;
         db.Passkeys.Add(new Passkey
         {
             Id = Guid.NewGuid(),
             UserId = user.Id,
             CredentialId = credentialId,
-            PublicKey = [0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20, .. q.X!, 0x22, 0x58, 0x20, .. q.Y!],
+            PublicKey = VirtualBrowser.CoseKey(key),
             SignCount = 0,
             Name = "Laptop",
             CreatedAt = DateTimeOffset.UtcNow,

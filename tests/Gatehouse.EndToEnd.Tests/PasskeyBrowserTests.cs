@@ -336,7 +336,7 @@ public sealed class PasskeyBrowserTests(ITestOutputHelper output)
                 Id = Guid.NewGuid(),
                 UserId = AliceId,
                 CredentialId = credentialId,
-                PublicKey = CoseKey(key),
+                PublicKey = VirtualBrowser.CoseKey(key),
                 SignCount = signCount,
                 Name = "Laptop",
                 CreatedAt = DateTimeOffset.UtcNow,
@@ -372,11 +372,5 @@ public sealed class PasskeyBrowserTests(ITestOutputHelper output)
         }
 
 
-        /// <summary>The COSE_Key (RFC 9053) of a P-256 public key: kty EC2, alg ES256, crv P-256, x, y.</summary>
-        private static byte[] CoseKey(ECDsa key)
-        {
-            var q = key.ExportParameters(false).Q;
-            return [0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20, .. q.X!, 0x22, 0x58, 0x20, .. q.Y!];
-        }
     }
 }

@@ -5,8 +5,6 @@ using Gatehouse.Gateway.Relay;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.SignIn;
 using Gatehouse.Protocol.X224;
-using Gatehouse.Storage;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -77,8 +75,7 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
                 agents.RequestDisable(tenantId, null, refusedUser.UserPrincipalName);
             }
             else if (decision.Refusal is AccessRefusal.NoRole && decision.Host is { } refusedHost
-                && await scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().HostAgents.AsNoTracking()
-                    .Where(a => a.HostId == refusedHost.Id).Select(a => (Guid?)a.Id).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false) is { } hostAgent)
+                && await scope.ServiceProvider.GetRequiredService<AccessService>().AgentOfHostAsync(refusedHost.Id, cancellationToken).ConfigureAwait(false) is { } hostAgent)
             {
                 // No role on this host (any more): only this host's agent locks the account; the user's accounts on
                 // hosts where a role still lets them in are left alone.

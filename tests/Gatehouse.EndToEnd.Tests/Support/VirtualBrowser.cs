@@ -61,6 +61,13 @@ internal sealed class VirtualBrowser : IAsyncDisposable
             },
         });
 
+    /// <summary>The COSE_Key (RFC 9053) of a P-256 public key, as the store keeps a passkey's: kty EC2, alg ES256, crv P-256, x, y.</summary>
+    public static byte[] CoseKey(ECDsa key)
+    {
+        var q = key.ExportParameters(false).Q;
+        return [0xa5, 0x01, 0x02, 0x03, 0x26, 0x20, 0x01, 0x21, 0x58, 0x20, .. q.X!, 0x22, 0x58, 0x20, .. q.Y!];
+    }
+
     public async ValueTask DisposeAsync()
     {
         await context.DisposeAsync();
