@@ -238,7 +238,18 @@ for project in $(find tests -name '*.Tests.csproj' | sort); do
     --logger "console;verbosity=minimal" --logger "trx;LogFileName=$name.trx" >"$out" 2>&1
   rc=$?
   set -e
-  grep -E '^\s*(Failed|Error Message|\[xUnit)' "$out" | grep -v '^\s*$' | head -n 40 || true
+  # Each failure with its message and the first lines of its stack trace (the client transcripts the end-to-end tests
+  # attach are long, and FreeRDP's build warnings are left out: 12 message lines and 6 stack lines each, 200 lines in all).
+  awk '
+    /^  Failed / { block = 1; part = "head"; n = 0; print; next }
+    block && /^  Error Message:/ { part = "message"; n = 0; print; next }
+    block && /^  Stack Trace:/ { part = "stack"; n = 0; print; next }
+    block && /^  (Standard Output Messages|Standard Error Messages):/ { block = 0; next }
+    block && /^(Passed|Failed)! / { block = 0; next }
+    block && /log_build_warn_|winpr_Digest_Init_Internal/ { next }
+    block && part == "message" && n < 12 { n++; print; next }
+    block && part == "stack" && n < 6 { n++; print; next }
+  ' "$out" | head -n 200 || true
   summary=$(grep -E '(Passed|Failed)! +- +Failed: +[0-9]+, +Passed: +[0-9]+' "$out" | tail -n 1 || true)
   if [ -z "$summary" ]; then
     echo "$name: no test summary (exit code $rc); see $out" >&2
