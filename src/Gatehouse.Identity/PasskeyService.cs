@@ -54,6 +54,9 @@ public enum PasskeyRefusal
 
     /// <summary>The authenticator's model (AAGUID) is not in <c>Gatehouse:Identity:Passkeys:AllowedAaguids</c>.</summary>
     AuthenticatorNotAllowed,
+
+    /// <summary>The sign-in challenge was answered before: the same assertion presented twice (a replay, or a double submit).</summary>
+    ChallengeReplayed,
 }
 
 /// <summary>
@@ -148,6 +151,7 @@ public sealed class PasskeyService
         PasskeyRefusal.UnknownCredential => "The passkey is not registered",
         PasskeyRefusal.UserHandleMismatch => "The passkey's user handle does not match its owner",
         PasskeyRefusal.CounterRegression => "The passkey's signature counter went backwards (possibly a cloned authenticator)",
+        PasskeyRefusal.ChallengeReplayed => "The passkey's answer to this sign-in was presented before (a replay)",
         PasskeyRefusal.UserVerificationMissing => "The authenticator did not verify the user",
         PasskeyRefusal.BadSignature => "The passkey's signature is not valid",
         PasskeyRefusal.CredentialAlreadyRegistered => "The passkey is already registered",
@@ -166,6 +170,10 @@ public sealed class PasskeyService
 
     /// <summary>The WebAuthn user handle of a user: the object id's 16 bytes.</summary>
     public static byte[] UserHandleOf(Guid userId) => userId.ToByteArray();
+
+    /// <summary>The key a spent challenge is kept under: base64url SHA-256 of its bytes (43 characters).</summary>
+    internal static string ChallengeHash(byte[] challenge) =>
+        Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(challenge)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// <summary>Starts registering a passkey for <paramref name="userId"/> (its existing passkeys are excluded).</summary>
     /// <returns>The ceremony, or null when the user does not exist or is disabled.</returns>
@@ -365,10 +373,45 @@ public sealed class PasskeyService
             return PasskeyOutcome.Refused(PasskeyRefusal.CounterRegression, $"stored {passkey.SignCount}, presented {result.SignCount}", passkey);
         }
 
-        passkey.SignCount = result.SignCount;
-        passkey.BackedUp = result.IsBackedUp;
-        passkey.LastUsedAt = time.GetUtcNow();
-        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        // The challenge is spent once: a second presentation of the same assertion (or of another answer to the same
+        // challenge) is refused even when the authenticator does not count signatures. The primary key decides between
+        // racing presentations.
+        var now = time.GetUtcNow();
+        var use = new PasskeyChallengeUse { ChallengeHash = ChallengeHash(options.Challenge), ExpiresAt = ceremony.ExpiresAt };
+        db.PasskeyChallengeUses.Add(use);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            db.Entry(use).State = EntityState.Detached;
+        }
+        catch (DbUpdateException e) when (!StoreStartup.IsUnavailable(e))
+        {
+            db.ChangeTracker.Clear();
+            return PasskeyOutcome.Refused(PasskeyRefusal.ChallengeReplayed, "the challenge was answered before", passkey);
+        }
+
+        // The counter moves only forward, also between two sign-ins racing with different challenges.
+        var stored = passkey.SignCount;
+        var presented = (long)result.SignCount;
+        var backedUp = result.IsBackedUp;
+        var updated = await db.Passkeys
+            .Where(p => p.Id == passkey.Id && (p.SignCount < presented || (presented == 0 && p.SignCount == 0)))
+            .ExecuteUpdateAsync(
+                u => u.SetProperty(p => p.SignCount, presented).SetProperty(p => p.BackedUp, backedUp).SetProperty(p => p.LastUsedAt, now),
+                cancellationToken)
+            .ConfigureAwait(false);
+        if (updated == 0)
+        {
+            return PasskeyOutcome.Refused(PasskeyRefusal.CounterRegression, $"stored {stored} moved on meanwhile, presented {presented}", passkey);
+        }
+
+        passkey.SignCount = presented;
+        passkey.BackedUp = backedUp;
+        passkey.LastUsedAt = now;
+        db.Entry(passkey).State = EntityState.Unchanged;
+
+        // Spent challenges are kept only as long as their ceremonies could still be completed.
+        await db.PasskeyChallengeUses.Where(u => u.ExpiresAt < now).ExecuteDeleteAsync(cancellationToken).ConfigureAwait(false);
         return new PasskeyOutcome { Passkey = passkey, Reason = "Signed in with a passkey" };
     }
 

@@ -937,6 +937,19 @@ public sealed class AgentAssertionUse
 }
 
 /// <summary>
+/// A passkey sign-in challenge that has been answered, kept until the ceremony would have expired anyway, so that one
+/// assertion cannot be presented twice (authenticators that do not count signatures give no other way to tell).
+/// </summary>
+public sealed class PasskeyChallengeUse
+{
+    /// <summary>Base64url SHA-256 of the challenge (primary key).</summary>
+    public string ChallengeHash { get; set; } = "";
+
+    /// <summary>When the ceremony expires (the row may be deleted after).</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+}
+
+/// <summary>
 /// A Temporary Access Pass an administrator issued to a user: good only for signing in to the security-info page to
 /// register a passkey. Only the SHA-256 of the pass is stored; the pass is shown once when it is made.
 /// </summary>

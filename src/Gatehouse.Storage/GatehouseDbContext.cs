@@ -117,6 +117,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Temporary Access Passes (hashes only).</summary>
     public DbSet<TemporaryAccessPass> TemporaryAccessPasses => Set<TemporaryAccessPass>();
 
+    /// <summary>Answered passkey sign-in challenges (single use).</summary>
+    public DbSet<PasskeyChallengeUse> PasskeyChallengeUses => Set<PasskeyChallengeUse>();
+
     /// <inheritdoc/>
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -431,6 +434,13 @@ public abstract class GatehouseDbContext : DbContext
         {
             e.HasKey(x => x.Jti);
             e.Property(x => x.Jti).HasMaxLength(64);
+            e.HasIndex(x => x.ExpiresAt);
+        });
+
+        modelBuilder.Entity<PasskeyChallengeUse>(e =>
+        {
+            e.HasKey(x => x.ChallengeHash);
+            e.Property(x => x.ChallengeHash).HasMaxLength(64);
             e.HasIndex(x => x.ExpiresAt);
         });
     }

@@ -396,7 +396,7 @@ internal sealed class SignInEngine(
         PasskeyRefusal.UnknownCredential => "We don't recognise this passkey. It may have been removed from your account. Sign in with your password, or use another passkey.",
         PasskeyRefusal.CounterRegression => "This passkey was refused to protect your account (it may have been copied). Sign in another way and tell your administrator.",
         PasskeyRefusal.UserVerificationMissing => "Your device didn't verify that it's you (PIN, fingerprint or face). Try again and complete the check on your device.",
-        PasskeyRefusal.Expired or PasskeyRefusal.ChallengeMismatch => "The passkey request expired. Try again.",
+        PasskeyRefusal.Expired or PasskeyRefusal.ChallengeMismatch or PasskeyRefusal.ChallengeReplayed => "The passkey request expired. Try again.",
         PasskeyRefusal.UserUnavailable => AadError.AccountDisabled.Describe(),
         _ => "That passkey didn't work. Try again, or sign in with your password.",
     };
@@ -406,6 +406,7 @@ internal sealed class SignInEngine(
         PasskeyRefusal.WrongOrigin or PasskeyRefusal.WrongRpId => "The passkey was made for another site or used through a look-alike page (phishing?); passkeys work only at https://<Gatehouse:PublicName>.",
         PasskeyRefusal.UnknownCredential => "The passkey was removed or never registered here ('gatehouse user passkey list <upn>').",
         PasskeyRefusal.CounterRegression => "Treat the authenticator as cloned: remove the passkey ('gatehouse user passkey remove <upn> --name <name>') and have the user register a new one.",
+        PasskeyRefusal.ChallengeReplayed => "One answer of the passkey was presented twice. A double submit is harmless; if it repeats, look for something on the path that records and replays sign-in traffic.",
         _ => null,
     };
 

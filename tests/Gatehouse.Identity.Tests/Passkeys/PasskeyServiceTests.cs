@@ -92,6 +92,67 @@ public sealed class PasskeyServiceTests(StoreFixture fixture) : IClassFixture<St
 
     [Theory]
     [SqliteStore]
+    [PostgresStore]
+    public async Task SameAssertionPresentedTwice_IsRefusedAsReplay_EvenWhenTheAuthenticatorDoesNotCount(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        using var authenticator = new SoftwareAuthenticator { Counts = false };
+        var (user, service) = await RegisterAsync(env, authenticator);
+        var ceremony = service.BeginAssertion();
+        var response = authenticator.Get(ceremony.OptionsJson);
+        Assert.True((await service.CompleteAssertionAsync(ceremony, response)).Succeeded);
+
+        // Within the ceremony's lifetime, with a counter that stays 0, only the spent challenge tells the replay apart.
+        env.Time.Advance(TimeSpan.FromMinutes(1));
+        await using (var scope = env.NewScope())
+        {
+            var replay = await scope.ServiceProvider.GetRequiredService<PasskeyService>().CompleteAssertionAsync(ceremony, response);
+            Assert.Equal(PasskeyRefusal.ChallengeReplayed, replay.Refusal);
+            Assert.Equal(user.Id, replay.UserId);
+        }
+
+        // A fresh challenge still works, and spent challenges are dropped once their ceremonies have expired.
+        env.Time.Advance(PasskeyService.CeremonyLifetime);
+        var next = service.BeginAssertion();
+        Assert.True((await service.CompleteAssertionAsync(next, authenticator.Get(next.OptionsJson))).Succeeded);
+        await using var check = env.NewScope();
+        var spent = await check.ServiceProvider.GetRequiredService<GatehouseDbContext>().PasskeyChallengeUses.AsNoTracking().Select(u => u.ChallengeHash).ToListAsync();
+        Assert.DoesNotContain(HashOf(ceremony), spent);
+        Assert.Contains(HashOf(next), spent);
+    }
+
+    private static string HashOf(PasskeyCeremony ceremony) =>
+        PasskeyService.ChallengeHash(Convert.FromBase64String(ToBase64(System.Text.Json.Nodes.JsonNode.Parse(ceremony.OptionsJson)!["challenge"]!.GetValue<string>())));
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task OneAssertionRacedEightTimes_SignsInExactlyOnce(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        using var authenticator = new SoftwareAuthenticator { Counts = false };
+        var (_, service) = await RegisterAsync(env, authenticator);
+        var ceremony = service.BeginAssertion();
+        var response = authenticator.Get(ceremony.OptionsJson);
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+        {
+            await using var scope = env.NewScope();
+            return await scope.ServiceProvider.GetRequiredService<PasskeyService>().CompleteAssertionAsync(ceremony, response);
+        }));
+
+        Assert.Single(outcomes, o => o.Succeeded);
+        Assert.All(outcomes.Where(o => !o.Succeeded), o => Assert.Equal(PasskeyRefusal.ChallengeReplayed, o.Refusal));
+    }
+
+    private static string ToBase64(string base64Url)
+    {
+        var s = base64Url.Replace('-', '+').Replace('_', '/');
+        return s + new string('=', (4 - (s.Length % 4)) % 4);
+    }
+
+    [Theory]
+    [SqliteStore]
     public async Task WrongOrigin_IsRefused(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);

@@ -28,6 +28,9 @@ public sealed class SoftwareAuthenticator : IDisposable
     /// <summary>The next signature counter this authenticator reports (set it back to play a clone).</summary>
     public uint Counter { get; set; } = 1;
 
+    /// <summary>False plays an authenticator that does not count signatures (most synced passkeys): it always reports 0.</summary>
+    public bool Counts { get; set; } = true;
+
     /// <summary>The user handle it stored at registration (a discoverable credential keeps it).</summary>
     public byte[]? UserHandle { get; set; }
 
@@ -58,7 +61,7 @@ public sealed class SoftwareAuthenticator : IDisposable
         var authData = new List<byte>();
         authData.AddRange(SHA256.HashData(Encoding.UTF8.GetBytes(RpId)));
         authData.Add((byte)(Flags() | AttestedCredentialData));
-        authData.AddRange(BigEndian(Counter));
+        authData.AddRange(BigEndian(Counts ? Counter : 0));
         authData.AddRange(Aaguid.ToByteArray(bigEndian: true));
         authData.Add((byte)(CredentialId.Length >> 8));
         authData.Add((byte)CredentialId.Length);
@@ -94,7 +97,7 @@ public sealed class SoftwareAuthenticator : IDisposable
         var authData = new List<byte>();
         authData.AddRange(SHA256.HashData(Encoding.UTF8.GetBytes(RpId)));
         authData.Add(Flags());
-        authData.AddRange(BigEndian(Counter));
+        authData.AddRange(BigEndian(Counts ? Counter : 0));
         byte[] signed = [.. authData, .. SHA256.HashData(clientData)];
         var signature = key.SignData(signed, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
         Counter++;

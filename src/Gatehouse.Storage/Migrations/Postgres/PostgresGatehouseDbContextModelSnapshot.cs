@@ -727,6 +727,22 @@ namespace Gatehouse.Storage.Migrations.Postgres
                     b.ToTable("Passkeys");
                 });
 
+            modelBuilder.Entity("Gatehouse.Storage.PasskeyChallengeUse", b =>
+                {
+                    b.Property<string>("ChallengeHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)");
+
+                    b.Property<DateTimeOffset>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.HasKey("ChallengeHash");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("PasskeyChallengeUses");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.PolicyRecord", b =>
                 {
                     b.Property<Guid>("Id")

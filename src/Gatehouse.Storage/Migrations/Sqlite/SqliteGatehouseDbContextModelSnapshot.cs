@@ -720,6 +720,22 @@ namespace Gatehouse.Storage.Migrations.Sqlite
                     b.ToTable("Passkeys");
                 });
 
+            modelBuilder.Entity("Gatehouse.Storage.PasskeyChallengeUse", b =>
+                {
+                    b.Property<string>("ChallengeHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("ChallengeHash");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("PasskeyChallengeUses");
+                });
+
             modelBuilder.Entity("Gatehouse.Storage.PolicyRecord", b =>
                 {
                     b.Property<Guid>("Id")
