@@ -134,6 +134,16 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         await SignInAndPasteAsync(client, "erin@contoso.test");
         var session = await WaitForLiveSessionAsync("erin@contoso.test", client);
 
+        // The registry holds the session a moment before its start record is written; a kill names a stored session
+        // (as `sessions list` shows them), so wait for the record first.
+        await WaitAsync(
+            async () =>
+            {
+                await using var scope = gateway.App!.Services.CreateAsyncScope();
+                return (await scope.ServiceProvider.GetRequiredService<SessionStore>().ListLiveAsync()).Any(s => s.Id == session.Id);
+            },
+            "the session's start record in the store");
+
         var requested = DateTime.UtcNow;
         await using (var scope = gateway.App!.Services.CreateAsyncScope())
         {
