@@ -97,22 +97,22 @@ internal sealed partial class AdminOperations
                 continue;
             }
 
-            var stored = new List<string>();
+            var stored = new List<(string Option, string? Account)>();
             if (host.AdminSecretProtected is not null)
             {
-                stored.Add("--admin-account ''");
+                stored.Add(("--admin-account ''", host.AdminAccountName));
             }
 
             if (host.UserSecretProtected is not null)
             {
-                stored.Add("--user-account ''");
+                stored.Add(("--user-account ''", host.UserAccountName));
             }
 
             if (stored.Count > 0)
             {
                 findings.Add(new AuditFinding("host-stored-passwords", AuditSeverity.High, "host", name,
-                    $"{name} is enrolled but the gateway still stores passwords of its mapped accounts ({host.AdminAccountName ?? host.UserAccountName}): the agent makes them unnecessary, and a leaked one opens the host.",
-                    $"gatehouse host update {Arg(name)} {string.Join(' ', stored)}"));
+                    $"{name} is enrolled but the gateway still stores the passwords of {string.Join(" and ", stored.Select(s => s.Account))}: the agent makes them unnecessary, and a leaked one opens the host.",
+                    $"gatehouse host update {Arg(name)} {string.Join(' ', stored.Select(s => s.Option))}"));
             }
 
             var status = HostStatus(host, agent, now);
