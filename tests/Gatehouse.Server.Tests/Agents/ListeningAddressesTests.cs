@@ -165,4 +165,49 @@ public sealed class ListeningAddressesTests
         static IReadOnlyList<string>? StoredAddresses(HostAgent agent) =>
             JsonSerializer.Deserialize<StoredHealth>(agent.HealthJson!, AgentJson.Options)!.RdpListenAddresses;
     }
+
+    [Fact]
+    public async Task Runner_HealthReport_CarriesTheListeningAddresses()
+    {
+        // Arrange: the agent with a capturing HTTP handler in place of the server.
+        using var capture = new CaptureHandler();
+        using var http = new HttpClient(capture);
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var time = new Gatehouse.Gateway.Tests.ManualTime();
+        var state = new AgentState(Path.Combine(TempDirectory.Create(), "agent"));
+        var config = new AgentConfig { Server = new Uri("https://login.gatehouse.test"), ServerCertificateSha256 = new string('a', 64), AgentId = Guid.NewGuid(), Audience = "aud", RdpPort = 3390 };
+        var ports = new List<int>();
+        using var runner = new HostAgentRunner(state, config, key, new AgentClient(http, time), new LinuxHostAccounts(new LinuxHostAccountsTests.FakeRunner()), new ListeningProbe(), time, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
+        {
+            ListenAddresses = port =>
+            {
+                ports.Add(port);
+                return ["10.0.0.1", "::1"];
+            },
+        };
+
+        // Act
+        await runner.ReportHealthAsync(CancellationToken.None);
+
+        // Assert
+        Assert.Equal([3390], ports);
+        var report = JsonSerializer.Deserialize<AgentHealthReport>(Assert.Single(capture.Bodies), AgentJson.Options)!;
+        Assert.Equal(["10.0.0.1", "::1"], report.RdpListenAddresses);
+    }
+
+    private sealed class ListeningProbe : IRdpProbe
+    {
+        public Task<RdpProbeResult> ProbeAsync(int port, CancellationToken cancellationToken) => Task.FromResult(new RdpProbeResult(true, null, null));
+    }
+
+    private sealed class CaptureHandler : HttpMessageHandler
+    {
+        public List<string> Bodies { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Bodies.Add(await request.Content!.ReadAsStringAsync(cancellationToken));
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent("{}", Encoding.UTF8, "application/json") };
+        }
+    }
 }
