@@ -21,6 +21,7 @@ public static class FuzzTargets
         .. PasswordHashTargets.All(),
         .. StrengthJsonTargets.All(),
         .. AgentTargets.All(),
+        .. ListeningAddressTargets.All(),
         .. WebAuthnTargets.All(),
     ];
 

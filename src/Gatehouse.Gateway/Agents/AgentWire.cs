@@ -303,7 +303,11 @@ public sealed record AgentWorkResult(Guid Id, bool Ok, string? AccountName, stri
     public override string ToString() => $"AgentWorkResult {Id} ok={Ok} account={AccountName} error={Error}";
 }
 
-/// <summary><c>POST /agent/v1/health</c>: the agent's periodic report.</summary>
+/// <summary>
+/// <c>POST /agent/v1/health</c>: the agent's periodic report. <c>RdpListenAddresses</c> are the local addresses the RDP
+/// port listens on (<see cref="ListeningAddresses"/>); agents before it was added leave it out (null), and so does an
+/// agent that cannot read them.
+/// </summary>
 public sealed record AgentHealthReport(
     bool RdpListening,
     string? RdpCertificatePin,
@@ -311,4 +315,5 @@ public sealed record AgentHealthReport(
     string? AgentVersion,
     DateTimeOffset AgentTime,
     string? LastError,
-    int IntervalSeconds);
+    int IntervalSeconds,
+    IReadOnlyList<string>? RdpListenAddresses = null);

@@ -90,6 +90,8 @@ internal static class AdminHandlers
             async (string name, HttpContext h, CancellationToken ct) => await Ok(Ops(h).EnrollHostAgentAsync(name, await BodyAsync<HostEnrollRequest>(h, ct), ct)), RequestSchema: "HostEnrollRequest"),
         new("GET", "/hosts/{name}/status", "getHostStatus", "The host's agent and its health: last seen, RDP service listening and its key, managed accounts, clock skew, version, last error; each check with a message and a fix.", AccessActions.HostsRead,
             (string name, HttpContext h, CancellationToken ct) => Ok(Ops(h).GetHostStatusAsync(name, ct))),
+        new("GET", "/audit", "audit", "Audit the tenant (query: tenant, its id or a domain, to make sure of which one): hosts not enrolled, with stored passwords, whose agent is silent or unhealthy, or whose RDP port listens around the gateway; Administrator Login at /; assignments of disabled users; report-only or disabled policies; no MFA policy. Each finding has an id, a severity (info, low, medium, high, critical), its subject, a message and the command that fixes it; most severe first. Needs read access to hosts, users, role assignments and policies at / (Reader has it).", AccessActions.HostsRead,
+            (string? tenant, HttpContext h, CancellationToken ct) => Ok(Ops(h).AuditAsync(new AuditRequest(tenant), ct))),
         new("GET", "/hostGroups", "listHostGroups", "List the host groups and their hosts.", AdminOperations.HostGroupsRead,
             (HttpContext h, CancellationToken ct) => Ok(Ops(h).ListHostGroupsAsync(ct))),
         new("POST", "/hostGroups", "createHostGroup", "Create a host group.", AdminOperations.HostGroupsWrite,
@@ -206,7 +208,7 @@ internal static class AdminHandlers
             // Port 0 in the configuration asks for a free port: clients need the one the listener bound.
             var rdpPort = options.RdpPort != 0 ? options.RdpPort : services.GetRequiredService<Gatehouse.Gateway.RdpListener>().EndPoint.Port;
             return new GatewayInfo(options.PublicName ?? GatehouseHost.PublicHost(http.Request.Host.Value ?? "localhost"), rdpPort,
-                Convert.ToHexString(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256)));
+                Convert.ToHexString(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256)), options.GatewayAddressList);
         });
     }
 

@@ -188,7 +188,8 @@ public sealed class AgentRegistry(GatehouseDbContext db, TimeProvider time)
             Math.Max(0, report.ManagedAccounts),
             Cap(report.AgentVersion, 64),
             (report.AgentTime - now).TotalSeconds,
-            Cap(report.LastError, 1024));
+            Cap(report.LastError, 1024),
+            ListeningAddresses.TryNormalize(report.RdpListenAddresses, out var listening, out _) ? listening : null);
         agent.HealthJson = JsonSerializer.Serialize(stored, AgentJson.Options);
         if (report.RdpCertificatePin is not null && HostKeyFingerprint.TryParse(report.RdpCertificatePin, out var pin))
         {
@@ -229,5 +230,8 @@ public sealed class AgentRegistry(GatehouseDbContext db, TimeProvider time)
     private static string? Cap(string? text, int length) => text is null ? null : text.Length <= length ? text : text[..length];
 }
 
-/// <summary>A health report as stored (<see cref="HostAgent.HealthJson"/>).</summary>
-public sealed record StoredHealth(bool RdpListening, string? RdpCertificatePin, int ManagedAccounts, string? AgentVersion, double ClockSkewSeconds, string? LastError);
+/// <summary>
+/// A health report as stored (<see cref="HostAgent.HealthJson"/>). <c>RdpListenAddresses</c> is null when the agent did
+/// not report them (an older agent) or reported something that is not a list of IP addresses.
+/// </summary>
+public sealed record StoredHealth(bool RdpListening, string? RdpCertificatePin, int ManagedAccounts, string? AgentVersion, double ClockSkewSeconds, string? LastError, IReadOnlyList<string>? RdpListenAddresses = null);

@@ -59,6 +59,9 @@ public sealed partial class HostAgentRunner(
     /// <summary>How many health reports the server took.</summary>
     public int HealthReports { get; private set; }
 
+    /// <summary>Reads the addresses the RDP port listens on for the health report (default: <see cref="ListeningAddresses.ReadLocal"/>; tests replace it).</summary>
+    public Func<int, IReadOnlyList<string>?> ListenAddresses { get; init; } = port => ListeningAddresses.ReadLocal(port);
+
     /// <summary>Joins: creates the key pair (0600, in the state directory), reads the local RDP key, registers with the token, and saves the configuration.</summary>
     public static async Task<AgentConfig> JoinAsync(
         AgentState state, Uri server, string token, int rdpPort, int healthIntervalSeconds, IReadOnlyList<string>? adminGroups, IReadOnlyList<string>? userGroups,
@@ -175,7 +178,7 @@ public sealed partial class HostAgentRunner(
     public async Task ReportHealthAsync(CancellationToken cancellationToken)
     {
         var rdp = await probe.ProbeAsync(config.RdpPort, cancellationToken).ConfigureAwait(false);
-        var report = new AgentHealthReport(rdp.Listening && rdp.CertificatePin is not null, rdp.CertificatePin, state.LoadAccounts().Count, Version, time.GetUtcNow(), rdp.Error ?? _lastError, config.HealthIntervalSeconds);
+        var report = new AgentHealthReport(rdp.Listening && rdp.CertificatePin is not null, rdp.CertificatePin, state.LoadAccounts().Count, Version, time.GetUtcNow(), rdp.Error ?? _lastError, config.HealthIntervalSeconds, ListenAddresses(config.RdpPort));
         await client.SendHealthAsync(config, key, report, cancellationToken).ConfigureAwait(false);
     }
 

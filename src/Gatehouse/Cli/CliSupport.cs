@@ -64,6 +64,9 @@ internal static class ExitCodes
 
     /// <summary><c>signins verify</c>: the log's hash chain is broken.</summary>
     public const int Tampered = 2;
+
+    /// <summary><c>audit --fail-on SEVERITY</c>: at least one finding is at or above that severity.</summary>
+    public const int FindingsAtOrAbove = 3;
 }
 
 /// <summary>
@@ -300,7 +303,7 @@ internal static class CliRunner
                     sha256 = Convert.ToHexString(certificate.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256));
                 }
 
-                return new GatewayInfo(addresses.PublicName, addresses.RdpPort, sha256);
+                return new GatewayInfo(addresses.PublicName, addresses.RdpPort, sha256, addresses.GatewayAddresses);
             });
             return await action(new CliContext(operations, output, error, environment), parse, cancellationToken).ConfigureAwait(false);
         }

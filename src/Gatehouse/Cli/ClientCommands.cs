@@ -15,6 +15,9 @@ namespace Gatehouse.Cli;
 /// </summary>
 internal sealed record ServerAddresses(string PublicName, int RdpPort)
 {
+    /// <summary>The addresses the gateway connects to hosts from (<c>Gatehouse:GatewayAddresses</c>; the audit allows them).</summary>
+    public IReadOnlyList<string> GatewayAddresses { get; init; } = [];
+
     /// <summary>The host part of <see cref="PublicName"/>.</summary>
     public string PublicHost => GatehouseHost.PublicHost(PublicName);
 
@@ -61,7 +64,7 @@ internal sealed record ServerAddresses(string PublicName, int RdpPort)
             publicName = port == 443 ? host : $"{host}:{port.ToString(CultureInfo.InvariantCulture)}";
         }
 
-        return new ServerAddresses(publicName.Trim(), options.RdpPort);
+        return new ServerAddresses(publicName.Trim(), options.RdpPort) { GatewayAddresses = options.GatewayAddressList };
     }
 }
 

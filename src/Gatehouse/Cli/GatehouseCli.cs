@@ -28,6 +28,7 @@ internal static class GatehouseCli
             ClientCommands.CreateConnectCommand(environment),
             KeyRingCommands.Create(environment),
             AgentCommands.Create(environment),
+            AuditCommand.Create(environment),
         };
         return root;
     }

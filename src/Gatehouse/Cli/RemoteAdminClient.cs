@@ -160,6 +160,13 @@ internal sealed class RemoteAdminClient(HttpClient http, Uri server, Func<Cancel
 
     public Task<SessionKillView> KillSessionAsync(Guid id, CancellationToken cancellationToken) => SendAsync<SessionKillView>(HttpMethod.Delete, $"sessions/{id}", null, cancellationToken);
 
+    // The audit.
+    public Task<AuditView> AuditAsync(AuditRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return GetAsync<AuditView>("audit" + Query(("tenant", request.Tenant)), cancellationToken);
+    }
+
     private Task<T> GetAsync<T>(string path, CancellationToken cancellationToken) => SendAsync<T>(HttpMethod.Get, path, null, cancellationToken);
 
     private async Task<T> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken cancellationToken)

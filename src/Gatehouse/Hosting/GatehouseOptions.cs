@@ -32,6 +32,16 @@ internal sealed class GatehouseOptions
     /// <summary>The <c>host[:port]</c> clients use for the identity provider; default: machine name and HTTPS port.</summary>
     public string? PublicName { get; set; }
 
+    /// <summary>
+    /// Comma-separated IP addresses, on the hosts, that the gateway connects to (besides each host's backend address):
+    /// <c>gatehouse audit</c> accepts a host's RDP port listening there; anywhere else it is reachable around the gateway.
+    /// </summary>
+    public string? GatewayAddresses { get; set; }
+
+    /// <summary><see cref="GatewayAddresses"/> as a list.</summary>
+    public IReadOnlyList<string> GatewayAddressList =>
+        (GatewayAddresses ?? string.Empty).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>The first tenant's verified domain, used by the first-run bootstrap.</summary>
     public string Domain { get; set; } = "contoso.test";
 

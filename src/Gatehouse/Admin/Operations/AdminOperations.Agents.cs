@@ -64,23 +64,21 @@ internal sealed partial class AdminOperations
     {
         var host = await FindHostForAsync(AccessActions.HostsRead, name, cancellationToken).ConfigureAwait(false);
         var agent = await Db.HostAgents.AsNoTracking().FirstOrDefaultAsync(a => a.HostId == host.Id, cancellationToken).ConfigureAwait(false);
+        return HostStatus(host, agent, Now);
+    }
+
+    /// <summary>The status of <paramref name="host"/> and its agent at <paramref name="now"/> (<c>host status</c> and the audit).</summary>
+    private static HostStatusView HostStatus(Gatehouse.Storage.Host host, Gatehouse.Storage.HostAgent? agent, DateTimeOffset now)
+    {
         if (agent is null)
         {
             return new HostStatusView(host.Name, false, null, null, null, null, null, null, null, host.CertificatePin, host.CertificatePinnedBy, null, null, null, null, "not enrolled",
                 [new HostHealthCheck("enrolment", "warning", $"{host.Name} has no agent: the gateway logs on with the stored mapped accounts.", $"gatehouse host enroll {host.Name}, then run the command it prints on the host")]);
         }
 
-        StoredHealth? health = null;
-        try
-        {
-            health = agent.HealthJson is null ? null : JsonSerializer.Deserialize<StoredHealth>(agent.HealthJson, AgentJson.Options);
-        }
-        catch (JsonException)
-        {
-        }
-
+        var health = ReadHealth(agent);
         var checks = new List<HostHealthCheck>();
-        var unhealthy = AgentRegistry.Unhealthy(agent, host.Name, Now);
+        var unhealthy = AgentRegistry.Unhealthy(agent, host.Name, now);
         checks.Add(unhealthy is not null && unhealthy.StartsWith("agent_unavailable", StringComparison.Ordinal)
             ? new HostHealthCheck("agent", "error", unhealthy, $"On {host.Name}: systemctl status gatehouse-agent; journalctl -u gatehouse-agent")
             : new HostHealthCheck("agent", "ok", $"The agent was last seen at {agent.LastSeenAt:u}.", null));
@@ -103,5 +101,18 @@ internal sealed partial class AdminOperations
         var overall = checks.Any(c => c.Status == "error") ? "unhealthy" : checks.Any(c => c.Status is "warning" or "unknown") ? "degraded" : "healthy";
         return new HostStatusView(host.Name, true, agent.Id, agent.JoinedAt, agent.LastSeenAt, agent.OperatingSystem, agent.AgentVersion, agent.RdpPort, agent.RdpListening,
             host.CertificatePin, host.CertificatePinnedBy, health?.ManagedAccounts, health?.ClockSkewSeconds, health?.LastError, agent.HealthIntervalSeconds, overall, checks);
+    }
+
+    /// <summary>The agent's last health report as stored; null when there is none or it does not read.</summary>
+    private static StoredHealth? ReadHealth(Gatehouse.Storage.HostAgent agent)
+    {
+        try
+        {
+            return agent.HealthJson is null ? null : JsonSerializer.Deserialize<StoredHealth>(agent.HealthJson, AgentJson.Options);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 }

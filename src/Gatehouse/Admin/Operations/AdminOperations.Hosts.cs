@@ -139,9 +139,12 @@ internal sealed partial class AdminOperations
 
         (host.AdminAccountName, host.AdminSecretProtected) = UpdateAccount("admin", host.AdminAccountName, host.AdminSecretProtected, request.AdminAccount, request.AdminPassword);
         (host.UserAccountName, host.UserSecretProtected) = UpdateAccount("user", host.UserAccountName, host.UserSecretProtected, request.UserAccount, request.UserPassword);
-        if (host.AdminAccountName is null && host.UserAccountName is null)
+        // An enrolled host's agent gives each user their own account: the gateway never uses stored passwords for it,
+        // so they may all go (the audit's host-stored-passwords fix). A host without an agent needs one.
+        if (host.AdminAccountName is null && host.UserAccountName is null
+            && !await Db.HostAgents.AnyAsync(a => a.HostId == host.Id, cancellationToken).ConfigureAwait(false))
         {
-            throw AdminProblemException.BadRequest("A host needs at least one mapped account; keep the admin or the user account.");
+            throw AdminProblemException.BadRequest($"A host without an agent needs at least one mapped account; keep the admin or the user account, or enrol the host first (gatehouse host enroll {host.Name}).");
         }
 
         // The gateway (and 'host test') sends the mapped accounts' passwords to the backend, so whoever may point the

@@ -7,8 +7,12 @@ using Host = Gatehouse.Storage.Host;
 
 namespace Gatehouse.Admin.Operations;
 
-/// <summary>Where clients reach the gateway: the IdP's public name, the RDP port and the SHA-256 of the gateway's certificate (when known).</summary>
-internal sealed record GatewayInfo(string PublicName, int RdpPort, string? CertificateSha256);
+/// <summary>
+/// Where clients reach the gateway: the IdP's public name, the RDP port and the SHA-256 of the gateway's certificate (when
+/// known); and the addresses the gateway connects to hosts from (<c>Gatehouse:GatewayAddresses</c>), which the audit
+/// allows a host's RDP port to listen on.
+/// </summary>
+internal sealed record GatewayInfo(string PublicName, int RdpPort, string? CertificateSha256, IReadOnlyList<string>? GatewayAddresses = null);
 
 /// <summary>
 /// The one implementation of every admin operation, for a <see cref="AdminCaller"/>: the REST API's handlers call it

@@ -123,4 +123,7 @@ internal interface IAdminClient
     Task<IReadOnlyList<SessionView>> ListSessionsAsync(CancellationToken cancellationToken);
 
     Task<SessionKillView> KillSessionAsync(Guid id, CancellationToken cancellationToken);
+
+    // The audit.
+    Task<AuditView> AuditAsync(AuditRequest request, CancellationToken cancellationToken);
 }
