@@ -6,7 +6,8 @@
 # A self-contained `dotnet publish` of src/Gatehouse for linux-x64 (no .NET runtime needed on the target) goes to
 # /usr/lib/gatehouse, with /usr/bin/gatehouse a symlink to it; /etc/gatehouse/appsettings.json (a conffile), the
 # systemd units of packaging/systemd, and the maintainer scripts of packaging/debian. The version is the project's
-# (the published program's `gatehouse --version`, without the +commit suffix); GATEHOUSE_PACKAGE_VERSION overrides it.
+# <Version> in Directory.Build.props (checked against the published program's `gatehouse --version`, which adds
+# +commit); GATEHOUSE_PACKAGE_VERSION overrides it.
 # Prints the path of the .deb on its last line.
 set -Eeuo pipefail
 
@@ -39,11 +40,15 @@ dotnet publish src/Gatehouse -c Release -r linux-x64 --self-contained -nologo -v
 # The XML documentation files are for the IDE, not the program.
 find "$publish" -maxdepth 1 -name '*.xml' -delete
 
-version=${GATEHOUSE_PACKAGE_VERSION:-}
-if [ -z "$version" ]; then
-  version=$("$publish/gatehouse" --version </dev/null | head -n 1)
-  version=${version%%+*}
+# The version is <Version> in Directory.Build.props; the published program must say the same (it was built from it).
+project_version=$(sed -n 's|^[[:space:]]*<Version>\([^<]*\)</Version>.*|\1|p' Directory.Build.props | head -n 1)
+program_version=$("$publish/gatehouse" --version </dev/null | head -n 1)
+program_version=${program_version%%+*}
+if [ -z "$project_version" ] || [ "$program_version" != "$project_version" ]; then
+  echo "scripts/package.sh: Directory.Build.props says version '$project_version' but the published gatehouse --version says '$program_version'." >&2
+  exit 1
 fi
+version=${GATEHOUSE_PACKAGE_VERSION:-$project_version}
 if ! [[ "$version" =~ ^[0-9][A-Za-z0-9.+~-]*$ ]]; then
   echo "scripts/package.sh: '$version' is not a Debian version; set GATEHOUSE_PACKAGE_VERSION." >&2
   exit 1

@@ -22,4 +22,21 @@ public static class AuthenticationMethods
 
     /// <summary>A Temporary Access Pass was checked (good only for registering a passkey).</summary>
     public const string Tap = "tap";
+
+    /// <summary>
+    /// The rule for changing one's own security info (adding or removing a passkey on the IdP's security-info page,
+    /// replacing the authenticator app in the portal): the sign-in proved MFA, or redeemed a Temporary Access Pass, no
+    /// longer than <paramref name="window"/> before <paramref name="now"/>
+    /// (<see cref="GatehouseIdentityOptions.PasskeyRecentMfaWindow"/>).
+    /// </summary>
+    /// <param name="amr">The sign-in's authentication methods.</param>
+    /// <param name="authTime">When the user authenticated; null when unknown (never recent).</param>
+    /// <param name="now">The current time.</param>
+    /// <param name="window">How recent the sign-in must be.</param>
+    public static bool IsRecentStrongSignIn(IEnumerable<string> amr, DateTimeOffset? authTime, DateTimeOffset now, TimeSpan window)
+    {
+        ArgumentNullException.ThrowIfNull(amr);
+        return (amr.Contains(Tap, StringComparer.Ordinal) || amr.Contains(Mfa, StringComparer.Ordinal))
+            && authTime is { } at && now - at <= window;
+    }
 }

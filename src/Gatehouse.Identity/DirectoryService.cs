@@ -317,7 +317,7 @@ public sealed class DirectoryService
     /// Confirms the enrolment of a secret the caller holds (the sign-in page keeps it sealed in its transaction until
     /// now) with a first code (±1 step): the secret is stored encrypted and confirmed, and the code's step recorded
     /// so the code cannot be used again. Refused when the user has a confirmed method already (a replayed or
-    /// concurrent enrolment never replaces one).
+    /// concurrent enrolment never replaces one); <see cref="ReplaceTotpAsync"/> replaces one.
     /// </summary>
     public async Task<bool> ConfirmTotpAsync(User user, ReadOnlyMemory<byte> secret, string code, CancellationToken cancellationToken = default)
     {
@@ -341,6 +341,51 @@ public sealed class DirectoryService
 
         var protectedSecret = Convert.ToBase64String(totpProtector.Protect(secret.ToArray()));
         var updated = await db.Users.Where(u => u.Id == user.Id && u.TotpConfirmedAt == null && u.TotpLastStep < step)
+            .ExecuteUpdateAsync(s => s.SetProperty(u => u.TotpSecretProtected, protectedSecret).SetProperty(u => u.TotpLastStep, step).SetProperty(u => u.TotpConfirmedAt, now), cancellationToken)
+            .ConfigureAwait(false);
+        if (updated == 1)
+        {
+            user.TotpSecretProtected = protectedSecret;
+            user.TotpLastStep = step;
+            user.TotpConfirmedAt = now;
+        }
+
+        return updated == 1;
+    }
+
+    /// <summary>
+    /// Replaces the user's confirmed authenticator app with <paramref name="secret"/>, confirmed by a first code of the
+    /// new secret (±1 step). The caller has already proved the user may change their security info (a recent MFA or a
+    /// code of the current app). Refused when the user has no confirmed method (<see cref="ConfirmTotpAsync(User, ReadOnlyMemory{byte}, string, CancellationToken)"/>
+    /// enrols a first one), or when the stored method changed since it was read (a concurrent replacement). A code of
+    /// the new secret is accepted once: replaying the same form finds the same secret stored and its step used.
+    /// </summary>
+    public async Task<bool> ReplaceTotpAsync(User user, ReadOnlyMemory<byte> secret, string code, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        if (secret.Length < 16)
+        {
+            throw new ArgumentException("a TOTP secret has at least 128 bits", nameof(secret));
+        }
+
+        var current = await db.Users.AsNoTracking().FirstOrDefaultAsync(u => u.Id == user.Id, cancellationToken).ConfigureAwait(false);
+        if (current?.TotpSecretProtected is null || current.TotpConfirmedAt is null)
+        {
+            return false;
+        }
+
+        // The used steps belong to the stored secret: a different secret starts afresh (its code may fall in the same
+        // 30 s as the current app's code the user just typed); the same secret keeps them (a replayed form).
+        var stored = totpProtector.Unprotect(Convert.FromBase64String(current.TotpSecretProtected));
+        var lastStep = CryptographicOperations.FixedTimeEquals(stored, secret.Span) ? current.TotpLastStep : 0L;
+        var now = time.GetUtcNow();
+        if (!Totp.TryVerify(secret.Span, code, now, lastStep, out var step))
+        {
+            return false;
+        }
+
+        var protectedSecret = Convert.ToBase64String(totpProtector.Protect(secret.ToArray()));
+        var updated = await db.Users.Where(u => u.Id == user.Id && u.TotpSecretProtected == current.TotpSecretProtected && u.TotpConfirmedAt != null)
             .ExecuteUpdateAsync(s => s.SetProperty(u => u.TotpSecretProtected, protectedSecret).SetProperty(u => u.TotpLastStep, step).SetProperty(u => u.TotpConfirmedAt, now), cancellationToken)
             .ConfigureAwait(false);
         if (updated == 1)

@@ -19,6 +19,12 @@ public sealed record IdTokenRequest
 
     /// <summary>The <c>nonce</c> of the authentication request, echoed when it had one (OpenID Connect Core §3.1.3.6).</summary>
     public string? Nonce { get; init; }
+
+    /// <summary>The sign-in's authentication methods (<c>amr</c>); written only when given.</summary>
+    public IReadOnlyList<string>? Amr { get; init; }
+
+    /// <summary>When the user authenticated (<c>auth_time</c>); written only when given.</summary>
+    public DateTimeOffset? AuthTime { get; init; }
 }
 
 /// <summary>

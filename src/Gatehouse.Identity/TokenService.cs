@@ -111,7 +111,7 @@ public sealed class TokenService
     /// <summary>
     /// Issues an ID token (OpenID Connect Core §2, Entra's v2.0 shape), signed with the active RS256 key: iss, aud (the
     /// client), sub (pairwise, <see cref="OidcClaims.PairwiseSubject"/>), iat, nbf, exp (<see cref="OidcClaims.IdTokenLifetime"/>),
-    /// tid, oid, preferred_username (the UPN), name, ver, and nonce when the request had one. Nothing is stored: an ID
+    /// tid, oid, preferred_username (the UPN), name, ver, and nonce, amr and auth_time when the request has them. Nothing is stored: an ID
     /// token authorises nothing.
     /// </summary>
     public async Task<string> IssueIdTokenAsync(IdTokenRequest request, CancellationToken cancellationToken = default)
@@ -131,6 +131,16 @@ public sealed class TokenService
         if (request.Nonce is { Length: > 0 } nonce)
         {
             claims["nonce"] = nonce;
+        }
+
+        if (request.Amr is { Count: > 0 } amr)
+        {
+            claims["amr"] = amr.ToArray();
+        }
+
+        if (request.AuthTime is { } authTime)
+        {
+            claims["auth_time"] = authTime.ToUnixTimeSeconds();
         }
 
         var descriptor = new SecurityTokenDescriptor

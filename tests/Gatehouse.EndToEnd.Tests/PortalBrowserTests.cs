@@ -12,7 +12,8 @@ namespace Gatehouse.EndToEnd.Tests;
 /// <summary>
 /// The web portal in Debian's Chromium: a user signs in through the IdP's pages (authorization code + PKCE), sees the
 /// hosts their role assignments allow and downloads a host's .rdp file; an administrator filters the sign-in log, opens
-/// a refused sign-in and sees what the user saw and the fix, and kills a live session. axe-core checks the pages
+/// a refused sign-in and sees what the user saw and the fix, and kills a live session; the user sets up an
+/// authenticator app on Security info, and the administrator reads a policy's JSON and asks the what-if form. axe-core checks the pages
 /// (WCAG 2 A/AA rules). Screenshots of each page go to <c>screenshots/portal-*.png</c> beside the test assembly.
 /// </summary>
 public sealed class PortalBrowserTests(ITestOutputHelper output)
@@ -56,6 +57,25 @@ public sealed class PortalBrowserTests(ITestOutputHelper output)
                 UserMessage = "Your account is configured to prevent you from using this device. For more info, contact your system administrator.",
                 Fix = "gatehouse role assignment create --role \"Virtual Machine User Login\" --assignee bob@contoso.test --scope /hosts/vm2",
             });
+            var policy = """
+                { "displayName": "Require MFA on vm2", "state": "enabled",
+                  "conditions": { "users": { "includeUsers": ["All"] }, "applications": { "includeApplications": ["All"] }, "hosts": { "includeHosts": ["vm2"] } },
+                  "grantControls": { "operator": "OR", "builtInControls": ["mfa"] } }
+                """;
+            Assert.True(Gatehouse.Access.PolicyJson.TryParse(policy, out _, out var policyError), policyError);
+            var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+            db.Policies.Add(new PolicyRecord
+            {
+                Id = Guid.NewGuid(),
+                TenantId = tenant.Id,
+                DisplayName = "Require MFA on vm2",
+                NormalizedName = DirectoryService.NormalizeName("Require MFA on vm2"),
+                State = "enabled",
+                Json = policy,
+                CreatedAt = DateTimeOffset.UtcNow,
+                ModifiedAt = DateTimeOffset.UtcNow,
+            });
+            await db.SaveChangesAsync();
             session = Guid.NewGuid();
             await scope.ServiceProvider.GetRequiredService<SessionStore>().StartAsync(new SessionRecord
             {
@@ -143,7 +163,44 @@ public sealed class PortalBrowserTests(ITestOutputHelper output)
         await page.WaitForSelectorAsync("section[data-host=vm2]");
 
         await page.GotoAsync($"https://{publicName}/admin/directory");
+        await page.WaitForSelectorAsync("tr[data-host=vm1] td.health");
+        await ScreenshotAsync(page, "directory");
         await AssertAccessibleAsync(page, "Directory");
+
+        // Security info: alice sets up her authenticator app from the page's secret (the QR code's) and a first code.
+        await page.GotoAsync($"https://{publicName}/my/security-info");
+        await page.ClickAsync("#begin");
+        await page.WaitForSelectorAsync("img#qr");
+        var secret = Totp.Base32Decode(await page.InnerTextAsync("#secret"));
+        await ScreenshotAsync(page, "security-info");
+        await AssertAccessibleAsync(page, "Security info");
+        await page.FillAsync("#code", Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow)));
+        await page.ClickAsync("#confirm");
+        await page.WaitForSelectorAsync("#message");
+        Assert.StartsWith("Your authenticator app is set up", await page.InnerTextAsync("#message"), StringComparison.Ordinal);
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            var alice = await scope.ServiceProvider.GetRequiredService<DirectoryService>().FindUserByUpnAsync("alice@contoso.test");
+            Assert.NotNull(alice!.TotpConfirmedAt);
+        }
+
+        // Policies: the stored JSON, and the what-if form for a refused and an allowed sign-in.
+        await page.GotoAsync($"https://{publicName}/admin/policies");
+        await page.ClickAsync("tr[data-policy='Require MFA on vm2'] a");
+        await page.WaitForSelectorAsync("#policy-json");
+        Assert.Contains("\"displayName\": \"Require MFA on vm2\"", await page.InnerTextAsync("#policy-json"), StringComparison.Ordinal);
+        await page.FillAsync("#wi-user", "bob@contoso.test");
+        await page.FillAsync("#wi-host", "vm1");
+        await page.ClickAsync("#whatif");
+        await page.WaitForSelectorAsync("#whatif-answer");
+        Assert.StartsWith("Refused: bob@contoso.test on vm1", await page.InnerTextAsync("#whatif-answer"), StringComparison.Ordinal);
+        await page.FillAsync("#wi-user", "alice@contoso.test");
+        await page.FillAsync("#wi-host", "vm1");
+        await page.ClickAsync("#whatif");
+        await page.WaitForSelectorAsync("#whatif-answer.success");
+        Assert.StartsWith("Allowed: alice@contoso.test on vm1", await page.InnerTextAsync("#whatif-answer"), StringComparison.Ordinal);
+        await ScreenshotAsync(page, "policies");
+        await AssertAccessibleAsync(page, "Policies");
         await page.GotoAsync($"https://{publicName}/admin");
         await page.WaitForSelectorAsync("svg#chart-week");
         await ScreenshotAsync(page, "admin");

@@ -25,7 +25,7 @@ internal sealed class AuthorizeEndpoint(
     IdpUrls urls)
 {
     /// <summary>The issuer authenticator apps show next to the account (as <see cref="DirectoryService.BeginTotpEnrollmentAsync"/> uses).</summary>
-    private const string TotpIssuer = "Gatehouse";
+    internal const string TotpIssuer = "Gatehouse";
 
     public async Task GetAsync(HttpContext context, string tenant)
     {

@@ -437,8 +437,7 @@ internal sealed class SignInEngine(
         ArgumentNullException.ThrowIfNull(tx);
         // The window holds for a pass too: the page re-seals its transaction on every action, so without it a pass
         // redeemed once (then removed or expired) would keep the page able to add passkeys for as long as it is open.
-        return (tx.Amr.Contains(AuthenticationMethods.Tap) || tx.Amr.Contains(AuthenticationMethods.Mfa))
-            && tx.AuthTime is { } at && time.GetUtcNow() - at <= identityOptions.PasskeyRecentMfaWindow;
+        return AuthenticationMethods.IsRecentStrongSignIn(tx.Amr, tx.AuthTime, time.GetUtcNow(), identityOptions.PasskeyRecentMfaWindow);
     }
 
     /// <summary>

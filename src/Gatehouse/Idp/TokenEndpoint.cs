@@ -151,7 +151,14 @@ internal sealed class TokenEndpoint(
             return;
         }
 
-        var idToken = await tokens.IssueIdTokenAsync(new IdTokenRequest { User = user, ClientId = GatehousePortalClient.ClientId, Issuer = urls.Issuer(user.TenantId) }, context.RequestAborted).ConfigureAwait(false);
+        var idToken = await tokens.IssueIdTokenAsync(new IdTokenRequest
+        {
+            User = user,
+            ClientId = GatehousePortalClient.ClientId,
+            Issuer = urls.Issuer(user.TenantId),
+            Amr = redeemed.Code.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+            AuthTime = redeemed.Code.AuthTime,
+        }, context.RequestAborted).ConfigureAwait(false);
         var expiresIn = (int)OidcClaims.IdTokenLifetime.TotalSeconds - 1;
         await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
         {

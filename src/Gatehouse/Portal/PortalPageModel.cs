@@ -26,6 +26,12 @@ internal abstract class PortalPageModel : PageModel
     /// <summary>The signed-in user as the admin operations see them.</summary>
     public AdminCaller Caller => _caller ?? throw new InvalidOperationException("The portal page ran before the session was read.");
 
+    /// <summary>The authentication methods of the sign-in that started this portal session (the ID token's <c>amr</c>).</summary>
+    public IReadOnlyList<string> SessionAmr { get; private set; } = [];
+
+    /// <summary>When the user authenticated for this portal session (the ID token's <c>auth_time</c>); null when unknown.</summary>
+    public DateTimeOffset? SessionAuthTime { get; private set; }
+
     /// <summary>The one implementation of every admin operation, for <see cref="Caller"/>.</summary>
     public AdminOperations Operations => _operations ?? throw new InvalidOperationException("The portal page ran before the session was read.");
 
@@ -50,6 +56,10 @@ internal abstract class PortalPageModel : PageModel
             return;
         }
 
+        SessionAmr = [.. session.Principal!.FindAll(PortalSignIn.AmrClaim).Select(c => c.Value)];
+        SessionAuthTime = long.TryParse(session.Principal.FindFirst(PortalSignIn.AuthTimeClaim)?.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
         var access = http.RequestServices.GetRequiredService<AccessService>();
         _caller = AdminCaller.ForUser(user, await access.ExpandPrincipalAsync(user, http.RequestAborted).ConfigureAwait(false), await access.LoadRbacAsync(user.TenantId, http.RequestAborted).ConfigureAwait(false));
         _operations = AdminHandlers.OperationsFor(http, _caller);

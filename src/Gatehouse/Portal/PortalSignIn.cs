@@ -36,6 +36,12 @@ internal sealed class PortalSignIn : IDisposable
     public const string SessionCookie = "__Host-gatehouse-portal";
     public const string PendingCookie = "__Host-gatehouse-portal-signin";
 
+    /// <summary>The session's claim with one of the sign-in's authentication methods (the ID token's <c>amr</c>).</summary>
+    public const string AmrClaim = "amr";
+
+    /// <summary>The session's claim with when the user authenticated (the ID token's <c>auth_time</c>, Unix seconds).</summary>
+    public const string AuthTimeClaim = "auth_time";
+
     /// <summary>The tenant segment the portal signs in through (the first tenant, as the CLI's login does).</summary>
     public const string TenantSegment = DirectoryService.CommonTenant;
 
@@ -235,13 +241,21 @@ internal sealed class PortalSignIn : IDisposable
             return null;
         }
 
-        return new ClaimsIdentity(
-            [
-                new Claim("oid", userId.ToString("D")),
-                new Claim("tid", tenantId.ToString("D")),
-                new Claim("preferred_username", result.Claims.TryGetValue("preferred_username", out var upn) ? upn as string ?? string.Empty : string.Empty),
-            ],
-            Scheme, "preferred_username", null);
+        // amr and auth_time: the portal's security info applies the IdP's recent-MFA rule to this sign-in.
+        var verified = (JsonWebToken)result.SecurityToken;
+        List<Claim> claims =
+        [
+            new Claim("oid", userId.ToString("D")),
+            new Claim("tid", tenantId.ToString("D")),
+            new Claim("preferred_username", result.Claims.TryGetValue("preferred_username", out var upn) ? upn as string ?? string.Empty : string.Empty),
+        ];
+        claims.AddRange(verified.Claims.Where(c => c.Type == "amr").Take(8).Select(c => new Claim(AmrClaim, c.Value)));
+        if (verified.TryGetPayloadValue<long>("auth_time", out var authTime))
+        {
+            claims.Add(new Claim(AuthTimeClaim, authTime.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        return new ClaimsIdentity(claims, Scheme, "preferred_username", null);
     }
 
     private static string Truncate(string text) => text.Length > 200 ? text[..200] + "…" : text;

@@ -717,6 +717,38 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task Totp_Replace_NeedsAConfirmedMethod_StoresTheNewSecretOnce_OldCodesStopWorking(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var directory = env.Get<DirectoryService>();
+        var step = Totp.StepAt(env.Time.GetUtcNow());
+        var replacement = DirectoryService.NewTotpSecret();
+
+        // Nothing to replace yet: enrolment is ConfirmTotpAsync's.
+        Assert.False(await directory.ReplaceTotpAsync(user, replacement, Totp.Compute(replacement, step)));
+        Assert.Null((await directory.FindUserAsync(user.Id))!.TotpSecretProtected);
+
+        var old = DirectoryService.NewTotpSecret();
+        Assert.True(await directory.ConfirmTotpAsync(user, old, Totp.Compute(old, step)));
+
+        // A wrong code of the new secret changes nothing; a right one in the same step as the old code's replaces it.
+        Assert.False(await directory.ReplaceTotpAsync(user, replacement, Totp.Compute(replacement, step + 3)));
+        Assert.True(await directory.ReplaceTotpAsync(user, replacement, Totp.Compute(replacement, step)));
+        var stored = (await directory.FindUserAsync(user.Id))!;
+        Assert.Equal(step, stored.TotpLastStep);
+
+        // The same form replayed (same secret, same code) is refused; the old app's codes no longer sign in.
+        Assert.False(await directory.ReplaceTotpAsync(user, replacement, Totp.Compute(replacement, step)));
+        Assert.Equal(stored.TotpSecretProtected, (await directory.FindUserAsync(user.Id))!.TotpSecretProtected);
+        Assert.False(await env.Get<SignInService>().VerifyTotpAsync(stored, Totp.Compute(old, step + 1), env.Time.GetUtcNow()));
+        Assert.True(await env.Get<SignInService>().VerifyTotpAsync(stored, Totp.Compute(replacement, step + 1), env.Time.GetUtcNow()));
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task Consent_ThirtyDays_CapFifteenOldestDropped(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);

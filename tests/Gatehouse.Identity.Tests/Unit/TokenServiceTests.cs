@@ -108,6 +108,41 @@ public sealed class TokenServiceTests(StoreFixture fixture, ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task IssueIdToken_WithAmrAndAuthTime_WritesThem_WithoutThemWritesNeither()
+    {
+        var s = await CreateAsync();
+        await using var env = s.Env;
+        var authTime = env.Time.GetUtcNow().AddMinutes(-3);
+
+        var withMethods = new JsonWebToken(await env.Get<TokenService>().IssueIdTokenAsync(new IdTokenRequest
+        {
+            User = s.User,
+            ClientId = RdpClient.ClientId,
+            Amr = [AuthenticationMethods.Password, AuthenticationMethods.Mfa, AuthenticationMethods.Otp],
+            AuthTime = authTime,
+        }));
+        Assert.Equal(["pwd", "mfa", "otp"], withMethods.Claims.Where(c => c.Type == "amr").Select(c => c.Value));
+        Assert.Equal(authTime.ToUnixTimeSeconds(), withMethods.GetPayloadValue<long>("auth_time"));
+
+        var plain = new JsonWebToken(await env.Get<TokenService>().IssueIdTokenAsync(new IdTokenRequest { User = s.User, ClientId = RdpClient.ClientId }));
+        Assert.DoesNotContain(plain.Claims, c => c.Type is "amr" or "auth_time");
+    }
+
+    [Theory]
+    [InlineData("pwd mfa otp", 0, true)]
+    [InlineData("pwd mfa otp", 10, true)]
+    [InlineData("pwd mfa otp", 11, false)]
+    [InlineData("tap", 5, true)]
+    [InlineData("pwd", 0, false)]
+    [InlineData("pwd otp", 0, false)]
+    public void IsRecentStrongSignIn_MfaOrPassWithinTheWindow(string amr, int minutesAgo, bool expected)
+    {
+        var now = new DateTimeOffset(2026, 12, 7, 6, 0, 0, TimeSpan.Zero);
+        Assert.Equal(expected, AuthenticationMethods.IsRecentStrongSignIn(amr.Split(' '), now.AddMinutes(-minutesAgo), now, TimeSpan.FromMinutes(10)));
+        Assert.False(AuthenticationMethods.IsRecentStrongSignIn(amr.Split(' '), null, now, TimeSpan.FromMinutes(10)));
+    }
+
+    [Fact]
     public async Task Issue_KidIsPublishedInJwks()
     {
         var s = await CreateAsync();

@@ -241,8 +241,10 @@ public sealed class PortalTests
         await alice.SignInAsync(IdpScenario.Alice, path: "/admin/roles");
         Assert.Equal(HttpStatusCode.OK, alice.Status);
 
-        // The Reader's own form: the operation refuses it.
-        await alice.SubmitAsync("handler=Create", ("role", UserLogin), ("assignee", IdpScenario.Alice), ("scope", "/hosts/vm2"));
+        // The Reader sees no assign form; forging it (with their own session's antiforgery token) is refused by the operation.
+        Assert.DoesNotContain(alice.Forms(), f => f.Action.Contains("handler=Create", StringComparison.Ordinal));
+        var token = alice.Forms().First(f => f.Action.Contains("signout", StringComparison.Ordinal)).Hidden.Single(h => h.Name == "__RequestVerificationToken").Value;
+        await alice.PostRawAsync("/admin/roles?handler=Create", ("role", UserLogin), ("assignee", IdpScenario.Alice), ("scope", "/hosts/vm2"), ("__RequestVerificationToken", token));
         Assert.Equal(HttpStatusCode.Forbidden, alice.Status);
 
         using var owner = new PortalBrowser(scenario.Server);

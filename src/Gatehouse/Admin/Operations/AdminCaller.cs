@@ -103,6 +103,10 @@ internal sealed class AdminCaller
         throw Forbidden(action, requestedScope);
     }
 
+    /// <summary>May the caller assign <paramref name="role"/> at <paramref name="scope"/>? (The check of <see cref="RequireCanAssign"/>, without the throw.)</summary>
+    public bool CanAssign(RoleDefinition role, Scope scope, string? hostGroupOfHost) =>
+        IsOperator || Rbac!.CheckCanAssign(Principal!, role, scope, hostGroupOfHost).Allowed;
+
     /// <summary>May the caller assign <paramref name="role"/> at <paramref name="scope"/>? Throws the 403 problem if not.</summary>
     public void RequireCanAssign(RoleDefinition role, Scope scope, string? hostGroupOfHost, string verb = "do this")
     {

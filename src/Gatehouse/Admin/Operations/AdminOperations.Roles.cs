@@ -185,6 +185,36 @@ internal sealed partial class AdminOperations
         return new DeletedView(id.ToString());
     }
 
+    /// <summary>
+    /// Which role-assignment changes the caller may make, for drawing only the buttons that would work (the portal):
+    /// whether they hold roleAssignments/write at the tenant or at any scope of <paramref name="assignments"/>, and
+    /// which of <paramref name="assignments"/> they may remove (the checks of <see cref="DeleteRoleAssignmentAsync"/>).
+    /// </summary>
+    public async Task<(bool MayCreate, IReadOnlySet<Guid> MayRemove)> RoleAssignmentChangesAsync(IReadOnlyList<RoleAssignmentView> assignments, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(assignments);
+        var hostGroups = await HostGroupsOfHostsAsync(cancellationToken).ConfigureAwait(false);
+        var rbac = await Access.LoadRbacAsync(Tenant, cancellationToken).ConfigureAwait(false);
+        var mayCreate = Caller.Can(AccessActions.RoleAssignmentsWrite, Scope.Tenant);
+        var mayRemove = new HashSet<Guid>();
+        foreach (var a in assignments)
+        {
+            if (!Scope.TryParse(a.Scope, out var scope, out _))
+            {
+                continue;
+            }
+
+            var hostGroup = HostGroupOf(scope, hostGroups);
+            mayCreate = mayCreate || Caller.Can(AccessActions.RoleAssignmentsWrite, scope, hostGroup);
+            if (Caller.Can(AccessActions.RoleAssignmentsDelete, scope, hostGroup) && (rbac.FindRole(a.RoleDefinitionId) is not { } role || Caller.CanAssign(role, scope, hostGroup)))
+            {
+                mayRemove.Add(a.Id);
+            }
+        }
+
+        return (mayCreate, mayRemove);
+    }
+
     private async Task<RoleDefinition> FindRoleAsync(string name, CancellationToken cancellationToken)
     {
         var builtIn = BuiltInRoles.All.FirstOrDefault(r => string.Equals(r.Name, name.Trim(), StringComparison.OrdinalIgnoreCase));

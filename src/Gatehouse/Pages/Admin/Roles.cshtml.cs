@@ -15,6 +15,12 @@ internal sealed class RolesModel : PortalPageModel
 
     public string? Message { get; private set; }
 
+    /// <summary>Whether to draw the assign form: the caller may assign some role somewhere (the operation checks the role and scope).</summary>
+    public bool MayCreate { get; private set; }
+
+    /// <summary>The assignments whose Remove button to draw (the delete operation's checks).</summary>
+    public IReadOnlySet<Guid> MayRemove { get; private set; } = new HashSet<Guid>();
+
     public Task OnGetAsync(CancellationToken cancellationToken) => LoadAsync(cancellationToken);
 
     public async Task OnPostCreateAsync(string? role, string? assignee, string? scope, CancellationToken cancellationToken)
@@ -35,5 +41,6 @@ internal sealed class RolesModel : PortalPageModel
     {
         Definitions = await Operations.ListRoleDefinitionsAsync(cancellationToken);
         Assignments = await Operations.ListRoleAssignmentsAsync(null, null, cancellationToken);
+        (MayCreate, MayRemove) = await Operations.RoleAssignmentChangesAsync(Assignments, cancellationToken);
     }
 }
