@@ -100,19 +100,23 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
         Assert.Equal(a.NodeName, session.Record.Node);
 
         // Act: an administrator on node B's machine runs 'gatehouse sessions kill' against the shared store.
+        var started = DateTimeOffset.UtcNow;
         var (exit, text) = await GatehouseProcess.RunCliAsync(cluster.Secrets, Wait.Generous, "sessions", "kill", session.Record.Id.ToString(), "--store", cluster.B.Store);
-        var cliExited = Stopwatch.GetTimestamp();
         var cliExitedAt = DateTimeOffset.UtcNow;
         Assert.True(exit == 0, text);
         Assert.Contains($"node {a.NodeName}", text, StringComparison.Ordinal);
 
-        // Assert: node A closed the client's connection and wrote the end record.
+        // Assert: node A closed the client's connection and wrote the end record, each measured from the moment the
+        // CLI wrote the kill (KillRequestedAt, the CLI's clock; the same machine as node A and the test).
         var closedAt = await Wait.ForAsync(session.Closed, Wait.Generous, "node A closing the killed session's client connection", () => a.Output);
         var ended = await session.WaitEndedAsync(cluster.Store);
         Assert.Equal(SessionKillWatcher.KilledReason, ended.EndReason);
-        var toClose = Stopwatch.GetElapsedTime(cliExited, closedAt);
-        var toRecord = ended.EndedAt!.Value - cliExitedAt;
-        output.WriteLine($"kill from node B's CLI: client socket closed {toClose.TotalMilliseconds:0} ms after the CLI exited, end record at {toRecord.TotalMilliseconds:0} ms (negative: before the CLI process had finished exiting)");
+        var killedAt = ended.KillRequestedAt!.Value;
+        var toClose = closedAt - killedAt;
+        var toRecord = ended.EndedAt!.Value - killedAt;
+        output.WriteLine(
+            $"kill from node B's CLI: the CLI ran {(cliExitedAt - started).TotalSeconds:0.0} s; after it wrote the kill, node A closed the client's socket in {toClose.TotalMilliseconds:0} ms " +
+            $"and wrote the end record in {toRecord.TotalMilliseconds:0} ms; the CLI process exited {(cliExitedAt - killedAt).TotalMilliseconds:0} ms after writing the kill");
         Assert.True(toClose < TimeSpan.FromSeconds(5), $"the client was closed {toClose.TotalSeconds:0.0} s after the kill");
         Assert.True(toRecord < TimeSpan.FromSeconds(5), $"the record was ended {toRecord.TotalSeconds:0.0} s after the kill");
         Assert.Contains(a.Lines, l => l.Contains("(notified)", StringComparison.Ordinal));
@@ -160,6 +164,7 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
 
         // Act: SIGTERM.
         var terminated = Stopwatch.GetTimestamp();
+        var terminatedAt = DateTimeOffset.UtcNow;
         a.Terminate();
 
         // Assert: new connections are refused while the live session goes on.
@@ -173,7 +178,7 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
         var exit = await a.WaitForExitAsync(Wait.Generous);
         var exitedAfter = Stopwatch.GetElapsedTime(terminated);
         var ended = await session.WaitEndedAsync(cluster.Store);
-        var keptFor = Stopwatch.GetElapsedTime(terminated, closedAt);
+        var keptFor = closedAt - terminatedAt;
         output.WriteLine($"SIGTERM: new connections refused after {refusedAfter.TotalSeconds:0.0} s, the live session kept {keptFor.TotalSeconds:0.0} s (DrainTimeout 6 s), exit code {exit} after {exitedAfter.TotalSeconds:0.0} s");
         Assert.Equal(0, exit);
         Assert.Equal(SessionDrain.Reason, ended.EndReason);
@@ -323,8 +328,8 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
 
         public SessionRecord Record { get; }
 
-        /// <summary>Completes (with the Stopwatch timestamp) when the gateway closes the client's connection.</summary>
-        public Task<long> Closed { get; }
+        /// <summary>Completes (with the time) when the gateway closes the client's connection.</summary>
+        public Task<DateTimeOffset> Closed { get; }
 
         public static async Task<LiveSession> OpenAsync(GatehouseProcess node, ClusterStore store, Storage.User user, Storage.Host host)
         {
@@ -358,7 +363,7 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
             key.Dispose();
         }
 
-        private static async Task<long> WatchAsync(BenchClient client)
+        private static async Task<DateTimeOffset> WatchAsync(BenchClient client)
         {
             var buffer = new byte[4096];
             try
@@ -371,7 +376,7 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
             {
             }
 
-            return Stopwatch.GetTimestamp();
+            return DateTimeOffset.UtcNow;
         }
     }
 
