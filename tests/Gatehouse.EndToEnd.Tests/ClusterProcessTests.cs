@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Gatehouse.EndToEnd.Tests.Support;
@@ -144,8 +145,12 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
         var ended = await session.WaitEndedAsync(cluster.Store);
         Assert.StartsWith($"node_lost: node {a.NodeName} stopped sending heartbeats at ", ended.EndReason, StringComparison.Ordinal);
         var after = ended.EndedAt!.Value - killed;
-        output.WriteLine($"node A killed with SIGKILL: its record closed by node B with node_lost {after.TotalSeconds:0.0} s later (NodeLostAfter 6 s, heartbeats every 1 s): {ended.EndReason}");
-        Assert.True(after >= TimeSpan.FromSeconds(5), $"closed {after.TotalSeconds:0.0} s after the kill, before the grace period ran out");
+        var lastSeen = DateTimeOffset.ParseExact(ended.EndReason![^"yyyy-MM-ddTHH:mm:ssZ".Length..], "yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+        var silentFor = ended.EndedAt.Value - lastSeen;
+        output.WriteLine($"node A killed with SIGKILL: its record closed by node B with node_lost {after.TotalSeconds:0.0} s after the kill, {silentFor.TotalSeconds:0.0} s after A's last heartbeat (NodeLostAfter 6 s, heartbeats every 1 s): {ended.EndReason}");
+
+        // Not before the grace period: A's last heartbeat (written to the second, rounded down) is at least NodeLostAfter old.
+        Assert.True(silentFor >= TimeSpan.FromSeconds(6), $"closed {silentFor.TotalSeconds:0.0} s after A's last heartbeat, before the grace period ran out");
         Assert.Contains(cluster.B.Lines, l => l.Contains($"Node {a.NodeName} stopped sending heartbeats", StringComparison.Ordinal));
     }
 

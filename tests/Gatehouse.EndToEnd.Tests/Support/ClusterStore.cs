@@ -63,13 +63,6 @@ internal sealed class ClusterStore : IAsyncDisposable
         return (user, host);
     }
 
-    /// <summary>A user without roles (for the sign-in pages).</summary>
-    public async Task CreateUserAsync(string upn, string password)
-    {
-        await using var scope = services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<DirectoryService>().CreateUserAsync(Tenant.Id, upn, upn, password, temporary: false);
-    }
-
     /// <summary>What FreeRDP would have from the IdP for one web-account sign-in of <paramref name="user"/> to <paramref name="host"/>.</summary>
     public async Task<SignInTicket> MintAsync(User user, Host host, PopKeyPair key)
     {
