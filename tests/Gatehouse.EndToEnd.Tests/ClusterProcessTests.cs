@@ -21,7 +21,10 @@ namespace Gatehouse.EndToEnd.Tests;
 /// The relayed sessions are web-account (RDS AAD) sign-ins of the gateway benchmark's client to its TLS stub host
 /// (bench/Gatehouse.LoadGen/Gateway), with the access token minted on the shared store; everything after the token
 /// (the sign-in, the relay, the session records, kills, heartbeats, the drain) happens in the node processes.
+/// Its own collection, run alone: the node processes take the machine's CPU, and the timings it checks should not
+/// compete with the browser and desktop tests.
 /// </summary>
+[Collection(ClusterProcessCollection.Name)]
 public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITestOutputHelper output) : IClassFixture<ClusterProcessTests.Cluster>
 {
     /// <summary>How long a node may take to become ready on a loaded machine.</summary>
@@ -463,4 +466,11 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
             secrets?.Dispose();
         }
     }
+}
+
+/// <summary>The cluster tests start several server processes: run them on their own, after the parallel tests.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ClusterProcessCollection
+{
+    public const string Name = "Cluster processes";
 }
