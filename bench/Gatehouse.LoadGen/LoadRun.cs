@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gatehouse.LoadGen;
 
 /// <summary>What to run: requests per plain endpoint, concurrent clients, codes to redeem.</summary>
-internal sealed record LoadSettings(int Requests, int Concurrency, int Codes, string? Store = null);
+internal sealed record LoadSettings(int Requests, int Concurrency, int Codes, string? Store = null, bool Profile = false);
 
 /// <summary>
 /// One measurement run: starts the host <c>gatehouse serve</c> builds (<see cref="GatehouseHost.Build"/>) on loopback
@@ -67,7 +67,14 @@ internal static class LoadRun
             var mintSeconds = Stopwatch.GetElapsedTime(mintStarted).TotalSeconds;
 
             progress($"redeeming {settings.Codes} codes with {settings.Concurrency} clients");
+            using var profile = settings.Profile ? new Profile() : null;
+            profile?.Start();
             var redeem = await MeasureAsync("token (code redeem)", TokenPath, clients, codes.Count, i => RedeemRequest(codes[i]), cancellationToken);
+            profile?.Stop();
+            if (profile is not null)
+            {
+                progress(profile.ToTable(codes.Count));
+            }
             var sinceMint = Stopwatch.GetElapsedTime(mintStarted);
             if (sinceMint > TimeSpan.FromSeconds(60))
             {

@@ -10,13 +10,15 @@ var output = new Option<string>("--output") { Description = "table or json.", De
 output.AcceptOnlyFromAmong("table", "json");
 var store = new Option<string?>("--store") { Description = "A PostgreSQL connection string (Npgsql) to run on, instead of a throwaway SQLite file; use an empty database." };
 
+var profile = new Option<bool>("--profile") { Description = "Also report where the redemptions' time goes (every span, database commands included), on stderr." };
+
 var root = new RootCommand("Measures the identity provider under local load: codes redeemed per second at the token endpoint, and discovery and JWKS against /healthz, on a real in-process host over HTTPS.")
 {
-    requests, concurrency, codes, output, store,
+    requests, concurrency, codes, output, store, profile,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
-    var settings = new LoadSettings(parse.GetValue(requests), parse.GetValue(concurrency), parse.GetValue(codes), parse.GetValue(store));
+    var settings = new LoadSettings(parse.GetValue(requests), parse.GetValue(concurrency), parse.GetValue(codes), parse.GetValue(store), parse.GetValue(profile));
     if (settings.Requests < 1 || settings.Concurrency < 1 || settings.Codes < 1)
     {
         await parse.InvocationConfiguration.Error.WriteLineAsync("gatehouse-loadgen: --requests, --concurrency and --codes must be at least 1.");
