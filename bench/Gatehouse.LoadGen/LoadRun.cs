@@ -68,9 +68,17 @@ internal static class LoadRun
 
             progress($"redeeming {settings.Codes} codes with {settings.Concurrency} clients");
             using var profile = settings.Profile ? new Profile() : null;
-            profile?.Start();
+            if (profile is not null)
+            {
+                await profile.StartAsync(settings.Store);
+            }
+
             var redeem = await MeasureAsync("token (code redeem)", TokenPath, clients, codes.Count, i => RedeemRequest(codes[i]), cancellationToken);
-            profile?.Stop();
+            if (profile is not null)
+            {
+                await profile.StopAsync(settings.Store);
+            }
+
             if (profile is not null)
             {
                 progress(profile.ToTable(codes.Count));
@@ -106,6 +114,7 @@ internal static class LoadRun
         var latencies = new double[total];
         var errors = new int[1];
         var next = new int[] { -1 };
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(clients.Select(async client =>
         {
@@ -131,8 +140,9 @@ internal static class LoadRun
             }
         }));
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
         Array.Sort(latencies);
-        return new EndpointResult(name, path, total, errors[0], total / elapsed, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+        return new EndpointResult(name, path, total, errors[0], total / elapsed, Percentile(latencies, 0.50), Percentile(latencies, 0.99), cpu.TotalMilliseconds / total);
     }
 
     /// <summary>Nearest-rank percentile of sorted values.</summary>
