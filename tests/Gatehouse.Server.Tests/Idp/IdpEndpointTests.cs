@@ -119,6 +119,19 @@ public sealed class IdpEndpointTests
     }
 
     [Fact]
+    public void IfNoneMatch_HostileValues_NeverMatchOrThrow_ListsAndStarDo()
+    {
+        const string ETag = "\"0123abcd\"";
+        Assert.True(Gatehouse.Idp.Responses.NotModified(new Microsoft.Extensions.Primitives.StringValues(["\"x\"", " \"y\" , \"0123abcd\" "]), ETag));
+        Assert.True(Gatehouse.Idp.Responses.NotModified("*", ETag));
+        Assert.True(Gatehouse.Idp.Responses.NotModified("W/\"0123abcd\"", ETag));
+        Assert.False(Gatehouse.Idp.Responses.NotModified(Microsoft.Extensions.Primitives.StringValues.Empty, ETag));
+        Assert.False(Gatehouse.Idp.Responses.NotModified(new Microsoft.Extensions.Primitives.StringValues([null, "", ",,,", "W/", "0123abcd"]), ETag));
+        Assert.False(Gatehouse.Idp.Responses.NotModified(new string(',', 100_000) + ETag, ETag));
+        Assert.False(Gatehouse.Idp.Responses.NotModified("\"0123ABCD\"", ETag));
+    }
+
+    [Fact]
     public async Task Discovery_KeptForAKnownTenant_NeverForAnUnknownOne()
     {
         await using var server = await TestServer.StartAsync();
