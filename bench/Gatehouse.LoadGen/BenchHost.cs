@@ -12,21 +12,27 @@ namespace Gatehouse.LoadGen;
 internal sealed class BenchHost : IAsyncDisposable
 {
     private readonly Action<string> _progress;
+    private readonly bool _ownsDataDirectory;
 
-    private BenchHost(WebApplication app, string dataDirectory, Action<string> progress)
+    private BenchHost(WebApplication app, string dataDirectory, Action<string> progress, bool ownsDataDirectory)
     {
         App = app;
         DataDirectory = dataDirectory;
         _progress = progress;
+        _ownsDataDirectory = ownsDataDirectory;
     }
 
     public WebApplication App { get; }
 
     public string DataDirectory { get; }
 
-    public static async Task<BenchHost> StartAsync(string urls, string publicName, IReadOnlyDictionary<string, string?> extra, Action<string> progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts a host; with <paramref name="sharedDataDirectory"/> (another node's), it uses that directory and its key
+    /// ring, as the nodes of one deployment do, and leaves deleting it to its owner.
+    /// </summary>
+    public static async Task<BenchHost> StartAsync(string urls, string publicName, IReadOnlyDictionary<string, string?> extra, Action<string> progress, CancellationToken cancellationToken, string? sharedDataDirectory = null)
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "gatehouse-loadgen", Guid.NewGuid().ToString("N"));
+        var dataDirectory = sharedDataDirectory ?? Path.Combine(Path.GetTempPath(), "gatehouse-loadgen", Guid.NewGuid().ToString("N"));
         var overrides = new Dictionary<string, string?>
         {
             ["Gatehouse:DataDirectory"] = dataDirectory,
@@ -47,7 +53,7 @@ internal sealed class BenchHost : IAsyncDisposable
 
         var app = GatehouseHost.Build(new HostSettings { Console = TextWriter.Null, Overrides = overrides });
         await app.StartAsync(cancellationToken);
-        return new BenchHost(app, dataDirectory, progress);
+        return new BenchHost(app, dataDirectory, progress, sharedDataDirectory is null);
     }
 
     public async ValueTask DisposeAsync()
@@ -55,6 +61,11 @@ internal sealed class BenchHost : IAsyncDisposable
         await App.StopAsync(CancellationToken.None);
         await App.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (!_ownsDataDirectory)
+        {
+            return;
+        }
+
         try
         {
             Directory.Delete(DataDirectory, recursive: true);

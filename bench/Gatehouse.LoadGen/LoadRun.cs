@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gatehouse.LoadGen;
 
 /// <summary>What to run: requests per plain endpoint, concurrent clients, codes to redeem.</summary>
-internal sealed record LoadSettings(int Requests, int Concurrency, int Codes, string? Store = null);
+internal sealed record LoadSettings(int Requests, int Concurrency, int Codes, string? Store = null, bool Profile = false);
 
 /// <summary>
 /// One measurement run: starts the host <c>gatehouse serve</c> builds (<see cref="GatehouseHost.Build"/>) on loopback
@@ -67,7 +67,22 @@ internal static class LoadRun
             var mintSeconds = Stopwatch.GetElapsedTime(mintStarted).TotalSeconds;
 
             progress($"redeeming {settings.Codes} codes with {settings.Concurrency} clients");
+            using var profile = settings.Profile ? new Profile() : null;
+            if (profile is not null)
+            {
+                await profile.StartAsync(settings.Store);
+            }
+
             var redeem = await MeasureAsync("token (code redeem)", TokenPath, clients, codes.Count, i => RedeemRequest(codes[i]), cancellationToken);
+            if (profile is not null)
+            {
+                await profile.StopAsync(settings.Store);
+            }
+
+            if (profile is not null)
+            {
+                progress(profile.ToTable(codes.Count));
+            }
             var sinceMint = Stopwatch.GetElapsedTime(mintStarted);
             if (sinceMint > TimeSpan.FromSeconds(60))
             {
@@ -99,6 +114,7 @@ internal static class LoadRun
         var latencies = new double[total];
         var errors = new int[1];
         var next = new int[] { -1 };
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var started = Stopwatch.GetTimestamp();
         await Task.WhenAll(clients.Select(async client =>
         {
@@ -124,8 +140,9 @@ internal static class LoadRun
             }
         }));
         var elapsed = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
         Array.Sort(latencies);
-        return new EndpointResult(name, path, total, errors[0], total / elapsed, Percentile(latencies, 0.50), Percentile(latencies, 0.99));
+        return new EndpointResult(name, path, total, errors[0], total / elapsed, Percentile(latencies, 0.50), Percentile(latencies, 0.99), cpu.TotalMilliseconds / total);
     }
 
     /// <summary>Nearest-rank percentile of sorted values.</summary>

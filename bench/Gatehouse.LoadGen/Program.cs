@@ -10,13 +10,15 @@ var output = new Option<string>("--output") { Description = "table or json.", De
 output.AcceptOnlyFromAmong("table", "json");
 var store = new Option<string?>("--store") { Description = "A PostgreSQL connection string (Npgsql) to run on, instead of a throwaway SQLite file; use an empty database." };
 
+var profile = new Option<bool>("--profile") { Description = "Also report where the redemptions' time goes (every span, database commands included), on stderr." };
+
 var root = new RootCommand("Measures the identity provider under local load: codes redeemed per second at the token endpoint, and discovery and JWKS against /healthz, on a real in-process host over HTTPS.")
 {
-    requests, concurrency, codes, output, store,
+    requests, concurrency, codes, output, store, profile,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
-    var settings = new LoadSettings(parse.GetValue(requests), parse.GetValue(concurrency), parse.GetValue(codes), parse.GetValue(store));
+    var settings = new LoadSettings(parse.GetValue(requests), parse.GetValue(concurrency), parse.GetValue(codes), parse.GetValue(store), parse.GetValue(profile));
     if (settings.Requests < 1 || settings.Concurrency < 1 || settings.Codes < 1)
     {
         await parse.InvocationConfiguration.Error.WriteLineAsync("gatehouse-loadgen: --requests, --concurrency and --codes must be at least 1.");
@@ -76,6 +78,29 @@ openIddict.SetAction(async (parse, cancellationToken) =>
     return redeem.Errors == 0 ? 0 : 1;
 });
 root.Subcommands.Add(openIddict);
+
+var logRows = new Option<int>("--rows") { Description = "Rows appended in all.", DefaultValueFactory = _ => 20000 };
+var logConcurrency = new Option<int>("--concurrency") { Description = "Appenders per node, each awaiting its row's commit.", DefaultValueFactory = _ => 64 };
+var logNodes = new Option<int>("--nodes") { Description = "In-process nodes on the one store.", DefaultValueFactory = _ => 2 };
+var logStore = new Option<string>("--store") { Description = "A PostgreSQL connection string (Npgsql); use an empty database.", Required = true };
+var signInLog = new Command("signin-log", "Measures the sign-in log's group commit: rows per second appended through --nodes in-process nodes on one PostgreSQL, then verifies the chain.")
+{
+    logRows, logConcurrency, logNodes, logStore,
+};
+signInLog.SetAction(async (parse, cancellationToken) =>
+{
+    var settings = new SignInLogSettings(parse.GetValue(logRows), parse.GetValue(logConcurrency), parse.GetValue(logNodes), parse.GetValue(logStore)!);
+    if (settings.Rows < 1 || settings.Concurrency < 1 || settings.Nodes < 1)
+    {
+        await parse.InvocationConfiguration.Error.WriteLineAsync("gatehouse-loadgen signin-log: --rows, --concurrency and --nodes must be at least 1.");
+        return 2;
+    }
+
+    var report = await SignInLogRun.RunAsync(settings, message => parse.InvocationConfiguration.Error.WriteLine(message), cancellationToken);
+    await parse.InvocationConfiguration.Output.WriteAsync(report);
+    return report.Contains("BROKEN", StringComparison.Ordinal) ? 1 : 0;
+});
+root.Subcommands.Add(signInLog);
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 return await root.Parse(args).InvokeAsync();

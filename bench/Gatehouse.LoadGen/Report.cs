@@ -4,8 +4,11 @@ using System.Text.Json;
 
 namespace Gatehouse.LoadGen;
 
-/// <summary>One endpoint's figures: throughput over the whole run, latency percentiles (nearest rank).</summary>
-internal sealed record EndpointResult(string Name, string Path, int Requests, int Errors, double RequestsPerSecond, double P50Ms, double P99Ms);
+/// <summary>
+/// One endpoint's figures: throughput over the whole run, latency percentiles (nearest rank), and this process's CPU time
+/// per request (host and load generator together; the database's is not in it).
+/// </summary>
+internal sealed record EndpointResult(string Name, string Path, int Requests, int Errors, double RequestsPerSecond, double P50Ms, double P99Ms, double CpuMsPerRequest = double.NaN);
 
 /// <summary>The run's figures, each endpoint also relative to <c>/healthz</c> measured in the same run.</summary>
 internal sealed record LoadReport(LoadSettings Settings, Machine Machine, int CodesMinted, double MintSeconds, IReadOnlyList<EndpointResult> Results)
@@ -27,10 +30,10 @@ internal sealed record LoadReport(LoadSettings Settings, Machine Machine, int Co
         text.AppendLine(c, $"Gatehouse IdP load test: {Machine.LogicalProcessors} logical CPUs ({Machine.Architecture}), {Machine.Os}, {Machine.Runtime}; host and load generator in one process");
         text.AppendLine(c, $"concurrency {Settings.Concurrency}, {Settings.Requests} requests per endpoint, {CodesMinted} codes (minted beforehand in {MintSeconds:F1} s, {CodesMinted / MintSeconds:F0}/s, through AuthorizationCodeService)");
         text.AppendLine();
-        text.AppendLine(c, $"{"endpoint",-20} {"path",-46} {"requests",8} {"errors",6} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"req/s ÷ healthz",15} {"p50 ÷ healthz",13}");
+        text.AppendLine(c, $"{"endpoint",-20} {"path",-46} {"requests",8} {"errors",6} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"req/s ÷ healthz",15} {"p50 ÷ healthz",13} {"CPU ms/req",10}");
         foreach (var r in Results)
         {
-            text.AppendLine(c, $"{r.Name,-20} {r.Path,-46} {r.Requests,8} {r.Errors,6} {r.RequestsPerSecond,9:F0} {r.P50Ms,8:F2} {r.P99Ms,8:F2} {ThroughputRatio(r),15:F3} {LatencyRatio(r),13:F2}");
+            text.AppendLine(c, $"{r.Name,-20} {r.Path,-46} {r.Requests,8} {r.Errors,6} {r.RequestsPerSecond,9:F0} {r.P50Ms,8:F2} {r.P99Ms,8:F2} {ThroughputRatio(r),15:F3} {LatencyRatio(r),13:F2} {r.CpuMsPerRequest,10:F3}");
         }
 
         return text.ToString();
@@ -50,6 +53,7 @@ internal sealed record LoadReport(LoadSettings Settings, Machine Machine, int Co
             r.RequestsPerSecond,
             r.P50Ms,
             r.P99Ms,
+            r.CpuMsPerRequest,
             requestsPerSecondVsHealthz = ThroughputRatio(r),
             p50VsHealthz = LatencyRatio(r),
         }),

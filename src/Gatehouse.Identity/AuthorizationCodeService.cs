@@ -55,6 +55,9 @@ public sealed record RedeemResult
     /// <summary>The redeemed code's record (grant, user, scope, host, amr, auth time).</summary>
     public AuthorizationCode? Code { get; init; }
 
+    /// <summary>When the code's grant was created (what caps its refresh tokens' lifetime), read with the code.</summary>
+    public DateTimeOffset? GrantCreatedAt { get; init; }
+
     /// <inheritdoc/>
     public override string ToString() => Success ? $"RedeemResult success grant {Code?.GrantId}" : $"RedeemResult {Error}: {ErrorDescription}";
 
@@ -154,7 +157,15 @@ public sealed class AuthorizationCodeService
         }
 
         var hash = HashSecret(cleaned);
-        var record = await db.AuthorizationCodes.AsNoTracking().FirstOrDefaultAsync(c => c.CodeHash == hash, cancellationToken).ConfigureAwait(false);
+        // The code and its grant's state in one round trip.
+        var found = await db.AuthorizationCodes.AsNoTracking().Where(c => c.CodeHash == hash)
+            .Select(c => new
+            {
+                Code = c,
+                Grant = db.Grants.Where(g => g.Id == c.GrantId).Select(g => new { g.CreatedAt, Revoked = g.RevokedAt != null }).FirstOrDefault(),
+            })
+            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        var record = found?.Code;
         if (record is null)
         {
             return RedeemResult.Fail("invalid_grant", 70000, "The provided authorization code is invalid.");
@@ -198,7 +209,7 @@ public sealed class AuthorizationCodeService
             return RedeemResult.Fail("invalid_grant", 501481, "The code_verifier does not match the code_challenge supplied in the authorization request.");
         }
 
-        if (await db.Grants.AnyAsync(g => g.Id == record.GrantId && g.RevokedAt != null, cancellationToken).ConfigureAwait(false))
+        if (found!.Grant is { Revoked: true })
         {
             return RedeemResult.Fail("invalid_grant", 70000, "The grant has been revoked.");
         }
@@ -213,7 +224,7 @@ public sealed class AuthorizationCodeService
         }
 
         record.RedeemedAt = now;
-        return new RedeemResult { Success = true, Code = record };
+        return new RedeemResult { Success = true, Code = record, GrantCreatedAt = found.Grant?.CreatedAt };
     }
 
     /// <summary>

@@ -472,6 +472,21 @@ public sealed class DirectoryService
     public Task<Host?> FindHostAsync(Guid id, CancellationToken cancellationToken = default) =>
         db.Hosts.AsNoTracking().FirstOrDefaultAsync(h => h.Id == id, cancellationToken);
 
+    /// <summary>
+    /// The user <paramref name="userId"/> and the host <paramref name="hostId"/> in one round trip (what issuing an RDP
+    /// token reads); either is null when it does not exist.
+    /// </summary>
+    public async Task<(User? User, Host? Host)> FindUserAndHostAsync(Guid userId, Guid hostId, CancellationToken cancellationToken = default)
+    {
+        // An uncorrelated left join (SQLite has no APPLY for a subquery in the projection).
+        var found = await (
+                from u in db.Users.AsNoTracking().Where(u => u.Id == userId)
+                from h in db.Hosts.AsNoTracking().Where(h => h.Id == hostId).DefaultIfEmpty()
+                select new { User = u, Host = h })
+            .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        return found is null ? (null, null) : (found.User, found.Host);
+    }
+
     /// <summary>Finds a host of the tenant by name or alias (case-insensitive); IP-looking labels find nothing.</summary>
     public Task<Host?> FindHostByLabelAsync(Guid tenantId, string label, CancellationToken cancellationToken = default) =>
         FindHostByLabelInAsync(tenantId, label, cancellationToken);

@@ -27,6 +27,7 @@ public static class IdentityServiceCollectionExtensions
         services.AddScoped<DeviceCodeService>();
         services.AddScoped<AccessService>();
         services.AddScoped<ISignInLogHeadStore, StoreSignInLogHeadStore>();
+        services.TryAddSingleton<SignInLogWriter>();
         services.AddScoped<SignInLogService>();
         services.AddScoped<SessionStore>();
         services.AddScoped<PasskeyService>();

@@ -54,12 +54,19 @@ public sealed class RefreshTokenService
     /// but never later than the grant's creation plus <see cref="GatehouseIdentityOptions.RefreshTokenMaxLifetime"/>
     /// (rotation does not extend a sign-in forever); for a grant that does not exist, it is born expired.
     /// </summary>
-    public async Task<string> IssueAsync(Guid grantId, Guid userId, string clientId, string scope, CancellationToken cancellationToken = default)
+    public Task<string> IssueAsync(Guid grantId, Guid userId, string clientId, string scope, CancellationToken cancellationToken = default) =>
+        IssueAsync(grantId, userId, clientId, scope, grantCreatedAt: null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="IssueAsync(Guid, Guid, string, string, CancellationToken)"/>, with the grant's creation time already
+    /// known (read with the code: <see cref="RedeemResult.GrantCreatedAt"/>), which saves reading the grant again.
+    /// </summary>
+    public async Task<string> IssueAsync(Guid grantId, Guid userId, string clientId, string scope, DateTimeOffset? grantCreatedAt, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(clientId);
         ArgumentNullException.ThrowIfNull(scope);
         var now = time.GetUtcNow();
-        var grantCreatedAt = await db.Grants.AsNoTracking().Where(g => g.Id == grantId).Select(g => (DateTimeOffset?)g.CreatedAt)
+        grantCreatedAt ??= await db.Grants.AsNoTracking().Where(g => g.Id == grantId).Select(g => (DateTimeOffset?)g.CreatedAt)
             .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
         var expiresAt = now + options.RefreshTokenLifetime;
         var cap = grantCreatedAt is { } created ? created + options.RefreshTokenMaxLifetime : now;
@@ -74,7 +81,25 @@ public sealed class RefreshTokenService
             CreatedAt = now,
             ExpiresAt = expiresAt < cap ? expiresAt : cap,
         });
-        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+
+        // With a deferred issued-token record (RdpTokenRequest.DeferSave) this save holds two inserts. On PostgreSQL they
+        // go as one batch without a transaction of EF's own: one round trip (PostgreSQL runs a batch, up to its Sync, as
+        // one implicit transaction, so both rows commit or neither). SQLite keeps EF's transaction.
+        var autoTransactions = db.Database.AutoTransactionBehavior;
+        if (string.Equals(db.Database.ProviderName, "Npgsql.EntityFrameworkCore.PostgreSQL", StringComparison.Ordinal))
+        {
+            db.Database.AutoTransactionBehavior = AutoTransactionBehavior.Never;
+        }
+
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            db.Database.AutoTransactionBehavior = autoTransactions;
+        }
+
         db.ChangeTracker.Clear();
         return token;
     }

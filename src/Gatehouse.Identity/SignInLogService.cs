@@ -101,90 +101,158 @@ public sealed class SignInLogService
     private readonly IDataProtector _head;
     private readonly TimeProvider _time;
     private readonly ISignInLogHeadStore _headStore;
+    private readonly SignInLogWriter? _writer;
 
-    /// <summary>Creates the service.</summary>
-    public SignInLogService(GatehouseDbContext db, IDataProtectionProvider dataProtection, TimeProvider time, ISignInLogHeadStore headStore)
+    /// <summary>Creates the service; with <paramref name="writer"/>, appends go through its group commits.</summary>
+    public SignInLogService(GatehouseDbContext db, IDataProtectionProvider dataProtection, TimeProvider time, ISignInLogHeadStore headStore, SignInLogWriter? writer = null)
     {
         ArgumentNullException.ThrowIfNull(dataProtection);
         _db = db;
         _head = dataProtection.CreateProtector(HeadPurpose);
         _time = time;
         _headStore = headStore;
+        _writer = writer;
     }
 
     /// <summary>
-    /// Appends one row; retries when another node appended at the same moment. Returns the stored row. A row without a
-    /// tenant is attributed first (<see cref="AttributeTenantAsync"/>); a user or host name longer than the column is
-    /// kept cut, ending in <c>…</c>, and the reason says how long it was.
+    /// Appends one row; retries when another node appended at the same moment. Returns the stored row once it is
+    /// committed. A row without a tenant is attributed first (<see cref="AttributeTenantAsync"/>); a user or host name
+    /// longer than the column is kept cut, ending in <c>…</c>, and the reason says how long it was. With a
+    /// <see cref="SignInLogWriter"/> (the server registers one) the row joins the writer's next group commit; without
+    /// one it is written in a transaction of its own.
     /// </summary>
     public async Task<SignInRecord> AppendAsync(SignInEntry entry, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entry);
         var tenantId = entry.TenantId != Guid.Empty ? entry.TenantId : await AttributeTenantAsync(entry, cancellationToken).ConfigureAwait(false);
-        var notes = string.Concat(LengthNote("user name", entry.UserPrincipalName), LengthNote("host name", entry.HostName));
-        var reason = Clip(entry.Reason, ReasonLength - notes.Length) + notes;
+        var record = Prepare(entry, tenantId);
+        if (_writer is not null)
+        {
+            return await _writer.AppendAsync(record, cancellationToken).ConfigureAwait(false);
+        }
+
         await AppendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            for (var attempt = 0; ; attempt++)
-            {
-                var last = await _db.SignIns.AsNoTracking().OrderByDescending(s => s.Sequence).Select(s => new { s.Sequence, s.Hash })
-                    .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
-                var now = DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds());
-                var record = new SignInRecord
-                {
-                    Sequence = (last?.Sequence ?? 0) + 1,
-                    Id = Guid.NewGuid(),
-                    TenantId = tenantId,
-                    Time = now,
-                    CorrelationId = Clip(entry.CorrelationId, 128)!,
-                    UserId = entry.UserId,
-                    UserPrincipalName = DisplayText.Truncate(entry.UserPrincipalName, GatehouseDbContext.NameLength),
-                    Application = Clip(entry.Application, 128),
-                    HostName = DisplayText.Truncate(entry.HostName, GatehouseDbContext.NameLength),
-                    ClientAddress = Clip(entry.ClientAddress, 64),
-                    Protocol = entry.Protocol,
-                    Methods = entry.Methods.Count == 0 ? null : Clip(string.Join(' ', entry.Methods), 128),
-                    Result = entry.Succeeded ? "success" : "failure",
-                    Code = Clip(entry.Code, 32),
-                    UserMessage = Clip(entry.UserMessage, 1024),
-                    Reason = reason,
-                    Fix = Clip(entry.Fix, 2048),
-                    PoliciesJson = Clip(entry.PoliciesJson, 65536),
-                    RoleAssignmentId = entry.RoleAssignmentId,
-                    RoleName = Clip(entry.RoleName, GatehouseDbContext.NameLength),
-                    TargetAccount = Clip(entry.TargetAccount, GatehouseDbContext.NameLength),
-                    SessionId = entry.SessionId,
-                    PreviousHash = last?.Hash ?? GenesisHash,
-                };
-                record.Hash = ComputeHash(record);
-                _db.SignIns.Add(record);
-
-                // The row and the sealed head commit together, so the head can only move forward with the rows it
-                // names (another node appending at the same moment collides on the sequence and retries after it).
-                var transaction = await _db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await using (transaction.ConfigureAwait(false))
-                {
-                    try
-                    {
-                        await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-                        await _headStore.WriteAsync(_head.Protect(HeadText(record.Sequence, record.Hash)), cancellationToken).ConfigureAwait(false);
-                        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-                        _db.Entry(record).State = EntityState.Detached;
-                        return record;
-                    }
-                    catch (DbUpdateException) when (attempt < 5 && !cancellationToken.IsCancellationRequested)
-                    {
-                        // Another node took this sequence number first: append after its row.
-                        await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-                        _db.ChangeTracker.Clear();
-                    }
-                }
-            }
+            await AppendBatchAsync([record], cancellationToken).ConfigureAwait(false);
+            return record;
         }
         finally
         {
             AppendLock.Release();
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="rows"/> (prepared, not yet chained) at the end of the chain, in this order, in one
+    /// transaction together with the sealed head; retries, after the rows, when another writer took the same sequence
+    /// numbers first, and after a failure whose outcome is unknown only when the rows are not in the store (so a batch is
+    /// never written twice). Throws when the batch could not be written after <see cref="MaxAttempts"/> attempts; then
+    /// none of its rows is in the store.
+    /// </summary>
+    internal async Task AppendBatchAsync(IReadOnlyList<SignInRecord> rows, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await CommitAsync(rows, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (Exception e) when (attempt < MaxAttempts && !cancellationToken.IsCancellationRequested && e is DbUpdateException or System.Data.Common.DbException or InvalidOperationException or TimeoutException)
+            {
+                // Another node took these sequence numbers first, or the store failed. A failure during the commit leaves
+                // its outcome unknown: when the batch's first row is there, the whole batch is (one transaction).
+                _db.ChangeTracker.Clear();
+                if (await CommittedAsync(rows[0].Id, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>How many times a batch is tried before its callers are told it failed.</summary>
+    internal const int MaxAttempts = 8;
+
+    /// <summary>Prepares a row from <paramref name="entry"/>: every field but its place in the chain.</summary>
+    internal SignInRecord Prepare(SignInEntry entry, Guid tenantId)
+    {
+        var notes = string.Concat(LengthNote("user name", entry.UserPrincipalName), LengthNote("host name", entry.HostName));
+        return new SignInRecord
+        {
+            Id = Guid.NewGuid(),
+            TenantId = tenantId,
+            Time = DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds()),
+            CorrelationId = Clip(entry.CorrelationId, 128)!,
+            UserId = entry.UserId,
+            UserPrincipalName = DisplayText.Truncate(entry.UserPrincipalName, GatehouseDbContext.NameLength),
+            Application = Clip(entry.Application, 128),
+            HostName = DisplayText.Truncate(entry.HostName, GatehouseDbContext.NameLength),
+            ClientAddress = Clip(entry.ClientAddress, 64),
+            Protocol = entry.Protocol,
+            Methods = entry.Methods.Count == 0 ? null : Clip(string.Join(' ', entry.Methods), 128),
+            Result = entry.Succeeded ? "success" : "failure",
+            Code = Clip(entry.Code, 32),
+            UserMessage = Clip(entry.UserMessage, 1024),
+            Reason = Clip(entry.Reason, ReasonLength - notes.Length) + notes,
+            Fix = Clip(entry.Fix, 2048),
+            PoliciesJson = Clip(entry.PoliciesJson, 65536),
+            RoleAssignmentId = entry.RoleAssignmentId,
+            RoleName = Clip(entry.RoleName, GatehouseDbContext.NameLength),
+            TargetAccount = Clip(entry.TargetAccount, GatehouseDbContext.NameLength),
+            SessionId = entry.SessionId,
+        };
+    }
+
+    /// <summary>
+    /// One attempt: reads the chain's last row, links <paramref name="rows"/> after it in order, and commits them with
+    /// the sealed head in one transaction. On PostgreSQL the transaction first takes an advisory lock, so the writers of
+    /// several nodes take turns instead of colliding; elsewhere (SQLite, one node) a collision fails the insert on the
+    /// sequence key and the caller retries.
+    /// </summary>
+    private async Task CommitAsync(IReadOnlyList<SignInRecord> rows, CancellationToken cancellationToken)
+    {
+        var transaction = await _db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (transaction.ConfigureAwait(false))
+        {
+            if (string.Equals(_db.Database.ProviderName, "Npgsql.EntityFrameworkCore.PostgreSQL", StringComparison.Ordinal))
+            {
+                await _db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock(7166031001)", cancellationToken).ConfigureAwait(false);
+            }
+
+            var last = await _db.SignIns.AsNoTracking().OrderByDescending(s => s.Sequence).Select(s => new { s.Sequence, s.Hash })
+                .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            var sequence = last?.Sequence ?? 0;
+            var previousHash = last?.Hash ?? GenesisHash;
+            foreach (var row in rows)
+            {
+                row.Sequence = ++sequence;
+                row.PreviousHash = previousHash;
+                row.Hash = ComputeHash(row);
+                previousHash = row.Hash;
+            }
+
+            _db.SignIns.AddRange(rows);
+            await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+
+            // The rows and the sealed head commit together, so the head can only move forward with the rows it names.
+            await _headStore.WriteAsync(_head.Protect(HeadText(sequence, previousHash)), cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            _db.ChangeTracker.Clear();
+        }
+    }
+
+    private async Task<bool> CommittedAsync(Guid firstRowId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _db.SignIns.AsNoTracking().AnyAsync(s => s.Id == firstRowId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException or TimeoutException)
+        {
+            // The store cannot tell yet: try the batch again (its rows are not there if this attempt finds them missing).
+            return false;
         }
     }
 

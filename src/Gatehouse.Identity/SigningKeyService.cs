@@ -51,11 +51,33 @@ public sealed class SigningKeyService
     public TimeSpan RetentionWindow =>
         (options.AccessTokenLifetime > options.ServerChallengeLifetime ? options.AccessTokenLifetime : options.ServerChallengeLifetime) + options.ClockSkew;
 
+    /// <summary>
+    /// How long this process signs with the active key it last read before reading it again. A rotation made by this
+    /// process takes effect at once (<see cref="Version"/>); one made on another node within this time, while the key
+    /// signed with stays published (a retired key is published for <see cref="RetentionWindow"/>).
+    /// </summary>
+    public static readonly TimeSpan ActiveKeyLifetime = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The active key last read, per store (connection string), so that a token costs no query for it; bounded like
+    /// <see cref="PublicKeys"/>.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ActiveKey> ActiveKeys = new(StringComparer.Ordinal);
+
     /// <summary>The active key's signing credentials (RS256); creates the first key when there is none.</summary>
     public async Task<SigningCredentials> GetActiveAsync(CancellationToken cancellationToken = default)
     {
+        var store = db.Database.GetConnectionString() ?? string.Empty;
+        var now = time.GetUtcNow();
+        if (ActiveKeys.TryGetValue(store, out var active) && active.Version == Version && active.Expires > now && active.Read <= now)
+        {
+            return new SigningCredentials(active.Key, SecurityAlgorithms.RsaSha256);
+        }
+
+        var versionBefore = Version;
         var key = await db.SigningKeys.AsNoTracking().Where(k => k.RetiredAt == null)
             .OrderByDescending(k => k.ActivatedAt).FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+        var created = key is null;
         key ??= await CreateAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         if (!PrivateKeys.TryGetValue(key.Kid, out var securityKey))
         {
@@ -71,8 +93,18 @@ public sealed class SigningKeyService
             securityKey = PrivateKeys.GetOrAdd(key.Kid, securityKey);
         }
 
+        if (ActiveKeys.Count >= MaxCachedPublicKeys)
+        {
+            ActiveKeys.Clear();
+        }
+
+        // Kept under the version read before the key was (a change meanwhile makes the next call read again); a key
+        // this call created moved the version itself.
+        ActiveKeys[store] = new ActiveKey(securityKey, created ? Version : versionBefore, now, now + ActiveKeyLifetime);
         return new SigningCredentials(securityKey, SecurityAlgorithms.RsaSha256);
     }
+
+    private sealed record ActiveKey(RsaSecurityKey Key, long Version, DateTimeOffset Read, DateTimeOffset Expires);
 
     /// <summary>
     /// Counts the changes to the signing keys made by this process (a key created, rotated or purged): what is built from

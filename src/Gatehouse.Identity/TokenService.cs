@@ -39,6 +39,13 @@ public sealed record RdpTokenRequest
 
     /// <summary>Lifetime (at most 1 h); null means the configured lifetime.</summary>
     public TimeSpan? Lifetime { get; init; }
+
+    /// <summary>
+    /// True when the caller saves the issued-token record itself, with the next save of the same store context (the
+    /// refresh token's: <see cref="RefreshTokenService.IssueAsync(Guid, Guid, string, string, DateTimeOffset?, CancellationToken)"/>),
+    /// so both rows cost one round trip; false (the default) saves it before returning.
+    /// </summary>
+    public bool DeferSave { get; init; }
 }
 
 /// <summary>Result of <see cref="TokenService.ValidateRdpAccessTokenAsync"/>.</summary>
@@ -214,7 +221,11 @@ public sealed class TokenService
 
         var token = Handler.CreateToken(descriptor);
         db.IssuedTokens.Add(new IssuedToken { Jti = jti, GrantId = request.GrantId, ExpiresAt = expires });
-        await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        if (!request.DeferSave)
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         Gatehouse.Gateway.Diagnostics.SignInTraces.TokenIssued(request.GrantId, jti);
         return token;
     }

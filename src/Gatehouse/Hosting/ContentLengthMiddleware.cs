@@ -24,7 +24,7 @@ internal sealed class ContentLengthMiddleware
     {
         ArgumentNullException.ThrowIfNull(context);
         var original = context.Response.Body;
-        await using var buffer = new CappedMemoryStream(_maxBytes);
+        await using var buffer = new CappedMemoryStream(_maxBytes, context.Response, original);
         context.Response.Body = buffer;
         context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
         try
@@ -34,6 +34,12 @@ internal sealed class ContentLengthMiddleware
         finally
         {
             context.Response.Body = original;
+        }
+
+        if (buffer.SentDirectly)
+        {
+            // The handler declared the length and sent the whole body in one write (a document kept in memory).
+            return;
         }
 
         if (buffer.Overflowed)
@@ -53,9 +59,15 @@ internal sealed class ContentLengthMiddleware
         }
     }
 
-    private sealed class CappedMemoryStream(int cap) : MemoryStream
+    /// <summary>
+    /// Buffers the body, up to <paramref name="cap"/>; a body whose length the handler set beforehand and that comes in
+    /// one write goes straight to <paramref name="original"/> instead (no copy).
+    /// </summary>
+    private sealed class CappedMemoryStream(int cap, HttpResponse response, Stream original) : MemoryStream
     {
         public bool Overflowed { get; private set; }
+
+        public bool SentDirectly { get; private set; }
 
         public override void Write(byte[] buffer, int offset, int count)
         {
@@ -71,6 +83,12 @@ internal sealed class ContentLengthMiddleware
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
+            if (!SentDirectly && Length == 0 && buffer.Length > 0 && response.ContentLength == buffer.Length && buffer.Length <= cap)
+            {
+                SentDirectly = true;
+                return original.WriteAsync(buffer, cancellationToken);
+            }
+
             Check(buffer.Length);
             return base.WriteAsync(buffer, cancellationToken);
         }
@@ -89,6 +107,11 @@ internal sealed class ContentLengthMiddleware
 
         private void Check(int count)
         {
+            if (SentDirectly)
+            {
+                throw new InvalidOperationException("The response body was already sent with its declared length.");
+            }
+
             if (Length + count > cap)
             {
                 Overflowed = true;

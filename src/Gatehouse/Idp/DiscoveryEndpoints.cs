@@ -11,9 +11,9 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
 {
     public async Task ConfigurationAsync(HttpContext context, string tenant)
     {
-        if (cache.Discovery(tenant) is { } kept)
+        if (cache.DiscoveryDocument(tenant) is { } kept)
         {
-            await Responses.JsonAsync(context, StatusCodes.Status200OK, kept, noStore: false).ConfigureAwait(false);
+            await Responses.DocumentAsync(context, kept).ConfigureAwait(false);
             return;
         }
 
@@ -50,8 +50,7 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
             w.WriteBoolean("authorization_response_iss_parameter_supported", true);
             w.WriteEndObject();
         });
-        cache.KeepDiscovery(tenant, body);
-        await Responses.JsonAsync(context, StatusCodes.Status200OK, body, noStore: false).ConfigureAwait(false);
+        await Responses.DocumentAsync(context, cache.KeepDiscovery(tenant, body)).ConfigureAwait(false);
     }
 
     public async Task KeysAsync(HttpContext context, string tenant)
@@ -67,7 +66,7 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
             cache.KeepTenant(tenant);
         }
 
-        if (cache.Jwks() is not { } body)
+        if (cache.JwksDocument() is not { } document)
         {
             // Make sure a signing key exists, so the first JWKS fetch already lists the key tokens will be signed with.
             await keys.GetActiveAsync().ConfigureAwait(false);
@@ -75,7 +74,7 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
             // The version is read before the published keys: a change made meanwhile leaves the kept document stale.
             var version = SigningKeyService.Version;
             var set = await keys.GetPublishedKeysAsync().ConfigureAwait(false);
-            body = Responses.Json(w =>
+            var body = Responses.Json(w =>
             {
                 w.WriteStartObject();
                 w.WriteStartArray("keys");
@@ -94,10 +93,10 @@ internal sealed class DiscoveryEndpoints(DirectoryService directory, SigningKeyS
                 w.WriteEndArray();
                 w.WriteEndObject();
             });
-            cache.KeepJwks(body, version);
+            document = cache.KeepJwks(body, version);
         }
 
-        await Responses.JsonAsync(context, StatusCodes.Status200OK, body, noStore: false).ConfigureAwait(false);
+        await Responses.DocumentAsync(context, document).ConfigureAwait(false);
     }
 
     private static void Strings(System.Text.Json.Utf8JsonWriter w, string name, params string[] values)

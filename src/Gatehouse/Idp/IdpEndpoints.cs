@@ -57,12 +57,12 @@ internal static class IdpEndpoints
         var idp = app.MapGroup("/{tenant}").RequireRateLimiting(PerAddressPolicy);
         // A document kept in memory is sent without creating the scoped services (and their database context).
         idp.MapGet("/v2.0/.well-known/openid-configuration", (HttpContext c, string tenant, IdpDocumentCache cache) =>
-            cache.Discovery(tenant) is { } kept
-                ? Responses.JsonAsync(c, StatusCodes.Status200OK, kept, noStore: false)
+            cache.DiscoveryDocument(tenant) is { } kept
+                ? Responses.DocumentAsync(c, kept)
                 : c.RequestServices.GetRequiredService<DiscoveryEndpoints>().ConfigurationAsync(c, tenant));
         idp.MapGet("/discovery/v2.0/keys", (HttpContext c, string tenant, IdpDocumentCache cache) =>
-            cache.TenantKnown(tenant) && cache.Jwks() is { } kept
-                ? Responses.JsonAsync(c, StatusCodes.Status200OK, kept, noStore: false)
+            cache.TenantKnown(tenant) && cache.JwksDocument() is { } kept
+                ? Responses.DocumentAsync(c, kept)
                 : c.RequestServices.GetRequiredService<DiscoveryEndpoints>().KeysAsync(c, tenant));
         idp.MapGet("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.GetAsync(c, tenant));
         idp.MapPost("/oauth2/v2.0/authorize", (HttpContext c, string tenant, AuthorizeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();

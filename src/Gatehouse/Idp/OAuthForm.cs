@@ -17,11 +17,22 @@ internal static partial class OAuthForm
 
     /// <summary>
     /// The tenant named in the path and the posted form; null after the OAuth error was written (unknown tenant, a body
-    /// that is not <c>application/x-www-form-urlencoded</c>, a form that cannot be read, a body too large).
+    /// that is not <c>application/x-www-form-urlencoded</c>, a form that cannot be read, a body too large). With
+    /// <paramref name="tenants"/>, the tenant is taken from (and kept in) that cache.
     /// </summary>
-    public static async Task<(Tenant Tenant, IFormCollection Form)?> ReadAsync(HttpContext context, DirectoryService directory, string tenant)
+    public static async Task<(Tenant Tenant, IFormCollection Form)?> ReadAsync(HttpContext context, DirectoryService directory, string tenant, IdpDocumentCache? tenants = null)
     {
-        var found = await directory.FindTenantAsync(tenant).ConfigureAwait(false);
+        // With the cache (the token endpoint), a tenant read within its lifetime is not read again.
+        var found = tenants?.TenantRecord(tenant);
+        if (found is null)
+        {
+            found = await directory.FindTenantAsync(tenant).ConfigureAwait(false);
+            if (found is not null)
+            {
+                tenants?.KeepTenantRecord(tenant, found);
+            }
+        }
+
         if (found is null)
         {
             await Responses.OAuthErrorAsync(context, AadError.UnknownTenant).ConfigureAwait(false);

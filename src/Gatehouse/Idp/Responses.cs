@@ -44,8 +44,59 @@ internal static class Responses
             context.Response.Headers.Pragma = "no-cache";
         }
 
-        context.Response.Headers.XContentTypeOptions = "nosniff";
+        context.Response.Headers.XContentTypeOptions = NoSniff;
+        context.Response.ContentLength = body.Length;
         return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+    }
+
+    private static readonly Microsoft.Extensions.Primitives.StringValues JsonContentType = "application/json; charset=utf-8";
+    private static readonly Microsoft.Extensions.Primitives.StringValues NoSniff = "nosniff";
+
+    /// <summary>
+    /// A document kept in memory (<see cref="KeptDocument"/>): its bytes with their length and ETag, every header value
+    /// made beforehand; <c>304 Not Modified</c>, no body, when the request's <c>If-None-Match</c> names the ETag.
+    /// </summary>
+    public static Task DocumentAsync(HttpContext context, KeptDocument document)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(document);
+        var response = context.Response;
+        response.Headers.ETag = document.ETagHeader;
+        response.Headers.XContentTypeOptions = NoSniff;
+        if (NotModified(context.Request.Headers.IfNoneMatch, document.ETag))
+        {
+            response.StatusCode = StatusCodes.Status304NotModified;
+            return Task.CompletedTask;
+        }
+
+        response.StatusCode = StatusCodes.Status200OK;
+        response.Headers.ContentType = JsonContentType;
+        response.ContentLength = document.Body.Length;
+        return response.Body.WriteAsync(document.Body, context.RequestAborted).AsTask();
+    }
+
+    /// <summary>True when <paramref name="ifNoneMatch"/> (RFC 9110 §13.1.2: <c>*</c> or a list of tags) names <paramref name="etag"/>.</summary>
+    internal static bool NotModified(Microsoft.Extensions.Primitives.StringValues ifNoneMatch, string etag)
+    {
+        foreach (var value in ifNoneMatch)
+        {
+            if (value is null || value.Length > 4096)
+            {
+                continue;
+            }
+
+            foreach (var range in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                // A weak tag matches by weak comparison (§8.8.3.2), which If-None-Match uses.
+                var tag = range.StartsWith("W/", StringComparison.Ordinal) ? range[2..] : range;
+                if (tag == "*" || string.Equals(tag, etag, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>An Entra-shaped OAuth error body: error, error_description (AADSTS…), error_codes, timestamp, trace and correlation ids.</summary>

@@ -24,6 +24,7 @@ internal sealed class TokenEndpoint(
     AccessService access,
     IdpSignInLog log,
     IdpUrls urls,
+    IdpDocumentCache documents,
     TimeProvider time)
 {
     /// <summary>The device authorization grant's <c>grant_type</c> (RFC 8628 §3.4).</summary>
@@ -36,7 +37,13 @@ internal sealed class TokenEndpoint(
 
     public async Task PostAsync(HttpContext context, string tenant)
     {
-        if (await OAuthForm.ReadAsync(context, directory, tenant).ConfigureAwait(false) is not (_, var form))
+        (Gatehouse.Storage.Tenant, IFormCollection)? read;
+        using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.read_form"))
+        {
+            read = await OAuthForm.ReadAsync(context, directory, tenant, documents).ConfigureAwait(false);
+        }
+
+        if (read is not (var requestTenant, var form))
         {
             return;
         }
@@ -55,7 +62,7 @@ internal sealed class TokenEndpoint(
                 }).ConfigureAwait(false);
                 return;
             case "authorization_code":
-                await RedeemCodeAsync(context, form).ConfigureAwait(false);
+                await RedeemCodeAsync(context, form, requestTenant).ConfigureAwait(false);
                 return;
             case "refresh_token" when GatehouseCliClient.Is(OAuthForm.Single(form, "client_id")):
                 await RefreshAdminAsync(context, form).ConfigureAwait(false);
@@ -75,7 +82,7 @@ internal sealed class TokenEndpoint(
         }
     }
 
-    private async Task RedeemCodeAsync(HttpContext context, IFormCollection form)
+    private async Task RedeemCodeAsync(HttpContext context, IFormCollection form, Gatehouse.Storage.Tenant requestTenant)
     {
         // FreeRDP pastes the code unencoded from a line it read with the newline kept: strip CR/LF.
         var code = OAuthForm.Single(form, "code")?.Replace("\r", string.Empty, StringComparison.Ordinal).Replace("\n", string.Empty, StringComparison.Ordinal);
@@ -110,7 +117,12 @@ internal sealed class TokenEndpoint(
         }
 
         var now = time.GetUtcNow();
-        var redeemed = await codes.RedeemAsync(code!, clientId!, redirectUri!, OAuthForm.Single(form, "code_verifier"), now).ConfigureAwait(false);
+        RedeemResult redeemed;
+        using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.consume_code"))
+        {
+            redeemed = await codes.RedeemAsync(code!, clientId!, redirectUri!, OAuthForm.Single(form, "code_verifier"), now).ConfigureAwait(false);
+        }
+
         if (!redeemed.Success)
         {
             await Responses.OAuthErrorAsync(context, new AadError(redeemed.ErrorCode, redeemed.Error ?? "invalid_grant", StripCode(redeemed.ErrorDescription) ?? AadError.CodeInvalid.Message)).ConfigureAwait(false);
@@ -121,7 +133,7 @@ internal sealed class TokenEndpoint(
 
         // The code's sign-in trace continues here (from the code's row: any node can redeem it).
         using var redemption = Gatehouse.Gateway.Diagnostics.SignInTraces.Continue(IdpTelemetry.Source, "gatehouse.idp.code_redemption", c.TraceParent);
-        await IssueAsync(context, new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime), thumbprint, now).ConfigureAwait(false);
+        await IssueAsync(context, new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime, redeemed.GrantCreatedAt), thumbprint, now, requestTenant: requestTenant).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -406,24 +418,35 @@ internal sealed class TokenEndpoint(
         });
     }
 
-    private sealed record GrantInfo(Guid GrantId, Guid UserId, Guid? HostId, string ClientId, string Scope, IReadOnlyList<string> Amr, DateTimeOffset AuthTime);
+    private sealed record GrantInfo(Guid GrantId, Guid UserId, Guid? HostId, string ClientId, string Scope, IReadOnlyList<string> Amr, DateTimeOffset AuthTime, DateTimeOffset? GrantCreatedAt = null);
 
     private static string? StripCode(string? description) =>
         description is not null && description.StartsWith("AADSTS", StringComparison.Ordinal) && description.IndexOf(": ", StringComparison.Ordinal) is > 0 and var colon
             ? description[(colon + 2)..]
             : description;
 
-    private async Task IssueAsync(HttpContext context, GrantInfo grant, string thumbprint, DateTimeOffset now, string? rotatedRefreshToken = null)
+    /// <summary>
+    /// Issues the RDP tokens of <paramref name="grant"/>. <paramref name="requestTenant"/> is the tenant the request's
+    /// path named, already read: when it is the user's, it is not read again.
+    /// </summary>
+    private async Task IssueAsync(HttpContext context, GrantInfo grant, string thumbprint, DateTimeOffset now, string? rotatedRefreshToken = null, Gatehouse.Storage.Tenant? requestTenant = null)
     {
-        var user = await directory.FindUserAsync(grant.UserId).ConfigureAwait(false);
-        var host = grant.HostId is { } hostId ? await directory.FindHostAsync(hostId).ConfigureAwait(false) : null;
+        var reads = IdpTelemetry.Source.StartActivity("gatehouse.idp.token.directory_reads");
+        var (user, host) = grant.HostId is { } hostId
+            ? await directory.FindUserAndHostAsync(grant.UserId, hostId).ConfigureAwait(false)
+            : (await directory.FindUserAsync(grant.UserId).ConfigureAwait(false), null);
         if (user is null || !user.Enabled || host is null)
         {
+            reads?.Dispose();
             await Responses.OAuthErrorAsync(context, user is null || !user.Enabled ? AadError.AccountDisabled : AadError.UnknownHost).ConfigureAwait(false);
             return;
         }
 
-        var tenant = await directory.FindTenantAsync(user.TenantId.ToString("D")).ConfigureAwait(false);
+        var tenant = requestTenant is not null && requestTenant.Id == user.TenantId
+            ? requestTenant
+            : await directory.FindTenantAsync(user.TenantId.ToString("D")).ConfigureAwait(false);
+        reads?.Dispose();
+        var issuing = IdpTelemetry.Source.StartActivity("gatehouse.idp.token.access_token");
         var accessToken = await tokens.IssueRdpAccessTokenAsync(new RdpTokenRequest
         {
             Tenant = tenant!,
@@ -436,8 +459,16 @@ internal sealed class TokenEndpoint(
             Issuer = urls.Issuer(user.TenantId),
             GrantId = grant.GrantId,
             Lifetime = AccessTokenLifetime,
+            DeferSave = rotatedRefreshToken is null,
         }).ConfigureAwait(false);
-        var refreshToken = rotatedRefreshToken ?? await refreshTokens.IssueAsync(grant.GrantId, grant.UserId, grant.ClientId, grant.Scope).ConfigureAwait(false);
+        issuing?.Dispose();
+        string refreshToken;
+        using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.refresh_token"))
+        {
+            refreshToken = rotatedRefreshToken ?? await refreshTokens.IssueAsync(grant.GrantId, grant.UserId, grant.ClientId, grant.Scope, grant.GrantCreatedAt).ConfigureAwait(false);
+        }
+
+        using var writing = IdpTelemetry.Source.StartActivity("gatehouse.idp.token.response");
         await WriteTokensAsync(context, "pop", grant.Scope, AccessTokenLifetime, accessToken, refreshToken).ConfigureAwait(false);
     }
 

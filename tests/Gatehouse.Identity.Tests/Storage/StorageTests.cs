@@ -45,6 +45,29 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task FindUserAndHost_OneQuery_EitherMayBeMissing(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var directory = env.Get<DirectoryService>();
+        var host = await directory.CreateHostAsync(tenant.Id, $"vm{Guid.NewGuid():N}"[..12], "10.0.0.7", 3389, BackendSecurity.Tls);
+
+        var both = await directory.FindUserAndHostAsync(user.Id, host.Id);
+        var noHost = await directory.FindUserAndHostAsync(user.Id, Guid.NewGuid());
+        var noUser = await directory.FindUserAndHostAsync(Guid.NewGuid(), host.Id);
+
+        Assert.Equal((user.Id, host.Id), (both.User?.Id, both.Host?.Id));
+        Assert.Equal(user.UserPrincipalName, both.User!.UserPrincipalName);
+        Assert.Equal(host.Name, both.Host!.Name);
+        Assert.Equal(user.Id, noHost.User?.Id);
+        Assert.Null(noHost.Host);
+        Assert.Null(noUser.User);
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task Upn_Unique_CaseInsensitive(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);

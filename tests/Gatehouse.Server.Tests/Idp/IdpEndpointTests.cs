@@ -82,6 +82,55 @@ public sealed class IdpEndpointTests
         Assert.Equal(2, kids.Count);
     }
 
+    [Theory]
+    [InlineData("/common/v2.0/.well-known/openid-configuration")]
+    [InlineData("/common/discovery/v2.0/keys")]
+    public async Task KeptDocuments_CarryAStrongETagAndLength_IfNoneMatchIs304WithoutABody(string path)
+    {
+        await using var server = await TestServer.StartAsync();
+        var uri = new Uri(path, UriKind.Relative);
+        using var first = await server.Client.GetAsync(uri);
+        using var second = await server.Client.GetAsync(uri);
+        var body = await second.Content.ReadAsByteArrayAsync();
+
+        Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        var etag = second.Headers.ETag;
+        Assert.NotNull(etag);
+        Assert.False(etag.IsWeak);
+        Assert.Equal(body.Length, second.Content.Headers.ContentLength);
+        Assert.Equal("nosniff", Assert.Single(second.Headers.GetValues("X-Content-Type-Options")));
+        using (var json = JsonDocument.Parse(body))
+        {
+            Assert.Equal(JsonValueKind.Object, json.RootElement.ValueKind);
+        }
+
+        using var conditional = new HttpRequestMessage(HttpMethod.Get, uri);
+        conditional.Headers.TryAddWithoutValidation("If-None-Match", $"\"other\", W/{etag.Tag}");
+        using var notModified = await server.Client.SendAsync(conditional);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+        Assert.Empty(await notModified.Content.ReadAsByteArrayAsync());
+        Assert.Equal(etag, notModified.Headers.ETag);
+
+        using var otherTag = new HttpRequestMessage(HttpMethod.Get, uri);
+        otherTag.Headers.TryAddWithoutValidation("If-None-Match", "\"0000\"");
+        using var changed = await server.Client.SendAsync(otherTag);
+        Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
+        Assert.Equal(body, await changed.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public void IfNoneMatch_HostileValues_NeverMatchOrThrow_ListsAndStarDo()
+    {
+        const string ETag = "\"0123abcd\"";
+        Assert.True(Gatehouse.Idp.Responses.NotModified(new Microsoft.Extensions.Primitives.StringValues(["\"x\"", " \"y\" , \"0123abcd\" "]), ETag));
+        Assert.True(Gatehouse.Idp.Responses.NotModified("*", ETag));
+        Assert.True(Gatehouse.Idp.Responses.NotModified("W/\"0123abcd\"", ETag));
+        Assert.False(Gatehouse.Idp.Responses.NotModified(Microsoft.Extensions.Primitives.StringValues.Empty, ETag));
+        Assert.False(Gatehouse.Idp.Responses.NotModified(new Microsoft.Extensions.Primitives.StringValues([null, "", ",,,", "W/", "0123abcd"]), ETag));
+        Assert.False(Gatehouse.Idp.Responses.NotModified(new string(',', 100_000) + ETag, ETag));
+        Assert.False(Gatehouse.Idp.Responses.NotModified("\"0123ABCD\"", ETag));
+    }
+
     [Fact]
     public async Task Discovery_KeptForAKnownTenant_NeverForAnUnknownOne()
     {

@@ -1,0 +1,125 @@
+using System.Threading.Channels;
+using Gatehouse.Storage;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Gatehouse.Identity;
+
+/// <summary>
+/// Group commit for the sign-in log. Appends wait in a bounded queue; one loop takes everything waiting (at most
+/// <see cref="MaxBatch"/> rows) and writes it in one transaction: the chain's last row is read, the rows are linked
+/// after it in the order they were queued, and they commit together with the sealed head
+/// (<see cref="SignInLogService.AppendBatchAsync"/>). A caller's task completes only after its row is committed, so an
+/// answer that follows an append never gets ahead of the log; when a batch cannot be written after its retries, every
+/// caller in it gets the exception and none of its rows is in the store. A full queue (<see cref="Capacity"/>) makes
+/// appends wait (back-pressure) rather than grow memory. Several nodes (each with its own writer) share one chain: on
+/// PostgreSQL their transactions take turns on an advisory lock; on SQLite a collision on the sequence key is retried.
+/// Disposing stops taking new rows and writes what is queued.
+/// </summary>
+public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
+{
+    /// <summary>The most rows written in one transaction.</summary>
+    public const int MaxBatch = 256;
+
+    /// <summary>The most rows waiting; an append waits for room beyond it.</summary>
+    public const int Capacity = 4096;
+
+    private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(Capacity)
+    {
+        SingleReader = true,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
+
+    private readonly IServiceScopeFactory _scopes;
+    private readonly Task _loop;
+    private long _batches;
+
+    /// <summary>Creates the writer; its loop starts at once and writes through scopes of <paramref name="scopes"/>.</summary>
+    public SignInLogWriter(IServiceScopeFactory scopes)
+    {
+        ArgumentNullException.ThrowIfNull(scopes);
+        _scopes = scopes;
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>How many batches (transactions that committed) this writer has written.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>
+    /// Queues <paramref name="row"/> (prepared by <see cref="SignInLogService"/>) and completes with it once it is
+    /// committed, its sequence and hashes set. Cancelling stops only the wait for room in the queue: a queued row is
+    /// written.
+    /// </summary>
+    public async Task<SignInRecord> AppendAsync(SignInRecord row, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        var pending = new Pending(row, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        try
+        {
+            await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            throw new ObjectDisposedException(nameof(SignInLogWriter), "the sign-in log writer has stopped (the server is shutting down)");
+        }
+
+        await pending.Committed.Task.ConfigureAwait(false);
+        return row;
+    }
+
+    /// <summary>Stops taking rows, writes the queued ones and ends the loop.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _loop.ConfigureAwait(false);
+    }
+
+    /// <summary>Stops taking rows and waits (blocking) until the queued ones are written.</summary>
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        _loop.GetAwaiter().GetResult();
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<Pending>(MaxBatch);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batch.Clear();
+            while (batch.Count < MaxBatch && reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+            }
+
+            await WriteAsync(batch).ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteAsync(List<Pending> batch)
+    {
+        try
+        {
+            await using var scope = _scopes.CreateAsyncScope();
+            var log = scope.ServiceProvider.GetRequiredService<SignInLogService>();
+            await log.AppendBatchAsync(batch.ConvertAll(p => p.Row), CancellationToken.None).ConfigureAwait(false);
+            Interlocked.Increment(ref _batches);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (var pending in batch)
+            {
+                pending.Committed.TrySetException(e);
+            }
+
+            return;
+        }
+
+        foreach (var pending in batch)
+        {
+            pending.Committed.TrySetResult();
+        }
+    }
+
+    private sealed record Pending(SignInRecord Row, TaskCompletionSource Committed);
+}
