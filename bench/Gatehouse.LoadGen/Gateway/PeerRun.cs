@@ -26,8 +26,14 @@ internal sealed record PeerRound(PeerBulk Direct, PeerBulk Relayed)
 }
 
 /// <summary>Memory of the gateway process around N idle relayed sessions (after forced compacting collections).</summary>
-internal sealed record PeerMemory(int Sessions, long RssBefore, long RssOpen, long RssClosed, long ManagedBefore, long ManagedOpen)
+internal sealed record PeerMemory(int Sessions, long RssBefore, long RssOpen, long RssClosed, long ManagedBefore, long ManagedOpen, long HostRssGrowth, long ClientsRssGrowth)
 {
+    /// <summary>The yardstick: RSS growth of the stub host process per connection (one TLS server end, no GC forced there).</summary>
+    public double HostKiBPerSession => HostRssGrowth / 1024.0 / Sessions;
+
+    /// <summary>RSS growth of the clients process per connection (one TLS client end each).</summary>
+    public double ClientsKiBPerSession => ClientsRssGrowth / 1024.0 / Sessions;
+
     public double RssKiBPerSession => (RssOpen - RssBefore) / 1024.0 / Sessions;
 
     public double ReleasedKiBPerSession => (RssOpen - RssClosed) / 1024.0 / Sessions;
@@ -104,6 +110,7 @@ internal static class PeerRun
                 await PeerTickets.WriteAsync(idleFile, keys, await minter.MintAsync(arranged.User, count, cancellationToken), cancellationToken);
                 await WaitUntilAsync(() => registry.Count == 0, cancellationToken);
                 var before = MemorySnapshot.Take();
+                var (hostBefore, clientsBefore) = (hostPeer.RssBytes, clients.RssBytes);
                 progress($"memory: opening {count} idle relayed sessions ({settings.Concurrency} at a time)");
                 var started = Stopwatch.GetTimestamp();
                 await clients.SendAsync($"idle {rdpPort} {idleFile} 0 {count} {settings.Concurrency}", cancellationToken);
@@ -112,11 +119,12 @@ internal static class PeerRun
                 // Let the last copy loops park in their idle reads.
                 await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
                 var open = MemorySnapshot.Take();
+                var (hostOpen, clientsOpen) = (hostPeer.RssBytes, clients.RssBytes);
                 await clients.SendAsync("close", cancellationToken);
                 await WaitUntilAsync(() => registry.Count == 0, cancellationToken);
                 await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
                 var closed = MemorySnapshot.Take();
-                memory.Add(new PeerMemory(count, before.WorkingSetBytes, open.WorkingSetBytes, closed.WorkingSetBytes, before.ManagedBytes, open.ManagedBytes));
+                memory.Add(new PeerMemory(count, before.WorkingSetBytes, open.WorkingSetBytes, closed.WorkingSetBytes, before.ManagedBytes, open.ManagedBytes, hostOpen - hostBefore, clientsOpen - clientsBefore));
             }
 
             return Format(settings, rounds, memory);
@@ -158,10 +166,10 @@ internal static class PeerRun
         text.AppendLine(proxy is null ? "freerdp-proxy3: not installed on this machine (no comparison)" : $"freerdp-proxy3: {proxy} (not measured by this tool)");
         text.AppendLine();
         text.AppendLine("memory of the gateway process per idle relayed session (after forced compacting collections; RSS = VmRSS)");
-        text.AppendLine(c, $"{"sessions",8} {"RSS before MiB",14} {"RSS open MiB",12} {"KiB/session",11} {"given back KiB/session",22} {"managed KiB/session",19}");
+        text.AppendLine(c, $"{"sessions",8} {"RSS before MiB",14} {"RSS open MiB",12} {"KiB/session",11} {"given back KiB/session",22} {"managed KiB/session",19} {"host peer KiB/conn",18} {"client peer KiB/conn",20}");
         foreach (var m in memory)
         {
-            text.AppendLine(c, $"{m.Sessions,8} {m.RssBefore / 1048576.0,14:F1} {m.RssOpen / 1048576.0,12:F1} {m.RssKiBPerSession,11:F1} {m.ReleasedKiBPerSession,22:F1} {m.ManagedKiBPerSession,19:F1}");
+            text.AppendLine(c, $"{m.Sessions,8} {m.RssBefore / 1048576.0,14:F1} {m.RssOpen / 1048576.0,12:F1} {m.RssKiBPerSession,11:F1} {m.ReleasedKiBPerSession,22:F1} {m.ManagedKiBPerSession,19:F1} {m.HostKiBPerSession,18:F1} {m.ClientsKiBPerSession,20:F1}");
         }
 
         return text.ToString();
