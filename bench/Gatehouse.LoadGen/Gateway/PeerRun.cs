@@ -12,7 +12,7 @@ namespace Gatehouse.LoadGen.Gateway;
 internal sealed record PeerSettings(int RelayMiB, int RelayRounds, IReadOnlyList<int> IdleSessions, int Concurrency, int Binds, int Keys);
 
 /// <summary>CPU per MiB of each process over one bulk transfer, and the rate the client saw.</summary>
-internal sealed record PeerBulk(double MiBPerSecond, double GatewayCpuMsPerMiB, double HostCpuMsPerMiB, double ClientCpuMsPerMiB);
+internal sealed record PeerBulk(double MiBPerSecond, double GatewayCpuMsPerMiB, double HostCpuMsPerMiB, double ClientCpuMsPerMiB, double GatewayWorkItemsPerMiB, double GatewayAllocatedKiBPerMiB);
 
 /// <summary>A direct and a relayed transfer of the same bytes, back to back.</summary>
 internal sealed record PeerRound(PeerBulk Direct, PeerBulk Relayed)
@@ -48,6 +48,8 @@ internal sealed record PeerMemory(int Sessions, long RssBefore, long RssOpen, lo
 /// </summary>
 internal static class PeerRun
 {
+    private const int MintBatch = 500;
+
     public static async Task<string> RunAsync(PeerSettings settings, Action<string> progress, CancellationToken cancellationToken)
     {
         await using var hostPeer = PeerProcess.Start("peer-host");
@@ -84,10 +86,12 @@ internal static class PeerRun
             {
                 await clients.SendAsync(port == stubPort ? $"bulk-open {port} - 0" : $"bulk-open {port} {file} {ticket}", cancellationToken);
                 var (gateway0, host0, clients0) = (Process.GetCurrentProcess().TotalProcessorTime, hostPeer.Cpu, clients.Cpu);
+                var (items0, allocated0) = (ThreadPool.CompletedWorkItemCount, GC.GetTotalAllocatedBytes(precise: true));
                 var seconds = double.Parse((await clients.SendAsync($"bulk-go {total}", cancellationToken))[0], CultureInfo.InvariantCulture);
                 var (gateway1, host1, clients1) = (Process.GetCurrentProcess().TotalProcessorTime, hostPeer.Cpu, clients.Cpu);
+                var (items1, allocated1) = (ThreadPool.CompletedWorkItemCount, GC.GetTotalAllocatedBytes(precise: true));
                 var mib = total / (1024.0 * 1024);
-                return new PeerBulk(mib / seconds, (gateway1 - gateway0).TotalMilliseconds / mib, (host1 - host0).TotalMilliseconds / mib, (clients1 - clients0).TotalMilliseconds / mib);
+                return new PeerBulk(mib / seconds, (gateway1 - gateway0).TotalMilliseconds / mib, (host1 - host0).TotalMilliseconds / mib, (clients1 - clients0).TotalMilliseconds / mib, (items1 - items0) / mib, (allocated1 - allocated0) / 1024.0 / mib);
             }
 
             progress("warm-up: 32 MiB direct and through the gateway");
@@ -105,15 +109,19 @@ internal static class PeerRun
             var memory = new List<PeerMemory>();
             foreach (var count in settings.IdleSessions)
             {
-                progress($"memory: minting {count} tickets");
-                var idleFile = Path.Combine(ticketsDirectory.FullName, $"idle-{count}.json");
-                await PeerTickets.WriteAsync(idleFile, keys, await minter.MintAsync(arranged.User, count, cancellationToken), cancellationToken);
                 await WaitUntilAsync(() => registry.Count == 0, cancellationToken);
                 var before = MemorySnapshot.Take();
                 var (hostBefore, clientsBefore) = (hostPeer.RssBytes, clients.RssBytes);
-                progress($"memory: opening {count} idle relayed sessions ({settings.Concurrency} at a time)");
+                progress($"memory: opening {count} idle relayed sessions ({settings.Concurrency} at a time, tickets minted per batch of {MintBatch}: aad_nonces expire)");
                 var started = Stopwatch.GetTimestamp();
-                await clients.SendAsync($"idle {rdpPort} {idleFile} 0 {count} {settings.Concurrency}", cancellationToken);
+                for (var first = 0; first < count; first += MintBatch)
+                {
+                    var batch = Math.Min(MintBatch, count - first);
+                    var idleFile = Path.Combine(ticketsDirectory.FullName, $"idle-{count}-{first}.json");
+                    await PeerTickets.WriteAsync(idleFile, keys, await minter.MintAsync(arranged.User, batch, cancellationToken), cancellationToken);
+                    await clients.SendAsync($"idle {rdpPort} {idleFile} 0 {batch} {settings.Concurrency}", cancellationToken);
+                }
+
                 await WaitUntilAsync(() => registry.Count == count, cancellationToken);
                 progress($"memory: {count} open after {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s");
                 // Let the last copy loops park in their idle reads.
@@ -148,11 +156,11 @@ internal static class PeerRun
         text.AppendLine(c, $"gateway GC: {(GCSettings.IsServerGC ? "server" : "workstation")}, {(GCSettings.LatencyMode == GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}");
         text.AppendLine();
         text.AppendLine(c, $"relay, {settings.RelayMiB} MiB host → client per transfer (CPU ms per MiB of each process; pair = host + client of the direct stream)");
-        text.AppendLine(c, $"{"round",5} {"direct MiB/s",12} {"relayed MiB/s",13} {"ratio",6} {"pair ms/MiB",11} {"gateway ms/MiB",14} {"÷ pair",7} {"host (relayed)",14} {"client (relayed)",16}");
+        text.AppendLine(c, $"{"round",5} {"direct MiB/s",12} {"relayed MiB/s",13} {"ratio",6} {"pair ms/MiB",11} {"gateway ms/MiB",14} {"÷ pair",7} {"host (relayed)",14} {"client (relayed)",16} {"gw work items/MiB",17} {"gw alloc KiB/MiB",16}");
         for (var i = 0; i < rounds.Count; i++)
         {
             var r = rounds[i];
-            text.AppendLine(c, $"{i + 1,5} {r.Direct.MiBPerSecond,12:F0} {r.Relayed.MiBPerSecond,13:F0} {r.Ratio,6:F2} {r.PairCpuMsPerMiB,11:F2} {r.Relayed.GatewayCpuMsPerMiB,14:F2} {r.CpuRatio,7:F2} {r.Relayed.HostCpuMsPerMiB,14:F2} {r.Relayed.ClientCpuMsPerMiB,16:F2}");
+            text.AppendLine(c, $"{i + 1,5} {r.Direct.MiBPerSecond,12:F0} {r.Relayed.MiBPerSecond,13:F0} {r.Ratio,6:F2} {r.PairCpuMsPerMiB,11:F2} {r.Relayed.GatewayCpuMsPerMiB,14:F2} {r.CpuRatio,7:F2} {r.Relayed.HostCpuMsPerMiB,14:F2} {r.Relayed.ClientCpuMsPerMiB,16:F2} {r.Relayed.GatewayWorkItemsPerMiB,17:F1} {r.Relayed.GatewayAllocatedKiBPerMiB,16:F1}");
         }
 
         static double Median(IEnumerable<double> values)
@@ -161,7 +169,7 @@ internal static class PeerRun
             return sorted[sorted.Length / 2];
         }
 
-        text.AppendLine(c, $"median: throughput ratio {Median(rounds.Select(r => r.Ratio)):F2}, gateway ms/MiB {Median(rounds.Select(r => r.Relayed.GatewayCpuMsPerMiB)):F2}, pair ms/MiB {Median(rounds.Select(r => r.PairCpuMsPerMiB)):F2}, gateway ÷ pair {Median(rounds.Select(r => r.CpuRatio)):F2}");
+        text.AppendLine(c, $"median: throughput ratio {Median(rounds.Select(r => r.Ratio)):F2}, gateway ms/MiB {Median(rounds.Select(r => r.Relayed.GatewayCpuMsPerMiB)):F2}, pair ms/MiB {Median(rounds.Select(r => r.PairCpuMsPerMiB)):F2}, gateway ÷ pair {Median(rounds.Select(r => r.CpuRatio)):F2}, gateway work items/MiB {Median(rounds.Select(r => r.Relayed.GatewayWorkItemsPerMiB)):F1}, alloc KiB/MiB {Median(rounds.Select(r => r.Relayed.GatewayAllocatedKiBPerMiB)):F1}");
         var proxy = FindOnPath("freerdp-proxy3");
         text.AppendLine(proxy is null ? "freerdp-proxy3: not installed on this machine (no comparison)" : $"freerdp-proxy3: {proxy} (not measured by this tool)");
         text.AppendLine();
