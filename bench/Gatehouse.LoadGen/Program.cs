@@ -42,14 +42,26 @@ var desktopRuns = new Option<int>("--desktop-runs") { Description = "xfreerdp3 r
 var xrdpUser = new Option<string>("--xrdp-user") { Description = "Local account on the xrdp host.", DefaultValueFactory = _ => "benchuser" };
 var xrdpPassword = new Option<string>("--xrdp-password") { Description = "Its password.", DefaultValueFactory = _ => "Bench-Pass-123" };
 var xrdpPort = new Option<int>("--xrdp-port") { Description = "xrdp on 127.0.0.1.", DefaultValueFactory = _ => 3389 };
+var peers = new Option<bool>("--peers") { Description = "Instead of (a)–(d): the relay and memory measurements with the TLS stub host and the clients in child processes (peer-host, peer-clients), so this process's CPU and RSS are the gateway's alone." };
+var idleSessions = new Option<string>("--idle-sessions") { Description = "With --peers: idle relayed session counts for the memory measurement, comma-separated.", DefaultValueFactory = _ => "1000" };
+var binds = new Option<int>("--binds") { Description = "With --peers: loopback source addresses for the clients (127.0.0.2 onwards).", DefaultValueFactory = _ => 8 };
 var gatewayOutput = new Option<string>("--output") { Description = "table or json.", DefaultValueFactory = _ => "table" };
 gatewayOutput.AcceptOnlyFromAmong("table", "json");
 var gateway = new Command("gateway", "Measures the RDP gateway in the same in-process host: web-account sign-ins per second, AssertionValidator latency, relay throughput against a direct TLS stream, memory per idle relayed session against idle direct TLS connections, and (--desktop-runs) xfreerdp3 reaching the xrdp desktop directly and through the gateway.")
 {
-    signIns, gatewayConcurrency, keys, relayMiB, relayRounds, sessions, desktopRuns, xrdpUser, xrdpPassword, xrdpPort, gatewayOutput,
+    signIns, gatewayConcurrency, keys, relayMiB, relayRounds, sessions, desktopRuns, xrdpUser, xrdpPassword, xrdpPort, gatewayOutput, peers, idleSessions, binds,
 };
 gateway.SetAction(async (parse, cancellationToken) =>
 {
+    if (parse.GetValue(peers))
+    {
+        var counts = parse.GetValue(idleSessions)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        var peerSettings = new PeerSettings(parse.GetValue(relayMiB), parse.GetValue(relayRounds), counts, parse.GetValue(gatewayConcurrency), Math.Clamp(parse.GetValue(binds), 1, 250), parse.GetValue(keys));
+        var peerReport = await PeerRun.RunAsync(peerSettings, message => parse.InvocationConfiguration.Error.WriteLine(message), cancellationToken);
+        await parse.InvocationConfiguration.Output.WriteAsync(peerReport);
+        return 0;
+    }
+
     var settings = new GatewaySettings(parse.GetValue(signIns), parse.GetValue(gatewayConcurrency), parse.GetValue(keys), parse.GetValue(relayMiB), parse.GetValue(relayRounds), parse.GetValue(sessions), parse.GetValue(desktopRuns), parse.GetValue(xrdpUser)!, parse.GetValue(xrdpPassword)!, parse.GetValue(xrdpPort));
     if (settings.SignIns < 1 || settings.Concurrency < 1 || settings.Keys < 1 || settings.RelayMiB < 1 || settings.RelayRounds < 1 || settings.Sessions < 1 || settings.DesktopRuns < 0)
     {
@@ -63,6 +75,17 @@ gateway.SetAction(async (parse, cancellationToken) =>
     return report.Errors == 0 ? 0 : 1;
 });
 root.Subcommands.Add(gateway);
+
+var peerHost = new Command("peer-host", "Started by 'gateway --peers': the TLS stub host in a process of its own; prints 'port N', runs until stdin closes.");
+peerHost.SetAction(async (parse, cancellationToken) => await PeerCommands.HostAsync(parse.InvocationConfiguration.Output, cancellationToken));
+root.Subcommands.Add(peerHost);
+var peerBind = new Option<string[]>("--bind") { Description = "Loopback source addresses, used round-robin.", AllowMultipleArgumentsPerToken = false };
+var peerClients = new Command("peer-clients", "Started by 'gateway --peers': benchmark RDP clients in a process of their own, driven by commands on stdin (see Gateway/Peers.cs).")
+{
+    peerBind,
+};
+peerClients.SetAction(async (parse, cancellationToken) => await PeerCommands.ClientsAsync((parse.GetValue(peerBind) ?? []).Select(System.Net.IPAddress.Parse).ToArray(), parse.InvocationConfiguration.Output, cancellationToken));
+root.Subcommands.Add(peerClients);
 
 var prototypeUrl = new Option<string>("--url") { Description = "The OpenIddict prototype's base address (dotnet run of prototypes/Gatehouse.OpenIddictPrototype).", DefaultValueFactory = _ => "http://127.0.0.1:5099" };
 var prototypeCodes = new Option<int>("--codes") { Description = "Codes minted through its authorize endpoint, then redeemed.", DefaultValueFactory = _ => 1000 };

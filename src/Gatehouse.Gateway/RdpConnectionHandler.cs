@@ -178,7 +178,8 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
 
         // ── TLS with the gateway's certificate, within its deadline; its facts are published on the connection. ──
         trace.Phase("tls");
-        var tls = new SslStream(new DuplexPipeStream(transport.Transport), leaveInnerStreamOpen: false);
+        var clientStream = new DuplexPipeStream(transport.Transport);
+        var tls = new SslStream(clientStream, leaveInnerStreamOpen: false);
         await using var tlsScope = tls.ConfigureAwait(false);
         if (!await HandshakeAsync(tls, connection).ConfigureAwait(false))
         {
@@ -245,7 +246,16 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             var relayed = session;
             session = null;
             trace.RelayStarting(relayed);
-            await _sessions.RunAsync(relayed, connection, tls, clientClosed).ConfigureAwait(false);
+            // The relay flushes each batch itself (one flush per batch of TLS records rather than one per record).
+            clientStream.FlushOnWrite = false;
+            try
+            {
+                await _sessions.RunAsync(relayed, connection, tls, clientClosed).ConfigureAwait(false);
+            }
+            finally
+            {
+                clientStream.FlushOnWrite = true;
+            }
         }
         finally
         {

@@ -34,6 +34,16 @@ internal sealed class PopKeyPair : IDisposable
 
     public static PopKeyPair Create() => new(RSA.Create(2048));
 
+    /// <summary>A key exported with <see cref="ToPem"/> (the peer processes get the pool this way).</summary>
+    public static PopKeyPair FromPem(string pem)
+    {
+        var key = RSA.Create();
+        key.ImportFromPem(pem);
+        return new PopKeyPair(key);
+    }
+
+    public string ToPem() => Key.ExportPkcs8PrivateKeyPem();
+
     public void Dispose() => Key.Dispose();
 
     internal static string B64(byte[] bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
@@ -75,11 +85,17 @@ internal sealed class BenchClient : IAsyncDisposable
     public int? Result { get; private set; }
 
     /// <summary>X.224 with <paramref name="request"/>, then TLS (any certificate: both peers are local and self-signed).</summary>
-    public static async Task<BenchClient> ConnectAsync(int port, byte[] request, CancellationToken cancellationToken)
+    public static async Task<BenchClient> ConnectAsync(int port, byte[] request, CancellationToken cancellationToken, IPAddress? bind = null)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            if (bind is not null)
+            {
+                // Several loopback source addresses: each has its own ephemeral ports and per-address caps.
+                socket.Bind(new IPEndPoint(bind, 0));
+            }
+
             await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
             var stream = new NetworkStream(socket, ownsSocket: false);
             await stream.WriteAsync(request, cancellationToken);
@@ -120,10 +136,22 @@ internal sealed class BenchClient : IAsyncDisposable
     /// <summary>Connect Initial → Connect Response, Client Info → Demand Active, then the stub command.</summary>
     public async Task StartSessionAsync(byte[] command, long argument, CancellationToken cancellationToken)
     {
+        await RunSequenceAsync(cancellationToken);
+        await SendCommandAsync(command, argument, cancellationToken);
+    }
+
+    /// <summary>Connect Initial → Connect Response, Client Info → Demand Active: afterwards the relay copies bytes.</summary>
+    public async Task RunSequenceAsync(CancellationToken cancellationToken)
+    {
         await Tls.WriteAsync(Captures.ConnectInitial, cancellationToken);
         _ = await RdpFrames.ReadTpktAsync(Tls, cancellationToken) ?? throw new IOException("closed before the Connect Response");
         await Tls.WriteAsync(Captures.ClientInfo, cancellationToken);
         _ = await RdpFrames.ReadTpktAsync(Tls, cancellationToken) ?? throw new IOException("closed before the Demand Active");
+    }
+
+    /// <summary>One stub command (<see cref="TlsStub.Bulk"/> with a byte count, or <see cref="TlsStub.Idle"/>).</summary>
+    public async Task SendCommandAsync(byte[] command, long argument, CancellationToken cancellationToken)
+    {
         var message = new byte[12];
         command.CopyTo(message, 0);
         System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(message.AsSpan(4), argument);

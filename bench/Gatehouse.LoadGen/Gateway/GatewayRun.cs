@@ -302,7 +302,7 @@ internal static class GatewayRun
         }
     }
 
-    private static async Task<Arranged> ArrangeAsync(IServiceProvider services, int stubPort, GatewaySettings settings, CancellationToken cancellationToken)
+    internal static async Task<Arranged> ArrangeAsync(IServiceProvider services, int stubPort, GatewaySettings settings, CancellationToken cancellationToken)
     {
         await using var scope = services.CreateAsyncScope();
         var directory = scope.ServiceProvider.GetRequiredService<DirectoryService>();

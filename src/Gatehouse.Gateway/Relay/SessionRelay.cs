@@ -125,8 +125,8 @@ public static class SessionRelay
             Account = new ConnectionSequenceAccount(credentials.Domain, credentials.UserName, credentials.Password),
             ClientInfoRelayed = settings.ClientInfoRelayed,
         }));
-        var upstream = RelayAsync(new Direction(fromClient, backend, ConnectionSequenceDirection.ClientToHost, 0), sequence, counters, stop.Token);
-        var downstream = RelayAsync(new Direction(fromBackend, client, ConnectionSequenceDirection.HostToClient, 1), sequence, counters, stop.Token);
+        var upstream = RelayAsync(new Direction(fromClient, client, backend, ConnectionSequenceDirection.ClientToHost, 0), sequence, counters, stop.Token);
+        var downstream = RelayAsync(new Direction(fromBackend, backend, client, ConnectionSequenceDirection.HostToClient, 1), sequence, counters, stop.Token);
         var first = await Task.WhenAny(upstream, downstream).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
         (RelayEnd End, string Reason) result;
@@ -203,31 +203,37 @@ public static class SessionRelay
             }
         }
 
-        return await CopyAsync(direction.Input, direction.Output, counters, direction.Counter, fromClient ? RelayEnd.ClientClosed : RelayEnd.BackendClosed, fromClient ? "the client closed the session" : "the host closed the session", cancellationToken).ConfigureAwait(false);
+        return await CopyAsync(direction.Input, direction.Source, direction.Output, counters, direction.Counter, fromClient ? RelayEnd.ClientClosed : RelayEnd.BackendClosed, fromClient ? "the client closed the session" : "the host closed the session", cancellationToken).ConfigureAwait(false);
     }
 
-    private static async Task<(RelayEnd, string)> CopyAsync(PipeReader input, Stream output, RelayCounters counters, int direction, RelayEnd end, string reason, CancellationToken cancellationToken)
+    private static async Task<(RelayEnd, string)> CopyAsync(PipeReader input, Stream source, Stream output, RelayCounters counters, int direction, RelayEnd end, string reason, CancellationToken cancellationToken)
     {
-        while (true)
+        // What the frame reader read ahead of the last frame of the sequence is still in the pipe: send it first. The
+        // pipe reads from the stream only when asked, so once it is drained the stream can be read directly.
+        while (input.TryRead(out var buffered))
         {
-            var read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            foreach (var segment in read.Buffer)
+            var empty = buffered.Buffer.IsEmpty;
+            foreach (var segment in buffered.Buffer)
             {
                 await output.WriteAsync(segment, cancellationToken).ConfigureAwait(false);
             }
 
-            counters.Add(direction, read.Buffer.Length);
-            if (!read.Buffer.IsEmpty)
-            {
-                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            input.AdvanceTo(read.Buffer.End);
-            if (read.IsCompleted)
+            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            counters.Add(direction, buffered.Buffer.Length);
+            input.AdvanceTo(buffered.Buffer.End);
+            if (buffered.IsCompleted)
             {
                 return (end, reason);
             }
+
+            if (empty)
+            {
+                break;
+            }
         }
+
+        await RelayPump.CopyAsync(source, output, bytes => counters.Add(direction, bytes), cancellationToken).ConfigureAwait(false);
+        return (end, reason);
     }
 
     private static async Task SendAsync(Stream output, ReadOnlyMemory<byte> bytes, RelayCounters counters, int direction, CancellationToken cancellationToken)
@@ -238,7 +244,7 @@ public static class SessionRelay
     }
 
     /// <summary>A direction of the relay: where its bytes come from and go, and which counter they add to.</summary>
-    private sealed record Direction(PipeReader Input, Stream Output, ConnectionSequenceDirection Way, int Counter);
+    private sealed record Direction(PipeReader Input, Stream Source, Stream Output, ConnectionSequenceDirection Way, int Counter);
 
     /// <summary>The interceptor, shared by the two directions (one PDU at a time).</summary>
     private sealed class Sequence(ConnectionSequenceInterceptor interceptor)
