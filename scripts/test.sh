@@ -108,7 +108,7 @@ install_msal_node() {
 # ensure_test_names: the RDP client derives the host label from the first DNS label of /v:, so the tests
 # connect to names, not addresses.
 ensure_test_names() {
-  local names="vm1.gatehouse.test vm3.gatehouse.test login.gatehouse.test" missing="" name
+  local names="vm1.gatehouse.test vm3.gatehouse.test login.gatehouse.test vm1.login.gatehouse.test" missing="" name
   for name in $names; do
     getent hosts "$name" >/dev/null || missing="$missing $name"
   done

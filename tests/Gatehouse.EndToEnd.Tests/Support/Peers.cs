@@ -26,8 +26,8 @@ internal static class Peers
     public static readonly Peer ZbarImg = new("zbarimg (QR decoder)", "/usr/bin/zbarimg", "zbar-tools");
     public static readonly Peer RdpCheck = new("impacket rdp_check.py", "/usr/share/doc/python3-impacket/examples/rdp_check.py", "python3-impacket");
 
-    /// <summary>The DNS names the tests use; the test script maps them to 127.0.0.1 in /etc/hosts.</summary>
-    public static readonly string[] TestHostNames = ["vm1.gatehouse.test", "vm3.gatehouse.test", "login.gatehouse.test"];
+    /// <summary>The DNS names the tests use; the test script maps them to 127.0.0.1 in /etc/hosts (vm1.login.gatehouse.test is the portal's .rdp address: HOST.PUBLIC-HOST).</summary>
+    public static readonly string[] TestHostNames = ["vm1.gatehouse.test", "vm3.gatehouse.test", "login.gatehouse.test", "vm1.login.gatehouse.test"];
 
     public static bool AllowMissing => Environment.GetEnvironmentVariable(AllowMissingVariable) == "1";
 
