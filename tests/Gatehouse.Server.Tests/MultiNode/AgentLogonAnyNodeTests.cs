@@ -24,10 +24,31 @@ public sealed class AgentLogonAnyNodeTests
     [Fact]
     public async Task TwoNodesOnOneSqliteFile_ALogonAskedOnB_IsAnsweredByTheAgentPollingA()
     {
-        // Arrange: two nodes on one data directory (one SQLite file, one key ring); the agent polls node A.
+        // Two nodes on one data directory (one SQLite file, one key ring): the store is polled.
         var data = TempDirectory.Create();
         await using var a = await TestServer.StartAsync(data);
         await using var b = await TestServer.StartAsync(data);
+        await AssertLogonOnBAnsweredThroughAAsync(a, b);
+    }
+
+    [PostgresFact]
+    public async Task TwoNodesOnOnePostgres_ALogonAskedOnB_IsAnsweredByTheAgentPollingA()
+    {
+        // Two nodes on one PostgreSQL database with one key-encryption key: NOTIFY wakes node A.
+        await using var database = await TestPostgres.CreateDatabaseAsync();
+        var shared = new Dictionary<string, string?>
+        {
+            ["Gatehouse:Store"] = database.ConnectionString(),
+            ["Gatehouse:KeyRing:Key"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+        };
+        await using var a = await TestServer.StartAsync(overrides: shared);
+        await using var b = await TestServer.StartAsync(overrides: shared);
+        await AssertLogonOnBAnsweredThroughAAsync(a, b);
+    }
+
+    /// <summary>The agent polls node A; a sign-in on node B gets alice's account from it, and B's rotation request reaches it.</summary>
+    private static async Task AssertLogonOnBAnsweredThroughAAsync(TestServer a, TestServer b)
+    {
         var (tenantId, hostId, userId) = await AgentTestKit.SeedAsync(a);
         var (state, config) = await AgentTestKit.JoinAsync(a, tenantId);
         var accounts = new AgentTestKit.FakeAccounts();
