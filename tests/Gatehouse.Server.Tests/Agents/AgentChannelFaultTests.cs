@@ -149,6 +149,31 @@ public sealed class AgentChannelFaultTests
         Assert.False(accounts.Works("alice", second));
     }
 
+    [Fact]
+    public async Task LateAnswer_NobodyTakesIt_TheAgentRotatesThePasswordAtOnce()
+    {
+        // A server that hands out one logon and then says nobody waits for its answer any more (the gateway gave up).
+        var time = new ManualTime();
+        var state = new AgentState(Path.Combine(TempDirectory.Create(), "agent"));
+        var accounts = new AgentTestKit.FakeAccounts();
+        using var handler = new LateServer();
+        using var http = new HttpClient(handler);
+        var config = new AgentConfig { Server = new Uri("https://login.gatehouse.test"), ServerCertificateSha256 = new string('a', 64), AgentId = Guid.NewGuid(), Audience = "aud", AdminGroups = ["sudo"], UserGroups = [] };
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        using var runner = new HostAgentRunner(state, config, key, new AgentClient(http, time), accounts, new AgentTestKit.FakeProbe(), time, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        var running = runner.RunAsync(stop.Token);
+
+        await Until.TrueAsync(() => handler.Results == 1 && accounts.History.Count(h => h.Name == "alice") == 2, "the answer was refused and the password rotated");
+        var handedOut = accounts.History.First(h => h.Name == "alice").Password;
+        Assert.False(accounts.Works("alice", handedOut));
+        Assert.Equal(0, runner.PendingRotations);
+        Assert.Empty(state.LoadPendingRotations());
+
+        await stop.CancelAsync();
+        await running;
+    }
+
     private static HostAgentRunner Runner(AgentState state, AgentTestKit.FakeAccounts accounts, TimeProvider time)
     {
         var config = new AgentConfig { Server = new Uri("https://login.gatehouse.test"), ServerCertificateSha256 = new string('a', 64), AgentId = Guid.NewGuid(), Audience = "aud", AdminGroups = ["sudo"], UserGroups = [] };
@@ -185,6 +210,41 @@ public sealed class AgentChannelFaultTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Answers the first poll with a logon, later polls only when cancelled, results with <c>taken: false</c>, health with OK.</summary>
+    private sealed class LateServer : HttpMessageHandler
+    {
+        private int _polls;
+        private int _results;
+
+        public int Results => Volatile.Read(ref _results);
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var path = request.RequestUri!.AbsolutePath;
+            string body;
+            if (path.EndsWith("/poll", StringComparison.Ordinal))
+            {
+                if (Interlocked.Increment(ref _polls) > 1)
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken);
+                }
+
+                body = System.Text.Json.JsonSerializer.Serialize(new AgentPollResponse([new AgentWorkItem(Guid.NewGuid(), "logon", "alice@contoso.test", "user")]), AgentJson.Options);
+            }
+            else if (path.EndsWith("/result", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref _results);
+                body = "{\"taken\":false}";
+            }
+            else
+            {
+                body = "{\"recorded\":true}";
+            }
+
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        }
     }
 
     /// <summary>A running agent with its own HTTPS client (pinned to the server's certificate), stopped on dispose.</summary>
