@@ -89,11 +89,12 @@ public sealed partial class AgentBroker(
             var answered = result.Task;
             if (!PollsHere(agentId) && _answers is not null)
             {
-                // The agent may poll another node: the request goes through the store too (one of the two wins the claim).
-                _posted[item.Id] = agentId;
+                // The agent may poll another node: the request goes through the store too (one of the two wins the
+                // claim). Marked as posted only once the row exists, so a poll here never tries to claim a missing row.
                 posted = await PostAsync(item, agentId, timeout, cancellationToken).ConfigureAwait(false);
                 if (posted)
                 {
+                    _posted[item.Id] = agentId;
                     answered = FirstAnswerAsync(result.Task, ReadAnswerAsync(item.Id, stopReading.Token));
                 }
             }
