@@ -976,3 +976,48 @@ public sealed class TemporaryAccessPass
     /// <summary>When it was (last) used; a single-use pass with a value here is spent.</summary>
     public DateTimeOffset? UsedAt { get; set; }
 }
+
+/// <summary>
+/// Work for a host's agent asked on a node the agent does not poll (a cluster): the node the agent polls claims it
+/// (exactly one claim wins), hands it to the agent and, for a logon, writes the agent's answer back here, encrypted with
+/// the store's data protection (as stored host passwords are). The asking node reads the answer, deletes the row, and
+/// deletes it anyway when it stops waiting; rows past <see cref="ExpiresAt"/> are swept.
+/// </summary>
+public sealed class AgentWorkRequest
+{
+    /// <summary>Longest protected answer stored.</summary>
+    public const int AnswerLength = 2048;
+
+    /// <summary>The work item's id (a logon's id).</summary>
+    public Guid Id { get; set; }
+
+    /// <summary>The agent it is for.</summary>
+    public Guid AgentId { get; set; }
+
+    /// <summary><c>logon</c>, <c>accepted</c> or <c>disable</c>.</summary>
+    public string Kind { get; set; } = string.Empty;
+
+    /// <summary>The user.</summary>
+    public string UserPrincipalName { get; set; } = string.Empty;
+
+    /// <summary>For a logon: <c>user</c> or <c>administrator</c>.</summary>
+    public string? Level { get; set; }
+
+    /// <summary>For <c>accepted</c>: the logon the host accepted.</summary>
+    public Guid? LogonId { get; set; }
+
+    /// <summary>The node that asked.</summary>
+    public string RequestedBy { get; set; } = string.Empty;
+
+    /// <summary>When it was asked.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the asking node stops waiting (at most the backend timeout after <see cref="CreatedAt"/>).</summary>
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    /// <summary>The node that handed it to the agent (null until claimed).</summary>
+    public string? ClaimedBy { get; set; }
+
+    /// <summary>The agent's answer to a logon, protected (null until answered).</summary>
+    public string? AnswerProtected { get; set; }
+}

@@ -114,6 +114,9 @@ public abstract class GatehouseDbContext : DbContext
     /// <summary>Agent assertion ids already used (replay protection).</summary>
     public DbSet<AgentAssertionUse> AgentAssertionUses => Set<AgentAssertionUse>();
 
+    /// <summary>Work for agents that poll another node (claimed by that node; logon answers protected).</summary>
+    public DbSet<AgentWorkRequest> AgentWorkRequests => Set<AgentWorkRequest>();
+
     /// <summary>Temporary Access Passes (hashes only).</summary>
     public DbSet<TemporaryAccessPass> TemporaryAccessPasses => Set<TemporaryAccessPass>();
 
@@ -442,6 +445,20 @@ public abstract class GatehouseDbContext : DbContext
             e.HasKey(x => x.ChallengeHash);
             e.Property(x => x.ChallengeHash).HasMaxLength(64);
             e.HasIndex(x => x.ExpiresAt);
+        });
+
+        modelBuilder.Entity<AgentWorkRequest>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.AgentId);
+            e.HasIndex(x => x.ExpiresAt);
+            e.Property(x => x.Kind).HasMaxLength(16);
+            e.Property(x => x.UserPrincipalName).HasMaxLength(NameLength);
+            e.Property(x => x.Level).HasMaxLength(16);
+            e.Property(x => x.RequestedBy).HasMaxLength(NameLength);
+            e.Property(x => x.ClaimedBy).HasMaxLength(NameLength);
+            e.Property(x => x.AnswerProtected).HasMaxLength(AgentWorkRequest.AnswerLength);
+            e.HasOne<HostAgent>().WithMany().HasForeignKey(x => x.AgentId).OnDelete(DeleteBehavior.Cascade);
         });
     }
 }

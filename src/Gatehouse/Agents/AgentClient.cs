@@ -49,9 +49,12 @@ public sealed class AgentClient(HttpClient http, TimeProvider time)
     public async Task<IReadOnlyList<AgentWorkItem>> PollAsync(AgentConfig config, ECDsa key, CancellationToken cancellationToken) =>
         (await PostAsync<AgentPollResponse>(config, key, "/poll", new { }, cancellationToken).ConfigureAwait(false)).Work ?? [];
 
-    /// <summary>Sends a work item's result.</summary>
-    public Task SendResultAsync(AgentConfig config, ECDsa key, AgentWorkResult result, CancellationToken cancellationToken) =>
-        PostAsync<JsonElement>(config, key, "/result", result, cancellationToken);
+    /// <summary>Sends a work item's result; true when a logon on the server was waiting for it (false: late, nobody will use it).</summary>
+    public async Task<bool> SendResultAsync(AgentConfig config, ECDsa key, AgentWorkResult result, CancellationToken cancellationToken)
+    {
+        var answer = await PostAsync<JsonElement>(config, key, "/result", result, cancellationToken).ConfigureAwait(false);
+        return answer.ValueKind == JsonValueKind.Object && answer.TryGetProperty("taken", out var taken) && taken.ValueKind == JsonValueKind.True;
+    }
 
     /// <summary>Sends a health report.</summary>
     public Task SendHealthAsync(AgentConfig config, ECDsa key, AgentHealthReport report, CancellationToken cancellationToken) =>

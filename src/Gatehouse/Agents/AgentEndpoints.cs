@@ -58,7 +58,20 @@ internal static partial class AgentEndpoints
             var agent = await AuthenticateAsync(http, ct).ConfigureAwait(false);
             var broker = http.RequestServices.GetRequiredService<AgentBroker>();
             broker.Register(agent.Id, agent.TenantId);
-            var work = await broker.PollAsync(agent.Id, AgentBroker.PollWait, ct).ConfigureAwait(false);
+            // A node that shuts down answers its polls at once (no work), so its agents reconnect to the next node
+            // (or to this one when it is back) instead of holding the shutdown up for the rest of the wait.
+            var stopping = http.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, stopping);
+            IReadOnlyList<AgentWorkItem> work;
+            try
+            {
+                work = await broker.PollAsync(agent.Id, AgentBroker.PollWait, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested && !ct.IsCancellationRequested)
+            {
+                work = [];
+            }
+
             return Results.Json(new AgentPollResponse(work), AgentJson.Options);
         }
         catch (AgentRefusedException e)
@@ -74,7 +87,7 @@ internal static partial class AgentEndpoints
         {
             var agent = await AuthenticateAsync(http, ct).ConfigureAwait(false);
             var result = await BodyAsync<AgentWorkResult>(http, ct).ConfigureAwait(false);
-            var taken = http.RequestServices.GetRequiredService<AgentBroker>().Complete(agent.Id, result);
+            var taken = await http.RequestServices.GetRequiredService<AgentBroker>().CompleteAsync(agent.Id, result, ct).ConfigureAwait(false);
             return Results.Json(new { taken }, AgentJson.Options);
         }
         catch (AgentRefusedException e)

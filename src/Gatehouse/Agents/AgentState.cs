@@ -38,8 +38,9 @@ public sealed record AgentConfig
 
 /// <summary>
 /// The agent's state directory (default <c>/var/lib/gatehouse-agent</c>, mode 0700): <c>agent.key</c> (its ECDSA P-256
-/// private key, PKCS#8 PEM, mode 0600, never sent anywhere), <c>agent.json</c> and <c>accounts.json</c> (UPN → local
-/// account, the accounts it manages).
+/// private key, PKCS#8 PEM, mode 0600, never sent anywhere), <c>agent.json</c>, <c>accounts.json</c> (UPN → local
+/// account, the accounts it manages) and <c>pending-rotations.json</c> (the accounts whose password was handed out for
+/// a logon and not yet changed again: an agent that dies in between changes them when it starts again), each 0600.
 /// </summary>
 public sealed class AgentState(string directory)
 {
@@ -57,6 +58,9 @@ public sealed class AgentState(string directory)
     private string ConfigPath => Path.Combine(Directory, "agent.json");
 
     private string AccountsPath => Path.Combine(Directory, "accounts.json");
+
+    /// <summary>The file of accounts whose logon password has not been rotated yet.</summary>
+    public string PendingRotationsPath => Path.Combine(Directory, "pending-rotations.json");
 
     /// <summary>Creates the directory (0700) and a new key pair (0600), replacing an old key.</summary>
     public ECDsa CreateKey()
@@ -131,6 +135,68 @@ public sealed class AgentState(string directory)
             WritePrivate(AccountsPath, JsonSerializer.Serialize(accounts, AgentJson.Options));
         }
     }
+
+    /// <summary>The accounts whose password was handed out for a logon and not yet changed again.</summary>
+    public IReadOnlyList<string> LoadPendingRotations()
+    {
+        lock (_gate)
+        {
+            return [.. ReadPendingRotations()];
+        }
+    }
+
+    /// <summary>
+    /// Records that <paramref name="name"/>'s password is about to be handed out (before it is set, so a crash after
+    /// setting it leaves the account on the list).
+    /// </summary>
+    public void AddPendingRotation(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        lock (_gate)
+        {
+            var pending = ReadPendingRotations();
+            if (pending.Add(name))
+            {
+                WritePrivate(PendingRotationsPath, JsonSerializer.Serialize(pending.Order(StringComparer.Ordinal), AgentJson.Options));
+            }
+        }
+    }
+
+    /// <summary>Records that <paramref name="name"/>'s password was changed again (no one knows it).</summary>
+    public void RemovePendingRotation(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        lock (_gate)
+        {
+            var pending = ReadPendingRotations();
+            if (pending.Remove(name))
+            {
+                WritePrivate(PendingRotationsPath, JsonSerializer.Serialize(pending.Order(StringComparer.Ordinal), AgentJson.Options));
+            }
+        }
+    }
+
+    private HashSet<string> ReadPendingRotations()
+    {
+        if (!File.Exists(PendingRotationsPath))
+        {
+            return new HashSet<string>(StringComparer.Ordinal);
+        }
+
+        try
+        {
+            return new HashSet<string>(JsonSerializer.Deserialize<List<string>>(File.ReadAllText(PendingRotationsPath), AgentJson.Options) ?? [], StringComparer.Ordinal);
+        }
+        catch (JsonException)
+        {
+            // A torn or edited file: nothing to trust in it; the managed accounts are rotated instead.
+            return new HashSet<string>(LoadAccountsUnlocked().Values, StringComparer.Ordinal);
+        }
+    }
+
+    private Dictionary<string, string> LoadAccountsUnlocked() => File.Exists(AccountsPath)
+        ? JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(AccountsPath), AgentJson.Options) ?? []
+        : [];
 
     private void WritePrivate(string path, string text)
     {

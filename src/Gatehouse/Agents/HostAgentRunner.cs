@@ -99,6 +99,7 @@ public sealed partial class HostAgentRunner(
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         LogStarted(logger, config.AgentId, config.Server, config.HostName);
+        await RecoverAsync(cancellationToken).ConfigureAwait(false);
         await Task.WhenAll(PollLoopAsync(cancellationToken), HealthLoopAsync(cancellationToken)).ConfigureAwait(false);
     }
 
@@ -114,9 +115,12 @@ public sealed partial class HostAgentRunner(
                 foreach (var item in work)
                 {
                     var result = await HandleAsync(item, cancellationToken).ConfigureAwait(false);
-                    if (result is not null)
+                    if (result is not null
+                        && !await client.SendResultAsync(config, key, result, cancellationToken).ConfigureAwait(false)
+                        && result.Ok)
                     {
-                        await client.SendResultAsync(config, key, result, cancellationToken).ConfigureAwait(false);
+                        // Nobody waits for this logon any more (the gateway gave up): its password must not live on.
+                        await RotateNowAsync(item.Id, cancellationToken).ConfigureAwait(false);
                     }
                 }
             }
@@ -182,6 +186,75 @@ public sealed partial class HostAgentRunner(
         await client.SendHealthAsync(config, key, report, cancellationToken).ConfigureAwait(false);
     }
 
+    private async Task RotateNowAsync(Guid logonId, CancellationToken cancellationToken)
+    {
+        if (!_rotations.TryRemove(logonId, out var rotation))
+        {
+            return;
+        }
+
+        await rotation.Timer.CancelAsync().ConfigureAwait(false);
+        rotation.Timer.Dispose();
+        await _accountsGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await RotateAsync(rotation.Name, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HostAccountException or IOException or InvalidOperationException)
+        {
+            _lastError = e.Message;
+            LogWorkFailed(logger, "rotate", rotation.Name, e.Message);
+        }
+        finally
+        {
+            _accountsGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Changes the password of every account whose logon password was handed out and not changed again (the agent
+    /// stopped or died in between): no account is left with a password someone was given. Returns how many.
+    /// </summary>
+    public async Task<int> RecoverAsync(CancellationToken cancellationToken)
+    {
+        var rotated = 0;
+        await _accountsGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            foreach (var name in state.LoadPendingRotations())
+            {
+                if (_rotations.Values.Any(r => r.Name == name))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    if (await accounts.ExistsAsync(name, cancellationToken).ConfigureAwait(false))
+                    {
+                        await RotateAsync(name, cancellationToken).ConfigureAwait(false);
+                        rotated++;
+                    }
+                    else
+                    {
+                        state.RemovePendingRotation(name);
+                    }
+                }
+                catch (Exception e) when (e is HostAccountException or IOException or InvalidOperationException)
+                {
+                    _lastError = e.Message;
+                    LogWorkFailed(logger, "rotate", name, e.Message);
+                }
+            }
+        }
+        finally
+        {
+            _accountsGate.Release();
+        }
+
+        return rotated;
+    }
+
     /// <summary>Does one work item; the answer to send (null for items that need none).</summary>
     public async Task<AgentWorkResult?> HandleAsync(AgentWorkItem item, CancellationToken cancellationToken)
     {
@@ -243,6 +316,9 @@ public sealed partial class HostAgentRunner(
         var wanted = item.Level == "administrator" ? config.AdminGroups : config.UserGroups;
         await accounts.SetGroupsAsync(name, wanted, [.. config.AdminGroups.Union(config.UserGroups)], cancellationToken).ConfigureAwait(false);
         var password = LogonPasswords.Create();
+
+        // On the list before the password is set: if the agent dies before the rotation, it rotates when it starts.
+        state.AddPendingRotation(name);
         await accounts.SetPasswordAsync(name, password, enable: true, cancellationToken).ConfigureAwait(false);
         LogLogon(logger, name, item.UserPrincipalName, item.Level);
         var timer = new CancellationTokenSource();
@@ -307,6 +383,12 @@ public sealed partial class HostAgentRunner(
     {
         // A new random password nobody knows: the logon's password no longer works.
         await accounts.SetPasswordAsync(name, LogonPasswords.Create(), enable: false, cancellationToken).ConfigureAwait(false);
+        if (!_rotations.Values.Any(r => r.Name == name))
+        {
+            // No other logon's password for this account is still out.
+            state.RemovePendingRotation(name);
+        }
+
         LogRotated(logger, name);
     }
 

@@ -1,6 +1,7 @@
 using Gatehouse.Access;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Identity;
+using Gatehouse.Identity.Gateway;
 using Microsoft.Extensions.Options;
 
 namespace Gatehouse.Gateway;
@@ -10,7 +11,9 @@ namespace Gatehouse.Gateway;
 /// each session on this node is authorised again with the same call as at sign-in (the user's state, a role on the
 /// host, every enforced policy with the sign-in's methods and time, a mapped account); a session that would no longer
 /// be allowed (user disabled, role removed, a policy that now blocks, sign-in frequency run out) is ended with the
-/// reason. A failure to read the store ends nothing (the next round tries again).
+/// reason. A session that ends because the user was disabled or lost the role on the host also asks the host's agent
+/// to lock the user's account there (a disabled user: every agent of the tenant), as a refused sign-in does. A
+/// failure to read the store ends nothing (the next round tries again).
 /// </summary>
 internal sealed partial class LiveSessionReevaluator(
     IServiceScopeFactory scopes,
@@ -66,6 +69,7 @@ internal sealed partial class LiveSessionReevaluator(
                     session.End($"access_revoked: {decision.Reason}");
                     LogEnded(session.Id, session.Grant.UserPrincipalName, session.Grant.HostName, decision.Reason);
                     ended++;
+                    await LockHostAccountAsync(scope.ServiceProvider, access, session.Grant, decision.Refusal, cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -75,6 +79,27 @@ internal sealed partial class LiveSessionReevaluator(
         }
 
         return ended;
+    }
+
+    /// <summary>
+    /// The user was disabled (every agent of the tenant locks the account it manages for them) or has no role on the
+    /// host any more (only that host's agent locks it); other refusals (a policy, sign-in frequency) lock nothing.
+    /// </summary>
+    private static async Task LockHostAccountAsync(IServiceProvider services, AccessService access, SessionGrant grant, AccessRefusal refusal, CancellationToken cancellationToken)
+    {
+        if (services.GetService<IHostAgentLogons>() is not { } agents)
+        {
+            return;
+        }
+
+        if (refusal is AccessRefusal.UserDisabled)
+        {
+            agents.RequestDisable(grant.TenantId, null, grant.UserPrincipalName);
+        }
+        else if (refusal is AccessRefusal.NoRole && await access.AgentOfHostAsync(grant.HostId, cancellationToken).ConfigureAwait(false) is { } agentId)
+        {
+            agents.RequestDisable(grant.TenantId, agentId, grant.UserPrincipalName);
+        }
     }
 
     [LoggerMessage(70, LogLevel.Warning, "Session {SessionId} of {Upn} on {Host} ended: access is no longer allowed ({Reason}).")]

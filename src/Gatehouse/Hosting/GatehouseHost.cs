@@ -181,7 +181,12 @@ internal static class GatehouseHost
         builder.Services.AddSingleton(ClusterOptions.From(builder.Configuration.GetSection("Gatehouse:Cluster")));
         builder.Services.AddHostedService<NodeHeartbeatService>();
         builder.Services.AddScoped<Gatehouse.Agents.AgentRegistry>();
-        builder.Services.AddSingleton<Gatehouse.Agents.AgentBroker>();
+        builder.Services.AddSingleton(s => new Gatehouse.Agents.AgentBroker(
+            s.GetRequiredService<IServiceScopeFactory>(),
+            s.GetRequiredService<TimeProvider>(),
+            s.GetRequiredService<ILogger<Gatehouse.Agents.AgentBroker>>(),
+            s.GetRequiredService<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>()));
+        builder.Services.AddHostedService<Gatehouse.Agents.AgentWorkRelay>();
         builder.Services.AddSingleton<Gatehouse.Identity.Gateway.IHostAgentLogons>(s => s.GetRequiredService<Gatehouse.Agents.AgentBroker>());
         builder.Services.AddSingleton<IOptions<GatehouseOptions>>(Options.Create(options));
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Limits.ShutdownTimeout);

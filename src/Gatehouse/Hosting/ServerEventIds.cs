@@ -43,4 +43,7 @@ internal static class ServerEventIds
     public const int AgentPasswordRotated = 1214;
     public const int AgentAccountLocked = 1215;
     public const int AgentWorkFailed = 1216;
+    public const int AgentWorkClaimed = 1217;
+    public const int AgentWorkStoreFailed = 1218;
+    public const int AgentWorkListenFailed = 1219;
 }

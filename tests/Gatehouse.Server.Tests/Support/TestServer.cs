@@ -46,7 +46,7 @@ internal sealed class TestServer : IAsyncDisposable
         };
     }
 
-    public static async Task<TestServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null, string? configFile = null, Action<IServiceCollection>? configureServices = null)
+    public static async Task<TestServer> StartAsync(string? dataDirectory = null, IDictionary<string, string?>? overrides = null, string? configFile = null, Action<IServiceCollection>? configureServices = null, TimeProvider? time = null)
     {
         dataDirectory ??= TempDirectory.Create();
         var settings = new Dictionary<string, string?>
@@ -62,7 +62,7 @@ internal sealed class TestServer : IAsyncDisposable
         }
 
         var console = new StringWriter();
-        var app = GatehouseHost.Build(new HostSettings { Overrides = settings, Console = console, ConfigFile = configFile, ConfigureServices = configureServices });
+        var app = GatehouseHost.Build(new HostSettings { Overrides = settings, Console = console, ConfigFile = configFile, ConfigureServices = configureServices, Time = time ?? TimeProvider.System });
         await app.StartAsync();
         return new TestServer(app, dataDirectory, console);
     }
