@@ -2,9 +2,11 @@ using System.Diagnostics;
 using Gatehouse.Admin.Operations;
 using Gatehouse.Agents;
 using Gatehouse.EndToEnd.Tests.Support;
+using Gatehouse.Gateway.Sessions;
 using Gatehouse.Hosting;
 using Gatehouse.Identity;
 using Gatehouse.Storage;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -15,7 +17,8 @@ namespace Gatehouse.EndToEnd.Tests;
 /// (pinning the server from the token, registering xrdp's key as the host's pin) and runs with the real Linux account
 /// tools. Ines (User Login) and Jana (Administrator Login) sign in with the stock client (NLA) and land on the xrdp
 /// desktop each as her own account: Jana's in <c>sudo</c>, Ines's not; the injected password stops working once the
-/// agent rotates it; disabling Ines locks her host account. Needs root (the agent creates accounts), as CI runs.
+/// agent rotates it; removing Jana's role ends her live session at re-evaluation and locks her account, and her next
+/// logon under User Login drops <c>sudo</c>; disabling Ines locks her host account. Needs root (the agent creates accounts), as CI runs.
 /// </summary>
 public sealed partial class GatewayDesktopTests
 {
@@ -77,6 +80,32 @@ public sealed partial class GatewayDesktopTests
             Assert.DoesNotContain("sudo", Groups(ines));
             Assert.NotEqual(jana, ines);
 
+            // Jana loses her role while signed in: the next re-evaluation ends her session and the agent locks her
+            // account on vm3. Given User Login instead, her next logon is the same account, unlocked, without sudo.
+            await SignInAsOwnAccountAsync("jana@contoso.test", created, whileLive: async session =>
+            {
+                await using (var scope = app.Services.CreateAsyncScope())
+                {
+                    var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+                    var user = await db.Users.SingleAsync(u => u.UserPrincipalName == "jana@contoso.test");
+                    Assert.Equal(1, await db.RoleAssignments.Where(a => a.PrincipalId == user.Id).ExecuteDeleteAsync());
+                }
+
+                await app.Services.GetRequiredService<Gatehouse.Gateway.LiveSessionReevaluator>().ReevaluateAllAsync(CancellationToken.None);
+                await Wait.UntilAsync(() => gateway.Sessions.Find(session.Id) is null, Wait.Generous, "Jana's session to end at the re-evaluation");
+                await Wait.UntilAsync(() => ShadowHash(jana).StartsWith('!'), Wait.Generous, $"{jana} locked (usermod -L) after Jana's role was removed");
+            });
+            var ended = await WaitForSessionEndAsync("jana@contoso.test");
+            Assert.StartsWith("access_revoked: no_role_assignment:", ended.EndReason, StringComparison.Ordinal);
+            await using (var scope = app.Services.CreateAsyncScope())
+            {
+                await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(tenantId, "Virtual Machine User Login", "jana@contoso.test", "/hosts/vm3");
+            }
+
+            Assert.Equal(jana, await SignInAsOwnAccountAsync("jana@contoso.test", created));
+            Assert.DoesNotContain("sudo", Groups(jana));
+            Assert.False(ShadowHash(jana).StartsWith('!'), $"{jana} is unlocked by the logon the new role allows");
+
             // Disabling Ines locks the account the agent manages for her.
             await using (var scope = app.Services.CreateAsyncScope())
             {
@@ -102,7 +131,7 @@ public sealed partial class GatewayDesktopTests
     /// processes as it, and once the agent rotates (at most a minute after the logon) the injected password no longer
     /// matches the account's hash.
     /// </summary>
-    private async Task<string> SignInAsOwnAccountAsync(string upn, List<string> created)
+    private async Task<string> SignInAsOwnAccountAsync(string upn, List<string> created, Func<LiveSession, Task>? whileLive = null)
     {
         await using var display = await XvfbDisplay.StartAsync(Wait.Generous);
         var client = StartNlaClient(display, upn, Password, "vm3.gatehouse.test");
@@ -126,6 +155,10 @@ public sealed partial class GatewayDesktopTests
                 HostAgentRunner.RotateAfter + Wait.Generous,
                 $"{account}'s password rotated after the logon");
             output.WriteLine($"{upn} landed as {account} (groups: {string.Join(' ', Groups(account))}); its logon password was rotated after the logon.");
+            if (whileLive is not null)
+            {
+                await whileLive(session);
+            }
         }
         finally
         {
