@@ -414,16 +414,31 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
         return client;
     }
 
-    private async Task SignInAndPasteAsync(FreeRdpClient client, string upn)
+    private Task SignInAndPasteAsync(FreeRdpClient client, string upn) => SignInAndPasteAsync(gateway, client, upn, Password);
+
+    /// <summary>
+    /// The web-account sign-in FreeRDP asks for: opens the address it prints, signs in as <paramref name="upn"/>, allows
+    /// the consent and pastes the redirect URL back into the client.
+    /// </summary>
+    /// <param name="gateway">The fixture's server.</param>
+    /// <param name="client">The client waiting for the redirect URL.</param>
+    /// <param name="upn">Who signs in.</param>
+    /// <param name="password">Their password.</param>
+    /// <param name="consented">True when the user has consented before (in an earlier test of the same fixture): no consent page then.</param>
+    internal static async Task SignInAndPasteAsync(Gateway gateway, FreeRdpClient client, string upn, string password, bool consented = false)
     {
         var browse = await client.WaitForLineAsync(BrowseTo(), Wait.Generous, "the 'Browse to:' line");
         var authorize = new Uri(browse.Groups[1].Value);
         using var browser = new SignInBrowser(gateway.BaseAddress, gateway.CertificateThumbprint);
         await browser.OpenAsync(authorize.PathAndQuery);
         await browser.SubmitAsync(("username", upn));
-        await browser.SubmitAsync(("password", Password));
-        Assert.True(browser.Shows("consent"), $"the consent page after the password; got: {browser.Error ?? browser.Html[..Math.Min(400, browser.Html.Length)]}");
-        await browser.SubmitAsync(("consent", "allow"));
+        await browser.SubmitAsync(("password", password));
+        if (!consented)
+        {
+            Assert.True(browser.Shows("consent"), $"the consent page after the password; got: {browser.Error ?? browser.Html[..Math.Min(400, browser.Html.Length)]}");
+            await browser.SubmitAsync(("consent", "allow"));
+        }
+
         var redirect = WebUtility.HtmlDecode(RedirectUrl().Match(browser.Html).Groups[1].Value);
         Assert.StartsWith("ms-appx-web://Microsoft.AAD.BrokerPlugin/", redirect, StringComparison.Ordinal);
         await client.WriteLineAsync(redirect);

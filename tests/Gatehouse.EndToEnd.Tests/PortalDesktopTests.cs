@@ -4,6 +4,7 @@ using Gatehouse.EndToEnd.Tests.Support;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Identity;
 using Gatehouse.Server.Tests.Support;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
@@ -131,19 +132,18 @@ public sealed partial class PortalDesktopTests(ITestOutputHelper output, Gateway
         await page.WaitForURLAsync($"https://{gateway.PublicName}{path}");
     }
 
+    /// <summary>Lena's web-account sign-in; she consented to the RDP client at her first one (the tests share a fixture).</summary>
     private async Task SignInAndPasteAsync(FreeRdpClient client, string upn)
     {
-        var browse = await client.WaitForLineAsync(BrowseTo(), Wait.Generous, "the 'Browse to:' line");
-        var authorize = new Uri(browse.Groups[1].Value);
-        using var browser = new SignInBrowser(gateway.BaseAddress, gateway.CertificateThumbprint);
-        await browser.OpenAsync(authorize.PathAndQuery);
-        await browser.SubmitAsync(("username", upn));
-        await browser.SubmitAsync(("password", Password));
-        Assert.True(browser.Shows("consent"), $"the consent page after the password; got: {browser.Error ?? browser.Html[..Math.Min(400, browser.Html.Length)]}");
-        await browser.SubmitAsync(("consent", "allow"));
-        var redirect = WebUtility.HtmlDecode(RedirectUrl().Match(browser.Html).Groups[1].Value);
-        Assert.StartsWith("ms-appx-web://Microsoft.AAD.BrokerPlugin/", redirect, StringComparison.Ordinal);
-        await client.WriteLineAsync(redirect);
+        bool consented;
+        await using (var scope = gateway.App!.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<Gatehouse.Storage.GatehouseDbContext>();
+            var user = await db.Users.AsNoTracking().SingleAsync(u => u.UserPrincipalName == upn);
+            consented = await db.Consents.AsNoTracking().AnyAsync(c => c.UserId == user.Id);
+        }
+
+        await GatewayDesktopTests.SignInAndPasteAsync(gateway, client, upn, Password, consented);
     }
 
     private async Task<LiveSession> WaitForLiveSessionAsync(FreeRdpClient client)
@@ -164,10 +164,4 @@ public sealed partial class PortalDesktopTests(ITestOutputHelper output, Gateway
         await page.ScreenshotAsync(new() { Path = path, FullPage = true });
         output.WriteLine($"Screenshot: {path}");
     }
-
-    [GeneratedRegex(@"Browse to: (https://\S+)")]
-    private static partial Regex BrowseTo();
-
-    [GeneratedRegex("id=\"redirect-url\">([^<]+)<")]
-    private static partial Regex RedirectUrl();
 }
