@@ -33,6 +33,10 @@ public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
     private readonly Task _loop;
     private long _batches;
 
+    // A scope made with the first batch and kept for the batches written while the container disposes this writer (host
+    // shutdown): by then the container makes no new scopes, and the rows still queued would be lost.
+    private Reserve? _reserve;
+
     /// <summary>Creates the writer; its loop starts at once and writes through scopes of <paramref name="scopes"/>.</summary>
     public SignInLogWriter(IServiceScopeFactory scopes)
     {
@@ -71,6 +75,10 @@ public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
     {
         _queue.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
+        if (_reserve is { } reserve)
+        {
+            await reserve.Scope.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Stops taking rows and waits (blocking) until the queued ones are written.</summary>
@@ -78,6 +86,7 @@ public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
     {
         _queue.Writer.TryComplete();
         _loop.GetAwaiter().GetResult();
+        _reserve?.Scope.Dispose();
     }
 
     private async Task RunAsync()
@@ -100,9 +109,33 @@ public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
     {
         try
         {
-            await using var scope = _scopes.CreateAsyncScope();
-            var log = scope.ServiceProvider.GetRequiredService<SignInLogService>();
-            await log.AppendBatchAsync(batch.ConvertAll(p => p.Row), CancellationToken.None).ConfigureAwait(false);
+            _reserve ??= NewReserve();
+            AsyncServiceScope? scope = null;
+            SignInLogService log;
+            try
+            {
+                scope = _scopes.CreateAsyncScope();
+                log = scope.Value.ServiceProvider.GetRequiredService<SignInLogService>();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The container is being disposed (host shutdown) with rows still queued: write them through the kept scope.
+                _reserve.Db.ChangeTracker.Clear();
+                log = _reserve.Log;
+            }
+
+            try
+            {
+                await log.AppendBatchAsync(batch.ConvertAll(p => p.Row), CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (scope is { } made)
+                {
+                    await made.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
             Interlocked.Increment(ref _batches);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -120,6 +153,17 @@ public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
             pending.Committed.TrySetResult();
         }
     }
+
+    private Reserve NewReserve()
+    {
+        var scope = _scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>();
+        // The context takes some of its services from the container when first used: take them now, while it makes them.
+        _ = Microsoft.EntityFrameworkCore.Infrastructure.AccessorExtensions.GetService<Microsoft.Extensions.Logging.ILoggerFactory>(db);
+        return new Reserve(scope, scope.ServiceProvider.GetRequiredService<SignInLogService>(), db);
+    }
+
+    private sealed record Reserve(AsyncServiceScope Scope, SignInLogService Log, GatehouseDbContext Db);
 
     private sealed record Pending(SignInRecord Row, TaskCompletionSource Committed);
 }

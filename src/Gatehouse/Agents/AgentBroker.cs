@@ -41,7 +41,7 @@ public sealed partial class AgentBroker(
     private readonly IDataProtector? _answers = protection?.CreateProtector(AnswerPurpose);
     private readonly ConcurrentDictionary<Guid, DateTimeOffset> _lastPoll = new();
     private readonly ConcurrentDictionary<Guid, Guid> _posted = new();
-    private readonly ConcurrentDictionary<Guid, Guid> _claimed = new();
+    private readonly ConcurrentDictionary<Guid, (Guid AgentId, DateTimeOffset ExpiresAt)> _claimed = new();
 
     /// <summary>This node's name in the store's work rows.</summary>
     public string Node { get; } = node ?? $"{Environment.MachineName[..Math.Min(32, Environment.MachineName.Length)]}-{Guid.NewGuid():N}";
@@ -204,7 +204,7 @@ public sealed partial class AgentBroker(
         {
             // A logon whose gateway gave up meanwhile (the agent was away) is dropped: no password is set for nobody.
             // One that went through the store too is handed out here only if this node wins its claim.
-            if (item.Kind != "logon" || _claimed.ContainsKey(item.Id)
+            if (item.Kind != "logon" || Claimed(item.Id)
                 || (_pending.ContainsKey(item.Id) && (!_posted.ContainsKey(item.Id) || await ClaimAsync(item.Id).ConfigureAwait(false))))
             {
                 items.Add(item);
@@ -212,6 +212,26 @@ public sealed partial class AgentBroker(
         }
 
         return items;
+    }
+
+    /// <summary>
+    /// True for a logon this node claimed from the store whose asking node still waits; one it has given up on is
+    /// forgotten (as a local logon whose gateway gave up is dropped: no password is set for nobody).
+    /// </summary>
+    private bool Claimed(Guid id)
+    {
+        if (!_claimed.TryGetValue(id, out var claim))
+        {
+            return false;
+        }
+
+        if (claim.ExpiresAt > time.GetUtcNow())
+        {
+            return true;
+        }
+
+        _claimed.TryRemove(id, out _);
+        return false;
     }
 
     /// <summary>The agent's answer to a work item; false when no logon of this agent waits for it (late, or not its own).</summary>
@@ -233,7 +253,7 @@ public sealed partial class AgentBroker(
             return true;
         }
 
-        if (_answers is null || !_claimed.TryGetValue(result.Id, out var owner) || owner != agentId || !_claimed.TryRemove(result.Id, out _))
+        if (_answers is null || !_claimed.TryGetValue(result.Id, out var owner) || owner.AgentId != agentId || !_claimed.TryRemove(result.Id, out _))
         {
             return false;
         }
@@ -291,7 +311,7 @@ public sealed partial class AgentBroker(
             claimed++;
             if (row.Kind == "logon")
             {
-                _claimed[row.Id] = row.AgentId;
+                _claimed[row.Id] = (row.AgentId, row.ExpiresAt);
             }
             else
             {

@@ -160,8 +160,73 @@ public sealed class SignInLogWriterTests
         }
     }
 
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Writer_RowsQueuedWhenTheContainerDisposesIt_AreStillWritten(StoreProvider provider)
+    {
+        var fixture = new StoreFixture();
+        var gate = new HeadGate();
+        await using var env = await fixture.CreateEnvAsync(provider, s =>
+            s.AddScoped<ISignInLogHeadStore>(sp => new GatedHeadStore(new StoreSignInLogHeadStore(sp.GetRequiredService<GatehouseDbContext>()), gate)));
+        try
+        {
+            var tenant = Guid.NewGuid();
+            var log = env.Get<SignInLogService>();
+            var writer = env.Root.GetRequiredService<SignInLogWriter>();
+
+            // One batch is being written (held in its head write) while more rows wait in the queue...
+            var first = writer.AppendAsync(log.Prepare(Entry(tenant, 1), tenant));
+            await gate.Entered.Task;
+            var queued = Enumerable.Range(2, 5).Select(i => writer.AppendAsync(log.Prepare(Entry(tenant, i), tenant))).ToList();
+
+            // ...when the host shuts down: the container stops making scopes, then disposes the writer.
+            var disposing = ((IAsyncDisposable)env.Root).DisposeAsync();
+            gate.Release.SetResult();
+            await disposing;
+
+            var written = await Task.WhenAll(queued.Prepend(first));
+            Assert.Equal(Enumerable.Range(1, 6).Select(i => (long)i), written.Select(r => r.Sequence));
+            Assert.Equal(Enumerable.Range(1, 6).Select(i => $"conn-{i}"), (await RowsAsync(env)).Select(r => r.CorrelationId));
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+        }
+    }
+
     private static void FailingHeads(IServiceCollection services, FailurePlan plan) =>
         services.AddScoped<ISignInLogHeadStore>(sp => new FailingHeadStore(new StoreSignInLogHeadStore(sp.GetRequiredService<GatehouseDbContext>()), plan));
+
+    /// <summary>Holds the first head write until released, and says when it is held.</summary>
+    private sealed class HeadGate
+    {
+        private int _writes;
+
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async Task PassAsync()
+        {
+            if (Interlocked.Increment(ref _writes) == 1)
+            {
+                Entered.SetResult();
+                await Release.Task;
+            }
+        }
+    }
+
+    private sealed class GatedHeadStore(StoreSignInLogHeadStore inner, HeadGate gate) : ISignInLogHeadStore
+    {
+        public Task<string?> ReadAsync(CancellationToken cancellationToken) => inner.ReadAsync(cancellationToken);
+
+        public async Task WriteAsync(string sealedHead, CancellationToken cancellationToken)
+        {
+            await gate.PassAsync();
+            await inner.WriteAsync(sealedHead, cancellationToken);
+        }
+    }
 
     /// <summary>How many head writes still fail, and how many did.</summary>
     private sealed class FailurePlan

@@ -160,6 +160,31 @@ public sealed class AgentLogonAnyNodeTests(ITestOutputHelper output)
         Assert.Equal(0, await CountAsync(server));
     }
 
+    [Fact]
+    public async Task StoreRoute_AClaimedLogonTheAskingNodeGaveUpOn_IsNotHandedToTheAgent()
+    {
+        await using var server = await TestServer.StartAsync();
+        var (tenantId, hostId, _) = await AgentTestKit.SeedAsync(server);
+        var (_, config) = await AgentTestKit.JoinAsync(server, tenantId);
+        var services = server.App.Services;
+        var protection = services.GetRequiredService<IDataProtectionProvider>();
+        var scopes = services.GetRequiredService<IServiceScopeFactory>();
+        var time = new ManualTime();
+        var asking = new AgentBroker(scopes, time, NullLogger<AgentBroker>.Instance, protection, "node-b");
+        var polled = new AgentBroker(scopes, time, NullLogger<AgentBroker>.Instance, protection, "node-a");
+        polled.Register(config.AgentId, tenantId);
+
+        // Node A claims the logon, but the agent does not poll it again before node B gives up.
+        var waiting = asking.RequestLogonAsync(config.AgentId, hostId, "alice@contoso.test", LoginLevel.User, TimeSpan.FromSeconds(15), CancellationToken.None);
+        await UntilAsync(async () => await CountAsync(server) == 1, "the request is in the store");
+        Assert.Equal(1, await polled.ClaimFromStoreAsync(CancellationToken.None));
+        time.Advance(TimeSpan.FromSeconds(15));
+        Assert.StartsWith("agent_unavailable:", (await waiting).Reason, StringComparison.Ordinal);
+
+        // The agent's next poll on node A does not get it: no password is set for a logon nobody waits for.
+        Assert.Empty(await polled.PollAsync(config.AgentId, AgentBroker.PollWait, CancellationToken.None));
+    }
+
     private static async Task<int> CountAsync(TestServer server)
     {
         await using var scope = server.App.Services.CreateAsyncScope();
