@@ -138,8 +138,9 @@ public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
 
             Interlocked.Increment(ref _batches);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e)
         {
+            // Every failure, out of memory included, fails this batch's callers (none waits forever) and the loop goes on.
             foreach (var pending in batch)
             {
                 pending.Committed.TrySetException(e);

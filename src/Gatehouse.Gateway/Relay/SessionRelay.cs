@@ -151,9 +151,10 @@ public static class SessionRelay
         {
             await Task.WhenAll(upstream, downstream).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or RdpFrameException)
+        catch (Exception)
         {
-            // The other direction stops because this one ended.
+            // The other direction stops because this one ended; however it fails, the first direction's end is the
+            // session's, and the pipes below are completed either way.
         }
 
         await fromClient.CompleteAsync().ConfigureAwait(false);
