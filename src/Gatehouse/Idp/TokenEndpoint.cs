@@ -446,7 +446,8 @@ internal sealed class TokenEndpoint(
             ? requestTenant
             : await directory.FindTenantAsync(user.TenantId.ToString("D")).ConfigureAwait(false);
         reads?.Dispose();
-        var issuing = IdpTelemetry.Source.StartActivity("gatehouse.idp.token.access_token");
+        // No phase span around the signing: the token carries the current span (gh_trace) and remembers it for the
+        // proof's links, and that must be the redemption, not a profiling phase.
         var accessToken = await tokens.IssueRdpAccessTokenAsync(new RdpTokenRequest
         {
             Tenant = tenant!,
@@ -461,7 +462,6 @@ internal sealed class TokenEndpoint(
             Lifetime = AccessTokenLifetime,
             DeferSave = rotatedRefreshToken is null,
         }).ConfigureAwait(false);
-        issuing?.Dispose();
         string refreshToken;
         using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.refresh_token"))
         {
