@@ -134,9 +134,15 @@ public static class SessionRelay
         {
             result = await first.ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             result = (RelayEnd.Cancelled, "the session was ended by the gateway");
+        }
+        catch (OperationCanceledException e)
+        {
+            // Not the gateway's cancellation: the transport gave up (Kestrel reports a client's reset or abort as
+            // ConnectionAbortedException, an OperationCanceledException), so the side that ended is the one that closed.
+            result = (first == upstream ? RelayEnd.ClientClosed : RelayEnd.BackendClosed, $"the connection was aborted: {e.Message}");
         }
         catch (RdpFrameException e)
         {

@@ -115,6 +115,32 @@ public sealed class SessionRelayTests
         Assert.Equal(Capture("s2c-010-license-error.bin"), toClient.Written);
     }
 
+    [Fact]
+    public async Task ClientTransportAborted_IsTheClientClosing_NotTheGatewayEndingIt()
+    {
+        // Kestrel reports a client's reset as ConnectionAbortedException, an OperationCanceledException: the gateway
+        // cancelled nothing, so the session's end is the client's.
+        using var client = new AbortedStream();
+        using var backend = new IdleStream();
+        var outcome = await SessionRelay.RunAsync(client, backend, Settings, CancellationToken.None).WaitAsync(Until.Backstop);
+
+        Assert.Equal(RelayEnd.ClientClosed, outcome.End);
+        Assert.StartsWith("the connection was aborted", outcome.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GatewayCancellation_IsTheGatewayEndingIt()
+    {
+        using var client = new IdleStream();
+        using var backend = new IdleStream();
+        using var kill = new CancellationTokenSource();
+        var running = SessionRelay.RunAsync(client, backend, Settings, kill.Token);
+        await kill.CancelAsync();
+        var outcome = await running.WaitAsync(Until.Backstop);
+
+        Assert.Equal(RelayEnd.Cancelled, outcome.End);
+    }
+
     private static async Task<(ScriptedStream Client, ScriptedStream Backend, RelayOutcome Outcome)> RunAsync(byte[] clientScript, byte[] backendScript, RelaySettings? settings = null)
     {
         // Each side's end of stream waits until the other side's script was read, so both directions finish their work.
@@ -143,6 +169,52 @@ public sealed class SessionRelayTests
         File.ReadAllBytes(Path.Combine(Gatehouse.Fuzz.RepoPaths.FindRoot()!, "testdata", "captures", "freerdp3-xrdp-tls", name));
 
     /// <summary>Reads from a script and records what is written; optionally holds the end of the script until a signal.</summary>
+    /// <summary>A transport that gave up: every read ends in an OperationCanceledException nobody asked for.</summary>
+    private sealed class AbortedStream : IdleStream
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            ValueTask.FromException<int>(new OperationCanceledException("The connection was aborted by the application."));
+    }
+
+    /// <summary>A side that sends nothing until it is cancelled.</summary>
+    private class IdleStream : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return 0;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+        }
+    }
+
     private sealed class ScriptedStream(byte[] script, Task holdAtEnd, TaskCompletionSource drained) : Stream
     {
         private readonly MemoryStream _written = new();
