@@ -19,6 +19,7 @@ namespace Gatehouse.Pages;
 /// </summary>
 internal sealed class SecurityInfoModel(
     DirectoryService directory,
+    PasskeyService passkeys,
     SignInEngine engine,
     IdpUrls urls,
     IDataProtectionProvider dataProtection,
@@ -41,6 +42,9 @@ internal sealed class SecurityInfoModel(
 
     /// <summary>True when replacing the app needs a code of the current app (no recent MFA in this session).</summary>
     public bool NeedsCurrentCode { get; private set; }
+
+    /// <summary>True when this portal session signed in with MFA within the recent-sign-in window.</summary>
+    public bool RecentStrongSignIn { get; private set; }
 
     /// <summary>The result of the last action.</summary>
     public string? Message { get; private set; }
@@ -82,6 +86,14 @@ internal sealed class SecurityInfoModel(
         if (trimmed.Length is 0 or > 10)
         {
             Error = "Enter the 6-digit code the authenticator app shows for the new account.";
+            return;
+        }
+
+        if (!HasApp && !RecentStrongSignIn && (await passkeys.ListAsync(user.Id, cancellationToken)).Count > 0)
+        {
+            // A user with a passkey adds an app only after signing in with MFA, as on the IdP's security-info page: a
+            // password alone must not add a second factor to an account that has one.
+            Error = "Your account has a passkey: sign out, sign in again with your passkey, then set up the app within 10 minutes.";
             return;
         }
 
@@ -127,7 +139,8 @@ internal sealed class SecurityInfoModel(
         var user = Caller.User ?? throw new InvalidOperationException("The portal's security info is for a signed-in user.");
         HasApp = user.TotpConfirmedAt is not null;
         ConfirmedAt = user.TotpConfirmedAt;
-        NeedsCurrentCode = HasApp && !AuthenticationMethods.IsRecentStrongSignIn(SessionAmr, SessionAuthTime, time.GetUtcNow(), identityOptions.Value.PasskeyRecentMfaWindow);
+        RecentStrongSignIn = AuthenticationMethods.IsRecentStrongSignIn(SessionAmr, SessionAuthTime, time.GetUtcNow(), identityOptions.Value.PasskeyRecentMfaWindow);
+        NeedsCurrentCode = HasApp && !RecentStrongSignIn;
     }
 
     private byte[]? Unseal(string? sealedSecret, Guid userId)

@@ -44,6 +44,28 @@ public sealed partial class PortalFormsTests
     }
 
     [Fact]
+    public async Task SecurityInfo_AUserWithAPasskey_CannotAddAnAppAfterAPasswordOnlySignIn()
+    {
+        await using var scenario = await IdpScenario.StartAsync();
+        var alice = await UserAsync(scenario, IdpScenario.Alice);
+        await using (var services = scenario.Server.App.Services.CreateAsyncScope())
+        {
+            var db = services.ServiceProvider.GetRequiredService<Gatehouse.Storage.GatehouseDbContext>();
+            db.Passkeys.Add(new Gatehouse.Storage.Passkey { Id = Guid.NewGuid(), UserId = alice.Id, CredentialId = [9, 8, 7], PublicKey = [1], Name = "Laptop", CreatedAt = DateTimeOffset.UnixEpoch });
+            await db.SaveChangesAsync();
+        }
+
+        using var browser = new PortalBrowser(scenario.Server);
+        await browser.SignInAsync(IdpScenario.Alice, path: "/my/security-info"); // a password-only sign-in
+        await browser.SubmitAsync("handler=Begin");
+        var secret = Totp.Base32Decode(Secret(browser.Html));
+        await browser.SubmitAsync("handler=Confirm", ("code", Totp.Compute(secret, Totp.StepAt(DateTimeOffset.UtcNow))));
+
+        Assert.Contains("Your account has a passkey", browser.Html, StringComparison.Ordinal);
+        Assert.Null((await UserAsync(scenario, IdpScenario.Alice)).TotpConfirmedAt);
+    }
+
+    [Fact]
     public async Task SecurityInfo_ReplacingWithoutRecentMfa_NeedsTheCurrentAppsCode()
     {
         await using var scenario = await IdpScenario.StartAsync();
