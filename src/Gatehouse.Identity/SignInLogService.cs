@@ -93,7 +93,7 @@ public sealed class SignInLogService
     /// <summary>The previous hash of the first row.</summary>
     public const string GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
 
-    private const string HeadPurpose = "Gatehouse.Identity.SignInLogHead.v1";
+    internal const string HeadPurpose = "Gatehouse.Identity.SignInLogHead.v1";
     private const int ReasonLength = 4096;
     private static readonly SemaphoreSlim AppendLock = new(1, 1);
 
