@@ -99,7 +99,7 @@ internal static class SignInLogRun
         text.AppendLine(c, $"phases, timed one by one ({Rows} rows; the head and the fixed statements once per batch of {rowsPerBatch:F1} rows):");
         text.AppendLine(c, $"  {"phase",-62} {"process ms/row",14} {"PostgreSQL ms/row",17}");
         double sum = 0;
-        async Task Time(string name, int count, double rowsPerCall, Func<int, Task> body)
+        async Task<double> Time(string name, int count, double rowsPerCall, Func<int, Task> body)
         {
             var database = await Profile.BackendTicksAsync(store);
             var before = Process.GetCurrentProcess().TotalProcessorTime;
@@ -112,6 +112,7 @@ internal static class SignInLogRun
             var backends = (await Profile.DatabaseCpuSinceAsync(store, database)).TotalMilliseconds / count / rowsPerCall;
             sum += process;
             text.AppendLine(c, $"  {name,-62} {process,14:F4} {backends,17:F4}");
+            return process;
         }
 
         var entry = Entry(tenant, 0);
@@ -125,7 +126,7 @@ internal static class SignInLogRun
             rows[i].PreviousHash = SignInLogService.GenesisHash;
         }
 
-        await Time("scope + SignInLogService resolved per append", Rows, 1, async _ =>
+        var scopeCost = await Time("scope + SignInLogService per append (callers made one before)", Rows, 1, async _ =>
         {
             await using var s = services.CreateAsyncScope();
             s.ServiceProvider.GetRequiredService<SignInLogService>();
@@ -146,16 +147,21 @@ internal static class SignInLogRun
             protector.Protect(string.Create(c, $"{i} {SignInLogService.GenesisHash}"));
             return Task.CompletedTask;
         });
-        await Time("batch's fixed SQL: transaction, lock, last row, head, commit", 256, rowsPerBatch, async _ =>
+        await Time("batch's transaction: begin + commit", 256, rowsPerBatch, async _ =>
         {
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock(7166031001)", cancellationToken);
-            await db.SignIns.AsNoTracking().OrderByDescending(s => s.Sequence).Select(s => new { s.Sequence, s.Hash }).FirstOrDefaultAsync(cancellationToken);
-            await db.Settings.Where(s => s.Key == "signin-log-head").ExecuteUpdateAsync(u => u.SetProperty(s => s.Value, s => s.Value), cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         });
+        await Time("batch's advisory lock (EF Core raw SQL)", 256, rowsPerBatch, async _ =>
+            await db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_lock(7166031002); SELECT pg_advisory_unlock(7166031002)", cancellationToken));
+        await Time("batch's last row (LINQ query)", 256, rowsPerBatch, async _ =>
+            await db.SignIns.AsNoTracking().OrderByDescending(s => s.Sequence).Select(s => new { s.Sequence, s.Hash }).FirstOrDefaultAsync(cancellationToken));
+        var heads = scope.ServiceProvider.GetRequiredService<ISignInLogHeadStore>();
+        var head = await heads.ReadAsync(cancellationToken) ?? string.Empty;
+        await Time("batch's head write (the head store)", 256, rowsPerBatch, async _ =>
+            await heads.WriteAsync(head, cancellationToken));
         var perBatch = (int)Math.Clamp(Math.Round(rowsPerBatch), 1, SignInLogWriter.MaxBatch);
-        await Time(string.Create(c, $"insert, EF Core AddRange + SaveChanges, {perBatch} rows (rolled back)"), Rows / perBatch, perBatch, async i =>
+        var efCost = await Time(string.Create(c, $"insert, EF Core AddRange + SaveChanges, {perBatch} rows (rolled back)"), Rows / perBatch, perBatch, async i =>
         {
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             db.SignIns.AddRange(rows.GetRange(i * perBatch, perBatch));
@@ -163,7 +169,15 @@ internal static class SignInLogRun
             await transaction.RollbackAsync(cancellationToken);
             db.ChangeTracker.Clear();
         });
-        text.AppendLine(c, $"  {"sum of the phases (EF Core insert)",-62} {sum,14:F4}");
+        var sumWithEf = sum;
+        await Time(string.Create(c, $"insert, SignInRowWriter (COPY on PostgreSQL), {perBatch} rows (rolled back)"), Rows / perBatch, perBatch, async i =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            await SignInRowWriter.InsertAsync(db, rows.GetRange(i * perBatch, perBatch), cancellationToken);
+            await transaction.RollbackAsync(cancellationToken);
+        });
+        text.AppendLine(c, $"  {"sum of the phases (with the EF Core insert, without the scope)",-62} {sumWithEf - scopeCost,14:F4}");
+        text.AppendLine(c, $"  {"sum of the phases (with SignInRowWriter, without the scope)",-62} {sum - efCost - scopeCost,14:F4}");
         return text.ToString();
     }
 
@@ -187,9 +201,7 @@ internal static class SignInLogRun
         return tenant?.Id ?? throw new InvalidOperationException("the first-run bootstrap created no tenant");
     }
 
-    private static async Task AppendAsync(IServiceProvider services, Guid tenant, int i, CancellationToken cancellationToken)
-    {
-        await using var scope = services.CreateAsyncScope();
-        await scope.ServiceProvider.GetRequiredService<SignInLogService>().AppendAsync(Entry(tenant, i), cancellationToken);
-    }
+    // As the gateway and the sign-in pages append: straight to the node's writer (a singleton), no scope per row.
+    private static Task<SignInRecord> AppendAsync(IServiceProvider services, Guid tenant, int i, CancellationToken cancellationToken) =>
+        services.GetRequiredService<SignInLogWriter>().AppendAsync(Entry(tenant, i), cancellationToken);
 }
