@@ -96,6 +96,9 @@ public sealed class SignInLogService
 
     internal const string HeadPurpose = "Gatehouse.Identity.SignInLogHead.v1";
     private const int ReasonLength = 4096;
+
+    /// <summary>The PostgreSQL advisory lock a batch's transaction holds (the writers of every node take turns on it).</summary>
+    private const long AdvisoryLock = 7166031001;
     private static readonly SemaphoreSlim AppendLock = new(1, 1);
 
     private readonly GatehouseDbContext _db;
@@ -220,13 +223,7 @@ public sealed class SignInLogService
         var transaction = await _db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using (transaction.ConfigureAwait(false))
         {
-            if (string.Equals(_db.Database.ProviderName, "Npgsql.EntityFrameworkCore.PostgreSQL", StringComparison.Ordinal))
-            {
-                await _db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock(7166031001)", cancellationToken).ConfigureAwait(false);
-            }
-
-            var last = await _db.SignIns.AsNoTracking().OrderByDescending(s => s.Sequence).Select(s => new { s.Sequence, s.Hash })
-                .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            var last = await SignInRowWriter.LockAndReadLastAsync(_db, AdvisoryLock, cancellationToken).ConfigureAwait(false);
             var sequence = last?.Sequence ?? 0;
             var previousHash = last?.Hash ?? GenesisHash;
             foreach (var row in rows)

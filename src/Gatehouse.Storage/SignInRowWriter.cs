@@ -46,19 +46,71 @@ public static class SignInRowWriter
             return;
         }
 
-        switch (db)
+        // These commands bypass EF Core's interceptor: the store's duration metric is recorded here, once per batch.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var outcome = "error";
+        try
         {
-            case PostgresGatehouseDbContext:
-                await CopyAsync(db, rows, cancellationToken).ConfigureAwait(false);
-                break;
-            case SqliteGatehouseDbContext:
-                await InsertEachAsync(db, transaction.GetDbTransaction(), rows, cancellationToken).ConfigureAwait(false);
-                break;
-            default:
-                db.SignIns.AddRange(rows);
-                await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-                db.ChangeTracker.Clear();
-                break;
+            switch (db)
+            {
+                case PostgresGatehouseDbContext:
+                    await CopyAsync(db, rows, cancellationToken).ConfigureAwait(false);
+                    break;
+                case SqliteGatehouseDbContext:
+                    await InsertEachAsync(db, transaction.GetDbTransaction(), rows, cancellationToken).ConfigureAwait(false);
+                    break;
+                default:
+                    db.SignIns.AddRange(rows);
+                    await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+                    db.ChangeTracker.Clear();
+                    break;
+            }
+
+            outcome = "ok";
+        }
+        finally
+        {
+            StoreTelemetry.Duration.Record(
+                System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
+                new KeyValuePair<string, object?>("db.system", db is PostgresGatehouseDbContext ? "postgresql" : "sqlite"),
+                new KeyValuePair<string, object?>("gatehouse.db.command", db is PostgresGatehouseDbContext ? "copy" : "non_query"),
+                new KeyValuePair<string, object?>("gatehouse.db.outcome", outcome));
+        }
+    }
+
+    /// <summary>
+    /// The chain's last row (its sequence and hash), or null when the log is empty, read in one round trip inside the
+    /// current transaction; on PostgreSQL the same command first takes the transaction-scoped advisory lock
+    /// <paramref name="advisoryLock"/>, so the writers of several nodes take turns.
+    /// </summary>
+    public static async Task<(long Sequence, string Hash)?> LockAndReadLastAsync(GatehouseDbContext db, long advisoryLock, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var transaction = db.Database.CurrentTransaction
+            ?? throw new InvalidOperationException("the chain's last row is read inside the batch's transaction; none has begun");
+        var mapping = Columns(db);
+        var postgres = db is PostgresGatehouseDbContext;
+        var command = db.Database.GetDbConnection().CreateCommand();
+        await using (command.ConfigureAwait(false))
+        {
+            command.Transaction = transaction.GetDbTransaction();
+            var sequence = Quote(mapping.Columns.Single(c => c.Property.Name == nameof(SignInRecord.Sequence)).Name);
+            var hash = Quote(mapping.Columns.Single(c => c.Property.Name == nameof(SignInRecord.Hash)).Name);
+            var last = $"SELECT {sequence}, {hash} FROM {mapping.Table} ORDER BY {sequence} DESC LIMIT 1";
+            command.CommandText = postgres
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SELECT pg_advisory_xact_lock({advisoryLock}); {last}")
+                : last;
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                if (postgres)
+                {
+                    // The lock's own (empty) result comes first.
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? (reader.GetInt64(0), reader.GetString(1)) : null;
+            }
         }
     }
 

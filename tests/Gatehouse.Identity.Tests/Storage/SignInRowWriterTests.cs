@@ -134,6 +134,65 @@ public sealed class SignInRowWriterTests
         }
     }
 
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task LockAndReadLastAsync_EmptyLog_Null_ThenTheLastRow(StoreProvider provider)
+    {
+        var fixture = new StoreFixture();
+        await using var env = await fixture.CreateEnvAsync(provider);
+        try
+        {
+            await using (var db = env.Store.CreateContext())
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync();
+                Assert.Null(await SignInRowWriter.LockAndReadLastAsync(db, 42, CancellationToken.None));
+            }
+
+            var rows = new[] { Row(1, full: false), Row(2, full: true), Row(3, full: false) };
+            rows[2].Hash = new string('c', 64);
+            await WriteAsync(env, rows);
+
+            await using (var db = env.Store.CreateContext())
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync();
+                Assert.Equal((3L, new string('c', 64)), await SignInRowWriter.LockAndReadLastAsync(db, 42, CancellationToken.None));
+            }
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+        }
+    }
+
+    [Theory]
+    [PostgresStore]
+    public async Task LockAndReadLastAsync_OnPostgres_HoldsTheAdvisoryLockUntilTheTransactionEnds(StoreProvider provider)
+    {
+        var fixture = new StoreFixture();
+        await using var env = await fixture.CreateEnvAsync(provider);
+        try
+        {
+            await using var node = env.Store.CreateContext();
+            await using var other = env.Store.CreateContext();
+            var transaction = await node.Database.BeginTransactionAsync();
+
+            await SignInRowWriter.LockAndReadLastAsync(node, 7166031777, CancellationToken.None);
+
+            Assert.False(await TryLockAsync(other));
+            await transaction.RollbackAsync();
+            await transaction.DisposeAsync();
+            Assert.True(await TryLockAsync(other));
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+        }
+
+        static async Task<bool> TryLockAsync(GatehouseDbContext db) =>
+            await db.Database.SqlQueryRaw<bool>("SELECT pg_try_advisory_xact_lock(7166031777) AS \"Value\"").SingleAsync();
+    }
+
     [Fact]
     public async Task InsertAsync_WithoutATransaction_IsRefused()
     {
