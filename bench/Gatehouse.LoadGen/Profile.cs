@@ -52,17 +52,23 @@ internal sealed class Profile : IDisposable
         ProcessCpu = Process.GetCurrentProcess().TotalProcessorTime - _processCpu;
         if (store is not null)
         {
-            var after = await BackendTicksAsync(store);
-            var ticks = after.Sum(b => b.Value - _databaseTicks.GetValueOrDefault(b.Key));
-            DatabaseCpu = TimeSpan.FromSeconds(ticks / 100.0);
+            DatabaseCpu = await DatabaseCpuSinceAsync(store, _databaseTicks);
         }
+    }
+
+    /// <summary>CPU time the store's PostgreSQL backends spent since <paramref name="before"/> (<see cref="BackendTicksAsync"/>).</summary>
+    internal static async Task<TimeSpan> DatabaseCpuSinceAsync(string store, Dictionary<int, long> before)
+    {
+        var after = await BackendTicksAsync(store);
+        var ticks = after.Sum(b => b.Value - before.GetValueOrDefault(b.Key));
+        return TimeSpan.FromSeconds(ticks / 100.0);
     }
 
     /// <summary>
     /// utime + stime (clock ticks, 100 per second) of every backend of the store's database, from /proc: the database
     /// runs on this machine (loopback) in these measurements.
     /// </summary>
-    private static async Task<Dictionary<int, long>> BackendTicksAsync(string store)
+    internal static async Task<Dictionary<int, long>> BackendTicksAsync(string store)
     {
         var ticks = new Dictionary<int, long>();
         await using var connection = new Npgsql.NpgsqlConnection(store);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -93,8 +94,11 @@ public sealed class SignInLogService
     /// <summary>The previous hash of the first row.</summary>
     public const string GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000";
 
-    private const string HeadPurpose = "Gatehouse.Identity.SignInLogHead.v1";
+    internal const string HeadPurpose = "Gatehouse.Identity.SignInLogHead.v1";
     private const int ReasonLength = 4096;
+
+    /// <summary>The PostgreSQL advisory lock a batch's transaction holds (the writers of every node take turns on it).</summary>
+    private const long AdvisoryLock = 7166031001;
     private static readonly SemaphoreSlim AppendLock = new(1, 1);
 
     private readonly GatehouseDbContext _db;
@@ -176,14 +180,17 @@ public sealed class SignInLogService
     internal const int MaxAttempts = 8;
 
     /// <summary>Prepares a row from <paramref name="entry"/>: every field but its place in the chain.</summary>
-    internal SignInRecord Prepare(SignInEntry entry, Guid tenantId)
+    internal SignInRecord Prepare(SignInEntry entry, Guid tenantId) => Prepare(entry, tenantId, _time.GetUtcNow());
+
+    /// <summary>Prepares a row from <paramref name="entry"/>, written at <paramref name="now"/>: every field but its place in the chain.</summary>
+    internal static SignInRecord Prepare(SignInEntry entry, Guid tenantId, DateTimeOffset now)
     {
         var notes = string.Concat(LengthNote("user name", entry.UserPrincipalName), LengthNote("host name", entry.HostName));
         return new SignInRecord
         {
             Id = Guid.NewGuid(),
             TenantId = tenantId,
-            Time = DateTimeOffset.FromUnixTimeMilliseconds(_time.GetUtcNow().ToUnixTimeMilliseconds()),
+            Time = DateTimeOffset.FromUnixTimeMilliseconds(now.ToUnixTimeMilliseconds()),
             CorrelationId = Clip(entry.CorrelationId, 128)!,
             UserId = entry.UserId,
             UserPrincipalName = DisplayText.Truncate(entry.UserPrincipalName, GatehouseDbContext.NameLength),
@@ -216,13 +223,7 @@ public sealed class SignInLogService
         var transaction = await _db.Database.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await using (transaction.ConfigureAwait(false))
         {
-            if (string.Equals(_db.Database.ProviderName, "Npgsql.EntityFrameworkCore.PostgreSQL", StringComparison.Ordinal))
-            {
-                await _db.Database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock(7166031001)", cancellationToken).ConfigureAwait(false);
-            }
-
-            var last = await _db.SignIns.AsNoTracking().OrderByDescending(s => s.Sequence).Select(s => new { s.Sequence, s.Hash })
-                .FirstOrDefaultAsync(cancellationToken).ConfigureAwait(false);
+            var last = await SignInRowWriter.LockAndReadLastAsync(_db, AdvisoryLock, cancellationToken).ConfigureAwait(false);
             var sequence = last?.Sequence ?? 0;
             var previousHash = last?.Hash ?? GenesisHash;
             foreach (var row in rows)
@@ -233,8 +234,8 @@ public sealed class SignInLogService
                 previousHash = row.Hash;
             }
 
-            _db.SignIns.AddRange(rows);
-            await _db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+            // Without change tracking: binary COPY on PostgreSQL, one prepared INSERT per row on SQLite.
+            await SignInRowWriter.InsertAsync(_db, rows, cancellationToken).ConfigureAwait(false);
 
             // The rows and the sealed head commit together, so the head can only move forward with the rows it names.
             await _headStore.WriteAsync(_head.Protect(HeadText(sequence, previousHash)), cancellationToken).ConfigureAwait(false);
@@ -358,10 +359,59 @@ public sealed class SignInLogService
         return new ChainVerification(rows, problems);
     }
 
-    /// <summary>The row's hash: SHA-256 over a canonical JSON array of every field and the previous hash.</summary>
+    /// <summary>
+    /// The row's hash: SHA-256 over a canonical JSON array of every field and the previous hash, as lower-case hex.
+    /// The array is what <c>JsonSerializer.SerializeToUtf8Bytes(string?[])</c> writes with the default options (the
+    /// format of every row ever written); it is written here with a <see cref="Utf8JsonWriter"/> (the same writer, the
+    /// same default encoder) into a buffer kept per thread, with numbers and ids formatted in place.
+    /// </summary>
     public static string ComputeHash(SignInRecord row)
     {
         ArgumentNullException.ThrowIfNull(row);
+        var canonical = CanonicalWriter.Take();
+        try
+        {
+            var json = canonical.Json;
+            json.WriteStartArray();
+            WriteNumber(json, row.Sequence);
+            WriteGuid(json, row.Id);
+            WriteGuid(json, row.TenantId);
+            WriteNumber(json, row.Time.ToUnixTimeMilliseconds());
+            json.WriteStringValue(row.CorrelationId);
+            WriteGuid(json, row.UserId);
+            WriteText(json, row.UserPrincipalName);
+            WriteText(json, row.Application);
+            WriteText(json, row.HostName);
+            WriteText(json, row.ClientAddress);
+            WriteText(json, row.Protocol);
+            WriteText(json, row.Methods);
+            WriteText(json, row.Result);
+            WriteText(json, row.Code);
+            WriteText(json, row.UserMessage);
+            WriteText(json, row.Reason);
+            WriteText(json, row.Fix);
+            WriteText(json, row.PoliciesJson);
+            WriteGuid(json, row.RoleAssignmentId);
+            WriteText(json, row.RoleName);
+            WriteText(json, row.TargetAccount);
+            WriteGuid(json, row.SessionId);
+            WriteText(json, row.PreviousHash);
+            json.WriteEndArray();
+            json.Flush();
+            Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+            SHA256.HashData(canonical.Buffer.WrittenSpan, hash);
+            return Convert.ToHexStringLower(hash);
+        }
+        finally
+        {
+            canonical.Return();
+        }
+    }
+
+    /// <summary>The canonical form <see cref="ComputeHash"/> hashes (for tests and tools).</summary>
+    internal static byte[] CanonicalForm(SignInRecord row)
+    {
+        // Kept as it was written first: the reference that ComputeHash's writer must match byte for byte.
         string?[] fields =
         [
             row.Sequence.ToString(CultureInfo.InvariantCulture), row.Id.ToString(), row.TenantId.ToString(),
@@ -370,8 +420,79 @@ public sealed class SignInLogService
             row.Code, row.UserMessage, row.Reason, row.Fix, row.PoliciesJson, row.RoleAssignmentId?.ToString(), row.RoleName,
             row.TargetAccount, row.SessionId?.ToString(), row.PreviousHash,
         ];
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(fields);
-        return Convert.ToHexStringLower(SHA256.HashData(bytes));
+        return JsonSerializer.SerializeToUtf8Bytes(fields);
+    }
+
+    private static void WriteText(Utf8JsonWriter json, string? value)
+    {
+        if (value is null)
+        {
+            json.WriteNullValue();
+        }
+        else
+        {
+            json.WriteStringValue(value);
+        }
+    }
+
+    private static void WriteNumber(Utf8JsonWriter json, long value)
+    {
+        // As a string, as the canonical form has always held it.
+        Span<char> text = stackalloc char[20];
+        value.TryFormat(text, out var written, provider: CultureInfo.InvariantCulture);
+        json.WriteStringValue(text[..written]);
+    }
+
+    private static void WriteGuid(Utf8JsonWriter json, Guid? value)
+    {
+        if (value is not { } id)
+        {
+            json.WriteNullValue();
+            return;
+        }
+
+        Span<char> text = stackalloc char[36];
+        id.TryFormat(text, out var written);
+        json.WriteStringValue(text[..written]);
+    }
+
+    /// <summary>A JSON writer and its buffer, one per thread, reused by <see cref="ComputeHash"/>.</summary>
+    private sealed class CanonicalWriter
+    {
+        // A row can hold 64 KiB of policies that escape to several times that: a buffer grown past this is not kept.
+        private const int KeptCapacity = 64 * 1024;
+
+        [ThreadStatic]
+        private static CanonicalWriter? _cached;
+
+        private CanonicalWriter()
+        {
+            Json = new Utf8JsonWriter(Buffer);
+        }
+
+        public ArrayBufferWriter<byte> Buffer { get; } = new(1024);
+
+        public Utf8JsonWriter Json { get; }
+
+        public static CanonicalWriter Take()
+        {
+            var writer = _cached ?? new CanonicalWriter();
+            _cached = null;
+            return writer;
+        }
+
+        public void Return()
+        {
+            if (Buffer.Capacity > KeptCapacity)
+            {
+                Json.Dispose();
+                return;
+            }
+
+            Buffer.ResetWrittenCount();
+            Json.Reset(Buffer);
+            _cached = this;
+        }
     }
 
     private static string HeadText(long sequence, string hash) => string.Create(CultureInfo.InvariantCulture, $"{sequence} {hash}");
@@ -406,7 +527,9 @@ public sealed class StoreSignInLogHeadStore(GatehouseDbContext db) : ISignInLogH
     /// <inheritdoc/>
     public async Task WriteAsync(string sealedHead, CancellationToken cancellationToken)
     {
-        var updated = await db.Settings.Where(s => s.Key == Key).ExecuteUpdateAsync(u => u.SetProperty(s => s.Value, sealedHead), cancellationToken).ConfigureAwait(false);
+        // Plain SQL rather than ExecuteUpdate: it runs once per batch of the sign-in log, and this skips building and
+        // looking up a LINQ query each time.
+        var updated = await db.Database.ExecuteSqlAsync($"UPDATE \"Settings\" SET \"Value\" = {sealedHead} WHERE \"Key\" = {Key}", cancellationToken).ConfigureAwait(false);
         if (updated == 0)
         {
             db.Settings.Add(new StoreSetting { Key = Key, Value = sealedHead });

@@ -30,6 +30,7 @@ public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
     });
 
     private readonly IServiceScopeFactory _scopes;
+    private readonly TimeProvider _time;
     private readonly Task _loop;
     private long _batches;
 
@@ -37,16 +38,42 @@ public sealed class SignInLogWriter : IAsyncDisposable, IDisposable
     // shutdown): by then the container makes no new scopes, and the rows still queued would be lost.
     private Reserve? _reserve;
 
-    /// <summary>Creates the writer; its loop starts at once and writes through scopes of <paramref name="scopes"/>.</summary>
-    public SignInLogWriter(IServiceScopeFactory scopes)
+    /// <summary>
+    /// Creates the writer; its loop starts at once and writes through scopes of <paramref name="scopes"/>. Rows appended
+    /// as entries are stamped with <paramref name="time"/> (the system clock when none is given).
+    /// </summary>
+    public SignInLogWriter(IServiceScopeFactory scopes, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(scopes);
         _scopes = scopes;
+        _time = time ?? TimeProvider.System;
         _loop = Task.Run(RunAsync);
     }
 
     /// <summary>How many batches (transactions that committed) this writer has written.</summary>
     public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>
+    /// Appends <paramref name="entry"/> as <see cref="SignInLogService.AppendAsync"/> does (the same preparation, the
+    /// same group commit), without a scope of the caller's: a singleton can append directly. Only an entry without a
+    /// tenant takes a scope, to attribute it (<see cref="SignInLogService.AttributeTenantAsync"/>). Completes with the
+    /// row once it is committed.
+    /// </summary>
+    public async Task<SignInRecord> AppendAsync(SignInEntry entry, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var tenantId = entry.TenantId;
+        if (tenantId == Guid.Empty)
+        {
+            var scope = _scopes.CreateAsyncScope();
+            await using (scope.ConfigureAwait(false))
+            {
+                tenantId = await scope.ServiceProvider.GetRequiredService<SignInLogService>().AttributeTenantAsync(entry, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return await AppendAsync(SignInLogService.Prepare(entry, tenantId, _time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Queues <paramref name="row"/> (prepared by <see cref="SignInLogService"/>) and completes with it once it is

@@ -6,18 +6,17 @@ namespace Gatehouse.Gateway;
 
 /// <summary>
 /// Writes the gateway's sign-in attempts into the hash-chained sign-in log; a failure to write (the store down, or the
-/// write's own deadline passed) is logged, never thrown. The token is the write's deadline, never the client's.
+/// write's own deadline passed) is logged, never thrown. The token is the write's deadline, never the client's. Rows go
+/// straight to the node's <see cref="SignInLogWriter"/> (a singleton): no scope or store context per attempt.
 /// </summary>
-internal sealed partial class StoreGatewaySignInLog(IServiceScopeFactory scopes, ILogger<StoreGatewaySignInLog> logger) : IGatewaySignInLog
+internal sealed partial class StoreGatewaySignInLog(SignInLogWriter writer, ILogger<StoreGatewaySignInLog> logger) : IGatewaySignInLog
 {
     public async Task WriteAsync(GatewaySignInEvent signIn, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(signIn);
         try
         {
-            await using var scope = scopes.CreateAsyncScope();
-            var log = scope.ServiceProvider.GetRequiredService<SignInLogService>();
-            await log.AppendAsync(
+            await writer.AppendAsync(
                 new SignInEntry
                 {
                     TenantId = signIn.TenantId ?? Guid.Empty,

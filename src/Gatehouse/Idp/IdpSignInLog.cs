@@ -4,13 +4,14 @@ using Gatehouse.Identity;
 namespace Gatehouse.Idp;
 
 /// <summary>
-/// Writes the sign-in pages' attempts into the hash-chained sign-in log (protocol <c>browser</c>). Each entry is
-/// written in its own scope, so a failed append never leaves a half-added row in the request's store context (which a
-/// later save, such as the consent, would otherwise write outside the chain). A failure to write is logged, never
+/// Writes the sign-in pages' attempts into the hash-chained sign-in log (protocol <c>browser</c>). Each entry goes
+/// straight to the node's <see cref="SignInLogWriter"/> (a singleton), never through the request's store context, so a
+/// failed append never leaves a half-added row there (which a later save, such as the consent, would otherwise write
+/// outside the chain). A failure to write is logged, never
 /// thrown, as the gateway's writer does: the log records sign-ins, it does not decide them, and refusing every sign-in
 /// while the store cannot append would turn a log problem into an outage; the application log keeps the attempt.
 /// </summary>
-internal sealed partial class IdpSignInLog(IServiceScopeFactory scopes, ILogger<IdpSignInLog> logger)
+internal sealed partial class IdpSignInLog(SignInLogWriter writer, ILogger<IdpSignInLog> logger)
 {
     /// <summary>The sign-in log's protocol for the identity provider's pages.</summary>
     public const string Protocol = "browser";
@@ -21,11 +22,8 @@ internal sealed partial class IdpSignInLog(IServiceScopeFactory scopes, ILogger<
         IdpTelemetry.SignInLogged(entry);
         try
         {
-            await using var scope = scopes.CreateAsyncScope();
-            var log = scope.ServiceProvider.GetRequiredService<SignInLogService>();
-
             // Not the request's token: an attempt is recorded even when the browser goes away meanwhile.
-            await log.AppendAsync(entry, CancellationToken.None).ConfigureAwait(false);
+            await writer.AppendAsync(entry, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -195,6 +195,41 @@ public sealed class SignInLogWriterTests
         }
     }
 
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Writer_AppendEntry_WithoutACallersScope_AttributedClippedAndStampedWithTheNodesClock(StoreProvider provider)
+    {
+        var fixture = new StoreFixture();
+        await using var env = await fixture.CreateEnvAsync(provider);
+        try
+        {
+            var domain = $"f{Guid.NewGuid():N}.test";
+            var tenant = await env.Get<DirectoryService>().CreateTenantAsync("Fabrikam", domain);
+            env.Time.Advance(TimeSpan.FromMinutes(3));
+            var writer = env.Root.GetRequiredService<SignInLogWriter>();
+
+            // As the gateway and the sign-in pages append: entries straight to the singleton writer.
+            var attributed = await writer.AppendAsync(Entry(Guid.Empty, 1) with { UserPrincipalName = $"mallory@{domain}" });
+            var given = await writer.AppendAsync(Entry(tenant.Id, 2) with { HostName = new string('h', 300) });
+
+            Assert.Equal(tenant.Id, attributed.TenantId);
+            Assert.Equal(env.Time.GetUtcNow().ToUnixTimeMilliseconds(), attributed.Time.ToUnixTimeMilliseconds());
+            Assert.Equal([1L, 2L], new[] { attributed.Sequence, given.Sequence });
+            Assert.EndsWith("…", given.HostName, StringComparison.Ordinal);
+            Assert.Contains("the host name given was 300 characters", given.Reason, StringComparison.Ordinal);
+            var rows = await RowsAsync(env);
+            Assert.Equal([attributed.Id, given.Id], rows.Select(r => r.Id));
+            Assert.Equal(given.HostName, rows[1].HostName);
+            var verification = await env.Get<SignInLogService>().VerifyAsync();
+            Assert.True(verification.Intact, string.Join("; ", verification.Problems));
+        }
+        finally
+        {
+            await fixture.DisposeAsync();
+        }
+    }
+
     private static void FailingHeads(IServiceCollection services, FailurePlan plan) =>
         services.AddScoped<ISignInLogHeadStore>(sp => new FailingHeadStore(new StoreSignInLogHeadStore(sp.GetRequiredService<GatehouseDbContext>()), plan));
 
