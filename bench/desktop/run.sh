@@ -260,10 +260,24 @@ thread_ticks() {
   done
 }
 
-# tcp_bytes FILTER: sum of bytes_sent + bytes_received of the established TCP connections matching the ss FILTER.
+# tcp_bytes local|peer PORT: sum of bytes_sent + bytes_received of the established TCP connections whose local (or
+# peer) end is 127.0.0.1:PORT. The address is checked too: other programs on this machine use the same port numbers on
+# 127.0.0.2, 127.0.0.3…
 tcp_bytes() {
-  ss -tinH state established "$1" 2>/dev/null \
-    | grep -oE 'bytes_(sent|received):[0-9]+' | awk -F: '{ s += $2 } END { printf "%d\n", s }'
+  local column=3 filter="( sport = :$2 )"
+  [ "$1" = peer ] && { column=4; filter="( dport = :$2 )"; }
+  ss -tinH state established "$filter" 2>/dev/null | awk -v col="$column" -v port="$2" '
+    /^[0-9]/ { a = $(col); mine = (a == "127.0.0.1:" port || a == "[::ffff:127.0.0.1]:" port); next }
+    mine { for (i = 1; i <= NF; i++) if ($i ~ /^bytes_(sent|received):/) { split($i, kv, ":"); s += kv[2] } }
+    END { printf "%d\n", s }'
+}
+
+# connections local|peer PORT: the established TCP connections on 127.0.0.1:PORT (local or peer end).
+connections() {
+  local column=3 filter="( sport = :$2 )"
+  [ "$1" = peer ] && { column=4; filter="( dport = :$2 )"; }
+  ss -tnH state established "$filter" 2>/dev/null | awk -v col="$column" -v port="$2" '
+    { a = $(col); if (a == "127.0.0.1:" port || a == "[::ffff:127.0.0.1]:" port) n++ } END { print n + 0 }'
 }
 
 # screen_digest: a digest of the client display's pixels.
@@ -296,17 +310,16 @@ run_one() {
   sleep "$warmup"
   kill -0 "$client_pid" 2>/dev/null || die "$variant (round $round): xfreerdp3 exited during the warm-up: $(tail -15 "$clog")"
 
-  local client_filter="( sport = :$client_port )" host_filter="( dport = :$shadow_port )"
   local t0 r0=0 c0 h0 cb0 hb0 t1 r1=0 c1 h1 cb1 hb1 g0 g1 p0 p1
   t0=$(date +%s.%N); [ -n "$relay_pid" ] && r0=$(cpu_ticks "$relay_pid"); c0=$(cpu_ticks "$client_pid"); h0=$(cpu_ticks "$shadow_pid")
   g0=$(cpu_ticks "$gatehouse_pid"); p0=$(cpu_ticks "$proxy_pid")
-  cb0=$(tcp_bytes "$client_filter"); hb0=$(tcp_bytes "$host_filter")
+  cb0=$(tcp_bytes local "$client_port"); hb0=$(tcp_bytes peer "$shadow_port")
   [ -n "$relay_pid" ] && thread_ticks "$relay_pid" >"$work/threads-$round-$variant.0"
   sleep "$seconds"
   [ -n "$relay_pid" ] && thread_ticks "$relay_pid" >"$work/threads-$round-$variant.1"
   t1=$(date +%s.%N); [ -n "$relay_pid" ] && r1=$(cpu_ticks "$relay_pid"); c1=$(cpu_ticks "$client_pid"); h1=$(cpu_ticks "$shadow_pid")
   g1=$(cpu_ticks "$gatehouse_pid"); p1=$(cpu_ticks "$proxy_pid")
-  cb1=$(tcp_bytes "$client_filter"); hb1=$(tcp_bytes "$host_filter")
+  cb1=$(tcp_bytes local "$client_port"); hb1=$(tcp_bytes peer "$shadow_port")
   kill -0 "$client_pid" 2>/dev/null || die "$variant (round $round): xfreerdp3 exited during the measurement: $(tail -15 "$clog")"
 
   # The client really rendered, and the desktop was moving: two screenshots of its display half a second apart,
@@ -322,8 +335,8 @@ run_one() {
   for _ in $(seq 100); do kill -0 "$client_pid" 2>/dev/null || break; sleep 0.1; done
   kill -KILL "$client_pid" 2>/dev/null || true
   wait "$client_pid" 2>/dev/null || true
-  wait_for 30 "close" test -z "$(ss -tnH state established "( sport = :$client_port or dport = :$shadow_port )" 2>/dev/null)" \
-    || log "warning: connections on :$client_port or to :$shadow_port still open 30 s after the client ended"
+  wait_for 30 "close" test "$(connections local "$client_port")" -eq 0 \
+    || log "warning: $(connections local "$client_port") connection(s) on 127.0.0.1:$client_port still open 30 s after the client ended"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$variant" "$(awk "BEGIN { print $t1 - $t0 }")" \
     $((r1 - r0)) $((c1 - c0)) $((h1 - h0)) $((cb1 - cb0)) $((hb1 - hb0)) "$clk_tck" "$colours" $((g1 - g0)) $((p1 - p0)) >>"$work/results.tsv"
   log "round $round $variant: relay $((r1 - r0)) ticks, client $((c1 - c0)), host $((h1 - h0)); client leg $((cb1 - cb0)) B, host leg $((hb1 - hb0)) B; screenshot colours $colours"
