@@ -358,7 +358,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
   echo "Busy desktop, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average before $load_before, after $load_after"
-  echo "gatehouse: $build_dir ($(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  echo "gatehouse: $build_dir, gatehouse.dll of $(date -u -r "$build_dir/gatehouse.dll" +%Y-%m-%dT%H:%MZ); this tree: HEAD $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?'), src/ last changed in $(cd "$root" && git log -1 --format=%h -- src 2>/dev/null || echo '?')"
+  echo "freerdp-proxy3 and the shadow server: FreeRDP $(dpkg-query -W -f='${Version}' freerdp3-proxy 2>/dev/null); xfreerdp3 $(dpkg-query -W -f='${Version}' freerdp3-x11 2>/dev/null)"
   echo "client: xfreerdp3 ${base_client[*]}; $rounds rounds x 3 variants interleaved, warm-up $warmup s, window $seconds s"
   python3 "$here/report.py" "$work/results.tsv" "$work"
 } | tee "$work/report.txt"
