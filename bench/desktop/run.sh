@@ -6,15 +6,19 @@
 #   direct     xfreerdp3 --(NLA)--> freerdp-shadow-cli3
 #   gatehouse  xfreerdp3 --(NLA, user's password)--> gatehouse serve --(CredSSP, injected account)--> shadow server
 #   proxy      xfreerdp3 --(TLS, Client Info)--> freerdp-proxy3 --(NLA, its [Target] account)--> shadow server
-# Per run: wait until the client's session is active, WARMUP s more, then a window of SECONDS s in which it reads
-# utime+stime (/proc/PID/stat fields 14 and 15: all threads, children excluded) of the relay, the client and the shadow
-# server, and the bytes of every established TCP connection on the client leg (ss -ti bytes_sent + bytes_received at
-# the relay's, or for "direct" the host's, listening port) and on the relay's host leg. Same counting method for both
-# relays. Prints a table per run, the medians and the ratio Gatehouse ÷ freerdp-proxy3 (ms of CPU per MiB relayed).
+# Per run: wait until the client's display shows the desktop, WARMUP s more, then a window of SECONDS s in which it
+# reads utime+stime (/proc/PID/stat fields 14 and 15: all threads, children excluded) of the relay, the client and the
+# shadow server, and the bytes of every established TCP connection on the client leg (ss -ti bytes_sent +
+# bytes_received on 127.0.0.1:PORT, the relay's or for "direct" the host's listening port) and on the host leg. Same
+# counting method for both relays. Round 0 (one session through each relay after it started: JIT) is shown apart.
+# Each relay's idle CPU is read during the other variants' windows. Prints a table per session, the medians and the
+# ratio Gatehouse ÷ freerdp-proxy3 of ms of CPU per MiB relayed (docs/benchmarks.md, "Busy desktop").
 #
-# Usage: bench/desktop/run.sh [GATEHOUSE_BUILD_DIR] [--rounds N] [--seconds S] [--warmup S] [--gfx on|off] [--out FILE]
+# Usage: bench/desktop/run.sh [GATEHOUSE_BUILD_DIR] [--rounds N (3)] [--seconds S (20)] [--warmup S (10)]
+#                             [--gfx on|off (on)] [--out FILE]
 #   GATEHOUSE_BUILD_DIR: the directory holding gatehouse.dll (default: this tree's src/Gatehouse/bin/Release/net10.0,
 #   built with 'dotnet build src/Gatehouse -c Release' when it is missing).
+#   keep_work=1 in the environment keeps the temporary directory (logs, screenshots, per-thread CPU) after a success.
 # Installs its missing peers (Debian packages) when run as root, like scripts/test.sh. Never touches xrdp or port 3389.
 set -euo pipefail
 
@@ -33,7 +37,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift 2 ;;
     --gfx) gfx=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     -*) echo "bench/desktop/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) build_dir=$1; shift ;;
   esac
