@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=$2; shift 2 ;;
     --gfx) gfx=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "bench/desktop/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) build_dir=$1; shift ;;
   esac
@@ -106,6 +106,7 @@ cleanup() {
   exit $status
 }
 trap cleanup EXIT
+trap 'echo "bench/desktop/run.sh: line $LINENO: a command failed (status $?); logs in $work" >&2' ERR
 trap 'exit 130' INT TERM
 
 # free_ports N: N distinct free loopback TCP ports.
@@ -253,7 +254,10 @@ client_display=$xvfb_display
 clk_tck=$(getconf CLK_TCK)
 
 # cpu_ticks PID: utime + stime of PID (all its threads, children excluded), in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+cpu_ticks() {
+  [ -r "/proc/$1/stat" ] || die "process $1 is gone (see the logs in $work)."
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
 
 # thread_ticks PID: one line per thread of PID: its name (spaces as _) and utime + stime in clock ticks.
 thread_ticks() {
@@ -329,10 +333,11 @@ run_one() {
   # The client really rendered, and the desktop was moving: two screenshots of its display half a second apart,
   # each with more than one colour, and different.
   local shot="$work/shot-$round-$variant.png" colours moving=still
-  import -display "$client_display" -window root "$shot" 2>/dev/null
+  # (On a loaded machine a screenshot can fail; the session is still measured, with "no screenshot".)
+  import -display "$client_display" -window root "$shot" 2>/dev/null || log "warning: no screenshot of the client's display"
   colours=$(convert "$shot" -format %k info: 2>/dev/null || echo 0)
   sleep 0.5
-  [ "$(screen_digest)" != "$(convert "$shot" rgb:- 2>/dev/null | md5sum)" ] && moving=moving
+  [ "$colours" != 0 ] && [ "$(screen_digest)" != "$(convert "$shot" rgb:- 2>/dev/null | md5sum)" ] && moving=moving
   colours="$colours $moving"
 
   kill -TERM "$client_pid" 2>/dev/null
