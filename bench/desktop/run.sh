@@ -15,7 +15,9 @@
 # ratio Gatehouse ÷ freerdp-proxy3 of ms of CPU per MiB relayed (docs/benchmarks.md, "Busy desktop").
 #
 # Usage: bench/desktop/run.sh [GATEHOUSE_BUILD_DIR] [--rounds N (3)] [--seconds S (20)] [--warmup S (10)]
-#                             [--gfx on|off (on)] [--out FILE]
+#                             [--gfx on|off (on)] [--desktop busy|still (busy)] [--out FILE]
+#   --desktop still: the xterm shows a prompt and nothing moves (the relays' CPU per second with a session open and
+#   next to no bytes: their fixed cost per open session; ms/MiB means nothing then).
 #   GATEHOUSE_BUILD_DIR: the directory holding gatehouse.dll (default: this tree's src/Gatehouse/bin/Release/net10.0,
 #   built with 'dotnet build src/Gatehouse -c Release' when it is missing).
 #   keep_work=1 in the environment keeps the temporary directory (logs, screenshots, per-thread CPU) after a success.
@@ -29,6 +31,7 @@ rounds=3
 seconds=20
 warmup=10
 gfx=on
+desktop=busy
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,12 +39,18 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --gfx) gfx=$2; shift 2 ;;
+    --desktop) desktop=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^set -euo/ { exit } NR > 1' "$0"; exit 0 ;;
     -*) echo "bench/desktop/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) build_dir=$1; shift ;;
   esac
 done
+case "$desktop" in
+  busy) desktop_command='while :; do ls -lR --color=always /usr; done' ;;
+  still) desktop_command='echo "a still desktop"; exec sleep 100000' ;;   # the fixed cost of an open session
+  *) echo "bench/desktop/run.sh: --desktop busy|still" >&2; exit 2 ;;
+esac
 case "$gfx" in on) gfx_arg=/gfx ;; off) gfx_arg=-gfx ;; *) echo "bench/desktop/run.sh: --gfx on|off" >&2; exit 2 ;; esac
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
@@ -79,7 +88,8 @@ if [ -z "$build_dir" ]; then
     dotnet build "$root/src/Gatehouse" -c Release -nologo -v quiet -p:UseSharedCompilation=true >&2 || die "the Release build of src/Gatehouse failed."
   fi
 fi
-build_dir=$(cd "$build_dir" 2>/dev/null && pwd) || die "no such Gatehouse build directory: $build_dir"
+[ -d "$build_dir" ] || die "no such Gatehouse build directory: $build_dir (pass the Release output of src/Gatehouse, e.g. src/Gatehouse/bin/Release/net10.0)."
+build_dir=$(cd "$build_dir" && pwd)
 [ -f "$build_dir/gatehouse.dll" ] || die "$build_dir has no gatehouse.dll: pass the Release output directory of src/Gatehouse."
 
 # --- workspace and cleanup ---------------------------------------------------------------------------------------------
@@ -157,7 +167,7 @@ printf '%s::%s:%s:::\n' "$host_user" "00000000000000000000000000000000" "$nt_has
 
 start_xvfb host-xvfb
 host_display=$xvfb_display
-DISPLAY=$host_display xterm -geometry 212x60+0+0 -e sh -c 'while :; do ls -lR --color=always /usr; done' >"$work/xterm.log" 2>&1 &
+DISPLAY=$host_display xterm -geometry 212x60+0+0 -e sh -c "$desktop_command" >"$work/xterm.log" 2>&1 &
 pids+=($!)
 DISPLAY=$host_display freerdp-shadow-cli3 "/port:$shadow_port" /bind-address:127.0.0.1 /sec:nla "/sam-file:$work/SAM" \
   /log-level:WARN >"$work/shadow.log" 2>&1 &
@@ -369,7 +379,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "Busy desktop, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average before $load_before, after $load_after"
   echo "gatehouse: $build_dir, gatehouse.dll of $(date -u -r "$build_dir/gatehouse.dll" +%Y-%m-%dT%H:%MZ); this tree: HEAD $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo '?'), src/ last changed in $(cd "$root" && git log -1 --format=%h -- src 2>/dev/null || echo '?')"
   echo "freerdp-proxy3 and the shadow server: FreeRDP $(dpkg-query -W -f='${Version}' freerdp3-proxy 2>/dev/null); xfreerdp3 $(dpkg-query -W -f='${Version}' freerdp3-x11 2>/dev/null)"
-  echo "client: xfreerdp3 ${base_client[*]}; $rounds rounds x 3 variants interleaved, warm-up $warmup s, window $seconds s"
+  echo "desktop: $desktop; client: xfreerdp3 ${base_client[*]}; $rounds rounds x 3 variants interleaved, warm-up $warmup s, window $seconds s"
   python3 "$here/report.py" "$work/results.tsv" "$work"
 } | tee "$work/report.txt"
 [ -n "$out" ] && cp "$work/report.txt" "$out"
