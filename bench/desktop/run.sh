@@ -16,8 +16,8 @@
 #
 # Usage: bench/desktop/run.sh [GATEHOUSE_BUILD_DIR] [--rounds N (3)] [--seconds S (20)] [--warmup S (10)]
 #                             [--gfx on|off (on)] [--desktop busy|still (busy)] [--out FILE]
-#   --desktop still: the xterm shows a prompt and nothing moves (the relays' CPU per second with a session open and
-#   next to no bytes: their fixed cost per open session; ms/MiB means nothing then).
+#   --desktop still: the xterm only shows a line and waits. (The shadow server still sends about 0.5 MiB/s of small
+#   updates to a client then: a stream of small messages instead of a flood of large ones.)
 #   GATEHOUSE_BUILD_DIR: the directory holding gatehouse.dll (default: this tree's src/Gatehouse/bin/Release/net10.0,
 #   built with 'dotnet build src/Gatehouse -c Release' when it is missing).
 #   keep_work=1 in the environment keeps the temporary directory (logs, screenshots, per-thread CPU) after a success.
