@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
 done
 case "$desktop" in
   busy) desktop_command='while :; do ls -lR --color=always /usr; done' ;;
-  still) desktop_command='echo "a still desktop"; exec sleep 100000' ;;   # the fixed cost of an open session
+  still) desktop_command='echo "a still desktop"; exec sleep 100000' ;;   # a stream of small updates (see --help)
   *) echo "bench/desktop/run.sh: --desktop busy|still" >&2; exit 2 ;;
 esac
 case "$gfx" in on) gfx_arg=/gfx ;; off) gfx_arg=-gfx ;; *) echo "bench/desktop/run.sh: --gfx on|off" >&2; exit 2 ;; esac
@@ -71,9 +71,28 @@ ensure_package() {
     || die "could not install $package ($*): FreeRDP 3 comes from bookworm-backports (see /work/shared/design/PEERS.md or scripts/test.sh's ensure_backports)."
 }
 
+# ensure_backports: FreeRDP 3 is only in bookworm-backports on Debian 12; added as scripts/test.sh adds it, from the
+# mirror the machine's apt already uses (scripts/apt-mirror.sh).
+ensure_backports() {
+  shopt -s nullglob
+  local sources=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources) mirror keyring
+  shopt -u nullglob
+  if [ ${#sources[@]} -gt 0 ] && grep -qs 'bookworm-backports' "${sources[@]}"; then
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || die "add bookworm-backports to apt's sources (as root) for FreeRDP 3."
+  read -r mirror keyring < <("$root/scripts/apt-mirror.sh") || die "no apt source for Debian bookworm main, so the mirror for bookworm-backports is unknown: add bookworm-backports to apt's sources for FreeRDP 3."
+  log "Adding bookworm-backports from $mirror to apt's sources (for FreeRDP 3)"
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' "$mirror" "$keyring" \
+    >/etc/apt/sources.list.d/bookworm-backports.sources
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+}
+
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in xvfb xterm imagemagick iproute2 openssl; do ensure_package "$p"; done
-  for p in freerdp3-x11 freerdp3-shadow-x11 freerdp3-proxy; do ensure_package "$p" -t bookworm-backports; done
+  for p in freerdp3-x11 freerdp3-shadow-x11 freerdp3-proxy; do
+    have_package "$p" || { ensure_backports; ensure_package "$p" -t bookworm-backports; }
+  done
 fi
 for tool in Xvfb xterm xfreerdp3 freerdp-shadow-cli3 freerdp-proxy3 ss openssl import convert dotnet python3 iconv; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (Debian packages: xvfb xterm freerdp3-x11 freerdp3-shadow-x11 freerdp3-proxy iproute2 openssl imagemagick; and dotnet, python3)."
