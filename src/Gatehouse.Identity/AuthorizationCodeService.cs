@@ -247,8 +247,7 @@ public sealed class AuthorizationCodeService
     }
 
     /// <summary>True when the store is PostgreSQL.</summary>
-    internal static bool IsPostgres(GatehouseDbContext db) =>
-        string.Equals(db.Database.ProviderName, "Npgsql.EntityFrameworkCore.PostgreSQL", StringComparison.Ordinal);
+    internal static bool IsPostgres(GatehouseDbContext db) => db is PostgresGatehouseDbContext;
 
     /// <summary>
     /// The common redemption on PostgreSQL (the RDP client: no PKCE) in one round trip and without EF Core's query
