@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Gatehouse.Storage;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace Gatehouse.Identity;
 
@@ -57,6 +58,18 @@ public sealed record RedeemResult
 
     /// <summary>When the code's grant was created (what caps its refresh tokens' lifetime), read with the code.</summary>
     public DateTimeOffset? GrantCreatedAt { get; init; }
+
+    /// <summary>
+    /// True when <see cref="User"/> and <see cref="Host"/> were read with the code (PostgreSQL, in the statement that
+    /// consumed it): the caller need not read them again. Either can still be null (the user or the host is gone).
+    /// </summary>
+    public bool DirectoryRead { get; init; }
+
+    /// <summary>The code's user, when <see cref="DirectoryRead"/> (untracked).</summary>
+    public User? User { get; init; }
+
+    /// <summary>The code's host, when <see cref="DirectoryRead"/> (untracked, without its aliases).</summary>
+    public Host? Host { get; init; }
 
     /// <inheritdoc/>
     public override string ToString() => Success ? $"RedeemResult success grant {Code?.GrantId}" : $"RedeemResult {Error}: {ErrorDescription}";
@@ -157,6 +170,12 @@ public sealed class AuthorizationCodeService
         }
 
         var hash = HashSecret(cleaned);
+        if (codeVerifier is null && !RequiresPkce(clientId) && IsPostgres(db)
+            && await TryRedeemInOneStatementAsync(hash, clientId, redirectUri, now, cancellationToken).ConfigureAwait(false) is { } done)
+        {
+            return done;
+        }
+
         // The code and its grant's state in one round trip.
         var found = await db.AuthorizationCodes.AsNoTracking().Where(c => c.CodeHash == hash)
             .Select(c => new
@@ -226,6 +245,131 @@ public sealed class AuthorizationCodeService
         record.RedeemedAt = now;
         return new RedeemResult { Success = true, Code = record, GrantCreatedAt = found.Grant?.CreatedAt };
     }
+
+    /// <summary>True when the store is PostgreSQL.</summary>
+    internal static bool IsPostgres(GatehouseDbContext db) => db is PostgresGatehouseDbContext;
+
+    /// <summary>
+    /// The common redemption on PostgreSQL (the RDP client: no PKCE) in one round trip and without EF Core's query
+    /// pipeline: one statement consumes the code only when every check of <see cref="RedeemAsync"/> passes (not redeemed,
+    /// not expired, this client, this redirect URI, no challenge, grant not revoked) and returns it with its grant's
+    /// creation time, its user and its host. Null when it consumed nothing: the caller then takes the general path, which
+    /// reads the code and says why (and revokes the grant of a reused code). The single use still rests on the
+    /// conditional <c>UPDATE</c> (<c>"RedeemedAt" IS NULL</c>): of two racers, one updates the row and the other finds
+    /// it redeemed.
+    /// </summary>
+    private async Task<RedeemResult?> TryRedeemInOneStatementAsync(string hash, string clientId, string redirectUri, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var command = db.Database.GetDbConnection().CreateCommand();
+            command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
+            command.CommandText = RedeemStatement;
+            AddParameter(command, "now", now.ToUniversalTime());
+            AddParameter(command, "hash", hash);
+            AddParameter(command, "client", clientId.ToLowerInvariant());
+            AddParameter(command, "redirect", redirectUri);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            var code = new AuthorizationCode
+            {
+                CodeHash = reader.GetString(0),
+                ClientId = reader.GetString(1),
+                RedirectUri = reader.GetString(2),
+                UserId = reader.GetGuid(3),
+                Scope = reader.GetString(4),
+                HostId = reader.IsDBNull(5) ? null : reader.GetGuid(5),
+                Amr = reader.GetString(6),
+                AuthTime = reader.GetFieldValue<DateTimeOffset>(7),
+                CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
+                ExpiresAt = reader.GetFieldValue<DateTimeOffset>(9),
+                GrantId = reader.GetGuid(10),
+                TraceParent = reader.IsDBNull(11) ? null : reader.GetString(11),
+                RedeemedAt = now,
+            };
+            DateTimeOffset? grantCreatedAt = reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12);
+            var user = reader.IsDBNull(13) ? null : new User
+            {
+                Id = reader.GetGuid(13),
+                TenantId = reader.GetGuid(14),
+                UserPrincipalName = reader.GetString(15),
+                NormalizedUpn = reader.GetString(16),
+                DisplayName = reader.GetString(17),
+                Enabled = reader.GetBoolean(18),
+                PasswordHash = reader.GetString(19),
+                MustChangePassword = reader.GetBoolean(20),
+                PasswordChangedAt = reader.GetFieldValue<DateTimeOffset>(21),
+                NtHashProtected = reader.IsDBNull(22) ? null : reader.GetFieldValue<byte[]>(22),
+                TotpSecretProtected = reader.IsDBNull(23) ? null : reader.GetString(23),
+                TotpConfirmedAt = reader.IsDBNull(24) ? null : reader.GetFieldValue<DateTimeOffset>(24),
+                TotpLastStep = reader.GetInt64(25),
+                CreatedAt = reader.GetFieldValue<DateTimeOffset>(26),
+            };
+            var host = reader.IsDBNull(27) ? null : new Host
+            {
+                Id = reader.GetGuid(27),
+                TenantId = reader.GetGuid(28),
+                Name = reader.GetString(29),
+                HostGroupId = reader.IsDBNull(30) ? null : reader.GetGuid(30),
+                BackendHost = reader.GetString(31),
+                BackendPort = reader.GetInt32(32),
+                BackendSecurity = Enum.Parse<BackendSecurity>(reader.GetString(33)),
+                AdminAccountName = reader.IsDBNull(34) ? null : reader.GetString(34),
+                AdminSecretProtected = reader.IsDBNull(35) ? null : reader.GetString(35),
+                UserAccountName = reader.IsDBNull(36) ? null : reader.GetString(36),
+                UserSecretProtected = reader.IsDBNull(37) ? null : reader.GetString(37),
+                CertificatePin = reader.IsDBNull(38) ? null : reader.GetString(38),
+                CertificatePinnedAt = reader.IsDBNull(39) ? null : reader.GetFieldValue<DateTimeOffset>(39),
+                CertificatePinnedBy = reader.IsDBNull(40) ? null : reader.GetString(40),
+                CreatedAt = reader.GetFieldValue<DateTimeOffset>(41),
+            };
+            return new RedeemResult { Success = true, Code = code, GrantCreatedAt = grantCreatedAt, DirectoryRead = true, User = user, Host = host };
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+
+    /// <summary>
+    /// <see cref="TryRedeemInOneStatementAsync"/>'s statement: the conditional update of the code as a data-modifying
+    /// CTE, joined to the grant, the user and the host (left joins: a missing user or host is the caller's error to
+    /// report, after the code is consumed, as on the general path). Client ids are GUIDs, compared case-insensitively.
+    /// </summary>
+    private const string RedeemStatement = """
+        WITH c AS (
+            UPDATE "AuthorizationCodes" AS a SET "RedeemedAt" = @now
+            WHERE a."CodeHash" = @hash AND a."RedeemedAt" IS NULL AND a."ExpiresAt" > @now
+              AND lower(a."ClientId") = @client AND a."RedirectUri" = @redirect AND a."CodeChallenge" IS NULL
+              AND NOT EXISTS (SELECT 1 FROM "Grants" AS r WHERE r."Id" = a."GrantId" AND r."RevokedAt" IS NOT NULL)
+            RETURNING a."CodeHash", a."ClientId", a."RedirectUri", a."UserId", a."Scope", a."HostId", a."Amr", a."AuthTime",
+                a."CreatedAt", a."ExpiresAt", a."GrantId", a."TraceParent")
+        SELECT c."CodeHash", c."ClientId", c."RedirectUri", c."UserId", c."Scope", c."HostId", c."Amr", c."AuthTime",
+            c."CreatedAt", c."ExpiresAt", c."GrantId", c."TraceParent", g."CreatedAt",
+            u."Id", u."TenantId", u."UserPrincipalName", u."NormalizedUpn", u."DisplayName", u."Enabled", u."PasswordHash",
+            u."MustChangePassword", u."PasswordChangedAt", u."NtHashProtected", u."TotpSecretProtected", u."TotpConfirmedAt",
+            u."TotpLastStep", u."CreatedAt",
+            h."Id", h."TenantId", h."Name", h."HostGroupId", h."BackendHost", h."BackendPort", h."BackendSecurity",
+            h."AdminAccountName", h."AdminSecretProtected", h."UserAccountName", h."UserSecretProtected", h."CertificatePin",
+            h."CertificatePinnedAt", h."CertificatePinnedBy", h."CreatedAt"
+        FROM c
+        LEFT JOIN "Grants" AS g ON g."Id" = c."GrantId"
+        LEFT JOIN "Users" AS u ON u."Id" = c."UserId"
+        LEFT JOIN "Hosts" AS h ON h."Id" = c."HostId"
+        """;
 
     /// <summary>
     /// Deletes codes, issued-token records and revoked-token records whose expiry has passed, and refresh tokens expired

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Gatehouse.Storage;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace Gatehouse.Identity;
 
@@ -71,7 +72,7 @@ public sealed class RefreshTokenService
         var expiresAt = now + options.RefreshTokenLifetime;
         var cap = grantCreatedAt is { } created ? created + options.RefreshTokenMaxLifetime : now;
         var token = Base64Url.Encode(RandomNumberGenerator.GetBytes(32));
-        db.RefreshTokens.Add(new RefreshToken
+        var row = new RefreshToken
         {
             TokenHash = AuthorizationCodeService.HashSecret(token),
             GrantId = grantId,
@@ -80,7 +81,15 @@ public sealed class RefreshTokenService
             Scope = scope,
             CreatedAt = now,
             ExpiresAt = expiresAt < cap ? expiresAt : cap,
-        });
+        };
+        if (AuthorizationCodeService.IsPostgres(db) && PendingIssuedTokensOnly() is { } issued)
+        {
+            await InsertAsync(issued, row, cancellationToken).ConfigureAwait(false);
+            db.ChangeTracker.Clear();
+            return token;
+        }
+
+        db.RefreshTokens.Add(row);
 
         // With a deferred issued-token record (RdpTokenRequest.DeferSave) this save holds two inserts. On PostgreSQL they
         // go as one batch without a transaction of EF's own: one round trip (PostgreSQL runs a batch, up to its Sync, as
@@ -102,6 +111,83 @@ public sealed class RefreshTokenService
 
         db.ChangeTracker.Clear();
         return token;
+    }
+
+    /// <summary>
+    /// The issued-token records the context holds when they are all it would save (<see cref="RdpTokenRequest.DeferSave"/>:
+    /// the token endpoint's redemption), else null (anything else pending goes through EF Core's save).
+    /// </summary>
+    private List<IssuedToken>? PendingIssuedTokensOnly()
+    {
+        List<IssuedToken> issued = [];
+        foreach (var entry in db.ChangeTracker.Entries())
+        {
+            if (entry.State == EntityState.Unchanged)
+            {
+                continue;
+            }
+
+            if (entry.State != EntityState.Added || entry.Entity is not IssuedToken record)
+            {
+                return null;
+            }
+
+            issued.Add(record);
+        }
+
+        return issued;
+    }
+
+    /// <summary>
+    /// PostgreSQL: the issued-token records and the refresh token as one command of several statements, without EF
+    /// Core's save pipeline: one round trip, and PostgreSQL runs the statements of one command (up to its Sync) as one
+    /// implicit transaction, so every row commits or none.
+    /// </summary>
+    private async Task InsertAsync(List<IssuedToken> issued, RefreshToken row, CancellationToken cancellationToken)
+    {
+        await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var command = db.Database.GetDbConnection().CreateCommand();
+            command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
+            var text = new System.Text.StringBuilder();
+            for (var i = 0; i < issued.Count; i++)
+            {
+                text.Append(System.Globalization.CultureInfo.InvariantCulture,
+                    $"INSERT INTO \"IssuedTokens\" (\"Jti\", \"ExpiresAt\", \"GrantId\") VALUES (@j{i}, @je{i}, @jg{i});");
+                AddParameter(command, "j" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].Jti);
+                AddParameter(command, "je" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].ExpiresAt.ToUniversalTime());
+                AddParameter(command, "jg" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].GrantId);
+            }
+
+            text.Append(RefreshInsert);
+            command.CommandText = text.ToString();
+            AddParameter(command, "hash", row.TokenHash);
+            AddParameter(command, "grant", row.GrantId);
+            AddParameter(command, "user", row.UserId);
+            AddParameter(command, "client", row.ClientId);
+            AddParameter(command, "scope", row.Scope);
+            AddParameter(command, "created", row.CreatedAt.ToUniversalTime());
+            AddParameter(command, "expires", row.ExpiresAt.ToUniversalTime());
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync().ConfigureAwait(false);
+        }
+    }
+
+    private const string RefreshInsert = """
+        INSERT INTO "RefreshTokens" ("TokenHash", "GrantId", "UserId", "ClientId", "Scope", "CreatedAt", "ExpiresAt", "ConsumedAt", "RevokedAt")
+        VALUES (@hash, @grant, @user, @client, @scope, @created, @expires, NULL, NULL)
+        """;
+
+    private static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
     }
 
     /// <summary>Consumes <paramref name="token"/> once and returns a new one for the same grant.</summary>

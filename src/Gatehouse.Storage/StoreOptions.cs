@@ -117,14 +117,17 @@ public static class StoreServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(options);
         services.AddSingleton(options);
+
+        // The context options are built once (a singleton), not for every scope: Configure depends on nothing of the
+        // scope, and building them parsed the connection string and read the assembly's name on every request.
         if (options.Provider == StoreProvider.Postgres)
         {
-            services.AddDbContext<PostgresGatehouseDbContext>(options.Configure);
+            services.AddDbContext<PostgresGatehouseDbContext>(options.Configure, ServiceLifetime.Scoped, ServiceLifetime.Singleton);
             services.AddScoped<GatehouseDbContext>(sp => sp.GetRequiredService<PostgresGatehouseDbContext>());
         }
         else
         {
-            services.AddDbContext<SqliteGatehouseDbContext>(options.Configure);
+            services.AddDbContext<SqliteGatehouseDbContext>(options.Configure, ServiceLifetime.Scoped, ServiceLifetime.Singleton);
             services.AddScoped<GatehouseDbContext>(sp => sp.GetRequiredService<SqliteGatehouseDbContext>());
         }
 

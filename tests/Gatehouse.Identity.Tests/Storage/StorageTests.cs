@@ -351,6 +351,60 @@ public sealed class StorageTests(StoreFixture fixture) : IClassFixture<StoreFixt
     [Theory]
     [SqliteStore]
     [PostgresStore]
+    public async Task Code_Redeem_OnPostgresReadsTheUserAndHostInTheSameStatement(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var directory = env.Get<DirectoryService>();
+        var host = await directory.CreateHostAsync(tenant.Id, "d" + Guid.NewGuid().ToString("N")[..10], "10.0.0.2", 3390, BackendSecurity.Nla);
+        var codes = env.Get<AuthorizationCodeService>();
+        var code = await codes.IssueAsync(CodeRequest(user) with { HostId = host.Id, Amr = ["pwd", "mfa"] });
+
+        var redeemed = await codes.RedeemAsync(code, RdpClient.ClientId.ToUpperInvariant(), RdpClient.BrokerRedirectUri, null, env.Time.GetUtcNow());
+
+        Assert.True(redeemed.Success, redeemed.ErrorDescription);
+        Assert.Equal(provider == StoreProvider.Postgres, redeemed.DirectoryRead);
+        Assert.Equal("pwd mfa", redeemed.Code!.Amr);
+        Assert.Equal(host.Id, redeemed.Code.HostId);
+        var stored = await env.Get<GatehouseDbContext>().AuthorizationCodes.AsNoTracking().SingleAsync(c => c.CodeHash == AuthorizationCodeService.HashSecret(code));
+        Assert.NotNull(stored.RedeemedAt);
+        if (redeemed.DirectoryRead)
+        {
+            // Field by field what the general path reads (the host's aliases are not read: nothing on this path uses them).
+            var (expectedUser, expectedHost) = await directory.FindUserAndHostAsync(user.Id, host.Id);
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(expectedUser), System.Text.Json.JsonSerializer.Serialize(redeemed.User));
+            expectedHost!.Aliases = [];
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(expectedHost), System.Text.Json.JsonSerializer.Serialize(redeemed.Host));
+            Assert.Equal(BackendSecurity.Nla, redeemed.Host!.BackendSecurity);
+        }
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
+    public async Task Code_GrantRevoked_RefusedAndNotConsumed(StoreProvider provider)
+    {
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (tenant, domain) = await NewTenantAsync(env);
+        var user = await NewUserAsync(env, tenant, domain);
+        var codes = env.Get<AuthorizationCodeService>();
+        var code = await codes.IssueAsync(CodeRequest(user));
+        var db = env.Get<GatehouseDbContext>();
+        var hash = AuthorizationCodeService.HashSecret(code);
+        var grantId = (await db.AuthorizationCodes.AsNoTracking().SingleAsync(c => c.CodeHash == hash)).GrantId;
+        await env.Get<RefreshTokenService>().RevokeGrantAsync(grantId, "test", env.Time.GetUtcNow());
+
+        var redeemed = await codes.RedeemAsync(code, RdpClient.ClientId, RdpClient.BrokerRedirectUri, null, env.Time.GetUtcNow());
+
+        Assert.False(redeemed.Success);
+        Assert.Equal("AADSTS70000: The grant has been revoked.", redeemed.ErrorDescription);
+        Assert.Null((await db.AuthorizationCodes.AsNoTracking().SingleAsync(c => c.CodeHash == hash)).RedeemedAt);
+    }
+
+    [Theory]
+    [SqliteStore]
+    [PostgresStore]
     public async Task Code_ExpiredClientRedirectChecks_Refused(StoreProvider provider)
     {
         await using var env = await fixture.CreateEnvAsync(provider);
