@@ -201,6 +201,7 @@ public sealed partial class RdpSocketListener : IAsyncDisposable
         await Task.Yield();
         try
         {
+            connection.Start();
             await _onConnected(connection).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // One connection's failure must not reach the accept loop or another connection.

@@ -8,42 +8,48 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Gatehouse.Gateway.Transport;
 
 /// <summary>
-/// A connection feature that hands the client leg's TLS a <see cref="Stream"/> straight on the socket, instead of a
-/// stream over the connection's pipes: the session driver reads the X.224 exchange from the pipes, then asks for the
-/// stream once.
+/// A connection feature that hands the client leg's TLS a <see cref="Stream"/> whose writes go straight to the socket,
+/// instead of a stream over the connection's pipes: the session driver reads the X.224 exchange from the pipes, then
+/// asks for the stream once.
 /// </summary>
 public interface IClientLegStreamFeature
 {
     /// <summary>
-    /// Ends the connection's pipes and returns the stream the rest of the connection runs on: the bytes the pipe had
-    /// already read beyond what the driver consumed (a TLS ClientHello sent behind the Connection Request) come first,
-    /// then the socket's. Call it once, when nothing else reads or writes the pipes.
+    /// Ends the connection's output pipe and returns the stream the rest of the connection runs on: its reads take what
+    /// the connection has received and the driver has not consumed (a TLS ClientHello sent behind the Connection
+    /// Request comes first), its writes go to the socket. Call it once, when nothing else reads or writes the pipes.
     /// </summary>
     Stream TakeStream();
 }
 
 /// <summary>
 /// One client connection accepted by <see cref="RdpSocketListener"/>, as the <see cref="ConnectionContext"/> the session
-/// driver (<see cref="RdpConnectionHandler"/>) runs on. Before TLS its <see cref="Transport"/> is a pair of small pipes
-/// over a <see cref="NetworkStream"/> (the X.224 exchange is a few hundred bytes); from TLS on, the driver takes the
-/// <see cref="NetworkStream"/> itself (<see cref="IClientLegStreamFeature"/>), so every relayed record goes
-/// socket → <see cref="System.Net.Security.SslStream"/> with no pipe and no transport thread between them.
+/// driver (<see cref="RdpConnectionHandler"/>) runs on.
 /// </summary>
 /// <remarks>
-/// <see cref="ConnectionClosed"/> fires when the connection is aborted (the listener stopping, an admission refusal) and
-/// when the connection is disposed after the driver returns. A client that leaves is seen by the reads and writes of
-/// the phase that runs (end of stream, or an <see cref="IOException"/>), as the relay expects.
+/// <para>Receiving works as Kestrel's socket transport does: a loop receives whatever arrives into the input pipe, so the
+/// end of the client's stream (or a reset) is seen at once, whatever phase the driver is in, and
+/// <see cref="ConnectionClosed"/> fires then (a client that leaves while its sign-in is decided is noticed). It waits
+/// for data with a zero-byte receive, so an idle connection holds no receive buffer.</para>
+/// <para>Sending does not: before TLS the X.224 answer goes through a small pipe writer on the socket's stream, and from
+/// TLS on every record the TLS stream writes goes straight to the socket (<see cref="IClientLegStreamFeature"/>), with
+/// no pipe flush and no wake-up of a sending loop per record, which is what the Kestrel endpoint cost.</para>
 /// </remarks>
 internal sealed class SocketClientConnection : ConnectionContext, IClientLegStreamFeature, IDuplexPipe
 {
+    /// <summary>The most bytes received ahead of the driver before the receive loop waits for it (as Kestrel's 1 MiB default is for HTTP; the driver reads TLS records of at most 16 KiB).</summary>
+    private const int MaxReceivedAhead = 64 * 1024;
+
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
-    private readonly PipeReader _input;
+    private readonly Pipe _received = new(new PipeOptions(pauseWriterThreshold: MaxReceivedAhead, resumeWriterThreshold: MaxReceivedAhead / 2, minimumSegmentSize: 4096, useSynchronizationContext: false));
     private readonly PipeWriter _output;
     private readonly CancellationTokenSource _closed = new();
     private readonly FeatureCollection _features = new();
+    private Task _receiving = Task.CompletedTask;
     private int _taken;
     private int _disposed;
+    private int _closedFired;
 
     public SocketClientConnection(Socket socket, string connectionId)
     {
@@ -53,9 +59,6 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
         RemoteEndPoint = socket.RemoteEndPoint;
         LocalEndPoint = socket.LocalEndPoint;
         _stream = new NetworkStream(socket, ownsSocket: true);
-        // Small buffers: before TLS the client sends one X.224 Connection Request (at most 1 KiB) and perhaps a
-        // preconnection PDU (at most 4 KiB); the buffers are gone once the stream is taken.
-        _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 512, leaveOpen: true));
         _features.Set<IClientLegStreamFeature>(this);
         Transport = this;
@@ -79,9 +82,12 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
 
     public override EndPoint? LocalEndPoint { get; set; }
 
-    PipeReader IDuplexPipe.Input => _input;
+    PipeReader IDuplexPipe.Input => _received.Reader;
 
     PipeWriter IDuplexPipe.Output => _output;
+
+    /// <summary>Starts the receive loop (the listener does, before the driver runs).</summary>
+    public void Start() => _receiving = ReceiveAsync();
 
     public Stream TakeStream()
     {
@@ -90,25 +96,13 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
             throw new InvalidOperationException("the client leg's stream was already taken");
         }
 
-        byte[]? ahead = null;
-        if (_input.TryRead(out var read))
-        {
-            if (!read.Buffer.IsEmpty)
-            {
-                ahead = read.Buffer.ToArray();
-            }
-
-            _input.AdvanceTo(read.Buffer.End);
-        }
-
-        _input.Complete();
         _output.Complete();
-        return ahead is null ? _stream : new ReadAheadStream(ahead, _stream);
+        return new ClientLegStream(_received.Reader, _stream);
     }
 
     public override void Abort(ConnectionAbortedException abortReason)
     {
-        Cancel();
+        FireClosed();
         try
         {
             // A hard close, as Kestrel's abort: the client sees a reset, pending reads and writes end at once.
@@ -135,7 +129,6 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
     {
         if (Volatile.Read(ref _taken) == 0)
         {
-            await _input.CompleteAsync().ConfigureAwait(false);
             try
             {
                 await _output.CompleteAsync().ConfigureAwait(false);
@@ -146,27 +139,69 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
             }
         }
 
+        // The driver is done: a receive loop waiting for it to read ends, and closing the socket ends a pending receive.
+        await _received.Reader.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
-        Cancel();
-        _closed.Dispose();
+        await _receiving.ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _closedFired, 1) == 0)
+        {
+            await _closed.CancelAsync().ConfigureAwait(false);
+        }
     }
 
-    private void Cancel()
+    /// <summary>Receives into the input pipe until the client's stream ends, fails or the socket is closed.</summary>
+    private async Task ReceiveAsync()
     {
+        var writer = _received.Writer;
+        Exception? error = null;
         try
         {
-            _closed.Cancel();
+            while (true)
+            {
+                // Wait for data without holding a buffer, then take what has arrived (at once: it is there).
+                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
+                var buffer = writer.GetMemory(Math.Clamp(_socket.Available, 2048, MaxReceivedAhead));
+                var received = await _socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
+                if (received == 0)
+                {
+                    // The client closed its side.
+                    break;
+                }
+
+                writer.Advance(received);
+                var flushed = await writer.FlushAsync().ConfigureAwait(false);
+                if (flushed.IsCompleted)
+                {
+                    // The driver is done reading.
+                    break;
+                }
+            }
+        }
+        catch (SocketException e)
+        {
+            error = new ConnectionResetException(e.Message, e);
         }
         catch (ObjectDisposedException)
         {
+            // The gateway closed the connection.
+        }
+
+        await writer.CompleteAsync(error).ConfigureAwait(false);
+        FireClosed();
+    }
+
+    private void FireClosed()
+    {
+        if (Interlocked.Exchange(ref _closedFired, 1) == 0)
+        {
+            // Off the receive loop, as Kestrel does: the token's callbacks (a driver's cancellations) run on the pool.
+            ThreadPool.UnsafeQueueUserWorkItem(static closed => closed.Cancel(), _closed, preferLocal: false);
         }
     }
 
-    /// <summary>The bytes read ahead of the driver, then the socket's stream.</summary>
-    private sealed class ReadAheadStream(byte[] ahead, NetworkStream inner) : Stream
+    /// <summary>Reads from the input pipe (what the receive loop took from the socket), writes straight to the socket.</summary>
+    private sealed class ClientLegStream(PipeReader input, NetworkStream output) : Stream
     {
-        private int _offset;
-
         public override bool CanRead => true;
 
         public override bool CanSeek => false;
@@ -181,40 +216,37 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
             set => throw new NotSupportedException();
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-        public override int Read(Span<byte> buffer)
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            if (_offset < ahead.Length)
+            var read = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var available = read.Buffer;
+            if (buffer.IsEmpty || available.IsEmpty)
             {
-                return TakeAhead(buffer);
+                // A zero-byte read (waiting without a buffer) or the end of the stream: nothing is taken.
+                input.AdvanceTo(available.Start);
+                return 0;
             }
 
-            return inner.Read(buffer);
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_offset < ahead.Length)
-            {
-                return ValueTask.FromResult(TakeAhead(buffer.Span));
-            }
-
-            return inner.ReadAsync(buffer, cancellationToken);
+            var count = (int)Math.Min(available.Length, buffer.Length);
+            available.Slice(0, count).CopyTo(buffer.Span);
+            input.AdvanceTo(available.GetPosition(count));
+            return count;
         }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override void Write(byte[] buffer, int offset, int count) => output.Write(buffer, offset, count);
 
-        public override void Write(ReadOnlySpan<byte> buffer) => inner.Write(buffer);
+        public override void Write(ReadOnlySpan<byte> buffer) => output.Write(buffer);
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
-            inner.WriteAsync(buffer, cancellationToken);
+            output.WriteAsync(buffer, cancellationToken);
 
         public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            inner.WriteAsync(buffer, offset, count, cancellationToken);
+            output.WriteAsync(buffer, offset, count, cancellationToken);
 
         public override void Flush()
         {
@@ -230,19 +262,10 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
         {
             if (disposing)
             {
-                inner.Dispose();
+                output.Dispose();
             }
 
             base.Dispose(disposing);
-        }
-
-        private int TakeAhead(Span<byte> buffer)
-        {
-            // A zero-byte read (the relay's way of waiting without a buffer) completes at once: there is data.
-            var count = Math.Min(buffer.Length, ahead.Length - _offset);
-            ahead.AsSpan(_offset, count).CopyTo(buffer);
-            _offset += count;
-            return count;
         }
     }
 }
