@@ -143,10 +143,9 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
         await _received.Reader.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
         await _receiving.ConfigureAwait(false);
-        if (Interlocked.Exchange(ref _closedFired, 1) == 0)
-        {
-            await _closed.CancelAsync().ConfigureAwait(false);
-        }
+        // Fired by now even if the receive loop's (queued) firing has not run yet: the connection is over.
+        Interlocked.Exchange(ref _closedFired, 1);
+        await _closed.CancelAsync().ConfigureAwait(false);
     }
 
     /// <summary>Receives into the input pipe until the client's stream ends, fails or the socket is closed.</summary>

@@ -127,7 +127,7 @@ public sealed class RdpSocketListenerTests
         await listener.StopAsync(new CancellationToken(canceled: true)).WaitAsync(Until.Backstop);
 
         // Assert: the connection was aborted (its closed token fired) and the client sees its end.
-        Assert.True(closedSeen.Task.IsCompleted);
+        await closedSeen.Task.WaitAsync(Until.Backstop);
         Assert.Equal(0, listener.Active);
         var ended = await ReadToEndOrResetAsync(client);
         Assert.True(ended);
