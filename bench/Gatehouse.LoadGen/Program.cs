@@ -45,18 +45,25 @@ var xrdpPort = new Option<int>("--xrdp-port") { Description = "xrdp on 127.0.0.1
 var peers = new Option<bool>("--peers") { Description = "Instead of (a)–(d): the relay and memory measurements with the TLS stub host and the clients in child processes (peer-host, peer-clients), so this process's CPU and RSS are the gateway's alone." };
 var idleSessions = new Option<string>("--idle-sessions") { Description = "With --peers: idle relayed session counts for the memory measurement, comma-separated.", DefaultValueFactory = _ => "1000" };
 var binds = new Option<int>("--binds") { Description = "With --peers: loopback source addresses for the clients (127.0.0.2 onwards).", DefaultValueFactory = _ => 8 };
+var relayWrite = new Option<int>("--relay-write") { Description = "With --peers: bytes per write of the stub host in a relay transfer (1-16384; 1024 = small records, like a busy desktop's fast-path updates).", DefaultValueFactory = _ => 16 * 1024 };
+var rdpListener = new Option<string>("--rdp-listener") { Description = "With --peers: the gateway's RDP listener, socket (its own accept loop) or kestrel (a Kestrel endpoint).", DefaultValueFactory = _ => "socket" };
+rdpListener.AcceptOnlyFromAmong("socket", "kestrel");
 var gatewayOutput = new Option<string>("--output") { Description = "table or json.", DefaultValueFactory = _ => "table" };
 gatewayOutput.AcceptOnlyFromAmong("table", "json");
 var gateway = new Command("gateway", "Measures the RDP gateway in the same in-process host: web-account sign-ins per second, AssertionValidator latency, relay throughput against a direct TLS stream, memory per idle relayed session against idle direct TLS connections, and (--desktop-runs) xfreerdp3 reaching the xrdp desktop directly and through the gateway.")
 {
-    signIns, gatewayConcurrency, keys, relayMiB, relayRounds, sessions, desktopRuns, xrdpUser, xrdpPassword, xrdpPort, gatewayOutput, peers, idleSessions, binds,
+    signIns, gatewayConcurrency, keys, relayMiB, relayRounds, sessions, desktopRuns, xrdpUser, xrdpPassword, xrdpPort, gatewayOutput, peers, idleSessions, binds, relayWrite, rdpListener,
 };
 gateway.SetAction(async (parse, cancellationToken) =>
 {
     if (parse.GetValue(peers))
     {
         var counts = parse.GetValue(idleSessions)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        var peerSettings = new PeerSettings(parse.GetValue(relayMiB), parse.GetValue(relayRounds), counts, parse.GetValue(gatewayConcurrency), Math.Clamp(parse.GetValue(binds), 1, 250), parse.GetValue(keys));
+        var peerSettings = new PeerSettings(parse.GetValue(relayMiB), parse.GetValue(relayRounds), counts, parse.GetValue(gatewayConcurrency), Math.Clamp(parse.GetValue(binds), 1, 250), parse.GetValue(keys))
+        {
+            WriteBytes = Math.Clamp(parse.GetValue(relayWrite), 1, 16 * 1024),
+            Listener = parse.GetValue(rdpListener)!,
+        };
         var peerReport = await PeerRun.RunAsync(peerSettings, message => parse.InvocationConfiguration.Error.WriteLine(message), cancellationToken);
         await parse.InvocationConfiguration.Output.WriteAsync(peerReport);
         return 0;
@@ -76,8 +83,12 @@ gateway.SetAction(async (parse, cancellationToken) =>
 });
 root.Subcommands.Add(gateway);
 
-var peerHost = new Command("peer-host", "Started by 'gateway --peers': the TLS stub host in a process of its own; prints 'port N', runs until stdin closes.");
-peerHost.SetAction(async (parse, cancellationToken) => await PeerCommands.HostAsync(parse.InvocationConfiguration.Output, cancellationToken));
+var peerWrite = new Option<int>("--write") { Description = "Bytes per write of a bulk transfer.", DefaultValueFactory = _ => 16 * 1024 };
+var peerHost = new Command("peer-host", "Started by 'gateway --peers': the TLS stub host in a process of its own; prints 'port N', runs until stdin closes.")
+{
+    peerWrite,
+};
+peerHost.SetAction(async (parse, cancellationToken) => await PeerCommands.HostAsync(parse.InvocationConfiguration.Output, parse.GetValue(peerWrite), cancellationToken));
 root.Subcommands.Add(peerHost);
 var peerBind = new Option<string[]>("--bind") { Description = "Loopback source addresses, used round-robin.", AllowMultipleArgumentsPerToken = false };
 var peerClients = new Command("peer-clients", "Started by 'gateway --peers': benchmark RDP clients in a process of their own, driven by commands on stdin (see Gateway/Peers.cs).")

@@ -35,6 +35,12 @@ public sealed class GatewayOptions
     public SignInMethods SignInMethods { get; set; } = SignInMethods.WebAccount;
 
     /// <summary>
+    /// What accepts the RDP port's connections: the gateway's own accept loop (<see cref="RdpListenerKind.Socket"/>, the
+    /// default: the client leg's TLS runs straight on the socket) or a Kestrel endpoint (<see cref="RdpListenerKind.Kestrel"/>).
+    /// </summary>
+    public RdpListenerKind Listener { get; set; } = RdpListenerKind.Socket;
+
+    /// <summary>
     /// When the node stops (SIGTERM): how long live sessions are kept while the node takes no new connections, before
     /// those still open are ended with <c>node_draining</c>. The host's shutdown timeout is raised to cover it.
     /// </summary>
@@ -106,4 +112,14 @@ public sealed class GatewayOptions
 
     /// <summary><c>Gatehouse:Gateway:HoldScreen:*</c>: the screens the gateway paints inside the RDP window.</summary>
     public Hold.HoldScreenOptions HoldScreen { get; set; } = new();
+}
+
+/// <summary>What accepts the RDP port's connections (<see cref="GatewayOptions.Listener"/>).</summary>
+public enum RdpListenerKind
+{
+    /// <summary>The gateway's own accept loop (<see cref="Transport.RdpSocketListener"/>): TLS on the socket's stream.</summary>
+    Socket,
+
+    /// <summary>A Kestrel endpoint: TLS on a stream over Kestrel's connection pipes (the listener before December 2026).</summary>
+    Kestrel,
 }

@@ -25,7 +25,7 @@ namespace Gatehouse.Gateway;
 public sealed record GatewayCertificate(X509Certificate2 Certificate);
 
 /// <summary>
-/// The session driver of the RDP listener (hosted on Kestrel): one connection, top to bottom, as its phases —
+/// The session driver of the RDP listener (<see cref="RdpSocketListener"/>, or a Kestrel endpoint): one connection, top to bottom, as its phases —
 /// admission → preconnection/X.224 → negotiation → TLS → the sign-in method proves who the client is → authorisation →
 /// host leg → start record → sign-in log entry → the method answers the client → relay → end record. It alone owns the
 /// admission lease, the session, the connection's one sign-in log entry and the cleanup; the sign-in methods
@@ -178,7 +178,10 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
 
         // ── TLS with the gateway's certificate, within its deadline; its facts are published on the connection. ──
         trace.Phase("tls");
-        var clientStream = new DuplexPipeStream(transport.Transport);
+        // On the gateway's own listener the TLS runs straight on the socket's stream; on a Kestrel endpoint (tests) on
+        // a stream over the connection's pipes.
+        var pipeStream = transport.Features.Get<IClientLegStreamFeature>() is null ? new DuplexPipeStream(transport.Transport) : null;
+        var clientStream = pipeStream ?? transport.Features.Get<IClientLegStreamFeature>()!.TakeStream();
         var tls = new SslStream(clientStream, leaveInnerStreamOpen: false);
         await using var tlsScope = tls.ConfigureAwait(false);
         if (!await HandshakeAsync(tls, connection).ConfigureAwait(false))
@@ -246,15 +249,16 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             var relayed = session;
             session = null;
             trace.RelayStarting(relayed);
-            // The relay flushes each batch itself (one flush per batch of TLS records rather than one per record).
-            clientStream.FlushOnWrite = false;
+            // Over a pipe the relay flushes each batch itself (one flush per batch of TLS records rather than one per
+            // record); a socket's stream sends each record as it is written.
+            pipeStream?.FlushOnWrite = false;
             try
             {
                 await _sessions.RunAsync(relayed, connection, tls, clientClosed).ConfigureAwait(false);
             }
             finally
             {
-                clientStream.FlushOnWrite = true;
+                pipeStream?.FlushOnWrite = true;
             }
         }
         finally

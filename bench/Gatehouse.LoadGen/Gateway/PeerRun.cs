@@ -9,7 +9,14 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gatehouse.LoadGen.Gateway;
 
 /// <summary>What <c>gateway --peers</c> measures.</summary>
-internal sealed record PeerSettings(int RelayMiB, int RelayRounds, IReadOnlyList<int> IdleSessions, int Concurrency, int Binds, int Keys);
+internal sealed record PeerSettings(int RelayMiB, int RelayRounds, IReadOnlyList<int> IdleSessions, int Concurrency, int Binds, int Keys)
+{
+    /// <summary>Bytes per write of the stub host in a bulk transfer.</summary>
+    public int WriteBytes { get; init; } = 16 * 1024;
+
+    /// <summary>The gateway's RDP listener: <c>socket</c> or <c>kestrel</c> (Gatehouse:Gateway:Listener).</summary>
+    public string Listener { get; init; } = "socket";
+}
 
 /// <summary>CPU per MiB of each process over one bulk transfer, and the rate the client saw.</summary>
 internal sealed record PeerBulk(double MiBPerSecond, double GatewayCpuMsPerMiB, double HostCpuMsPerMiB, double ClientCpuMsPerMiB, double GatewayWorkItemsPerMiB, double GatewayAllocatedKiBPerMiB);
@@ -52,7 +59,7 @@ internal static class PeerRun
 
     public static async Task<string> RunAsync(PeerSettings settings, Action<string> progress, CancellationToken cancellationToken)
     {
-        await using var hostPeer = PeerProcess.Start("peer-host");
+        await using var hostPeer = PeerProcess.Start("peer-host", "--write", settings.WriteBytes.ToString(CultureInfo.InvariantCulture));
         var hostLine = (await hostPeer.ReadLineAsync(cancellationToken)).Split(' ');
         var stubPort = hostLine is ["port", var p] ? int.Parse(p, CultureInfo.InvariantCulture) : throw new IOException($"peer-host said: {string.Join(' ', hostLine)}");
         var binds = Enumerable.Range(2, settings.Binds).Select(i => $"127.0.0.{i}").ToArray();
@@ -64,6 +71,7 @@ internal static class PeerRun
             {
                 ["Gatehouse:Gateway:MaxPendingConnectionsPerAddress"] = "4096",
                 ["Gatehouse:Gateway:MaxPendingConnections"] = "4096",
+                ["Gatehouse:Gateway:Listener"] = settings.Listener,
             },
             progress,
             cancellationToken);
@@ -155,7 +163,7 @@ internal static class PeerRun
         text.AppendLine(c, $"Gatehouse gateway with its peers in other processes: {Environment.ProcessorCount} logical CPUs, {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}; load average {File.ReadAllText("/proc/loadavg").Trim()}");
         text.AppendLine(c, $"gateway GC: {(GCSettings.IsServerGC ? "server" : "workstation")}, {(GCSettings.LatencyMode == GCLatencyMode.Batch ? "non-concurrent" : "concurrent")}");
         text.AppendLine();
-        text.AppendLine(c, $"relay, {settings.RelayMiB} MiB host → client per transfer (CPU ms per MiB of each process; pair = host + client of the direct stream)");
+        text.AppendLine(c, $"relay, {settings.RelayMiB} MiB host → client per transfer in writes of {settings.WriteBytes} bytes, RDP listener: {settings.Listener} (CPU ms per MiB of each process; pair = host + client of the direct stream)");
         text.AppendLine(c, $"{"round",5} {"direct MiB/s",12} {"relayed MiB/s",13} {"ratio",6} {"pair ms/MiB",11} {"gateway ms/MiB",14} {"÷ pair",7} {"host (relayed)",14} {"client (relayed)",16} {"gw work items/MiB",17} {"gw alloc KiB/MiB",16}");
         for (var i = 0; i < rounds.Count; i++)
         {

@@ -44,9 +44,9 @@ internal sealed record PeerTicket(string AccessToken, int Key, string AadNonce, 
 /// </summary>
 internal static class PeerCommands
 {
-    public static async Task<int> HostAsync(TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> HostAsync(TextWriter output, int writeBytes, CancellationToken cancellationToken)
     {
-        await using var stub = TlsStub.Start();
+        await using var stub = TlsStub.Start(writeBytes);
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"port {stub.Port}"));
         await output.FlushAsync(cancellationToken);
         // Until the parent closes our stdin (or dies).

@@ -11,7 +11,8 @@ namespace Gatehouse.LoadGen.Gateway;
 /// A fast local stand-in for an xrdp host, in the benchmark process: answers the X.224 Connection Request with TLS
 /// selected, does the TLS handshake, answers the MCS Connect Initial with the captured Connect Response and the next
 /// frame (the Client Info PDU) with the captured Demand Active, then obeys one 12-byte command from the client:
-/// <c>BULK</c> + byte count (sends that many bytes in 16 KiB writes, then waits for the client to close) or
+/// <c>BULK</c> + byte count (sends that many bytes in writes of <see cref="WriteBytes"/>, 16 KiB unless asked otherwise,
+/// then waits for the client to close) or
 /// <c>IDLE</c> (waits for the client to close). Reached directly (the baseline) or through the gateway (the same bytes).
 /// </summary>
 internal sealed class TlsStub : IAsyncDisposable
@@ -24,14 +25,16 @@ internal sealed class TlsStub : IAsyncDisposable
 
     private const int ChunkBytes = 16 * 1024;
     private static readonly byte[] Chunk = RandomNumberGenerator.GetBytes(ChunkBytes);
+    private readonly int _writeBytes;
     private readonly TcpListener _listener;
     private readonly X509Certificate2 _certificate;
     private readonly Task _accept;
     private readonly CancellationTokenSource _stop = new();
     private int _open;
 
-    private TlsStub()
+    private TlsStub(int writeBytes)
     {
+        _writeBytes = Math.Clamp(writeBytes, 1, ChunkBytes);
         _certificate = CreateCertificate();
         _listener = new TcpListener(IPAddress.Loopback, 0);
         _listener.Start(1024);
@@ -43,7 +46,10 @@ internal sealed class TlsStub : IAsyncDisposable
     /// <summary>Connections currently held by the stub.</summary>
     public int Open => Volatile.Read(ref _open);
 
-    public static TlsStub Start() => new();
+    /// <summary>Bytes per write of a bulk transfer (one TLS record each: 16 KiB, or small records like a busy desktop's updates).</summary>
+    public int WriteBytes => _writeBytes;
+
+    public static TlsStub Start(int writeBytes = ChunkBytes) => new(writeBytes);
 
     public async ValueTask DisposeAsync()
     {
@@ -104,7 +110,7 @@ internal sealed class TlsStub : IAsyncDisposable
                 var remaining = BinaryPrimitives.ReadInt64LittleEndian(command.AsSpan(4));
                 while (remaining > 0)
                 {
-                    var take = (int)Math.Min(remaining, ChunkBytes);
+                    var take = (int)Math.Min(remaining, _writeBytes);
                     await tls.WriteAsync(Chunk.AsMemory(0, take), _stop.Token);
                     remaining -= take;
                 }

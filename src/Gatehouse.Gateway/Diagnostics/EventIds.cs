@@ -2,7 +2,7 @@ namespace Gatehouse.Gateway.Diagnostics;
 
 /// <summary>
 /// The logging event ids of the RDP gateway library, one per <c>[LoggerMessage]</c>, unique across the product: a
-/// range per area (1xx connection handler, 2xx web account, 3xx NLA, 4xx TLS, 5xx backend, 6xx sessions and relay).
+/// range per area (1xx connection handler, 2xx web account, 3xx NLA, 4xx TLS, 5xx backend, 6xx sessions and relay, 7xx the RDP listener).
 /// The executable's ids start at 1000 (<c>Gatehouse.Diagnostics.ServerEventIds</c>), so no two collide.
 /// </summary>
 internal static class EventIds
@@ -39,4 +39,10 @@ internal static class EventIds
     public const int SessionStartRecordFailed = 601;
     public const int SessionEndRecordFailed = 602;
     public const int SessionEnded = 603;
+
+    // 7xx: the RDP listener's own accept loop (RdpSocketListener).
+    public const int ListenerConnectionLimit = 701;
+    public const int ListenerAcceptFailed = 702;
+    public const int ListenerConnectionFailed = 703;
+    public const int ListenerStopped = 704;
 }

@@ -12,12 +12,17 @@ using Microsoft.Extensions.Options;
 
 namespace Gatehouse.Gateway;
 
-/// <summary>The RDP listener's Kestrel endpoint, kept so the bound port can be reported (it is 0 until bound).</summary>
+/// <summary>
+/// The RDP listener, kept so the bound port can be reported (it is 0 until bound): the gateway's own accept loop, or the
+/// Kestrel endpoint when <c>Gatehouse:Gateway:Listener</c> is <c>Kestrel</c>.
+/// </summary>
 internal sealed class RdpListener
 {
     public ListenOptions? Options { get; set; }
 
-    public IPEndPoint EndPoint => Options?.IPEndPoint ?? throw new InvalidOperationException("the RDP listener is not configured");
+    public Transport.RdpSocketListener? Socket { get; set; }
+
+    public IPEndPoint EndPoint => Socket?.EndPoint ?? Options?.IPEndPoint ?? throw new InvalidOperationException("the RDP listener is not configured");
 }
 
 /// <summary>Registration of the RDP gateway inside <c>gatehouse serve</c>.</summary>

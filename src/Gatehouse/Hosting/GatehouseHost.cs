@@ -178,6 +178,7 @@ internal static class GatehouseHost
         var rdpListener = new RdpListener();
         builder.Services.AddSingleton(rdpListener);
         builder.Services.AddRdpGateway(builder.Configuration.GetSection("Gatehouse:Gateway"), certificate, $"{Dns.GetHostName()}:{options.RdpPort}");
+        var gatewayListener = builder.Configuration.GetValue<RdpListenerKind?>("Gatehouse:Gateway:Listener") ?? RdpListenerKind.Socket;
         builder.Services.AddSingleton(ClusterOptions.From(builder.Configuration.GetSection("Gatehouse:Cluster")));
         builder.Services.AddHostedService<NodeHeartbeatService>();
         builder.Services.AddScoped<Gatehouse.Agents.AgentRegistry>();
@@ -207,12 +208,27 @@ internal static class GatehouseHost
                 });
             }
 
-            kestrel.Listen(rdpAddress!, options.RdpPort, endpoint =>
+            if (gatewayListener == RdpListenerKind.Kestrel)
             {
-                rdpListener.Options = endpoint;
-                endpoint.UseConnectionHandler<Gatehouse.Gateway.RdpConnectionHandler>();
-            });
+                kestrel.Listen(rdpAddress!, options.RdpPort, endpoint =>
+                {
+                    rdpListener.Options = endpoint;
+                    endpoint.UseConnectionHandler<Gatehouse.Gateway.RdpConnectionHandler>();
+                });
+            }
         });
+        if (gatewayListener == RdpListenerKind.Socket)
+        {
+            // The RDP port's own accept loop, registered last so that it stops first: its connections end (the drain)
+            // while the services they use are still running.
+            builder.Services.AddHostedService(s => new RdpSocketListenerService(
+                new IPEndPoint(rdpAddress!, options.RdpPort),
+                options.Limits.MaxConcurrentConnections,
+                rdpListener,
+                s,
+                s.GetRequiredService<IHostApplicationLifetime>(),
+                s.GetRequiredService<ILogger<Gatehouse.Gateway.Transport.RdpSocketListener>>()));
+        }
 
         settings.ConfigureServices?.Invoke(builder.Services);
         var app = builder.Build();

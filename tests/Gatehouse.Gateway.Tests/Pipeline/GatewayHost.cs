@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using Gatehouse.Gateway.Admission;
 using Gatehouse.Gateway.Sessions;
 using Gatehouse.Gateway.SignIn;
+using Gatehouse.Gateway.Transport;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -16,7 +17,8 @@ using Microsoft.Extensions.Logging;
 namespace Gatehouse.Gateway.Tests.Pipeline;
 
 /// <summary>
-/// The connection handler on a real Kestrel listener on 127.0.0.1 with an OS-chosen port. The gateway's clock is a
+/// The connection handler on the gateway's own listener (<see cref="RdpSocketListener"/>), or on a Kestrel endpoint
+/// when <see cref="OnKestrel"/>, on 127.0.0.1 with an OS-chosen port. The gateway's clock is a
 /// <see cref="ManualTime"/> (unless a test registers another): no phase deadline fires because the machine is busy,
 /// only when a test moves the clock.
 /// </summary>
@@ -24,6 +26,7 @@ internal sealed class GatewayHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ClosedCounter _closed;
+    private RdpSocketListener? _listener;
 
     private GatewayHost(WebApplication app, int port, X509Certificate2 certificate, ClosedCounter closed)
     {
@@ -82,20 +85,46 @@ internal sealed class GatewayHost : IAsyncDisposable
         builder.Services.TryAddSingleton<ISessionJournal>(sp => sp.GetRequiredService<RecordingJournal>());
 
         var closed = new ClosedCounter();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l =>
+        if (OnKestrel)
         {
-            l.Use(next => context =>
+            builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l =>
             {
-                context.ConnectionClosed.Register(closed.Increment);
-                return next(context);
-            });
-            l.UseConnectionHandler<RdpConnectionHandler>();
-        }));
-        var app = builder.Build();
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        return new GatewayHost(app, new Uri(address.Replace("[::]", "localhost", StringComparison.Ordinal)).Port, certificate, closed);
+                l.Use(next => context =>
+                {
+                    context.ConnectionClosed.Register(closed.Increment);
+                    return next(context);
+                });
+                l.UseConnectionHandler<RdpConnectionHandler>();
+            }));
+            var app = builder.Build();
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+            return new GatewayHost(app, new Uri(address.Replace("[::]", "localhost", StringComparison.Ordinal)).Port, certificate, closed);
+        }
+
+        // The product's listener: the gateway's own accept loop (Kestrel serves nothing here but needs an address).
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        var host = builder.Build();
+        await host.StartAsync();
+        var handler = ActivatorUtilities.GetServiceOrCreateInstance<RdpConnectionHandler>(host.Services);
+        var listener = new RdpSocketListener(
+            new IPEndPoint(IPAddress.Loopback, 0),
+            connection =>
+            {
+                connection.ConnectionClosed.Register(closed.Increment);
+                return handler.OnConnectedAsync(connection);
+            },
+            maxConnections: 10_000,
+            host.Services.GetRequiredService<ILoggerFactory>().CreateLogger<RdpSocketListener>());
+        listener.Start();
+        return new GatewayHost(host, listener.EndPoint.Port, certificate, closed) { _listener = listener };
     }
+
+    /// <summary>
+    /// True when the tests run the driver on a Kestrel endpoint (<c>GATEHOUSE_TEST_RDP_LISTENER=kestrel</c>), as
+    /// <c>Gatehouse:Gateway:Listener = Kestrel</c> does; otherwise on the gateway's own listener, the product's default.
+    /// </summary>
+    public static bool OnKestrel => string.Equals(Environment.GetEnvironmentVariable("GATEHOUSE_TEST_RDP_LISTENER"), "kestrel", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Waits (up to the backstop) until the gateway is done with every connection: none is before its sign-in's end,
@@ -108,6 +137,13 @@ internal sealed class GatewayHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_listener is not null)
+        {
+            // As the host's stop: the open connections are waited for (30 s, the host's default), then aborted.
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _listener.StopAsync(stop.Token);
+        }
+
         await _app.StopAsync();
         await _app.DisposeAsync();
         Certificate.Dispose();
