@@ -28,6 +28,14 @@ internal sealed record PeerRound(PeerBulk Direct, PeerBulk Relayed)
 /// <summary>Memory of the gateway process around N idle relayed sessions (after forced compacting collections).</summary>
 internal sealed record PeerMemory(int Sessions, long RssBefore, long RssOpen, long RssClosed, long ManagedBefore, long ManagedOpen, long HostRssGrowth, long ClientsRssGrowth)
 {
+    /// <summary>VmRSS at the idle point after glibc's <c>malloc_trim(0)</c> (free heap pages given back); the baseline is trimmed too.</summary>
+    public long RssOpenTrimmed { get; init; }
+
+    /// <summary>VmRSS before the sessions opened, after <c>malloc_trim(0)</c>.</summary>
+    public long RssBeforeTrimmed { get; init; }
+
+    public double TrimmedKiBPerSession => (RssOpenTrimmed - RssBeforeTrimmed) / 1024.0 / Sessions;
+
     /// <summary>The yardstick: RSS growth of the stub host process per connection (one TLS server end, no GC forced there).</summary>
     public double HostKiBPerSession => HostRssGrowth / 1024.0 / Sessions;
 
@@ -111,6 +119,7 @@ internal static class PeerRun
             {
                 await WaitUntilAsync(() => registry.Count == 0, cancellationToken);
                 var before = MemorySnapshot.Take();
+                var beforeTrimmed = NativeHeap.TrimmedRss();
                 var (hostBefore, clientsBefore) = (hostPeer.RssBytes, clients.RssBytes);
                 progress($"memory: opening {count} idle relayed sessions ({settings.Concurrency} at a time, tickets minted per batch of {MintBatch}: aad_nonces expire)");
                 var started = Stopwatch.GetTimestamp();
@@ -128,11 +137,20 @@ internal static class PeerRun
                 await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
                 var open = MemorySnapshot.Take();
                 var (hostOpen, clientsOpen) = (hostPeer.RssBytes, clients.RssBytes);
+                var openTrimmed = NativeHeap.TrimmedRss();
+                progress($"memory: {count} idle: RSS {open.WorkingSetBytes / 1048576.0:F1} MiB, after malloc_trim(0) {openTrimmed / 1048576.0:F1} MiB");
+                if (Environment.GetEnvironmentVariable("GATEHOUSE_BENCH_EXIT_AT_IDLE") == "1")
+                {
+                    // For heaptrack: what is still allocated at exit is what the idle sessions (and the baseline) hold.
+                    progress("GATEHOUSE_BENCH_EXIT_AT_IDLE=1: exiting at the idle point");
+                    Environment.Exit(0);
+                }
+
                 await clients.SendAsync("close", cancellationToken);
                 await WaitUntilAsync(() => registry.Count == 0, cancellationToken);
                 await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
                 var closed = MemorySnapshot.Take();
-                memory.Add(new PeerMemory(count, before.WorkingSetBytes, open.WorkingSetBytes, closed.WorkingSetBytes, before.ManagedBytes, open.ManagedBytes, hostOpen - hostBefore, clientsOpen - clientsBefore));
+                memory.Add(new PeerMemory(count, before.WorkingSetBytes, open.WorkingSetBytes, closed.WorkingSetBytes, before.ManagedBytes, open.ManagedBytes, hostOpen - hostBefore, clientsOpen - clientsBefore) { RssOpenTrimmed = openTrimmed, RssBeforeTrimmed = beforeTrimmed });
             }
 
             return Format(settings, rounds, memory);
@@ -174,10 +192,10 @@ internal static class PeerRun
         text.AppendLine(proxy is null ? "freerdp-proxy3: not installed on this machine (no comparison)" : $"freerdp-proxy3: {proxy} (not measured by this tool)");
         text.AppendLine();
         text.AppendLine("memory of the gateway process per idle relayed session (after forced compacting collections; RSS = VmRSS)");
-        text.AppendLine(c, $"{"sessions",8} {"RSS before MiB",14} {"RSS open MiB",12} {"KiB/session",11} {"given back KiB/session",22} {"managed KiB/session",19} {"host peer KiB/conn",18} {"client peer KiB/conn",20}");
+        text.AppendLine(c, $"{"sessions",8} {"RSS before MiB",14} {"RSS open MiB",12} {"KiB/session",11} {"given back KiB/session",22} {"managed KiB/session",19} {"host peer KiB/conn",18} {"client peer KiB/conn",20} {"KiB/session after malloc_trim",29}");
         foreach (var m in memory)
         {
-            text.AppendLine(c, $"{m.Sessions,8} {m.RssBefore / 1048576.0,14:F1} {m.RssOpen / 1048576.0,12:F1} {m.RssKiBPerSession,11:F1} {m.ReleasedKiBPerSession,22:F1} {m.ManagedKiBPerSession,19:F1} {m.HostKiBPerSession,18:F1} {m.ClientsKiBPerSession,20:F1}");
+            text.AppendLine(c, $"{m.Sessions,8} {m.RssBefore / 1048576.0,14:F1} {m.RssOpen / 1048576.0,12:F1} {m.RssKiBPerSession,11:F1} {m.ReleasedKiBPerSession,22:F1} {m.ManagedKiBPerSession,19:F1} {m.HostKiBPerSession,18:F1} {m.ClientsKiBPerSession,20:F1} {m.TrimmedKiBPerSession,29:F1}");
         }
 
         return text.ToString();
@@ -206,4 +224,24 @@ internal static class PeerRun
             await Task.Delay(50, cancellationToken);
         }
     }
+}
+
+/// <summary>glibc's heap: <c>malloc_trim(0)</c> gives free pages back to the system.</summary>
+internal static class NativeHeap
+{
+    /// <summary>VmRSS after <c>malloc_trim(0)</c> (after a compacting collection, so freed native memory is free).</summary>
+    public static long TrimmedRss()
+    {
+        MemorySnapshot.Take();
+        if (OperatingSystem.IsLinux())
+        {
+            _ = MallocTrim(0);
+        }
+
+        using var process = Process.GetCurrentProcess();
+        return process.WorkingSet64;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 }

@@ -24,6 +24,12 @@ public sealed class BackendConnectorTests
         Assert.Equal(SecurityProtocol.Ssl, connection.Selected);
         Assert.Equal(HostKeyFingerprint.Of(HostCertificate), connection.HostKey);
         Assert.False(connection.TrustedOnFirstUse);
+        if (OperatingSystem.IsLinux())
+        {
+            // The host leg gives OpenSSL's record buffers back while idle (docs/benchmarks.md: 33 KiB per idle leg).
+            Assert.True(Gateway.Tls.TlsIdleMemory.ReleasesBuffersWhenIdle(connection.Stream));
+        }
+
         var request = await host.Request;
         Assert.Equal("gh-admin", request.TokenValue);
         Assert.Equal(SecurityProtocol.Ssl, request.RequestedProtocols);
