@@ -120,6 +120,7 @@ internal static class PeerRun
                 await WaitUntilAsync(() => registry.Count == 0, cancellationToken);
                 var before = MemorySnapshot.Take();
                 var beforeTrimmed = NativeHeap.TrimmedRss();
+                var beforeMaps = NativeHeap.RssByMapping();
                 var (hostBefore, clientsBefore) = (hostPeer.RssBytes, clients.RssBytes);
                 progress($"memory: opening {count} idle relayed sessions ({settings.Concurrency} at a time, tickets minted per batch of {MintBatch}: aad_nonces expire)");
                 var started = Stopwatch.GetTimestamp();
@@ -138,7 +139,16 @@ internal static class PeerRun
                 var open = MemorySnapshot.Take();
                 var (hostOpen, clientsOpen) = (hostPeer.RssBytes, clients.RssBytes);
                 var openTrimmed = NativeHeap.TrimmedRss();
-                progress($"memory: {count} idle: RSS {open.WorkingSetBytes / 1048576.0:F1} MiB, after malloc_trim(0) {openTrimmed / 1048576.0:F1} MiB");
+                var openMaps = NativeHeap.RssByMapping();
+                progress($"memory: {count} idle: RSS growth by mapping (KiB/session, after malloc_trim): {string.Join(", ", openMaps.Keys.Union(beforeMaps.Keys).Select(k => (k, (openMaps.GetValueOrDefault(k) - beforeMaps.GetValueOrDefault(k)) / 1024.0 / count)).Where(e => Math.Abs(e.Item2) >= 0.1).OrderByDescending(e => e.Item2).Select(e => FormattableString.Invariant($"{e.k} {e.Item2:F1}")))}");
+                progress($"memory: {count} idle: RSS {before.WorkingSetBytes / 1048576.0:F1} -> {open.WorkingSetBytes / 1048576.0:F1} MiB, after malloc_trim(0) {beforeTrimmed / 1048576.0:F1} -> {openTrimmed / 1048576.0:F1} MiB; GC live {before.ManagedBytes / 1048576.0:F1} -> {open.ManagedBytes / 1048576.0:F1} MiB, GC committed {before.CommittedBytes / 1048576.0:F1} -> {open.CommittedBytes / 1048576.0:F1} MiB");
+                if (int.TryParse(Environment.GetEnvironmentVariable("GATEHOUSE_BENCH_HOLD_AT_IDLE"), CultureInfo.InvariantCulture, out var holdSeconds) && holdSeconds > 0)
+                {
+                    // For dotnet-gcdump and the like: the sessions stay idle this long after they were measured.
+                    progress($"GATEHOUSE_BENCH_HOLD_AT_IDLE: holding {count} idle sessions for {holdSeconds} s (pid {Environment.ProcessId})");
+                    await Task.Delay(TimeSpan.FromSeconds(holdSeconds), cancellationToken);
+                }
+
                 if (Environment.GetEnvironmentVariable("GATEHOUSE_BENCH_EXIT_AT_IDLE") == "1")
                 {
                     // For heaptrack: what is still allocated at exit is what the idle sessions (and the baseline) hold.
@@ -240,6 +250,40 @@ internal static class NativeHeap
 
         using var process = Process.GetCurrentProcess();
         return process.WorkingSet64;
+    }
+
+    /// <summary>Resident bytes by kind of mapping (/proc/self/smaps): anonymous, the brk heap, JIT code (memfd), files.</summary>
+    public static Dictionary<string, long> RssByMapping()
+    {
+        var rss = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (!OperatingSystem.IsLinux())
+        {
+            return rss;
+        }
+
+        var kind = "anonymous";
+        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length >= 5 && fields[0].Contains('-', StringComparison.Ordinal) && !fields[0].EndsWith(':'))
+            {
+                var name = fields.Length >= 6 ? fields[5] : string.Empty;
+                kind = name switch
+                {
+                    "" => "anonymous",
+                    "[heap]" => "brk heap",
+                    _ when name.StartsWith("/memfd:", StringComparison.Ordinal) => "memfd (JIT code)",
+                    _ when name.StartsWith('[') => name,
+                    _ => "files",
+                };
+            }
+            else if (fields is ["Rss:", var kib, "kB"])
+            {
+                rss[kind] = rss.GetValueOrDefault(kind) + (long.Parse(kib, CultureInfo.InvariantCulture) * 1024);
+            }
+        }
+
+        return rss;
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
