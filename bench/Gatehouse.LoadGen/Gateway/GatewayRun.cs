@@ -309,7 +309,10 @@ internal static class GatewayRun
         var access = scope.ServiceProvider.GetRequiredService<AccessService>();
         var tenant = await directory.FindTenantAsync(Tenant, cancellationToken) ?? throw new InvalidOperationException("the first-run bootstrap created no tenant");
         var domain = tenant.Domains.Single(d => d.IsInitial).Name;
-        var host = await directory.CreateHostAsync(tenant.Id, StubHost, "127.0.0.1", stubPort, BackendSecurity.Tls, userAccountName: "benchuser", userSecret: "stub-has-no-password", cancellationToken: cancellationToken);
+        // GATEHOUSE_BENCH_STUB_ADDRESS=localhost registers the stub by name instead of by address (the host leg's TLS
+        // context is then shared: .NET caches a client SSL_CTX only for a TLS target name, not for an IP address).
+        var stubAddress = Environment.GetEnvironmentVariable("GATEHOUSE_BENCH_STUB_ADDRESS") is { Length: > 0 } named ? named : "127.0.0.1";
+        var host = await directory.CreateHostAsync(tenant.Id, StubHost, stubAddress, stubPort, BackendSecurity.Tls, userAccountName: "benchuser", userSecret: "stub-has-no-password", cancellationToken: cancellationToken);
         var desktop = await directory.CreateHostAsync(tenant.Id, DesktopHost, "127.0.0.1", settings.XrdpPort, BackendSecurity.Tls, userAccountName: settings.XrdpUser, userSecret: settings.XrdpPassword, cancellationToken: cancellationToken);
         var (user, _) = await directory.CreateUserAsync(tenant.Id, $"bench@{domain}", "Gateway benchmark", password: "Gateway-Benchmark-Password-1!", temporary: false, cancellationToken);
         var (noRole, _) = await directory.CreateUserAsync(tenant.Id, $"norole@{domain}", "Gateway benchmark without a role", password: "Gateway-Benchmark-Password-1!", temporary: false, cancellationToken);

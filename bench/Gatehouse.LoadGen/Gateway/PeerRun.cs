@@ -35,6 +35,14 @@ internal sealed record PeerRound(PeerBulk Direct, PeerBulk Relayed)
 /// <summary>Memory of the gateway process around N idle relayed sessions (after forced compacting collections).</summary>
 internal sealed record PeerMemory(int Sessions, long RssBefore, long RssOpen, long RssClosed, long ManagedBefore, long ManagedOpen, long HostRssGrowth, long ClientsRssGrowth)
 {
+    /// <summary>VmRSS at the idle point after glibc's <c>malloc_trim(0)</c> (free heap pages given back); the baseline is trimmed too.</summary>
+    public long RssOpenTrimmed { get; init; }
+
+    /// <summary>VmRSS before the sessions opened, after <c>malloc_trim(0)</c>.</summary>
+    public long RssBeforeTrimmed { get; init; }
+
+    public double TrimmedKiBPerSession => (RssOpenTrimmed - RssBeforeTrimmed) / 1024.0 / Sessions;
+
     /// <summary>The yardstick: RSS growth of the stub host process per connection (one TLS server end, no GC forced there).</summary>
     public double HostKiBPerSession => HostRssGrowth / 1024.0 / Sessions;
 
@@ -119,6 +127,8 @@ internal static class PeerRun
             {
                 await WaitUntilAsync(() => registry.Count == 0, cancellationToken);
                 var before = MemorySnapshot.Take();
+                var beforeTrimmed = NativeHeap.TrimmedRss();
+                var beforeMaps = NativeHeap.RssByMapping();
                 var (hostBefore, clientsBefore) = (hostPeer.RssBytes, clients.RssBytes);
                 progress($"memory: opening {count} idle relayed sessions ({settings.Concurrency} at a time, tickets minted per batch of {MintBatch}: aad_nonces expire)");
                 var started = Stopwatch.GetTimestamp();
@@ -136,11 +146,29 @@ internal static class PeerRun
                 await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
                 var open = MemorySnapshot.Take();
                 var (hostOpen, clientsOpen) = (hostPeer.RssBytes, clients.RssBytes);
+                var openTrimmed = NativeHeap.TrimmedRss();
+                var openMaps = NativeHeap.RssByMapping();
+                progress($"memory: {count} idle: RSS growth by mapping (KiB/session, after malloc_trim): {string.Join(", ", openMaps.Keys.Union(beforeMaps.Keys).Select(k => (k, (openMaps.GetValueOrDefault(k) - beforeMaps.GetValueOrDefault(k)) / 1024.0 / count)).Where(e => Math.Abs(e.Item2) >= 0.1).OrderByDescending(e => e.Item2).Select(e => FormattableString.Invariant($"{e.k} {e.Item2:F1}")))}");
+                progress($"memory: {count} idle: RSS {before.WorkingSetBytes / 1048576.0:F1} -> {open.WorkingSetBytes / 1048576.0:F1} MiB, after malloc_trim(0) {beforeTrimmed / 1048576.0:F1} -> {openTrimmed / 1048576.0:F1} MiB; GC live {before.ManagedBytes / 1048576.0:F1} -> {open.ManagedBytes / 1048576.0:F1} MiB, GC committed {before.CommittedBytes / 1048576.0:F1} -> {open.CommittedBytes / 1048576.0:F1} MiB");
+                if (int.TryParse(Environment.GetEnvironmentVariable("GATEHOUSE_BENCH_HOLD_AT_IDLE"), CultureInfo.InvariantCulture, out var holdSeconds) && holdSeconds > 0)
+                {
+                    // For dotnet-gcdump and the like: the sessions stay idle this long after they were measured.
+                    progress($"GATEHOUSE_BENCH_HOLD_AT_IDLE: holding {count} idle sessions for {holdSeconds} s (pid {Environment.ProcessId})");
+                    await Task.Delay(TimeSpan.FromSeconds(holdSeconds), cancellationToken);
+                }
+
+                if (Environment.GetEnvironmentVariable("GATEHOUSE_BENCH_EXIT_AT_IDLE") == "1")
+                {
+                    // For heaptrack: what is still allocated at exit is what the idle sessions (and the baseline) hold.
+                    progress("GATEHOUSE_BENCH_EXIT_AT_IDLE=1: exiting at the idle point");
+                    Environment.Exit(0);
+                }
+
                 await clients.SendAsync("close", cancellationToken);
                 await WaitUntilAsync(() => registry.Count == 0, cancellationToken);
                 await Task.Delay(TimeSpan.FromSeconds(2), cancellationToken);
                 var closed = MemorySnapshot.Take();
-                memory.Add(new PeerMemory(count, before.WorkingSetBytes, open.WorkingSetBytes, closed.WorkingSetBytes, before.ManagedBytes, open.ManagedBytes, hostOpen - hostBefore, clientsOpen - clientsBefore));
+                memory.Add(new PeerMemory(count, before.WorkingSetBytes, open.WorkingSetBytes, closed.WorkingSetBytes, before.ManagedBytes, open.ManagedBytes, hostOpen - hostBefore, clientsOpen - clientsBefore) { RssOpenTrimmed = openTrimmed, RssBeforeTrimmed = beforeTrimmed });
             }
 
             return Format(settings, rounds, memory);
@@ -182,10 +210,10 @@ internal static class PeerRun
         text.AppendLine(proxy is null ? "freerdp-proxy3: not installed on this machine (no comparison)" : $"freerdp-proxy3: {proxy} (not measured by this tool)");
         text.AppendLine();
         text.AppendLine("memory of the gateway process per idle relayed session (after forced compacting collections; RSS = VmRSS)");
-        text.AppendLine(c, $"{"sessions",8} {"RSS before MiB",14} {"RSS open MiB",12} {"KiB/session",11} {"given back KiB/session",22} {"managed KiB/session",19} {"host peer KiB/conn",18} {"client peer KiB/conn",20}");
+        text.AppendLine(c, $"{"sessions",8} {"RSS before MiB",14} {"RSS open MiB",12} {"KiB/session",11} {"given back KiB/session",22} {"managed KiB/session",19} {"host peer KiB/conn",18} {"client peer KiB/conn",20} {"KiB/session after malloc_trim",29}");
         foreach (var m in memory)
         {
-            text.AppendLine(c, $"{m.Sessions,8} {m.RssBefore / 1048576.0,14:F1} {m.RssOpen / 1048576.0,12:F1} {m.RssKiBPerSession,11:F1} {m.ReleasedKiBPerSession,22:F1} {m.ManagedKiBPerSession,19:F1} {m.HostKiBPerSession,18:F1} {m.ClientsKiBPerSession,20:F1}");
+            text.AppendLine(c, $"{m.Sessions,8} {m.RssBefore / 1048576.0,14:F1} {m.RssOpen / 1048576.0,12:F1} {m.RssKiBPerSession,11:F1} {m.ReleasedKiBPerSession,22:F1} {m.ManagedKiBPerSession,19:F1} {m.HostKiBPerSession,18:F1} {m.ClientsKiBPerSession,20:F1} {m.TrimmedKiBPerSession,29:F1}");
         }
 
         return text.ToString();
@@ -214,4 +242,58 @@ internal static class PeerRun
             await Task.Delay(50, cancellationToken);
         }
     }
+}
+
+/// <summary>glibc's heap: <c>malloc_trim(0)</c> gives free pages back to the system.</summary>
+internal static class NativeHeap
+{
+    /// <summary>VmRSS after <c>malloc_trim(0)</c> (after a compacting collection, so freed native memory is free).</summary>
+    public static long TrimmedRss()
+    {
+        MemorySnapshot.Take();
+        if (OperatingSystem.IsLinux())
+        {
+            _ = MallocTrim(0);
+        }
+
+        using var process = Process.GetCurrentProcess();
+        return process.WorkingSet64;
+    }
+
+    /// <summary>Resident bytes by kind of mapping (/proc/self/smaps): anonymous, the brk heap, JIT code (memfd), files.</summary>
+    public static Dictionary<string, long> RssByMapping()
+    {
+        var rss = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (!OperatingSystem.IsLinux())
+        {
+            return rss;
+        }
+
+        var kind = "anonymous";
+        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        {
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (fields.Length >= 5 && fields[0].Contains('-', StringComparison.Ordinal) && !fields[0].EndsWith(':'))
+            {
+                var name = fields.Length >= 6 ? fields[5] : string.Empty;
+                kind = name switch
+                {
+                    "" => "anonymous",
+                    "[heap]" => "brk heap",
+                    _ when name.StartsWith("/memfd:", StringComparison.Ordinal) => "memfd (JIT code)",
+                    _ when name.StartsWith('[') => name,
+                    _ => "files",
+                };
+            }
+            else if (fields is ["Rss:", var kib, "kB"])
+            {
+                rss[kind] = rss.GetValueOrDefault(kind) + (long.Parse(kib, CultureInfo.InvariantCulture) * 1024);
+            }
+        }
+
+        return rss;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 }

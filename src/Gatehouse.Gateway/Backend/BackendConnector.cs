@@ -25,6 +25,21 @@ public sealed record BackendTarget(string Host, int Port, SecurityProtocol Secur
     /// </summary>
     public IHostKeyFirstUse? FirstUse { get; init; }
 
+    /// <summary>
+    /// The name the host leg's TLS gives the host (SNI) when <see cref="Host"/> is an IP address: the host's registered
+    /// name. With a name, .NET shares one TLS client context between the legs and resumes TLS sessions with the host
+    /// (as it does for a host reached by DNS name); with an address it builds a context per connection, which an idle
+    /// session keeps (about 8 KiB; docs/benchmarks.md). Ignored when <see cref="Host"/> is a DNS name (that name is
+    /// used) or when this is not a valid DNS name. Null: none (an address gets no SNI, as before).
+    /// </summary>
+    public string? TlsServerName { get; init; }
+
+    /// <summary>The TLS target name of the host leg: <see cref="Host"/>, or <see cref="TlsServerName"/> for a host reached by address.</summary>
+    public string TlsTargetName =>
+        System.Net.IPAddress.TryParse(Host, out _) && TlsServerName is { Length: > 0 } name && Uri.CheckHostName(name) == UriHostNameType.Dns
+            ? name
+            : Host;
+
     /// <summary>True for an NLA host: the gateway asks for PROTOCOL_HYBRID (and HYBRID_EX) and logs on with CredSSP.</summary>
     public bool IsNla => (Security & (SecurityProtocol.Hybrid | SecurityProtocol.HybridEx)) != 0;
 
@@ -198,7 +213,7 @@ public static class BackendConnector
                 await tls.AuthenticateAsClientAsync(
                     new SslClientAuthenticationOptions
                     {
-                        TargetHost = target.Host,
+                        TargetHost = target.TlsTargetName,
                         EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                         RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null,
                     },
@@ -210,6 +225,8 @@ public static class BackendConnector
                 return Fail(BackendFailure.Tls, $"backend_tls: TLS with {target.Host}:{target.Port} failed: {e.Message}");
             }
 
+            // Idle, the leg gives OpenSSL's two record buffers back (about 33 KiB: Tls/TlsIdleMemory.cs).
+            Tls.TlsIdleMemory.ReleaseBuffersWhenIdle(tls);
             using var certificate = new X509Certificate2(tls.RemoteCertificate!);
             var presented = HostKeyFingerprint.Of(certificate);
 

@@ -109,6 +109,16 @@ public static class SessionRelay
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(settings);
+        // Both TLS legs give OpenSSL's record buffers back whenever they are idle (about 33 KiB each: Tls/TlsIdleMemory.cs).
+        // Set before the relay reads or writes: the mode is a plain field of the SSL object.
+        foreach (var leg in (ReadOnlySpan<Stream>)[client, backend])
+        {
+            if (leg is System.Net.Security.SslStream tls)
+            {
+                Tls.TlsIdleMemory.ReleaseBuffersWhenIdle(tls);
+            }
+        }
+
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Zero-byte reads: an idle direction waits for data without holding a 16 KiB pipe segment (and TLS read buffer).
         // Each direction holds at most one read of BufferBytes until the other side has taken it (the copy loop writes

@@ -188,7 +188,8 @@ public sealed class AccessSignInAuthorizer(IServiceScopeFactory scopes, HostKeyT
                         host.BackendHost,
                         host.BackendPort,
                         host.BackendSecurity == Gatehouse.Storage.BackendSecurity.Nla ? BackendTarget.NlaProtocols : SecurityProtocol.Ssl,
-                        account.UserName),
+                        account.UserName)
+                    { TlsServerName = host.Name },
                     host),
                 Credentials = new InjectedCredentials(account.Domain, account.UserName, account.Password),
                 MaxDuration = decision.MaxSessionDuration,

@@ -121,6 +121,6 @@ public sealed class IdentityNlaDirectory(IServiceScopeFactory scopes, TimeProvid
         }
 
         // The cookie names no account: which mapped account logs on is decided by the role, after the password.
-        return new HostLegLookup(new PasswordHostLeg(host.Id, host.Name, hostKeys.Pin(new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, "gatehouse"), host)), "found");
+        return new HostLegLookup(new PasswordHostLeg(host.Id, host.Name, hostKeys.Pin(new BackendTarget(host.BackendHost, host.BackendPort, SecurityProtocol.Ssl, "gatehouse") { TlsServerName = host.Name }, host)), "found");
     }
 }

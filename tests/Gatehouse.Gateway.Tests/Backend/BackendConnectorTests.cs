@@ -24,12 +24,33 @@ public sealed class BackendConnectorTests
         Assert.Equal(SecurityProtocol.Ssl, connection.Selected);
         Assert.Equal(HostKeyFingerprint.Of(HostCertificate), connection.HostKey);
         Assert.False(connection.TrustedOnFirstUse);
+        if (OperatingSystem.IsLinux())
+        {
+            // The host leg gives OpenSSL's record buffers back while idle (docs/benchmarks.md: 33 KiB per idle leg).
+            Assert.True(Gateway.Tls.TlsIdleMemory.ReleasesBuffersWhenIdle(connection.Stream));
+        }
+
         var request = await host.Request;
         Assert.Equal("gh-admin", request.TokenValue);
         Assert.Equal(SecurityProtocol.Ssl, request.RequestedProtocols);
 
         await connection.Stream.WriteAsync("ping"u8.ToArray());
         Assert.Equal("ping", await host.ReadFourAsync());
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1", "vm1", "vm1")]
+    [InlineData("127.0.0.1", null, "")]
+    [InlineData("127.0.0.1", "not a name!", "")]
+    [InlineData("localhost", "vm1", "localhost")]
+    public async Task HostByAddress_GetsItsRegisteredNameAsTlsServerName(string address, string? name, string expected)
+    {
+        // With a name, .NET shares one TLS client context between host legs (8 KiB less per idle session) and may resume.
+        await using var host = FakeHost.Start(_ => new ConnectionConfirm(NegotiationResult.Response(SecurityProtocol.Ssl, 0)));
+        var result = await BackendConnector.ConnectAsync(new BackendTarget(address, host.Port, SecurityProtocol.Ssl, "u") { TlsServerName = name }, TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.True(result.Connected, result.Reason);
+        await using var connection = result.Connection!;
+        Assert.Equal(expected, await host.ServerNameAsync());
     }
 
     [Fact]
@@ -285,6 +306,9 @@ public sealed class BackendConnectorTests
 
         /// <summary>How many bytes the client sent after the TLS handshake before it closed (0: nothing; read once).</summary>
         public Task<int> BytesAfterHandshakeAsync() => _bytesAfterHandshake.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        /// <summary>The TLS server name (SNI) the gateway sent; empty when none.</summary>
+        public async Task<string> ServerNameAsync() => (await _tls.Task.WaitAsync(Until.Backstop)).TargetHostName;
 
         public async Task<string> ReadFourAsync()
         {

@@ -141,6 +141,36 @@ public sealed class SessionRelayTests
         Assert.Equal(RelayEnd.Cancelled, outcome.End);
     }
 
+    [Fact]
+    public async Task BothTlsLegs_GiveTheirRecordBuffersBackWhileIdle()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        // The gateway's ends: the client leg is a TLS server end, the host leg a TLS client end.
+        await using var clientLeg = await Tls.TlsPair.CreateAsync();
+        await using var hostLeg = await Tls.TlsPair.CreateAsync();
+        Assert.False(Gateway.Tls.TlsIdleMemory.ReleasesBuffersWhenIdle(clientLeg.Server));
+        Assert.False(Gateway.Tls.TlsIdleMemory.ReleasesBuffersWhenIdle(hostLeg.Client));
+
+        using var kill = new CancellationTokenSource();
+        var running = SessionRelay.RunAsync(clientLeg.Server, hostLeg.Client, Settings, kill.Token);
+        Assert.True(Gateway.Tls.TlsIdleMemory.ReleasesBuffersWhenIdle(clientLeg.Server));
+        Assert.True(Gateway.Tls.TlsIdleMemory.ReleasesBuffersWhenIdle(hostLeg.Client));
+
+        // And the relay still works over them: the client's MCS Connect Initial reaches the host.
+        var connectInitial = Capture(ClientFrames[0]);
+        await clientLeg.Client.WriteAsync(connectInitial);
+        var got = new byte[connectInitial.Length];
+        await hostLeg.Server.ReadExactlyAsync(got).AsTask().WaitAsync(Until.Backstop);
+        Assert.Equal(connectInitial.Length, got.Length);
+
+        await kill.CancelAsync();
+        Assert.Equal(RelayEnd.Cancelled, (await running.WaitAsync(Until.Backstop)).End);
+    }
+
     private static async Task<(ScriptedStream Client, ScriptedStream Backend, RelayOutcome Outcome)> RunAsync(byte[] clientScript, byte[] backendScript, RelaySettings? settings = null)
     {
         // Each side's end of stream waits until the other side's script was read, so both directions finish their work.
