@@ -347,7 +347,16 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         throw new InvalidOperationException("Gatehouse.slnx was not found above " + AppContext.BaseDirectory);
     }
 
-    private static string DotnetHost() => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+    /// <summary>The <c>dotnet</c> host that runs the tests (the SDK's), else <c>dotnet</c> on the path.</summary>
+    public static string DotnetHost() => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+
+    /// <summary>
+    /// Runtime settings for the test's child processes (nodes and CLI runs), set in their environment: none yet.
+    /// </summary>
+    public static void AddFastStartEnvironment(ProcessStartInfo start)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+    }
 
     private static JsonObject Nest(Dictionary<string, string> flat)
     {
