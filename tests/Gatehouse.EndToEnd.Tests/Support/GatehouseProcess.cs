@@ -90,6 +90,8 @@ internal sealed class GatehouseProcess : IAsyncDisposable
 {
     private readonly Process process;
     private readonly ConcurrentQueue<string> lines = new();
+    private readonly ConcurrentQueue<(TimeSpan At, string Line)> timed = new();
+    private readonly Stopwatch clock = new();
     private readonly string directory;
     private readonly HttpClient client;
 
@@ -130,6 +132,24 @@ internal sealed class GatehouseProcess : IAsyncDisposable
 
     /// <summary>Everything the process wrote so far, one line per entry (standard error lines prefixed).</summary>
     public IReadOnlyList<string> Lines => [.. lines];
+
+    /// <summary>When <see cref="WaitReadyAsync"/> saw <c>/healthz/ready</c> answer 200, measured from the process's start.</summary>
+    public TimeSpan? ReadyAfter { get; private set; }
+
+    /// <summary>
+    /// Where the node's start-up time went: when its first line, the key ring line (after the migrations), the
+    /// first-run banner (one node), "Application started" and readiness came, in seconds from the process's start.
+    /// </summary>
+    public string StartupTimeline()
+    {
+        static string At(TimeSpan? t) => t is { } v ? v.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) : "-";
+        var firstLine = timed.TryPeek(out var first) ? first.At : (TimeSpan?)null;
+        return $"{Name}: first line {At(firstLine)}, migrated (key ring) {At(TimeOf("Data Protection key ring:"))}, first-run {At(TimeOf("Gatehouse first run"))}, " +
+            $"started {At(TimeOf("Application started"))}, ready {At(ReadyAfter)}";
+    }
+
+    /// <summary>When the first line containing <paramref name="text"/> arrived, measured from the process's start; null if none did.</summary>
+    public TimeSpan? TimeOf(string text) => timed.FirstOrDefault(t => t.Line.Contains(text, StringComparison.Ordinal)) is { Line: not null } hit ? hit.At : null;
 
     public string Output => $"--- node {Name} (pid {process.Id}, https {HttpsPort}, rdp {RdpPort}) ---{Environment.NewLine}{string.Join(Environment.NewLine, lines)}";
 
@@ -186,16 +206,17 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         {
             if (e.Data is not null)
             {
-                node.lines.Enqueue(e.Data);
+                node.Receive(e.Data);
             }
         };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)
             {
-                node.lines.Enqueue("stderr: " + e.Data);
+                node.Receive("stderr: " + e.Data);
             }
         };
+        node.clock.Start();
         process.Start();
         process.StandardInput.Close();
         process.BeginOutputReadLine();
@@ -203,7 +224,7 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         return node;
     }
 
-    /// <summary>Polls <c>/healthz/ready</c> until it answers 200; fails at once when the process exits meanwhile.</summary>
+    /// <summary>Polls <c>/healthz/ready</c> every 100 ms until it answers 200; fails at once when the process exits meanwhile.</summary>
     public async Task WaitReadyAsync(TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
@@ -216,6 +237,7 @@ internal sealed class GatehouseProcess : IAsyncDisposable
 
             if (await StatusAsync(Readiness.ReadyPath) == HttpStatusCode.OK)
             {
+                ReadyAfter = this.clock.Elapsed;
                 return;
             }
 
@@ -224,7 +246,8 @@ internal sealed class GatehouseProcess : IAsyncDisposable
                 throw new TimeoutException($"Node {Name} was not ready after {timeout.TotalSeconds:0} s.{Environment.NewLine}{Output}");
             }
 
-            await Task.Delay(250);
+            // The poll interval only bounds how late readiness is noticed (a refused connection costs next to nothing).
+            await Task.Delay(100);
         }
     }
 
@@ -380,6 +403,12 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         }
 
         return root;
+    }
+
+    private void Receive(string line)
+    {
+        lines.Enqueue(line);
+        timed.Enqueue((clock.Elapsed, line));
     }
 
     /// <summary>Sends <paramref name="signal"/> with <c>kill</c>, as an operator would.</summary>
