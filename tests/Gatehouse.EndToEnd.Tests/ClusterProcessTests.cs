@@ -16,7 +16,7 @@ namespace Gatehouse.EndToEnd.Tests;
 
 /// <summary>
 /// Issue 16's cluster scenarios with real <c>gatehouse serve</c> processes on one PostgreSQL database
-/// (<c>GATEHOUSE_TEST_POSTGRES</c>): nodes started together, a kill from another node's CLI, a node killed with
+/// (<c>GATEHOUSE_TEST_POSTGRES</c>): nodes started together, a kill through another node's admin API, a node killed with
 /// SIGKILL, a drain on SIGTERM, readiness while the database is cut off, and the per-account throttle across nodes.
 /// The relayed sessions are web-account (RDS AAD) sign-ins of the gateway benchmark's client to its TLS stub host
 /// (bench/Gatehouse.LoadGen/Gateway), with the access token minted on the shared store; everything after the token
