@@ -141,13 +141,16 @@ public static class StoreServiceCollectionExtensions
     /// nodes started together on an empty PostgreSQL database do not race to create the same tables. What needs no
     /// database (building the model, reading the migrations from the assembly, comparing the model with the last
     /// migration's snapshot, as the migrator does) is done first, outside the lock: nodes started together do that
-    /// CPU-bound part side by side, and the lock is held only for the database's part.
+    /// CPU-bound part side by side, and the lock is held only for the database's part (PostgreSQL only).
     /// </summary>
     public static async Task MigrateGatehouseStoreAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(services);
-        await using (var scope = services.CreateAsyncScope())
+
+        // Only where a lock is shared (SQLite has one node): elsewhere the migrator's own check would just run twice.
+        if (services.GetRequiredService<StoreOptions>().Provider == StoreProvider.Postgres)
         {
+            await using var scope = services.CreateAsyncScope();
             var database = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().Database;
             _ = database.GetMigrations().Count();
             _ = database.HasPendingModelChanges();
