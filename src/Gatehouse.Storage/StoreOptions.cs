@@ -141,12 +141,25 @@ public static class StoreServiceCollectionExtensions
 
     /// <summary>
     /// Applies pending migrations once the database answers, one node at a time (<see cref="StoreStartup.RunExclusiveAsync"/>):
-    /// nodes started together on an empty PostgreSQL database do not race to create the same tables.
+    /// nodes started together on an empty PostgreSQL database do not race to create the same tables. What needs no
+    /// database (building the model, reading the migrations from the assembly, comparing the model with the last
+    /// migration's snapshot, as the migrator does) is done first, outside the lock: nodes started together do that
+    /// CPU-bound part side by side, and the lock is held only for the database's part (PostgreSQL only).
     /// </summary>
-    public static Task MigrateGatehouseStoreAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
+    public static async Task MigrateGatehouseStoreAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(services);
-        return services.RunExclusiveAsync("migrations", (scope, ct) => scope.GetRequiredService<GatehouseDbContext>().Database.MigrateAsync(ct), cancellationToken);
+
+        // Only where a lock is shared (SQLite has one node): elsewhere the migrator's own check would just run twice.
+        if (services.GetRequiredService<StoreOptions>().Provider == StoreProvider.Postgres)
+        {
+            await using var scope = services.CreateAsyncScope();
+            var database = scope.ServiceProvider.GetRequiredService<GatehouseDbContext>().Database;
+            _ = database.GetMigrations().Count();
+            _ = database.HasPendingModelChanges();
+        }
+
+        await services.RunExclusiveAsync("migrations", (scope, ct) => scope.GetRequiredService<GatehouseDbContext>().Database.MigrateAsync(ct), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stores the Data Protection key ring in the <c>DataProtectionKeys</c> table (shared by every node).</summary>

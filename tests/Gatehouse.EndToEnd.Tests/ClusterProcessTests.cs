@@ -16,7 +16,7 @@ namespace Gatehouse.EndToEnd.Tests;
 
 /// <summary>
 /// Issue 16's cluster scenarios with real <c>gatehouse serve</c> processes on one PostgreSQL database
-/// (<c>GATEHOUSE_TEST_POSTGRES</c>): nodes started together, a kill from another node's CLI, a node killed with
+/// (<c>GATEHOUSE_TEST_POSTGRES</c>): nodes started together, a kill through another node's admin API, a node killed with
 /// SIGKILL, a drain on SIGTERM, readiness while the database is cut off, and the per-account throttle across nodes.
 /// The relayed sessions are web-account (RDS AAD) sign-ins of the gateway benchmark's client to its TLS stub host
 /// (bench/Gatehouse.LoadGen/Gateway), with the access token minted on the shared store; everything after the token
@@ -39,6 +39,9 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
         ["Gatehouse:Gateway:DrainTimeout"] = "00:00:06",
         ["Gatehouse:Limits:AttemptsPerAccountPerMinute"] = "6",
 
+        // 'gatehouse login' polls the token endpoint at this interval while the test approves its device code.
+        ["Gatehouse:Limits:DeviceCodePollInterval"] = "00:00:01",
+
         // The readiness probe's SELECT 1 on a loaded machine.
         ["Gatehouse:Database:ReadyTimeout"] = "00:00:10",
     };
@@ -53,6 +56,7 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
 
         for (var round = 1; round <= 10; round++)
         {
+            var roundClock = Stopwatch.StartNew();
             await using var database = await TestPostgres.CreateDatabaseAsync();
             var clock = Stopwatch.StartNew();
             var nodes = new[] { "A", "B", "C" }.Select(n => GatehouseProcess.Start(n, database.ConnectionString(), cluster.Secrets, NodeSettings)).ToList();
@@ -68,7 +72,11 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
                 var lines = nodes.SelectMany(n => n.Lines).ToList();
                 Assert.Equal(1, lines.Count(l => l.Contains("Temporary password:", StringComparison.Ordinal)));
                 Assert.DoesNotContain(lines, l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal) || l.Contains("Unhandled exception", StringComparison.Ordinal));
-                output.WriteLine($"round {round}: three nodes ready {ready.TotalSeconds:0.0} s after they were started together; one tenant, one administrator");
+                output.WriteLine($"round {round}: three nodes ready {ready.TotalSeconds:0.0} s after they were started together ({clock.Elapsed.TotalSeconds:0.0} s with the checks); one tenant, one administrator");
+                foreach (var node in nodes)
+                {
+                    output.WriteLine("  " + node.StartupTimeline());
+                }
             }
             catch
             {
@@ -81,49 +89,71 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
             }
             finally
             {
-                foreach (var node in nodes)
-                {
-                    await node.DisposeAsync();
-                }
+                await Task.WhenAll(nodes.Select(n => n.DisposeAsync().AsTask()));
             }
+
+            output.WriteLine($"round {round}: {roundClock.Elapsed.TotalSeconds:0.0} s in all (creating the database, starting, checking and killing the nodes)");
         }
     }
 
     [Fact]
-    public async Task Kill_FromNodeBsCli_EndsTheSessionOnNodeA_WithinSeconds()
+    public async Task Kill_ThroughNodeBsAdminApi_EndsTheSessionOnNodeA_WithinSeconds()
     {
         if (!RequirePostgres(output))
         {
             return;
         }
 
-        // Arrange: a session relayed by node A.
+        // Arrange: a session relayed by node A, and an administrator signed in to node B's admin API the documented way
+        // (README, "Administer from another machine"): 'gatehouse login --server B --ca-cert' with the shared
+        // certificate, the device code approved on B's /devicelogin. The CLI runs as a process with its own
+        // configuration directory and nothing else: no store, no key-encryption key.
         await using var a = await cluster.StartNodeAsync("A");
         var (user, host) = await cluster.Store.ArrangeAsync("stub-kill", cluster.Stub.Port, $"kim@{cluster.Store.Domain}", Password);
         await using var session = await LiveSession.OpenAsync(a, cluster.Store, user, host);
         Assert.Equal(a.NodeName, session.Record.Node);
+        var server = $"https://127.0.0.1:{cluster.B.HttpsPort}";
+        var cli = await SignInCliAsync(cluster, cluster.B, output);
 
-        // Act: an administrator on node B's machine runs 'gatehouse sessions kill' against the shared store.
+        // 'sessions list' through B shows A's session with A's node name.
+        var (listExit, listed) = await RunRemoteAsync(cli, "sessions", "list", "--server", server, "--output", "json");
+        Assert.True(listExit == 0, listed);
+        using (var rows = System.Text.Json.JsonDocument.Parse(listed))
+        {
+            var row = Assert.Single(rows.RootElement.EnumerateArray(), r => r.GetProperty("id").GetString() == session.Record.Id.ToString());
+            Assert.Equal(a.NodeName, row.GetProperty("node").GetString());
+        }
+
+        // Act: the administrator kills it through node B's admin API.
         var started = DateTimeOffset.UtcNow;
-        var (exit, text) = await GatehouseProcess.RunCliAsync(cluster.Secrets, Wait.Generous, "sessions", "kill", session.Record.Id.ToString(), "--store", cluster.B.Store);
+        var (exit, text) = await RunRemoteAsync(cli, "sessions", "kill", session.Record.Id.ToString(), "--server", server);
         var cliExitedAt = DateTimeOffset.UtcNow;
         Assert.True(exit == 0, text);
         Assert.Contains($"node {a.NodeName}", text, StringComparison.Ordinal);
 
-        // Assert: node A closed the client's connection and wrote the end record, each measured from the moment the
-        // CLI wrote the kill (KillRequestedAt, the CLI's clock; the same machine as node A and the test).
+        // Assert: B's API accepted it (its request log: the DELETE answered 200), node A closed the client's connection
+        // on the notification and wrote the end record; each measured from the moment B wrote the kill
+        // (KillRequestedAt, B's clock: the same machine as node A and the test).
+        await Wait.UntilAsync(
+            () => cluster.B.Lines.Any(l => l.Contains($"DELETE {server}/admin/v1/sessions/{session.Record.Id} - 200", StringComparison.Ordinal)),
+            Wait.Generous,
+            "node B logging the admin API's DELETE of the session answered 200",
+            () => cluster.B.Output);
         var closedAt = await Wait.ForAsync(session.Closed, Wait.Generous, "node A closing the killed session's client connection", () => a.Output);
         var ended = await session.WaitEndedAsync(cluster.Store);
         Assert.Equal(SessionKillWatcher.KilledReason, ended.EndReason);
         var killedAt = ended.KillRequestedAt!.Value;
         var toClose = closedAt - killedAt;
         var toRecord = ended.EndedAt!.Value - killedAt;
+        var exitToClose = closedAt - cliExitedAt;
         output.WriteLine(
-            $"kill from node B's CLI: the CLI ran {(cliExitedAt - started).TotalSeconds:0.0} s; after it wrote the kill, node A closed the client's socket in {toClose.TotalMilliseconds:0} ms " +
-            $"and wrote the end record in {toRecord.TotalMilliseconds:0} ms; the CLI process exited {(cliExitedAt - killedAt).TotalMilliseconds:0} ms after writing the kill");
+            $"kill through node B's admin API: the CLI ran {(cliExitedAt - started).TotalSeconds:0.0} s; after B wrote the kill, node A closed the client's socket in {toClose.TotalMilliseconds:0} ms " +
+            $"and wrote the end record in {toRecord.TotalMilliseconds:0} ms; from the CLI's exit to the socket's close: {exitToClose.TotalMilliseconds:0} ms " +
+            "(negative: the socket was closed before the CLI process had exited)");
         Assert.True(toClose < TimeSpan.FromSeconds(5), $"the client was closed {toClose.TotalSeconds:0.0} s after the kill");
         Assert.True(toRecord < TimeSpan.FromSeconds(5), $"the record was ended {toRecord.TotalSeconds:0.0} s after the kill");
-        Assert.Contains(a.Lines, l => l.Contains("(notified)", StringComparison.Ordinal));
+        Assert.True(exitToClose <= TimeSpan.FromSeconds(5), $"the client was closed {exitToClose.TotalSeconds:0.0} s after the CLI exited");
+        Assert.Contains(a.Lines, l => l.Contains($"Session {session.Record.Id}", StringComparison.Ordinal) && l.Contains("(notified)", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -175,11 +205,34 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
         var terminatedAt = DateTimeOffset.UtcNow;
         a.Terminate();
 
-        // Assert: new connections are refused while the live session goes on.
+        // Assert: a load balancer's readiness probe stops answering 200 (503 "not ready" while Kestrel still answers,
+        // then no HTTP answer at all, the connection refused, once it stops accepting), and new connections are refused
+        // while the live session goes on.
+        await Wait.UntilAsync(async () => await a.StatusAsync(Readiness.ReadyPath) != HttpStatusCode.OK, Wait.Generous, "node A's readiness turning off", () => a.Output);
+        var notReadyAfter = Stopwatch.GetElapsedTime(terminated);
         await Wait.UntilAsync(() => !Accepts(a.RdpPort), Wait.Generous, "node A refusing new RDP connections");
         var refusedAfter = Stopwatch.GetElapsedTime(terminated);
         Assert.False(session.Closed.IsCompleted, $"the live session was closed within {refusedAfter.TotalSeconds:0.0} s of SIGTERM, before the drain timeout");
         Assert.Null((await cluster.Store.SessionAsync(session.Record.Id))!.EndedAt);
+
+        // For the rest of the drain (until the session is ended), readiness is never 200 again; what liveness and
+        // readiness answer meanwhile is printed ("no answer": the connection refused).
+        var readyAnswers = new SortedSet<string>(StringComparer.Ordinal);
+        var liveAnswers = new SortedSet<string>(StringComparer.Ordinal);
+        await Wait.UntilAsync(
+            async () =>
+            {
+                var drained = session.Closed.IsCompleted;
+                var ready = await a.StatusAsync(Readiness.ReadyPath);
+                var live = await a.StatusAsync(Readiness.LivePath);
+                Assert.NotEqual(HttpStatusCode.OK, ready);
+                readyAnswers.Add(ready is { } r ? ((int)r).ToString(CultureInfo.InvariantCulture) : "no answer");
+                liveAnswers.Add(live is { } l ? ((int)l).ToString(CultureInfo.InvariantCulture) : "no answer");
+                return drained;
+            },
+            Wait.Generous,
+            "node A ending the drained session",
+            () => a.Output);
 
         // Then: ended with node_draining after DrainTimeout, and the process exits 0.
         var closedAt = await Wait.ForAsync(session.Closed, Wait.Generous, "node A ending the drained session", () => a.Output);
@@ -187,6 +240,7 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
         var exitedAfter = Stopwatch.GetElapsedTime(terminated);
         var ended = await session.WaitEndedAsync(cluster.Store);
         var keptFor = closedAt - terminatedAt;
+        output.WriteLine($"SIGTERM: readiness not 200 after {notReadyAfter.TotalSeconds:0.0} s; during the drain /healthz/ready answered {string.Join(", ", readyAnswers)} and /healthz {string.Join(", ", liveAnswers)}");
         output.WriteLine($"SIGTERM: new connections refused after {refusedAfter.TotalSeconds:0.0} s, the live session kept {keptFor.TotalSeconds:0.0} s (DrainTimeout 6 s), exit code {exit} after {exitedAfter.TotalSeconds:0.0} s");
         Assert.Equal(0, exit);
         Assert.Equal(SessionDrain.Reason, ended.EndReason);
@@ -275,6 +329,56 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
 
     private const string Password = "Cluster-Test-Password-1!";
     private const string RdpClientId = "a85cf173-4192-42f8-81fa-777a763e6e2c";
+
+    /// <summary>
+    /// Signs an administrator in to <paramref name="node"/>'s admin API as README's "Administer from another machine"
+    /// says: <c>gatehouse login --server https://127.0.0.1:PORT --ca-cert tls.crt</c> (the shared certificate, which names
+    /// 127.0.0.1 too) prints a device code; the test approves it on the node's <c>/devicelogin</c> (code, user name,
+    /// password, Continue) and the command saves the sign-in. Returns the CLI's environment for later commands: its own
+    /// configuration directory, which holds the sign-in and the certificate to trust.
+    /// </summary>
+    private static async Task<Dictionary<string, string?>> SignInCliAsync(Cluster cluster, GatehouseProcess node, ITestOutputHelper output)
+    {
+        var upn = $"ada@{cluster.Store.Domain}";
+        await cluster.Store.ArrangeAdministratorAsync(upn, Password);
+        var server = $"https://127.0.0.1:{node.HttpsPort}";
+        var environment = new Dictionary<string, string?>
+        {
+            ["GATEHOUSE_CONFIG_DIR"] = Path.Combine(cluster.Secrets.Directory, "cli-" + Guid.NewGuid().ToString("N")),
+            ["GATEHOUSE_SERVER"] = null,
+            ["GATEHOUSE_TOKEN"] = null,
+            ["GATEHOUSE_CA_CERT"] = null,
+        };
+        using var login = CliProcess.Start(environment, "login", "--server", server, "--ca-cert", cluster.Secrets.CertificatePath);
+        string? code = null;
+        await Wait.UntilAsync(() => (code = DeviceCode(login.Text)) is not null, Wait.Generous, "gatehouse login printing its device code", () => login.Text);
+
+        using var browser = new SignInBrowser(new Uri(server + "/"), node.Thumbprint);
+        await browser.OpenAsync("/devicelogin");
+        await browser.SubmitAsync(("otc", code));
+        await browser.SubmitAsync(("username", upn));
+        await browser.SubmitAsync(("password", Password));
+        Assert.True(browser.Html.Contains("Are you trying to sign in to Gatehouse CLI?", StringComparison.Ordinal), browser.Html);
+        await browser.SubmitAsync(("consent", "allow"));
+        Assert.Equal(HttpStatusCode.OK, browser.Status);
+
+        var exit = await login.WaitForExitAsync(Wait.Generous);
+        Assert.True(exit == 0, login.Text);
+        output.WriteLine($"gatehouse login --server {server}: {(login.Lines.Count > 0 ? login.Lines[^1] : "")}");
+        return environment;
+    }
+
+    /// <summary>The user code in <c>gatehouse login</c>'s "…enter the code XXXX-XXXX to authenticate." line, or null.</summary>
+    private static string? DeviceCode(string text) =>
+        System.Text.RegularExpressions.Regex.Match(text, "enter the code (?<code>[A-Z0-9-]+) to authenticate") is { Success: true } m ? m.Groups["code"].Value : null;
+
+    /// <summary>Runs a CLI command with <paramref name="environment"/> (a signed-in configuration directory) to its end.</summary>
+    private static async Task<(int Exit, string Output)> RunRemoteAsync(Dictionary<string, string?> environment, params string[] arguments)
+    {
+        using var cli = CliProcess.Start(environment, arguments);
+        var exit = await cli.WaitForExitAsync(Wait.Generous);
+        return (exit, cli.Text);
+    }
 
     private static bool RequirePostgres(ITestOutputHelper output)
     {
@@ -420,7 +524,11 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
             secrets = ClusterSecrets.Create();
             database = await TestPostgres.CreateDatabaseAsync();
             stub = TlsStub.Start();
-            b = GatehouseProcess.Start("B", database.ConnectionString(), secrets, NodeSettings);
+            // Node B also logs each request it answers: the kill test checks that B's admin API took the DELETE.
+            b = GatehouseProcess.Start("B", database.ConnectionString(), secrets, new Dictionary<string, string>(NodeSettings)
+            {
+                ["Logging:LogLevel:Microsoft.AspNetCore.Hosting.Diagnostics"] = "Information",
+            });
             await b.WaitReadyAsync(StartTimeout);
             store = await ClusterStore.OpenAsync(database.ConnectionString(), secrets);
         }

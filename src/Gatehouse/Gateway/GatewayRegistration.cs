@@ -173,6 +173,7 @@ internal static class GatewayRegistration
         services.AddSingleton<SessionRegistry>();
         services.AddSingleton(sp => new SessionDrain(sp.GetRequiredService<SessionRegistry>(), sp.GetRequiredService<TimeProvider>()));
         services.AddHostedService<SessionDrainOnStop>();
+        services.AddHealthChecks().AddCheck<SessionDrainHealthCheck>(SessionDrainHealthCheck.Name);
         services.PostConfigure<HostOptions>(h =>
         {
             // The host must not give up on the live connections before the drain ends them.

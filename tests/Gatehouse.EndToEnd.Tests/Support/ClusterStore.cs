@@ -63,6 +63,15 @@ internal sealed class ClusterStore : IAsyncDisposable
         return (user, host);
     }
 
+    /// <summary>An administrator <paramref name="upn"/> (password not temporary) with the Owner role on the whole tenant.</summary>
+    public async Task<User> ArrangeAdministratorAsync(string upn, string password)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var (user, _) = await scope.ServiceProvider.GetRequiredService<DirectoryService>().CreateUserAsync(Tenant.Id, upn, upn, password, temporary: false);
+        await scope.ServiceProvider.GetRequiredService<AccessService>().AssignRoleAsync(Tenant.Id, "Owner", user.UserPrincipalName, "/");
+        return user;
+    }
+
     /// <summary>What FreeRDP would have from the IdP for one web-account sign-in of <paramref name="user"/> to <paramref name="host"/>.</summary>
     public async Task<SignInTicket> MintAsync(User user, Host host, PopKeyPair key)
     {

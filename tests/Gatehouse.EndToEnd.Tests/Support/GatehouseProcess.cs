@@ -90,6 +90,8 @@ internal sealed class GatehouseProcess : IAsyncDisposable
 {
     private readonly Process process;
     private readonly ConcurrentQueue<string> lines = new();
+    private readonly ConcurrentQueue<(TimeSpan At, string Line)> timed = new();
+    private readonly Stopwatch clock = new();
     private readonly string directory;
     private readonly HttpClient client;
 
@@ -130,6 +132,24 @@ internal sealed class GatehouseProcess : IAsyncDisposable
 
     /// <summary>Everything the process wrote so far, one line per entry (standard error lines prefixed).</summary>
     public IReadOnlyList<string> Lines => [.. lines];
+
+    /// <summary>When <see cref="WaitReadyAsync"/> saw <c>/healthz/ready</c> answer 200, measured from the process's start.</summary>
+    public TimeSpan? ReadyAfter { get; private set; }
+
+    /// <summary>
+    /// Where the node's start-up time went: when its first line, the key ring line (after the migrations), the
+    /// first-run banner (one node), "Application started" and readiness came, in seconds from the process's start.
+    /// </summary>
+    public string StartupTimeline()
+    {
+        static string At(TimeSpan? t) => t is { } v ? v.TotalSeconds.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) : "-";
+        var firstLine = timed.TryPeek(out var first) ? first.At : (TimeSpan?)null;
+        return $"{Name}: first line {At(firstLine)}, migrated (key ring) {At(TimeOf("Data Protection key ring:"))}, first-run {At(TimeOf("Gatehouse first run"))}, " +
+            $"started {At(TimeOf("Application started"))}, ready {At(ReadyAfter)}";
+    }
+
+    /// <summary>When the first line containing <paramref name="text"/> arrived, measured from the process's start; null if none did.</summary>
+    public TimeSpan? TimeOf(string text) => timed.FirstOrDefault(t => t.Line.Contains(text, StringComparison.Ordinal)) is { Line: not null } hit ? hit.At : null;
 
     public string Output => $"--- node {Name} (pid {process.Id}, https {HttpsPort}, rdp {RdpPort}) ---{Environment.NewLine}{string.Join(Environment.NewLine, lines)}";
 
@@ -180,22 +200,24 @@ internal sealed class GatehouseProcess : IAsyncDisposable
 
         // The key-encryption key from the environment, as docs/multi-node.md shows it.
         start.Environment["Gatehouse__KeyRing__Key"] = secrets.KeyEncryptionKey;
+        AddFastStartEnvironment(start);
         var process = new Process { StartInfo = start };
         var node = new GatehouseProcess(name, process, directory, httpsPort, rdpPort, secrets.Client(new Uri($"https://127.0.0.1:{httpsPort}/")), store, secrets.Thumbprint);
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is not null)
             {
-                node.lines.Enqueue(e.Data);
+                node.Receive(e.Data);
             }
         };
         process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is not null)
             {
-                node.lines.Enqueue("stderr: " + e.Data);
+                node.Receive("stderr: " + e.Data);
             }
         };
+        node.clock.Start();
         process.Start();
         process.StandardInput.Close();
         process.BeginOutputReadLine();
@@ -203,7 +225,7 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         return node;
     }
 
-    /// <summary>Polls <c>/healthz/ready</c> until it answers 200; fails at once when the process exits meanwhile.</summary>
+    /// <summary>Polls <c>/healthz/ready</c> every 100 ms until it answers 200; fails at once when the process exits meanwhile.</summary>
     public async Task WaitReadyAsync(TimeSpan timeout)
     {
         var clock = Stopwatch.StartNew();
@@ -216,6 +238,7 @@ internal sealed class GatehouseProcess : IAsyncDisposable
 
             if (await StatusAsync(Readiness.ReadyPath) == HttpStatusCode.OK)
             {
+                ReadyAfter = this.clock.Elapsed;
                 return;
             }
 
@@ -224,7 +247,8 @@ internal sealed class GatehouseProcess : IAsyncDisposable
                 throw new TimeoutException($"Node {Name} was not ready after {timeout.TotalSeconds:0} s.{Environment.NewLine}{Output}");
             }
 
-            await Task.Delay(250);
+            // The poll interval only bounds how late readiness is noticed (a refused connection costs next to nothing).
+            await Task.Delay(100);
         }
     }
 
@@ -262,45 +286,6 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         }
 
         return process.ExitCode;
-    }
-
-    /// <summary>
-    /// Runs <c>gatehouse ARGS</c> to completion as its own process with the cluster's key-encryption key in the
-    /// environment (an administrator on a node's machine); returns its exit code and output.
-    /// </summary>
-    public static async Task<(int Exit, string Output)> RunCliAsync(ClusterSecrets secrets, TimeSpan timeout, params string[] arguments)
-    {
-        ArgumentNullException.ThrowIfNull(secrets);
-        var start = new ProcessStartInfo(DotnetHost())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(GatehouseDll());
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        start.Environment["Gatehouse__KeyRing__Key"] = secrets.KeyEncryptionKey;
-        using var process = Process.Start(start)!;
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        using var cancel = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cancel.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"gatehouse {string.Join(' ', arguments)} did not exit within {timeout.TotalSeconds:0} s.");
-        }
-
-        return (process.ExitCode, await output + await error);
     }
 
     public async ValueTask DisposeAsync()
@@ -347,7 +332,23 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         throw new InvalidOperationException("Gatehouse.slnx was not found above " + AppContext.BaseDirectory);
     }
 
-    private static string DotnetHost() => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+    /// <summary>The <c>dotnet</c> host that runs the tests (the SDK's), else <c>dotnet</c> on the path.</summary>
+    public static string DotnetHost() => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+
+    /// <summary>
+    /// Runtime settings for the test's child processes (nodes and CLI runs), in their environment: no tier-up of
+    /// jitted code (<c>DOTNET_TC_CallCounting=0</c>, and so no PGO instrumentation). A node lives for seconds to a minute
+    /// here, and most of its start-up CPU went to counting calls and re-jitting hot methods at tier 1 on a background
+    /// thread; without it three nodes on an empty database used about a third less CPU until ready (measured by
+    /// hand on 2 shared cores; the numbers are in docs/multi-node.md). The framework's own code is precompiled
+    /// (ReadyToRun) and stays so; what the tests check (correctness, and timings of seconds) does not depend on tier 1.
+    /// </summary>
+    public static void AddFastStartEnvironment(ProcessStartInfo start)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        start.Environment["DOTNET_TC_CallCounting"] = "0";
+        start.Environment["DOTNET_TieredPGO"] = "0";
+    }
 
     private static JsonObject Nest(Dictionary<string, string> flat)
     {
@@ -371,6 +372,12 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         }
 
         return root;
+    }
+
+    private void Receive(string line)
+    {
+        lines.Enqueue(line);
+        timed.Enqueue((clock.Elapsed, line));
     }
 
     /// <summary>Sends <paramref name="signal"/> with <c>kill</c>, as an operator would.</summary>
