@@ -247,7 +247,11 @@ internal static class GatehouseHost
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Gatehouse");
         LogCertificate(logger, source, certificatePath, certificate.Thumbprint);
         app.Lifetime.ApplicationStarted.Register(() =>
-            Log.RdpListening(logger, RdpEndPoint(app).ToString(), app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.SignInMethods.ToString(), options.PublicName));
+        {
+            var gateway = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
+            var note = gateway.Listener == RdpListenerKind.Kestrel ? " Kestrel lists it as http:// because the RDP listener runs its own TLS." : string.Empty;
+            Log.RdpListening(logger, RdpEndPoint(app).ToString(), gateway.SignInMethods.ToString(), options.PublicName, note);
+        });
         return app;
     }
 
@@ -313,8 +317,8 @@ internal static partial class Log
     [LoggerMessage(ServerEventIds.CertificateReused, LogLevel.Information, "Using the HTTPS certificate at {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateReused(ILogger logger, string path, string thumbprint);
 
-    [LoggerMessage(ServerEventIds.RdpListening, LogLevel.Information, "RDP gateway listening on {EndPoint}, sign-in methods {Methods} (web account: xfreerdp3 /sec:aad /azure:ad:{PublicName}). Kestrel lists it as http:// because the RDP listener runs its own TLS.")]
-    public static partial void RdpListening(ILogger logger, string endPoint, string methods, string publicName);
+    [LoggerMessage(ServerEventIds.RdpListening, LogLevel.Information, "RDP gateway listening on {EndPoint}, sign-in methods {Methods} (web account: xfreerdp3 /sec:aad /azure:ad:{PublicName}).{KestrelNote}")]
+    public static partial void RdpListening(ILogger logger, string endPoint, string methods, string publicName, string kestrelNote);
 
     [LoggerMessage(ServerEventIds.CertificateConfigured, LogLevel.Information, "Using the configured HTTPS certificate {Path} (SHA-1 thumbprint {Thumbprint}).")]
     public static partial void CertificateConfigured(ILogger logger, string path, string thumbprint);
