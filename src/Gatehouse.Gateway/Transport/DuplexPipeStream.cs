@@ -11,7 +11,7 @@ namespace Gatehouse.Gateway.Transport;
 /// A write is flushed to the connection at once, unless <see cref="FlushOnWrite"/> is off: the relay turns it off so
 /// that the TLS records of one batch (SslStream writes each record on its own) leave in one flush, which it makes itself.
 /// </remarks>
-internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
+internal sealed class DuplexPipeStream(IDuplexPipe pipe) : DuplexStreamBase
 {
     private readonly PipeWriter _writer = pipe.Output;
 
@@ -20,20 +20,6 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
 
     /// <summary>True (the default): every write is flushed. False: writes wait in the pipe for <see cref="FlushAsync(CancellationToken)"/>.</summary>
     public bool FlushOnWrite { get; set; } = true;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) => _input.Read(buffer, offset, count);
 
@@ -62,10 +48,6 @@ internal sealed class DuplexPipeStream(IDuplexPipe pipe) : Stream
     public override void Flush() => _output.Flush();
 
     public override Task FlushAsync(CancellationToken cancellationToken) => _output.FlushAsync(cancellationToken);
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -199,22 +199,8 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
     }
 
     /// <summary>Reads from the input pipe (what the receive loop took from the socket), writes straight to the socket.</summary>
-    private sealed class ClientLegStream(PipeReader input, NetworkStream output) : Stream
+    private sealed class ClientLegStream(PipeReader input, NetworkStream output) : DuplexStreamBase
     {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
         public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -252,10 +238,6 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
         }
 
         public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
