@@ -45,14 +45,25 @@ internal sealed class Chromium : IAsyncDisposable
         }
     }
 
-    /// <summary>A fresh context (own cookies) that accepts the IdP's self-signed certificate.</summary>
-    public Task<IBrowserContext> NewContextAsync() =>
-        Browser.NewContextAsync(new BrowserNewContextOptions
+    /// <summary>
+    /// Playwright's waits (a navigation, a selector, a load state) in every context: 2 minutes instead of its default 30 s,
+    /// which a sign-in's redirect chain exceeded once on a loaded 2-core CI machine (the portal desktop test).
+    /// </summary>
+    public const float WaitMilliseconds = 120_000;
+
+    /// <summary>A fresh context (own cookies) that accepts the IdP's self-signed certificate, with <see cref="WaitMilliseconds"/> for every wait.</summary>
+    public async Task<IBrowserContext> NewContextAsync()
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions
         {
             IgnoreHTTPSErrors = true,
             ViewportSize = new ViewportSize { Width = 1000, Height = 900 },
             Locale = "en-US",
         });
+        context.SetDefaultTimeout(WaitMilliseconds);
+        context.SetDefaultNavigationTimeout(WaitMilliseconds);
+        return context;
+    }
 
     public async ValueTask DisposeAsync()
     {
