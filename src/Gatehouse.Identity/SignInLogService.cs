@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -359,59 +358,10 @@ public sealed class SignInLogService
         return new ChainVerification(rows, problems);
     }
 
-    /// <summary>
-    /// The row's hash: SHA-256 over a canonical JSON array of every field and the previous hash, as lower-case hex.
-    /// The array is what <c>JsonSerializer.SerializeToUtf8Bytes(string?[])</c> writes with the default options (the
-    /// format of every row ever written); it is written here with a <see cref="Utf8JsonWriter"/> (the same writer, the
-    /// same default encoder) into a buffer kept per thread, with numbers and ids formatted in place.
-    /// </summary>
+    /// <summary>The row's hash: SHA-256 over a canonical JSON array of every field and the previous hash.</summary>
     public static string ComputeHash(SignInRecord row)
     {
         ArgumentNullException.ThrowIfNull(row);
-        var canonical = CanonicalWriter.Take();
-        try
-        {
-            var json = canonical.Json;
-            json.WriteStartArray();
-            WriteNumber(json, row.Sequence);
-            WriteGuid(json, row.Id);
-            WriteGuid(json, row.TenantId);
-            WriteNumber(json, row.Time.ToUnixTimeMilliseconds());
-            json.WriteStringValue(row.CorrelationId);
-            WriteGuid(json, row.UserId);
-            WriteText(json, row.UserPrincipalName);
-            WriteText(json, row.Application);
-            WriteText(json, row.HostName);
-            WriteText(json, row.ClientAddress);
-            WriteText(json, row.Protocol);
-            WriteText(json, row.Methods);
-            WriteText(json, row.Result);
-            WriteText(json, row.Code);
-            WriteText(json, row.UserMessage);
-            WriteText(json, row.Reason);
-            WriteText(json, row.Fix);
-            WriteText(json, row.PoliciesJson);
-            WriteGuid(json, row.RoleAssignmentId);
-            WriteText(json, row.RoleName);
-            WriteText(json, row.TargetAccount);
-            WriteGuid(json, row.SessionId);
-            WriteText(json, row.PreviousHash);
-            json.WriteEndArray();
-            json.Flush();
-            Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-            SHA256.HashData(canonical.Buffer.WrittenSpan, hash);
-            return Convert.ToHexStringLower(hash);
-        }
-        finally
-        {
-            canonical.Return();
-        }
-    }
-
-    /// <summary>The canonical form <see cref="ComputeHash"/> hashes (for tests and tools).</summary>
-    internal static byte[] CanonicalForm(SignInRecord row)
-    {
-        // Kept as it was written first: the reference that ComputeHash's writer must match byte for byte.
         string?[] fields =
         [
             row.Sequence.ToString(CultureInfo.InvariantCulture), row.Id.ToString(), row.TenantId.ToString(),
@@ -420,79 +370,8 @@ public sealed class SignInLogService
             row.Code, row.UserMessage, row.Reason, row.Fix, row.PoliciesJson, row.RoleAssignmentId?.ToString(), row.RoleName,
             row.TargetAccount, row.SessionId?.ToString(), row.PreviousHash,
         ];
-        return JsonSerializer.SerializeToUtf8Bytes(fields);
-    }
-
-    private static void WriteText(Utf8JsonWriter json, string? value)
-    {
-        if (value is null)
-        {
-            json.WriteNullValue();
-        }
-        else
-        {
-            json.WriteStringValue(value);
-        }
-    }
-
-    private static void WriteNumber(Utf8JsonWriter json, long value)
-    {
-        // As a string, as the canonical form has always held it.
-        Span<char> text = stackalloc char[20];
-        value.TryFormat(text, out var written, provider: CultureInfo.InvariantCulture);
-        json.WriteStringValue(text[..written]);
-    }
-
-    private static void WriteGuid(Utf8JsonWriter json, Guid? value)
-    {
-        if (value is not { } id)
-        {
-            json.WriteNullValue();
-            return;
-        }
-
-        Span<char> text = stackalloc char[36];
-        id.TryFormat(text, out var written);
-        json.WriteStringValue(text[..written]);
-    }
-
-    /// <summary>A JSON writer and its buffer, one per thread, reused by <see cref="ComputeHash"/>.</summary>
-    private sealed class CanonicalWriter
-    {
-        // A row can hold 64 KiB of policies that escape to several times that: a buffer grown past this is not kept.
-        private const int KeptCapacity = 64 * 1024;
-
-        [ThreadStatic]
-        private static CanonicalWriter? _cached;
-
-        private CanonicalWriter()
-        {
-            Json = new Utf8JsonWriter(Buffer);
-        }
-
-        public ArrayBufferWriter<byte> Buffer { get; } = new(1024);
-
-        public Utf8JsonWriter Json { get; }
-
-        public static CanonicalWriter Take()
-        {
-            var writer = _cached ?? new CanonicalWriter();
-            _cached = null;
-            return writer;
-        }
-
-        public void Return()
-        {
-            if (Buffer.Capacity > KeptCapacity)
-            {
-                Json.Dispose();
-                return;
-            }
-
-            Buffer.ResetWrittenCount();
-            Json.Reset(Buffer);
-            _cached = this;
-        }
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(fields);
+        return Convert.ToHexStringLower(SHA256.HashData(bytes));
     }
 
     private static string HeadText(long sequence, string hash) => string.Create(CultureInfo.InvariantCulture, $"{sequence} {hash}");
