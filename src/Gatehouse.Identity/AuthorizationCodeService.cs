@@ -336,7 +336,8 @@ public sealed class AuthorizationCodeService
         }
     }
 
-    private static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
+    /// <summary>Adds a named parameter to a raw command of the store's fast paths (this one and the refresh token's insert).</summary>
+    internal static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
     {
         var parameter = command.CreateParameter();
         parameter.ParameterName = name;

@@ -155,20 +155,20 @@ public sealed class RefreshTokenService
             {
                 text.Append(System.Globalization.CultureInfo.InvariantCulture,
                     $"INSERT INTO \"IssuedTokens\" (\"Jti\", \"ExpiresAt\", \"GrantId\") VALUES (@j{i}, @je{i}, @jg{i});");
-                AddParameter(command, "j" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].Jti);
-                AddParameter(command, "je" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].ExpiresAt.ToUniversalTime());
-                AddParameter(command, "jg" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].GrantId);
+                AuthorizationCodeService.AddParameter(command, "j" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].Jti);
+                AuthorizationCodeService.AddParameter(command, "je" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].ExpiresAt.ToUniversalTime());
+                AuthorizationCodeService.AddParameter(command, "jg" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].GrantId);
             }
 
             text.Append(RefreshInsert);
             command.CommandText = text.ToString();
-            AddParameter(command, "hash", row.TokenHash);
-            AddParameter(command, "grant", row.GrantId);
-            AddParameter(command, "user", row.UserId);
-            AddParameter(command, "client", row.ClientId);
-            AddParameter(command, "scope", row.Scope);
-            AddParameter(command, "created", row.CreatedAt.ToUniversalTime());
-            AddParameter(command, "expires", row.ExpiresAt.ToUniversalTime());
+            AuthorizationCodeService.AddParameter(command, "hash", row.TokenHash);
+            AuthorizationCodeService.AddParameter(command, "grant", row.GrantId);
+            AuthorizationCodeService.AddParameter(command, "user", row.UserId);
+            AuthorizationCodeService.AddParameter(command, "client", row.ClientId);
+            AuthorizationCodeService.AddParameter(command, "scope", row.Scope);
+            AuthorizationCodeService.AddParameter(command, "created", row.CreatedAt.ToUniversalTime());
+            AuthorizationCodeService.AddParameter(command, "expires", row.ExpiresAt.ToUniversalTime());
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -181,14 +181,6 @@ public sealed class RefreshTokenService
         INSERT INTO "RefreshTokens" ("TokenHash", "GrantId", "UserId", "ClientId", "Scope", "CreatedAt", "ExpiresAt", "ConsumedAt", "RevokedAt")
         VALUES (@hash, @grant, @user, @client, @scope, @created, @expires, NULL, NULL)
         """;
-
-    private static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
-    }
 
     /// <summary>Consumes <paramref name="token"/> once and returns a new one for the same grant.</summary>
     public async Task<RefreshResult> RotateAsync(string token, string clientId, DateTimeOffset now, CancellationToken cancellationToken = default)

@@ -248,9 +248,8 @@ internal static class GatehouseHost
         LogCertificate(logger, source, certificatePath, certificate.Thumbprint);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
-            var gateway = app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value;
-            var note = gateway.Listener == RdpListenerKind.Kestrel ? " Kestrel lists it as http:// because the RDP listener runs its own TLS." : string.Empty;
-            Log.RdpListening(logger, RdpEndPoint(app).ToString(), gateway.SignInMethods.ToString(), options.PublicName, note);
+            var note = gatewayListener == RdpListenerKind.Kestrel ? " Kestrel lists it as http:// because the RDP listener runs its own TLS." : string.Empty;
+            Log.RdpListening(logger, RdpEndPoint(app).ToString(), app.Services.GetRequiredService<IOptions<GatewayOptions>>().Value.SignInMethods.ToString(), options.PublicName, note);
         });
         return app;
     }

@@ -7,9 +7,9 @@ namespace Gatehouse.Idp;
 /// Writes the sign-in pages' attempts into the hash-chained sign-in log (protocol <c>browser</c>). Each entry goes
 /// straight to the node's <see cref="SignInLogWriter"/> (a singleton), never through the request's store context, so a
 /// failed append never leaves a half-added row there (which a later save, such as the consent, would otherwise write
-/// outside the chain). A failure to write is logged, never
-/// thrown, as the gateway's writer does: the log records sign-ins, it does not decide them, and refusing every sign-in
-/// while the store cannot append would turn a log problem into an outage; the application log keeps the attempt.
+/// outside the chain). A failure to write is logged, never thrown, as the gateway's writer does: the log records
+/// sign-ins, it does not decide them, and refusing every sign-in while the store cannot append would turn a log problem
+/// into an outage; the application log keeps the attempt.
 /// </summary>
 internal sealed partial class IdpSignInLog(SignInLogWriter writer, ILogger<IdpSignInLog> logger)
 {
