@@ -42,7 +42,11 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
 
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
-    private readonly Pipe _received = new(new PipeOptions(pauseWriterThreshold: MaxReceivedAhead, resumeWriterThreshold: MaxReceivedAhead / 2, minimumSegmentSize: 4096, useSynchronizationContext: false));
+    // The reader's continuation runs inline on the receive loop (readerScheduler Inline, as Kestrel's
+    // UnsafePreferInlineScheduling): what the client sent is decrypted and relayed on the thread that received it,
+    // instead of one more thread-pool work item per message. The loop waits for it (its flush returns when the reader
+    // has taken the data or parked in its next read), which only delays this connection's next receive.
+    private readonly Pipe _received = new(new PipeOptions(readerScheduler: PipeScheduler.Inline, pauseWriterThreshold: MaxReceivedAhead, resumeWriterThreshold: MaxReceivedAhead / 2, minimumSegmentSize: 4096, useSynchronizationContext: false));
     private readonly PipeWriter _output;
     private readonly CancellationTokenSource _closed = new();
     private readonly FeatureCollection _features = new();
