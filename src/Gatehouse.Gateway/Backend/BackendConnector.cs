@@ -158,7 +158,8 @@ public static class BackendConnector
                     : $"backend_unreachable: no connection to {target.Host}:{target.Port} within {timeout.TotalSeconds:0} s");
             }
 
-            stream = new NetworkStream(socket, ownsSocket: true);
+            // A relay's waits for the host's data end on the relay event loop (its zero-byte reads; nothing else here makes any).
+            stream = new ReadinessNetworkStream(socket, RelayEventLoop.Current);
             var request = new ConnectionRequest(
                 tokenKind: ConnectionRequestTokenKind.Cookie,
                 tokenValue: target.CookieUser,

@@ -180,7 +180,7 @@ public sealed partial class RdpSocketListener : IAsyncDisposable
             try
             {
                 accepted.NoDelay = true;
-                connection = new SocketClientConnection(accepted, NextConnectionId());
+                connection = new SocketClientConnection(accepted, NextConnectionId(), RelayEventLoop.Current);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {

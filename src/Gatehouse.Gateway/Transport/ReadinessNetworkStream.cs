@@ -1,0 +1,73 @@
+using System.Net.Sockets;
+
+namespace Gatehouse.Gateway.Transport;
+
+/// <summary>
+/// A <see cref="NetworkStream"/> whose zero-byte reads wait on a <see cref="RelayEventLoop"/> instead of .NET's socket
+/// engine. A relay waits for data with zero-byte reads of its <see cref="System.Net.Security.SslStream"/>, which passes
+/// them to this stream when it has nothing decrypted in hand; the relay's next step then runs on the loop's thread
+/// (no thread-pool work item per message). Reads with a buffer and writes are the <see cref="NetworkStream"/>'s own.
+/// With no loop it is a plain <see cref="NetworkStream"/>.
+/// </summary>
+public sealed class ReadinessNetworkStream : NetworkStream
+{
+    private readonly RelayEventLoop? _loop;
+    private SocketReadiness? _readiness;
+    private int _disposed;
+
+    /// <summary>Creates the stream; it owns <paramref name="socket"/>.</summary>
+    /// <param name="socket">A connected stream socket.</param>
+    /// <param name="loop">The loop zero-byte reads wait on (null: .NET's own zero-byte receive).</param>
+    public ReadinessNetworkStream(Socket socket, RelayEventLoop? loop)
+        : base(socket, ownsSocket: true)
+    {
+        _loop = loop;
+    }
+
+    /// <summary>The socket's registration with the loop, made at the first zero-byte read (null until then).</summary>
+    public SocketReadiness? Readiness => Volatile.Read(ref _readiness);
+
+    /// <inheritdoc />
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (!buffer.IsEmpty || _loop is null)
+        {
+            return base.ReadAsync(buffer, cancellationToken);
+        }
+
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return ValueTask.FromException<int>(new ObjectDisposedException(nameof(ReadinessNetworkStream)));
+        }
+
+        var readiness = Volatile.Read(ref _readiness);
+        if (readiness is null)
+        {
+            readiness = _loop.Register(Socket);
+            if (Interlocked.CompareExchange(ref _readiness, readiness, null) is { } raced)
+            {
+                readiness.Dispose();
+                readiness = raced;
+            }
+            else if (Volatile.Read(ref _disposed) != 0)
+            {
+                // Disposed while registering: Dispose may not have seen the registration, so it goes here.
+                readiness.Dispose();
+            }
+        }
+
+        return readiness.WaitAsZeroByteReadAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            // Out of the loop before the descriptor closes (a pending wait ends with ObjectDisposedException).
+            Volatile.Read(ref _readiness)?.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}
