@@ -141,8 +141,16 @@ public sealed class RelayEventLoop
                     var id = BitConverter.ToUInt64(events, (i * Native.EventSize) + Native.EventDataOffset);
                     if (_registrations.TryGetValue(id, out var registration))
                     {
-                        // The waiter's continuation (the relay's next step) runs here, until it waits again.
-                        registration.Signal();
+                        try
+                        {
+                            // The waiter's continuation (the relay's next step) runs here, until it waits again.
+                            registration.Signal();
+                        }
+                        catch (Exception)
+                        {
+                            // A relay's step ends in its own task (awaits capture their exceptions); should anything
+                            // escape, the loop goes on for the other sessions.
+                        }
                     }
                 }
             }
@@ -246,6 +254,7 @@ public sealed class SocketReadiness : IValueTaskSource, IValueTaskSource<int>, I
     private readonly Lock _gate = new();
     private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = false };
     private CancellationTokenRegistration _cancellation;
+    private CancellationToken _waitToken;
     private int _state;
     private ulong _id;
     private int _fd = -1;
@@ -365,9 +374,12 @@ public sealed class SocketReadiness : IValueTaskSource, IValueTaskSource<int>, I
             _core.Reset();
             version = _core.Version;
             Volatile.Write(ref _state, Waiting);
+            // A registration left over from an earlier wait (one that ended while its registration was made) cancels
+            // only a wait on the same token, which that cancellation ends anyway.
+            _waitToken = cancellationToken;
             if (cancellationToken.CanBeCanceled)
             {
-                _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((SocketReadiness)state!).Complete(new OperationCanceledException(token)), this);
+                _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((SocketReadiness)state!).Cancelled(token), this);
             }
 
             // Armed for one event; arming an already readable descriptor reports it at once, so nothing is missed
@@ -379,6 +391,15 @@ public sealed class SocketReadiness : IValueTaskSource, IValueTaskSource<int>, I
             }
 
             return null;
+        }
+    }
+
+    /// <summary>A wait's token fired.</summary>
+    private void Cancelled(CancellationToken token)
+    {
+        if (token == _waitToken)
+        {
+            Complete(new OperationCanceledException(token));
         }
     }
 
