@@ -202,6 +202,40 @@ public sealed class RelayEventLoopTests
         gateway.Dispose();
     }
 
+    [Fact]
+    public async Task ReadinessStream_BeforeItsFirstZeroByteRead_ReadsWithoutTheLoop_AndAfterIt_AReadThatMustWaitEndsOnTheLoop()
+    {
+        // Arrange
+        var (near, far) = await PairAsync();
+        using var __ = far;
+        await using var stream = new ReadinessNetworkStream(near, Loop);
+        var buffer = new byte[8];
+
+        // Act + Assert: a sign-in phase's read (no zero-byte read yet) registers nothing with the loop.
+        var early = stream.ReadAsync(buffer).AsTask();
+        await far.SendAsync("a"u8.ToArray());
+        Assert.Equal(1, await early);
+        Assert.Null(stream.Readiness);
+
+        // The relay's zero-byte read, then a read that has to wait: its continuation runs on the loop's thread.
+        var park = stream.ReadAsync(Memory<byte>.Empty);
+        await far.SendAsync("b"u8.ToArray());
+        Assert.Equal(0, await park);
+        Assert.Equal(1, await stream.ReadAsync(buffer));
+        var ranOn = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reading = ReadThenNoteThreadAsync(stream, buffer, ranOn);
+        await far.SendAsync("c"u8.ToArray());
+        Assert.Equal(stream.Readiness!.LoopThreadId, await ranOn.Task);
+        Assert.Equal(1, await reading);
+
+        static async Task<int> ReadThenNoteThreadAsync(Stream stream, byte[] buffer, TaskCompletionSource<int> ranOn)
+        {
+            var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
+            ranOn.SetResult(Environment.CurrentManagedThreadId);
+            return read;
+        }
+    }
+
     private static X509Certificate2 SelfSigned()
     {
         using var key = RSA.Create(2048);
