@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Gatehouse.LoadGen;
 
 /// <summary>What to run: requests per plain endpoint, concurrent clients, codes to redeem.</summary>
-internal sealed record LoadSettings(int Requests, int Concurrency, int Codes, string? Store = null, bool Profile = false);
+internal sealed record LoadSettings(int Requests, int Concurrency, int Codes, string? Store = null, bool Profile = false, bool Pkce = false);
 
 /// <summary>
 /// One measurement run: starts the host <c>gatehouse serve</c> builds (<see cref="GatehouseHost.Build"/>) on loopback
@@ -30,6 +30,11 @@ internal static class LoadRun
     private static readonly string TokenPath = $"/{Tenant}/oauth2/v2.0/token";
 
     /// <summary>A well-formed PoP key confirmation (the JWK thumbprint of a key the load generator never uses).</summary>
+    /// <summary>The PKCE verifier of every code with <c>--pkce</c> (as MSAL clients send: S256).</summary>
+    private const string Verifier = "gatehouse-loadgen-pkce-verifier-0123456789abcdefghijklmnopqrstuvwxyz";
+
+    private static readonly string Challenge = Base64Url(SHA256.HashData(Encoding.ASCII.GetBytes(Verifier)));
+
     private static readonly string ReqCnf = Base64Url(Encoding.UTF8.GetBytes($$"""{"kid":"{{Base64Url(SHA256.HashData("gatehouse-loadgen-pop-key"u8))}}"}"""));
 
     public static async Task<LoadReport> RunAsync(LoadSettings settings, Action<string> progress, CancellationToken cancellationToken)
@@ -58,12 +63,12 @@ internal static class LoadRun
                 await MeasureAsync("warm-up", path, clients, warmup, _ => new HttpRequestMessage(HttpMethod.Get, path), cancellationToken);
             }
 
-            var warmupCodes = await MintAsync(app.Services, userId, hostId, Math.Clamp(settings.Codes / 10, settings.Concurrency, 200), cancellationToken);
-            await MeasureAsync("warm-up", TokenPath, clients, warmupCodes.Count, i => RedeemRequest(warmupCodes[i]), cancellationToken);
+            var warmupCodes = await MintAsync(app.Services, userId, hostId, Math.Clamp(settings.Codes / 10, settings.Concurrency, 200), settings.Pkce, cancellationToken);
+            await MeasureAsync("warm-up", TokenPath, clients, warmupCodes.Count, i => RedeemRequest(warmupCodes[i], settings.Pkce), cancellationToken);
 
             progress($"minting {settings.Codes} authorization codes");
             var mintStarted = Stopwatch.GetTimestamp();
-            var codes = await MintAsync(app.Services, userId, hostId, settings.Codes, cancellationToken);
+            var codes = await MintAsync(app.Services, userId, hostId, settings.Codes, settings.Pkce, cancellationToken);
             var mintSeconds = Stopwatch.GetElapsedTime(mintStarted).TotalSeconds;
 
             progress($"redeeming {settings.Codes} codes with {settings.Concurrency} clients");
@@ -73,7 +78,7 @@ internal static class LoadRun
                 await profile.StartAsync(settings.Store);
             }
 
-            var redeem = await MeasureAsync("token (code redeem)", TokenPath, clients, codes.Count, i => RedeemRequest(codes[i]), cancellationToken);
+            var redeem = await MeasureAsync("token (code redeem)", TokenPath, clients, codes.Count, i => RedeemRequest(codes[i], settings.Pkce), cancellationToken);
             if (profile is not null)
             {
                 await profile.StopAsync(settings.Store);
@@ -169,7 +174,7 @@ internal static class LoadRun
     }
 
     /// <summary>Codes for the pre-registered RDP client, as the authorize endpoint issues them after a sign-in.</summary>
-    private static async Task<List<string>> MintAsync(IServiceProvider services, Guid userId, Guid hostId, int count, CancellationToken cancellationToken)
+    private static async Task<List<string>> MintAsync(IServiceProvider services, Guid userId, Guid hostId, int count, bool pkce, CancellationToken cancellationToken)
     {
         await using var scope = services.CreateAsyncScope();
         var issuer = scope.ServiceProvider.GetRequiredService<AuthorizationCodeService>();
@@ -184,6 +189,8 @@ internal static class LoadRun
                 UserId = userId,
                 Scope = $"{RdpScope.ResourcePrefix}{HostName}/{RdpScope.ScopeValue}",
                 HostId = hostId,
+                CodeChallenge = pkce ? Challenge : null,
+                CodeChallengeMethod = pkce ? "S256" : null,
                 Amr = ["pwd"],
                 AuthTime = time.GetUtcNow(),
             }, cancellationToken));
@@ -192,17 +199,23 @@ internal static class LoadRun
         return codes;
     }
 
-    private static HttpRequestMessage RedeemRequest(string code) => new(HttpMethod.Post, TokenPath)
+    private static HttpRequestMessage RedeemRequest(string code, bool pkce)
     {
-        Content = new FormUrlEncodedContent(
+        List<KeyValuePair<string, string>> form =
         [
             new("grant_type", "authorization_code"),
             new("code", code),
             new("client_id", RdpClient.ClientId),
             new("redirect_uri", RdpClient.BrokerRedirectUri),
             new("req_cnf", ReqCnf),
-        ]),
-    };
+        ];
+        if (pkce)
+        {
+            form.Add(new("code_verifier", Verifier));
+        }
+
+        return new(HttpMethod.Post, TokenPath) { Content = new FormUrlEncodedContent(form) };
+    }
 
     private static string Base64Url(byte[] bytes) => System.Buffers.Text.Base64Url.EncodeToString(bytes);
 

@@ -12,13 +12,15 @@ var store = new Option<string?>("--store") { Description = "A PostgreSQL connect
 
 var profile = new Option<bool>("--profile") { Description = "Also report where the redemptions' time goes (every span, database commands included), on stderr." };
 
+var pkce = new Option<bool>("--pkce") { Description = "Mint the codes with an S256 challenge and redeem them with the verifier, as MSAL clients do (FreeRDP sends none)." };
+
 var root = new RootCommand("Measures the identity provider under local load: codes redeemed per second at the token endpoint, and discovery and JWKS against /healthz, on a real in-process host over HTTPS.")
 {
-    requests, concurrency, codes, output, store, profile,
+    requests, concurrency, codes, output, store, profile, pkce,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
-    var settings = new LoadSettings(parse.GetValue(requests), parse.GetValue(concurrency), parse.GetValue(codes), parse.GetValue(store), parse.GetValue(profile));
+    var settings = new LoadSettings(parse.GetValue(requests), parse.GetValue(concurrency), parse.GetValue(codes), parse.GetValue(store), parse.GetValue(profile), parse.GetValue(pkce));
     if (settings.Requests < 1 || settings.Concurrency < 1 || settings.Codes < 1)
     {
         await parse.InvocationConfiguration.Error.WriteLineAsync("gatehouse-loadgen: --requests, --concurrency and --codes must be at least 1.");

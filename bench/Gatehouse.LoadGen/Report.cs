@@ -28,7 +28,7 @@ internal sealed record LoadReport(LoadSettings Settings, Machine Machine, int Co
         var c = CultureInfo.InvariantCulture;
         var text = new StringBuilder();
         text.AppendLine(c, $"Gatehouse IdP load test: {Machine.LogicalProcessors} logical CPUs ({Machine.Architecture}), {Machine.Os}, {Machine.Runtime}; host and load generator in one process");
-        text.AppendLine(c, $"concurrency {Settings.Concurrency}, {Settings.Requests} requests per endpoint, {CodesMinted} codes (minted beforehand in {MintSeconds:F1} s, {CodesMinted / MintSeconds:F0}/s, through AuthorizationCodeService)");
+        text.AppendLine(c, $"concurrency {Settings.Concurrency}, {Settings.Requests} requests per endpoint, {CodesMinted} codes (minted beforehand in {MintSeconds:F1} s, {CodesMinted / MintSeconds:F0}/s, through AuthorizationCodeService{(Settings.Pkce ? ", with an S256 challenge, redeemed with the verifier" : string.Empty)})");
         text.AppendLine();
         text.AppendLine(c, $"{"endpoint",-20} {"path",-46} {"requests",8} {"errors",6} {"req/s",9} {"p50 ms",8} {"p99 ms",8} {"req/s ÷ healthz",15} {"p50 ÷ healthz",13} {"CPU ms/req",10}");
         foreach (var r in Results)

@@ -276,64 +276,74 @@ public sealed class AuthorizationCodeService
                 return null;
             }
 
-            var code = new AuthorizationCode
-            {
-                CodeHash = reader.GetString(0),
-                ClientId = reader.GetString(1),
-                RedirectUri = reader.GetString(2),
-                UserId = reader.GetGuid(3),
-                Scope = reader.GetString(4),
-                HostId = reader.IsDBNull(5) ? null : reader.GetGuid(5),
-                Amr = reader.GetString(6),
-                AuthTime = reader.GetFieldValue<DateTimeOffset>(7),
-                CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
-                ExpiresAt = reader.GetFieldValue<DateTimeOffset>(9),
-                GrantId = reader.GetGuid(10),
-                TraceParent = reader.IsDBNull(11) ? null : reader.GetString(11),
-                RedeemedAt = now,
-            };
-            DateTimeOffset? grantCreatedAt = reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12);
-            var user = reader.IsDBNull(13) ? null : new User
-            {
-                Id = reader.GetGuid(13),
-                TenantId = reader.GetGuid(14),
-                UserPrincipalName = reader.GetString(15),
-                NormalizedUpn = reader.GetString(16),
-                DisplayName = reader.GetString(17),
-                Enabled = reader.GetBoolean(18),
-                PasswordHash = reader.GetString(19),
-                MustChangePassword = reader.GetBoolean(20),
-                PasswordChangedAt = reader.GetFieldValue<DateTimeOffset>(21),
-                NtHashProtected = reader.IsDBNull(22) ? null : reader.GetFieldValue<byte[]>(22),
-                TotpSecretProtected = reader.IsDBNull(23) ? null : reader.GetString(23),
-                TotpConfirmedAt = reader.IsDBNull(24) ? null : reader.GetFieldValue<DateTimeOffset>(24),
-                TotpLastStep = reader.GetInt64(25),
-                CreatedAt = reader.GetFieldValue<DateTimeOffset>(26),
-            };
-            var host = reader.IsDBNull(27) ? null : new Host
-            {
-                Id = reader.GetGuid(27),
-                TenantId = reader.GetGuid(28),
-                Name = reader.GetString(29),
-                HostGroupId = reader.IsDBNull(30) ? null : reader.GetGuid(30),
-                BackendHost = reader.GetString(31),
-                BackendPort = reader.GetInt32(32),
-                BackendSecurity = Enum.Parse<BackendSecurity>(reader.GetString(33)),
-                AdminAccountName = reader.IsDBNull(34) ? null : reader.GetString(34),
-                AdminSecretProtected = reader.IsDBNull(35) ? null : reader.GetString(35),
-                UserAccountName = reader.IsDBNull(36) ? null : reader.GetString(36),
-                UserSecretProtected = reader.IsDBNull(37) ? null : reader.GetString(37),
-                CertificatePin = reader.IsDBNull(38) ? null : reader.GetString(38),
-                CertificatePinnedAt = reader.IsDBNull(39) ? null : reader.GetFieldValue<DateTimeOffset>(39),
-                CertificatePinnedBy = reader.IsDBNull(40) ? null : reader.GetString(40),
-                CreatedAt = reader.GetFieldValue<DateTimeOffset>(41),
-            };
+            var (code, grantCreatedAt, user, host) = ReadRedeemed(reader, now);
             return new RedeemResult { Success = true, Code = code, GrantCreatedAt = grantCreatedAt, DirectoryRead = true, User = user, Host = host };
         }
         finally
         {
             await db.Database.CloseConnectionAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Reads the first 42 columns of <see cref="RedeemStatement"/>'s row (and of the token endpoint's redemption, which
+    /// returns the same columns first): the consumed code, its grant's creation time, its user and its host.
+    /// </summary>
+    internal static (AuthorizationCode Code, DateTimeOffset? GrantCreatedAt, User? User, Host? Host) ReadRedeemed(System.Data.Common.DbDataReader reader, DateTimeOffset now)
+    {
+        var code = new AuthorizationCode
+        {
+            CodeHash = reader.GetString(0),
+            ClientId = reader.GetString(1),
+            RedirectUri = reader.GetString(2),
+            UserId = reader.GetGuid(3),
+            Scope = reader.GetString(4),
+            HostId = reader.IsDBNull(5) ? null : reader.GetGuid(5),
+            Amr = reader.GetString(6),
+            AuthTime = reader.GetFieldValue<DateTimeOffset>(7),
+            CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
+            ExpiresAt = reader.GetFieldValue<DateTimeOffset>(9),
+            GrantId = reader.GetGuid(10),
+            TraceParent = reader.IsDBNull(11) ? null : reader.GetString(11),
+            RedeemedAt = now,
+        };
+        DateTimeOffset? grantCreatedAt = reader.IsDBNull(12) ? null : reader.GetFieldValue<DateTimeOffset>(12);
+        var user = reader.IsDBNull(13) ? null : new User
+        {
+            Id = reader.GetGuid(13),
+            TenantId = reader.GetGuid(14),
+            UserPrincipalName = reader.GetString(15),
+            NormalizedUpn = reader.GetString(16),
+            DisplayName = reader.GetString(17),
+            Enabled = reader.GetBoolean(18),
+            PasswordHash = reader.GetString(19),
+            MustChangePassword = reader.GetBoolean(20),
+            PasswordChangedAt = reader.GetFieldValue<DateTimeOffset>(21),
+            NtHashProtected = reader.IsDBNull(22) ? null : reader.GetFieldValue<byte[]>(22),
+            TotpSecretProtected = reader.IsDBNull(23) ? null : reader.GetString(23),
+            TotpConfirmedAt = reader.IsDBNull(24) ? null : reader.GetFieldValue<DateTimeOffset>(24),
+            TotpLastStep = reader.GetInt64(25),
+            CreatedAt = reader.GetFieldValue<DateTimeOffset>(26),
+        };
+        var host = reader.IsDBNull(27) ? null : new Host
+        {
+            Id = reader.GetGuid(27),
+            TenantId = reader.GetGuid(28),
+            Name = reader.GetString(29),
+            HostGroupId = reader.IsDBNull(30) ? null : reader.GetGuid(30),
+            BackendHost = reader.GetString(31),
+            BackendPort = reader.GetInt32(32),
+            BackendSecurity = Enum.Parse<BackendSecurity>(reader.GetString(33)),
+            AdminAccountName = reader.IsDBNull(34) ? null : reader.GetString(34),
+            AdminSecretProtected = reader.IsDBNull(35) ? null : reader.GetString(35),
+            UserAccountName = reader.IsDBNull(36) ? null : reader.GetString(36),
+            UserSecretProtected = reader.IsDBNull(37) ? null : reader.GetString(37),
+            CertificatePin = reader.IsDBNull(38) ? null : reader.GetString(38),
+            CertificatePinnedAt = reader.IsDBNull(39) ? null : reader.GetFieldValue<DateTimeOffset>(39),
+            CertificatePinnedBy = reader.IsDBNull(40) ? null : reader.GetString(40),
+            CreatedAt = reader.GetFieldValue<DateTimeOffset>(41),
+        };
+        return (code, grantCreatedAt, user, host);
     }
 
     /// <summary>Adds a named parameter to a raw command of the store's fast paths (this one and the refresh token's insert).</summary>
@@ -350,7 +360,7 @@ public sealed class AuthorizationCodeService
     /// CTE, joined to the grant, the user and the host (left joins: a missing user or host is the caller's error to
     /// report, after the code is consumed, as on the general path). Client ids are GUIDs, compared case-insensitively.
     /// </summary>
-    private const string RedeemStatement = """
+    internal const string RedeemStatement = """
         WITH c AS (
             UPDATE "AuthorizationCodes" AS a SET "RedeemedAt" = @now
             WHERE a."CodeHash" = @hash AND a."RedeemedAt" IS NULL AND a."ExpiresAt" > @now

@@ -23,6 +23,7 @@ public static class IdentityServiceCollectionExtensions
         services.AddScoped<AdminTokenService>();
         services.AddScoped<ServerChallengeService>();
         services.AddScoped<AuthorizationCodeService>();
+        services.TryAddSingleton<CodeRedemption>();
         services.AddScoped<RefreshTokenService>();
         services.AddScoped<DeviceCodeService>();
         services.AddScoped<AccessService>();

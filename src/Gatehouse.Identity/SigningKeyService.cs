@@ -104,6 +104,20 @@ public sealed class SigningKeyService
         return new SigningCredentials(securityKey, SecurityAlgorithms.RsaSha256);
     }
 
+    /// <summary>
+    /// The active key's signing credentials as <see cref="GetActiveAsync"/> last kept them for the store whose contexts
+    /// have connection string <paramref name="store"/>, when they are still fresh at <paramref name="now"/>; else null
+    /// (the caller then asks <see cref="GetActiveAsync"/>, which reads the key). Needs no context: the token endpoint's
+    /// redemption signs with it.
+    /// </summary>
+    public static SigningCredentials? TryGetKeptActive(string store, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return ActiveKeys.TryGetValue(store, out var active) && active.Version == Version && active.Expires > now && active.Read <= now
+            ? new SigningCredentials(active.Key, SecurityAlgorithms.RsaSha256)
+            : null;
+    }
+
     private sealed record ActiveKey(RsaSecurityKey Key, long Version, DateTimeOffset Read, DateTimeOffset Expires);
 
     /// <summary>

@@ -168,6 +168,43 @@ public sealed class TokenService
     public async Task<string> IssueRdpAccessTokenAsync(RdpTokenRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        var now = time.GetUtcNow();
+        var lifetime = LifetimeOf(request, options);
+        var jti = NewJti();
+        var credentials = await keys.GetActiveAsync(cancellationToken).ConfigureAwait(false);
+        var token = CreateRdpAccessToken(request, credentials, options, now, jti);
+        db.IssuedTokens.Add(new IssuedToken { Jti = jti, GrantId = request.GrantId, ExpiresAt = now + lifetime });
+        if (!request.DeferSave)
+        {
+            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return token;
+    }
+
+    /// <summary>A new access token id (128 random bits, base64url).</summary>
+    public static string NewJti() => Base64Url.Encode(RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>The lifetime of the access token of <paramref name="request"/> (its own, else the configured one).</summary>
+    public static TimeSpan LifetimeOf(RdpTokenRequest request, GatehouseIdentityOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(options);
+        return request.Lifetime ?? options.AccessTokenLifetime;
+    }
+
+    /// <summary>
+    /// Signs the access token of <paramref name="request"/> with <paramref name="credentials"/>, issued at
+    /// <paramref name="now"/> with id <paramref name="jti"/>, and records nothing: the caller stores its issued-token
+    /// record (<see cref="IssueRdpAccessTokenAsync"/> through the context; the token endpoint's redemption in the statement
+    /// that consumed the code, <see cref="CodeRedemption"/>). The same checks and claims as <see cref="IssueRdpAccessTokenAsync"/>.
+    /// </summary>
+    public static string CreateRdpAccessToken(RdpTokenRequest request, SigningCredentials credentials, GatehouseIdentityOptions options, DateTimeOffset now, string jti)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(credentials);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(jti);
         if (request.Tenant.Id != request.User.TenantId || request.Tenant.Id != request.Host.TenantId)
         {
             throw new ArgumentException("user and host must belong to the tenant", nameof(request));
@@ -178,16 +215,13 @@ public sealed class TokenService
             throw new ArgumentException("cnf kid must be a SHA-256 JWK thumbprint", nameof(request));
         }
 
-        var lifetime = request.Lifetime ?? options.AccessTokenLifetime;
+        var lifetime = LifetimeOf(request, options);
         if (lifetime <= TimeSpan.Zero || lifetime > TimeSpan.FromHours(1))
         {
             throw new ArgumentOutOfRangeException(nameof(request), "access token lifetime must be at most 1 h");
         }
 
-        var now = time.GetUtcNow();
         var expires = now + lifetime;
-        var jti = Base64Url.Encode(RandomNumberGenerator.GetBytes(16));
-        var credentials = await keys.GetActiveAsync(cancellationToken).ConfigureAwait(false);
         var descriptor = new SecurityTokenDescriptor
         {
             TokenType = AccessTokenType,
@@ -220,12 +254,6 @@ public sealed class TokenService
         }
 
         var token = Handler.CreateToken(descriptor);
-        db.IssuedTokens.Add(new IssuedToken { Jti = jti, GrantId = request.GrantId, ExpiresAt = expires });
-        if (!request.DeferSave)
-        {
-            await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
-        }
-
         Gatehouse.Gateway.Diagnostics.SignInTraces.TokenIssued(request.GrantId, jti);
         return token;
     }

@@ -117,6 +117,7 @@ public static class StoreServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(options);
         services.AddSingleton(options);
+        services.AddSingleton(_ => new StoreDataSource(options)); // Built on first use, disposed with the container.
 
         // The context options are built once (a singleton), not for every scope: Configure depends on nothing of the
         // scope, and building them parsed the connection string and read the assembly's name on every request.

@@ -20,13 +20,20 @@ internal static partial class OAuthForm
     /// that is not <c>application/x-www-form-urlencoded</c>, a form that cannot be read, a body too large). With
     /// <paramref name="tenants"/>, the tenant is taken from (and kept in) that cache.
     /// </summary>
-    public static async Task<(Tenant Tenant, IFormCollection Form)?> ReadAsync(HttpContext context, DirectoryService directory, string tenant, IdpDocumentCache? tenants = null)
+    public static Task<(Tenant Tenant, IFormCollection Form)?> ReadAsync(HttpContext context, DirectoryService directory, string tenant, IdpDocumentCache? tenants = null) =>
+        ReadAsync(context, () => directory, tenant, tenants);
+
+    /// <summary>
+    /// As <see cref="ReadAsync(HttpContext, DirectoryService, string, IdpDocumentCache?)"/>, with the directory resolved
+    /// only when the tenant has to be read (the token endpoint: a tenant kept in <paramref name="tenants"/> needs none).
+    /// </summary>
+    public static async Task<(Tenant Tenant, IFormCollection Form)?> ReadAsync(HttpContext context, Func<DirectoryService> directory, string tenant, IdpDocumentCache? tenants = null)
     {
         // With the cache (the token endpoint), a tenant read within its lifetime is not read again.
         var found = tenants?.TenantRecord(tenant);
         if (found is null)
         {
-            found = await directory.FindTenantAsync(tenant).ConfigureAwait(false);
+            found = await directory().FindTenantAsync(tenant).ConfigureAwait(false);
             if (found is not null)
             {
                 tenants?.KeepTenantRecord(tenant, found);

@@ -14,19 +14,38 @@ namespace Gatehouse.Idp;
 /// The RDP client is public: no client secret. Responses are JSON with Content-Length (FreeRDP reads no chunks).
 /// </summary>
 internal sealed class TokenEndpoint(
-    DirectoryService directory,
-    AuthorizationCodeService codes,
-    RefreshTokenService refreshTokens,
-    TokenService tokens,
-    DeviceCodeService deviceCodes,
-    AdminTokenService adminTokens,
-    ServerChallengeService challenges,
-    AccessService access,
+    IServiceProvider services,
+    CodeRedemption redemption,
+    GatehouseIdentityOptions identityOptions,
     IdpSignInLog log,
     IdpUrls urls,
     IdpDocumentCache documents,
     TimeProvider time)
 {
+    // The request's scoped services, each resolved when a grant first needs it: a code redemption on PostgreSQL needs
+    // none of them (CodeRedemption's statement on a pooled connection), so it creates no DbContext and none of the
+    // services over one; the other grants resolve what they use.
+    private DirectoryService? directory;
+    private AuthorizationCodeService? codes;
+    private RefreshTokenService? refreshTokens;
+    private TokenService? tokens;
+
+    private DirectoryService Directory => directory ??= services.GetRequiredService<DirectoryService>();
+
+    private AuthorizationCodeService Codes => codes ??= services.GetRequiredService<AuthorizationCodeService>();
+
+    private RefreshTokenService RefreshTokens => refreshTokens ??= services.GetRequiredService<RefreshTokenService>();
+
+    private TokenService Tokens => tokens ??= services.GetRequiredService<TokenService>();
+
+    private DeviceCodeService DeviceCodes => services.GetRequiredService<DeviceCodeService>();
+
+    private AdminTokenService AdminTokens => services.GetRequiredService<AdminTokenService>();
+
+    private ServerChallengeService Challenges => services.GetRequiredService<ServerChallengeService>();
+
+    private AccessService Access => services.GetRequiredService<AccessService>();
+
     /// <summary>The device authorization grant's <c>grant_type</c> (RFC 8628 §3.4).</summary>
     public const string DeviceCodeGrant = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -40,7 +59,7 @@ internal sealed class TokenEndpoint(
         (Gatehouse.Storage.Tenant, IFormCollection)? read;
         using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.read_form"))
         {
-            read = await OAuthForm.ReadAsync(context, directory, tenant, documents).ConfigureAwait(false);
+            read = await OAuthForm.ReadAsync(context, () => Directory, tenant, documents).ConfigureAwait(false);
         }
 
         if (read is not (var requestTenant, var form))
@@ -53,7 +72,7 @@ internal sealed class TokenEndpoint(
         switch (grantType)
         {
             case "srv_challenge":
-                var nonce = await challenges.IssueAsync(time.GetUtcNow()).ConfigureAwait(false);
+                var nonce = await Challenges.IssueAsync(time.GetUtcNow()).ConfigureAwait(false);
                 await Responses.JsonAsync(context, StatusCodes.Status200OK, w =>
                 {
                     w.WriteStartObject();
@@ -117,10 +136,15 @@ internal sealed class TokenEndpoint(
         }
 
         var now = time.GetUtcNow();
+        if (redemption.IsAvailable && await TryRedeemInOneStatementAsync(context, code!, clientId!, redirectUri!, OAuthForm.Single(form, "code_verifier"), thumbprint, now, requestTenant).ConfigureAwait(false))
+        {
+            return;
+        }
+
         RedeemResult redeemed;
         using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.consume_code"))
         {
-            redeemed = await codes.RedeemAsync(code!, clientId!, redirectUri!, OAuthForm.Single(form, "code_verifier"), now).ConfigureAwait(false);
+            redeemed = await Codes.RedeemAsync(code!, clientId!, redirectUri!, OAuthForm.Single(form, "code_verifier"), now).ConfigureAwait(false);
         }
 
         if (!redeemed.Success)
@@ -132,9 +156,76 @@ internal sealed class TokenEndpoint(
         var c = redeemed.Code!;
 
         // The code's sign-in trace continues here (from the code's row: any node can redeem it).
-        using var redemption = Gatehouse.Gateway.Diagnostics.SignInTraces.Continue(IdpTelemetry.Source, "gatehouse.idp.code_redemption", c.TraceParent);
+        using var redeeming = Gatehouse.Gateway.Diagnostics.SignInTraces.Continue(IdpTelemetry.Source, "gatehouse.idp.code_redemption", c.TraceParent);
         await IssueAsync(context, new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime, redeemed.GrantCreatedAt), thumbprint, now, requestTenant: requestTenant,
             directoryRead: redeemed.DirectoryRead ? (redeemed.User, redeemed.Host) : null).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The RDP client's redemption on PostgreSQL (<see cref="CodeRedemption"/>): one statement on a pooled connection
+    /// consumes the code and records the access token's id and the refresh token, then the token is signed with the
+    /// signing key this process keeps; no DbContext and no scoped service is created unless the key must be read again,
+    /// or the request's tenant is not the user's. False when the statement consumed nothing (unknown, reused, expired,
+    /// another client's, another redirect URI, a verifier that does not match, a revoked grant, a malformed code or
+    /// verifier): the general path then answers as it always has, and revokes the grant of a reused code.
+    /// </summary>
+    private async Task<bool> TryRedeemInOneStatementAsync(HttpContext context, string code, string clientId, string redirectUri, string? verifier, string thumbprint, DateTimeOffset now, Gatehouse.Storage.Tenant requestTenant)
+    {
+        var jti = TokenService.NewJti();
+        var refreshToken = Base64Url.Encode(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        CodeRedemptionResult? done;
+        using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.consume_code"))
+        {
+            done = await redemption.TryRedeemAsync(new CodeRedemptionRequest
+            {
+                Code = code,
+                ClientId = clientId,
+                RedirectUri = redirectUri,
+                CodeVerifier = verifier,
+                Now = now,
+                Jti = jti,
+                AccessTokenExpiresAt = now + AccessTokenLifetime,
+                RefreshToken = refreshToken,
+            }, context.RequestAborted).ConfigureAwait(false);
+        }
+
+        if (done is null)
+        {
+            return false;
+        }
+
+        var c = done.Code;
+        using var redeeming = Gatehouse.Gateway.Diagnostics.SignInTraces.Continue(IdpTelemetry.Source, "gatehouse.idp.code_redemption", c.TraceParent);
+        var grant = new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime, done.GrantCreatedAt);
+        if (!done.TokensRecorded || done.User is not { } user || done.Host is not { } host)
+        {
+            // The code is spent but nothing was issued (a disabled or deleted user, a deleted host, a host of another
+            // tenant): the general issuing path gives its answer from what the statement read.
+            await IssueAsync(context, grant, thumbprint, now, requestTenant: requestTenant, directoryRead: (done.User, done.Host)).ConfigureAwait(false);
+            return true;
+        }
+
+        var tenant = requestTenant.Id == user.TenantId
+            ? requestTenant
+            : await Directory.FindTenantAsync(user.TenantId.ToString("D")).ConfigureAwait(false);
+        var credentials = SigningKeyService.TryGetKeptActive(redemption.StoreKey!, now)
+            ?? await services.GetRequiredService<SigningKeyService>().GetActiveAsync(context.RequestAborted).ConfigureAwait(false);
+        var accessToken = TokenService.CreateRdpAccessToken(new RdpTokenRequest
+        {
+            Tenant = tenant!,
+            User = user,
+            Host = host,
+            Amr = grant.Amr,
+            AuthTime = grant.AuthTime,
+            ClientId = grant.ClientId,
+            CnfKid = thumbprint,
+            Issuer = urls.Issuer(user.TenantId),
+            GrantId = grant.GrantId,
+            Lifetime = AccessTokenLifetime,
+        }, credentials, identityOptions, now, jti);
+        using var writing = IdpTelemetry.Source.StartActivity("gatehouse.idp.token.response");
+        await WriteTokensAsync(context, "pop", grant.Scope, AccessTokenLifetime, accessToken, refreshToken).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>
@@ -150,21 +241,21 @@ internal sealed class TokenEndpoint(
             return;
         }
 
-        var redeemed = await codes.RedeemAsync(code, GatehousePortalClient.ClientId, redirectUri, verifier, time.GetUtcNow()).ConfigureAwait(false);
+        var redeemed = await Codes.RedeemAsync(code, GatehousePortalClient.ClientId, redirectUri, verifier, time.GetUtcNow()).ConfigureAwait(false);
         if (!redeemed.Success)
         {
             await Responses.OAuthErrorAsync(context, new AadError(redeemed.ErrorCode, redeemed.Error ?? "invalid_grant", StripCode(redeemed.ErrorDescription) ?? AadError.CodeInvalid.Message)).ConfigureAwait(false);
             return;
         }
 
-        var user = await directory.FindUserAsync(redeemed.Code!.UserId).ConfigureAwait(false);
+        var user = await Directory.FindUserAsync(redeemed.Code!.UserId).ConfigureAwait(false);
         if (user is null || !user.Enabled)
         {
             await Responses.OAuthErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
             return;
         }
 
-        var idToken = await tokens.IssueIdTokenAsync(new IdTokenRequest
+        var idToken = await Tokens.IssueIdTokenAsync(new IdTokenRequest
         {
             User = user,
             ClientId = GatehousePortalClient.ClientId,
@@ -208,7 +299,7 @@ internal sealed class TokenEndpoint(
         }
 
         var now = time.GetUtcNow();
-        var rotated = await refreshTokens.RotateAsync(refreshToken, clientId, now).ConfigureAwait(false);
+        var rotated = await RefreshTokens.RotateAsync(refreshToken, clientId, now).ConfigureAwait(false);
         if (!rotated.Success)
         {
             await Responses.OAuthErrorAsync(context, AadError.RefreshTokenInvalid).ConfigureAwait(false);
@@ -216,10 +307,10 @@ internal sealed class TokenEndpoint(
         }
 
         var previous = rotated.Previous!;
-        var user = await directory.FindUserAsync(previous.UserId).ConfigureAwait(false);
+        var user = await Directory.FindUserAsync(previous.UserId).ConfigureAwait(false);
         Guid? hostId = null;
         if (user is not null && RdpScope.TryParse(previous.Scope, out var label, out _)
-            && await directory.FindHostByLabelAsync(user.TenantId, label).ConfigureAwait(false) is { } host)
+            && await Directory.FindHostByLabelAsync(user.TenantId, label).ConfigureAwait(false) is { } host)
         {
             hostId = host.Id;
         }
@@ -246,7 +337,7 @@ internal sealed class TokenEndpoint(
             return;
         }
 
-        var poll = await deviceCodes.PollAsync(deviceCode, clientId, context.RequestAborted).ConfigureAwait(false);
+        var poll = await DeviceCodes.PollAsync(deviceCode, clientId, context.RequestAborted).ConfigureAwait(false);
         var error = poll.Status switch
         {
             DevicePollStatus.Pending => AadError.DevicePending,
@@ -263,14 +354,14 @@ internal sealed class TokenEndpoint(
         }
 
         var approved = poll.Code!;
-        var user = approved.UserId is { } userId ? await directory.FindUserAsync(userId).ConfigureAwait(false) : null;
+        var user = approved.UserId is { } userId ? await Directory.FindUserAsync(userId).ConfigureAwait(false) : null;
         if (user is null || !user.Enabled || user.TenantId != approved.TenantId)
         {
             await Responses.OAuthErrorAsync(context, AadError.AccountDisabled).ConfigureAwait(false);
             return;
         }
 
-        var grantId = await refreshTokens.CreateGrantAsync(user.Id, context.RequestAborted).ConfigureAwait(false);
+        var grantId = await RefreshTokens.CreateGrantAsync(user.Id, context.RequestAborted).ConfigureAwait(false);
         var amr = (approved.Amr ?? "pwd").Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
         // The scope asked for at the devicecode endpoint decides the ID token; this request decides client_info.
@@ -294,7 +385,7 @@ internal sealed class TokenEndpoint(
         }
 
         var now = time.GetUtcNow();
-        var rotated = await refreshTokens.RotateAsync(refreshToken, GatehouseCliClient.ClientId, now, context.RequestAborted).ConfigureAwait(false);
+        var rotated = await RefreshTokens.RotateAsync(refreshToken, GatehouseCliClient.ClientId, now, context.RequestAborted).ConfigureAwait(false);
         if (!rotated.Success || !string.Equals(rotated.Previous!.Scope, AdminTokenService.Scope, StringComparison.Ordinal))
         {
             await Responses.OAuthErrorAsync(context, AadError.RefreshTokenInvalid).ConfigureAwait(false);
@@ -302,10 +393,10 @@ internal sealed class TokenEndpoint(
         }
 
         var previous = rotated.Previous;
-        var user = await directory.FindUserAsync(previous.UserId).ConfigureAwait(false);
+        var user = await Directory.FindUserAsync(previous.UserId).ConfigureAwait(false);
         if (user is null || !user.Enabled)
         {
-            await refreshTokens.RevokeGrantAsync(previous.GrantId, "account disabled", now).ConfigureAwait(false);
+            await RefreshTokens.RevokeGrantAsync(previous.GrantId, "account disabled", now).ConfigureAwait(false);
             if (user is not null)
             {
                 await LogRefreshAsync(context, user, AadError.AccountDisabled, $"account_disabled: {user.UserPrincipalName} is disabled; the admin API refresh was refused and the sign-in revoked", $"gatehouse user enable {user.UserPrincipalName}").ConfigureAwait(false);
@@ -316,7 +407,7 @@ internal sealed class TokenEndpoint(
         }
 
         IReadOnlyList<string> amr = ["pwd"];
-        var decision = await access.EvaluateApplicationConditionalAccessAsync(new AccessRequest
+        var decision = await Access.EvaluateApplicationConditionalAccessAsync(new AccessRequest
         {
             UserId = user.Id,
             HostId = Guid.Empty,
@@ -335,7 +426,7 @@ internal sealed class TokenEndpoint(
                 AccessRefusal.PasswordChangeRequired => AadError.PasswordExpired,
                 _ => AadError.CliBlockedByConditionalAccess,
             };
-            await refreshTokens.RevokeGrantAsync(previous.GrantId, "Conditional Access refused a refresh", now).ConfigureAwait(false);
+            await RefreshTokens.RevokeGrantAsync(previous.GrantId, "Conditional Access refused a refresh", now).ConfigureAwait(false);
             await LogRefreshAsync(context, user, error, $"{decision.Reason} (admin API refresh token; the sign-in was revoked)", decision.Fix ?? "Run 'gatehouse login' again.", decision.PoliciesJson).ConfigureAwait(false);
             await Responses.OAuthErrorAsync(context, error).ConfigureAwait(false);
             return;
@@ -381,12 +472,12 @@ internal sealed class TokenEndpoint(
     /// </summary>
     private async Task IssueAdminAsync(HttpContext context, Gatehouse.Storage.User user, IReadOnlyList<string> amr, Guid grantId, string? refreshToken, bool openId, bool clientInfo)
     {
-        var accessToken = await adminTokens.IssueForGrantAsync(user, amr, GatehouseCliClient.ClientId, grantId, context.RequestAborted).ConfigureAwait(false);
-        refreshToken ??= await refreshTokens.IssueAsync(grantId, user.Id, GatehouseCliClient.ClientId, AdminTokenService.Scope, context.RequestAborted).ConfigureAwait(false);
+        var accessToken = await AdminTokens.IssueForGrantAsync(user, amr, GatehouseCliClient.ClientId, grantId, context.RequestAborted).ConfigureAwait(false);
+        refreshToken ??= await RefreshTokens.IssueAsync(grantId, user.Id, GatehouseCliClient.ClientId, AdminTokenService.Scope, context.RequestAborted).ConfigureAwait(false);
         var idToken = openId
-            ? await tokens.IssueIdTokenAsync(new IdTokenRequest { User = user, ClientId = GatehouseCliClient.ClientId, Issuer = urls.Issuer(user.TenantId) }, context.RequestAborted).ConfigureAwait(false)
+            ? await Tokens.IssueIdTokenAsync(new IdTokenRequest { User = user, ClientId = GatehouseCliClient.ClientId, Issuer = urls.Issuer(user.TenantId) }, context.RequestAborted).ConfigureAwait(false)
             : null;
-        await WriteTokensAsync(context, "Bearer", AdminTokenService.Scope, adminTokens.Lifetime, accessToken, refreshToken, idToken, clientInfo ? OidcClaims.ClientInfo(user) : null).ConfigureAwait(false);
+        await WriteTokensAsync(context, "Bearer", AdminTokenService.Scope, AdminTokens.Lifetime, accessToken, refreshToken, idToken, clientInfo ? OidcClaims.ClientInfo(user) : null).ConfigureAwait(false);
     }
 
     /// <summary>True when the token request asks for Entra's <c>client_info</c> (<c>client_info=1</c>, as MSAL always sends).</summary>
@@ -438,8 +529,8 @@ internal sealed class TokenEndpoint(
         var (user, host) = directoryRead is { } read
             ? read
             : grant.HostId is { } hostId
-            ? await directory.FindUserAndHostAsync(grant.UserId, hostId).ConfigureAwait(false)
-            : (await directory.FindUserAsync(grant.UserId).ConfigureAwait(false), null);
+            ? await Directory.FindUserAndHostAsync(grant.UserId, hostId).ConfigureAwait(false)
+            : (await Directory.FindUserAsync(grant.UserId).ConfigureAwait(false), null);
         if (user is null || !user.Enabled || host is null)
         {
             reads?.Dispose();
@@ -449,11 +540,11 @@ internal sealed class TokenEndpoint(
 
         var tenant = requestTenant is not null && requestTenant.Id == user.TenantId
             ? requestTenant
-            : await directory.FindTenantAsync(user.TenantId.ToString("D")).ConfigureAwait(false);
+            : await Directory.FindTenantAsync(user.TenantId.ToString("D")).ConfigureAwait(false);
         reads?.Dispose();
         // No phase span around the signing: the token carries the current span (gh_trace) and remembers it for the
         // proof's links, and that must be the redemption, not a profiling phase.
-        var accessToken = await tokens.IssueRdpAccessTokenAsync(new RdpTokenRequest
+        var accessToken = await Tokens.IssueRdpAccessTokenAsync(new RdpTokenRequest
         {
             Tenant = tenant!,
             User = user,
@@ -470,7 +561,7 @@ internal sealed class TokenEndpoint(
         string refreshToken;
         using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.refresh_token"))
         {
-            refreshToken = rotatedRefreshToken ?? await refreshTokens.IssueAsync(grant.GrantId, grant.UserId, grant.ClientId, grant.Scope, grant.GrantCreatedAt).ConfigureAwait(false);
+            refreshToken = rotatedRefreshToken ?? await RefreshTokens.IssueAsync(grant.GrantId, grant.UserId, grant.ClientId, grant.Scope, grant.GrantCreatedAt).ConfigureAwait(false);
         }
 
         using var writing = IdpTelemetry.Source.StartActivity("gatehouse.idp.token.response");
