@@ -99,13 +99,6 @@ public sealed class GatewayOptions
     public int RelayBufferBytes { get; set; } = 16 * 1024;
 
     /// <summary>
-    /// Threads of the relay event loop (<see cref="Transport.RelayEventLoop"/>, Linux only): relayed sessions wait for
-    /// data there and relay each message on that thread, with no thread-pool work item per message. Negative: one per
-    /// processor (at most 8); 0: off (the waits are .NET's socket engine's, as before). Read once per process.
-    /// </summary>
-    public int RelayEventThreads { get; set; } = -1;
-
-    /// <summary>
     /// The identity provider's JWKS URL (<c>https://&lt;idp&gt;/common/discovery/v2.0/keys</c>) for a gateway node that
     /// runs apart from the IdP and cannot read its signing keys; empty: the keys of this node's own store.
     /// </summary>

@@ -81,8 +81,6 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
         _logger = logger;
         _hold = hold;
         _store = store ?? AlwaysAvailable.Instance;
-        // The process's relay event loop, set once (the first handler's options decide; the host has one).
-        RelayEventLoop.Configure(_options.RelayEventThreads);
     }
 
     /// <inheritdoc />
@@ -254,9 +252,6 @@ public sealed partial class RdpConnectionHandler : ConnectionHandler
             // Over a pipe the relay flushes each batch itself (one flush per batch of TLS records rather than one per
             // record); a socket's stream sends each record as it is written.
             pipeStream?.FlushOnWrite = false;
-            // The client's data is waited for on the relay event loop from now on (the host leg's already is: its
-            // only zero-byte reads are the relay's).
-            transport.Features.Get<IClientLegStreamFeature>()?.RelayStarting();
             try
             {
                 await _sessions.RunAsync(relayed, connection, tls, clientClosed).ConfigureAwait(false);

@@ -158,8 +158,7 @@ public static class BackendConnector
                     : $"backend_unreachable: no connection to {target.Host}:{target.Port} within {timeout.TotalSeconds:0} s");
             }
 
-            // A relay's waits for the host's data end on the relay event loop (its zero-byte reads; nothing else here makes any).
-            stream = new ReadinessNetworkStream(socket, RelayEventLoop.Current);
+            stream = new NetworkStream(socket, ownsSocket: true);
             var request = new ConnectionRequest(
                 tokenKind: ConnectionRequestTokenKind.Cookie,
                 tokenValue: target.CookieUser,

@@ -138,10 +138,6 @@ public static class SessionRelay
         var upstream = RelayAsync(new Direction(fromClient, client, backend, ConnectionSequenceDirection.ClientToHost, 0), sequence, counters, stop.Token);
         var downstream = RelayAsync(new Direction(fromBackend, backend, client, ConnectionSequenceDirection.HostToClient, 1), sequence, counters, stop.Token);
         var first = await Task.WhenAny(upstream, downstream).ConfigureAwait(false);
-        // A direction ends on the thread that relayed its last message, which may be the relay event loop's
-        // (Transport/RelayEventLoop.cs): the session's end (records, logs, the store) goes on on the thread pool, so no
-        // other session's relaying waits for it.
-        await Task.Yield();
         await stop.CancelAsync().ConfigureAwait(false);
         (RelayEnd End, string Reason) result;
         try

@@ -180,7 +180,7 @@ public sealed partial class RdpSocketListener : IAsyncDisposable
             try
             {
                 accepted.NoDelay = true;
-                connection = new SocketClientConnection(accepted, NextConnectionId(), RelayEventLoop.Current);
+                connection = new SocketClientConnection(accepted, NextConnectionId());
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {

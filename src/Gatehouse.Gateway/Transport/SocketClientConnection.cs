@@ -20,13 +20,6 @@ public interface IClientLegStreamFeature
     /// Request comes first), its writes go to the socket. Call it once, when nothing else reads or writes the pipes.
     /// </summary>
     Stream TakeStream();
-
-    /// <summary>
-    /// The session's relay begins: from now on the connection waits for the client's data on the process's
-    /// <see cref="RelayEventLoop"/> (when there is one), so each message the client sends is relayed on the loop's thread
-    /// rather than through a thread-pool work item. Before it, the sign-in phases' continuations never run on the loop.
-    /// </summary>
-    void RelayStarting();
 }
 
 /// <summary>
@@ -57,14 +50,12 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
     private readonly PipeWriter _output;
     private readonly CancellationTokenSource _closed = new();
     private readonly FeatureCollection _features = new();
-    private readonly RelayEventLoop? _loop;
     private Task _receiving = Task.CompletedTask;
-    private SocketReadiness? _readiness;
     private int _taken;
     private int _disposed;
     private int _closedFired;
 
-    public SocketClientConnection(Socket socket, string connectionId, RelayEventLoop? loop = null)
+    public SocketClientConnection(Socket socket, string connectionId)
     {
         ArgumentNullException.ThrowIfNull(socket);
         _socket = socket;
@@ -73,7 +64,6 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
         LocalEndPoint = socket.LocalEndPoint;
         _stream = new NetworkStream(socket, ownsSocket: true);
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 512, leaveOpen: true));
-        _loop = loop;
         _features.Set<IClientLegStreamFeature>(this);
         Transport = this;
     }
@@ -114,25 +104,9 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
         return new ClientLegStream(_received.Reader, _stream);
     }
 
-    public void RelayStarting()
-    {
-        if (_loop is null || Volatile.Read(ref _readiness) is not null)
-        {
-            return;
-        }
-
-        var readiness = _loop.Register(_socket);
-        if (Interlocked.CompareExchange(ref _readiness, readiness, null) is not null || Volatile.Read(ref _disposed) != 0)
-        {
-            // Started twice, or the connection closed meanwhile (its close may not have seen this registration).
-            readiness.Dispose();
-        }
-    }
-
     public override void Abort(ConnectionAbortedException abortReason)
     {
         FireClosed();
-        LeaveLoop();
         try
         {
             // A hard close, as Kestrel's abort: the client sees a reset, pending reads and writes end at once.
@@ -169,10 +143,8 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
             }
         }
 
-        // The driver is done: a receive loop waiting for it to read ends, and closing the socket (or leaving the relay
-        // event loop) ends a pending receive.
+        // The driver is done: a receive loop waiting for it to read ends, and closing the socket ends a pending receive.
         await _received.Reader.CompleteAsync().ConfigureAwait(false);
-        LeaveLoop();
         await _stream.DisposeAsync().ConfigureAwait(false);
         await _receiving.ConfigureAwait(false);
         // Fired by now even if the receive loop's (queued) firing has not run yet: the connection is over.
@@ -189,17 +161,8 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
         {
             while (true)
             {
-                // Wait for data without holding a buffer (on the relay event loop once the relay runs, where what
-                // follows then runs too), then take what has arrived (at once: it is there).
-                if (Volatile.Read(ref _readiness) is { } readiness)
-                {
-                    await readiness.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-                }
-                else
-                {
-                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
-                }
-
+                // Wait for data without holding a buffer, then take what has arrived (at once: it is there).
+                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
                 var buffer = writer.GetMemory(Math.Clamp(_socket.Available, 2048, MaxReceivedAhead));
                 var received = await _socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false);
                 if (received == 0)
@@ -229,9 +192,6 @@ internal sealed class SocketClientConnection : ConnectionContext, IClientLegStre
         await writer.CompleteAsync(error).ConfigureAwait(false);
         FireClosed();
     }
-
-    /// <summary>Takes the socket out of the relay event loop (before it closes; a pending wait ends with ObjectDisposedException).</summary>
-    private void LeaveLoop() => Interlocked.Exchange(ref _readiness, null)?.Dispose();
 
     private void FireClosed()
     {
