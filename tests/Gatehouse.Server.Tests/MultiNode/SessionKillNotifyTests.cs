@@ -44,9 +44,11 @@ public sealed class SessionKillNotifyTests
         await listener.StartAsync(CancellationToken.None);
         try
         {
-            await Until.TrueAsync(() => listener.TimesListening == 1 && time.Armed(SessionKillWatcher.Interval) == 1, "node A listening, its poll armed");
+            await Until.TrueAsync(() => listener.TimesListening == 1, "node A listening");
+            Assert.Equal(0, time.Armed(SessionKillWatcher.Interval));
             var first = await HoldAsync(scopes, registry, nodeA, time);
             var other = await HoldAsync(scopes, registry, nodeA, time);
+            await Until.TrueAsync(() => time.Armed(SessionKillWatcher.Interval) == 1, "node A's poll armed once it holds sessions");
 
             // Act 1: node B kills the first session.
             Assert.True(await KillAsync(scopes, first.Id));
