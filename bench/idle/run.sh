@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Idle CPU of `gatehouse serve`: SQLite, a throwaway data directory, loopback, no client and no session.
-# Usage: bench/idle/run.sh BUILD_DIR [BUILD_DIR...] [--rounds N] [--seconds S] [--settle S]
+# Usage: bench/idle/run.sh BUILD_DIR[:VAR=VALUE] [BUILD_DIR[:VAR=VALUE]...] [--rounds N] [--seconds S] [--settle S]
+#   BUILD_DIR:VAR=VALUE runs that build with one more environment variable, e.g.
+#   src/Gatehouse/bin/Release/net10.0:DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0
 # For each round and each build (interleaved), starts `dotnet BUILD_DIR/gatehouse.dll serve` on free ports, waits
 # until it answers /healthz, lets it settle, then reads utime+stime (fields 14 and 15 of /proc/PID/stat, all threads)
 # over the window and prints ms of CPU per second, the per-thread-name split and the load average. Stops what it
@@ -23,14 +25,17 @@ cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-# per thread: "tid<TAB>name<TAB>ticks" (threads that start or end in the window count from 0 or up to their last read)
-thread_ticks() { for t in /proc/"$1"/task/*; do printf '%s\t%s\t%s\n' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" "$(awk '{print $14+$15}' "$t/stat" 2>/dev/null || echo 0)"; done 2>/dev/null; }
+# per thread: "tid<TAB>name<TAB>ticks" (utime+stime read after the ")" that ends the name, since thread names have
+# spaces; a thread that starts in the window counts from 0, one that ends in it is missing from the split, not the total)
+thread_ticks() { for t in /proc/"$1"/task/*; do printf '%s\t%s\t%s\n' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $12+$13}')"; done 2>/dev/null; }
 echo "CLK_TCK=$tck window=${seconds}s settle=${settle}s rounds=$rounds"
 for r in $(seq 1 "$rounds"); do
-  for b in "${builds[@]}"; do
-    data="$work/data-$r-$(basename "$b")"
+  for spec in "${builds[@]}"; do
+    b=${spec%%:*}; extra=; [ "$spec" = "$b" ] || extra=${spec#*:}
+    label="$(basename "$b")${extra:+ $extra}"
+    data="$work/data-$r-$(basename "$b")-$RANDOM"
     https_port=$(free_port); rdp_port=$(free_port)
-    dotnet "$b/gatehouse.dll" serve --data "$data" --urls "https://127.0.0.1:$https_port" --rdp-port "$rdp_port" \
+    env ${extra:+"$extra"} dotnet "$b/gatehouse.dll" serve --data "$data" --urls "https://127.0.0.1:$https_port" --rdp-port "$rdp_port" \
       --public-name "login.gatehouse.test:$https_port" >"$work/serve.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 240); do
@@ -56,7 +61,7 @@ for tid, (name, t) in b.items():
 print('; '.join(f"{n} {v * 1000 / h / s:.2f}" for n, v in per.most_common() if v > 0))
 PY
 )
-    echo "round $r $(basename "$b"): ${ms} ms CPU/s  threads=$(ls /proc/$pid/task | wc -l)  load $load  [$split]"
+    echo "round $r $label: ${ms} ms CPU/s  threads=$(ls /proc/$pid/task | wc -l)  load $load  [$split]"
     kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   done
 done
