@@ -31,7 +31,7 @@ public sealed class AgentWorkRelayIdleTests
         try
         {
             // Assert: no agent here, so the first round's wait is the long one.
-            await Until.TrueAsync(() => relay.Rounds == 1 && time.Armed(idleRound) == 1, "the relay's first round done, its long wait armed");
+            await WaitAsync(() => relay.Rounds == 1 && time.Armed(idleRound) == 1, "the relay's first round done, its long wait armed");
             Assert.Equal(0, time.Armed(AgentWorkRelay.PollInterval));
 
             // Act: the agent's long poll starts on this node (the clock not moved), as the poll endpoint starts it.
@@ -39,13 +39,26 @@ public sealed class AgentWorkRelayIdleTests
             var poll = broker.PollAsync(config.AgentId, AgentBroker.PollWait, stopPoll.Token);
 
             // Assert: the relay woke for a second round, and now waits one interval.
-            await Until.TrueAsync(() => relay.Rounds == 2 && time.Armed(AgentWorkRelay.PollInterval) == 1, "the relay woken by the poll, its short wait armed");
+            await WaitAsync(() => relay.Rounds == 2 && time.Armed(AgentWorkRelay.PollInterval) == 1, "the relay woken by the poll, its short wait armed");
             await stopPoll.CancelAsync();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => poll);
         }
         finally
         {
             await relay.StopAsync(CancellationToken.None);
+        }
+
+        // Until, with the relay's state in the failure (a failed store read arms a one-interval retry instead).
+        async Task WaitAsync(Func<bool> condition, string what)
+        {
+            try
+            {
+                await Until.TrueAsync(condition, what);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                throw new InvalidOperationException($"{what}: rounds {relay.Rounds}, long waits armed {time.Armed(idleRound)}, short waits armed {time.Armed(AgentWorkRelay.PollInterval)}, agents here {broker.AgentsPollingHere().Count}", e);
+            }
         }
     }
 }
