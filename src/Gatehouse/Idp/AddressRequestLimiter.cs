@@ -23,7 +23,7 @@ namespace Gatehouse.Idp;
 /// </remarks>
 internal sealed class AddressRequestLimiter
 {
-    /// <summary>The default cap of <see cref="MaxAddresses"/>: about 10 MB of table at most.</summary>
+    /// <summary>The default cap of <see cref="MaxAddresses"/>: about 13 MB of table at most (key, counter, entry).</summary>
     public const int DefaultMaxAddresses = 100_000;
 
     private readonly object _gate = new();
