@@ -1,8 +1,10 @@
 using Gatehouse.Agents;
 using Gatehouse.Gateway.Tests;
+using Gatehouse.Server.Tests.Hosting;
 using Gatehouse.Server.Tests.Support;
 using Gatehouse.Storage;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Gatehouse.Server.Tests.Agents;
@@ -24,7 +26,9 @@ public sealed class AgentWorkRelayIdleTests
         var services = server.App.Services;
         var time = new ManualTime();
         var broker = new AgentBroker(services.GetRequiredService<IServiceScopeFactory>(), time, NullLogger<AgentBroker>.Instance, services.GetRequiredService<IDataProtectionProvider>(), "node-a");
-        using var relay = new AgentWorkRelay(services.GetRequiredService<StoreOptions>(), broker, time, NullLogger<AgentWorkRelay>.Instance);
+        var logs = new CapturedLogs();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+        using var relay = new AgentWorkRelay(services.GetRequiredService<StoreOptions>(), broker, time, loggers.CreateLogger<AgentWorkRelay>());
         var idleRound = AgentWorkRelay.PollInterval * AgentWorkRelay.IdleRounds;
         await relay.StartAsync(CancellationToken.None);
         using var stopPoll = new CancellationTokenSource();
@@ -57,7 +61,7 @@ public sealed class AgentWorkRelayIdleTests
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
-                throw new InvalidOperationException($"{what}: rounds {relay.Rounds}, long waits armed {time.Armed(idleRound)}, short waits armed {time.Armed(AgentWorkRelay.PollInterval)}, agents here {broker.AgentsPollingHere().Count}", e);
+                throw new InvalidOperationException($"{what}: rounds {relay.Rounds}, long waits armed {time.Armed(idleRound)}, short waits armed {time.Armed(AgentWorkRelay.PollInterval)}, agents here {broker.AgentsPollingHere().Count}; relay log: {string.Join(" | ", logs.Messages)}", e);
             }
         }
     }
