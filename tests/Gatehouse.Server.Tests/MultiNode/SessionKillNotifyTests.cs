@@ -113,7 +113,7 @@ public sealed class SessionKillNotifyTests
         Assert.Equal([session.Id.ToString("D")], payloads);
     }
 
-    private static async Task<LiveSession> HoldAsync(IServiceScopeFactory scopes, SessionRegistry registry, GatewayNode node, TimeProvider time)
+    internal static async Task<LiveSession> HoldAsync(IServiceScopeFactory scopes, SessionRegistry registry, GatewayNode node, TimeProvider time)
     {
         var grant = new SessionGrant
         {
@@ -143,7 +143,7 @@ public sealed class SessionKillNotifyTests
         return session;
     }
 
-    private static async Task<bool> KillAsync(IServiceScopeFactory scopes, Guid id)
+    internal static async Task<bool> KillAsync(IServiceScopeFactory scopes, Guid id)
     {
         await using var scope = scopes.CreateAsyncScope();
         return await scope.ServiceProvider.GetRequiredService<SessionStore>().RequestKillAsync(id);
