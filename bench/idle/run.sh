@@ -28,6 +28,10 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # per thread: "tid<TAB>name<TAB>ticks" (utime+stime read after the ")" that ends the name, since thread names have
 # spaces; a thread that starts in the window counts from 0, one that ends in it is missing from the split, not the total)
 thread_ticks() { for t in /proc/"$1"/task/*; do printf '%s\t%s\t%s\n' "${t##*/}" "$(cat "$t/comm" 2>/dev/null)" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $12+$13}')"; done 2>/dev/null; }
+# Build directories made absolute, then an empty working directory: serve's content root, which ASP.NET Core watches
+# for appsettings*.json (files written there, like the data directory's, would wake its file watcher).
+for i in "${!builds[@]}"; do spec=${builds[$i]}; dir=${spec%%:*}; builds[$i]="$(cd "$dir" && pwd)${spec#"$dir"}"; done
+mkdir "$work/cwd" && cd "$work/cwd"
 echo "CLK_TCK=$tck window=${seconds}s settle=${settle}s rounds=$rounds"
 for r in $(seq 1 "$rounds"); do
   for spec in "${builds[@]}"; do
