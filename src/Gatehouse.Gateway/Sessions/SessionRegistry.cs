@@ -72,6 +72,7 @@ public sealed class LiveSession : IDisposable
 public sealed class SessionRegistry
 {
     private readonly ConcurrentDictionary<Guid, LiveSession> _sessions = new();
+    private TaskCompletionSource _added = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Every live session, newest first.</summary>
     public IReadOnlyList<LiveSession> List() => [.. _sessions.Values.OrderByDescending(s => s.StartedAt)];
@@ -81,6 +82,18 @@ public sealed class SessionRegistry
 
     /// <summary>Number of live sessions.</summary>
     public int Count => _sessions.Count;
+
+    /// <summary>
+    /// Completes when this node holds a session: at once if it holds one now, otherwise when the next one is added.
+    /// Services that only have work while sessions are live wait on it instead of waking on a timer for nothing.
+    /// </summary>
+    public Task WhenAnySessionAsync(CancellationToken cancellationToken)
+    {
+        // Read the signal before looking at the table: an Add after the look completes this signal (it swaps it after
+        // adding), and an Add before it is seen by the look.
+        var added = Volatile.Read(ref _added);
+        return _sessions.IsEmpty ? added.Task.WaitAsync(cancellationToken) : Task.CompletedTask;
+    }
 
     /// <summary>Ends <paramref name="id"/>; false when this node does not hold it.</summary>
     public bool Kill(Guid id, string reason)
@@ -107,6 +120,7 @@ public sealed class SessionRegistry
     {
         var session = new LiveSession(Guid.NewGuid(), connectionId, clientAddress, protocol, grant, now);
         _sessions[session.Id] = session;
+        Interlocked.Exchange(ref _added, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         Diagnostics.GatewayTelemetry.LiveSessions.Add(1, new KeyValuePair<string, object?>("gatehouse.protocol", protocol));
         return session;
     }

@@ -169,6 +169,9 @@ public sealed partial class AgentBroker(
     public bool PollsHere(Guid agentId) =>
         IsPolling(agentId) || (_lastPoll.TryGetValue(agentId, out var at) && time.GetUtcNow() - at < PollGrace);
 
+    /// <summary>Raised when an agent's long poll starts on this node (<see cref="AgentWorkRelay"/> wakes on it).</summary>
+    public event Action? PollStarted;
+
     /// <summary>True while a long poll of <paramref name="agentId"/> waits on this node (tests wait on it).</summary>
     public bool IsPolling(Guid agentId) => _polls.TryGetValue(agentId, out var n) && n > 0;
 
@@ -185,6 +188,7 @@ public sealed partial class AgentBroker(
         using var timeout = new CancellationTokenSource(wait, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         _polls.AddOrUpdate(agentId, 1, (_, n) => n + 1);
+        PollStarted?.Invoke();
         try
         {
             await reader.WaitToReadAsync(linked.Token).ConfigureAwait(false);

@@ -8,12 +8,16 @@ namespace Gatehouse.Agents;
 /// Brings work asked on other nodes to the agents that poll this one: claims it from the store
 /// (<see cref="AgentBroker.ClaimFromStoreAsync"/>) when woken by a <c>NOTIFY</c> on <see cref="AgentBroker.WorkChannel"/>
 /// (PostgreSQL, one dedicated connection that reconnects with a back-off) and at least every
-/// <see cref="PollInterval"/> (the only way on SQLite, and the fallback on PostgreSQL).
+/// <see cref="PollInterval"/> (the only way on SQLite, and the fallback on PostgreSQL) while an agent polls this node;
+/// while none does, every <see cref="IdleRounds"/> intervals or as soon as one starts a poll here.
 /// </summary>
 internal sealed partial class AgentWorkRelay(StoreOptions store, AgentBroker broker, TimeProvider time, ILogger<AgentWorkRelay> logger) : BackgroundService
 {
     /// <summary>How often the store is read for work when no notification came.</summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+
+    /// <summary>How many <see cref="PollInterval"/>s a round lasts while no agent polls this node.</summary>
+    public const int IdleRounds = 10;
 
     private readonly SemaphoreSlim _wake = new(0, 1);
 
@@ -23,17 +27,18 @@ internal sealed partial class AgentWorkRelay(StoreOptions store, AgentBroker bro
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var listening = store.Provider == StoreProvider.Postgres ? ListenLoopAsync(stoppingToken) : Task.CompletedTask;
+        broker.PollStarted += Wake;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                if (broker.AgentsPollingHere().Count > 0 || Rounds % 10 == 0)
-                {
-                    await broker.ClaimFromStoreAsync(stoppingToken).ConfigureAwait(false);
-                }
-
+                // The claim also deletes expired requests, so it runs every round; with no agent polling here a round
+                // is ten intervals long (the claim has nothing to bring), and an agent's poll starting here ends it early.
+                var agentsHere = broker.AgentsPollingHere().Count > 0;
+                await broker.ClaimFromStoreAsync(stoppingToken).ConfigureAwait(false);
                 Rounds++;
-                using var interval = new CancellationTokenSource(store.Provider == StoreProvider.Postgres ? PollInterval * 5 : PollInterval, time);
+                var wait = (store.Provider == StoreProvider.Postgres ? PollInterval * 5 : PollInterval) * (agentsHere ? 1 : IdleRounds);
+                using var interval = new CancellationTokenSource(wait, time);
                 using var tick = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, interval.Token);
                 try
                 {
@@ -61,6 +66,7 @@ internal sealed partial class AgentWorkRelay(StoreOptions store, AgentBroker bro
             }
         }
 
+        broker.PollStarted -= Wake;
         try
         {
             await listening.ConfigureAwait(false);

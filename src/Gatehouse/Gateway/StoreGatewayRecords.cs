@@ -100,7 +100,8 @@ internal sealed record GatewayNode(string Name);
 
 /// <summary>
 /// Polls for kill requests addressed to this node (from <c>gatehouse sessions kill</c> on any node) every
-/// <see cref="Interval"/> on the injected clock and ends those sessions; on start, marks sessions an earlier run of this
+/// <see cref="Interval"/> on the injected clock while the node holds sessions, and ends those sessions (with no session
+/// the poll's timer is not armed: it waits for <see cref="SessionRegistry.WhenAnySessionAsync"/>); on start, marks sessions an earlier run of this
 /// node left open as ended; on stop, ends every session. On PostgreSQL, <see cref="SessionKillListener"/> ends them at
 /// once through <c>LISTEN/NOTIFY</c>, and this poll is the fallback.
 /// </summary>
@@ -130,29 +131,15 @@ internal sealed partial class SessionKillWatcher(
                 }
             }
 
-            using var timer = new PeriodicTimer(Interval, time);
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            while (true)
             {
-                if (registry.Count == 0)
+                // No session, nothing to kill: the poll's timer runs only while this node holds sessions (an idle node
+                // does not wake twice a second for nothing). A session's first poll comes one interval after it opened.
+                await registry.WhenAnySessionAsync(stoppingToken).ConfigureAwait(false);
+                using var timer = new PeriodicTimer(Interval, time);
+                while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false) && registry.Count > 0)
                 {
-                    continue;
-                }
-
-                try
-                {
-                    await using var scope = scopes.CreateAsyncScope();
-                    var kills = await scope.ServiceProvider.GetRequiredService<SessionStore>().KillRequestsAsync(node.Name, stoppingToken).ConfigureAwait(false);
-                    foreach (var id in kills)
-                    {
-                        if (registry.Kill(id, KilledReason))
-                        {
-                            LogKilled(id);
-                        }
-                    }
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    LogPollFailed(e.GetType().Name, e.Message);
+                    await PollOnceAsync(stoppingToken).ConfigureAwait(false);
                 }
             }
         }
@@ -163,6 +150,27 @@ internal sealed partial class SessionKillWatcher(
         finally
         {
             registry.EndAll("gateway_shutdown: the gateway is stopping");
+        }
+    }
+
+    /// <summary>Asks the store once for kill requests addressed to this node and ends those sessions.</summary>
+    private async Task PollOnceAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var kills = await scope.ServiceProvider.GetRequiredService<SessionStore>().KillRequestsAsync(node.Name, stoppingToken).ConfigureAwait(false);
+            foreach (var id in kills)
+            {
+                if (registry.Kill(id, KilledReason))
+                {
+                    LogKilled(id);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogPollFailed(e.GetType().Name, e.Message);
         }
     }
 

@@ -1,14 +1,10 @@
-using System.Threading.RateLimiting;
 using Gatehouse.Storage;
-using Microsoft.AspNetCore.RateLimiting;
 
 namespace Gatehouse.Idp;
 
 /// <summary>Registers the identity provider's services and maps its Entra-shaped routes.</summary>
 internal static class IdpEndpoints
 {
-    public const string PerAddressPolicy = "idp-per-address";
-
     public static IServiceCollection AddIdp(this IServiceCollection services, string publicName, IdpLimits limits)
     {
         services.AddSingleton(new IdpUrls(publicName));
@@ -36,25 +32,14 @@ internal static class IdpEndpoints
             options.FormFieldName = "__RequestVerificationToken";
             options.SuppressXFrameOptionsHeader = true;
         });
-        services.AddRateLimiter(options =>
-        {
-            options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            options.OnRejected = (context, _) =>
-            {
-                context.HttpContext.Response.Headers.RetryAfter = "60";
-                return new ValueTask(Responses.OAuthErrorAsync(context.HttpContext, AadError.TooManyRequests, StatusCodes.Status429TooManyRequests));
-            };
-            options.AddPolicy(PerAddressPolicy, context => RateLimitPartition.GetFixedWindowLimiter(
-                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                _ => new FixedWindowRateLimiterOptions { PermitLimit = limits.RequestsPerAddressPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
-        });
+        services.AddSingleton(sp => new AddressRequestLimiter(limits.RequestsPerAddressPerMinute, TimeSpan.FromMinutes(1), sp.GetService<TimeProvider>() ?? TimeProvider.System));
         return services;
     }
 
     public static void MapIdp(this WebApplication app)
     {
-        app.UseRateLimiter();
-        var idp = app.MapGroup("/{tenant}").RequireRateLimiting(PerAddressPolicy);
+        app.UseAddressRequestLimit();
+        var idp = app.MapGroup("/{tenant}").WithMetadata(AddressRequestLimit.Instance);
         // A document kept in memory is sent without creating the scoped services (and their database context).
         idp.MapGet("/v2.0/.well-known/openid-configuration", (HttpContext c, string tenant, IdpDocumentCache cache) =>
             cache.DiscoveryDocument(tenant) is { } kept
@@ -71,10 +56,32 @@ internal static class IdpEndpoints
         idp.MapPost("/oauth2/v2.0/token", (HttpContext c, string tenant, TokenEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
         idp.MapPost("/oauth2/v2.0/devicecode", (HttpContext c, string tenant, DeviceCodeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
         idp.MapPost("/oauth2/v2.0/revoke", (HttpContext c, string tenant, RevokeEndpoint e) => e.PostAsync(c, tenant)).DisableAntiforgery();
-        var deviceLogin = app.MapGroup("/devicelogin").RequireRateLimiting(PerAddressPolicy);
+        var deviceLogin = app.MapGroup("/devicelogin").WithMetadata(AddressRequestLimit.Instance);
         deviceLogin.MapGet(string.Empty, (HttpContext c, DeviceLoginEndpoint e) => e.GetAsync(c));
         deviceLogin.MapPost(string.Empty, (HttpContext c, DeviceLoginEndpoint e) => e.PostAsync(c)).DisableAntiforgery();
         idp.MapGet("/oauth2/nativeclient", NativeClientAsync);
+    }
+
+    /// <summary>
+    /// Refuses a request to an endpoint marked with <see cref="AddressRequestLimit"/> once its address has used up
+    /// <see cref="IdpLimits.RequestsPerAddressPerMinute"/>: <c>429</c>, <c>Retry-After: 60</c> and the OAuth error body
+    /// (<see cref="AadError.TooManyRequests"/>), before the endpoint's services are created, as ASP.NET Core's rate limiter did.
+    /// </summary>
+    private static void UseAddressRequestLimit(this WebApplication app)
+    {
+        var limiter = app.Services.GetRequiredService<AddressRequestLimiter>();
+        app.Use((context, next) =>
+        {
+            if (context.GetEndpoint()?.Metadata.GetMetadata<AddressRequestLimit>() is null
+                || limiter.TryAcquire(context.Connection.RemoteIpAddress?.ToString() ?? "unknown"))
+            {
+                return next(context);
+            }
+
+            context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+            context.Response.Headers.RetryAfter = "60";
+            return Responses.OAuthErrorAsync(context, AadError.TooManyRequests, StatusCodes.Status429TooManyRequests);
+        });
     }
 
     /// <summary>
@@ -135,9 +142,21 @@ internal sealed class AccountAttemptLimiter(int perMinute, IServiceScopeFactory 
     private static string Key(string account) => KeyPrefix + account.Trim().ToUpperInvariant();
 }
 
+/// <summary>Endpoint metadata: the endpoint counts against <see cref="IdpLimits.RequestsPerAddressPerMinute"/>.</summary>
+internal sealed class AddressRequestLimit
+{
+    /// <summary>The one instance (the marker has no state).</summary>
+    public static readonly AddressRequestLimit Instance = new();
+
+    private AddressRequestLimit()
+    {
+    }
+}
+
 /// <summary>Identity-provider limits (configuration section <c>Gatehouse:Limits</c>).</summary>
 internal sealed record IdpLimits
 {
+    /// <summary>Requests one address may make per minute to the identity provider's endpoints (<see cref="AddressRequestLimiter"/>).</summary>
     public int RequestsPerAddressPerMinute { get; init; } = 300;
 
     /// <summary>Password and one-time-code attempts per account per minute, from any address.</summary>

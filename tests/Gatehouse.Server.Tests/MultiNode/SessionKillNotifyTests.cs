@@ -44,9 +44,11 @@ public sealed class SessionKillNotifyTests
         await listener.StartAsync(CancellationToken.None);
         try
         {
-            await Until.TrueAsync(() => listener.TimesListening == 1 && time.Armed(SessionKillWatcher.Interval) == 1, "node A listening, its poll armed");
+            await Until.TrueAsync(() => listener.TimesListening == 1, "node A listening");
+            Assert.Equal(0, time.Armed(SessionKillWatcher.Interval));
             var first = await HoldAsync(scopes, registry, nodeA, time);
             var other = await HoldAsync(scopes, registry, nodeA, time);
+            await Until.TrueAsync(() => time.Armed(SessionKillWatcher.Interval) == 1, "node A's poll armed once it holds sessions");
 
             // Act 1: node B kills the first session.
             Assert.True(await KillAsync(scopes, first.Id));
@@ -111,7 +113,7 @@ public sealed class SessionKillNotifyTests
         Assert.Equal([session.Id.ToString("D")], payloads);
     }
 
-    private static async Task<LiveSession> HoldAsync(IServiceScopeFactory scopes, SessionRegistry registry, GatewayNode node, TimeProvider time)
+    internal static async Task<LiveSession> HoldAsync(IServiceScopeFactory scopes, SessionRegistry registry, GatewayNode node, TimeProvider time)
     {
         var grant = new SessionGrant
         {
@@ -141,7 +143,7 @@ public sealed class SessionKillNotifyTests
         return session;
     }
 
-    private static async Task<bool> KillAsync(IServiceScopeFactory scopes, Guid id)
+    internal static async Task<bool> KillAsync(IServiceScopeFactory scopes, Guid id)
     {
         await using var scope = scopes.CreateAsyncScope();
         return await scope.ServiceProvider.GetRequiredService<SessionStore>().RequestKillAsync(id);
