@@ -210,19 +210,7 @@ internal sealed class TokenEndpoint(
             : await Directory.FindTenantAsync(user.TenantId.ToString("D")).ConfigureAwait(false);
         var credentials = SigningKeyService.TryGetKeptActive(redemption.StoreKey!, now)
             ?? await services.GetRequiredService<SigningKeyService>().GetActiveAsync(context.RequestAborted).ConfigureAwait(false);
-        var accessToken = TokenService.CreateRdpAccessToken(new RdpTokenRequest
-        {
-            Tenant = tenant!,
-            User = user,
-            Host = host,
-            Amr = grant.Amr,
-            AuthTime = grant.AuthTime,
-            ClientId = grant.ClientId,
-            CnfKid = thumbprint,
-            Issuer = urls.Issuer(user.TenantId),
-            GrantId = grant.GrantId,
-            Lifetime = AccessTokenLifetime,
-        }, credentials, identityOptions, now, jti);
+        var accessToken = TokenService.CreateRdpAccessToken(AccessTokenRequest(grant, tenant!, user, host, thumbprint), credentials, identityOptions, now, jti);
         using var writing = IdpTelemetry.Source.StartActivity("gatehouse.idp.token.response");
         await WriteTokensAsync(context, "pop", grant.Scope, AccessTokenLifetime, accessToken, refreshToken).ConfigureAwait(false);
         return true;
@@ -517,6 +505,21 @@ internal sealed class TokenEndpoint(
             ? description[(colon + 2)..]
             : description;
 
+    /// <summary>The RDP access token's contents for a grant (both issuing paths sign the same claims).</summary>
+    private RdpTokenRequest AccessTokenRequest(GrantInfo grant, Gatehouse.Storage.Tenant tenant, Gatehouse.Storage.User user, Gatehouse.Storage.Host host, string thumbprint) => new()
+    {
+        Tenant = tenant,
+        User = user,
+        Host = host,
+        Amr = grant.Amr,
+        AuthTime = grant.AuthTime,
+        ClientId = grant.ClientId,
+        CnfKid = thumbprint,
+        Issuer = urls.Issuer(user.TenantId),
+        GrantId = grant.GrantId,
+        Lifetime = AccessTokenLifetime,
+    };
+
     /// <summary>
     /// Issues the RDP tokens of <paramref name="grant"/>. <paramref name="requestTenant"/> is the tenant the request's
     /// path named, already read: when it is the user's, it is not read again. <paramref name="directoryRead"/> is the
@@ -544,20 +547,7 @@ internal sealed class TokenEndpoint(
         reads?.Dispose();
         // No phase span around the signing: the token carries the current span (gh_trace) and remembers it for the
         // proof's links, and that must be the redemption, not a profiling phase.
-        var accessToken = await Tokens.IssueRdpAccessTokenAsync(new RdpTokenRequest
-        {
-            Tenant = tenant!,
-            User = user,
-            Host = host,
-            Amr = grant.Amr,
-            AuthTime = grant.AuthTime,
-            ClientId = grant.ClientId,
-            CnfKid = thumbprint,
-            Issuer = urls.Issuer(user.TenantId),
-            GrantId = grant.GrantId,
-            Lifetime = AccessTokenLifetime,
-            DeferSave = rotatedRefreshToken is null,
-        }).ConfigureAwait(false);
+        var accessToken = await Tokens.IssueRdpAccessTokenAsync(AccessTokenRequest(grant, tenant!, user, host, thumbprint) with { DeferSave = rotatedRefreshToken is null }).ConfigureAwait(false);
         string refreshToken;
         using (IdpTelemetry.Source.StartActivity("gatehouse.idp.token.refresh_token"))
         {
