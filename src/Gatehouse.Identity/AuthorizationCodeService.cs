@@ -59,18 +59,6 @@ public sealed record RedeemResult
     /// <summary>When the code's grant was created (what caps its refresh tokens' lifetime), read with the code.</summary>
     public DateTimeOffset? GrantCreatedAt { get; init; }
 
-    /// <summary>
-    /// True when <see cref="User"/> and <see cref="Host"/> were read with the code (PostgreSQL, in the statement that
-    /// consumed it): the caller need not read them again. Either can still be null (the user or the host is gone).
-    /// </summary>
-    public bool DirectoryRead { get; init; }
-
-    /// <summary>The code's user, when <see cref="DirectoryRead"/> (untracked).</summary>
-    public User? User { get; init; }
-
-    /// <summary>The code's host, when <see cref="DirectoryRead"/> (untracked, without its aliases).</summary>
-    public Host? Host { get; init; }
-
     /// <inheritdoc/>
     public override string ToString() => Success ? $"RedeemResult success grant {Code?.GrantId}" : $"RedeemResult {Error}: {ErrorDescription}";
 
@@ -169,13 +157,9 @@ public sealed class AuthorizationCodeService
             return RedeemResult.Fail("invalid_grant", 9002313, "Invalid request. The authorization code is malformed.");
         }
 
+        // On PostgreSQL the token endpoint tries CodeRedemption's one statement first; this is the general path (and
+        // the one that says why a code is refused).
         var hash = HashSecret(cleaned);
-        if (codeVerifier is null && !RequiresPkce(clientId) && IsPostgres(db)
-            && await TryRedeemInOneStatementAsync(hash, clientId, redirectUri, now, cancellationToken).ConfigureAwait(false) is { } done)
-        {
-            return done;
-        }
-
         // The code and its grant's state in one round trip.
         var found = await db.AuthorizationCodes.AsNoTracking().Where(c => c.CodeHash == hash)
             .Select(c => new
@@ -250,44 +234,8 @@ public sealed class AuthorizationCodeService
     internal static bool IsPostgres(GatehouseDbContext db) => db is PostgresGatehouseDbContext;
 
     /// <summary>
-    /// The common redemption on PostgreSQL (the RDP client: no PKCE) in one round trip and without EF Core's query
-    /// pipeline: one statement consumes the code only when every check of <see cref="RedeemAsync"/> passes (not redeemed,
-    /// not expired, this client, this redirect URI, no challenge, grant not revoked) and returns it with its grant's
-    /// creation time, its user and its host. Null when it consumed nothing: the caller then takes the general path, which
-    /// reads the code and says why (and revokes the grant of a reused code). The single use still rests on the
-    /// conditional <c>UPDATE</c> (<c>"RedeemedAt" IS NULL</c>): of two racers, one updates the row and the other finds
-    /// it redeemed.
-    /// </summary>
-    private async Task<RedeemResult?> TryRedeemInOneStatementAsync(string hash, string clientId, string redirectUri, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        await db.Database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await using var command = db.Database.GetDbConnection().CreateCommand();
-            command.Transaction = db.Database.CurrentTransaction?.GetDbTransaction();
-            command.CommandText = RedeemStatement;
-            AddParameter(command, "now", now.ToUniversalTime());
-            AddParameter(command, "hash", hash);
-            AddParameter(command, "client", clientId.ToLowerInvariant());
-            AddParameter(command, "redirect", redirectUri);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                return null;
-            }
-
-            var (code, grantCreatedAt, user, host) = ReadRedeemed(reader, now);
-            return new RedeemResult { Success = true, Code = code, GrantCreatedAt = grantCreatedAt, DirectoryRead = true, User = user, Host = host };
-        }
-        finally
-        {
-            await db.Database.CloseConnectionAsync().ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// Reads the first 42 columns of <see cref="RedeemStatement"/>'s row (and of the token endpoint's redemption, which
-    /// returns the same columns first): the consumed code, its grant's creation time, its user and its host.
+    /// Reads the first 42 columns of <see cref="CodeRedemption"/>'s row: the consumed code, its grant's creation time,
+    /// its user and its host.
     /// </summary>
     internal static (AuthorizationCode Code, DateTimeOffset? GrantCreatedAt, User? User, Host? Host) ReadRedeemed(System.Data.Common.DbDataReader reader, DateTimeOffset now)
     {
@@ -346,7 +294,7 @@ public sealed class AuthorizationCodeService
         return (code, grantCreatedAt, user, host);
     }
 
-    /// <summary>Adds a named parameter to a raw command of the store's fast paths (this one and the refresh token's insert).</summary>
+    /// <summary>Adds a named parameter to a raw command of the store's fast paths (the refresh token's insert).</summary>
     internal static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
     {
         var parameter = command.CreateParameter();
@@ -354,33 +302,6 @@ public sealed class AuthorizationCodeService
         parameter.Value = value;
         command.Parameters.Add(parameter);
     }
-
-    /// <summary>
-    /// <see cref="TryRedeemInOneStatementAsync"/>'s statement: the conditional update of the code as a data-modifying
-    /// CTE, joined to the grant, the user and the host (left joins: a missing user or host is the caller's error to
-    /// report, after the code is consumed, as on the general path). Client ids are GUIDs, compared case-insensitively.
-    /// </summary>
-    internal const string RedeemStatement = """
-        WITH c AS (
-            UPDATE "AuthorizationCodes" AS a SET "RedeemedAt" = @now
-            WHERE a."CodeHash" = @hash AND a."RedeemedAt" IS NULL AND a."ExpiresAt" > @now
-              AND lower(a."ClientId") = @client AND a."RedirectUri" = @redirect AND a."CodeChallenge" IS NULL
-              AND NOT EXISTS (SELECT 1 FROM "Grants" AS r WHERE r."Id" = a."GrantId" AND r."RevokedAt" IS NOT NULL)
-            RETURNING a."CodeHash", a."ClientId", a."RedirectUri", a."UserId", a."Scope", a."HostId", a."Amr", a."AuthTime",
-                a."CreatedAt", a."ExpiresAt", a."GrantId", a."TraceParent")
-        SELECT c."CodeHash", c."ClientId", c."RedirectUri", c."UserId", c."Scope", c."HostId", c."Amr", c."AuthTime",
-            c."CreatedAt", c."ExpiresAt", c."GrantId", c."TraceParent", g."CreatedAt",
-            u."Id", u."TenantId", u."UserPrincipalName", u."NormalizedUpn", u."DisplayName", u."Enabled", u."PasswordHash",
-            u."MustChangePassword", u."PasswordChangedAt", u."NtHashProtected", u."TotpSecretProtected", u."TotpConfirmedAt",
-            u."TotpLastStep", u."CreatedAt",
-            h."Id", h."TenantId", h."Name", h."HostGroupId", h."BackendHost", h."BackendPort", h."BackendSecurity",
-            h."AdminAccountName", h."AdminSecretProtected", h."UserAccountName", h."UserSecretProtected", h."CertificatePin",
-            h."CertificatePinnedAt", h."CertificatePinnedBy", h."CreatedAt"
-        FROM c
-        LEFT JOIN "Grants" AS g ON g."Id" = c."GrantId"
-        LEFT JOIN "Users" AS u ON u."Id" = c."UserId"
-        LEFT JOIN "Hosts" AS h ON h."Id" = c."HostId"
-        """;
 
     /// <summary>
     /// Deletes codes, issued-token records and revoked-token records whose expiry has passed, and refresh tokens expired

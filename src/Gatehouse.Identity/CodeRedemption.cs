@@ -194,11 +194,12 @@ public sealed class CodeRedemption
     private static readonly string StatementWithChallenge = Statement("a.\"CodeChallenge\" = @challenge AND a.\"CodeChallengeMethod\" = 'S256'");
 
     /// <summary>
-    /// The statement: <see cref="AuthorizationCodeService.RedeemStatement"/>'s consuming <c>UPDATE</c> with the PKCE
-    /// condition given, two inserts fed by it (only for an enabled user and a host of the user's tenant, the general
+    /// The statement: the code's conditional <c>UPDATE</c> (the checks of <see cref="AuthorizationCodeService.RedeemAsync"/>)
+    /// with the PKCE condition given, two inserts fed by it (only for an enabled user and a host of the user's tenant, the general
     /// path's conditions for issuing; the refresh token's expiry capped at the grant's creation plus the maximum lifetime,
     /// or born expired without a grant, as <see cref="RefreshTokenService.IssueAsync(Guid, Guid, string, string, DateTimeOffset?, CancellationToken)"/>),
-    /// and the same 42 columns as that statement plus the number of refresh tokens inserted (0 or 1). PostgreSQL runs
+    /// and the 42 columns <see cref="AuthorizationCodeService.ReadRedeemed"/> reads plus the number of refresh tokens
+    /// inserted (0 or 1). PostgreSQL runs
     /// every data-modifying CTE once whether or not the query reads it, all in the statement's one transaction.
     /// </summary>
     private static string Statement(string pkce) => string.Create(CultureInfo.InvariantCulture, $$"""

@@ -157,8 +157,7 @@ internal sealed class TokenEndpoint(
 
         // The code's sign-in trace continues here (from the code's row: any node can redeem it).
         using var redeeming = Gatehouse.Gateway.Diagnostics.SignInTraces.Continue(IdpTelemetry.Source, "gatehouse.idp.code_redemption", c.TraceParent);
-        await IssueAsync(context, new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime, redeemed.GrantCreatedAt), thumbprint, now, requestTenant: requestTenant,
-            directoryRead: redeemed.DirectoryRead ? (redeemed.User, redeemed.Host) : null).ConfigureAwait(false);
+        await IssueAsync(context, new GrantInfo(c.GrantId, c.UserId, c.HostId, c.ClientId, c.Scope, c.Amr.Split(' ', StringSplitOptions.RemoveEmptyEntries), c.AuthTime, redeemed.GrantCreatedAt), thumbprint, now, requestTenant: requestTenant).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -523,7 +522,7 @@ internal sealed class TokenEndpoint(
     /// <summary>
     /// Issues the RDP tokens of <paramref name="grant"/>. <paramref name="requestTenant"/> is the tenant the request's
     /// path named, already read: when it is the user's, it is not read again. <paramref name="directoryRead"/> is the
-    /// grant's user and host when they were read with the code (<see cref="RedeemResult.DirectoryRead"/>).
+    /// grant's user and host when they were read with the code (<see cref="CodeRedemption"/>'s statement).
     /// </summary>
     private async Task IssueAsync(HttpContext context, GrantInfo grant, string thumbprint, DateTimeOffset now, string? rotatedRefreshToken = null, Gatehouse.Storage.Tenant? requestTenant = null,
         (Gatehouse.Storage.User? User, Gatehouse.Storage.Host? Host)? directoryRead = null)

@@ -43,6 +43,29 @@ public sealed class CodeRedemptionTests(StoreFixture fixture) : IClassFixture<St
 
     [Theory]
     [PostgresStore]
+    public async Task TryRedeem_ReadsTheCodesUserAndHost_FieldByField_AsTheDirectoryReadsThem(StoreProvider provider)
+    {
+        // Arrange: a code with the amr and host the access token carries.
+        await using var env = await fixture.CreateEnvAsync(provider);
+        var (user, host) = await NewUserAndHostAsync(env);
+        var code = await env.Get<AuthorizationCodeService>().IssueAsync(CodeRequest(user, host) with { Amr = ["pwd", "mfa"] });
+
+        // Act
+        var result = await env.Get<CodeRedemption>().TryRedeemAsync(Request(code, env.Time.GetUtcNow()) with { ClientId = RdpClient.ClientId.ToUpperInvariant() });
+
+        // Assert: field by field what the general path reads (the host's aliases are not read: nothing on this path uses them).
+        Assert.NotNull(result);
+        Assert.Equal("pwd mfa", result.Code.Amr);
+        Assert.Equal(host.Id, result.Code.HostId);
+        var (expectedUser, expectedHost) = await env.Get<DirectoryService>().FindUserAndHostAsync(user.Id, host.Id);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(expectedUser), System.Text.Json.JsonSerializer.Serialize(result.User));
+        expectedHost!.Aliases = [];
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(expectedHost), System.Text.Json.JsonSerializer.Serialize(result.Host));
+        Assert.Equal(BackendSecurity.Nla, result.Host!.BackendSecurity);
+    }
+
+    [Theory]
+    [PostgresStore]
     public async Task TryRedeem_DisabledUser_SpendsTheCodeAndRecordsNoToken(StoreProvider provider)
     {
         // Arrange
