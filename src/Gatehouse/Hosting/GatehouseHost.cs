@@ -49,7 +49,11 @@ internal static class GatehouseHost
     public static WebApplication Build(HostSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = Environment.CurrentDirectory });
+        // appsettings.json in the working directory is read once, as the --config file is: with ASP.NET Core's default
+        // (reloadOnChange) a file watcher covers the content root and every folder below it, and under systemd that is
+        // /var/lib/gatehouse, the data directory, so each SQLite write woke the watcher's thread. Nothing here reads
+        // configuration again after start (docs/benchmarks.md, "Idle CPU of gatehouse serve": the file watcher).
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"], ContentRootPath = Environment.CurrentDirectory });
 
         // Embedded defaults sit below every other source.
         builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource { InitialData = EmbeddedDefaults });

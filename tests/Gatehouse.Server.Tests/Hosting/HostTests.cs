@@ -189,6 +189,25 @@ public sealed class HostTests
     public void PublicHost_StripsThePort(string publicName, string host) =>
         Assert.Equal(host, GatehouseHost.PublicHost(publicName));
 
+    [Fact]
+    public async Task Serve_ConfigurationFiles_AreReadOnce_NoFileWatcherOnTheContentRoot()
+    {
+        // The content root is the working directory; under systemd that is the data directory, where every SQLite write
+        // would wake a watcher of appsettings*.json (ASP.NET Core's default reloadOnChange covers the folders below it).
+        var configFile = Path.Combine(TempDirectory.Create(), "gatehouse.json");
+        await File.WriteAllTextAsync(configFile, """{ "HostTests": { "Marker": "from the file" } }""");
+        await using var server = await TestServer.StartAsync(configFile: configFile);
+
+        var files = ((Microsoft.Extensions.Configuration.IConfigurationRoot)server.App.Configuration).Providers
+            .OfType<Microsoft.Extensions.Configuration.FileConfigurationProvider>()
+            .Select(p => p.Source)
+            .ToList();
+        Assert.Contains(files, s => s.Path == "appsettings.json");
+        Assert.Contains(files, s => s.Path == Path.GetFileName(configFile));
+        Assert.All(files, s => Assert.False(s.ReloadOnChange, $"{s.Path} is watched for changes"));
+        Assert.Equal("from the file", server.App.Configuration["HostTests:Marker"]);
+    }
+
     private static async Task<string> ServedThumbprintAsync(Uri address)
     {
         using var tcp = new TcpClient();
