@@ -67,6 +67,9 @@ public sealed class AgentChannelFaultTests
         await Until.TrueAsync(() => agent.Runner.Reconnects >= 1 && !broker.IsPolling(config.AgentId), "the cut poll failed on both ends");
         var failing = AuthorizeAsync(server, tenantId, userId, hostId);
         await Until.TrueAsync(() => broker.PendingLogons == 1, "the logon waits for the agent");
+
+        // The broker counts the logon as pending before it arms its timeout on the manual clock: wait for the timer.
+        await Until.TrueAsync(() => time.Armed(BackendTimeout) == 1, "the logon's backend timeout armed");
         time.Advance(BackendTimeout - TimeSpan.FromSeconds(1));
         Assert.False(failing.IsCompleted);
         time.Advance(TimeSpan.FromSeconds(1));
