@@ -170,7 +170,10 @@ public sealed class AgentChannelFaultTests
         using var stop = new CancellationTokenSource();
         var running = runner.RunAsync(stop.Token);
 
-        await Until.TrueAsync(() => handler.Results == 1 && accounts.History.Count(h => h.Name == "alice") == 2, "the answer was refused and the password rotated");
+        // The rotation sets the password, then takes the account off the pending list: wait for both.
+        await Until.TrueAsync(
+            () => handler.Results == 1 && accounts.History.Count(h => h.Name == "alice") == 2 && state.LoadPendingRotations().Count == 0,
+            "the answer was refused, the password rotated and the rotation no longer pending");
         var handedOut = accounts.History.First(h => h.Name == "alice").Password;
         Assert.False(accounts.Works("alice", handedOut));
         Assert.Equal(0, runner.PendingRotations);
