@@ -153,7 +153,13 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
         Assert.True(toClose < TimeSpan.FromSeconds(5), $"the client was closed {toClose.TotalSeconds:0.0} s after the kill");
         Assert.True(toRecord < TimeSpan.FromSeconds(5), $"the record was ended {toRecord.TotalSeconds:0.0} s after the kill");
         Assert.True(exitToClose <= TimeSpan.FromSeconds(5), $"the client was closed {exitToClose.TotalSeconds:0.0} s after the CLI exited");
-        Assert.Contains(a.Lines, l => l.Contains($"Session {session.Record.Id}", StringComparison.Ordinal) && l.Contains("(notified)", StringComparison.Ordinal));
+
+        // Node A logs the kill after it ended the session, and its output reaches the test through a pipe: wait for the line.
+        await Wait.UntilAsync(
+            () => a.Lines.Any(l => l.Contains($"Session {session.Record.Id}", StringComparison.Ordinal) && l.Contains("(notified)", StringComparison.Ordinal)),
+            Wait.Generous,
+            "node A logging the session ended on the notification",
+            () => a.Output);
     }
 
     [Fact]
@@ -184,7 +190,13 @@ public sealed class ClusterProcessTests(ClusterProcessTests.Cluster cluster, ITe
 
         // Not before the grace period: A's last heartbeat (written to the second, rounded down) is at least NodeLostAfter old.
         Assert.True(silentFor >= TimeSpan.FromSeconds(6), $"closed {silentFor.TotalSeconds:0.0} s after A's last heartbeat, before the grace period ran out");
-        Assert.Contains(cluster.B.Lines, l => l.Contains($"Node {a.NodeName} stopped sending heartbeats", StringComparison.Ordinal));
+
+        // Node B logs it after it closed the record, and its output reaches the test through a pipe: wait for the line.
+        await Wait.UntilAsync(
+            () => cluster.B.Lines.Any(l => l.Contains($"Node {a.NodeName} stopped sending heartbeats", StringComparison.Ordinal)),
+            Wait.Generous,
+            "node B logging node A as lost",
+            () => cluster.B.Output);
     }
 
     [Fact]

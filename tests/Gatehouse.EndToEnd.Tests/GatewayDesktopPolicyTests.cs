@@ -488,7 +488,7 @@ public sealed partial class GatewayDesktopTests
         var entry = await WaitForSignInAsync(upn, "failure", "nla");
         Assert.Equal("0xC0000224", entry.Code, ignoreCase: true);
         Assert.StartsWith("password_change_required", entry.Reason, StringComparison.Ordinal);
-        await Wait.UntilAsync(() => client.HasExited, Wait.Generous, "the refused client to exit", () => client.Transcript);
+        await client.WaitForExitAsync(Wait.Generous, "the refused client to exit");
         Assert.Contains(client.Lines, l => l.Contains("PASSWORD_MUST_CHANGE", StringComparison.OrdinalIgnoreCase));
         output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}; client: {LastLines(client)}");
     }
@@ -524,7 +524,7 @@ public sealed partial class GatewayDesktopTests
         var entry = await WaitForSignInAsync(upn, "failure", "nla");
         Assert.Equal("0xC0000234", entry.Code, ignoreCase: true);
         Assert.StartsWith("locked_out", entry.Reason, StringComparison.Ordinal);
-        await Wait.UntilAsync(() => client.HasExited, Wait.Generous, "the refused client to exit", () => client.Transcript);
+        await client.WaitForExitAsync(Wait.Generous, "the refused client to exit");
         Assert.Contains(client.Lines, l => l.Contains("ACCOUNT_LOCKED_OUT", StringComparison.OrdinalIgnoreCase));
         output.WriteLine($"Sign-in log: {entry.Code} {entry.Reason}; client: {LastLines(client)}");
     }

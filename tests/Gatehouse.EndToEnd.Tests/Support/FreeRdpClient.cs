@@ -108,7 +108,9 @@ internal sealed class FreeRdpClient : IAsyncDisposable
             () => "xfreerdp3 output so far:" + Environment.NewLine + Transcript);
         if (found is null)
         {
-            // The process may have printed the line just before exiting: look once more.
+            // The process may have printed the line just before exiting: look once more, once its output is all read
+            // (HasExited can be true before the last lines have reached the output handlers).
+            await DrainAsync();
             lock (_gate)
             {
                 found = _lines.Select(l => pattern.Match(l)).FirstOrDefault(m => m.Success);
@@ -117,6 +119,23 @@ internal sealed class FreeRdpClient : IAsyncDisposable
 
         return found ?? throw new InvalidOperationException(
             $"xfreerdp3 exited (code {_process.ExitCode}) before {what}. Output:{Environment.NewLine}{Transcript}");
+    }
+
+    /// <summary>
+    /// Waits until the process has exited and every line it printed is in <see cref="Lines"/> (unlike
+    /// <see cref="HasExited"/>, which can be true while its last lines are still on their way to the output handlers).
+    /// </summary>
+    public async Task WaitForExitAsync(TimeSpan timeout, string what)
+    {
+        await Wait.UntilAsync(() => _process.HasExited, timeout, what, () => "xfreerdp3 output so far:" + Environment.NewLine + Transcript);
+        await DrainAsync();
+    }
+
+    /// <summary>Waits (up to the generous deadline) for the output of a process that has exited to be read to its end.</summary>
+    private async Task DrainAsync()
+    {
+        using var drained = new CancellationTokenSource(Wait.Generous);
+        await _process.WaitForExitAsync(drained.Token);
     }
 
     /// <summary>Writes one line (with "\n") to the client's stdin, which stays open.</summary>

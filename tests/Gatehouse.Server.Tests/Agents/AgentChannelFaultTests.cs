@@ -67,6 +67,9 @@ public sealed class AgentChannelFaultTests
         await Until.TrueAsync(() => agent.Runner.Reconnects >= 1 && !broker.IsPolling(config.AgentId), "the cut poll failed on both ends");
         var failing = AuthorizeAsync(server, tenantId, userId, hostId);
         await Until.TrueAsync(() => broker.PendingLogons == 1, "the logon waits for the agent");
+
+        // The broker counts the logon as pending before it arms its timeout on the manual clock: wait for the timer.
+        await Until.TrueAsync(() => time.Armed(BackendTimeout) == 1, "the logon's backend timeout armed");
         time.Advance(BackendTimeout - TimeSpan.FromSeconds(1));
         Assert.False(failing.IsCompleted);
         time.Advance(TimeSpan.FromSeconds(1));
@@ -167,7 +170,10 @@ public sealed class AgentChannelFaultTests
         using var stop = new CancellationTokenSource();
         var running = runner.RunAsync(stop.Token);
 
-        await Until.TrueAsync(() => handler.Results == 1 && accounts.History.Count(h => h.Name == "alice") == 2, "the answer was refused and the password rotated");
+        // The rotation sets the password, then takes the account off the pending list: wait for both.
+        await Until.TrueAsync(
+            () => handler.Results == 1 && accounts.History.Count(h => h.Name == "alice") == 2 && state.LoadPendingRotations().Count == 0,
+            "the answer was refused, the password rotated and the rotation no longer pending");
         var handedOut = accounts.History.First(h => h.Name == "alice").Password;
         Assert.False(accounts.Works("alice", handedOut));
         Assert.Equal(0, runner.PendingRotations);

@@ -89,6 +89,9 @@ public sealed class HostAgentChannelTests
         // The agent joined but does not run: the request waits for the whole timeout, then fails closed.
         var waiting = broker.RequestLogonAsync(config.AgentId, hostId, "alice@contoso.test", LoginLevel.User, TimeSpan.FromSeconds(15), CancellationToken.None);
         await Until.TrueAsync(() => broker.PendingLogons == 1, "the logon is queued for the agent");
+
+        // Pending comes before the broker arms its timeout on the manual clock: the clock moves once the timer exists.
+        await Until.TrueAsync(() => time.Armed(TimeSpan.FromSeconds(15)) == 1, "the logon's timeout armed");
         time.Advance(TimeSpan.FromSeconds(14));
         Assert.False(waiting.IsCompleted);
         time.Advance(TimeSpan.FromSeconds(1));

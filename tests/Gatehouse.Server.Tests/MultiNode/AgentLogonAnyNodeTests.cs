@@ -124,8 +124,8 @@ public sealed class AgentLogonAnyNodeTests(ITestOutputHelper output)
         Assert.DoesNotContain("alice", row.AnswerProtected, StringComparison.Ordinal);
         Assert.True(row.ExpiresAt <= row.CreatedAt + TimeSpan.FromSeconds(15));
 
-        // Node B reads it once and deletes it.
-        time.Advance(AgentBroker.AnswerReadInterval);
+        // Node B reads it once and deletes it (its read waits one interval, armed only after the request was stored).
+        await time.AdvanceWhenArmedAsync(AgentBroker.AnswerReadInterval);
         var outcome = await waiting;
         Assert.Equal(("alice", Password), (outcome.Account!.UserName, outcome.Account.Password));
         Assert.Equal(0, await CountAsync(server));
@@ -150,7 +150,8 @@ public sealed class AgentLogonAnyNodeTests(ITestOutputHelper output)
         Assert.Equal(1, await polled.ClaimFromStoreAsync(CancellationToken.None));
         var work = Assert.Single(await polled.PollAsync(config.AgentId, AgentBroker.PollWait, CancellationToken.None));
 
-        time.Advance(TimeSpan.FromSeconds(15));
+        // Node B arms its 15 s timeout only after the request is in the store: the clock moves once it is armed.
+        await time.AdvanceWhenArmedAsync(TimeSpan.FromSeconds(15));
         var late = await waiting;
         Assert.StartsWith("agent_unavailable: the agent on vm1 did not answer within 15 s", late.Reason, StringComparison.Ordinal);
         Assert.Equal(0, await CountAsync(server));
@@ -178,7 +179,7 @@ public sealed class AgentLogonAnyNodeTests(ITestOutputHelper output)
         var waiting = asking.RequestLogonAsync(config.AgentId, hostId, "alice@contoso.test", LoginLevel.User, TimeSpan.FromSeconds(15), CancellationToken.None);
         await UntilAsync(async () => await CountAsync(server) == 1, "the request is in the store");
         Assert.Equal(1, await polled.ClaimFromStoreAsync(CancellationToken.None));
-        time.Advance(TimeSpan.FromSeconds(15));
+        await time.AdvanceWhenArmedAsync(TimeSpan.FromSeconds(15));
         Assert.StartsWith("agent_unavailable:", (await waiting).Reason, StringComparison.Ordinal);
 
         // The agent's next poll on node A does not get it: no password is set for a logon nobody waits for.

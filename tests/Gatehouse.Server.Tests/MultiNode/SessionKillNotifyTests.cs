@@ -57,6 +57,9 @@ public sealed class SessionKillNotifyTests
             await Until.TrueAsync(() => first.Ending.IsCancellationRequested, "the first session ended on node A");
             Assert.Equal(SessionKillWatcher.KilledReason, first.EndReason);
             Assert.False(other.Ending.IsCancellationRequested);
+
+            // The listener counts a kill after it ended the session (on its own thread): wait for the count, not assume it.
+            await Until.TrueAsync(() => listener.Killed >= 1, "node A's listener counted the kill");
             Assert.Equal(1, listener.Killed);
             Assert.Equal(1, time.Armed(SessionKillWatcher.Interval));
 
@@ -69,6 +72,7 @@ public sealed class SessionKillNotifyTests
             // Assert 2: the kill after the reconnection ended the other session, still without the poll.
             await Until.TrueAsync(() => other.Ending.IsCancellationRequested, "the other session ended on node A");
             Assert.Equal(SessionKillWatcher.KilledReason, other.EndReason);
+            await Until.TrueAsync(() => listener.Killed >= 2, "node A's listener counted the second kill");
             Assert.Equal(2, listener.Killed);
             Assert.Equal(1, time.Armed(SessionKillWatcher.Interval));
         }
