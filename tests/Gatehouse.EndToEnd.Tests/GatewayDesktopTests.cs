@@ -543,7 +543,7 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
                 return;
             }
 
-            var port = FreePort();
+            var port = LoopbackPorts.Next();
             PublicName = $"login.gatehouse.test:{port}";
             DataDirectory = Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N"));
             App = GatehouseHost.Build(new HostSettings
@@ -608,13 +608,6 @@ public sealed partial class GatewayDesktopTests(ITestOutputHelper output, Gatewa
                 await App.StopAsync();
                 await App.DisposeAsync();
             }
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
     }
 }

@@ -161,8 +161,8 @@ internal sealed class GatehouseProcess : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(secrets);
         var directory = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "gatehouse-cluster", Guid.NewGuid().ToString("N"))).FullName;
-        var httpsPort = FreePort();
-        var rdpPort = FreePort();
+        var httpsPort = LoopbackPorts.Next();
+        var rdpPort = LoopbackPorts.Next();
         var configuration = new Dictionary<string, string>
         {
             ["Gatehouse:DataDirectory"] = Path.Combine(directory, "data"),
@@ -233,6 +233,19 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         {
             if (process.HasExited)
             {
+                // Its last lines (why it exited) may still be on their way to the output handlers: read them to the end first.
+                using (var drained = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+                {
+                    try
+                    {
+                        await process.WaitForExitAsync(drained.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // What was read so far is what the message shows.
+                    }
+                }
+
                 throw new InvalidOperationException($"Node {Name} exited with code {process.ExitCode} before it was ready.{Environment.NewLine}{Output}");
             }
 
@@ -399,12 +412,5 @@ internal sealed class GatehouseProcess : IAsyncDisposable
         {
             throw new InvalidOperationException($"kill -s {signal} {process.Id} failed: {error}");
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

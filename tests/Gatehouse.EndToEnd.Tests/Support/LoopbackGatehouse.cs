@@ -18,7 +18,7 @@ internal static class LoopbackGatehouse
     /// <summary>Builds and starts the server; <paramref name="settings"/> are added to (or override) the defaults.</summary>
     public static async Task<WebApplication> StartAsync(string? dataDirectory = null, params (string Key, string? Value)[] settings)
     {
-        var port = FreePort();
+        var port = LoopbackPorts.Next();
         var overrides = new Dictionary<string, string?>
         {
             ["Gatehouse:DataDirectory"] = dataDirectory ?? Path.Combine(Path.GetTempPath(), "gatehouse-e2e", Guid.NewGuid().ToString("N")),
@@ -41,11 +41,4 @@ internal static class LoopbackGatehouse
 
     /// <summary>The loopback port the server's HTTPS listens on.</summary>
     public static int Port(WebApplication app) => int.Parse(PublicName(app).Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -68,7 +68,7 @@ internal sealed class ShadowHost : IAsyncDisposable
         }));
 
         var display = await XvfbDisplay.StartAsync(timeout);
-        var port = FreePort();
+        var port = LoopbackPorts.Next();
         var info = new ProcessStartInfo(Peers.ShadowServer.Path)
         {
             RedirectStandardOutput = true,
@@ -153,13 +153,6 @@ internal sealed class ShadowHost : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private void Add(string? line)
