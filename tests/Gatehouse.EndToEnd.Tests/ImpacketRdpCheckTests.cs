@@ -151,12 +151,7 @@ public sealed class ImpacketRdpCheckTests(ITestOutputHelper output)
     /// <summary><c>gatehouse serve</c> with NLA; alice may sign in to vm1, whose host is the TLS stub.</summary>
     private static async Task<WebApplication> StartGatewayAsync(int hostPort)
     {
-        int httpsPort;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            httpsPort = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var httpsPort = LoopbackPorts.Next();
 
         var app = GatehouseHost.Build(new HostSettings
         {
