@@ -294,15 +294,6 @@ public sealed class AuthorizationCodeService
         return (code, grantCreatedAt, user, host);
     }
 
-    /// <summary>Adds a named parameter to a raw command of the store's fast paths (the refresh token's insert).</summary>
-    internal static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
-    }
-
     /// <summary>
     /// Deletes codes, issued-token records and revoked-token records whose expiry has passed, and refresh tokens expired
     /// for a day; returns the number of rows removed.

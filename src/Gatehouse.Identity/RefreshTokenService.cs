@@ -155,20 +155,20 @@ public sealed class RefreshTokenService
             {
                 text.Append(System.Globalization.CultureInfo.InvariantCulture,
                     $"INSERT INTO \"IssuedTokens\" (\"Jti\", \"ExpiresAt\", \"GrantId\") VALUES (@j{i}, @je{i}, @jg{i});");
-                AuthorizationCodeService.AddParameter(command, "j" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].Jti);
-                AuthorizationCodeService.AddParameter(command, "je" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].ExpiresAt.ToUniversalTime());
-                AuthorizationCodeService.AddParameter(command, "jg" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].GrantId);
+                AddParameter(command, "j" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].Jti);
+                AddParameter(command, "je" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].ExpiresAt.ToUniversalTime());
+                AddParameter(command, "jg" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), issued[i].GrantId);
             }
 
             text.Append(RefreshInsert);
             command.CommandText = text.ToString();
-            AuthorizationCodeService.AddParameter(command, "hash", row.TokenHash);
-            AuthorizationCodeService.AddParameter(command, "grant", row.GrantId);
-            AuthorizationCodeService.AddParameter(command, "user", row.UserId);
-            AuthorizationCodeService.AddParameter(command, "client", row.ClientId);
-            AuthorizationCodeService.AddParameter(command, "scope", row.Scope);
-            AuthorizationCodeService.AddParameter(command, "created", row.CreatedAt.ToUniversalTime());
-            AuthorizationCodeService.AddParameter(command, "expires", row.ExpiresAt.ToUniversalTime());
+            AddParameter(command, "hash", row.TokenHash);
+            AddParameter(command, "grant", row.GrantId);
+            AddParameter(command, "user", row.UserId);
+            AddParameter(command, "client", row.ClientId);
+            AddParameter(command, "scope", row.Scope);
+            AddParameter(command, "created", row.CreatedAt.ToUniversalTime());
+            AddParameter(command, "expires", row.ExpiresAt.ToUniversalTime());
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -278,5 +278,14 @@ public sealed class RefreshTokenService
         await db.SaveChangesAsync(cancellationToken).ConfigureAwait(false);
         db.ChangeTracker.Clear();
         return grant.Id;
+    }
+
+    /// <summary>Adds a named parameter to the raw insert of the issued-token records and the refresh token.</summary>
+    private static void AddParameter(System.Data.Common.DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
     }
 }
